@@ -1,0 +1,9 @@
+"""Patchcast on Chalice: every route and event handler lives in a blueprint of ``chalicelib.routes``."""
+
+from chalice import Chalice  # type: ignore[attr-defined]
+
+from chalicelib.routes import auth, catalog, downloads, pipeline, releases, subscriptions
+
+app = Chalice(app_name="patchcast")
+for blueprint in (auth.bp, catalog.bp, subscriptions.bp, releases.bp, downloads.bp, pipeline.bp):
+    app.register_blueprint(blueprint)

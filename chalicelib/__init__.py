@@ -1,0 +1,1 @@
+"""Patchcast: domain logic and AWS adapters bundled into every Lambda."""

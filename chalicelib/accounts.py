@@ -1,0 +1,86 @@
+"""Contracts (accounts) and the product catalog: parsing requests into records, and access rules."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chalicelib import validation as v
+from chalicelib.auth import SUPPORT_ADMINS, Identity
+from chalicelib.entitlements import TIERS
+from chalicelib.errors import BadRequest, NotFound
+from chalicelib.models import Account, Product
+from chalicelib.store import Table
+
+ACCOUNT_FIELDS = ("name", "tier", "products", "support_start", "support_end", "timezone", "business_hours",
+                  "csm_email", "oncall_email")  # fmt: skip
+PRODUCT_FIELDS = ("name", "features")
+FEATURES = ("X10", "P1", "E7")  # the seed's features marked '*': offered only for some products
+
+
+def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[str] | None = None) -> Account:
+    v.reject_unknown(body, ACCOUNT_FIELDS)
+    account_id = v.ident(account_id, "account_id")
+    products = v.string_list(body, "products", item=v.ident)
+    if known_products is not None:
+        unknown = sorted(set(products) - known_products)
+        if unknown:
+            raise BadRequest(f"Unknown product(s): {', '.join(unknown)}.", code="unknown_product")
+    start, end = v.iso_date(body, "support_start"), v.iso_date(body, "support_end")
+    if end < start:
+        raise BadRequest("Field 'support_end' must not be before 'support_start'.", code="invalid_field")
+    tz = body.get("timezone", "UTC")
+    try:
+        ZoneInfo(tz if isinstance(tz, str) else "")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadRequest(
+            "Field 'timezone' must be an IANA time zone such as Europe/Stockholm.", code="invalid_field"
+        ) from exc
+    return Account(
+        account_id=account_id,
+        name=v.text(body, "name", max_len=200) or "",
+        tier=v.choice(body, "tier", TIERS),
+        products=tuple(products),
+        support_start=start,
+        support_end=end,
+        timezone=tz,
+        business_hours=_hours(body.get("business_hours")),
+        csm_email=v.email(body["csm_email"], "csm_email") if body.get("csm_email") else None,
+        oncall_email=v.email(body["oncall_email"], "oncall_email") if body.get("oncall_email") else None,
+    )
+
+
+def _hours(value: Any) -> tuple[int, int]:
+    if value is None:
+        return (8, 17)
+    if isinstance(value, dict) and set(value) == {"start", "end"}:
+        start, end = value["start"], value["end"]
+        if all(isinstance(h, int) and not isinstance(h, bool) for h in (start, end)) and 0 <= start < end <= 24:
+            return (start, end)
+    raise BadRequest(
+        'Field \'business_hours\' must be {"start": H, "end": H} with 0 <= start < end <= 24.', code="invalid_field"
+    )
+
+
+def parse_product(product_id: str, body: dict[str, Any]) -> Product:
+    v.reject_unknown(body, PRODUCT_FIELDS)
+    features = v.string_list(body, "features", item=v.one_of(FEATURES), required=False, default=[])
+    return Product(
+        product_id=v.ident(product_id, "product_id"),
+        name=v.text(body, "name", max_len=200) or "",
+        features=tuple(features),
+    )
+
+
+def known_products(table: Table) -> set[str]:
+    return {p.product_id for p in table.list_products()}
+
+
+def readable_account(table: Table, account_id: str, who: Identity) -> Account:
+    """Support admins read any contract; a customer only their own (others look like they do not exist)."""
+    if SUPPORT_ADMINS not in who.groups and who.account_id != account_id:
+        raise NotFound(f"Account {account_id} does not exist.")
+    account = table.get_account(account_id)
+    if account is None:
+        raise NotFound(f"Account {account_id} does not exist.")
+    return account

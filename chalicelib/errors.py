@@ -1,0 +1,59 @@
+"""Domain exceptions. Adapters raise these (translating AWS error codes); ``http.py`` maps them to status codes."""
+
+from __future__ import annotations
+
+
+class PatchcastError(Exception):
+    """Base of every error a user can be told about: ``code`` is stable, ``message`` is for people."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(PatchcastError):
+    code = "bad_request"
+    status = 400
+
+
+class Unauthorized(PatchcastError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(PatchcastError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(PatchcastError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(PatchcastError):
+    code = "conflict"
+    status = 409
+
+
+class Gone(PatchcastError):
+    code = "gone"
+    status = 410
+
+
+class PayloadTooLarge(PatchcastError):
+    code = "payload_too_large"
+    status = 413
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class TransientError(Exception):
+    """An infrastructure fault worth retrying (throttling, timeouts); never shown to users."""

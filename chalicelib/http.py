@@ -1,0 +1,106 @@
+"""HTTP edges: the one place domain errors become status codes and JSON or HTML bodies."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from chalice import Response  # type: ignore[attr-defined]
+from chalice.app import Request
+
+from chalicelib.auth import Identity
+from chalicelib.errors import PatchcastError, Unauthorized
+from chalicelib.observability import logger
+from chalicelib.validation import parse_json_object
+
+F = TypeVar("F", bound=Callable[..., Any])
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class _InternalError(PatchcastError):
+    code = "internal_error"
+    status = 500
+
+
+_INTERNAL = _InternalError("Something went wrong on our side; it has been logged.")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    merged: dict[str, Any] = {"Content-Type": "application/json", **_SECURITY_HEADERS, **(headers or {})}
+    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers=merged)
+
+
+def html_response(title: str, inner_html: str, status: int = 200) -> Response:
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>{inner_html}</body></html>"
+    )
+    headers: dict[str, Any] = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        "X-Frame-Options": "DENY",
+        **_SECURITY_HEADERS,
+    }
+    return Response(body=page, status_code=status, headers=headers)
+
+
+def header(request: Request, name: str) -> str:
+    headers: Any = request.headers or {}
+    return str(headers.get(name.lower(), ""))
+
+
+def query_param(request: Request, name: str) -> str:
+    params: Any = request.query_params or {}
+    return str(params.get(name, ""))
+
+
+def source_ip(request: Request) -> str:
+    ctx: Any = request.context or {}
+    return str(ctx.get("identity", {}).get("sourceIp", ""))
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in header(request, "accept")
+
+
+def error_response(err: PatchcastError, request: Request | None = None, *, page: bool = False) -> Response:
+    if page and request is not None and not wants_json(request):
+        return html_response("Sorry", f"<p>{html.escape(err.message)}</p>", err.status)
+    return json_response({"error": err.code, "message": err.message}, err.status)
+
+
+def body_of(request: Request) -> dict[str, Any]:
+    return parse_json_object(request.raw_body)
+
+
+def identity_of(request: Request) -> Identity:
+    ctx = (request.context or {}).get("authorizer") or {}
+    if ctx.get("auth_error") or not ctx.get("sub"):
+        raise Unauthorized(str(ctx.get("auth_error") or "A valid bearer token is required."))
+    return Identity.from_context(ctx)
+
+
+def handled(app: Any, *, page: bool = False) -> Callable[[F], F]:
+    """Route wrapper: domain errors become their status; anything else a 500 that leaks nothing."""
+
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except PatchcastError as err:
+                return error_response(err, app.current_request, page=page)
+            except Exception:
+                logger.exception("unhandled error in route")
+                return error_response(_INTERNAL, app.current_request, page=page)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

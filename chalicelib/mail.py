@@ -1,0 +1,128 @@
+"""Building the emails: one MIME message per recipient, text and HTML, RFC 8058 unsubscribe headers.
+
+Pure (no AWS). User text never reaches a header unescaped (control characters are dropped and the
+email package folds and encodes) nor HTML unescaped (``html.escape`` on every interpolated value).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+
+from chalicelib.models import Release
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Long header lines (the List-Unsubscribe URL) stay unfolded and unencoded, as RFC 8058 readers expect;
+# 998 is RFC 5322's hard limit.
+_POLICY = SMTP.clone(max_line_length=998)
+SEVERITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low"}
+
+
+def header_safe(value: str, *, limit: int = 200) -> str:
+    return _CONTROL.sub(" ", value).strip()[:limit]
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({size} bytes)"
+        value /= 1024
+    return f"{size} bytes"
+
+
+@dataclass(frozen=True)
+class Links:
+    download: str | None
+    unsubscribe: str
+    expires: datetime
+
+
+def _base(sender: str, to: str, subject: str, unsubscribe: str | None) -> EmailMessage:
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = header_safe(subject, limit=250)
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "patchcast.local")
+    if unsubscribe:
+        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return msg
+
+
+def subject_for(release: Release, prefix: str = "") -> str:
+    return f"{prefix}[Sev {release.severity}] [{release.product}] {release.title} ({release.kind} {release.version})"
+
+
+def release_notice(*, sender: str, to: str, release: Release, links: Links, note: str | None = None) -> bytes:
+    """The notice of one release to one recipient, as raw RFC 5322 bytes for SES ``Content.Raw``."""
+    msg = _base(sender, to, subject_for(release), links.unsubscribe)
+    rows: list[tuple[str, str]] = [
+        ("Product", release.product),
+        ("Kind", release.kind),
+        ("Version", release.version),
+        ("Severity", f"{release.severity} ({SEVERITY_NAMES.get(release.severity, '?')})"),
+        ("Channel", release.channel),
+    ]
+    if release.filename:
+        rows += [("File", release.filename), ("Size", human_size(release.size)), ("SHA-256", release.sha256 or "-")]
+    if release.article_url:
+        rows.append(("Article", release.article_url))
+    expires = links.expires.strftime("%Y-%m-%d %H:%M UTC")
+    text = [header_safe(release.title, limit=500), ""]
+    if note:
+        text += [note, ""]
+    text += [release.summary, ""]
+    text += [f"{k}: {v}" for k, v in rows]
+    if links.download:
+        text += [
+            "",
+            f"Download: {links.download}",
+            f"This link works until {expires} while your support contract is active.",
+        ]
+    text += ["", f"Unsubscribe: {links.unsubscribe}", ""]
+    msg.set_content("\n".join(text), cte="8bit")
+
+    e = html.escape
+    table = "".join(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    parts = [f"<h1>{e(release.title)}</h1>"]
+    if note:
+        parts.append(f"<p><strong>{e(note)}</strong></p>")
+    parts.append(f"<p>{e(release.summary)}</p><table>{table}</table>")
+    if links.download:
+        parts.append(
+            f'<p><a href="{e(links.download)}">Download {e(release.filename or "the package")}</a>'
+            f" (the link works until {e(expires)} while your support contract is active)</p>"
+        )
+    parts.append(f'<p><a href="{e(links.unsubscribe)}">Unsubscribe</a></p>')
+    msg.add_alternative("<html><body>" + "".join(parts) + "</body></html>", subtype="html", cte="8bit")
+    return msg.as_bytes()
+
+
+def confirmation(
+    *, sender: str, to: str, account_name: str, products: list[str], confirm_url: str, hours: int
+) -> bytes:
+    msg = _base(sender, to, "Confirm your Patchcast alert subscription", None)
+    product_list = ", ".join(products)
+    msg.set_content(
+        f"Someone (hopefully you) asked for release alerts for {product_list} on behalf of {account_name}.\n\n"
+        f"Confirm within {hours} hours: {confirm_url}\n\nIf this was not you, ignore this email; nothing will be sent.\n",
+        cte="8bit",
+    )
+    e = html.escape
+    msg.add_alternative(
+        f"<html><body><p>Someone (hopefully you) asked for release alerts for {e(product_list)} on behalf of "
+        f'{e(account_name)}.</p><p><a href="{e(confirm_url)}">Confirm the subscription</a> within {hours} hours.</p>'
+        "<p>If this was not you, ignore this email; nothing will be sent.</p></body></html>",
+        subtype="html",
+        cte="8bit",
+    )
+    return msg.as_bytes()

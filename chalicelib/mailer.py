@@ -1,0 +1,50 @@
+"""SES (v2) adapter: raw MIME sends, send quota; SES error codes become domain errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import TransientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sesv2 import SESV2Client
+
+_TRANSIENT = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
+              "InternalFailure", "ServiceUnavailable", "SendingPausedException"}  # fmt: skip
+
+
+class Throttled(TransientError):
+    """SES asked us to slow down or failed transiently: send again later."""
+
+
+class Rejected(Exception):
+    """SES refused this message for good (bad address, rejected content): record it, never retry."""
+
+
+class Mailer:
+    def __init__(self, client: SESV2Client, *, sender: str, configuration_set: str | None = None) -> None:
+        self._ses = client
+        self.sender = sender
+        self._configuration_set = configuration_set
+
+    def send_raw(self, to: str, raw: bytes) -> str:
+        kwargs: dict = {
+            "FromEmailAddress": self.sender,
+            "Destination": {"ToAddresses": [to]},
+            "Content": {"Raw": {"Data": raw}},
+        }
+        if self._configuration_set:
+            kwargs["ConfigurationSetName"] = self._configuration_set
+        try:
+            return self._ses.send_email(**kwargs)["MessageId"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _TRANSIENT:
+                raise Throttled(code) from exc
+            raise Rejected(f"{code}: {exc.response.get('Error', {}).get('Message', '')}") from exc
+
+    def max_send_rate(self) -> float:
+        quota = self._ses.get_account().get("SendQuota", {})
+        return float(quota.get("MaxSendRate") or 0.0)

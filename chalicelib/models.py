@@ -1,0 +1,161 @@
+"""Domain records shared by the API, the event handlers and the table adapter (no AWS here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from chalicelib.entitlements import Contract
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    name: str
+    features: tuple[str, ...] = ()
+
+    def public(self) -> dict[str, Any]:
+        return {"product_id": self.product_id, "name": self.name, "features": list(self.features)}
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    name: str
+    tier: str
+    products: tuple[str, ...]
+    support_start: date
+    support_end: date
+    timezone: str = "UTC"
+    business_hours: tuple[int, int] = (8, 17)
+    csm_email: str | None = None
+    oncall_email: str | None = None
+
+    def contract(self) -> Contract:
+        return Contract(
+            account_id=self.account_id,
+            tier=self.tier,
+            products=frozenset(self.products),
+            support_start=self.support_start,
+            support_end=self.support_end,
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "name": self.name,
+            "tier": self.tier,
+            "products": list(self.products),
+            "support_start": self.support_start.isoformat(),
+            "support_end": self.support_end.isoformat(),
+            "timezone": self.timezone,
+            "business_hours": {"start": self.business_hours[0], "end": self.business_hours[1]},
+            "csm_email": self.csm_email,
+            "oncall_email": self.oncall_email,
+        }
+
+
+@dataclass(frozen=True)
+class Subscription:
+    account_id: str
+    subscription_id: str
+    email: str
+    products: tuple[str, ...]
+    kinds: tuple[str, ...]
+    max_severity: int
+    channels: tuple[str, ...]
+    status: str  # pending | active | unsubscribed | suppressed
+    created_at: str
+    confirmed_at: str | None = None
+
+    def wants(self, *, product: str, kind: str, severity: int, channel: str) -> bool:
+        return (
+            self.status == "active"
+            and product in self.products
+            and kind in self.kinds
+            and severity <= self.max_severity
+            and channel in self.channels
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.subscription_id,
+            "account_id": self.account_id,
+            "email": self.email,
+            "products": list(self.products),
+            "kinds": list(self.kinds),
+            "max_severity": self.max_severity,
+            "channels": list(self.channels),
+            "status": self.status,
+            "created_at": self.created_at,
+            "confirmed_at": self.confirmed_at,
+        }
+
+
+@dataclass(frozen=True)
+class Release:
+    release_id: str
+    product: str
+    version: str
+    kind: str
+    severity: int
+    channel: str
+    title: str
+    summary: str
+    status: str  # awaiting-upload | rejected | available | scheduled | published | yanked
+    created_at: str
+    created_by: str
+    filename: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    article_url: str | None = None
+    notify_at: str | None = None
+    draft: bool = False
+    object_key: str | None = None
+    published_at: str | None = None
+    fanout_at: str | None = None
+    reason: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["id"] = body.pop("release_id")
+        body.pop("object_key")
+        return body
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One address a notice goes to, as fan-out plans it and delivery sends it."""
+
+    account_id: str
+    subscription_id: str
+    email: str
+    tier: str
+    role: str = "subscriber"  # subscriber | oncall | csm
+
+    @property
+    def key(self) -> str:
+        return f"{self.account_id}#{self.subscription_id}#{self.role}"
+
+    def to_message(self) -> list[str]:
+        return [self.account_id, self.subscription_id, self.email, self.tier, self.role]
+
+    @classmethod
+    def from_message(cls, row: list[str]) -> Recipient:
+        account_id, subscription_id, email, tier, role = row
+        return cls(account_id, subscription_id, email, tier, role)
+
+
+@dataclass
+class DeliveryOutcome:
+    recipient: Recipient
+    status: str  # sent | failed | suppressed | retry
+    message_id: str | None = None
+    detail: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def now_iso() -> str:
+    """Now, as RFC 3339 UTC with a Z, the form every stored and returned timestamp takes."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,58 @@
+"""Resource names every part agrees on, derived from the stage alone.
+
+Decorators in ``app.py`` need queue and topic names at import time, so they are a pure function of
+``PATCHCAST_STAGE`` (set per stage in ``.chalice/config.json``); ``infra/`` uses the same pattern.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    stage: str
+
+    def _name(self, suffix: str) -> str:
+        return f"patchcast-{self.stage}-{suffix}"
+
+    @property
+    def table(self) -> str:
+        return self._name("table")
+
+    @property
+    def bucket(self) -> str:
+        return self._name("packages")
+
+    @property
+    def uploads_queue(self) -> str:
+        return self._name("uploads")
+
+    @property
+    def fanout_queue(self) -> str:
+        return self._name("fanout")
+
+    @property
+    def deliver_queue(self) -> str:
+        return self._name("deliver")
+
+    @property
+    def critical_queue(self) -> str:
+        return self._name("deliver-critical")
+
+    @property
+    def feedback_topic(self) -> str:
+        return self._name("ses-feedback")
+
+    @property
+    def configuration_set(self) -> str:
+        return self._name("mail")
+
+    @property
+    def signing_secret(self) -> str:
+        return f"patchcast/{self.stage}/signing-keys"
+
+
+def current() -> ResourceNames:
+    return ResourceNames(stage=os.environ.get("PATCHCAST_STAGE", "local"))

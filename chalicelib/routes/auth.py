@@ -1,0 +1,29 @@
+"""The JWT authorizer every authenticated route names."""
+
+from __future__ import annotations
+
+from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice.app import AuthRequest, AuthResponse
+
+from chalicelib import wiring
+from chalicelib.errors import Unauthorized
+from chalicelib.observability import logger
+
+bp = Blueprint(__name__)
+
+
+@bp.authorizer(ttl_seconds=0)
+def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
+    """Verified claims go to the route as context. A bad token is still let through to the route,
+    marked with ``auth_error``, so that the route answers 401 in our error format (API Gateway and
+    ``chalice local`` would otherwise answer with their own bodies); ``http.identity_of`` refuses it."""
+    try:
+        who = wiring.get().verifier.verify(auth_request.token)
+    except Unauthorized as err:
+        return AuthResponse(routes=["*"], principal_id="anonymous", context={"auth_error": err.message})
+    except Exception:  # a JWKS outage must not become an open door, nor a crash
+        logger.exception("token verification failed")
+        return AuthResponse(
+            routes=["*"], principal_id="anonymous", context={"auth_error": "The token could not be verified now."}
+        )
+    return AuthResponse(routes=["*"], principal_id=who.subject, context=who.context())

@@ -1,0 +1,63 @@
+"""Health, the tier matrix, the product catalog and support contracts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint  # type: ignore[attr-defined]
+
+from chalicelib import accounts, entitlements, wiring
+from chalicelib.auth import SUPPORT_ADMINS
+from chalicelib.http import body_of, handled, identity_of, json_response
+from chalicelib.routes.auth import jwt_auth
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/health", methods=["GET"])
+@handled(bp)
+def health() -> Any:
+    wiring.get().table.ping()
+    return json_response({"status": "ok"})
+
+
+@bp.route("/tiers", methods=["GET"])
+@handled(bp)
+def tiers() -> Any:
+    return json_response({"tiers": entitlements.matrix()})
+
+
+@bp.route("/products/{product_id}", methods=["PUT"], authorizer=jwt_auth)
+@handled(bp)
+def put_product(product_id: str) -> Any:
+    identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
+    product = accounts.parse_product(product_id, body_of(bp.current_request))
+    wiring.get().table.put_product(product)
+    return json_response(product.public())
+
+
+@bp.route("/products", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def list_products() -> Any:
+    identity_of(bp.current_request)
+    return json_response({"products": [p.public() for p in wiring.get().table.list_products()]})
+
+
+@bp.route("/accounts/{account_id}", methods=["PUT"], authorizer=jwt_auth)
+@handled(bp)
+def put_account(account_id: str) -> Any:
+    identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
+    table = wiring.get().table
+    account = accounts.parse_account(
+        account_id, body_of(bp.current_request), known_products=accounts.known_products(table)
+    )
+    changed = table.put_account(account)
+    return json_response({**account.public(), "changed": changed})
+
+
+@bp.route("/accounts/{account_id}", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def get_account(account_id: str) -> Any:
+    return json_response(
+        accounts.readable_account(wiring.get().table, account_id, identity_of(bp.current_request)).public()
+    )

@@ -1,0 +1,56 @@
+"""Event handlers: upload verification, fan-out, delivery (SQS, one message per invocation)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote_plus
+
+from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice.app import SQSEvent
+
+from chalicelib import delivery, fanout, names, releases, wiring
+from chalicelib.observability import logger
+from chalicelib.routes import links
+
+bp = Blueprint(__name__)
+N = names.current()
+
+
+def _queues() -> fanout.FanoutQueues:
+    return fanout.FanoutQueues(fanout=N.fanout_queue, deliver=N.deliver_queue, critical=N.critical_queue)
+
+
+@bp.on_sqs_message(queue=N.uploads_queue, batch_size=1)
+def on_upload(event: SQSEvent) -> None:
+    w = wiring.get()
+    for record in event:
+        for s3_record in json.loads(record.body).get("Records", []):  # s3:TestEvent has none
+            key = unquote_plus(s3_record["s3"]["object"]["key"])
+            with logger.append_context_keys(key=key):
+                releases.verify_upload(w.table, w.blobs, w.queues, N.fanout_queue, key)
+
+
+@bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
+def on_fanout(event: SQSEvent) -> None:
+    w = wiring.get()
+    for record in event:
+        fanout.run(w.table, w.queues, _queues(), json.loads(record.body))
+
+
+def _deliver(event: SQSEvent, queue: str) -> None:
+    w = wiring.get()
+    deps = delivery.Deps(
+        table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days
+    )
+    for record in event:
+        delivery.run(deps, json.loads(record.body), queue=queue)
+
+
+@bp.on_sqs_message(queue=N.deliver_queue, batch_size=1)
+def on_deliver(event: SQSEvent) -> None:
+    _deliver(event, N.deliver_queue)
+
+
+@bp.on_sqs_message(queue=N.critical_queue, batch_size=1)
+def on_deliver_critical(event: SQSEvent) -> None:
+    _deliver(event, N.critical_queue)

@@ -1,0 +1,71 @@
+"""Run-time configuration, read and validated once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from chalicelib.names import ResourceNames
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    names: ResourceNames
+    region: str
+    sender: str
+    public_base_url: str
+    jwt_issuer: str
+    jwt_audience: str
+    jwks_url: str
+    download_link_days: int
+    confirm_link_hours: int
+
+    @property
+    def stage(self) -> str:
+        return self.names.stage
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+
+def _require(env: dict[str, str] | os._Environ[str], key: str) -> str:
+    value = env.get(key, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {key} is required but not set")
+    return value
+
+
+def _int(env: dict[str, str] | os._Environ[str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {key} must be an integer, got {raw!r}") from exc
+
+
+def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
+    stage = env.get("PATCHCAST_STAGE", "local")
+    return Settings(
+        names=ResourceNames(stage=stage),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        sender=_require(env, "PATCHCAST_SENDER"),
+        public_base_url=_require(env, "PATCHCAST_PUBLIC_URL").rstrip("/"),
+        jwt_issuer=_require(env, "PATCHCAST_JWT_ISSUER"),
+        jwt_audience=_require(env, "PATCHCAST_JWT_AUDIENCE"),
+        jwks_url=_require(env, "PATCHCAST_JWKS_URL"),
+        download_link_days=_int(env, "PATCHCAST_DOWNLOAD_LINK_DAYS", 30),
+        confirm_link_hours=_int(env, "PATCHCAST_CONFIRM_LINK_HOURS", 72),
+    )
+
+
+@lru_cache(maxsize=1)
+def get() -> Settings:
+    return from_env()

@@ -1,0 +1,38 @@
+"""The DynamoDB table adapter: the only place that builds keys or speaks DynamoDB.
+
+One table, ``PK``/``SK`` plus two sparse indexes. Access patterns, each a GetItem, Query or batch,
+never a Scan:
+
+=====================================  ==============================================================
+pattern                                key
+=====================================  ==============================================================
+product by id / the catalog            PK=CATALOG, SK=PRODUCT#<id> (Query PK=CATALOG)
+contract of an account                 PK=ACCOUNT#<id>, SK=CONTRACT (BatchGet for a fan-out page)
+an account's subscriptions             PK=ACCOUNT#<id>, SK begins_with SUB#
+one subscription                       PK=ACCOUNT#<id>, SK=SUB#<sub>
+audience of a product, tier order      GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK=<rank>#<account>#<sub>
+                                       (one item per active subscription and product, SK=SUB#<sub>#P#<product>)
+subscriptions of an address            GSI2: GSI2PK=EMAIL#<address> (feedback: bounces, complaints)
+suppressed address                     PK=SUPPRESSED#<address>, SK=SUPPRESSION
+release by id                          PK=RELEASE#<id>, SK=RELEASE
+product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>, SK=RELEASEKEY
+releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
+delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<batch>
+delivery of a release to a recipient   PK=RELEASE#<id>, SK=DELIVERY#<account>#<sub>#<role>
+download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n>
+=====================================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from chalicelib.store._base import decode_cursor, encode_cursor
+from chalicelib.store.catalog import CatalogMixin
+from chalicelib.store.deliveries import DeliveriesMixin
+from chalicelib.store.releases import ReleasesMixin
+from chalicelib.store.subscriptions import SubscriptionsMixin
+
+__all__ = ["Table", "decode_cursor", "encode_cursor"]
+
+
+class Table(CatalogMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin):
+    """The one table; each part (mixin) serves the access patterns above for its records."""

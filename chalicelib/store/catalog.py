@@ -1,0 +1,107 @@
+"""Table adapter part: the product catalog and support contracts (accounts)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.models import Account, Product, now_iso
+from chalicelib.store._base import TableBase, dump, is_error, key, load
+
+
+class CatalogMixin(TableBase):
+    # -- products ---------------------------------------------------------------------------------
+    def put_product(self, product: Product) -> None:
+        self._db.put_item(
+            TableName=self.name,
+            Item=dump(
+                {
+                    "PK": "CATALOG",
+                    "SK": f"PRODUCT#{product.product_id}",
+                    "type": "product",
+                    "product_id": product.product_id,
+                    "name": product.name,
+                    "features": list(product.features),
+                }
+            ),
+        )
+
+    def get_product(self, product_id: str) -> Product | None:
+        got = self._db.get_item(TableName=self.name, Key=key("CATALOG", f"PRODUCT#{product_id}")).get("Item")
+        return _product(load(got)) if got else None
+
+    def list_products(self) -> list[Product]:
+        return [
+            _product(i)
+            for i in self._query(KeyConditionExpression="PK = :pk", ExpressionAttributeValues=dump({":pk": "CATALOG"}))
+        ]
+
+    # -- accounts ---------------------------------------------------------------------------------
+    def put_account(self, account: Account) -> bool:
+        """Upsert a contract; returns False when the stored contract was already identical."""
+        item = _account_item(account)
+        try:
+            self._db.put_item(
+                TableName=self.name,
+                Item=dump(item),
+                ConditionExpression="attribute_not_exists(PK) OR #h <> :h",
+                ExpressionAttributeNames={"#h": "digest"},
+                ExpressionAttributeValues=dump({":h": item["digest"]}),
+            )
+        except ClientError as exc:
+            if is_error(exc, "ConditionalCheckFailedException"):
+                return False
+            raise
+        return True
+
+    def get_account(self, account_id: str, *, consistent: bool = False) -> Account | None:
+        got = self._db.get_item(
+            TableName=self.name, Key=key(f"ACCOUNT#{account_id}", "CONTRACT"), ConsistentRead=consistent
+        ).get("Item")
+        return _account(load(got)) if got else None
+
+    def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
+        keys = [(f"ACCOUNT#{a}", "CONTRACT") for a in sorted(set(account_ids))]
+        return {a.account_id: a for a in (_account(i) for i in self._batch_get(keys, consistent=False))}
+
+
+def _product(i: dict[str, Any]) -> Product:
+    return Product(product_id=i["product_id"], name=i["name"], features=tuple(i.get("features", [])))
+
+
+def _account_item(a: Account) -> dict[str, Any]:
+    body = {
+        "type": "account",
+        "account_id": a.account_id,
+        "name": a.name,
+        "tier": a.tier,
+        "products": list(a.products),
+        "support_start": a.support_start.isoformat(),
+        "support_end": a.support_end.isoformat(),
+        "timezone": a.timezone,
+        "business_hours": list(a.business_hours),
+        "csm_email": a.csm_email,
+        "oncall_email": a.oncall_email,
+    }
+    body["digest"] = json.dumps(body, sort_keys=True)
+    return {"PK": f"ACCOUNT#{a.account_id}", "SK": "CONTRACT", **body, "updated_at": now_iso()}
+
+
+def _account(i: dict[str, Any]) -> Account:
+    hours = [int(h) for h in i.get("business_hours", [8, 17])]
+    return Account(
+        account_id=i["account_id"],
+        name=i["name"],
+        tier=i["tier"],
+        products=tuple(i.get("products", [])),
+        support_start=date.fromisoformat(i["support_start"]),
+        support_end=date.fromisoformat(i["support_end"]),
+        timezone=i.get("timezone", "UTC"),
+        business_hours=(hours[0], hours[1]),
+        csm_email=i.get("csm_email"),
+        oncall_email=i.get("oncall_email"),
+    )

@@ -1,0 +1,130 @@
+"""Table adapter part: delivery batches and records, and the download audit."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.store._base import TableBase, dump, is_error, key
+from chalicelib.store.catalog import _account
+from chalicelib.store.releases import _release
+from chalicelib.store.subscriptions import _subscription
+
+
+class DeliveriesMixin(TableBase):
+    # -- delivery ---------------------------------------------------------------------------------
+    def claim_batch(self, release_id: str, batch_id: str, *, lease_seconds: int) -> str:
+        """Take a batch for this invocation: ``claimed``, ``done`` (finished earlier) or ``busy`` (held elsewhere)."""
+        now = int(time.time())
+        try:
+            self._db.update_item(
+                TableName=self.name,
+                Key=key(f"RELEASE#{release_id}", f"BATCH#{batch_id}"),
+                UpdateExpression="SET lease_until = :until, attempts = if_not_exists(attempts, :zero) + :one",
+                ConditionExpression="attribute_not_exists(PK) OR (attribute_not_exists(done_at) AND lease_until < :now)",
+                ExpressionAttributeValues=dump({":until": now + lease_seconds, ":now": now, ":zero": 0, ":one": 1}),
+            )
+        except ClientError as exc:
+            if not is_error(exc, "ConditionalCheckFailedException"):
+                raise
+            got = self._db.get_item(
+                TableName=self.name, Key=key(f"RELEASE#{release_id}", f"BATCH#{batch_id}"), ConsistentRead=True
+            ).get("Item")
+            return "done" if got and "done_at" in got else "busy"
+        return "claimed"
+
+    def finish_batch(self, release_id: str, batch_id: str, counts: dict[str, int]) -> None:
+        self._db.update_item(
+            TableName=self.name,
+            Key=key(f"RELEASE#{release_id}", f"BATCH#{batch_id}"),
+            UpdateExpression="SET done_at = :t, counts = :c REMOVE lease_until",
+            ExpressionAttributeValues=dump({":t": now_iso(), ":c": counts}),
+        )
+
+    def recheck(self, release_id: str, recipients: Sequence[Recipient]) -> tuple[dict[str, Subscription], set[str]]:
+        """Consistent read of each recipient's subscription and of deliveries already recorded.
+
+        Returns subscriptions by ``account#sub`` and the keys of recipients already sent to.
+        """
+        keys: list[tuple[str, str]] = []
+        for r in recipients:
+            keys.append((f"ACCOUNT#{r.account_id}", f"SUB#{r.subscription_id}"))
+            keys.append((f"RELEASE#{release_id}", f"DELIVERY#{r.key}"))
+        subs: dict[str, Subscription] = {}
+        sent: set[str] = set()
+        for item in self._batch_get(keys, consistent=True):
+            if item.get("type") == "subscription":
+                sub = _subscription(item)
+                subs[f"{sub.account_id}#{sub.subscription_id}"] = sub
+            elif item.get("type") == "delivery" and item.get("status") in ("sent", "suppressed", "failed"):
+                sent.add(str(item["recipient"]))
+        return subs, sent
+
+    def record_deliveries(self, release_id: str, outcomes: Sequence[DeliveryOutcome]) -> None:
+        at = now_iso()
+        self._batch_write(
+            [
+                {
+                    "PK": f"RELEASE#{release_id}",
+                    "SK": f"DELIVERY#{o.recipient.key}",
+                    "type": "delivery",
+                    "recipient": o.recipient.key,
+                    "account_id": o.recipient.account_id,
+                    "subscription_id": o.recipient.subscription_id,
+                    "email": o.recipient.email,
+                    "tier": o.recipient.tier,
+                    "role": o.recipient.role,
+                    "status": o.status,
+                    "message_id": o.message_id,
+                    "detail": o.detail,
+                    "at": at,
+                }
+                for o in outcomes
+            ]
+        )
+
+    def deliveries(self, release_id: str) -> Iterator[dict[str, Any]]:
+        yield from self._query(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+            ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": "DELIVERY#"}),
+        )
+
+    def download_context(
+        self, release_id: str, account_id: str, subscription_id: str
+    ) -> tuple[Release | None, Account | None, Subscription | None]:
+        """Release, contract and subscription in one BatchGetItem (the click's only read)."""
+        keys = [
+            (f"RELEASE#{release_id}", "RELEASE"),
+            (f"ACCOUNT#{account_id}", "CONTRACT"),
+            (f"ACCOUNT#{account_id}", f"SUB#{subscription_id}"),
+        ]
+        found = {item["type"]: item for item in self._batch_get(keys, consistent=True)}
+        release = _release(found["release"]) if "release" in found else None
+        account = _account(found["account"]) if "account" in found else None
+        sub = _subscription(found["subscription"]) if "subscription" in found else None
+        return release, account, sub
+
+    def record_download(
+        self, release_id: str, *, account_id: str, subscription_id: str, ip: str, user_agent: str
+    ) -> None:
+        at = now_iso()
+        self._db.put_item(
+            TableName=self.name,
+            Item=dump(
+                {
+                    "PK": f"RELEASE#{release_id}",
+                    "SK": f"DOWNLOAD#{at}#{uuid.uuid4().hex[:8]}",
+                    "type": "download",
+                    "account_id": account_id,
+                    "subscription_id": subscription_id,
+                    "ip": ip,
+                    "user_agent": user_agent[:512],
+                    "at": at,
+                }
+            ),
+        )

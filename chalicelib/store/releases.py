@@ -1,0 +1,116 @@
+"""Table adapter part: releases, their unique product+kind+version key, and state transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import AlreadyExists
+from chalicelib.models import Release, now_iso
+from chalicelib.store._base import TableBase, dump, is_error, key, load
+
+
+class ReleasesMixin(TableBase):
+    # -- releases ---------------------------------------------------------------------------------
+    def create_release(self, release: Release) -> None:
+        unique = f"RELEASEKEY#{release.product}#{release.kind}#{release.version}"
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": dump({"PK": unique, "SK": "RELEASEKEY", "release_id": release.release_id}),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": dump(_release_item(release)),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if is_error(exc, "TransactionCanceledException"):
+                raise AlreadyExists(
+                    f"{release.product} {release.kind} {release.version} already exists; versions are never reused."
+                ) from exc
+            raise
+
+    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None:
+        got = self._db.get_item(
+            TableName=self.name, Key=key(f"RELEASE#{release_id}", "RELEASE"), ConsistentRead=consistent
+        ).get("Item")
+        return _release(load(got)) if got else None
+
+    def transition_release(
+        self, release_id: str, *, from_status: Sequence[str], to_status: str, **fields: Any
+    ) -> Release | None:
+        """Move a release between states atomically; None when it was not in one of ``from_status``."""
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":to": to_status}
+        sets = ["#s = :to"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = value
+            sets.append(f"#f{i} = :f{i}")
+        allowed = []
+        for i, status in enumerate(from_status):
+            values[f":from{i}"] = status
+            allowed.append(f":from{i}")
+        try:
+            got = self._db.update_item(
+                TableName=self.name,
+                Key=key(f"RELEASE#{release_id}", "RELEASE"),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"attribute_exists(PK) AND #s IN ({', '.join(allowed)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=dump(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if is_error(exc, "ConditionalCheckFailedException"):
+                return None
+            raise
+        return _release(load(got["Attributes"]))
+
+    def mark_fanout_queued(self, release_id: str) -> None:
+        self._db.update_item(
+            TableName=self.name,
+            Key=key(f"RELEASE#{release_id}", "RELEASE"),
+            UpdateExpression="SET fanout_at = :t",
+            ExpressionAttributeValues=dump({":t": now_iso()}),
+        )
+
+
+_RELEASE_FIELDS = (
+    "product", "version", "kind", "channel", "title", "summary", "status", "created_at", "created_by",
+    "filename", "sha256", "article_url", "notify_at", "object_key", "published_at", "fanout_at", "reason",
+)  # fmt: skip
+
+
+def _release_item(r: Release) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": f"RELEASE#{r.release_id}",
+        "SK": "RELEASE",
+        "type": "release",
+        "release_id": r.release_id,
+    }
+    item.update({f: getattr(r, f) for f in _RELEASE_FIELDS})
+    item.update({"severity": r.severity, "size": r.size, "draft": r.draft})
+    return item
+
+
+def _release(i: dict[str, Any]) -> Release:
+    return Release(
+        release_id=i["release_id"],
+        severity=int(i["severity"]),
+        size=int(i["size"]) if i.get("size") is not None else None,
+        draft=bool(i.get("draft", False)),
+        **{f: i.get(f) for f in _RELEASE_FIELDS},  # type: ignore[arg-type]
+    )

@@ -1,0 +1,98 @@
+"""The one place real AWS clients and adapters are made: lazily, once per container.
+
+Every client honours ``AWS_ENDPOINT_URL`` (boto3 reads it), which is how the local stack points the
+app at moto. Retries use botocore's ``standard`` mode.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import settings as settings_module
+
+if TYPE_CHECKING:
+    from chalicelib.auth import Verifier
+    from chalicelib.blobs import Blobs
+    from chalicelib.keys import KeySource
+    from chalicelib.mailer import Mailer
+    from chalicelib.queues import Queues
+    from chalicelib.settings import Settings
+    from chalicelib.store import Table
+
+
+class Wiring:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings or settings_module.get()
+
+    @cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session(region_name=self.settings.region)
+
+    def client(self, service: str, *, attempts: int = 4, **config: Any) -> Any:
+        from botocore.config import Config
+
+        cfg = Config(retries={"mode": "standard", "max_attempts": attempts}, max_pool_connections=32, **config)
+        return self._session.client(service, config=cfg)
+
+    @cached_property
+    def table(self) -> Table:
+        from chalicelib.store import Table
+
+        return Table(self.client("dynamodb"), self.settings.names.table)
+
+    @cached_property
+    def blobs(self) -> Blobs:
+        from chalicelib.blobs import Blobs
+
+        return Blobs(self.client("s3", signature_version="s3v4"), self.settings.names.bucket)
+
+    @cached_property
+    def queues(self) -> Queues:
+        from chalicelib.queues import Queues
+
+        return Queues(self.client("sqs"))
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        from chalicelib.mailer import Mailer
+
+        # Throttling is ours to handle (re-enqueue only the failed recipients), so SES gets no retries.
+        s = self.settings
+        config_set = None if s.is_local else s.names.configuration_set
+        return Mailer(self.client("sesv2", attempts=1), sender=s.sender, configuration_set=config_set)
+
+    @cached_property
+    def keys(self) -> KeySource:
+        from chalicelib.keys import KeySource
+
+        return KeySource(self.client("secretsmanager"), self.settings.names.signing_secret)
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        from chalicelib.auth import Verifier
+
+        s = self.settings
+        return Verifier(issuer=s.jwt_issuer, audience=s.jwt_audience, jwks_url=s.jwks_url)
+
+
+_current: Wiring | None = None
+
+
+def get() -> Wiring:
+    global _current
+    if _current is None:
+        _current = Wiring()
+    return _current
+
+
+def use(wiring: Wiring | None) -> None:
+    """Tests swap the wiring (and with it every client) here."""
+    global _current
+    _current = wiring

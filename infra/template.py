@@ -1,0 +1,192 @@
+"""Every stateful resource of one stage, described once as CloudFormation.
+
+The local stack creates this template in moto's CloudFormation; ``make package`` merges it into the
+template ``chalice package`` writes for AWS. Names follow ``chalicelib.names`` so the app and its
+decorators agree with what exists.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from chalicelib.names import ResourceNames
+
+FUNCTION_TIMEOUT = {"uploads": 300, "fanout": 60, "deliver": 120, "deliver-critical": 120}
+VISIBILITY_FACTOR = 6  # AWS's advice for SQS-triggered Lambdas: visibility >= 6x the function timeout
+MAX_RECEIVES = 3
+
+
+def _queue(name: str, timeout: int) -> dict[str, Any]:
+    return {
+        "Type": "AWS::SQS::Queue",
+        "Properties": {
+            "QueueName": name,
+            "VisibilityTimeout": timeout * VISIBILITY_FACTOR,
+            "MessageRetentionPeriod": 4 * 86400,
+            "SqsManagedSseEnabled": True,
+        },
+    }
+
+
+def _logical(suffix: str) -> str:
+    return "".join(part.capitalize() for part in suffix.split("-"))
+
+
+def resources(stage: str) -> dict[str, Any]:
+    n = ResourceNames(stage)
+    res: dict[str, Any] = {
+        "Table": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": n.table,
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": a, "AttributeType": "S"}
+                    for a in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+                ],
+                "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+                "GlobalSecondaryIndexes": [
+                    {
+                        "IndexName": gsi,
+                        "KeySchema": [
+                            {"AttributeName": f"{gsi}PK", "KeyType": "HASH"},
+                            {"AttributeName": f"{gsi}SK", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                    for gsi in ("GSI1", "GSI2")
+                ],
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        },
+        "PackagesBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "BucketName": n.bucket,
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "abandoned-multipart",
+                            "Status": "Enabled",
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                        },
+                        {"Id": "rejected-uploads", "Status": "Enabled", "Prefix": "rejected/", "ExpirationInDays": 30},
+                    ]
+                },
+                "NotificationConfiguration": {
+                    "QueueConfigurations": [
+                        {
+                            "Event": "s3:ObjectCreated:*",
+                            "Queue": {"Fn::GetAtt": ["UploadsQueue", "Arn"]},
+                            "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                        }
+                    ]
+                },
+            },
+            "DependsOn": ["UploadsQueuePolicy"],
+        },
+        "PackagesBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "PackagesBucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "TlsOnly",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{n.bucket}"},
+                                {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{n.bucket}/*"},
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        },
+        "FeedbackTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": n.feedback_topic}},
+        "SigningKeys": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Name": n.signing_secret,
+                "Description": "HMAC keys for Patchcast link tokens: {current: kid, kid: secret}",
+                "GenerateSecretString": {
+                    "SecretStringTemplate": json.dumps({"current": "k1"}),
+                    "GenerateStringKey": "k1",
+                    "PasswordLength": 64,
+                    "ExcludePunctuation": True,
+                },
+            },
+        },
+    }
+    for suffix, queue_name in (
+        ("uploads", n.uploads_queue),
+        ("fanout", n.fanout_queue),
+        ("deliver", n.deliver_queue),
+        ("deliver-critical", n.critical_queue),
+    ):
+        logical = _logical(suffix) + "Queue"
+        res[logical + "Dlq"] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": f"{queue_name}-dlq",
+                "MessageRetentionPeriod": 14 * 86400,
+                "SqsManagedSseEnabled": True,
+            },
+        }
+        queue = _queue(queue_name, FUNCTION_TIMEOUT[suffix])
+        queue["Properties"]["RedrivePolicy"] = {
+            "deadLetterTargetArn": {"Fn::GetAtt": [logical + "Dlq", "Arn"]},
+            "maxReceiveCount": MAX_RECEIVES,
+        }
+        res[logical] = queue
+    res["UploadsQueuePolicy"] = {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {
+            "Queues": [{"Ref": "UploadsQueue"}],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "s3.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": {"Fn::GetAtt": ["UploadsQueue", "Arn"]},
+                        "Condition": {
+                            "ArnLike": {"aws:SourceArn": {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{n.bucket}"}},
+                            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                        },
+                    }
+                ],
+            },
+        },
+    }
+    return res
+
+
+def template(stage: str) -> dict[str, Any]:
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Patchcast ({stage}): stateful resources",
+        "Resources": resources(stage),
+    }
+
+
+if __name__ == "__main__":
+    json.dump(template(sys.argv[1] if len(sys.argv) > 1 else "local"), sys.stdout, indent=2)

@@ -1,0 +1,1 @@
+"""Tooling that never ships in a Lambda: the local stack, the ``patchctl`` CLI, the demo."""

@@ -1,0 +1,121 @@
+"""The local AWS process: moto in server mode, plus the outbox of every email SES accepted.
+
+Runs in its own process so moto does not share a GIL with the code under test. The outbox is read
+straight from moto's SES backend (same process), written to ``<dir>/<n>.eml`` and listed over HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ACCOUNT = "123456789012"
+
+
+def _sent_messages() -> list:
+    from moto.ses.models import ses_backends
+
+    found = []
+    for regions in ses_backends.values():
+        for backend in regions.values():
+            found.extend(getattr(backend, "sent_messages", []))
+    return found
+
+
+class Outbox:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for old in self.dir.glob("*.eml"):
+            old.unlink()
+        self._written = 0
+        self._lock = threading.Lock()
+
+    def drain(self) -> None:
+        with self._lock:
+            messages = _sent_messages()
+            for message in messages[self._written :]:
+                self._written += 1
+                raw = getattr(message, "raw_data", None)
+                if raw is None:  # a Simple send: keep it readable all the same
+                    raw = f"From: {message.source}\nTo: {', '.join(message.destinations.get('ToAddresses', []))}\nSubject: {message.subject}\n\n{message.body}"
+                tmp = self.dir / f".{self._written}.tmp"
+                tmp.write_text(raw, encoding="utf-8")
+                tmp.rename(self.dir / f"{self._written}.eml")  # readers never see half a message
+
+    def listing(self) -> list[dict[str, object]]:
+        import email
+
+        items = []
+        for path in sorted(self.dir.glob("*.eml"), key=lambda p: int(p.stem)):
+            msg = email.message_from_bytes(path.read_bytes())
+            items.append({"n": int(path.stem), "to": msg["To"], "subject": msg["Subject"], "file": str(path)})
+        return items
+
+
+def _handler(outbox: Outbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # quiet: the stack prints what matters
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            outbox.drain()
+            items = outbox.listing()
+            if self.path.startswith("/messages/"):
+                path = outbox.dir / f"{self.path.rsplit('/', 1)[-1]}.eml"
+                if path.is_file() and path.parent == outbox.dir:
+                    return self._send(200, "message/rfc822", path.read_bytes())
+                return self._send(404, "text/plain", b"no such message")
+            if "json" in self.headers.get("Accept", "") or self.path.endswith(".json"):
+                return self._send(200, "application/json", json.dumps(items).encode())
+            rows = "".join(
+                f"<tr><td><a href='/messages/{i['n']}'>{i['n']}</a></td><td>{html.escape(str(i['to']))}</td>"
+                f"<td>{html.escape(str(i['subject']))}</td></tr>"
+                for i in reversed(items)
+            )
+            page = f"<!doctype html><title>Patchcast outbox</title><h1>Outbox ({len(items)})</h1><table>{rows}</table>"
+            self._send(200, "text/html; charset=utf-8", page.encode())
+
+        def _send(self, status: int, ctype: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--outbox-port", type=int, default=8025)
+    parser.add_argument("--outbox-dir", type=Path, default=Path(".local/outbox"))
+    args = parser.parse_args()
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    outbox = Outbox(args.outbox_dir)
+    web = ThreadingHTTPServer(("127.0.0.1", args.outbox_port), _handler(outbox))
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"local AWS ready on 127.0.0.1:{args.port}, outbox on 127.0.0.1:{args.outbox_port}", flush=True)
+    while not stop.is_set():
+        outbox.drain()
+        time.sleep(0.1)
+    web.shutdown()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Create a stage's resources in the local AWS from ``infra/`` (the template production uses).
+
+moto's CloudFormation creates most of it; the few things it skips or leaves out are applied here
+from the same template: the bucket's notification, TTL, the generated signing-key secret, and the
+SES sender identity (which in AWS is verified once by a person, see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import warnings
+from typing import Any
+
+import boto3
+
+from chalicelib.names import ResourceNames
+from infra.template import template
+
+
+def _resolve_queue_arn(sqs: Any, resources: dict[str, Any], ref: dict[str, Any]) -> str:
+    logical = ref["Fn::GetAtt"][0]
+    name = resources[logical]["Properties"]["QueueName"]
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _generated_secret(spec: dict[str, Any]) -> str:
+    doc = json.loads(spec["SecretStringTemplate"])
+    alphabet = string.ascii_letters + string.digits
+    doc[spec["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(spec["PasswordLength"]))
+    return json.dumps(doc)
+
+
+def provision(stage: str, *, sender: str, session: boto3.session.Session | None = None) -> ResourceNames:
+    session = session or boto3.session.Session()
+    doc = template(stage)
+    resources = doc["Resources"]
+    stack = f"patchcast-{stage}"
+    cfn = session.client("cloudformation")
+    with warnings.catch_warnings():
+        # moto names the types it skips; the loop below applies them, so the warning is noise here.
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::")
+        cfn.create_stack(StackName=stack, TemplateBody=json.dumps(doc))
+    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    if status != "CREATE_COMPLETE":
+        raise RuntimeError(f"local stack {stack} ended in {status}")
+
+    sqs, s3, ddb = session.client("sqs"), session.client("s3"), session.client("dynamodb")
+    for res in resources.values():
+        props = res["Properties"]
+        if res["Type"] == "AWS::S3::Bucket" and "NotificationConfiguration" in props:
+            queue_configs = [
+                {
+                    "QueueArn": _resolve_queue_arn(sqs, resources, qc["Queue"]),
+                    "Events": [qc["Event"]],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": r["Name"], "Value": r["Value"]} for r in qc["Filter"]["S3Key"]["Rules"]
+                            ]
+                        }
+                    },
+                }
+                for qc in props["NotificationConfiguration"]["QueueConfigurations"]
+            ]
+            s3.put_bucket_notification_configuration(
+                Bucket=props["BucketName"], NotificationConfiguration={"QueueConfigurations": queue_configs}
+            )
+        elif res["Type"] == "AWS::DynamoDB::Table" and props.get("TimeToLiveSpecification"):
+            ddb.update_time_to_live(
+                TableName=props["TableName"], TimeToLiveSpecification=props["TimeToLiveSpecification"]
+            )
+        elif res["Type"] == "AWS::SecretsManager::Secret":
+            session.client("secretsmanager").create_secret(
+                Name=props["Name"],
+                Description=props.get("Description", ""),
+                SecretString=_generated_secret(props["GenerateSecretString"]),
+            )
+    session.client("sesv2").create_email_identity(EmailIdentity=sender)
+    return ResourceNames(stage)

@@ -1,0 +1,231 @@
+"""The event runner: feeds every event handler ``app.py`` registers from the local AWS, as Lambda would.
+
+- SQS handlers: long-poll the queue, invoke with a Lambda-shaped event of ``batch_size`` records,
+  delete on success; on failure the message returns after a short visibility (Lambda waits for the
+  queue's visibility timeout; locally that would be minutes) and the queue's redrive policy moves it
+  to the DLQ after ``maxReceiveCount`` receives.
+- SNS handlers: a runner-owned queue subscribed to the topic, unwrapped into an SNS event.
+- Schedules: invoked on a compressed period locally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("patchcast.runner")
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:patchcast-local"
+    log_group_name: str = "/aws/lambda/patchcast-local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Stats:
+    invocations: int = 0
+    failures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, ok: bool) -> None:
+        with self.lock:
+            self.invocations += 1
+            self.failures += 0 if ok else 1
+
+
+class Runner:
+    def __init__(
+        self,
+        chalice_app: Any,
+        session: Any,
+        *,
+        concurrency: int = 4,
+        retry_seconds: int = 2,
+        schedule_seconds: float = 5.0,
+    ) -> None:
+        self.app = chalice_app
+        self.sqs = session.client("sqs")
+        self.sns = session.client("sns")
+        self.region = session.region_name or "us-east-1"
+        self.concurrency = concurrency
+        self.retry_seconds = retry_seconds
+        self.schedule_seconds = schedule_seconds
+        self.stop = threading.Event()
+        self.stats = Stats()
+        self.threads: list[threading.Thread] = []
+
+    # -- wiring ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        for source in self.app.event_sources:
+            kind = type(source).__name__
+            handler = self.app.handler_map[source.name]
+            if kind == "SQSEventConfig":
+                url = self.sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+                workers = self.concurrency if "deliver" in source.queue else 2
+                for i in range(workers):
+                    self._spawn(f"{source.name}-{i}", self._poll_sqs, handler, source.name, url, source.batch_size)
+            elif kind == "SNSEventConfig":
+                url = self._sns_shim(source.topic)
+                self._spawn(source.name, self._poll_sqs, handler, source.name, url, 1, source.topic)
+            elif kind == "CloudWatchEventConfig":
+                self._spawn(source.name, self._schedule, handler, source.name, source.schedule_expression)
+            else:
+                raise RuntimeError(f"the local runner cannot feed {kind} handler {source.name}")
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=5)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=f"runner-{name}", daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _sns_shim(self, topic: str) -> str:
+        topic_arn = self.sns.create_topic(Name=topic)["TopicArn"]  # idempotent: returns the existing topic
+        url = self.sqs.create_queue(QueueName=f"{topic}-local-runner")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+        return url
+
+    def pump(self, *, idle_rounds: int = 2, max_rounds: int = 1000) -> int:
+        """Synchronously feed every SQS handler until all queues stay empty; for tests. Returns invocations."""
+        sources = [(s, self.sqs.get_queue_url(QueueName=s.queue)["QueueUrl"]) for s in self.app.event_sources
+                   if type(s).__name__ == "SQSEventConfig"]  # fmt: skip
+        done, idle = 0, 0
+        for _ in range(max_rounds):
+            worked = False
+            for source, url in sources:
+                got = self.sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=min(source.batch_size, 10), AttributeNames=["All"]
+                )
+                messages = got.get("Messages", [])
+                if not messages:
+                    continue
+                worked = True
+                done += 1
+                handler = self.app.handler_map[source.name]
+                if self._invoke(handler, source.name, self._sqs_event(messages, source.queue)):
+                    for m in messages:
+                        self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                else:
+                    for m in messages:
+                        self.sqs.change_message_visibility(
+                            QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                        )
+            idle = 0 if worked else idle + 1
+            if idle >= idle_rounds:
+                break
+        return done
+
+    # -- feeding ---------------------------------------------------------------------------------
+    def _invoke(self, handler: Any, name: str, event: dict[str, Any]) -> bool:
+        try:
+            handler(event, LambdaContext(function_name=name))
+        except Exception as exc:  # the handler failed: as Lambda, leave the message for a retry
+            self.stats.count(False)
+            log.warning("handler %s failed: %s\n%s", name, exc, "".join(traceback.format_exception(exc)[-3:]))
+            return False
+        self.stats.count(True)
+        return True
+
+    def _poll_sqs(self, handler: Any, name: str, url: str, batch_size: int, topic: str | None = None) -> None:
+        arn = url.rsplit("/", 1)[-1]
+        while not self.stop.is_set():
+            try:
+                got = self.sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), WaitTimeSeconds=1, AttributeNames=["All"]
+                )
+            except Exception as exc:  # the local AWS is stopping or restarting
+                if self.stop.wait(0.5):
+                    return
+                log.debug("receive failed: %s", exc)
+                continue
+            messages = got.get("Messages", [])
+            if not messages:
+                continue
+            event = self._sns_event(messages, topic) if topic else self._sqs_event(messages, arn)
+            if self._invoke(handler, name, event):
+                self.sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                )
+            else:
+                for m in messages:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.retry_seconds
+                    )
+
+    def _sqs_event(self, messages: list[dict[str, Any]], queue_name: str) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": f"arn:aws:sqs:{self.region}:123456789012:{queue_name}",
+                    "awsRegion": self.region,
+                }
+                for m in messages
+            ]
+        }
+
+    def _sns_event(self, messages: list[dict[str, Any]], topic: str) -> dict[str, Any]:
+        records = []
+        for m in messages:
+            envelope = json.loads(m["Body"])
+            records.append(
+                {
+                    "EventSource": "aws:sns",
+                    "EventVersion": "1.0",
+                    "EventSubscriptionArn": f"arn:aws:sns:{self.region}:123456789012:{topic}:local",
+                    "Sns": {
+                        "Type": envelope.get("Type", "Notification"),
+                        "MessageId": envelope.get("MessageId", m["MessageId"]),
+                        "TopicArn": envelope.get("TopicArn", ""),
+                        "Subject": envelope.get("Subject"),
+                        "Message": envelope.get("Message", ""),
+                        "Timestamp": envelope.get("Timestamp", ""),
+                        "MessageAttributes": envelope.get("MessageAttributes", {}),
+                    },
+                }
+            )
+        return {"Records": records}
+
+    def _schedule(self, handler: Any, name: str, expression: str) -> None:
+        period = self.schedule_seconds
+        match = re.match(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+        if match is None and not expression.startswith("cron("):
+            raise RuntimeError(f"unknown schedule expression {expression!r} for {name}")
+        while not self.stop.wait(period):
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": "",
+                "region": self.region,
+                "resources": [f"arn:aws:events:{self.region}:123456789012:rule/{name}"],
+                "detail": {},
+            }
+            self._invoke(handler, name, event)

@@ -1,0 +1,272 @@
+"""``make run``: the whole pipeline on the embedded local AWS, in the foreground.
+
+Starts the local AWS (moto) with the outbox, provisions ``infra/``, starts the HTTP API through
+``chalice local``, feeds the event handlers with the runner, loads demo data, and stops cleanly on
+Ctrl-C. Tests, the demo and the benchmark start the same ``LocalStack`` on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from patchcast_tools.local import issuer
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+SENDER = "alerts@patchcast.local"
+
+
+class StackError(RuntimeError):
+    """The local stack could not start; the message says why in one line."""
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, what: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(
+                f"{what} exited with status {proc.returncode} while starting; see its log under .local/logs/"
+            )
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise StackError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        api_port: int,
+        aws_port: int,
+        outbox_port: int,
+        concurrency: int = 4,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.state_dir = state_dir.resolve()
+        self.api_port, self.aws_port, self.outbox_port = api_port, aws_port, outbox_port
+        self.concurrency = concurrency
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.runner: Any = None
+        self.extra_env = extra_env or {}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def outbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.outbox_port}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
+
+    def env(self) -> dict[str, str]:
+        jwks = issuer.ensure_keys(self.state_dir)
+        return {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "PATCHCAST_STAGE": "local",
+            "PATCHCAST_SENDER": SENDER,
+            "PATCHCAST_PUBLIC_URL": self.api_url,
+            "PATCHCAST_JWT_ISSUER": issuer.ISSUER,
+            "PATCHCAST_JWT_AUDIENCE": issuer.AUDIENCE,
+            "PATCHCAST_JWKS_URL": jwks.resolve().as_uri(),
+            "PATCHCAST_STATE_DIR": str(self.state_dir),
+            "PATCHCAST_API": self.api_url,
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_NAMESPACE": "Patchcast",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            **self.extra_env,
+        }
+
+    def check_ports(self) -> None:
+        for port, var in (
+            (self.api_port, "PATCHCAST_API_PORT"),
+            (self.aws_port, "PATCHCAST_AWS_PORT"),
+            (self.outbox_port, "PATCHCAST_OUTBOX_PORT"),
+        ):
+            if not port_free(port):
+                raise StackError(f"port {port} is already in use: stop what holds it, or set {var} to another port")
+
+    def _spawn(self, args: list[str], log_name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        logs = self.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / log_name, "wb")  # noqa: SIM115 - the child owns it for its whole life
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start(self, *, seed: bool = True) -> None:
+        self.check_ports()
+        env = self.env()
+        os.environ.update(env)  # the runner (this process) sees the same world as the API
+        py = sys.executable
+        awsd = self._spawn(
+            [py, "-m", "patchcast_tools.local.awsd", "--port", str(self.aws_port), "--outbox-port", str(self.outbox_port),
+             "--outbox-dir", str(self.outbox_dir)],
+            "aws.log",
+            env,
+        )  # fmt: skip
+        _wait(f"{self.aws_url}/moto-api/", "the local AWS", 30, awsd)
+
+        import boto3
+
+        from patchcast_tools.local.provision import provision
+
+        session = boto3.session.Session(region_name=REGION)
+        provision("local", sender=SENDER, session=session)
+        if seed:
+            from patchcast_tools.local.seed import load_demo_data
+
+            load_demo_data()
+        chalice = str(Path(py).with_name("chalice"))
+        api = self._spawn(
+            [chalice, "local", "--stage", "local", "--port", str(self.api_port), "--no-autoreload"], "api.log", env
+        )
+        _wait(f"{self.api_url}/health", "the HTTP API (chalice local)", 60, api)
+
+        from patchcast_tools.local.runner import Runner
+
+        sys.path.insert(0, str(ROOT))
+        import app as app_module
+
+        self.runner = Runner(app_module.app, session, concurrency=self.concurrency)
+        self.runner.start()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.clear()
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+BANNER = """
+Patchcast is running on the embedded local AWS.
+
+  HTTP API      {api}          (GET {api}/health)
+  local AWS     {aws}          (AWS_ENDPOINT_URL)
+  outbox        {outbox}          and {outbox_dir}/*.eml
+
+Demo data: products M3 and XA; accounts acme (elite), globex (premium), initech (xtreme),
+each with one confirmed subscriber (ops@acme.example, it@globex.example, admin@initech.example).
+
+Try, in another terminal (inside the project's .venv: `. .venv/bin/activate`):
+  export PATCHCAST_STATE_DIR={state}
+  printf 'fix' > fix.zip
+  patchctl release create --product M3 --version 13.4.1 --kind patch --severity 2 \\
+      --title "Fix for invoice rounding" --file fix.zip
+  open {outbox}           # the notices, one per entitled subscriber
+  patchctl token --role customer --account acme --email ops@acme.example
+
+Ctrl-C stops everything.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the whole Patchcast pipeline locally.")
+    parser.add_argument("--no-seed", action="store_true", help="start without demo data")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    stack = LocalStack(
+        state_dir=Path(os.environ.get("PATCHCAST_STATE_DIR", ROOT / ".local")),
+        api_port=int(os.environ.get("PATCHCAST_API_PORT", "8000")),
+        aws_port=int(os.environ.get("PATCHCAST_AWS_PORT", "5000")),
+        outbox_port=int(os.environ.get("PATCHCAST_OUTBOX_PORT", "8025")),
+    )
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start(seed=not args.no_seed)
+        print(
+            BANNER.format(
+                api=stack.api_url,
+                aws=stack.aws_url,
+                outbox=stack.outbox_url,
+                outbox_dir=stack.outbox_dir,
+                state=stack.state_dir,
+            ),
+            flush=True,
+        )
+        while True:
+            time.sleep(3600)
+    except StackError as err:
+        print(f"make run: {err}", file=sys.stderr)
+        stack.stop()
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+    stack.stop()
+    print("stopped.")
+
+
+if __name__ == "__main__":
+    main()

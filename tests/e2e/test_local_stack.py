@@ -1,0 +1,94 @@
+"""End to end through the local stack over HTTP, the CLI and the outbox (issue: one release delivered)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import requests
+
+from patchcast_tools.demo import run_scenario
+from patchcast_tools.local.stack import LocalStack
+from patchcast_tools.outbox import Outbox
+from tests.e2e.conftest import patchctl
+
+pytestmark = pytest.mark.e2e
+
+
+def test_health_answers_within_60_seconds(stack: LocalStack) -> None:
+    assert stack.started_in < 60  # type: ignore[attr-defined]
+    assert requests.get(f"{stack.api_url}/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_one_release_end_to_end(stack: LocalStack) -> None:
+    # GIVEN the demo data; WHEN an admin, a customer and a release engineer do their part
+    result = run_scenario(stack, say=lambda _line: None)
+    # THEN every entitled subscriber got exactly one notice, and only they
+    outbox = Outbox(stack.outbox_dir)
+    notices = [m for m in outbox.messages() if "13.5.0" in str(m["Subject"])]
+    assert sorted(str(m["To"]) for m in notices) == sorted(result["notified"])
+    assert len(notices) == len(set(result["notified"])) == 4
+    # AND the outbox is listed over HTTP as well
+    listing = requests.get(stack.outbox_url, headers={"Accept": "application/json"}, timeout=5).json()
+    assert {i["subject"] for i in listing} >= {str(m["Subject"]) for m in notices}
+
+
+def test_patchctl_errors_are_one_line_and_exit_nonzero(stack: LocalStack, tmp_path: os.PathLike[str]) -> None:
+    env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
+    package = os.path.join(tmp_path, "x.zip")
+    with open(package, "wb") as f:
+        f.write(b"x")
+    args = [patchctl(), "release", "create", "--api", stack.api_url, "--product", "NOPE", "--version", "1",
+            "--kind", "patch", "--severity", "2", "--title", "t", "--file", package]  # fmt: skip
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "unknown_product" in done.stderr and "NOPE" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_patchctl_token_mints_a_token_the_api_accepts(stack: LocalStack) -> None:
+    env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
+    done = subprocess.run([patchctl(), "token", "--role", "customer", "--account", "acme", "--email", "ops@acme.example"],
+                          env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert done.returncode == 0
+    resp = requests.get(
+        f"{stack.api_url}/accounts/acme", headers={"Authorization": f"Bearer {done.stdout.strip()}"}, timeout=5
+    )
+    assert resp.status_code == 200 and resp.json()["tier"] == "elite"
+
+
+def test_a_port_already_taken_is_one_line_naming_the_variable(stack: LocalStack, tmp_path: os.PathLike[str]) -> None:
+    import sys
+
+    env = {**os.environ, "PATCHCAST_STATE_DIR": str(tmp_path), "PATCHCAST_API_PORT": str(stack.api_port)}
+    done = subprocess.run(
+        [sys.executable, "-m", "patchcast_tools.local.stack"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1
+    assert f"port {stack.api_port} is already in use" in done.stderr and "PATCHCAST_API_PORT" in done.stderr
+
+
+def test_ctrl_c_stops_everything_and_frees_the_ports(tmp_path: os.PathLike[str]) -> None:
+    import signal
+    import sys
+    import time
+
+    from patchcast_tools.local.stack import free_port, port_free
+
+    ports = {"PATCHCAST_API_PORT": free_port(), "PATCHCAST_AWS_PORT": free_port(), "PATCHCAST_OUTBOX_PORT": free_port()}
+    env = {**os.environ, "PATCHCAST_STATE_DIR": str(tmp_path), **{k: str(v) for k, v in ports.items()}}
+    proc = subprocess.Popen([sys.executable, "-m", "patchcast_tools.local.stack", "--no-seed"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{ports['PATCHCAST_API_PORT']}/health", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out.decode()
+    assert b"stopped." in out
+    assert all(port_free(p) for p in ports.values())
