@@ -69,12 +69,12 @@ class TableBase:
         for start in range(0, len(keys), _BATCH_GET_LIMIT):
             pending: list[dict[str, Any]] = [key(pk, sk) for pk, sk in keys[start : start + _BATCH_GET_LIMIT]]
             for attempt in range(8):
-                got = self._db.batch_get_item(
-                    RequestItems={self.name: {"Keys": pending, "ConsistentRead": consistent}}  # type: ignore[dict-item]
+                got: Any = self._db.batch_get_item(
+                    RequestItems={self.name: {"Keys": pending, "ConsistentRead": consistent}}
                 )
                 for item in got.get("Responses", {}).get(self.name, []):
                     yield load(item)
-                pending = got.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])  # type: ignore[assignment]
+                pending = got.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
                 if not pending:
                     break
                 time.sleep(min(0.05 * 2**attempt, 1.0))
