@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from chalice import Blueprint  # type: ignore[attr-defined]
@@ -12,6 +15,14 @@ from chalicelib.http import body_of, handled, identity_of, json_response
 from chalicelib.routes.auth import jwt_auth
 
 bp = Blueprint(__name__)
+_OPENAPI = Path(__file__).resolve().parent.parent / "openapi.json"
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI 3 document, shipped beside the code (a test keeps it equal to the routes)."""
+    doc: dict[str, Any] = json.loads(_OPENAPI.read_text())
+    return doc
 
 
 @bp.route("/health", methods=["GET"])
@@ -25,6 +36,12 @@ def health() -> Any:
 @handled(bp)
 def tiers() -> Any:
     return json_response({"tiers": entitlements.matrix()})
+
+
+@bp.route("/openapi.json", methods=["GET"])
+@handled(bp)
+def openapi() -> Any:
+    return json_response(openapi_document())
 
 
 @bp.route("/products/{product_id}", methods=["PUT"], authorizer=jwt_auth)

@@ -1,0 +1,43 @@
+"""``patchctl``: the release engineers' and support admins' command line for Patchcast.
+
+Every command takes ``--api URL`` and ``--json``; the exit status is 0 only on success and errors
+are one clear line on stderr. Credentials: ``PATCHCAST_TOKEN`` (a bearer JWT), or in the local
+stage a token minted from the local issuer for the command's role. Each command group is a module
+here with a ``register(subparsers)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from patchcast_tools.cli import accounts, releases, token
+from patchcast_tools.cli.common import CliError
+
+GROUPS = (token, accounts, releases)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="patchctl", description="Publish releases and manage contracts in Patchcast.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as exc:
+        print(f"patchctl: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("patchctl: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
