@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from typing import Protocol
 
 from chalicelib.models import Release
 
@@ -105,6 +106,16 @@ def release_notice(*, sender: str, to: str, release: Release, links: Links, note
     parts.append(f'<p><a href="{e(links.unsubscribe)}">Unsubscribe</a></p>')
     msg.add_alternative("<html><body>" + "".join(parts) + "</body></html>", subtype="html", cte="8bit")
     return msg.as_bytes()
+
+
+class NoticeBuilder(Protocol):
+    def __call__(self, *, sender: str, to: str, release: Release, links: Links) -> bytes: ...
+
+
+# The notices delivery can send about a release, by the ``notice`` field of a delivery message, and the
+# release states in which each may still go out (a release yanked mid fan-out stops its notices).
+NOTICES: dict[str, NoticeBuilder] = {"release": release_notice}
+SENDABLE: dict[str, tuple[str, ...]] = {"release": ("published",)}
 
 
 def confirmation(

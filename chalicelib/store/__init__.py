@@ -17,8 +17,9 @@ suppressed address                     PK=SUPPRESSED#<address>, SK=SUPPRESSION
 release by id                          PK=RELEASE#<id>, SK=RELEASE
 product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>, SK=RELEASEKEY
 releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
-delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<batch>
-delivery of a release to a recipient   PK=RELEASE#<id>, SK=DELIVERY#<account>#<sub>#<role>
+delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch>
+a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<account>#<sub>#<role>
+                                       (notice: release, recall, …; Query begins_with for a report)
 download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n>
 =====================================  ==============================================================
 """

@@ -46,33 +46,36 @@ class DeliveriesMixin(TableBase):
             ExpressionAttributeValues=dump({":t": now_iso(), ":c": counts}),
         )
 
-    def recheck(self, release_id: str, recipients: Sequence[Recipient]) -> tuple[dict[str, Subscription], set[str]]:
-        """Consistent read of each recipient's subscription and of deliveries already recorded.
+    def recheck(
+        self, release_id: str, notice: str, recipients: Sequence[Recipient]
+    ) -> tuple[dict[str, Subscription], set[str]]:
+        """Consistent read of each recipient's subscription and of this notice's deliveries already recorded.
 
-        Returns subscriptions by ``account#sub`` and the keys of recipients already sent to.
+        Returns subscriptions by ``account#sub`` and the keys of recipients already done (any outcome).
         """
         keys: list[tuple[str, str]] = []
         for r in recipients:
             keys.append((f"ACCOUNT#{r.account_id}", f"SUB#{r.subscription_id}"))
-            keys.append((f"RELEASE#{release_id}", f"DELIVERY#{r.key}"))
+            keys.append((f"RELEASE#{release_id}", f"DELIVERY#{notice}#{r.key}"))
         subs: dict[str, Subscription] = {}
         sent: set[str] = set()
         for item in self._batch_get(keys, consistent=True):
             if item.get("type") == "subscription":
                 sub = _subscription(item)
                 subs[f"{sub.account_id}#{sub.subscription_id}"] = sub
-            elif item.get("type") == "delivery" and item.get("status") in ("sent", "suppressed", "failed"):
+            elif item.get("type") == "delivery":
                 sent.add(str(item["recipient"]))
         return subs, sent
 
-    def record_deliveries(self, release_id: str, outcomes: Sequence[DeliveryOutcome]) -> None:
+    def record_deliveries(self, release_id: str, notice: str, outcomes: Sequence[DeliveryOutcome]) -> None:
         at = now_iso()
         self._batch_write(
             [
                 {
                     "PK": f"RELEASE#{release_id}",
-                    "SK": f"DELIVERY#{o.recipient.key}",
+                    "SK": f"DELIVERY#{notice}#{o.recipient.key}",
                     "type": "delivery",
+                    "notice": notice,
                     "recipient": o.recipient.key,
                     "account_id": o.recipient.account_id,
                     "subscription_id": o.recipient.subscription_id,
@@ -88,10 +91,11 @@ class DeliveriesMixin(TableBase):
             ]
         )
 
-    def deliveries(self, release_id: str) -> Iterator[dict[str, Any]]:
+    def deliveries(self, release_id: str, notice: str = "release") -> Iterator[dict[str, Any]]:
+        """Every recorded outcome of one notice of a release (paged through, one Query page at a time)."""
         yield from self._query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-            ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": "DELIVERY#"}),
+            ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": f"DELIVERY#{notice}#"}),
         )
 
     def download_context(
