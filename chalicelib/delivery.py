@@ -78,8 +78,10 @@ def _partition(
     for r in recipients:
         if r.key in already:
             continue
-        if r.role == "subscriber" and not _still_wanted(subs.get(f"{r.account_id}#{r.subscription_id}"), release):
-            skipped.append(DeliveryOutcome(r, "skipped", detail="no longer subscribed"))
+        sub = subs.get(f"{r.account_id}#{r.subscription_id}")
+        if r.role == "subscriber" and not _still_wanted(sub, release):
+            suppressed = sub is not None and sub.status == "suppressed"  # SES feedback: bounced or complained
+            skipped.append(DeliveryOutcome(r, "suppressed" if suppressed else "skipped", detail="no longer subscribed"))
         else:
             todo.append(r)
     return todo, skipped
