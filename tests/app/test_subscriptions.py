@@ -347,7 +347,7 @@ def test_a_pending_subscription_expires_through_ttl(app_client: Client, table: A
     assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
 
 
-def test_the_confirmation_link_is_single_purpose(app_client: Client, provisioned: str) -> None:
+def test_the_confirmation_link_is_single_purpose(app_client: Client, provisioned: str, wired: Any) -> None:
     account, (product,) = _customer(app_client)
     address = f"{unique('cf')}@customer.example"
     body = {**_new(), "products": [product], "email": address}
@@ -358,3 +358,8 @@ def test_the_confirmation_link_is_single_purpose(app_client: Client, provisioned
     assert _one_click(app_client, f"https://x/unsubscribe?token={token}").status_code == 404
     tampered = app_client.http.get(_path(confirm)[:-3] + "AAA", headers={"Accept": "application/json"})
     assert tampered.status_code == 404 and _mine(app_client, account)[0]["status"] == "pending"
+    # nor does an unsubscribe token for the same subscription confirm it
+    sub_id = _mine(app_client, account)[0]["id"]
+    wrong = urlsplit(_unsubscribe_link(wired, account, sub_id)).query
+    assert app_client.http.get(f"/subscriptions/confirm?{wrong}").status_code == 404
+    assert _mine(app_client, account)[0]["status"] == "pending"

@@ -82,6 +82,18 @@ def _release(stack: LocalStack, product: str, channel: str = "ga") -> str:
     return version
 
 
+def _with_control(stack: LocalStack, tmp: Path, tier: str) -> tuple[str, tuple[str, str], tuple[str, str]]:
+    """A fresh product and two confirmed subscribers on it, each in its own account of ``tier``: the one
+    under test, and a control whose notice tells that a release's delivery batch has been sent."""
+    product = _product(stack)
+    pairs = [(unique(role), f"{unique(role)}@customer.example") for role in ("tested", "control")]
+    rows = "".join(f"{a},{a.title()},{tier},{product},2026-01-01,2030-12-31,,,,\n" for a, _ in pairs)
+    assert _import(stack, tmp, rows).returncode == 0
+    for account, address in pairs:
+        _subscribe(stack, account, address, product)
+    return product, pairs[0], pairs[1]
+
+
 def _none_after(outbox: Outbox, address: str, version: str) -> bool:
     time.sleep(1.0)  # the batch that reached the control address has been recorded; give the outbox a beat
     return outbox.wait_for(_to(address, version), timeout=0) == []
@@ -131,12 +143,7 @@ def test_subscribe_confirm_notice_one_click_unsubscribe_then_the_next_release_is
     stack: LocalStack, tmp_path: Path
 ) -> None:
     outbox = Outbox(stack.outbox_dir)
-    product, account, control = _product(stack), unique("oc"), unique("ctl")
-    assert _import(stack, tmp_path, f"{account},One Click,premium,{product},2026-01-01,2030-12-31,,,,\n"
-                   f"{control},Control,premium,{product},2026-01-01,2030-12-31,,,,\n").returncode == 0  # fmt: skip
-    address, control_address = f"{unique('u')}@customer.example", f"{unique('c')}@customer.example"
-    _subscribe(stack, account, address, product)
-    _subscribe(stack, control, control_address, product)
+    product, (_, address), (_, control_address) = _with_control(stack, tmp_path, "premium")
 
     first = _release(stack, product)
     notice = _wait(outbox, _to(address, first))[0]
@@ -184,19 +191,14 @@ def test_when_the_support_period_ends_notices_stop_and_old_download_links_answer
     stack: LocalStack, tmp_path: Path
 ) -> None:
     outbox = Outbox(stack.outbox_dir)
-    product, account, control = _product(stack), unique("end"), unique("ctl")
-    assert _import(stack, tmp_path, f"{account},Ending,xtreme,{product},2026-01-01,2030-12-31,,,,\n"
-                   f"{control},Control,xtreme,{product},2026-01-01,2030-12-31,,,,\n").returncode == 0  # fmt: skip
-    address, control_address = f"{unique('e')}@customer.example", f"{unique('c')}@customer.example"
-    _subscribe(stack, account, address, product)
-    _subscribe(stack, control, control_address, product)
+    product, (account, address), (_, control_address) = _with_control(stack, tmp_path, "xtreme")
     first = _release(stack, product)
     download = link(_wait(outbox, _to(address, first))[0], "/d/")
     assert requests.get(download, allow_redirects=False, timeout=10).status_code == 302
 
     # WHEN the contract's support period ended yesterday
     yesterday = (date.today() - timedelta(days=1)).isoformat()
-    assert _import(stack, tmp_path, f"{account},Ending,xtreme,{product},2025-01-01,{yesterday},,,,\n").returncode == 0
+    assert _import(stack, tmp_path, f"{account},Tested,xtreme,{product},2025-01-01,{yesterday},,,,\n").returncode == 0
     # THEN the next release reaches the control account only
     second = _release(stack, product)
     _wait(outbox, _to(control_address, second))
