@@ -17,11 +17,14 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from chalice.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.models import Account, Release, Subscription, now_iso
 from chalicelib.tokens import Purpose, mint
 from tests.conftest import sent_messages, unique
 from tests.helpers import link, parse
+from tests.mutations import mutations
 
 JSON = {"Accept": "application/json"}
 DATA = b"PK\x03\x04" + bytes(range(256)) * 400  # ~100 KiB: enough to interrupt midway
@@ -252,3 +255,21 @@ def test_an_interrupted_download_resumes_with_a_range_request_and_matches_the_sh
 def test_a_token_too_long_for_a_path_is_refused_cleanly(app_client: Client) -> None:
     resp = _get(app_client, "/d/" + quote("k1." + "A" * 100_000 + ".x", safe=""), **JSON)
     assert resp.status_code == 404
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_mutated_link_is_refused_with_a_4xx_and_never_redirects(
+    app_client: Client, world: World, data: st.DataObject
+) -> None:
+    mutated = quote(data.draw(mutations(world.token())), safe="")
+    for method, path, headers in (
+        ("GET", f"/d/{mutated}", {"Accept": "text/html"}),
+        ("GET", f"/d/{mutated}/info", {}),
+        ("POST", f"/d/{mutated}/renew", {"Accept": "application/json", "Content-Type": "application/json"}),
+    ):
+        resp: Any = app_client.http.request(method, path, headers=headers)
+        assert resp.status_code == 404, (method, path[:80], resp.status_code, resp.body[:200])
+        assert "Location" not in resp.headers
+        if method != "GET" or path.endswith("/info"):
+            assert json.loads(resp.body)["error"] == "invalid_link"
