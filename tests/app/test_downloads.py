@@ -273,3 +273,12 @@ def test_a_mutated_link_is_refused_with_a_4xx_and_never_redirects(
         assert "Location" not in resp.headers
         if method != "GET" or path.endswith("/info"):
             assert json.loads(resp.body)["error"] == "invalid_link"
+
+
+def test_a_click_costs_at_most_three_aws_requests_before_the_redirect(world: World) -> None:
+    from bench.downloads import MAX_REQUESTS, click_counts
+
+    # a new container (cold key cache) and then warm clicks, through the route, counted at the wire
+    got = click_counts(world.token(), world.w.settings, warm_clicks=2)
+    assert got["cold_requests"] <= MAX_REQUESTS and got["warm_requests"] <= 2
+    assert set(got["warm_operations"]) == {"DynamoDB_20120810.BatchGetItem", "DynamoDB_20120810.PutItem"}
