@@ -22,9 +22,9 @@ SECRET_CHARS = 64
 
 
 def secret_name(stage: str) -> str:
-    from chalicelib.names import ResourceNames
-
-    return ResourceNames(stage=stage).signing_secret
+    # Same rule as chalicelib.names.ResourceNames.signing_secret (a test holds them together): the installed
+    # patchctl ships without chalicelib.
+    return f"patchcast/{stage}/signing-keys"
 
 
 def _client(stage: str) -> Any:

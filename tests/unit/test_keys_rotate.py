@@ -35,3 +35,10 @@ def test_a_secret_without_a_valid_current_key_is_not_rotated() -> None:
 def test_key_ids_count_up_and_ignore_foreign_names() -> None:
     assert next_kid(["k1", "k10", "k2", "legacy"]) == "k11"
     assert next_kid(["legacy"]) == "k1"
+
+
+def test_the_cli_names_the_secret_as_the_app_does() -> None:
+    from chalicelib.names import ResourceNames
+    from patchcast_tools.cli.keys import secret_name
+
+    assert secret_name("prod") == ResourceNames(stage="prod").signing_secret
