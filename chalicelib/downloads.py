@@ -21,7 +21,7 @@ from chalicelib.mailer import Mailer, Rejected, Throttled
 from chalicelib.models import Account, Release, Subscription
 from chalicelib.observability import logger
 from chalicelib.store import Table
-from chalicelib.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
+from chalicelib.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
 
 PRESIGN_SECONDS = 300
 FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs
@@ -51,9 +51,9 @@ def _invalid() -> NotFound:
     return NotFound("This download link is not valid.", code="invalid_link", hint=_INVALID_HINT)
 
 
-def _claims(ring: KeyRing, token: str, *, allow_expired: bool) -> Claims:
+def _claims(links: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
     try:
-        return verify(ring, token, Purpose.DOWNLOAD)
+        return verify(links.ring, token, Purpose.DOWNLOAD)
     except TokenExpired as exc:
         if allow_expired:
             return exc.claims  # authentic: the MAC was checked before the expiry
@@ -62,7 +62,7 @@ def _claims(ring: KeyRing, token: str, *, allow_expired: bool) -> Claims:
             f"This download link expired on {when}.",
             code="link_expired",
             hint="We can email a fresh link to the address this one was sent to, if you are still entitled.",
-            action=Action(label="Email me a fresh link", href=f"{token}/renew"),
+            action=Action(label="Email me a fresh link", href=links.renew(token)),
         ) from exc
     except TokenInvalid as exc:
         raise _invalid() from exc
@@ -95,12 +95,12 @@ def _entitled(table: Table, claims: Claims) -> Grant:
     return Grant(release=release, account=account, subscription=sub)
 
 
-def authorize(table: Table, ring: KeyRing, token: str) -> Grant:
-    return _entitled(table, _claims(ring, token, allow_expired=False))
+def authorize(table: Table, links: LinkMaker, token: str) -> Grant:
+    return _entitled(table, _claims(links, token, allow_expired=False))
 
 
-def redirect_url(table: Table, blobs: Blobs, ring: KeyRing, token: str, *, ip: str, user_agent: str) -> str:
-    grant = authorize(table, ring, token)
+def redirect_url(table: Table, blobs: Blobs, links: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
+    grant = authorize(table, links, token)
     release = grant.release
     assert release.object_key is not None
     table.record_download(
@@ -116,9 +116,9 @@ def redirect_url(table: Table, blobs: Blobs, ring: KeyRing, token: str, *, ip: s
     return blobs.download_url(release.object_key, filename=release.filename or "download", expires=PRESIGN_SECONDS)
 
 
-def info(table: Table, ring: KeyRing, token: str) -> dict[str, Any]:
+def info(table: Table, links: LinkMaker, token: str) -> dict[str, Any]:
     """What a script needs to verify the file it downloads through the same link."""
-    r = authorize(table, ring, token).release
+    r = authorize(table, links, token).release
     return {
         "filename": r.filename,
         "size": r.size,
@@ -132,7 +132,7 @@ def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, 
 
     Only for a subscription still active (we do not email people who unsubscribed) and entitled now.
     """
-    grant = _entitled(table, _claims(links.ring, token, allow_expired=True))
+    grant = _entitled(table, _claims(links, token, allow_expired=True))
     sub, release = grant.subscription, grant.release
     if sub.status != "active":
         raise Forbidden(

@@ -24,7 +24,7 @@ class PatchcastError(Exception):
 
 @dataclass(frozen=True)
 class Action:
-    """A next step a refusal page offers as a button: a POST to ``href`` (relative to the page)."""
+    """A next step a refusal page offers as a button: a POST to ``href`` (an absolute URL on our API)."""
 
     label: str
     href: str

@@ -21,7 +21,7 @@ def download(token: str) -> Any:
     url = downloads.redirect_url(
         w.table,
         w.blobs,
-        w.keys.ring_for(token),
+        links(w.keys.ring_for(token)),
         token,
         ip=source_ip(request),
         user_agent=header(request, "user-agent"),
@@ -37,7 +37,7 @@ def download(token: str) -> Any:
 @handled(bp)
 def download_info(token: str) -> Any:
     w = wiring.get()
-    return json_response(downloads.info(w.table, w.keys.ring_for(token), token))
+    return json_response(downloads.info(w.table, links(w.keys.ring_for(token)), token))
 
 
 @bp.route("/d/{token}/renew", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])

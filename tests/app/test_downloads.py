@@ -148,9 +148,9 @@ def test_an_expired_link_answers_410_with_a_button_that_emails_a_fresh_link(
     page = _get(app_client, f"/d/{token}", Accept="text/html")
     # THEN it explains and offers a button posting to the renew route
     assert page.status_code == 410
-    assert "expired" in page.body.decode() and f"action='{token}/renew'" in page.body.decode()
+    assert "expired" in page.body.decode() and f"action='https://patchcast.test/d/{token}/renew'" in page.body.decode()
     body = json.loads(_get(app_client, f"/d/{token}", **JSON).body)
-    assert body["error"] == "link_expired" and body["action"]["href"] == f"{token}/renew"
+    assert body["error"] == "link_expired" and body["action"]["href"] == f"https://patchcast.test/d/{token}/renew"
 
     # WHEN the button is pressed
     resp = app_client.http.post(f"/d/{token}/renew", headers={"Content-Type": "application/x-www-form-urlencoded"})
