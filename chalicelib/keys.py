@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.tokens import KeyRing
@@ -34,7 +35,12 @@ class KeySource:
     turn into a flood of Secrets Manager calls."""
 
     def __init__(
-        self, client: SecretsManagerClient, secret_name: str, *, max_age: int = CACHE_SECONDS, clock: Any = None
+        self,
+        client: SecretsManagerClient,
+        secret_name: str,
+        *,
+        max_age: int = CACHE_SECONDS,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
