@@ -1,64 +1,169 @@
 """The click on a download link: verify the token, check the entitlement now, audit, redirect to S3.
 
 The redirect target is always a presigned GET of the release's own object, never anything a request
-parameter names.
+parameter names. An expired link can ask for a fresh one, which is emailed to the subscribed address
+(never shown to whoever holds the old link), at most once per ``FRESH_LINK_WINDOW`` per release.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from chalicelib import mail
 from chalicelib.blobs import Blobs
 from chalicelib.entitlements import decide
-from chalicelib.errors import Forbidden, Gone, NotFound
-from chalicelib.models import Release
+from chalicelib.errors import Action, Forbidden, Gone, NotFound, ServiceUnavailable, TooManyRequests
+from chalicelib.links import LinkMaker
+from chalicelib.mailer import Mailer, Rejected, Throttled
+from chalicelib.models import Account, Release, Subscription
+from chalicelib.observability import logger
 from chalicelib.store import Table
-from chalicelib.tokens import KeyRing, Purpose, TokenExpired, TokenInvalid, verify
+from chalicelib.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
 
 PRESIGN_SECONDS = 300
+FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs
+
+_INVALID_HINT = (
+    "Open the link straight from the email; if your mail program split it across lines, copy the whole address."
+)
+_CONTRACT_HINT = "If you think this is wrong, ask your support administrator or Customer Success Manager."
 
 
 @dataclass(frozen=True)
 class Grant:
     release: Release
-    account_id: str
-    subscription_id: str
+    account: Account
+    subscription: Subscription
+
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    @property
+    def subscription_id(self) -> str:
+        return self.subscription.subscription_id
 
 
-def authorize(table: Table, ring: KeyRing, token: str) -> Grant:
+def _invalid() -> NotFound:
+    return NotFound("This download link is not valid.", code="invalid_link", hint=_INVALID_HINT)
+
+
+def _claims(links: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
     try:
-        claims = verify(ring, token, Purpose.DOWNLOAD)
+        return verify(links.ring, token, Purpose.DOWNLOAD)
     except TokenExpired as exc:
-        raise Gone("This download link has expired.", code="link_expired") from exc
+        if allow_expired:
+            return exc.claims  # authentic: the MAC was checked before the expiry
+        when = datetime.fromtimestamp(exc.claims.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise Gone(
+            f"This download link expired on {when}.",
+            code="link_expired",
+            hint="We can email a fresh link to the address this one was sent to, if you are still entitled.",
+            action=Action(label="Email me a fresh link", href=links.renew(token)),
+        ) from exc
     except TokenInvalid as exc:
-        raise NotFound("This download link is not valid.", code="invalid_link") from exc
+        raise _invalid() from exc
+
+
+def _entitled(table: Table, claims: Claims) -> Grant:
+    """Release, contract and subscription in one read, then the entitlement as it stands now."""
     release, account, sub = table.download_context(claims.release_id, claims.account_id, claims.subject)
     if release is None or not release.object_key or release.status not in ("published", "yanked"):
-        raise NotFound("This download link is not valid.", code="invalid_link")
+        raise _invalid()
     if release.status == "yanked":
-        raise Gone(f"This release was withdrawn: {release.reason or 'no reason given'}.", code="release_yanked")
+        raise Gone(
+            f"This release was withdrawn: {release.reason or 'no reason given'}.",
+            code="release_yanked",
+            hint=f"Do not install it; look for a newer {release.product} release in your alerts or ask support.",
+        )
     if account is None:
-        raise Forbidden("The support contract for this link no longer exists.", code="no_contract")
+        raise Forbidden("The support contract for this link no longer exists.", code="no_contract", hint=_CONTRACT_HINT)
     if sub is None:
-        raise Forbidden("The subscription this link was sent to has been removed.", code="subscription_removed")
+        raise Forbidden(
+            "The subscription this link was sent to has been removed.",
+            code="subscription_removed",
+            hint=f"Subscribe again to {release.product} alerts to receive new links.",
+        )
     decision = decide(
         account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=datetime.now(UTC)
     )
     if not decision:
-        raise Forbidden(decision.message, code=decision.reason.value)
-    return Grant(release=release, account_id=claims.account_id, subscription_id=claims.subject)
+        raise Forbidden(decision.message, code=decision.reason.value, hint=_CONTRACT_HINT)
+    return Grant(release=release, account=account, subscription=sub)
 
 
-def redirect_url(table: Table, blobs: Blobs, ring: KeyRing, token: str, *, ip: str, user_agent: str) -> str:
-    grant = authorize(table, ring, token)
+def authorize(table: Table, links: LinkMaker, token: str) -> Grant:
+    return _entitled(table, _claims(links, token, allow_expired=False))
+
+
+def redirect_url(table: Table, blobs: Blobs, links: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
+    grant = authorize(table, links, token)
     release = grant.release
     assert release.object_key is not None
     table.record_download(
         release.release_id,
         account_id=grant.account_id,
         subscription_id=grant.subscription_id,
+        email=grant.subscription.email,
+        tier=grant.account.tier,
         ip=ip,
         user_agent=user_agent,
     )
+    logger.info("download", extra={"release_id": release.release_id, "account_id": grant.account_id})
     return blobs.download_url(release.object_key, filename=release.filename or "download", expires=PRESIGN_SECONDS)
+
+
+def info(table: Table, links: LinkMaker, token: str) -> dict[str, Any]:
+    """What a script needs to verify the file it downloads through the same link."""
+    r = authorize(table, links, token).release
+    return {
+        "filename": r.filename,
+        "size": r.size,
+        "sha256": r.sha256,
+        "release": {"id": r.release_id, "product": r.product, "kind": r.kind, "version": r.version, "title": r.title},
+    }
+
+
+def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, *, days: int) -> datetime:
+    """Email a new link for the same release to the subscribed address; returns when it expires.
+
+    Only for a subscription still active (we do not email people who unsubscribed) and entitled now.
+    """
+    grant = _entitled(table, _claims(links, token, allow_expired=True))
+    sub, release = grant.subscription, grant.release
+    if sub.status != "active":
+        raise Forbidden(
+            "The address this link was sent to no longer receives alerts, so we cannot email it a fresh link.",
+            code="not_subscribed",
+            hint=f"Subscribe again to {release.product} alerts, or ask your support administrator for the file.",
+        )
+    if not table.claim_fresh_link(
+        release.release_id, grant.account_id, grant.subscription_id, window=FRESH_LINK_WINDOW
+    ):
+        raise TooManyRequests(
+            "A fresh link for this release was emailed less than 15 minutes ago.",
+            code="fresh_link_recently_sent",
+            hint="Check the inbox (and spam folder) of the address the original link was sent to.",
+        )
+    expires = int(time.time()) + days * 86400
+    raw = mail.release_notice(
+        sender=mailer.sender,
+        to=sub.email,
+        release=release,
+        links=mail.Links(
+            download=links.download(grant.account_id, grant.subscription_id, release.release_id, expires=expires),
+            unsubscribe=links.unsubscribe(grant.account_id, grant.subscription_id),
+            expires=datetime.fromtimestamp(expires, UTC),
+        ),
+        note="You asked for a fresh download link; the earlier one has expired or is about to.",
+    )
+    try:
+        mailer.send_raw(sub.email, raw)
+    except (Throttled, Rejected) as exc:
+        table.release_fresh_link(release.release_id, grant.account_id, grant.subscription_id)
+        raise ServiceUnavailable("We could not send the email just now; please try again in a few minutes.") from exc
+    logger.info("fresh download link sent", extra={"release_id": release.release_id, "account_id": grant.account_id})
+    return datetime.fromtimestamp(expires, UTC)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class PatchcastError(Exception):
     """Base of every error a user can be told about: ``code`` is stable, ``message`` is for people."""
@@ -9,11 +11,23 @@ class PatchcastError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, hint: str | None = None, action: Action | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.hint = hint  # what the person can do next, shown under the message
+        self.action = action  # a button on the HTML page (and its target in the JSON body)
         if code is not None:
             self.code = code
+
+
+@dataclass(frozen=True)
+class Action:
+    """A next step a refusal page offers as a button: a POST to ``href`` (an absolute URL on our API)."""
+
+    label: str
+    href: str
 
 
 class BadRequest(PatchcastError):
@@ -44,6 +58,16 @@ class Conflict(PatchcastError):
 class Gone(PatchcastError):
     code = "gone"
     status = 410
+
+
+class TooManyRequests(PatchcastError):
+    code = "too_many_requests"
+    status = 429
+
+
+class ServiceUnavailable(PatchcastError):
+    code = "service_unavailable"
+    status = 503
 
 
 class PayloadTooLarge(PatchcastError):

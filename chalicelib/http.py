@@ -72,8 +72,29 @@ def wants_json(request: Request) -> bool:
 
 def error_response(err: PatchcastError, request: Request | None = None, *, page: bool = False) -> Response:
     if page and request is not None and not wants_json(request):
-        return html_response("Sorry", f"<p>{html.escape(err.message)}</p>", err.status)
-    return json_response({"error": err.code, "message": err.message}, err.status)
+        return html_response(_TITLES.get(err.status, "Sorry"), _refusal_html(err), err.status)
+    body: dict[str, Any] = {"error": err.code, "message": err.message}
+    if err.hint:
+        body["hint"] = err.hint
+    if err.action:
+        body["action"] = {"method": "POST", "href": err.action.href, "label": err.action.label}
+    return json_response(body, err.status)
+
+
+_TITLES = {403: "Not available to you", 404: "Link not found", 410: "No longer available", 429: "Please wait"}
+
+
+def _refusal_html(err: PatchcastError) -> str:
+    e = html.escape
+    parts = [f"<p>{e(err.message)}</p>"]
+    if err.hint:
+        parts.append(f"<p>{e(err.hint)}</p>")
+    if err.action:
+        parts.append(
+            f"<form method='post' action='{e(err.action.href, quote=True)}'>"
+            f"<button type='submit'>{e(err.action.label)}</button></form>"
+        )
+    return "".join(parts)
 
 
 def body_of(request: Request) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.tokens import KeyRing
@@ -13,6 +15,7 @@ CACHE_SECONDS = 300  # a rotated key reaches every warm container within five mi
 
 
 MIN_KEY_CHARS = 32
+MISS_REFRESH_SECONDS = 30
 
 
 def parse_ring(doc: Any) -> KeyRing:
@@ -27,11 +30,40 @@ def parse_ring(doc: Any) -> KeyRing:
 
 
 class KeySource:
-    def __init__(self, client: SecretsManagerClient, secret_name: str) -> None:
+    """The ring, cached ``max_age`` seconds; a token naming a kid the cached ring lacks (just rotated in
+    elsewhere) triggers one early re-read, at most every ``MISS_REFRESH_SECONDS``, so junk kids cannot
+    turn into a flood of Secrets Manager calls."""
+
+    def __init__(
+        self,
+        client: SecretsManagerClient,
+        secret_name: str,
+        *,
+        max_age: int = CACHE_SECONDS,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
         self._provider = SecretsProvider(boto3_client=client)
         self._name = secret_name
+        self._max_age = max_age
+        self._clock = clock or time.monotonic
+        self._last_forced = float("-inf")
 
-    def ring(self) -> KeyRing:
-        return parse_ring(self._provider.get(self._name, transform="json", max_age=CACHE_SECONDS))
+    def ring(self, kid: str | None = None) -> KeyRing:
+        ring = self._read(force=False)
+        if kid is not None and kid not in ring.keys and self._clock() - self._last_forced >= MISS_REFRESH_SECONDS:
+            self._last_forced = self._clock()
+            ring = self._read(force=True)
+        return ring
+
+    def ring_for(self, token: str) -> KeyRing:
+        """The ring to verify ``token`` with (its kid is the text before the first dot)."""
+        return self.ring(token.partition(".")[0][:16] or None)
+
+    def refresh(self) -> KeyRing:
+        return self._read(force=True)
+
+    def _read(self, *, force: bool) -> KeyRing:
+        doc = self._provider.get(self._name, transform="json", max_age=self._max_age, force_fetch=force)
+        return parse_ring(doc)

@@ -43,6 +43,10 @@ class LinkMaker:
         )
         return f"{self.base_url}/d/{token}"
 
+    def renew(self, download_token: str) -> str:
+        """Where an expired download link's page posts to have a fresh link emailed."""
+        return f"{self.base_url}/d/{download_token}/renew"
+
 
 def _after(seconds: int) -> int:
     return int(time.time()) + seconds

@@ -69,8 +69,9 @@ def _purpose_key(secret: bytes, purpose: Purpose) -> bytes:
 
 
 def _mac(secret: bytes, purpose: Purpose, signed: bytes) -> bytes:
-    # 128 bits of MAC: forging one takes 2**128 guesses, and links stay short.
-    return hmac.new(_purpose_key(secret, purpose), signed, hashlib.sha256).digest()[:16]
+    # 128 bits of MAC: forging one takes 2**128 guesses, and links stay short. hmac.digest is the
+    # one-shot C path (about twice as fast as hmac.new(...).digest()).
+    return hmac.digest(_purpose_key(secret, purpose), signed, "sha256")[:16]
 
 
 def mint(ring: KeyRing, purpose: Purpose, *, account_id: str, subject: str, release_id: str = "-", expires: int) -> str:
@@ -90,12 +91,10 @@ def verify(ring: KeyRing, token: str, purpose: Purpose, *, now: float | None = N
     secret = ring.keys.get(kid)
     if secret is None:
         raise TokenInvalid()
-    expected = _mac(secret, purpose, f"{kid}.{payload}".encode())
-    try:
-        given = _unb64(mac)
-    except ValueError as exc:
-        raise TokenInvalid() from exc
-    if not hmac.compare_digest(expected, given):
+    # Compare the MAC's text, not its decoded bytes: base64 leaves spare bits in the last character,
+    # so decoding would accept several spellings of one MAC (a malleable token).
+    expected = _b64(_mac(secret, purpose, f"{kid}.{payload}".encode()))
+    if not hmac.compare_digest(expected.encode(), mac.encode()):
         raise TokenInvalid()
     try:
         fields = _unb64(payload).decode("ascii").split("|")

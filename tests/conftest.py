@@ -66,9 +66,19 @@ def wired(provisioned: str) -> Iterator[object]:
     from chalicelib import wiring
 
     w = wiring.Wiring()
+    _forbid_scans(w.table._db)
     wiring.use(w)
     yield w
     wiring.use(None)
+
+
+def _forbid_scans(client: object) -> None:
+    """No request or fan-out path may Scan the table (DESIGN.md): any Scan through the app's client fails the test."""
+
+    def refuse(**_: object) -> None:
+        raise AssertionError("the app issued a DynamoDB Scan; request and fan-out paths must Query")
+
+    client.meta.events.register("before-call.dynamodb.Scan", refuse)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from chalicelib import wiring
 from chalicelib.links import LinkMaker
+from chalicelib.tokens import KeyRing
 
 
-def links() -> LinkMaker:
+def links(ring: KeyRing | None = None) -> LinkMaker:
     w = wiring.get()
-    return LinkMaker(ring=w.keys.ring(), base_url=w.settings.public_base_url)
+    return LinkMaker(ring=ring or w.keys.ring(), base_url=w.settings.public_base_url)

@@ -7,7 +7,8 @@ from typing import Any
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
 from chalicelib import downloads, wiring
-from chalicelib.http import handled, header, source_ip
+from chalicelib.http import handled, header, html_response, json_response, source_ip, wants_json
+from chalicelib.routes import links
 
 bp = Blueprint(__name__)
 
@@ -20,7 +21,7 @@ def download(token: str) -> Any:
     url = downloads.redirect_url(
         w.table,
         w.blobs,
-        w.keys.ring(),
+        links(w.keys.ring_for(token)),
         token,
         ip=source_ip(request),
         user_agent=header(request, "user-agent"),
@@ -29,4 +30,28 @@ def download(token: str) -> Any:
         body="",
         status_code=302,
         headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@bp.route("/d/{token}/info", methods=["GET"])
+@handled(bp)
+def download_info(token: str) -> Any:
+    w = wiring.get()
+    return json_response(downloads.info(w.table, links(w.keys.ring_for(token)), token))
+
+
+@bp.route("/d/{token}/renew", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
+@handled(bp, page=True)
+def renew_download_link(token: str) -> Any:
+    w = wiring.get()
+    maker = links(w.keys.ring_for(token))
+    expires = downloads.send_fresh_link(w.table, w.mailer, maker, token, days=w.settings.download_link_days)
+    until = expires.strftime("%Y-%m-%d %H:%M UTC")
+    if wants_json(bp.current_request):
+        return json_response({"status": "sent", "expires": expires.isoformat().replace("+00:00", "Z")}, status=202)
+    return html_response(
+        "A fresh link is on its way",
+        "<p>We emailed a new download link to the address the original link was sent to. "
+        f"It works until {until} while your support contract is active.</p>",
+        status=202,
     )

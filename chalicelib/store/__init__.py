@@ -21,7 +21,8 @@ releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>
 delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch>
 a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<account>#<sub>#<role>
                                        (notice: release, recall, …; Query begins_with for a report)
-download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n>
+download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n> (Query begins_with)
+fresh-link email, one per window       PK=RELEASE#<id>, SK=RELINK#<account>#<sub> (TTL expires_at)
 =====================================  ==============================================================
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 from chalicelib.store._base import decode_cursor, encode_cursor
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.deliveries import DeliveriesMixin
+from chalicelib.store.downloads import DownloadsMixin
 from chalicelib.store.releases import ReleasesMixin
 from chalicelib.store.subscriptions import SubscriptionsMixin
 from chalicelib.store.suppressions import SuppressionsMixin
@@ -37,5 +39,5 @@ from chalicelib.store.suppressions import SuppressionsMixin
 __all__ = ["Table", "decode_cursor", "encode_cursor"]
 
 
-class Table(CatalogMixin, SuppressionsMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin):
+class Table(CatalogMixin, SuppressionsMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin, DownloadsMixin):
     """The one table; each part (mixin) serves the access patterns above for its records."""

@@ -114,7 +114,15 @@ class DeliveriesMixin(TableBase):
         return release, account, sub
 
     def record_download(
-        self, release_id: str, *, account_id: str, subscription_id: str, ip: str, user_agent: str
+        self,
+        release_id: str,
+        *,
+        account_id: str,
+        subscription_id: str,
+        ip: str,
+        user_agent: str,
+        email: str | None = None,
+        tier: str | None = None,
     ) -> None:
         at = now_iso()
         self._db.put_item(
@@ -126,6 +134,8 @@ class DeliveriesMixin(TableBase):
                     "type": "download",
                     "account_id": account_id,
                     "subscription_id": subscription_id,
+                    "email": email,
+                    "tier": tier,
                     "ip": ip,
                     "user_agent": user_agent[:512],
                     "at": at,

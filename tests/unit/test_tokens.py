@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.tokens import KeyRing, Purpose, TokenExpired, TokenInvalid, mint, verify
+from tests.mutations import mutations
 
 RING = KeyRing(current="k1", keys={"k1": b"a" * 40})
 NOW = 1_800_000_000
@@ -57,3 +60,24 @@ def test_tokens_of_the_previous_key_verify_while_it_is_listed() -> None:
 def test_junk_is_invalid(junk: str) -> None:
     with pytest.raises(TokenInvalid):
         verify(RING, junk, Purpose.DOWNLOAD, now=NOW)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_no_mutation_of_a_valid_token_verifies(data: st.DataObject) -> None:
+    token = _mint()
+    mutated = data.draw(mutations(token))
+    with pytest.raises(TokenInvalid):
+        verify(RING, mutated, Purpose.DOWNLOAD, now=NOW)
+
+
+def test_a_mac_has_one_spelling_only() -> None:
+    # GIVEN the last MAC character, whose two low bits base64 does not use
+    kid, payload, mac = _mint().split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bytes = [c for c in alphabet if alphabet.index(c) >> 2 == alphabet.index(mac[-1]) >> 2 and c != mac[-1]]
+    assert same_bytes
+    # THEN another spelling of the same 128 bits is still refused
+    for c in same_bytes:
+        with pytest.raises(TokenInvalid):
+            verify(RING, f"{kid}.{payload}.{mac[:-1]}{c}", Purpose.DOWNLOAD, now=NOW)

@@ -1,0 +1,1 @@
+"""Benchmarks: targets measured here, never in timed tests (`make bench`)."""
