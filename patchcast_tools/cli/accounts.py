@@ -78,6 +78,11 @@ def _check(row: dict[str, Any], seen: dict[str, int]) -> tuple[str, dict[str, An
     return account_id, _row_body(row)
 
 
+def _stops_everything(error: str) -> bool:
+    """No API, or credentials it refuses: every further row would fail the same way."""
+    return error.startswith("cannot reach") or " (401)" in error or " (403)" in error
+
+
 def cmd_accounts_import(args: argparse.Namespace) -> None:
     api = Api(args.api, "support-admin")
     path = Path(args.file)
@@ -90,7 +95,7 @@ def cmd_accounts_import(args: argparse.Namespace) -> None:
             seen[account_id] = line
             got = api.call("PUT", f"/accounts/{requests.utils.quote(account_id, safe='')}", body)
         except (RowError, CliError) as exc:
-            if isinstance(exc, CliError) and str(exc).startswith("cannot reach"):
+            if isinstance(exc, CliError) and _stops_everything(str(exc)):
                 raise
             report["rejected"].append({"line": line, "account_id": (row.get("account_id") or "").strip(),
                                        "error": str(exc)})  # fmt: skip
