@@ -37,7 +37,10 @@ def authorize(table: Table, ring: KeyRing, token: str) -> Grant:
     if release is None or not release.object_key or release.status not in ("published", "yanked"):
         raise NotFound("This download link is not valid.", code="invalid_link")
     if release.status == "yanked":
-        raise Gone(f"This release was withdrawn: {release.reason or 'no reason given'}.", code="release_yanked")
+        instead = f" It is superseded by version {release.superseded_version}." if release.superseded_version else ""
+        raise Gone(
+            f"This release was withdrawn: {release.reason or 'no reason given'}.{instead}", code="release_yanked"
+        )
     if account is None:
         raise Forbidden("The support contract for this link no longer exists.", code="no_contract")
     if sub is None:

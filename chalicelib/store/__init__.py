@@ -21,6 +21,8 @@ delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch
 a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<account>#<sub>#<role>
                                        (notice: release, recall, …; Query begins_with for a report)
 download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n>
+a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#, Limit + cursor
+                                       (recall planning: one page per fan-out message; the report)
 =====================================  ==============================================================
 """
 
@@ -30,10 +32,11 @@ from chalicelib.store._base import decode_cursor, encode_cursor
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.deliveries import DeliveriesMixin
 from chalicelib.store.releases import ReleasesMixin
+from chalicelib.store.reports import ReportsMixin
 from chalicelib.store.subscriptions import SubscriptionsMixin
 
 __all__ = ["Table", "decode_cursor", "encode_cursor"]
 
 
-class Table(CatalogMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin):
+class Table(CatalogMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin, ReportsMixin):
     """The one table; each part (mixin) serves the access patterns above for its records."""
