@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice import Blueprint, Rate  # type: ignore[attr-defined]
 
 from chalicelib import recall, releases, reports, uploads, wiring
 from chalicelib.http import body_of, handled, identity_of, json_response
@@ -79,8 +79,7 @@ def release_report(release_id: str) -> Any:
     return json_response(reports.report(wiring.get().table, _release(release_id)))
 
 
-# A string, not chalice's Rate object: the local runner parses the expression text.
-@bp.schedule("rate(1 minute)")
+@bp.schedule(Rate(1, unit=Rate.MINUTES))
 def publish_scheduled(event: Any) -> None:
     w = wiring.get()
     published = releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue)
