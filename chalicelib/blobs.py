@@ -38,6 +38,9 @@ class Blobs:
     def start_multipart(self, key: str) -> str:
         return str(self._s3.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"])
 
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
     def presigned_part(self, key: str, upload_id: str, part_number: int, *, expires: int = 3600) -> str:
         return self._s3.generate_presigned_url(
             "upload_part",

@@ -12,7 +12,7 @@ from chalicelib import validation as v
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.blobs import UPLOAD_PREFIX, Blobs
 from chalicelib.entitlements import CHANNELS, KINDS
-from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
 from chalicelib.models import Release, now_iso
 from chalicelib.observability import logger
 from chalicelib.queues import Queues
@@ -135,7 +135,12 @@ def create(
         part_size=limits.part_size_for(fields["size"]) if multipart else None,
         **fields,
     )
-    table.create_release(release)
+    try:
+        table.create_release(release)
+    except AlreadyExists:
+        if key and upload_id:
+            blobs.abort_multipart(key, upload_id)  # started for nothing: leave no parts behind
+        raise
     logger.info("release created", extra={"release_id": release_id, "product": release.product})
     if not has_file:
         return after_available(table, queues, fanout_queue, release), None

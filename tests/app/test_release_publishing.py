@@ -326,3 +326,16 @@ def test_html_in_a_title_is_escaped_in_the_notice_and_kept_out_of_headers(
     assert "<script>" not in notice.get_body(("html",)).get_content()
     assert "&lt;script&gt;" in notice.get_body(("html",)).get_content()
     assert "\n" not in str(notice["Subject"]) and "\r" not in str(notice["Subject"])
+
+
+def test_a_duplicate_large_release_is_409_and_leaves_no_multipart_upload(
+    app_client: Client, wired: Any, world: dict[str, str], small_multipart: None
+) -> None:
+    first = _new(app_client, world["product"], filename="big.zip", size=6 * MiB)
+    body = {"product": world["product"], "version": first["version"], "kind": "patch", "severity": 2, "title": "Fix",
+            "filename": "big.zip", "size": 6 * MiB}  # fmt: skip
+    resp = app_client.http.post("/releases", headers=auth(RE), body=json.dumps(body))
+    assert resp.status_code == 409 and json.loads(resp.body)["error"] == "already_exists"
+    s3 = wired.client("s3")
+    pending = s3.list_multipart_uploads(Bucket=wired.settings.names.bucket).get("Uploads", [])
+    assert [u for u in pending if u["Key"].endswith("/big.zip") and first["id"] not in u["Key"]] == []
