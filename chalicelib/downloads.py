@@ -74,8 +74,9 @@ def _entitled(table: Table, claims: Claims) -> Grant:
     if release is None or not release.object_key or release.status not in ("published", "yanked"):
         raise _invalid()
     if release.status == "yanked":
+        instead = f" It is superseded by version {release.superseded_version}." if release.superseded_version else ""
         raise Gone(
-            f"This release was withdrawn: {release.reason or 'no reason given'}.",
+            f"This release was withdrawn: {release.reason or 'no reason given'}.{instead}",
             code="release_yanked",
             hint=f"Do not install it; look for a newer {release.product} release in your alerts or ask support.",
         )

@@ -108,6 +108,40 @@ def release_notice(*, sender: str, to: str, release: Release, links: Links, note
     return msg.as_bytes()
 
 
+def recall_notice(*, sender: str, to: str, release: Release, links: Links) -> bytes:
+    """The recall of a yanked release, to one recipient of its notice: why, and what replaces it."""
+    msg = _base(sender, to, subject_for(release, "[RECALL] "), links.unsubscribe)
+    reason = release.reason or "no reason given"
+    instead = (
+        f"It is superseded by {release.product} {release.kind} {release.superseded_version} (release {release.superseded_by})."
+        if release.superseded_by
+        else "No replacement has been named yet; a new notice will follow when there is one."
+    )
+    text = [
+        f"WITHDRAWN: {header_safe(release.title, limit=500)}",
+        "",
+        f"{release.product} {release.kind} {release.version} (file {release.filename or '-'}, SHA-256 "
+        f"{release.sha256 or '-'}) has been withdrawn. Do not install it; its download links no longer work.",
+        "",
+        f"Reason: {reason}",
+        instead,
+        "",
+        f"Unsubscribe: {links.unsubscribe}",
+        "",
+    ]
+    msg.set_content("\n".join(text), cte="8bit")
+    e = html.escape
+    msg.add_alternative(
+        f"<html><body><h1>Withdrawn: {e(release.title)}</h1><p>{e(release.product)} {e(release.kind)} "
+        f"{e(release.version)} ({e(release.filename or '-')}) has been withdrawn. Do not install it; its download "
+        f"links no longer work.</p><p><strong>Reason:</strong> {e(reason)}</p><p>{e(instead)}</p>"
+        f'<p><a href="{e(links.unsubscribe)}">Unsubscribe</a></p></body></html>',
+        subtype="html",
+        cte="8bit",
+    )
+    return msg.as_bytes()
+
+
 class NoticeBuilder(Protocol):
     def __call__(self, *, sender: str, to: str, release: Release, links: Links) -> bytes: ...
 
@@ -116,6 +150,8 @@ class NoticeBuilder(Protocol):
 # release states in which each may still go out (a release yanked mid fan-out stops its notices).
 NOTICES: dict[str, NoticeBuilder] = {"release": release_notice}
 SENDABLE: dict[str, tuple[str, ...]] = {"release": ("published",)}
+NOTICES["recall"] = recall_notice
+SENDABLE["recall"] = ("yanked",)
 
 
 def confirmation(

@@ -116,11 +116,18 @@ class Release:
     published_at: str | None = None
     fanout_at: str | None = None
     reason: str | None = None
+    upload_id: str | None = None  # an S3 multipart upload in progress
+    part_size: int | None = None
+    superseded_by: str | None = None  # a yanked release's replacement (release id)
+    superseded_version: str | None = None
+    yanked_at: str | None = None
+    recall_at: str | None = None  # when the recall of a yanked release was queued
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)
         body["id"] = body.pop("release_id")
         body.pop("object_key")
+        body.pop("upload_id")
         return body
 
 

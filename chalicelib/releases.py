@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from chalicelib import validation as v
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.blobs import UPLOAD_PREFIX, Blobs
 from chalicelib.entitlements import CHANNELS, KINDS
-from chalicelib.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
 from chalicelib.models import Release, now_iso
 from chalicelib.observability import logger
 from chalicelib.queues import Queues
@@ -20,6 +21,7 @@ from chalicelib.store import Table
 CREATE_FIELDS = ("product", "version", "kind", "severity", "channel", "title", "summary", "filename", "size",
                  "sha256", "article_url", "notify_at", "draft")  # fmt: skip
 MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
+MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,199}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
@@ -51,10 +53,18 @@ def _file_fields(body: dict[str, Any], kind: str) -> dict[str, Any]:
             code="invalid_field",
         )
     size = v.integer(body, "size", low=1, high=5 * 1024**4)
+    # The SHA-256 may come now or with POST /releases/{id}/upload/complete (a client that hashes while it
+    # uploads knows it only at the end); verification waits until it is known.
+    return {"filename": filename, "size": size, "sha256": sha256_field(body, required=False)}
+
+
+def sha256_field(body: dict[str, Any], *, required: bool) -> str | None:
     sha256 = body.get("sha256")
+    if sha256 is None and not required:
+        return None
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
         raise BadRequest("Field 'sha256' must be 64 lowercase hexadecimal characters.", code="invalid_field")
-    return {"filename": filename, "size": size, "sha256": sha256}
+    return sha256
 
 
 def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, Any]:
@@ -79,38 +89,73 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
         "channel": v.choice(body, "channel", CHANNELS, default="ga"),
         "title": v.text(body, "title", max_len=200),
         "summary": v.text(body, "summary", max_len=4000, required=False, multiline=True) or "",
-        "notify_at": notify_at.isoformat().replace("+00:00", "Z") if notify_at else None,
+        "notify_at": notify_at.isoformat(timespec="seconds").replace("+00:00", "Z") if notify_at else None,
         "draft": v.boolean(body, "draft", default=False),
         **_file_fields(body, kind),
     }
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    """Above ``threshold`` bytes a file goes up as S3 multipart in parts of ``part_size`` (configurable)."""
+
+    threshold: int = MAX_POST_SIZE
+    part_size: int = 64 * 1024**2
+
+    def part_size_for(self, size: int) -> int:
+        # S3 allows at most 10,000 parts: grow the part for very large files, in whole MiB.
+        needed = -(-size // MAX_PARTS)
+        return max(self.part_size, -(-needed // 1024**2) * 1024**2)
+
+
 def create(
-    table: Table, blobs: Blobs, queues: Queues, fanout_queue: str, who: Identity, body: dict[str, Any]
+    table: Table,
+    blobs: Blobs,
+    queues: Queues,
+    fanout_queue: str,
+    who: Identity,
+    body: dict[str, Any],
+    limits: UploadLimits | None = None,
 ) -> tuple[Release, dict[str, Any] | None]:
     who.require_group(RELEASE_ENGINEERS)
+    limits = limits or UploadLimits()
     fields = parse_new(body, known_products={p.product_id for p in table.list_products()})
-    if fields.get("size") and fields["size"] > MAX_POST_SIZE:
-        raise PayloadTooLarge(
-            "Files above 5 GiB need a multipart upload, which this API does not offer yet.",
-            code="multipart_unsupported",
-        )
     release_id = uuid.uuid4().hex[:16]
     has_file = "filename" in fields
+    key = f"{UPLOAD_PREFIX}{release_id}/{fields['filename']}" if has_file else None
+    multipart = has_file and fields["size"] > min(limits.threshold, MAX_POST_SIZE)
+    upload_id = blobs.start_multipart(key) if multipart and key else None
     release = Release(
         release_id=release_id,
         status="awaiting-upload" if has_file else "available",
         created_at=now_iso(),
         created_by=who.subject,
-        object_key=f"{UPLOAD_PREFIX}{release_id}/{fields['filename']}" if has_file else None,
+        object_key=key,
+        upload_id=upload_id,
+        part_size=limits.part_size_for(fields["size"]) if multipart else None,
         **fields,
     )
-    table.create_release(release)
+    try:
+        table.create_release(release)
+    except AlreadyExists:
+        if key and upload_id:
+            blobs.abort_multipart(key, upload_id)  # started for nothing: leave no parts behind
+        raise
     logger.info("release created", extra={"release_id": release_id, "product": release.product})
     if not has_file:
         return after_available(table, queues, fanout_queue, release), None
     assert release.object_key and release.size
-    return release, blobs.presigned_post(release.object_key, size=release.size)
+    if upload_id and release.part_size:
+        return release, {
+            "method": "multipart",
+            "part_size": release.part_size,
+            "part_count": -(-release.size // release.part_size),
+            "parts_url": f"/releases/{release_id}/upload/parts",
+            "complete_url": f"/releases/{release_id}/upload/complete",
+        }
+    upload = blobs.presigned_post(release.object_key, size=release.size)
+    upload["complete_url"] = f"/releases/{release_id}/upload/complete"
+    return release, upload
 
 
 def get(table: Table, who: Identity, release_id: str) -> Release:
@@ -131,14 +176,15 @@ def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str,
     if release is None or release.object_key != key or release.status != "awaiting-upload":
         logger.warning("upload for no waiting release ignored", extra={"key": key})
         return None
-    size = blobs.size_of(key)
-    problem = None
-    if size != release.size:
-        problem = f"size is {size} bytes, {release.size} were declared"
-    else:
-        digest = blobs.sha256_of(key)
-        if digest != release.sha256:
-            problem = f"SHA-256 is {digest}, {release.sha256} was declared"
+    if release.sha256 is None:
+        # The uploader declares the SHA-256 on completion; that call queues this check again.
+        logger.info("upload waits for its declared SHA-256", extra={"release_id": release.release_id})
+        return None
+    try:
+        problem = _problem_with(blobs, release, key)
+    except NotFound:
+        logger.warning("uploaded object is gone", extra={"key": key})
+        return None
     if problem:
         moved = blobs.move_aside(key)
         logger.warning("upload rejected", extra={"release_id": release.release_id, "reason": problem})
@@ -156,11 +202,24 @@ def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str,
     return after_available(table, queues, fanout_queue, verified)
 
 
+def _problem_with(blobs: Blobs, release: Release, key: str) -> str | None:
+    """What is wrong with the uploaded object, or None: the size first (cheap), then the SHA-256."""
+    size = blobs.size_of(key)
+    if size != release.size:
+        return f"size is {size} bytes, {release.size} were declared"
+    # S3's own full-object SHA-256 spares reading the file when the uploader sent one; our presigned POST
+    # (signed before the digest is known) and multipart (composite checksums) never have it: hash the stream.
+    digest = blobs.verified_sha256(key) or blobs.sha256_of(key)
+    if digest != release.sha256:
+        return f"SHA-256 is {digest}, {release.sha256} was declared"
+    return None
+
+
 def after_available(table: Table, queues: Queues, fanout_queue: str, release: Release) -> Release:
     if release.draft:
         return release
-    if release.notify_at:
-        return table.transition_release(release.release_id, from_status=["available"], to_status="scheduled") or release
+    if release.notify_at and release.notify_at > now_iso():
+        return table.schedule_release(release) or release
     return publish(table, queues, fanout_queue, release.release_id)
 
 
@@ -178,3 +237,21 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str) ->
         table.mark_fanout_queued(release_id)
         logger.info("release published", extra={"release_id": release_id})
     return release
+
+
+def publish_due(table: Table, queues: Queues, fanout_queue: str, *, now: str | None = None) -> list[str]:
+    """The schedule: publish every scheduled release whose time has come (a page at a time, until none)."""
+    published: list[str] = []
+    for _ in range(100):  # bounded: a schedule tick must end well inside its Lambda timeout
+        # The index is eventually consistent: a release published a moment ago may still be listed.
+        due = [r for r in table.due_releases(now or now_iso()) if r not in published]
+        if not due:
+            break
+        for release_id in due:
+            try:
+                publish(table, queues, fanout_queue, release_id)
+            except Conflict:
+                logger.warning("due release no longer publishable", extra={"release_id": release_id})
+                continue
+            published.append(release_id)
+    return published

@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
-from chalicelib import delivery, fanout, names, releases, wiring
+from chalicelib import delivery, fanout, names, recall, releases, wiring
 from chalicelib.observability import logger
 from chalicelib.routes import links
 
@@ -34,7 +34,11 @@ def on_upload(event: SQSEvent) -> None:
 def on_fanout(event: SQSEvent) -> None:
     w = wiring.get()
     for record in event:
-        fanout.run(w.table, w.queues, _queues(), json.loads(record.body))
+        message = json.loads(record.body)
+        if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
+            recall.plan_page(w.table, w.queues, _queues(), message)
+        else:
+            fanout.run(w.table, w.queues, _queues(), message)
 
 
 def _deliver(event: SQSEvent, queue: str) -> None:

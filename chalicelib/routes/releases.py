@@ -1,16 +1,21 @@
-"""Release engineers' routes: create, read, publish."""
+"""Release engineers' routes: create, upload (parts, complete), read, publish, yank, report; the schedule."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice import Blueprint, Rate  # type: ignore[attr-defined]
 
-from chalicelib import releases, wiring
+from chalicelib import recall, releases, reports, uploads, wiring
 from chalicelib.http import body_of, handled, identity_of, json_response
+from chalicelib.observability import logger
 from chalicelib.routes.auth import jwt_auth
 
 bp = Blueprint(__name__)
+
+
+def _release(release_id: str) -> Any:
+    return releases.get(wiring.get().table, identity_of(bp.current_request), release_id)
 
 
 @bp.route("/releases", methods=["POST"], authorizer=jwt_auth)
@@ -18,8 +23,9 @@ bp = Blueprint(__name__)
 def create_release() -> Any:
     w = wiring.get()
     request = bp.current_request
+    limits = releases.UploadLimits(threshold=w.settings.multipart_threshold, part_size=w.settings.multipart_part_size)
     release, upload = releases.create(
-        w.table, w.blobs, w.queues, w.settings.names.fanout_queue, identity_of(request), body_of(request)
+        w.table, w.blobs, w.queues, w.settings.names.fanout_queue, identity_of(request), body_of(request), limits
     )
     body = release.public()
     if upload:
@@ -30,12 +36,52 @@ def create_release() -> Any:
 @bp.route("/releases/{release_id}", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def get_release(release_id: str) -> Any:
-    return json_response(releases.get(wiring.get().table, identity_of(bp.current_request), release_id).public())
+    return json_response(_release(release_id).public())
+
+
+@bp.route("/releases/{release_id}/upload/parts", methods=["POST"], authorizer=jwt_auth)
+@handled(bp)
+def upload_parts(release_id: str) -> Any:
+    return json_response(uploads.part_urls(wiring.get().blobs, _release(release_id), body_of(bp.current_request)))
+
+
+@bp.route("/releases/{release_id}/upload/complete", methods=["POST"], authorizer=jwt_auth)
+@handled(bp)
+def upload_complete(release_id: str) -> Any:
+    w = wiring.get()
+    release = _release(release_id)
+    done = uploads.complete(
+        w.table, w.blobs, w.queues, w.settings.names.uploads_queue, release, body_of(bp.current_request)
+    )
+    return json_response(done.public(), status=202)
 
 
 @bp.route("/releases/{release_id}/publish", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def publish_release(release_id: str) -> Any:
     w = wiring.get()
-    releases.get(w.table, identity_of(bp.current_request), release_id)
+    _release(release_id)
     return json_response(releases.publish(w.table, w.queues, w.settings.names.fanout_queue, release_id).public())
+
+
+@bp.route("/releases/{release_id}/yank", methods=["POST"], authorizer=jwt_auth)
+@handled(bp)
+def yank_release(release_id: str) -> Any:
+    w = wiring.get()
+    _release(release_id)
+    yanked = recall.yank(w.table, w.queues, w.settings.names.fanout_queue, release_id, body_of(bp.current_request))
+    return json_response(yanked.public())
+
+
+@bp.route("/releases/{release_id}/report", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def release_report(release_id: str) -> Any:
+    return json_response(reports.report(wiring.get().table, _release(release_id)))
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES))
+def publish_scheduled(event: Any) -> None:
+    w = wiring.get()
+    published = releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue)
+    if published:
+        logger.info("scheduled releases published", extra={"release_ids": published})

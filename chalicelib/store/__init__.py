@@ -23,6 +23,8 @@ a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<a
                                        (notice: release, recall, …; Query begins_with for a report)
 download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n> (Query begins_with)
 fresh-link email, one per window       PK=RELEASE#<id>, SK=RELINK#<account>#<sub> (TTL expires_at)
+a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#, Limit + cursor
+                                       (recall planning: one page per fan-out message; the report)
 =====================================  ==============================================================
 """
 
@@ -33,11 +35,14 @@ from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.deliveries import DeliveriesMixin
 from chalicelib.store.downloads import DownloadsMixin
 from chalicelib.store.releases import ReleasesMixin
+from chalicelib.store.reports import ReportsMixin
 from chalicelib.store.subscriptions import SubscriptionsMixin
 from chalicelib.store.suppressions import SuppressionsMixin
 
 __all__ = ["Table", "decode_cursor", "encode_cursor"]
 
 
-class Table(CatalogMixin, SuppressionsMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin, DownloadsMixin):
+class Table(
+    CatalogMixin, SuppressionsMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin, DownloadsMixin, ReportsMixin
+):
     """The one table; each part (mixin) serves the access patterns above for its records."""

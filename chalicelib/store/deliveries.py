@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
-from chalicelib.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.models import DeliveryOutcome, Recipient, Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key
-from chalicelib.store.catalog import _account
-from chalicelib.store.releases import _release
 from chalicelib.store.subscriptions import _subscription
 
 
@@ -89,56 +85,4 @@ class DeliveriesMixin(TableBase):
                 }
                 for o in outcomes
             ]
-        )
-
-    def deliveries(self, release_id: str, notice: str = "release") -> Iterator[dict[str, Any]]:
-        """Every recorded outcome of one notice of a release (paged through, one Query page at a time)."""
-        yield from self._query(
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-            ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": f"DELIVERY#{notice}#"}),
-        )
-
-    def download_context(
-        self, release_id: str, account_id: str, subscription_id: str
-    ) -> tuple[Release | None, Account | None, Subscription | None]:
-        """Release, contract and subscription in one BatchGetItem (the click's only read)."""
-        keys = [
-            (f"RELEASE#{release_id}", "RELEASE"),
-            (f"ACCOUNT#{account_id}", "CONTRACT"),
-            (f"ACCOUNT#{account_id}", f"SUB#{subscription_id}"),
-        ]
-        found = {item["type"]: item for item in self._batch_get(keys, consistent=True)}
-        release = _release(found["release"]) if "release" in found else None
-        account = _account(found["account"]) if "account" in found else None
-        sub = _subscription(found["subscription"]) if "subscription" in found else None
-        return release, account, sub
-
-    def record_download(
-        self,
-        release_id: str,
-        *,
-        account_id: str,
-        subscription_id: str,
-        ip: str,
-        user_agent: str,
-        email: str | None = None,
-        tier: str | None = None,
-    ) -> None:
-        at = now_iso()
-        self._db.put_item(
-            TableName=self.name,
-            Item=dump(
-                {
-                    "PK": f"RELEASE#{release_id}",
-                    "SK": f"DOWNLOAD#{at}#{uuid.uuid4().hex[:8]}",
-                    "type": "download",
-                    "account_id": account_id,
-                    "subscription_id": subscription_id,
-                    "email": email,
-                    "tier": tier,
-                    "ip": ip,
-                    "user_agent": user_agent[:512],
-                    "at": at,
-                }
-            ),
         )

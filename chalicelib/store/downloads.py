@@ -1,14 +1,19 @@
-"""Table adapter part: what the download links need beyond the click itself (fresh-link rate limit, audit reads)."""
+"""Table adapter part: the click (one read of release, contract and subscription), its audit, fresh-link limits."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.models import Account, Release, Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key
+from chalicelib.store.catalog import _account
+from chalicelib.store.releases import _release
+from chalicelib.store.subscriptions import _subscription
 
 
 class DownloadsMixin(TableBase):
@@ -45,9 +50,56 @@ class DownloadsMixin(TableBase):
             TableName=self.name, Key=key(f"RELEASE#{release_id}", f"RELINK#{account_id}#{subscription_id}")
         )
 
-    def download_audit(self, release_id: str) -> Iterator[dict[str, Any]]:
-        """Every recorded click on a release's download links, oldest first."""
+    def download_audit(self, release_id: str, *, fields: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every recorded click on a release's download links, oldest first (``fields``: a projection)."""
+        extra = {"ProjectionExpression": fields} if fields else {}
         yield from self._query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
             ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": "DOWNLOAD#"}),
+            **extra,
+        )
+
+    def download_context(
+        self, release_id: str, account_id: str, subscription_id: str
+    ) -> tuple[Release | None, Account | None, Subscription | None]:
+        """Release, contract and subscription in one BatchGetItem (the click's only read)."""
+        keys = [
+            (f"RELEASE#{release_id}", "RELEASE"),
+            (f"ACCOUNT#{account_id}", "CONTRACT"),
+            (f"ACCOUNT#{account_id}", f"SUB#{subscription_id}"),
+        ]
+        found = {item["type"]: item for item in self._batch_get(keys, consistent=True)}
+        release = _release(found["release"]) if "release" in found else None
+        account = _account(found["account"]) if "account" in found else None
+        sub = _subscription(found["subscription"]) if "subscription" in found else None
+        return release, account, sub
+
+    def record_download(
+        self,
+        release_id: str,
+        *,
+        account_id: str,
+        subscription_id: str,
+        ip: str,
+        user_agent: str,
+        email: str | None = None,
+        tier: str | None = None,
+    ) -> None:
+        at = now_iso()
+        self._db.put_item(
+            TableName=self.name,
+            Item=dump(
+                {
+                    "PK": f"RELEASE#{release_id}",
+                    "SK": f"DOWNLOAD#{at}#{uuid.uuid4().hex[:8]}",
+                    "type": "download",
+                    "account_id": account_id,
+                    "subscription_id": subscription_id,
+                    "email": email,
+                    "tier": tier,
+                    "ip": ip,
+                    "user_agent": user_agent[:512],
+                    "at": at,
+                }
+            ),
         )

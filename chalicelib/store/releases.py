@@ -51,7 +51,11 @@ class ReleasesMixin(TableBase):
     def transition_release(
         self, release_id: str, *, from_status: Sequence[str], to_status: str, **fields: Any
     ) -> Release | None:
-        """Move a release between states atomically; None when it was not in one of ``from_status``."""
+        """Move a release between states atomically; None when it was not in one of ``from_status``.
+
+        Any state but ``scheduled`` takes the release off the SCHEDULE index (``schedule_release`` puts it
+        on), so the index holds exactly the releases waiting for their time.
+        """
         names = {"#s": "status"}
         values: dict[str, Any] = {":to": to_status}
         sets = ["#s = :to"]
@@ -59,6 +63,7 @@ class ReleasesMixin(TableBase):
             names[f"#f{i}"] = name
             values[f":f{i}"] = value
             sets.append(f"#f{i} = :f{i}")
+        update = "SET " + ", ".join(sets) + ("" if to_status == "scheduled" else " REMOVE GSI1PK, GSI1SK")
         allowed = []
         for i, status in enumerate(from_status):
             values[f":from{i}"] = status
@@ -67,7 +72,7 @@ class ReleasesMixin(TableBase):
             got = self._db.update_item(
                 TableName=self.name,
                 Key=key(f"RELEASE#{release_id}", "RELEASE"),
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression=update,
                 ConditionExpression=f"attribute_exists(PK) AND #s IN ({', '.join(allowed)})",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=dump(values),
@@ -78,6 +83,39 @@ class ReleasesMixin(TableBase):
                 return None
             raise
         return _release(load(got["Attributes"]))
+
+    def schedule_release(self, release: Release) -> Release | None:
+        """available -> scheduled, listed on the SCHEDULE index (GSI1) under its ``notify_at``."""
+        return self.transition_release(
+            release.release_id,
+            from_status=["available"],
+            to_status="scheduled",
+            GSI1PK="SCHEDULE",
+            GSI1SK=f"{release.notify_at}#{release.release_id}",
+        )
+
+    def due_releases(self, now: str, *, limit: int = 25) -> list[str]:
+        """Ids of scheduled releases whose ``notify_at`` has come (one Query page of the SCHEDULE index)."""
+        got = self._db.query(
+            TableName=self.name,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk AND GSI1SK <= :now",
+            ExpressionAttributeValues=dump({":pk": "SCHEDULE", ":now": f"{now}#~"}),
+            Limit=limit,
+        )
+        return [str(load(i)["release_id"]) for i in got.get("Items", [])]
+
+    def set_release_fields(self, release_id: str, *, in_status: str, **fields: Any) -> Release | None:
+        """Set fields of a release while it is in ``in_status``; None when it is not (or does not exist)."""
+        return self.transition_release(release_id, from_status=[in_status], to_status=in_status, **fields)
+
+    def mark_recall_queued(self, release_id: str) -> None:
+        self._db.update_item(
+            TableName=self.name,
+            Key=key(f"RELEASE#{release_id}", "RELEASE"),
+            UpdateExpression="SET recall_at = :t",
+            ExpressionAttributeValues=dump({":t": now_iso()}),
+        )
 
     def mark_fanout_queued(self, release_id: str) -> None:
         self._db.update_item(
@@ -91,6 +129,7 @@ class ReleasesMixin(TableBase):
 _RELEASE_FIELDS = (
     "product", "version", "kind", "channel", "title", "summary", "status", "created_at", "created_by",
     "filename", "sha256", "article_url", "notify_at", "object_key", "published_at", "fanout_at", "reason",
+    "upload_id", "superseded_by", "superseded_version", "yanked_at", "recall_at",
 )  # fmt: skip
 
 
@@ -102,7 +141,7 @@ def _release_item(r: Release) -> dict[str, Any]:
         "release_id": r.release_id,
     }
     item.update({f: getattr(r, f) for f in _RELEASE_FIELDS})
-    item.update({"severity": r.severity, "size": r.size, "draft": r.draft})
+    item.update({"severity": r.severity, "size": r.size, "draft": r.draft, "part_size": r.part_size})
     return item
 
 
@@ -111,6 +150,7 @@ def _release(i: dict[str, Any]) -> Release:
         release_id=i["release_id"],
         severity=int(i["severity"]),
         size=int(i["size"]) if i.get("size") is not None else None,
+        part_size=int(i["part_size"]) if i.get("part_size") is not None else None,
         draft=bool(i.get("draft", False)),
         **{f: i.get(f) for f in _RELEASE_FIELDS},  # type: ignore[arg-type]
     )

@@ -1,67 +1,70 @@
-"""``patchctl release …``: create (with the upload), status, publish."""
+"""``patchctl release …``: create (with the upload), upload (resume), status, publish, yank, report."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
+from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import Api, CliError, add_common, emit
 
-
-def _hash_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1024 * 1024), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+KINDS = ["patch", "service-pack", "feature-pack", "update", "critical-solution"]
 
 
-def _upload(upload: dict[str, Any], path: Path) -> None:
-    with path.open("rb") as f:
-        resp = requests.post(upload["url"], data=upload["fields"], files={"file": (path.name, f)}, timeout=600)
-    if resp.status_code not in (200, 201, 204):
-        raise CliError(f"upload of {path.name} failed: HTTP {resp.status_code}: {resp.text[:200]}")
+def _body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "product": args.product, "version": args.version, "kind": args.kind, "severity": args.severity,
+        "channel": args.channel, "title": args.title, "draft": args.draft,
+    }  # fmt: skip
+    if args.summary:
+        body["summary"] = args.summary
+    if args.article_url:
+        body["article_url"] = args.article_url
+    if args.notify_at:
+        body["notify_at"] = args.notify_at
+    return body
 
 
 def cmd_release_create(args: argparse.Namespace) -> None:
     api = Api(args.api, "release-engineer")
-    body: dict[str, Any] = {
-        "product": args.product,
-        "version": args.version,
-        "kind": args.kind,
-        "severity": args.severity,
-        "channel": args.channel,
-        "title": args.title,
-        "summary": args.summary or "",
-        "draft": args.draft,
-    }
-    if not body["summary"]:
-        body.pop("summary")
+    body = _body(args)
     path: Path | None = None
     if args.file:
         path = Path(args.file)
         if not path.is_file():
             raise CliError(f"--file: {path} is not a readable file")
-        body["filename"] = path.name
-        body["size"], body["sha256"] = _hash_file(path)
-    if args.article_url:
-        body["article_url"] = args.article_url
-    if args.notify_at:
-        body["notify_at"] = args.notify_at
+        # The size is declared up front (S3 binds the upload to it); the SHA-256 is computed while the file
+        # is sent and declared on completion, so the file is read once.
+        body["filename"], body["size"] = path.name, path.stat().st_size
     release = api.call("POST", "/releases", body)
     if path is not None and release.get("upload"):
-        _upload(release["upload"], path)
-        release.pop("upload")
-    if args.wait and path is not None:
+        _send(api, args, release, path)
+    else:
+        emit(args, release, release["id"])
+
+
+def _send(api: Api, args: argparse.Namespace, release: dict[str, Any], path: Path) -> None:
+    release = uploader.upload(api, release, path, show_progress=uploader.show_progress(args.json))
+    release.pop("upload", None)
+    if args.wait:
         release = _wait_for(api, release["id"], args.wait)
     emit(args, release, release["id"])
+
+
+def cmd_release_upload(args: argparse.Namespace) -> None:
+    """Resume (or retry) the upload of a release still awaiting its file."""
+    api = Api(args.api, "release-engineer")
+    release = api.call("GET", f"/releases/{args.id}")
+    if release["status"] != "awaiting-upload":
+        raise CliError(f"release {args.id} is {release['status']}, not awaiting an upload")
+    if not release.get("part_size"):
+        raise CliError(f"release {args.id} uploads with a presigned POST, which cannot resume; create a new version")
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"--file: {path} is not a readable file")
+    _send(api, args, release, path)
 
 
 def _wait_for(api: Api, release_id: str, seconds: float) -> dict[str, Any]:
@@ -79,11 +82,10 @@ def _wait_for(api: Api, release_id: str, seconds: float) -> dict[str, Any]:
 
 def cmd_release_status(args: argparse.Namespace) -> None:
     release = Api(args.api, "release-engineer").call("GET", f"/releases/{args.id}")
-    emit(
-        args,
-        release,
-        f"{release['id']} {release['status']} {release['product']} {release['kind']} {release['version']}",
-    )
+    line = f"{release['id']} {release['status']} {release['product']} {release['kind']} {release['version']}"
+    if release.get("reason"):
+        line += f" ({release['reason']})"
+    emit(args, release, line)
 
 
 def cmd_release_publish(args: argparse.Namespace) -> None:
@@ -91,15 +93,29 @@ def cmd_release_publish(args: argparse.Namespace) -> None:
     emit(args, release, f"{release['id']} {release['status']}")
 
 
-def register(sub: Any) -> None:
-    release = sub.add_parser("release", help="releases").add_subparsers(dest="action", required=True)
+def cmd_release_yank(args: argparse.Namespace) -> None:
+    body = {"reason": args.reason}
+    if args.superseded_by:
+        body["superseded_by"] = args.superseded_by
+    release = Api(args.api, "release-engineer").call("POST", f"/releases/{args.id}/yank", body)
+    emit(args, release, f"{release['id']} {release['status']}: {release.get('reason')}")
+
+
+def cmd_release_report(args: argparse.Namespace) -> None:
+    report = Api(args.api, "release-engineer").call("GET", f"/releases/{args.id}/report")
+    cols = ("notified", "failed", "suppressed", "downloaded", "recalled")
+    lines = [f"{report['id']} {report['status']}", f"{'tier':<10}" + "".join(f"{c:>12}" for c in cols)]
+    rows = [*report["tiers"].items(), ("total", report["totals"])]
+    lines += [f"{tier:<10}" + "".join(f"{counts.get(c, 0):>12}" for c in cols) for tier, counts in rows]
+    emit(args, report, "\n".join(lines))
+
+
+def _add_create(release: Any) -> None:
     create = release.add_parser("create", help="create a release and upload its file")
     add_common(create)
     create.add_argument("--product", required=True)
     create.add_argument("--version", required=True)
-    create.add_argument(
-        "--kind", required=True, choices=["patch", "service-pack", "feature-pack", "update", "critical-solution"]
-    )
+    create.add_argument("--kind", required=True, choices=KINDS)
     create.add_argument("--severity", required=True, type=int, choices=[1, 2, 3, 4])
     create.add_argument("--channel", default="ga", choices=["ga", "beta"])
     create.add_argument("--title", required=True)
@@ -109,12 +125,35 @@ def register(sub: Any) -> None:
     group.add_argument("--article-url")
     create.add_argument("--notify-at", help="RFC 3339 time to notify subscribers")
     create.add_argument("--draft", action="store_true", help="do not notify until `release publish`")
-    create.add_argument(
-        "--wait", type=float, default=60.0, help="seconds to wait for the upload to verify (0: do not wait)"
-    )
+    _add_wait(create)
     create.set_defaults(func=cmd_release_create)
-    for name, func in (("status", cmd_release_status), ("publish", cmd_release_publish)):
+
+
+def _add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the upload to verify (0: do not wait)")
+
+
+def register(sub: Any) -> None:
+    release = sub.add_parser("release", help="releases").add_subparsers(dest="action", required=True)
+    _add_create(release)
+    up = release.add_parser("upload", help="resume an interrupted multipart upload")
+    add_common(up)
+    up.add_argument("id")
+    up.add_argument("--file", required=True)
+    _add_wait(up)
+    up.set_defaults(func=cmd_release_upload)
+    for name, func in (
+        ("status", cmd_release_status),
+        ("publish", cmd_release_publish),
+        ("report", cmd_release_report),
+    ):
         p = release.add_parser(name)
         add_common(p)
         p.add_argument("id")
         p.set_defaults(func=func)
+    yank = release.add_parser("yank", help="withdraw a release: downloads stop, a recall notice goes out")
+    add_common(yank)
+    yank.add_argument("id")
+    yank.add_argument("--reason", required=True)
+    yank.add_argument("--superseded-by", help="id of the release that replaces it")
+    yank.set_defaults(func=cmd_release_yank)

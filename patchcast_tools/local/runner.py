@@ -82,8 +82,10 @@ class Runner:
             elif kind == "SNSEventConfig":
                 url = self._sns_shim(source.topic)
                 self._spawn(source.name, self._poll_sqs, handler, source.name, url, 1, source.topic)
-            elif kind == "CloudWatchEventConfig":
-                self._spawn(source.name, self._schedule, handler, source.name, source.schedule_expression)
+            elif kind in ("CloudWatchEventConfig", "ScheduledEventConfig"):  # @app.schedule makes the latter
+                expression = source.schedule_expression
+                expression = expression.to_string() if hasattr(expression, "to_string") else str(expression)
+                self._spawn(source.name, self._schedule, handler, source.name, expression)
             else:
                 raise RuntimeError(f"the local runner cannot feed {kind} handler {source.name}")
 

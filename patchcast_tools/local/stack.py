@@ -260,11 +260,11 @@ def main() -> None:
             time.sleep(3600)
     except StackError as err:
         print(f"make run: {err}", file=sys.stderr)
-        stack.stop()
         sys.exit(1)
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
-    stack.stop()
+    finally:
+        stack.stop()  # whatever happened, no moto or chalice process outlives us
     print("stopped.")
 
 

@@ -17,7 +17,7 @@ from patchcast_tools.local.stack import ROOT, LocalStack, free_port
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     state = tmp_path_factory.mktemp("stack")
     handle = LocalStack(state_dir=state, api_port=free_port(), aws_port=free_port(), outbox_port=free_port())
     env = {
@@ -29,6 +29,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         PATCHCAST_AWS_PORT=str(handle.aws_port),
         PATCHCAST_OUTBOX_PORT=str(handle.outbox_port),
     )
+    env.update(getattr(request.module, "STACK_ENV", {}))  # a test module may tune the stack (e.g. thresholds)
     log = open(state / "stack.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "patchcast_tools.local.stack"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
