@@ -55,6 +55,14 @@ def _release(client: Client, runner: Any, product: str, **extra: Any) -> None:
     runner.pump()
 
 
+@pytest.fixture(scope="module")
+def confirmed(app_client: Client, provisioned: str) -> tuple[str, str, str]:
+    """One Premium account with one confirmed subscription, shared by the tests that must change nothing."""
+    account, (product,) = _customer(app_client, "premium")
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('c')}@customer.example", [product])
+    return account, product, sub_id
+
+
 # -- list, change, delete -------------------------------------------------------------------------
 def test_a_customer_lists_changes_and_deletes_only_their_own_subscriptions(
     app_client: Client, provisioned: str, table: Any
@@ -111,10 +119,9 @@ def test_a_customer_lists_changes_and_deletes_only_their_own_subscriptions(
     ],
 )
 def test_a_bad_change_is_refused_and_writes_nothing(
-    app_client: Client, provisioned: str, table: Any, body: str, status: int, code: str
+    app_client: Client, table: Any, confirmed: tuple[str, str, str], body: str, status: int, code: str
 ) -> None:
-    account, (product,) = _customer(app_client, "premium")
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('c')}@customer.example", [product])
+    account, product, sub_id = confirmed
     before = _mine(app_client, account)
     resp = app_client.http.patch(f"/subscriptions/{sub_id}", headers=auth("customer", account), body=body)
     assert resp.status_code == status and _json(resp)["error"] == code, resp.body
@@ -289,10 +296,9 @@ def _ring(wired: Any) -> KeyRing:
     ids=["confirm-token", "download-token", "expired", "another-key", "tampered", "garbage", "missing"],
 )
 def test_a_bad_unsubscribe_token_is_refused_and_unsubscribes_nobody(
-    app_client: Client, provisioned: str, wired: Any, make: Any, status: int
+    app_client: Client, wired: Any, confirmed: tuple[str, str, str], make: Any, status: int
 ) -> None:
-    account, (product,) = _customer(app_client)
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('bt')}@customer.example", [product])
+    account, _, sub_id = confirmed
     token = make(_ring(wired), account, sub_id)
     for method in ("get", "post"):
         resp = getattr(app_client.http, method)(
