@@ -11,12 +11,11 @@ import copy
 import json
 from typing import Any
 
-from infra.template import template
+from infra.template import MAX_RECEIVES, template
 
 LOG_RETENTION_DAYS = 90
 BOUNCE_RATE_ALARM = 0.04  # SES puts an account under review at 5 %
 COMPLAINT_RATE_ALARM = 0.0008  # ... and at 0.1 %
-API_URL = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
 
 PARAMETERS: dict[str, dict[str, Any]] = {
@@ -83,7 +82,7 @@ def merge_template(stage: str) -> dict[str, Any]:
     }
     for logical in [k for k, v in res.items() if v["Type"] == "AWS::SQS::Queue" and k.endswith("Dlq")]:
         res[f"{logical}DepthAlarm"] = _alarm(
-            f"Messages in {res[logical]['Properties']['QueueName']}: a handler failed them {3} times",
+            f"Messages in {res[logical]['Properties']['QueueName']}: a handler failed them {MAX_RECEIVES} times",
             {
                 "Namespace": "AWS/SQS",
                 "MetricName": "ApproximateNumberOfMessagesVisible",
@@ -119,13 +118,13 @@ def function_name(resource: dict[str, Any]) -> str:
     return "api_handler" if handler == "app.app" else handler.rsplit(".", 1)[-1]
 
 
-def _environment() -> dict[str, Any]:
+def _environment(api_url: str) -> dict[str, Any]:
     def pool_or(param: str, pool_value: Any) -> Any:
         return {"Fn::If": ["UseUserPool", pool_value, {"Ref": param}]}
 
     return {
         "PATCHCAST_SENDER": {"Ref": "SenderAddress"},
-        "PATCHCAST_PUBLIC_URL": {"Fn::If": ["HasPublicUrl", {"Ref": "PublicUrl"}, {"Fn::Sub": API_URL}]},
+        "PATCHCAST_PUBLIC_URL": {"Fn::If": ["HasPublicUrl", {"Ref": "PublicUrl"}, {"Fn::Sub": api_url}]},
         "PATCHCAST_JWT_ISSUER": pool_or("JwtIssuer", {"Fn::Sub": COGNITO_ISSUER}),
         "PATCHCAST_JWT_AUDIENCE": pool_or("JwtAudience", {"Ref": "UserPoolClient"}),
         "PATCHCAST_JWKS_URL": pool_or("JwksUrl", {"Fn::Sub": COGNITO_ISSUER + "/.well-known/jwks.json"}),
@@ -144,12 +143,12 @@ def _subbed(node: Any, stage: str) -> Any:
     return node
 
 
-def _wire_function(res: dict[str, Any], logical: str, stage: str) -> None:
+def _wire_function(res: dict[str, Any], logical: str, stage: str, env: dict[str, Any]) -> None:
     fn = res[logical]
     props = fn["Properties"]
     name = function_name(fn)
     props["FunctionName"] = f"patchcast-{stage}-{name}"
-    props.setdefault("Environment", {}).setdefault("Variables", {}).update(_environment())
+    props.setdefault("Environment", {}).setdefault("Variables", {}).update(copy.deepcopy(env))
     reserved = props.get("ReservedConcurrentExecutions")
     for event in props.get("Events", {}).values():
         if event["Type"] == "SQS" and reserved:
@@ -203,10 +202,11 @@ def finish(doc: dict[str, Any], stage: str) -> dict[str, Any]:
     """Wire every generated function; the result is the one template ``make deploy`` hands to CloudFormation."""
     doc = copy.deepcopy(doc)
     res = doc["Resources"]
+    # the API's URL as Chalice writes it (stage name included), without the trailing slash
+    env = _environment(doc["Outputs"]["EndpointURL"]["Value"]["Fn::Sub"].rstrip("/"))
     for logical in [k for k, v in res.items() if v["Type"] == "AWS::Serverless::Function"]:
-        _wire_function(res, logical, stage)
-    if "RestAPI" in res:
-        _unlink_api(res)
-        doc["Outputs"]["PublicUrl"] = {"Value": _environment()["PATCHCAST_PUBLIC_URL"]}
+        _wire_function(res, logical, stage, env)
+    _unlink_api(res)
+    doc["Outputs"]["PublicUrl"] = {"Value": env["PATCHCAST_PUBLIC_URL"]}
     doc["Description"] = f"Patchcast ({stage}): the app, its resources and alarms"
     return doc

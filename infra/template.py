@@ -34,6 +34,7 @@ def _logical(suffix: str) -> str:
     return "".join(part.capitalize() for part in suffix.split("-"))
 
 
+# Data resources are retained when the stack is deleted or would replace them: the data outlives the stack.
 def resources(stage: str) -> dict[str, Any]:
     n = ResourceNames(stage)
     res: dict[str, Any] = {
@@ -62,6 +63,8 @@ def resources(stage: str) -> dict[str, Any]:
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "SSESpecification": {"SSEEnabled": True},
             },
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
         },
         "PackagesBucket": {
             "Type": "AWS::S3::Bucket",
@@ -97,6 +100,8 @@ def resources(stage: str) -> dict[str, Any]:
                 },
             },
             "DependsOn": ["UploadsQueuePolicy"],
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
         },
         "PackagesBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
@@ -133,6 +138,8 @@ def resources(stage: str) -> dict[str, Any]:
                     "ExcludePunctuation": True,
                 },
             },
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
         },
     }
     for suffix, queue_name in (
@@ -208,6 +215,7 @@ def _mail(n: ResourceNames) -> dict[str, Any]:
                     "SnsDestination": {"TopicARN": {"Ref": "FeedbackTopic"}},
                 },
             },
+            "DependsOn": ["FeedbackTopicPolicy"],
         },
         "FeedbackTopicPolicy": {
             "Type": "AWS::SNS::TopicPolicy",
@@ -222,7 +230,15 @@ def _mail(n: ResourceNames) -> dict[str, Any]:
                             "Principal": {"Service": "ses.amazonaws.com"},
                             "Action": "sns:Publish",
                             "Resource": {"Ref": "FeedbackTopic"},
-                            "Condition": {"StringEquals": {"AWS:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                            "Condition": {
+                                "StringEquals": {
+                                    "AWS:SourceAccount": {"Ref": "AWS::AccountId"},
+                                    "AWS:SourceArn": {
+                                        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+                                        f":configuration-set/{n.configuration_set}"
+                                    },
+                                }
+                            },
                         }
                     ],
                 },
@@ -278,7 +294,8 @@ def _users(stage: str) -> dict[str, Any]:
                 "UserPoolId": {"Ref": "UserPool"},
                 "ClientName": f"patchcast-{stage}-api",
                 "GenerateSecret": False,
-                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                # SRP for web sign-in; password auth so that engineers get a token with the AWS CLI (docs/deploy.md)
+                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
                 "PreventUserExistenceErrors": "ENABLED",
                 "IdTokenValidity": 60,
                 "AccessTokenValidity": 60,

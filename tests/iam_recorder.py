@@ -100,7 +100,13 @@ def _arns(service: str, region: str, params: dict[str, Any]) -> list[str]:
         return arns
     if service == "sns" and "TopicArn" in params:
         return [params["TopicArn"]]
-    return ["*"]
+    if service == "ssm" and "Name" in params:
+        return [f"arn:aws:ssm:{region}:{ACCOUNT}:parameter/{params['Name'].lstrip('/')}"]
+    if service == "scheduler" and "Name" in params:
+        return [f"arn:aws:scheduler:{region}:{ACCOUNT}:schedule/{params.get('GroupName', 'default')}/{params['Name']}"]
+    if service == "lambda" and "FunctionName" in params:
+        return [f"arn:aws:lambda:{region}:{ACCOUNT}:function:{params['FunctionName']}"]
+    return ["*"]  # actions without resource-level permissions (ses:GetAccount); teach this function the others
 
 
 def accesses(service: str, operation: str, region: str, params: dict[str, Any]) -> list[tuple[str, str]]:

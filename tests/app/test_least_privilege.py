@@ -100,7 +100,10 @@ def test_every_call_a_function_made_is_allowed_by_its_policy(wired: object) -> N
         grants = iam_policies.grants(path, STAGE, PARAMS)
         for action, resource, operation in sorted(wanted):
             if not any(g.allows(action, resource) for g in grants):
-                missing.append(f"{function}: {operation} needs {action} on {resource}: add it to .chalice/{path.name}")
+                hint = " (if AWS can scope it, teach tests/iam_recorder.py _arns its ARN)" if resource == "*" else ""
+                missing.append(
+                    f"{function}: {operation} needs {action} on {resource}: add it to .chalice/{path.name}{hint}"
+                )
     assert not missing, "\n".join(missing)
 
 
