@@ -163,7 +163,7 @@ def _wire_function(res: dict[str, Any], logical: str, stage: str, env: dict[str,
     role = props["Role"]["Fn::GetAtt"][0]
     res[role]["Properties"]["Policies"] = _subbed(res[role]["Properties"]["Policies"], stage)
     res[f"{logical}ErrorsAlarm"] = _alarm(
-        f"{name} raised errors (SQS retries them, then the DLQ holds them)",
+        f"{name}: unhandled errors (an SQS message is retried, then moved to its DLQ)",
         {
             "Namespace": "AWS/Lambda",
             "MetricName": "Errors",

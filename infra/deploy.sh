@@ -20,6 +20,7 @@ template="build/$STAGE/template.json"
 region="$($AWS configure get region || true)"
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-$region}}"
 [[ -n "$region" ]] || { echo "no AWS region: set AWS_REGION" >&2; exit 2; }
+export AWS_DEFAULT_REGION="$region"  # AWS CLI v1 does not read AWS_REGION
 account="$($AWS sts get-caller-identity --query Account --output text)"
 bucket="${ARTIFACT_BUCKET:-patchcast-artifacts-$account-$region}"
 stack="patchcast-$STAGE"
@@ -28,24 +29,24 @@ stack="patchcast-$STAGE"
 if ! $AWS s3api head-bucket --bucket "$bucket" 2>/dev/null; then
   echo "creating artifact bucket $bucket"
   if [[ "$region" == "us-east-1" ]]; then
-    $AWS s3api create-bucket --bucket "$bucket" --region "$region" >/dev/null
+    $AWS s3api create-bucket --bucket "$bucket" >/dev/null
   else
-    $AWS s3api create-bucket --bucket "$bucket" --region "$region" \
+    $AWS s3api create-bucket --bucket "$bucket" \
       --create-bucket-configuration "LocationConstraint=$region" >/dev/null
   fi
   $AWS s3api put-public-access-block --bucket "$bucket" --public-access-block-configuration \
     BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
 fi
 
-$AWS cloudformation package --region "$region" --template-file "$template" --s3-bucket "$bucket" \
+$AWS cloudformation package --template-file "$template" --s3-bucket "$bucket" \
   --s3-prefix "$stack" --use-json --output-template-file "build/$STAGE/packaged.json" >/dev/null
 
 params=("SenderAddress=$SENDER" "SesDomain=$SES_DOMAIN")
 [[ -n "${ALARM_EMAIL:-}" ]] && params+=("AlarmEmail=$ALARM_EMAIL")
 [[ -n "${PUBLIC_URL:-}" ]] && params+=("PublicUrl=$PUBLIC_URL")
-$AWS cloudformation deploy --region "$region" --stack-name "$stack" \
+$AWS cloudformation deploy --stack-name "$stack" \
   --template-file "build/$STAGE/packaged.json" --s3-bucket "$bucket" --s3-prefix "$stack" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
   --parameter-overrides "${params[@]}"
-$AWS cloudformation describe-stacks --region "$region" --stack-name "$stack" \
+$AWS cloudformation describe-stacks --stack-name "$stack" \
   --query "Stacks[0].Outputs[].[OutputKey,OutputValue]" --output table
