@@ -67,10 +67,9 @@ def wired(provisioned: str) -> Iterator[object]:
     from chalicelib import wiring
     from tests import iam_recorder
 
-    recorder = iam_recorder.install(app_module.app)  # before the app's clients exist: see test_least_privilege.py
+    iam_recorder.install(app_module.app)  # before the app's clients exist: see tests/app/test_least_privilege.py
     w = wiring.Wiring()
     wiring.use(w)
-    recorder.isolate_wiring(wiring, default=w)
     yield w
     wiring.use(None)
 

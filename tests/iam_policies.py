@@ -93,6 +93,28 @@ def grants(path: Path, stage: str, params: dict[str, str]) -> list[Grant]:
     return found
 
 
+def in_stack(resource: str, patterns: list[str]) -> bool:
+    return resource == "*" or any(fnmatchcase(resource, p) for p in patterns)
+
+
+def stack_resources(stage: str, params: dict[str, str]) -> list[str]:
+    """ARN patterns of everything the stage's stack holds: calls on anything else touch resources a
+    test made for itself, which no deployed function could reach."""
+    patterns = [
+        f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{params['SesDomain']}",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/patchcast-{stage}-*",
+    ]
+    for logical, resource in template(stage)["Resources"].items():
+        try:
+            arn = _arn_of(logical, None, stage, params)
+        except KeyError:
+            continue
+        if resource["Type"] == "AWS::SES::ConfigurationSet":
+            arn = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{arn}"
+        patterns += [arn, f"{arn}/*"]
+    return patterns
+
+
 def platform_needs(chalice_app: Any, stage: str) -> dict[str, set[tuple[str, str]]]:
     """What Lambda itself does with a function's role: write its logs, poll its SQS queue."""
     needs: dict[str, set[tuple[str, str]]] = {}

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 API_HANDLER = "api_handler"  # the one Lambda function `chalice package` makes for every route
 ACCOUNT = "123456789012"
+REGION = "us-east-1"  # the tests' region (tests/conftest.py)
 
 # botocore service name -> IAM service prefix, where they differ
 _PREFIX = {"sesv2": "ses"}
@@ -165,22 +166,35 @@ class Recorder:
             frame = frame.f_back
         return None
 
-    def on_call(self, params: dict[str, Any], model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
-        frame = sys._getframe(1)
+    def _record(self, frame: FrameType, service: str, operation: str, params: dict[str, Any]) -> None:
         function = self.current_function(frame)
-        service = model.service_model.service_name
-        operation = model.name
-        region = "us-east-1"
-        if service == "s3" and operation == "CreateBucket" and (context or {}).get("is_presign_request"):
-            # generate_presigned_post borrows CreateBucket's model; the POST it signs is a PutObject
-            operation = "PutObject"
-            params = {**params, "Key": self._presigned_post_key(frame) or "*"}
         if function is None:
             self.unattributed.add(f"{service}:{operation}")
             return
         with self._lock:
-            for action, arn in accesses(service, operation, region, params):
+            for action, arn in accesses(service, operation, REGION, params):
                 self.calls.add(Call(function, action, arn, f"{service}.{operation}"))
+
+    def on_call(self, params: dict[str, Any], model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
+        frame = sys._getframe(1)
+        service, operation = model.service_model.service_name, model.name
+        if service == "s3" and operation == "CreateBucket" and (context or {}).get("is_presign_request"):
+            # generate_presigned_post borrows CreateBucket's model; the POST it signs is a PutObject
+            operation = "PutObject"
+            params = {**params, "Key": self._presigned_post_key(frame) or "*"}
+        self._record(frame, service, operation, params)
+
+    def _count_cached(self, cls: Any, method: str, call: Any) -> None:
+        """Count a cached read as the AWS call it stands for: each Lambda function has containers of its
+        own, so a value another function fetched in this test process would be fetched again there."""
+        original = getattr(cls, method)
+        recorder = self
+
+        def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            recorder._record(sys._getframe(1), *call(obj, *args, **kwargs))
+            return original(obj, *args, **kwargs)
+
+        setattr(cls, method, wrapper)
 
     def install(self) -> None:
         import botocore.session
@@ -211,22 +225,22 @@ class Recorder:
 
         ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
 
-    def isolate_wiring(self, wiring_module: Any, default: Any) -> None:
-        """One wiring per Lambda function, as each runs in its own containers: a key ring or queue URL
-        cached by one function must not hide the call another function makes to fetch it."""
-        per_function: dict[str, Any] = {}
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
-        def get() -> Any:
-            if wiring_module._current is not default:  # a test swapped the wiring on purpose
-                return wiring_module._current
-            function = self.current_function(sys._getframe(1))
-            if function is None:
-                return default
-            if function not in per_function:
-                per_function[function] = wiring_module.Wiring()
-            return per_function[function]
+        from chalicelib.queues import Queues
 
-        wiring_module.get = get
+        def first(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Any:
+            return args[0] if args else kwargs[key]
+
+        self._count_cached(Queues, "url", lambda q, *a, **k: ("sqs", "GetQueueUrl", {"QueueName": first(a, k, "name")}))
+        self._count_cached(
+            SecretsProvider,
+            "get",
+            lambda p, *a, **k: ("secretsmanager", "GetSecretValue", {"SecretId": first(a, k, "name")}),
+        )
+        self._count_cached(
+            SSMProvider, "get", lambda p, *a, **k: ("ssm", "GetParameter", {"Name": first(a, k, "name")})
+        )
 
 
 _recorder: Recorder | None = None
