@@ -22,6 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 
 
+class PackageError(RuntimeError):
+    """Packaging failed; the message says why in a line."""
+
+
+def _hint(stderr: str, stage: str) -> str:
+    if f"policy-{stage}.json" in stderr:
+        return (
+            "\n(a Lambda function has no iam_policy_file under lambda_functions in .chalice/config.json;"
+            " tests/app/test_least_privilege.py names it)"
+        )
+    return ""
+
+
 def package(stage: str, *, out: Path | None = None) -> Path:
     out = (out or BUILD / stage).resolve()
     work = out.parent / f".{stage}-chalice"
@@ -32,13 +45,21 @@ def package(stage: str, *, out: Path | None = None) -> Path:
     # Chalice asks for a region even to package; the template itself uses ${AWS::Region}.
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run(
+    done = subprocess.run(
         [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(work)],
         cwd=ROOT,
         env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if "Could not install dependencies" in done.stdout + done.stderr:
+        # Chalice still writes a package then, without the wheels it could not get: a Lambda that fails on import
+        raise PackageError("chalice package could not get Linux wheels:\n" + (done.stdout + done.stderr).strip())
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise PackageError(
+            f"chalice package failed: {lines[-1] if lines else done.returncode}{_hint(done.stderr, stage)}"
+        )
     doc = aws.finish(json.loads((work / "sam.json").read_text()), stage)
     shutil.move(str(work / "deployment.zip"), out / "deployment.zip")
     shutil.rmtree(work)
@@ -54,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         target = package(args.stage)
-    except subprocess.CalledProcessError as exc:
-        print(f"chalice package failed with status {exc.returncode}; see its output above", file=sys.stderr)
+    except PackageError as exc:
+        print(exc, file=sys.stderr)
         return 1
     print(f"{target.relative_to(ROOT)} written in {time.monotonic() - started:.1f} s")
     return 0
