@@ -33,6 +33,9 @@ UNEXERCISED: dict[tuple[str, str], str] = {
     ("on_deliver_critical", "sqs:GetQueueUrl"): "the same re-enqueue",
 }
 
+# Functions that make no AWS call at all, so no test can see them use their policy (logs only).
+NO_AWS_CALLS = {"jwt_auth": "verifies JWTs with the issuer's JWKS over HTTPS, no AWS API"}
+
 
 def test_a_severity_1_draft_published_through_the_api_reaches_its_subscriber(
     app_client: Client, runner: Any, provisioned: str
@@ -108,6 +111,22 @@ def test_every_call_a_function_made_is_allowed_by_its_policy(wired: object) -> N
                     f"{function}: {operation} needs {action} on {resource}: add it to .chalice/{path.name}{hint}"
                 )
     assert not missing, "\n".join(missing)
+
+
+@pytest.mark.after_all
+def test_every_function_was_driven_by_the_app_tests(wired: object, request: pytest.FixtureRequest) -> None:
+    """A policy is checked only against calls the tests saw: a handler no test invokes would go unchecked."""
+    import app as app_module
+
+    if not _whole_app_suite_ran(request.session):
+        pytest.skip("judges what the whole app suite did: run all of tests/app")
+    seen = {call.function for call in _recorder().calls}
+    silent = sorted(iam_policies.functions(app_module.app) - seen - set(NO_AWS_CALLS))
+    assert not silent, "\n".join(
+        f"{function}: no app test invoked it (or it made no AWS call), so its policy is unchecked: invoke the "
+        "handler itself from a test in tests/app (calling the domain function directly does not count)"
+        for function in silent
+    )
 
 
 @pytest.mark.after_all
