@@ -24,10 +24,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy chalicelib
+	$(BIN)/mypy chalicelib infra
 
 test: lint types
 	$(BIN)/python -m pytest -q
+
+# One CloudFormation template for the stage in build/$(STAGE)/ (docs/deploy.md); no AWS calls.
+package: $(STAMP)
+	$(BIN)/python -m infra.package $(STAGE)
+
+# Needs AWS credentials: make deploy STAGE=prod SENDER=alerts@example.com SES_DOMAIN=example.com [ALARM_EMAIL=…]
+deploy: package
+	STAGE=$(STAGE) AWS=$(BIN)/aws infra/deploy.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -34,6 +34,7 @@ def _logical(suffix: str) -> str:
     return "".join(part.capitalize() for part in suffix.split("-"))
 
 
+# Data resources are retained when the stack is deleted or would replace them: the data outlives the stack.
 def resources(stage: str) -> dict[str, Any]:
     n = ResourceNames(stage)
     res: dict[str, Any] = {
@@ -62,6 +63,8 @@ def resources(stage: str) -> dict[str, Any]:
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
                 "SSESpecification": {"SSEEnabled": True},
             },
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
         },
         "PackagesBucket": {
             "Type": "AWS::S3::Bucket",
@@ -97,6 +100,8 @@ def resources(stage: str) -> dict[str, Any]:
                 },
             },
             "DependsOn": ["UploadsQueuePolicy"],
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
         },
         "PackagesBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
@@ -133,6 +138,8 @@ def resources(stage: str) -> dict[str, Any]:
                     "ExcludePunctuation": True,
                 },
             },
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
         },
     }
     for suffix, queue_name in (
@@ -156,6 +163,8 @@ def resources(stage: str) -> dict[str, Any]:
             "maxReceiveCount": MAX_RECEIVES,
         }
         res[logical] = queue
+    res.update(_mail(n))
+    res.update(_users(stage))
     res["UploadsQueuePolicy"] = {
         "Type": "AWS::SQS::QueuePolicy",
         "Properties": {
@@ -177,6 +186,131 @@ def resources(stage: str) -> dict[str, Any]:
             },
         },
     }
+    return res
+
+
+# What SES reports to the feedback topic; bounces and complaints drive suppression, the rest is evidence.
+MAIL_EVENTS = ["SEND", "REJECT", "BOUNCE", "COMPLAINT", "DELIVERY", "DELIVERY_DELAY", "RENDERING_FAILURE"]
+
+
+def _mail(n: ResourceNames) -> dict[str, Any]:
+    """The SES configuration set every send names, publishing its events to the feedback topic."""
+    return {
+        "MailConfigurationSet": {
+            "Type": "AWS::SES::ConfigurationSet",
+            "Properties": {
+                "Name": n.configuration_set,
+                "ReputationOptions": {"ReputationMetricsEnabled": True},
+                "SendingOptions": {"SendingEnabled": True},
+            },
+        },
+        "MailFeedbackDestination": {
+            "Type": "AWS::SES::ConfigurationSetEventDestination",
+            "Properties": {
+                "ConfigurationSetName": {"Ref": "MailConfigurationSet"},
+                "EventDestination": {
+                    "Name": "feedback-topic",
+                    "Enabled": True,
+                    "MatchingEventTypes": MAIL_EVENTS,
+                    "SnsDestination": {"TopicARN": {"Ref": "FeedbackTopic"}},
+                },
+            },
+            "DependsOn": ["FeedbackTopicPolicy"],
+        },
+        "FeedbackTopicPolicy": {
+            "Type": "AWS::SNS::TopicPolicy",
+            "Properties": {
+                "Topics": [{"Ref": "FeedbackTopic"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "SesEventsOnly",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ses.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": {"Ref": "FeedbackTopic"},
+                            "Condition": {
+                                "StringEquals": {
+                                    "AWS:SourceAccount": {"Ref": "AWS::AccountId"},
+                                    "AWS:SourceArn": {
+                                        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+                                        f":configuration-set/{n.configuration_set}"
+                                    },
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+USER_GROUPS = {"release-engineers": "Create, publish and recall releases", "support-admins": "Load support contracts"}
+
+
+def _users(stage: str) -> dict[str, Any]:
+    """The JWT issuer in AWS: a Cognito user pool, its two staff groups and the app client whose ID tokens
+    the API accepts. Users are created by an administrator only; ``custom:account_id`` (the customer's
+    account) is readable but not writable through the app client, so no user can move to another account."""
+    res: dict[str, Any] = {
+        "UserPool": {
+            "Type": "AWS::Cognito::UserPool",
+            "Properties": {
+                "UserPoolName": f"patchcast-{stage}-users",
+                "UsernameAttributes": ["email"],
+                "AutoVerifiedAttributes": ["email"],
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+                "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+                "MfaConfiguration": "OPTIONAL",
+                "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 14,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": False,
+                        "TemporaryPasswordValidityDays": 3,
+                    }
+                },
+                "Schema": [
+                    {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                    {
+                        "Name": "account_id",
+                        "AttributeDataType": "String",
+                        "Mutable": True,
+                        "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "64"},
+                    },
+                ],
+            },
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+        "UserPoolClient": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "ClientName": f"patchcast-{stage}-api",
+                "GenerateSecret": False,
+                # SRP for web sign-in; password auth so that engineers get a token with the AWS CLI (docs/deploy.md)
+                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                "PreventUserExistenceErrors": "ENABLED",
+                "IdTokenValidity": 60,
+                "AccessTokenValidity": 60,
+                "RefreshTokenValidity": 30,
+                "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"},
+                "ReadAttributes": ["email", "email_verified", "custom:account_id"],
+                "WriteAttributes": ["email"],
+            },
+        },
+    }
+    for group, description in USER_GROUPS.items():
+        res[_logical(group) + "Group"] = {
+            "Type": "AWS::Cognito::UserPoolGroup",
+            "Properties": {"GroupName": group, "Description": description, "UserPoolId": {"Ref": "UserPool"}},
+        }
     return res
 
 

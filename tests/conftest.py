@@ -63,8 +63,11 @@ def provisioned(moto_server: str) -> str:
 
 @pytest.fixture(scope="session")
 def wired(provisioned: str) -> Iterator[object]:
+    import app as app_module
     from chalicelib import wiring
+    from tests import iam_recorder
 
+    iam_recorder.install(app_module.app)  # before the app's clients exist: see tests/app/test_least_privilege.py
     w = wiring.Wiring()
     _forbid_scans(w.table._db)
     wiring.use(w)
@@ -84,6 +87,11 @@ def _forbid_scans(client: object) -> None:
 @pytest.fixture
 def table(wired: object):  # type: ignore[no-untyped-def]
     return wired.table  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``after_all`` judge what the rest of the session did: run them last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
 
 def token(role: str, account: str | None = None, email: str | None = None, **kw: float) -> str:

@@ -1,0 +1,212 @@
+"""What only AWS gets on top of ``infra/template.py``: deploy parameters, alarms, and the wiring of the
+functions ``chalice package`` generates (environment, names, log groups, policies, gateway responses).
+
+``merge_template`` is handed to ``chalice package --merge-template``; ``finish`` edits the merged
+template, function by function, so handlers added later get the same treatment without edits here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from infra.template import MAX_RECEIVES, template
+
+LOG_RETENTION_DAYS = 90
+BOUNCE_RATE_ALARM = 0.04  # SES puts an account under review at 5 %
+COMPLAINT_RATE_ALARM = 0.0008  # ... and at 0.1 %
+COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "SenderAddress": {
+        "Type": "String",
+        "Description": "From address of every email, in a domain verified in SES (e.g. alerts@example.com)",
+        "AllowedPattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    },
+    "SesDomain": {
+        "Type": "String",
+        "Description": "The SES-verified domain (with DKIM) the sender address belongs to (e.g. example.com)",
+        "AllowedPattern": r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
+    },
+    "AlarmEmail": {"Type": "String", "Default": "", "Description": "Who gets the alarms (empty: nobody yet)"},
+    "PublicUrl": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Base URL of the API in emailed links, e.g. a custom domain (empty: the API Gateway URL)",
+    },
+    "JwtIssuer": {"Type": "String", "Default": "", "Description": "Another OIDC issuer (empty: the user pool)"},
+    "JwtAudience": {"Type": "String", "Default": "", "Description": "Its audience (with JwtIssuer)"},
+    "JwksUrl": {"Type": "String", "Default": "", "Description": "Its JWKS URL (with JwtIssuer)"},
+}
+CONDITIONS = {
+    "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+    "HasPublicUrl": {"Fn::Not": [{"Fn::Equals": [{"Ref": "PublicUrl"}, ""]}]},
+    "UseUserPool": {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]},
+}
+
+# API Gateway answers these itself (no token at all; an authorizer's deny): keep the API's error format.
+GATEWAY_RESPONSES = {
+    "UNAUTHORIZED": (401, "unauthorized", "A bearer token is required."),
+    "ACCESS_DENIED": (403, "forbidden", "This token does not allow this request."),
+}
+
+
+def _alarm(description: str, metric: dict[str, Any], threshold: float, *, statistic: str = "Maximum") -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            **metric,
+            "Statistic": statistic,
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": threshold,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+            "OKActions": [{"Ref": "AlarmTopic"}],
+        },
+    }
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    """infra/template.py plus the AWS-only resources that do not depend on the app's functions."""
+    doc = template(stage)
+    res = doc["Resources"]
+    res["AlarmTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"patchcast-{stage}-alarms"}}
+    res["AlarmEmailSubscription"] = {
+        "Type": "AWS::SNS::Subscription",
+        "Condition": "HasAlarmEmail",
+        "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}},
+    }
+    for logical in [k for k, v in res.items() if v["Type"] == "AWS::SQS::Queue" and k.endswith("Dlq")]:
+        res[f"{logical}DepthAlarm"] = _alarm(
+            f"Messages in {res[logical]['Properties']['QueueName']}: a handler failed them {MAX_RECEIVES} times",
+            {
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [logical, "QueueName"]}}],
+            },
+            1,
+        )
+    for name, metric, threshold in (
+        ("SesBounceRateAlarm", "Reputation.BounceRate", BOUNCE_RATE_ALARM),
+        ("SesComplaintRateAlarm", "Reputation.ComplaintRate", COMPLAINT_RATE_ALARM),
+    ):
+        res[name] = _alarm(
+            f"SES {metric} >= {threshold:.2%}: below the rate at which SES reviews the account",
+            {"Namespace": "AWS/SES", "MetricName": metric},
+            threshold,
+        )
+    doc["Parameters"] = copy.deepcopy(PARAMETERS)
+    doc["Conditions"] = copy.deepcopy(CONDITIONS)
+    doc["Outputs"] = {
+        "UserPoolId": {"Value": {"Ref": "UserPool"}},
+        "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
+        "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        "PackagesBucketName": {"Value": {"Ref": "PackagesBucket"}},
+        "SigningKeysSecretArn": {"Value": {"Ref": "SigningKeys"}},
+    }
+    del doc["AWSTemplateFormatVersion"], doc["Description"]  # chalice's own stay
+    return doc
+
+
+def function_name(resource: dict[str, Any]) -> str:
+    """The Chalice name of a generated function, from its handler (``app.app`` is the API's)."""
+    handler = str(resource["Properties"]["Handler"])
+    return "api_handler" if handler == "app.app" else handler.rsplit(".", 1)[-1]
+
+
+def _environment(api_url: str) -> dict[str, Any]:
+    def pool_or(param: str, pool_value: Any) -> Any:
+        return {"Fn::If": ["UseUserPool", pool_value, {"Ref": param}]}
+
+    return {
+        "PATCHCAST_SENDER": {"Ref": "SenderAddress"},
+        "PATCHCAST_PUBLIC_URL": {"Fn::If": ["HasPublicUrl", {"Ref": "PublicUrl"}, {"Fn::Sub": api_url}]},
+        "PATCHCAST_JWT_ISSUER": pool_or("JwtIssuer", {"Fn::Sub": COGNITO_ISSUER}),
+        "PATCHCAST_JWT_AUDIENCE": pool_or("JwtAudience", {"Ref": "UserPoolClient"}),
+        "PATCHCAST_JWKS_URL": pool_or("JwksUrl", {"Fn::Sub": COGNITO_ISSUER + "/.well-known/jwks.json"}),
+    }
+
+
+def _subbed(node: Any, stage: str) -> Any:
+    """Policy files name resources as ``${Logical.Arn}``, parameters and ``${Stage}``: make them Fn::Sub."""
+    if isinstance(node, dict):
+        return {k: _subbed(v, stage) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_subbed(v, stage) for v in node]
+    if isinstance(node, str) and "${" in node:
+        text = node.replace("${Stage}", stage)
+        return {"Fn::Sub": text} if "${" in text else text
+    return node
+
+
+def _wire_function(res: dict[str, Any], logical: str, stage: str, env: dict[str, Any]) -> None:
+    fn = res[logical]
+    props = fn["Properties"]
+    name = function_name(fn)
+    props["FunctionName"] = f"patchcast-{stage}-{name}"
+    props.setdefault("Environment", {}).setdefault("Variables", {}).update(copy.deepcopy(env))
+    reserved = props.get("ReservedConcurrentExecutions")
+    for event in props.get("Events", {}).values():
+        if event["Type"] == "SQS" and reserved:
+            # Lambda's SQS poller would otherwise outrun the reservation, and throttled receives count
+            # towards maxReceiveCount: messages would reach the DLQ without ever failing.
+            event["Properties"]["ScalingConfig"] = {"MaximumConcurrency": max(2, int(reserved))}
+    res[f"{logical}LogGroup"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {"LogGroupName": f"/aws/lambda/{props['FunctionName']}", "RetentionInDays": LOG_RETENTION_DAYS},
+    }
+    fn["DependsOn"] = sorted({*fn.get("DependsOn", []), f"{logical}LogGroup"})
+    role = props["Role"]["Fn::GetAtt"][0]
+    res[role]["Properties"]["Policies"] = _subbed(res[role]["Properties"]["Policies"], stage)
+    res[f"{logical}ErrorsAlarm"] = _alarm(
+        f"{name}: unhandled errors (an SQS message is retried, then moved to its DLQ)",
+        {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": logical}}],
+        },
+        1,
+        statistic="Sum",
+    )
+
+
+def _unlink_api(res: dict[str, Any]) -> None:
+    """Functions read the API's URL from their environment, and the API invokes functions: name the
+    invoked functions by their (fixed) ARN instead of GetAtt, which would make a dependency cycle."""
+    api = res["RestAPI"]
+    body = json.dumps(api["Properties"]["DefinitionBody"])
+    for logical, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function":
+            arn = (
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+                + r["Properties"]["FunctionName"]
+            )
+            body = body.replace("${" + logical + ".Arn}", arn)
+    definition = json.loads(body)
+    definition["x-amazon-apigateway-gateway-responses"] = {
+        kind: {
+            "statusCode": status,
+            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+            "responseTemplates": {"application/json": json.dumps({"error": code, "message": message})},
+        }
+        for kind, (status, code, message) in GATEWAY_RESPONSES.items()
+    }
+    api["Properties"]["DefinitionBody"] = definition
+
+
+def finish(doc: dict[str, Any], stage: str) -> dict[str, Any]:
+    """Wire every generated function; the result is the one template ``make deploy`` hands to CloudFormation."""
+    doc = copy.deepcopy(doc)
+    res = doc["Resources"]
+    # the API's URL as Chalice writes it (stage name included), without the trailing slash
+    env = _environment(doc["Outputs"]["EndpointURL"]["Value"]["Fn::Sub"].rstrip("/"))
+    for logical in [k for k, v in res.items() if v["Type"] == "AWS::Serverless::Function"]:
+        _wire_function(res, logical, stage, env)
+    _unlink_api(res)
+    doc["Outputs"]["PublicUrl"] = {"Value": env["PATCHCAST_PUBLIC_URL"]}
+    doc["Description"] = f"Patchcast ({stage}): the app, its resources and alarms"
+    return doc

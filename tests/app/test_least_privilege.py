@@ -1,0 +1,158 @@
+"""Least privilege, both ways: every AWS call a function made while this session's app tests drove it is
+allowed by that function's hand-written policy, and every grant in the policy was used (or is one of
+the few documented below).
+
+The calls are recorded by ``tests/iam_recorder.py`` (installed by the ``wired`` fixture), so the
+checks judge the whole app suite and run last (``after_all``). Policies live in
+``.chalice/policy-<function>.json``, named per function in ``.chalice/config.json`` under
+``lambda_functions``; ``${Logical.Arn}``/``${Param}`` are CloudFormation Fn::Sub, ``${Stage}`` the stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from tests import iam_policies, iam_recorder
+from tests.app.test_release_flow import _create_release, _emails_to, _subscribe_and_confirm, _upload
+from tests.conftest import SENDER, account_body, auth, unique
+
+STAGE = "local"
+PARAMS = {"SesDomain": SENDER.rsplit("@", 1)[1], "SenderAddress": SENDER}
+
+# Grants no app test exercises yet, each with the reason it is still needed. Keep this list short.
+UNEXERCISED: dict[tuple[str, str], str] = {
+    ("on_deliver", "sqs:SendMessage"): "re-enqueues throttled recipients on its own queue (SES throttling)",
+    ("on_deliver", "sqs:GetQueueUrl"): "the same re-enqueue",
+    ("on_deliver_critical", "sqs:SendMessage"): "re-enqueues throttled recipients on its own queue (SES throttling)",
+    ("on_deliver_critical", "sqs:GetQueueUrl"): "the same re-enqueue",
+}
+
+# Functions that make no AWS call at all, so no test can see them use their policy (logs only).
+NO_AWS_CALLS = {"jwt_auth": "verifies JWTs with the issuer's JWKS over HTTPS, no AWS API"}
+
+
+def test_a_severity_1_draft_published_through_the_api_reaches_its_subscriber(
+    app_client: Client, runner: Any, provisioned: str
+) -> None:
+    """Drives the publish route and the critical delivery queue, which the other flows do not reach."""
+    admin = auth("support-admin")
+    product, account, address = unique("P"), unique("acct"), f"{unique('oncall')}@customer.example"
+    app_client.http.put(f"/products/{product}", headers=admin, body=json.dumps({"name": "Product"}))
+    app_client.http.put(f"/accounts/{account}", headers=admin, body=json.dumps(account_body("elite", [product])))
+    _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    data = b"critical fix bytes"
+    release = _create_release(app_client, product, data, severity=1, draft=True)
+    _upload(release, data)
+    runner.pump()
+    assert [m for m in _emails_to(provisioned, address) if "[Sev" in m["Subject"]] == []  # a draft waits
+
+    resp = app_client.http.post(f"/releases/{release['id']}/publish", headers=auth("release-engineer"))
+    assert resp.status_code == 200, resp.body
+    runner.pump()
+    assert len([m for m in _emails_to(provisioned, address) if "[Sev 1]" in m["Subject"]]) == 1
+
+
+def _recorder() -> iam_recorder.Recorder:
+    recorder = iam_recorder.get()
+    assert recorder is not None, "the wired fixture installs the recorder; no app test ran?"
+    return recorder
+
+
+def _whole_app_suite_ran(session: pytest.Session) -> bool:
+    ran = {Path(str(item.path)).resolve() for item in session.items}
+    return all(p.resolve() in ran for p in Path(__file__).parent.glob("test_*.py"))
+
+
+@pytest.mark.after_all
+def test_every_function_has_its_own_policy_file(wired: object) -> None:
+    import app as app_module
+
+    config = iam_policies.config()
+    assert config.get("autogen_policy") is False, ".chalice/config.json must keep autogen_policy false"
+    problems = []
+    for function in sorted(iam_policies.functions(app_module.app)):
+        path = iam_policies.policy_file(function)
+        if path is None or not path.exists():
+            problems.append(
+                f"{function}: no policy. Create .chalice/policy-{function}.json and name it in .chalice/config.json "
+                f'as "lambda_functions": {{"{function}": {{"iam_policy_file": "policy-{function}.json"}}}}'
+            )
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.after_all
+def test_every_call_a_function_made_is_allowed_by_its_policy(wired: object) -> None:
+    import app as app_module
+
+    needs: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    for call in _recorder().calls:
+        needs[call.function].add((call.action, call.resource, call.operation))
+    for function, platform in iam_policies.platform_needs(app_module.app, STAGE).items():
+        needs[function] |= {(a, r, "Lambda itself") for a, r in platform}
+    stack = iam_policies.stack_resources(STAGE, PARAMS)
+    missing = []
+    for function, wanted in sorted(needs.items()):
+        path = iam_policies.policy_file(function)
+        if path is None or not path.exists():
+            continue  # reported by the test above
+        grants = iam_policies.grants(path, STAGE, PARAMS)
+        for action, resource, operation in sorted(wanted):
+            if not iam_policies.in_stack(resource, stack):
+                continue  # a resource a test made for itself (e.g. its own key secret)
+            if not any(g.allows(action, resource) for g in grants):
+                hint = " (if AWS can scope it, teach tests/iam_recorder.py _arns its ARN)" if resource == "*" else ""
+                missing.append(
+                    f"{function}: {operation} needs {action} on {resource}: add it to .chalice/{path.name}{hint}"
+                )
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.after_all
+def test_every_function_was_driven_by_the_app_tests(wired: object, request: pytest.FixtureRequest) -> None:
+    """A policy is checked only against calls the tests saw: a handler no test invokes would go unchecked."""
+    import app as app_module
+
+    if not _whole_app_suite_ran(request.session):
+        pytest.skip("judges what the whole app suite did: run all of tests/app")
+    seen = {call.function for call in _recorder().calls}
+    silent = sorted(iam_policies.functions(app_module.app) - seen - set(NO_AWS_CALLS))
+    assert not silent, "\n".join(
+        f"{function}: no app test invoked it (or it made no AWS call), so its policy is unchecked: invoke the "
+        "handler itself from a test in tests/app (calling the domain function directly does not count)"
+        for function in silent
+    )
+
+
+@pytest.mark.after_all
+def test_every_grant_in_a_policy_was_used(wired: object, request: pytest.FixtureRequest) -> None:
+    import app as app_module
+
+    if not _whole_app_suite_ran(request.session):
+        pytest.skip("judges what the whole app suite did: run all of tests/app")
+    used: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for call in _recorder().calls:
+        used[call.function].add((call.action, call.resource))
+    for function, platform in iam_policies.platform_needs(app_module.app, STAGE).items():
+        used[function] |= platform
+    unused = []
+    for function in sorted(iam_policies.functions(app_module.app)):
+        path = iam_policies.policy_file(function)
+        if path is None or not path.exists():
+            continue
+        for grant in iam_policies.grants(path, STAGE, PARAMS):
+            for action in grant.actions:
+                if (function, action) in UNEXERCISED:
+                    continue
+                if not any(grant.only(action).allows(a, r) for a, r in used[function]):
+                    unused.append(
+                        f"{function}: .chalice/{path.name} statement {grant.sid} grants {action} on "
+                        f"{', '.join(grant.resources)} but no test saw the function use it: remove it, or test "
+                        "the code that needs it"
+                    )
+    assert not unused, "\n".join(unused)

@@ -1,0 +1,193 @@
+"""The template ``make package STAGE=prod`` writes: valid CloudFormation (cfn-lint), valid SAM (the
+translator), and the rules the design asks of it, read from the template itself."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib import errors, settings
+from chalicelib.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
+from infra import aws
+from infra.package import package
+from infra.template import MAX_RECEIVES, VISIBILITY_FACTOR
+
+STAGE = "prod"
+DELIVERY = ("on_deliver", "on_deliver_critical")
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    started = time.monotonic()
+    path = package(STAGE, out=tmp_path_factory.mktemp("package") / STAGE)
+    print(f"\nmake package STAGE={STAGE}: {time.monotonic() - started:.1f} s")
+    assert (path.parent / "deployment.zip").stat().st_size > 0
+    yield json.loads(path.read_text())
+
+
+def _of_type(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in doc["Resources"].items() if v["Type"] == kind}
+
+
+def _functions(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {aws.function_name(v): v for v in _of_type(doc, "AWS::Serverless::Function").values()}
+
+
+def _queue_by_name(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    for queue in _of_type(doc, "AWS::SQS::Queue").values():
+        if queue["Properties"]["QueueName"] == name:
+            return queue["Properties"]
+    raise AssertionError(f"no queue named {name} in the template")
+
+
+def test_the_template_passes_cfn_lint_without_errors(packaged: dict[str, Any]) -> None:
+    from cfnlint.api import lint
+
+    found = lint(json.dumps(packaged), regions=["us-east-1", "eu-west-1"])
+    problems = [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in found if m.rule.id.startswith("E")]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_template_transforms_with_the_sam_translator(
+    packaged: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    doc = json.loads(json.dumps(packaged))
+    for fn in _of_type(doc, "AWS::Serverless::Function").values():
+        fn["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"  # what `aws cloudformation package` does
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    out = transform(doc, {}, NoManagedPolicies())
+    kinds = {r["Type"] for r in out["Resources"].values()}
+    assert "AWS::Lambda::Function" in kinds and "AWS::Lambda::EventSourceMapping" in kinds
+    assert not any(k.startswith("AWS::Serverless::") for k in kinds)
+
+
+def test_every_sqs_mapping_meets_the_visibility_rule_and_has_a_dlq(packaged: dict[str, Any]) -> None:
+    checked = 0
+    for name, fn in _functions(packaged).items():
+        timeout = fn["Properties"]["Timeout"]
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] != "SQS":
+                continue
+            queue_name = event["Properties"]["Queue"]["Fn::Sub"].rsplit(":", 1)[-1]
+            queue = _queue_by_name(packaged, queue_name)
+            assert queue["VisibilityTimeout"] >= VISIBILITY_FACTOR * timeout, (
+                f"{queue_name}: visibility {queue['VisibilityTimeout']} s < {VISIBILITY_FACTOR} x {name}'s timeout "
+                f"{timeout} s: raise FUNCTION_TIMEOUT in infra/template.py or lower lambda_timeout in .chalice/config.json"
+            )
+            assert queue["RedrivePolicy"]["maxReceiveCount"] >= MAX_RECEIVES
+            checked += 1
+    assert checked >= 4
+
+
+def test_delivery_has_reserved_concurrency_that_the_sqs_poller_respects(packaged: dict[str, Any]) -> None:
+    functions = _functions(packaged)
+    for name in DELIVERY:
+        props = functions[name]["Properties"]
+        reserved = props.get("ReservedConcurrentExecutions")
+        assert reserved, f"{name} has no reserved_concurrency in .chalice/config.json"
+        for event in props["Events"].values():
+            assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= max(2, reserved)
+
+
+def test_every_function_gets_every_setting_the_app_requires(packaged: dict[str, Any]) -> None:
+    for name, fn in _functions(packaged).items():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        stand_in = {
+            k: v if isinstance(v, str) else "https://set-by-cloudformation.example" for k, v in variables.items()
+        }
+        try:
+            settings.from_env(stand_in)
+        except settings.ConfigurationError as exc:
+            pytest.fail(f"{name}: {exc}; wire it in infra/aws.py _environment()")
+        assert variables["PATCHCAST_STAGE"] == STAGE
+
+
+def test_every_function_has_its_own_role_log_group_and_error_alarm(packaged: dict[str, Any]) -> None:
+    resources = packaged["Resources"]
+    alarms = _of_type(packaged, "AWS::CloudWatch::Alarm").values()
+    roles = set()
+    for logical, fn in _of_type(packaged, "AWS::Serverless::Function").items():
+        roles.add(fn["Properties"]["Role"]["Fn::GetAtt"][0])
+        assert resources[f"{logical}LogGroup"]["Properties"]["RetentionInDays"] > 0
+        assert any(
+            a["Properties"]["MetricName"] == "Errors"
+            and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": logical}
+            and a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+            for a in alarms
+        ), f"{logical} has no Errors alarm"
+    assert len(roles) == len(_of_type(packaged, "AWS::Serverless::Function"))
+
+
+def test_every_dlq_and_the_ses_reputation_have_alarms(packaged: dict[str, Any]) -> None:
+    alarms = [a["Properties"] for a in _of_type(packaged, "AWS::CloudWatch::Alarm").values()]
+    for logical, queue in _of_type(packaged, "AWS::SQS::Queue").items():
+        if not queue["Properties"]["QueueName"].endswith("-dlq"):
+            continue
+        assert any(
+            a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            and a["Dimensions"][0]["Value"] == {"Fn::GetAtt": [logical, "QueueName"]}
+            and a["Threshold"] == 1
+            for a in alarms
+        ), f"{logical} has no depth alarm"
+    ses = {a["MetricName"]: a for a in alarms if a["Namespace"] == "AWS/SES"}
+    assert ses["Reputation.BounceRate"]["Threshold"] == 0.04
+    assert ses["Reputation.ComplaintRate"]["Threshold"] == 0.0008
+    assert all(a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" for a in ses.values())
+
+
+def test_gateway_responses_answer_in_the_api_error_format(packaged: dict[str, Any]) -> None:
+    responses = packaged["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    for kind, error in (("UNAUTHORIZED", errors.Unauthorized), ("ACCESS_DENIED", errors.Forbidden)):
+        response = responses[kind]
+        body = json.loads(response["responseTemplates"]["application/json"])
+        assert response["statusCode"] == error.status
+        assert set(body) == {"error", "message"} and body["error"] == error.code
+
+
+def test_the_user_pool_is_the_default_issuer_with_both_groups(packaged: dict[str, Any]) -> None:
+    groups = {g["Properties"]["GroupName"] for g in _of_type(packaged, "AWS::Cognito::UserPoolGroup").values()}
+    assert groups == {RELEASE_ENGINEERS, SUPPORT_ADMINS}
+    client = packaged["Resources"]["UserPoolClient"]["Properties"]
+    assert "custom:account_id" in client["ReadAttributes"]
+    assert "custom:account_id" not in client["WriteAttributes"], "users must not choose their own account"
+    schema = {a["Name"] for a in packaged["Resources"]["UserPool"]["Properties"]["Schema"]}
+    assert "account_id" in schema
+
+
+def test_the_mail_configuration_set_reports_feedback_to_the_topic(packaged: dict[str, Any]) -> None:
+    destination = packaged["Resources"]["MailFeedbackDestination"]["Properties"]["EventDestination"]
+    assert destination["SnsDestination"]["TopicARN"] == {"Ref": "FeedbackTopic"}
+    assert {"BOUNCE", "COMPLAINT", "DELIVERY"} <= set(destination["MatchingEventTypes"])
+
+
+# Actions AWS does not scope to a resource: the only ones a policy may grant on "*".
+RESOURCELESS = {"ses:GetAccount", "ses:GetSendQuota", "cloudwatch:PutMetricData", "xray:PutTraceSegments"}
+
+
+def test_policies_name_only_resources_of_the_stack(packaged: dict[str, Any]) -> None:
+    """No wildcard resources: every grant is scoped to this stage's resources (cfn-lint checks the names)."""
+    for logical, role in _of_type(packaged, "AWS::IAM::Role").items():
+        for policy in role["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not any(a == "*" or a.endswith(":*") for a in actions), f"{logical}: wildcard action"
+                if "*" in resources:
+                    assert set(actions) <= RESOURCELESS, (
+                        f"{logical} {statement.get('Sid')}: Resource '*' for {sorted(set(actions) - RESOURCELESS)}, "
+                        "which AWS can scope: name the resource"
+                    )

@@ -1,0 +1,43 @@
+"""The recorder's translation of botocore operations into the IAM actions and ARNs a policy must allow."""
+
+from __future__ import annotations
+
+from tests.iam_recorder import ACCOUNT, accesses
+
+R = "us-east-1"
+
+
+def test_batched_sqs_sends_need_send_message_on_the_queue() -> None:
+    got = accesses("sqs", "SendMessageBatch", R, {"QueueUrl": f"http://localhost/{ACCOUNT}/patchcast-x-deliver"})
+    assert got == [("sqs:SendMessage", f"arn:aws:sqs:{R}:{ACCOUNT}:patchcast-x-deliver")]
+
+
+def test_a_copy_reads_the_source_and_writes_the_target() -> None:
+    got = accesses(
+        "s3", "CopyObject", R, {"Bucket": "b", "Key": "rejected/k", "CopySource": {"Bucket": "b", "Key": "uploads/k"}}
+    )
+    assert got == [("s3:GetObject", "arn:aws:s3:::b/uploads/k"), ("s3:PutObject", "arn:aws:s3:::b/rejected/k")]
+
+
+def test_head_object_is_get_object() -> None:
+    assert accesses("s3", "HeadObject", R, {"Bucket": "b", "Key": "k"}) == [("s3:GetObject", "arn:aws:s3:::b/k")]
+
+
+def test_an_index_query_names_the_index_and_transactions_name_every_table() -> None:
+    table = f"arn:aws:dynamodb:{R}:{ACCOUNT}:table"
+    assert accesses("dynamodb", "Query", R, {"TableName": "t", "IndexName": "GSI1"}) == [
+        ("dynamodb:Query", f"{table}/t/index/GSI1")
+    ]
+    items = [{"Put": {"TableName": "t"}}, {"ConditionCheck": {"TableName": "u"}}]
+    assert sorted(accesses("dynamodb", "TransactWriteItems", R, {"TransactItems": items})) == [
+        ("dynamodb:TransactWriteItems", f"{table}/t"),
+        ("dynamodb:TransactWriteItems", f"{table}/u"),
+    ]
+
+
+def test_sesv2_sends_need_ses_send_email_on_the_identity_and_the_configuration_set() -> None:
+    got = accesses("sesv2", "SendEmail", R, {"FromEmailAddress": "alerts@example.com", "ConfigurationSetName": "cs"})
+    assert got == [
+        ("ses:SendEmail", f"arn:aws:ses:{R}:{ACCOUNT}:identity/example.com"),
+        ("ses:SendEmail", f"arn:aws:ses:{R}:{ACCOUNT}:configuration-set/cs"),
+    ]
