@@ -31,6 +31,7 @@ UNEXERCISED: dict[tuple[str, str], str] = {
     ("on_deliver", "sqs:GetQueueUrl"): "the same re-enqueue",
     ("on_deliver_critical", "sqs:SendMessage"): "re-enqueues throttled recipients on its own queue (SES throttling)",
     ("on_deliver_critical", "sqs:GetQueueUrl"): "the same re-enqueue",
+    ("publish_scheduled", "dynamodb:GetItem"): "re-reads a release another publisher took first (a race)",
 }
 
 # Functions that make no AWS call at all, so no test can see them use their policy (logs only).

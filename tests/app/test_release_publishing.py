@@ -339,3 +339,26 @@ def test_a_duplicate_large_release_is_409_and_leaves_no_multipart_upload(
     s3 = wired.client("s3")
     pending = s3.list_multipart_uploads(Bucket=wired.settings.names.bucket).get("Uploads", [])
     assert [u for u in pending if u["Key"].endswith("/big.zip") and first["id"] not in u["Key"]] == []
+
+
+def test_the_scheduled_handler_publishes_what_is_due(
+    app_client: Client, runner: Any, provisioned: str, world: dict[str, str]
+) -> None:
+    # GIVEN a release whose notify_at comes in two seconds
+    import time
+
+    data = b"due soon"
+    at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    release = _create_release(app_client, world["product"], data, notify_at=at)
+    _upload(release, data)
+    runner.pump()
+    assert _get(app_client, release["id"])["status"] == "scheduled"
+    # WHEN the schedule's Lambda runs after that time
+    time.sleep(max(0.0, (datetime.fromisoformat(at.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()) + 1.1)
+    app_client.lambda_.invoke(
+        "publish_scheduled", app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
+    )
+    runner.pump()
+    # THEN it is published and its notice went out
+    assert _get(app_client, release["id"])["status"] == "published"
+    assert len([m for m in _notices(provisioned, world["address"]) if release["version"] in str(m["Subject"])]) == 1
