@@ -3,8 +3,10 @@ one-click unsubscribe, beta for Elite only, the end of a support period, and SES
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -12,6 +14,7 @@ from datetime import date, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -150,7 +153,9 @@ def test_subscribe_confirm_notice_one_click_unsubscribe_then_the_next_release_is
     assert notice["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = str(notice["List-Unsubscribe"]).strip("<>")
     # a link scanner's GET changes nothing; the mail client's POST (no auth, no cookie) unsubscribes
-    assert "<form" in requests.get(url, timeout=10).text
+    page = requests.get(url, timeout=10).text
+    action = re.search(r'<form method="post" action="([^"]+)"', page)
+    assert action and urljoin(url, html.unescape(action[1])) == url  # the button posts to the same link
     resp = requests.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=10)
     assert resp.status_code == 200 and not resp.cookies
 
