@@ -24,6 +24,10 @@ class Settings:
     jwks_url: str
     download_link_days: int
     confirm_link_hours: int
+    # Delivery invocations that may run at once (the reserved concurrency of the deliver functions):
+    # each paces itself to MaxSendRate / this.
+    delivery_concurrency: int = 4
+    ses_default_rate: float = 0.0  # emails/s when SES cannot tell its quota (the local AWS): 0 = unpaced
 
     @property
     def stage(self) -> str:
@@ -63,6 +67,8 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
         jwks_url=_require(env, "PATCHCAST_JWKS_URL"),
         download_link_days=_int(env, "PATCHCAST_DOWNLOAD_LINK_DAYS", 30),
         confirm_link_hours=_int(env, "PATCHCAST_CONFIRM_LINK_HOURS", 72),
+        delivery_concurrency=max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4)),
+        ses_default_rate=float(_int(env, "PATCHCAST_SES_DEFAULT_RATE", 0)),
     )
 
 

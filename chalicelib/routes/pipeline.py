@@ -1,4 +1,4 @@
-"""Event handlers: upload verification, fan-out, delivery (SQS, one message per invocation)."""
+"""Event handlers: upload verification, fan-out, delivery (SQS, one message per invocation), the reconciler."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
 from chalicelib import delivery, fanout, names, releases, wiring
-from chalicelib.observability import logger
+from chalicelib.observability import flushing_metrics, logger
 from chalicelib.routes import links
 
 bp = Blueprint(__name__)
@@ -40,10 +40,12 @@ def on_fanout(event: SQSEvent) -> None:
 def _deliver(event: SQSEvent, queue: str) -> None:
     w = wiring.get()
     deps = delivery.Deps(
-        table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days
-    )
-    for record in event:
-        delivery.run(deps, json.loads(record.body), queue=queue)
+        table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days,
+        quota=w.quota, concurrency=w.settings.delivery_concurrency,
+    )  # fmt: skip
+    with flushing_metrics():
+        for record in event:
+            delivery.run(deps, json.loads(record.body), queue=queue)
 
 
 @bp.on_sqs_message(queue=N.deliver_queue, batch_size=1)
@@ -54,3 +56,9 @@ def on_deliver(event: SQSEvent) -> None:
 @bp.on_sqs_message(queue=N.critical_queue, batch_size=1)
 def on_deliver_critical(event: SQSEvent) -> None:
     _deliver(event, N.critical_queue)
+
+
+@bp.schedule("rate(5 minutes)")
+def reconcile_deliveries(event: object) -> None:
+    w = wiring.get()
+    delivery.reconcile(w.table, w.queues)

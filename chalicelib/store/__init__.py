@@ -17,9 +17,12 @@ suppressed address                     PK=SUPPRESSED#<address>, SK=SUPPRESSION
 release by id                          PK=RELEASE#<id>, SK=RELEASE
 product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>, SK=RELEASEKEY
 releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
-delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch>
+delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch> (holds its message)
+claimed batches not finished           GSI1: GSI1PK=INFLIGHT, GSI1SK=<next check epoch>#<id>#<batch>
+                                       (while claimed; the reconciler queries the expired ones)
 a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<account>#<sub>#<role>
-                                       (notice: release, recall, …; Query begins_with for a report)
+                                       (notice: release, recall, …; Query begins_with for a report;
+                                       begins_with …#<account># for one account's, the CSM copy)
 download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n>
 =====================================  ==============================================================
 """

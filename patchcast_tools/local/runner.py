@@ -81,7 +81,7 @@ class Runner:
             elif kind == "SNSEventConfig":
                 url = self._sns_shim(source.topic)
                 self._spawn(source.name, self._poll_sqs, handler, source.name, url, 1, source.topic)
-            elif kind == "CloudWatchEventConfig":
+            elif kind in ("CloudWatchEventConfig", "ScheduledEventConfig"):
                 self._spawn(source.name, self._schedule, handler, source.name, source.schedule_expression)
             else:
                 raise RuntimeError(f"the local runner cannot feed {kind} handler {source.name}")
