@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -165,22 +165,40 @@ def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipie
 def _send_all(
     deps: Deps, release_id: str, notice: str, todo: list[Recipient], compose: Compose
 ) -> list[DeliveryOutcome]:
-    """Send concurrently; write outcomes in chunks as they complete, so a crash loses as few as possible."""
+    """Send concurrently; write outcomes in chunks as they complete, so a crash loses as few as possible.
+
+    An unexpected error stops the sends not started yet, records what SES accepted, then raises.
+    """
     pacer = Pacer.share(_quota(deps), deps.concurrency)
     outcomes: list[DeliveryOutcome] = []
     pending: list[DeliveryOutcome] = []
+    error: Exception | None = None
     with ThreadPoolExecutor(max_workers=max(1, min(SEND_CONCURRENCY, len(todo)))) as pool:
         futures = [pool.submit(lambda r: _send_one(deps, pacer, r, compose(r)), r) for r in todo]
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes.append(outcome)
-            if outcome.status != "retry":
-                pending.append(outcome)
-            if len(pending) >= RECORD_CHUNK:
-                _record(deps, release_id, notice, pending)
-                pending = []
+        try:
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - re-raised below, once the accepted ones are recorded
+                    error = error or exc
+                    _cancel(futures)
+                    continue
+                outcomes.append(outcome)
+                pending += [outcome] if outcome.status != "retry" else []
+                if len(pending) >= RECORD_CHUNK:
+                    _record(deps, release_id, notice, pending)
+                    pending = []
+        finally:
+            _cancel(futures)  # a kill mid-batch (modelled by a BaseException) stops the rest too
     _record(deps, release_id, notice, pending)
+    if error is not None:
+        raise error
     return outcomes
+
+
+def _cancel(futures: list[Future[DeliveryOutcome]]) -> None:
+    for f in futures:
+        f.cancel()
 
 
 def _record(deps: Deps, release_id: str, notice: str, outcomes: list[DeliveryOutcome]) -> None:

@@ -1,14 +1,15 @@
 """Fan-out: one page of a product's audience per invocation, filtered by preference and entitlement,
 cut into delivery batches of at most 49 recipients; the next page goes back on the queue.
 
-Batch ids derive from the page number and position, so a retried page produces the same batches and
-delivery's claim/skip step keeps them from sending twice. Tier extras ride along: the on-call copy of
+Batch ids derive from the page number, position and members, so a retried page produces the same batches
+and delivery's claim/skip step keeps them from sending twice. Tier extras ride along: the on-call copy of
 a severity-1 notice joins the batch of the account's first recipient, and an Elite account's CSM copy
 is a batch of its own that waits for the batches holding the account's recipients (see docs/delivery.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,13 +94,19 @@ def with_oncall(
     return out
 
 
+def batch_id(page: int, position: int, recipients: list[Recipient]) -> str:
+    """Page, position and a digest of who is in it: a retried page that plans the same batch gets the same
+    id (the claim drops the copy), one whose audience changed in between gets a new id (nobody is lost;
+    the per-recipient records keep the overlap from being sent twice)."""
+    digest = hashlib.blake2b("|".join(r.key for r in recipients).encode(), digest_size=4).hexdigest()
+    return f"{page}-{position}-{digest}"
+
+
 def batches(recipients: list[Recipient], page: int) -> list[dict[str, Any]]:
+    chunks = [recipients[i : i + BATCH_SIZE] for i in range(0, len(recipients), BATCH_SIZE)]
     return [
-        {
-            "batch_id": f"{page}-{i // BATCH_SIZE}",
-            "recipients": [r.to_message() for r in recipients[i : i + BATCH_SIZE]],
-        }
-        for i in range(0, len(recipients), BATCH_SIZE)
+        {"batch_id": batch_id(page, n, chunk), "recipients": [r.to_message() for r in chunk]}
+        for n, chunk in enumerate(chunks)
     ]
 
 

@@ -30,6 +30,7 @@ download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n>
 from __future__ import annotations
 
 from chalicelib.store._base import decode_cursor, encode_cursor
+from chalicelib.store.bulk import BulkMixin
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.deliveries import DeliveriesMixin
 from chalicelib.store.releases import ReleasesMixin
@@ -38,5 +39,5 @@ from chalicelib.store.subscriptions import SubscriptionsMixin
 __all__ = ["Table", "decode_cursor", "encode_cursor"]
 
 
-class Table(CatalogMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin):
+class Table(CatalogMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin, BulkMixin):
     """The one table; each part (mixin) serves the access patterns above for its records."""
