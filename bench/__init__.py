@@ -1,0 +1,1 @@
+"""Benchmarks on the local stack (``make bench``); not shipped in any Lambda."""
