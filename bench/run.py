@@ -58,16 +58,29 @@ class Accepted:
 
 
 class RequestCounter:
+    """HTTP requests (retries included) and seconds spent per operation, from botocore's events."""
+
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
         self.lock = threading.Lock()
 
     def hook(self, client: Any) -> None:
         client.meta.events.register("before-send", self._count)
+        client.meta.events.register("before-call", self._start)
+        client.meta.events.register("after-call", self._stop)
 
     def _count(self, event_name: str, **_: Any) -> None:
         with self.lock:
             self.calls[event_name.removeprefix("before-send.")] += 1
+
+    def _start(self, context: dict[str, Any], **_: Any) -> None:
+        context["bench_t0"] = time.perf_counter()
+
+    def _stop(self, event_name: str, context: dict[str, Any], **_: Any) -> None:
+        if "bench_t0" in context:
+            with self.lock:
+                self.seconds[event_name.removeprefix("after-call.")] += time.perf_counter() - context["bench_t0"]
 
 
 class Stub:
@@ -186,6 +199,7 @@ def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
         "aws_requests": requests,
         "requests_per_email": round(requests / max(emails, 1), 4),
         "requests_by_operation": dict(counter.calls.most_common()),
+        "seconds_by_operation": {k: round(v, 1) for k, v in counter.seconds.most_common()},
         "handler_invocations": runner.stats.invocations,
         "handler_failures": runner.stats.failures,
         "duplicates": duplicates,
@@ -328,13 +342,13 @@ def report(result: dict[str, Any]) -> str:
 
 def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 400,
         ceiling_n: int = 3000, quiet: bool = False) -> dict[str, Any]:  # fmt: skip
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
     import boto3
 
     from chalicelib import delivery
     from patchcast_tools.local.stack import LocalStack, free_port
 
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
     os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)
     state = Path(tempfile.mkdtemp(prefix="patchcast-bench-"))
     stack = LocalStack(state_dir=state, api_port=free_port(), aws_port=free_port(), outbox_port=free_port())
@@ -367,7 +381,6 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
 
 
 def main() -> None:
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=int(os.environ.get("N", "10000")), help="subscribers (env N)")
     parser.add_argument("--concurrency", type=int, default=2, help="delivery invocations at once")

@@ -166,11 +166,11 @@ def run(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, An
     recipients = with_oncall(release, plan_page(release, entries, accounts, now), accounts, now, carry.get("account"))
     planned = batches(recipients, page)
     copies, carry_on = csm_copies(release, planned, accounts, carry, more=bool(cursor))
+    if cursor:  # the next page first: its Query overlaps this page's enqueueing
+        queues.send(names.fanout, {"release_id": release_id, "page": page + 1, "cursor": cursor, "carry": carry_on})
     outgoing = [{"release_id": release_id, "notice": "release", **b} for b in planned + copies]
     if outgoing:
         queues.send_many(names.for_release(release), outgoing)
-    if cursor:
-        queues.send(names.fanout, {"release_id": release_id, "page": page + 1, "cursor": cursor, "carry": carry_on})
     logger.info(
         "fan-out page",
         extra={"release_id": release_id, "page": page, "entries": len(entries), "recipients": len(recipients)},
