@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
-from chalicelib import delivery, fanout, names, releases, wiring
+from chalicelib import names, releases, wiring
 from chalicelib.observability import flushing_metrics, logger
 from chalicelib.routes import links
+
+if TYPE_CHECKING:
+    from chalicelib.fanout import FanoutQueues
+
+# delivery and fanout (with mail, MIME, pacing) are imported in their handlers: every Lambda of the app
+# imports this module at cold start, and only the pipeline's functions need them.
 
 bp = Blueprint(__name__)
 N = names.current()
 
 
-def _queues() -> fanout.FanoutQueues:
+def _queues() -> FanoutQueues:
+    from chalicelib import fanout
+
     return fanout.FanoutQueues(fanout=N.fanout_queue, deliver=N.deliver_queue, critical=N.critical_queue)
 
 
@@ -32,12 +41,16 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
+    from chalicelib import fanout
+
     w = wiring.get()
     for record in event:
         fanout.run(w.table, w.queues, _queues(), json.loads(record.body))
 
 
 def _deliver(event: SQSEvent, queue: str) -> None:
+    from chalicelib import delivery
+
     w = wiring.get()
     deps = delivery.Deps(
         table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days,
@@ -60,5 +73,7 @@ def on_deliver_critical(event: SQSEvent) -> None:
 
 @bp.schedule("rate(5 minutes)")
 def reconcile_deliveries(event: object) -> None:
+    from chalicelib import delivery
+
     w = wiring.get()
     delivery.reconcile(w.table, w.queues)

@@ -63,6 +63,13 @@ def _message(world: World, subs: list[Any], page: int = 0) -> dict[str, Any]:
     return {"release_id": world.release.release_id, "notice": "release", **batch}
 
 
+def _dying_at(call: int, wired: Any, mailer: FaultyMailer, mp: pytest.MonkeyPatch, *, per_tier: int) -> World:
+    """A world whose sends go one at a time and whose invocation dies at send number ``call``."""
+    mp.setattr(delivery, "SEND_CONCURRENCY", 1)
+    mailer.fault = lambda n, to: RuntimeError("the invocation died") if n == call else None
+    return load_world(wired.table, per_tier=per_tier)
+
+
 def test_throttled_sends_are_retried_alone_until_everyone_has_exactly_one(
     wired: Any, runner: Any, mailer: FaultyMailer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -85,9 +92,7 @@ def test_a_crash_after_the_claim_and_some_sends_resumes_where_it_stopped(
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN one batch of 27, sent one at a time, and an invocation that dies at the 26th send
-    monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
-    world = load_world(wired.table, per_tier=9)
-    mailer.fault = lambda n, to: RuntimeError("the invocation died") if n == 26 else None
+    world = _dying_at(26, wired, mailer, monkeypatch, per_tier=9)
 
     # WHEN the release goes out and SQS hands the message back after the lease ran out
     _publish(wired, world)
@@ -278,9 +283,7 @@ def test_the_reconciler_re_drives_a_batch_whose_invocation_died_and_whose_messag
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN an invocation that claimed a batch, sent some, and died; its message is gone (e.g. the DLQ)
-    monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
-    world = load_world(wired.table, per_tier=10)
-    mailer.fault = lambda n, to: RuntimeError("the invocation died") if n == 26 else None
+    world = _dying_at(26, wired, mailer, monkeypatch, per_tier=10)
     with pytest.raises(RuntimeError):
         delivery.run(_deps(wired), _message(world, world.subscribers), queue=NAMES.deliver_queue)
 
