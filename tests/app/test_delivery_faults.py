@@ -328,3 +328,49 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
     assert f"{len([s for s in world.subscribers if s.account_id == elite.account_id]) + 1} contact(s)" in body
     assert "oncall@customer.example (oncall)" in body
     assert all(s.email in body for s in world.subscribers if s.account_id == elite.account_id)
+
+
+def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer: FaultyMailer) -> None:
+    # GIVEN SES rejects one address for good
+    from chalicelib.mailer import Rejected
+
+    world = load_world(wired.table, per_tier=2)
+    bad = world.subscribers[1].email
+    mailer.fault = lambda n, to: Rejected("MessageRejected: bad address") if to == bad else None
+    queued: list[tuple[str, dict[str, Any], int]] = []
+    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=_Recorder(queued), links=links(),  # type: ignore[arg-type]
+                         link_days=30, quota=wired.quota)  # fmt: skip
+
+    # WHEN its batch is delivered
+    counts = delivery.run(deps, _message(world, world.subscribers), queue=NAMES.deliver_queue)
+
+    # THEN it is recorded failed, nothing is re-enqueued, and the others got theirs
+    assert counts["failed"] == 1 and counts["sent"] == 5 and counts["retry"] == 0 and queued == []
+    statuses = {r["email"]: r["status"] for r in wired.table.deliveries(world.release.release_id)}
+    assert statuses[bad] == "failed"
+
+
+def test_each_invocation_paces_to_its_share_of_the_account_send_rate(
+    wired: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES allows 28 emails/s and four deliveries may run at once
+    from chalicelib.pacing import Pacer
+
+    shares: list[float] = []
+    original = Pacer.share.__func__  # type: ignore[attr-defined]
+
+    def share(cls: type[Pacer], quota: SendQuota, concurrency: int) -> Pacer:
+        pacer = original(cls, quota, concurrency)
+        shares.append(1 / pacer.interval)
+        return pacer
+
+    monkeypatch.setattr(Pacer, "share", classmethod(share))
+    world = load_world(wired.table, per_tier=1)
+    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=wired.queues, links=links(), link_days=30,
+                         quota=QuotaCache(lambda: SendQuota(28.0)), concurrency=4)  # fmt: skip
+
+    # WHEN a batch is delivered
+    delivery.run(deps, _message(world, world.subscribers), queue=NAMES.deliver_queue)
+
+    # THEN it sent at 7 emails/s
+    assert shares == [pytest.approx(7.0)]
