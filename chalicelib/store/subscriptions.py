@@ -37,7 +37,6 @@ class SubscriptionsMixin(TableBase):
         if sub.status == "active":
             return sub
         confirmed = now_iso()
-        rank = TIERS[tier].rank
         actions: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -51,21 +50,7 @@ class SubscriptionsMixin(TableBase):
             }
         ]
         for product in sub.products:
-            entry = {
-                "PK": f"ACCOUNT#{account_id}",
-                "SK": f"SUB#{subscription_id}#P#{product}",
-                "GSI1PK": f"AUDIENCE#{product}",
-                "GSI1SK": f"{rank}#{account_id}#{subscription_id}",
-                "type": "audience",
-                "account_id": account_id,
-                "subscription_id": subscription_id,
-                "email": sub.email,
-                "tier": tier,
-                "kinds": list(sub.kinds),
-                "channels": list(sub.channels),
-                "max_severity": sub.max_severity,
-            }
-            actions.append({"Put": {"TableName": self.name, "Item": dump(entry)}})
+            actions.append({"Put": {"TableName": self.name, "Item": dump(_audience_item(sub, product, tier))}})
         try:
             self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except ClientError as exc:
@@ -88,6 +73,23 @@ class SubscriptionsMixin(TableBase):
             kwargs["ExclusiveStartKey"] = start
         page = self._db.query(**kwargs)
         return [load(i) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"))
+
+
+def _audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]:
+    return {
+        "PK": f"ACCOUNT#{sub.account_id}",
+        "SK": f"SUB#{sub.subscription_id}#P#{product}",
+        "GSI1PK": f"AUDIENCE#{product}",
+        "GSI1SK": f"{TIERS[tier].rank}#{sub.account_id}#{sub.subscription_id}",
+        "type": "audience",
+        "account_id": sub.account_id,
+        "subscription_id": sub.subscription_id,
+        "email": sub.email,
+        "tier": tier,
+        "kinds": list(sub.kinds),
+        "channels": list(sub.channels),
+        "max_severity": sub.max_severity,
+    }
 
 
 def _subscription_item(s: Subscription) -> dict[str, Any]:
