@@ -38,7 +38,7 @@ deploy: package
 	STAGE=$(STAGE) AWS=$(BIN)/aws infra/deploy.sh
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(N),--n $(N),)
 
 clean:
 	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache

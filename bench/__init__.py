@@ -1,1 +1,1 @@
-"""Benchmarks: targets measured here, never in timed tests (`make bench`)."""
+"""Benchmarks on the local stack (``make bench``); not shipped in any Lambda."""

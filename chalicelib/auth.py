@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-import jwt
-
 from chalicelib.errors import Forbidden, Unauthorized
+
+if TYPE_CHECKING:  # PyJWT (and cryptography under it) is imported on first use: it is cold-start cost
+    import jwt
 
 LEEWAY_SECONDS = 30
 CUSTOMER = "customer"
@@ -67,6 +68,8 @@ class _FileJwks:
         self._set: jwt.PyJWKSet | None = None
 
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
+        import jwt
+
         stamp = self._path.stat().st_mtime
         if self._set is None or stamp != self._stamp:
             self._set, self._stamp = jwt.PyJWKSet.from_json(self._path.read_text()), stamp
@@ -81,6 +84,8 @@ class Verifier:
     def __init__(self, *, issuer: str, audience: str, jwks_url: str) -> None:
         self._issuer = issuer
         self._audience = audience
+        import jwt
+
         self._jwks: _FileJwks | jwt.PyJWKClient
         if jwks_url.startswith("file://"):
             self._jwks = _FileJwks(Path(url2pathname(urlparse(jwks_url).path)))
@@ -90,6 +95,8 @@ class Verifier:
     def verify(self, bearer: str | None) -> Identity:
         if not bearer or not bearer.startswith("Bearer "):
             raise Unauthorized("A bearer token is required.")
+        import jwt
+
         token = bearer[len("Bearer ") :].strip()
         try:
             key = self._jwks.get_signing_key_from_jwt(token)

@@ -1,36 +1,39 @@
 """Delivery of one batch: claim it, skip who was sent already, re-check opt-in with a consistent read,
-build one MIME message per recipient, send them concurrently through SES, record the outcomes.
+build one MIME message per recipient, send them concurrently through SES paced to the account's rate,
+record the outcomes as they arrive.
 
 Transient failures (throttling) go back on the queue as a new delayed batch holding only the failed
 recipients; a permanent rejection is recorded and never retried. The only window for a duplicate is
-a crash between SES accepting a message and the outcome being written.
+a crash between SES accepting a message and its outcome being written (docs/delivery.md measures it).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import mail
-from chalicelib.errors import TransientError
+from chalicelib import copies, mail
 from chalicelib.links import LinkMaker
-from chalicelib.mailer import Mailer, Rejected, Throttled
+from chalicelib.mailer import Mailer, Paused, Rejected, Throttled
 from chalicelib.models import DeliveryOutcome, Recipient, Release, Subscription
-from chalicelib.observability import logger
+from chalicelib.observability import count_outcomes, logger
+from chalicelib.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.queues import Queues
 from chalicelib.store import Table
 
 LEASE_SECONDS = 120
 RETRY_DELAY_SECONDS = 30
+PAUSE_DELAY_SECONDS = 900  # SQS's longest delay: a paused account is re-asked every 15 minutes per message
+WAIT_DELAY_SECONDS = 30
+MAX_WAITS = 60  # a CSM copy waits at most ~30 minutes for the account's batches, then lists what is recorded
 SEND_CONCURRENCY = 8
-
-
-class BatchBusy(TransientError):
-    """Another invocation holds this batch; let SQS hand the message back later."""
+RECORD_CHUNK = 25  # BatchWriteItem's limit: write each full chunk while the rest are still sending
+REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
+MAX_REDRIVES = 5
 
 
 @dataclass(frozen=True)
@@ -40,27 +43,47 @@ class Deps:
     queues: Queues
     links: LinkMaker
     link_days: int
+    quota: QuotaCache | None = None
+    concurrency: int = 1  # delivery invocations running at once; each sends at its share of MaxSendRate
 
 
-def _send_one(
-    deps: Deps, release: Release, recipient: Recipient, expires: int, notice: str = "release"
-) -> DeliveryOutcome:
-    links = mail.Links(
-        download=deps.links.download(
-            recipient.account_id, recipient.subscription_id, release.release_id, expires=expires
-        )
-        if release.object_key
-        else None,
-        unsubscribe=deps.links.unsubscribe(recipient.account_id, recipient.subscription_id),
-        expires=datetime.fromtimestamp(expires, UTC),
-    )
-    raw = mail.NOTICES[notice](sender=deps.mailer.sender, to=recipient.email, release=release, links=links)
+Compose = Callable[[Recipient], bytes]
+
+
+def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes) -> DeliveryOutcome:
+    pacer.wait()
     try:
-        return DeliveryOutcome(recipient, "sent", message_id=deps.mailer.send_raw(recipient.email, raw))
+        sent = DeliveryOutcome(recipient, "sent", message_id=deps.mailer.send_raw(recipient.email, raw))
+    except Paused as exc:
+        return DeliveryOutcome(recipient, "retry", detail=str(exc), extra={"paused": True})
     except Throttled as exc:
         return DeliveryOutcome(recipient, "retry", detail=str(exc))
     except Rejected as exc:
         return DeliveryOutcome(recipient, "failed", detail=str(exc)[:500])
+    sent.extra["accepted"] = time.monotonic()
+    return sent
+
+
+def _composer(deps: Deps, release: Release, notice: str, notified: list[str]) -> Compose:
+    expires = int(time.time()) + deps.link_days * 86400
+    sender = deps.mailer.sender
+
+    def compose(r: Recipient) -> bytes:
+        if r.role == "oncall":
+            return copies.oncall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id)
+        if r.role == "csm":
+            return copies.csm_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
+                                   notified=notified)  # fmt: skip
+        links = mail.Links(
+            download=deps.links.download(r.account_id, r.subscription_id, release.release_id, expires=expires)
+            if release.object_key
+            else None,
+            unsubscribe=deps.links.unsubscribe(r.account_id, r.subscription_id),
+            expires=datetime.fromtimestamp(expires, UTC),
+        )
+        return mail.NOTICES[notice](sender=sender, to=r.email, release=release, links=links)
+
+    return compose
 
 
 def _still_wanted(sub: Subscription | None, release: Release) -> bool:
@@ -70,68 +93,202 @@ def _still_wanted(sub: Subscription | None, release: Release) -> bool:
 
 
 def _partition(
-    recipients: list[Recipient], already: set[str], subs: dict[str, Subscription], release: Release
-) -> tuple[list[Recipient], list[DeliveryOutcome]]:
-    """Who to send to now, and the outcomes already known (opted out since fan-out)."""
+    recipients: list[Recipient], already: set[str], subs: dict[str, Subscription], suppressed: set[str],
+    release: Release,
+) -> tuple[list[Recipient], list[DeliveryOutcome]]:  # fmt: skip
+    """Who to send to now, and the outcomes already known (opted out or suppressed since fan-out)."""
     todo: list[Recipient] = []
     skipped: list[DeliveryOutcome] = []
     for r in recipients:
+        sub = subs.get(f"{r.account_id}#{r.subscription_id}")
         if r.key in already:
             continue
-        sub = subs.get(f"{r.account_id}#{r.subscription_id}")
-        if r.role == "subscriber" and not _still_wanted(sub, release):
-            suppressed = sub is not None and sub.status == "suppressed"  # SES feedback: bounced or complained
-            skipped.append(DeliveryOutcome(r, "suppressed" if suppressed else "skipped", detail="no longer subscribed"))
+        if r.email.lower() in suppressed or (sub is not None and sub.status == "suppressed"):
+            skipped.append(DeliveryOutcome(r, "suppressed", detail="address suppressed"))
+        elif r.role == "subscriber" and not _still_wanted(sub, release):
+            skipped.append(DeliveryOutcome(r, "skipped", detail="no longer subscribed"))
         else:
             todo.append(r)
     return todo, skipped
 
 
-def _requeue(deps: Deps, queue: str, message: dict[str, Any], retry: list[Recipient]) -> None:
+def _postpone(deps: Deps, queue: str, message: dict[str, Any], delay: int, **changes: Any) -> None:
+    """The same batch back on the queue as a new message: no receive is burnt on waiting."""
+    deps.queues.send(queue, {**message, **changes}, delay=delay)
+
+
+def _requeue(deps: Deps, queue: str, message: dict[str, Any], retry: list[DeliveryOutcome]) -> None:
     """Only the recipients that failed transiently go back, as a new batch, later."""
     attempt = int(message.get("attempt", 0)) + 1
+    paused = any(o.extra.get("paused") for o in retry)
     body = {
         "release_id": message["release_id"],
         "notice": message.get("notice", "release"),
         "batch_id": f"{message['batch_id']}.r{attempt}",
         "attempt": attempt,
-        "recipients": [r.to_message() for r in retry],
+        "recipients": [o.recipient.to_message() for o in retry],
     }
-    deps.queues.send(queue, body, delay=min(RETRY_DELAY_SECONDS * attempt, 900))
+    delay = PAUSE_DELAY_SECONDS if paused else min(RETRY_DELAY_SECONDS * attempt, 900)
+    deps.queues.send(queue, body, delay=delay)
 
 
-def run(
-    deps: Deps, message: dict[str, Any], *, queue: str, send: Callable[..., DeliveryOutcome] = _send_one
-) -> dict[str, int]:
+def _quota(deps: Deps) -> SendQuota:
+    return deps.quota.get() if deps.quota else SendQuota(0.0)
+
+
+def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> list[str]:
+    """Of the batches a CSM copy waits for (and the retry batches they spawned), those not finished."""
+    pending, waiting = list(after), []
+    while pending:
+        states = deps.table.batch_states(release_id, [f"{notice}#{b}" for b in pending])
+        successors = []
+        for b in pending:
+            state = states.get(f"{notice}#{b}")
+            if state is None or not state["done"]:
+                waiting.append(b)
+            elif int(state["counts"].get("retry", 0)):
+                successors.append(f"{b}.r{b.count('.r') + 1}")  # the id _requeue gives its retry batch
+        pending = successors
+    return waiting
+
+
+def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipient]) -> list[str]:
+    accounts = {r.account_id for r in recipients if r.role == "csm"}
+    return [
+        f"{d['email']} ({d['role']})"
+        for a in sorted(accounts)
+        for d in deps.table.account_deliveries(release_id, notice, a)
+        if d.get("status") == "sent" and d.get("role") != "csm"
+    ]
+
+
+def _send_all(
+    deps: Deps, release_id: str, notice: str, todo: list[Recipient], compose: Compose
+) -> list[DeliveryOutcome]:
+    """Send concurrently; write outcomes in chunks as they complete, so a crash loses as few as possible.
+
+    An unexpected error stops the sends not started yet, records what SES accepted, then raises.
+    """
+    pacer = Pacer.share(_quota(deps), deps.concurrency)
+    outcomes: list[DeliveryOutcome] = []
+    pending: list[DeliveryOutcome] = []
+    error: Exception | None = None
+    with ThreadPoolExecutor(max_workers=max(1, min(SEND_CONCURRENCY, len(todo)))) as pool:
+        futures = [pool.submit(lambda r: _send_one(deps, pacer, r, compose(r)), r) for r in todo]
+        try:
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - re-raised below, once the accepted ones are recorded
+                    error = error or exc
+                    _cancel(futures)
+                    continue
+                outcomes.append(outcome)
+                pending += [outcome] if outcome.status != "retry" else []
+                if len(pending) >= RECORD_CHUNK:
+                    _record(deps, release_id, notice, pending)
+                    pending = []
+        finally:
+            _cancel(futures)  # a kill mid-batch (modelled by a BaseException) stops the rest too
+    _record(deps, release_id, notice, pending)
+    if error is not None:
+        raise error
+    return outcomes
+
+
+def _cancel(futures: list[Future[DeliveryOutcome]]) -> None:
+    for f in futures:
+        f.cancel()
+
+
+def _record(deps: Deps, release_id: str, notice: str, outcomes: list[DeliveryOutcome]) -> None:
+    if not outcomes:
+        return
+    deps.table.record_deliveries(release_id, notice, outcomes)
+    written = time.monotonic()
+    for o in outcomes:
+        if "accepted" in o.extra:
+            o.extra["window"] = written - o.extra["accepted"]
+
+
+def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> dict[str, int]:
+    release_id, notice = str(message["release_id"]), str(message.get("notice", "release"))
+    recipients = [Recipient.from_message(r) for r in message["recipients"]]
+    release, subs, already, suppressed = deps.table.delivery_context(release_id, notice, recipients)
+    counts: dict[str, int] = {"sent": 0, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
+    if release is None or release.status not in mail.SENDABLE[notice]:
+        return counts
+    todo, outcomes = _partition(recipients, already, subs, suppressed, release)
+    notified = _notified(deps, release_id, notice, todo) if any(r.role == "csm" for r in todo) else []
+    _record(deps, release_id, notice, outcomes)
+    outcomes += _send_all(deps, release_id, notice, todo, _composer(deps, release, notice, notified))
+    retry = [o for o in outcomes if o.status == "retry"]
+    if retry:
+        _requeue(deps, queue, message, retry)
+        if any(o.extra.get("paused") for o in retry) and deps.quota:
+            deps.quota.mark_paused()
+    for status, n in outcomes_by_status(outcomes).items():
+        counts[status] = counts.get(status, 0) + n
+    counts["window_ms"] = int(1000 * max((o.extra.get("window", 0.0) for o in outcomes), default=0.0))
+    return counts
+
+
+def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
     release_id = str(message["release_id"])
     notice = str(message.get("notice", "release"))
     if notice not in mail.NOTICES:
         raise ValueError(f"unknown notice kind {notice!r}")  # a poison message: let it reach the DLQ
-    recipients = [Recipient.from_message(r) for r in message["recipients"]]
+    if not _quota(deps).sending_enabled:
+        _postpone(deps, queue, message, PAUSE_DELAY_SECONDS)
+        logger.warning("SES sending is paused: batch postponed", extra={"release_id": release_id})
+        return {"paused": 1}
+    waits = int(message.get("waits", 0))
+    if message.get("after") and waits < MAX_WAITS and _unfinished(deps, release_id, notice, message["after"]):
+        _postpone(deps, queue, message, WAIT_DELAY_SECONDS, waits=waits + 1)
+        return {"waiting": 1}
     claim_id = f"{notice}#{message['batch_id']}"
-    claim = deps.table.claim_batch(release_id, claim_id, lease_seconds=LEASE_SECONDS)
+    claim = deps.table.claim_batch(release_id, claim_id, lease_seconds=LEASE_SECONDS, queue=queue, body=message)
     if claim == "done":
         return {}
     if claim == "busy":
-        raise BatchBusy(f"batch {release_id}/{claim_id} is held by another invocation")
-    release = deps.table.get_release(release_id)
-    counts: dict[str, int] = {"sent": 0, "failed": 0, "skipped": 0, "retry": 0}
-    if release is None or release.status not in mail.SENDABLE[notice]:
-        deps.table.finish_batch(release_id, claim_id, counts)
-        return counts
-    subs, already = deps.table.recheck(release_id, notice, recipients)
-    todo, outcomes = _partition(recipients, already, subs, release)
-    expires = int(time.time()) + deps.link_days * 86400
-    with ThreadPoolExecutor(max_workers=max(1, min(SEND_CONCURRENCY, len(todo)))) as pool:
-        outcomes += list(pool.map(lambda r: send(deps, release, r, expires, notice), todo))
-    final = [o for o in outcomes if o.status != "retry"]
-    if final:
-        deps.table.record_deliveries(release_id, notice, final)
-    retry = [o.recipient for o in outcomes if o.status == "retry"]
-    if retry:
-        _requeue(deps, queue, message, retry)
+        # Another invocation holds it: look again once its lease could have run out (no receive burnt).
+        _postpone(deps, queue, message, LEASE_SECONDS)
+        return {"busy": 1}
+    counts = _deliver_claimed(deps, message, queue)
+    deps.table.finish_batch(release_id, claim_id, counts)
+    count_outcomes(counts)
+    logger.info("batch delivered", extra={"release_id": release_id, "batch": claim_id, **counts})
+    return counts
+
+
+def clock() -> float:
+    """Now, for the reconciler; a seam so a test can run the scheduled handler as if the lease had run out."""
+    return time.time()
+
+
+def reconcile(table: Table, queues: Queues, *, now: int | None = None) -> int:
+    """Re-drive batches claimed but never finished (the invocation died): their message is in the claim."""
+    now = int(clock()) if now is None else now
+    redriven = 0
+    for stuck in table.stuck_batches(now):
+        if not table.mark_redriven(stuck, next_check=now + REDRIVE_AFTER_SECONDS):
+            continue  # another reconciler run, or the batch finished meanwhile
+        if stuck["redrives"] >= MAX_REDRIVES or not stuck["queue"] or not stuck["body"]:
+            logger.error("batch stuck beyond re-drives: look at it by hand", extra=_ids(stuck))
+            continue
+        queues.send(stuck["queue"], stuck["body"])
+        redriven += 1
+    if redriven:
+        logger.warning("re-drove stuck batches", extra={"count": redriven})
+    return redriven
+
+
+def _ids(stuck: dict[str, Any]) -> dict[str, Any]:
+    return {"release_id": stuck["release_id"], "batch": stuck["batch_id"], "redrives": stuck["redrives"]}
+
+
+def outcomes_by_status(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
-    deps.table.finish_batch(release_id, claim_id, counts)
-    logger.info("batch delivered", extra={"release_id": release_id, "batch": claim_id, **counts})
     return counts

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import TransientError
+from chalicelib.pacing import SendQuota
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
 _TRANSIENT = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
-              "InternalFailure", "ServiceUnavailable", "SendingPausedException"}  # fmt: skip
+              "InternalFailure", "ServiceUnavailable"}  # fmt: skip
+_PAUSED = {"SendingPausedException", "AccountSendingPausedException"}
 
 
 class Throttled(TransientError):
     """SES asked us to slow down or failed transiently: send again later."""
+
+
+class Paused(Throttled):
+    """SES sending is paused for the whole account: nothing can go out until it is resumed."""
 
 
 class Rejected(Exception):
@@ -41,10 +47,17 @@ class Mailer:
             return self._ses.send_email(**kwargs)["MessageId"]
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if code in _PAUSED:
+                raise Paused(code) from exc
             if code in _TRANSIENT:
                 raise Throttled(code) from exc
             raise Rejected(f"{code}: {exc.response.get('Error', {}).get('Message', '')}") from exc
 
-    def max_send_rate(self) -> float:
-        quota = self._ses.get_account().get("SendQuota", {})
-        return float(quota.get("MaxSendRate") or 0.0)
+    def send_quota(self) -> SendQuota | None:
+        """The account's send rate and whether sending is enabled (``GetAccount``); None when unavailable."""
+        try:
+            got = self._ses.get_account()
+        except (ClientError, BotoCoreError):  # the local AWS has no GetAccount; pacing then uses its default
+            return None
+        rate = float(got.get("SendQuota", {}).get("MaxSendRate") or 0.0)
+        return SendQuota(max_send_rate=rate, sending_enabled=bool(got.get("SendingEnabled", True)))

@@ -27,6 +27,10 @@ class Settings:
     # Release files above this size upload as S3 multipart; tests lower both (S3's minimum part is 5 MiB).
     multipart_threshold: int = 5 * 1024**3
     multipart_part_size: int = 64 * 1024**2
+    # Delivery invocations that may run at once (the reserved concurrency of the deliver functions):
+    # each paces itself to MaxSendRate / this.
+    delivery_concurrency: int = 4
+    ses_default_rate: float = 0.0  # emails/s when SES cannot tell its quota (the local AWS): 0 = unpaced
 
     @property
     def stage(self) -> str:
@@ -68,6 +72,8 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
         confirm_link_hours=_int(env, "PATCHCAST_CONFIRM_LINK_HOURS", 72),
         multipart_threshold=_int(env, "PATCHCAST_MULTIPART_THRESHOLD", 5 * 1024**3),
         multipart_part_size=_int(env, "PATCHCAST_MULTIPART_PART_SIZE", 64 * 1024**2),
+        delivery_concurrency=max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4)),
+        ses_default_rate=float(_int(env, "PATCHCAST_SES_DEFAULT_RATE", 0)),
     )
 
 

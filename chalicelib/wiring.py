@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from chalicelib.blobs import Blobs
     from chalicelib.keys import KeySource
     from chalicelib.mailer import Mailer
+    from chalicelib.pacing import QuotaCache
     from chalicelib.queues import Queues
     from chalicelib.settings import Settings
     from chalicelib.store import Table
@@ -67,6 +68,12 @@ class Wiring:
         s = self.settings
         config_set = None if s.is_local else s.names.configuration_set
         return Mailer(self.client("sesv2", attempts=1), sender=s.sender, configuration_set=config_set)
+
+    @cached_property
+    def quota(self) -> QuotaCache:
+        from chalicelib.pacing import QuotaCache
+
+        return QuotaCache(self.mailer.send_quota, default_rate=self.settings.ses_default_rate)
 
     @cached_property
     def keys(self) -> KeySource:

@@ -236,6 +236,7 @@ class Recorder:
 
         from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
+        from chalicelib.pacing import QuotaCache
         from chalicelib.queues import Queues
 
         def first(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Any:
@@ -250,6 +251,7 @@ class Recorder:
         self._count_cached(
             SSMProvider, "get", lambda p, *a, **k: ("ssm", "GetParameter", {"Name": first(a, k, "name")})
         )
+        self._count_cached(QuotaCache, "get", lambda c, *a, **k: ("sesv2", "GetAccount", {}))
 
 
 _recorder: Recorder | None = None

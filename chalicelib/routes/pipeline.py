@@ -1,22 +1,31 @@
-"""Event handlers: upload verification, fan-out, delivery (SQS, one message per invocation)."""
+"""Event handlers: upload verification, fan-out, delivery (SQS, one message per invocation), the reconciler."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
-from chalicelib import delivery, fanout, names, recall, releases, wiring
-from chalicelib.observability import logger
+from chalicelib import names, releases, wiring
+from chalicelib.observability import flushing_metrics, logger
 from chalicelib.routes import links
+
+if TYPE_CHECKING:
+    from chalicelib.fanout import FanoutQueues
+
+# delivery and fanout (with mail, MIME, pacing) are imported in their handlers: every Lambda of the app
+# imports this module at cold start, and only the pipeline's functions need them.
 
 bp = Blueprint(__name__)
 N = names.current()
 
 
-def _queues() -> fanout.FanoutQueues:
+def _queues() -> FanoutQueues:
+    from chalicelib import fanout
+
     return fanout.FanoutQueues(fanout=N.fanout_queue, deliver=N.deliver_queue, critical=N.critical_queue)
 
 
@@ -32,9 +41,13 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
+    from chalicelib import fanout
+
     w = wiring.get()
     for record in event:
         message = json.loads(record.body)
+        from chalicelib import recall
+
         if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
             recall.plan_page(w.table, w.queues, _queues(), message)
         else:
@@ -42,12 +55,16 @@ def on_fanout(event: SQSEvent) -> None:
 
 
 def _deliver(event: SQSEvent, queue: str) -> None:
+    from chalicelib import delivery
+
     w = wiring.get()
     deps = delivery.Deps(
-        table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days
-    )
-    for record in event:
-        delivery.run(deps, json.loads(record.body), queue=queue)
+        table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days,
+        quota=w.quota, concurrency=w.settings.delivery_concurrency,
+    )  # fmt: skip
+    with flushing_metrics():
+        for record in event:
+            delivery.run(deps, json.loads(record.body), queue=queue)
 
 
 @bp.on_sqs_message(queue=N.deliver_queue, batch_size=1)
@@ -58,3 +75,11 @@ def on_deliver(event: SQSEvent) -> None:
 @bp.on_sqs_message(queue=N.critical_queue, batch_size=1)
 def on_deliver_critical(event: SQSEvent) -> None:
     _deliver(event, N.critical_queue)
+
+
+@bp.schedule("rate(5 minutes)")
+def reconcile_deliveries(event: object) -> None:
+    from chalicelib import delivery
+
+    w = wiring.get()
+    delivery.reconcile(w.table, w.queues)

@@ -18,9 +18,12 @@ transient bounces of an address         PK=BOUNCES#<address>, SK=TRANSIENT (a co
 release by id                          PK=RELEASE#<id>, SK=RELEASE
 product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>, SK=RELEASEKEY
 releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
-delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch>
+delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch> (holds its message)
+claimed batches not finished           GSI1: GSI1PK=INFLIGHT, GSI1SK=<next check epoch>#<id>#<batch>
+                                       (while claimed; the reconciler queries the expired ones)
 a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<account>#<sub>#<role>
-                                       (notice: release, recall, …; Query begins_with for a report)
+                                       (notice: release, recall, …; Query begins_with for a report;
+                                       begins_with …#<account># for one account's, the CSM copy)
 download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n> (Query begins_with)
 fresh-link email, one per window       PK=RELEASE#<id>, SK=RELINK#<account>#<sub> (TTL expires_at)
 a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#, Limit + cursor
@@ -31,6 +34,7 @@ a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#
 from __future__ import annotations
 
 from chalicelib.store._base import decode_cursor, encode_cursor
+from chalicelib.store.bulk import BulkMixin
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.deliveries import DeliveriesMixin
 from chalicelib.store.downloads import DownloadsMixin
@@ -43,6 +47,13 @@ __all__ = ["Table", "decode_cursor", "encode_cursor"]
 
 
 class Table(
-    CatalogMixin, SuppressionsMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin, DownloadsMixin, ReportsMixin
+    CatalogMixin,
+    SuppressionsMixin,
+    SubscriptionsMixin,
+    ReleasesMixin,
+    DeliveriesMixin,
+    DownloadsMixin,
+    ReportsMixin,
+    BulkMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

@@ -265,25 +265,24 @@ def _entry_key(sub: Subscription, product: str) -> dict[str, Any]:
 def _entries(sub: Subscription, tier: str, contract_products: Iterable[str] | None) -> list[dict[str, Any]]:
     """The audience entries of an active subscription: one per product it wants that the contract has."""
     allowed = set(sub.products if contract_products is None else contract_products)
-    rank = TIERS[tier].rank
-    return [
-        {
-            "PK": f"ACCOUNT#{sub.account_id}",
-            "SK": f"SUB#{sub.subscription_id}#P#{product}",
-            "GSI1PK": f"AUDIENCE#{product}",
-            "GSI1SK": f"{rank}#{sub.account_id}#{sub.subscription_id}",
-            "type": "audience",
-            "account_id": sub.account_id,
-            "subscription_id": sub.subscription_id,
-            "email": sub.email,
-            "tier": tier,
-            "kinds": list(sub.kinds),
-            "channels": list(sub.channels),
-            "max_severity": sub.max_severity,
-        }
-        for product in sub.products
-        if product in allowed
-    ]
+    return [_audience_item(sub, product, tier) for product in sub.products if product in allowed]
+
+
+def _audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]:
+    return {
+        "PK": f"ACCOUNT#{sub.account_id}",
+        "SK": f"SUB#{sub.subscription_id}#P#{product}",
+        "GSI1PK": f"AUDIENCE#{product}",
+        "GSI1SK": f"{TIERS[tier].rank}#{sub.account_id}#{sub.subscription_id}",
+        "type": "audience",
+        "account_id": sub.account_id,
+        "subscription_id": sub.subscription_id,
+        "email": sub.email,
+        "tier": tier,
+        "kinds": list(sub.kinds),
+        "channels": list(sub.channels),
+        "max_severity": sub.max_severity,
+    }
 
 
 def _subscription_item(s: Subscription) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.models import Subscription, now_iso
@@ -38,12 +37,6 @@ class SuppressionsMixin(SubscriptionsMixin):
             if sub is not None and sub.status == "suppressed":
                 turned.append(sub)
         return turned
-
-    def suppressed(self, addresses: Iterable[str]) -> set[str]:
-        """Which of these addresses are suppressed (lower-cased); one consistent BatchGet."""
-        wanted = sorted({a.lower() for a in addresses})
-        keys = [(f"SUPPRESSED#{a}", "SUPPRESSION") for a in wanted]
-        return {str(i["email"]) for i in self._batch_get(keys, consistent=True)}
 
     def suppression(self, address: str) -> dict[str, Any] | None:
         got = self._db.get_item(

@@ -138,7 +138,8 @@ class LocalStack:
         self.procs.append(proc)
         return proc
 
-    def start(self, *, seed: bool = True) -> None:
+    def start(self, *, seed: bool = True, api: bool = True, events: bool = True) -> None:
+        """Everything ``make run`` needs; the benchmark leaves out the HTTP API and feeds events itself."""
         self.check_ports()
         env = self.env()
         os.environ.update(env)  # the runner (this process) sees the same world as the API
@@ -161,11 +162,14 @@ class LocalStack:
             from patchcast_tools.local.seed import load_demo_data
 
             load_demo_data()
-        chalice = str(Path(py).with_name("chalice"))
-        api = self._spawn(
-            [chalice, "local", "--stage", "local", "--port", str(self.api_port), "--no-autoreload"], "api.log", env
-        )
-        _wait(f"{self.api_url}/health", "the HTTP API (chalice local)", 60, api)
+        if api:
+            chalice = str(Path(py).with_name("chalice"))
+            proc = self._spawn(
+                [chalice, "local", "--stage", "local", "--port", str(self.api_port), "--no-autoreload"], "api.log", env
+            )
+            _wait(f"{self.api_url}/health", "the HTTP API (chalice local)", 60, proc)
+        if not events:
+            return
 
         from patchcast_tools.local.runner import Runner
 

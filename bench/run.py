@@ -1,0 +1,397 @@
+"""``make bench``: fan-out and delivery of one release to a synthetic population on the local stack,
+side by side with the local SES ceiling and a naive baseline, plus cold start; table and JSON.
+
+    python -m bench.run [--n 10000] [--concurrency 2] [--out bench/results]
+
+Requests per email are counted with botocore ``before-send`` hooks on the clients the handlers use
+(the wiring's), so the runner's own polling is not in them, retries are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Accepted:
+    """Every address SES accepted through the app's mailer, and when the last one was accepted."""
+
+    def __init__(self) -> None:
+        self.by_address: Counter[str] = Counter()
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+    def install(self) -> None:
+        from chalicelib.mailer import Mailer
+
+        original = Mailer.send_raw
+        accepted = self
+
+        def send_raw(mailer: Mailer, to: str, raw: bytes) -> str:
+            message_id = original(mailer, to, raw)
+            with accepted.lock:
+                accepted.by_address[to] += 1
+                accepted.last = time.monotonic()
+            return message_id
+
+        Mailer.send_raw = send_raw  # type: ignore[method-assign]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_address.values())
+
+
+class RequestCounter:
+    """HTTP requests (retries included) and seconds spent per operation, from botocore's events."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def hook(self, client: Any) -> None:
+        client.meta.events.register("before-send", self._count)
+        client.meta.events.register("before-call", self._start)
+        client.meta.events.register("after-call", self._stop)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        with self.lock:
+            self.calls[event_name.removeprefix("before-send.")] += 1
+
+    def _start(self, context: dict[str, Any], **_: Any) -> None:
+        context["bench_t0"] = time.perf_counter()
+
+    def _stop(self, event_name: str, context: dict[str, Any], **_: Any) -> None:
+        if "bench_t0" in context:
+            with self.lock:
+                self.seconds[event_name.removeprefix("after-call.")] += time.perf_counter() - context["bench_t0"]
+
+
+class Stub:
+    """A Queues stand-in that keeps what a probe invocation would enqueue."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
+        self.sent.append(body)
+
+    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+        self.sent.extend(bodies)
+
+
+def _peak(fn: Any) -> tuple[Any, int]:
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _release(table: Any, product: str, status: str) -> str:
+    from chalicelib.models import Release, now_iso
+
+    release_id = uuid.uuid4().hex[:16]
+    table.create_release(Release(release_id, product, f"1.{release_id[:6]}", "patch", 2, "ga", "Bench fix",
+                                 "Fixes the benchmark", status, now_iso(), "bench"))  # fmt: skip
+    return release_id
+
+
+def _queues_empty(sqs: Any, urls: list[str]) -> bool:
+    attrs = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    return all(
+        all(int(v) == 0 for v in sqs.get_queue_attributes(QueueUrl=u, AttributeNames=attrs)["Attributes"].values())
+        for u in urls
+    )
+
+
+def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
+    import app as app_module
+    from bench import population as pop
+    from chalicelib import delivery, fanout, releases, wiring
+    from chalicelib.names import ResourceNames
+    from chalicelib.queues import Queues
+    from chalicelib.routes import links
+    from chalicelib.store import Table
+    from patchcast_tools.local.runner import Runner
+
+    names = ResourceNames("local")
+    w = wiring.get()
+    people = pop.make(n, f"B{uuid.uuid4().hex[:6]}")
+    loader = Table(session.client("dynamodb"), names.table)
+    started = time.monotonic()
+    pop.load(loader, people)
+    load_s = time.monotonic() - started
+
+    accepted, counter = Accepted(), RequestCounter()
+    accepted.install()
+    for client in (w.table._db, w.queues._sqs, w.mailer._ses):  # the handlers' clients, made once per container
+        counter.hook(client)
+    runner = Runner(app_module.app, session, concurrency=concurrency, schedule_seconds=3600)
+    runner.start()
+    sqs = session.client("sqs")
+    urls = [sqs.get_queue_url(QueueName=q)["QueueUrl"] for q in (names.fanout_queue, names.deliver_queue)]
+    try:
+        release_id = _release(loader, people.product, "available")
+        t0 = time.monotonic()
+        releases.publish(loader, Queues(sqs), names.fanout_queue, release_id)
+        deadline = t0 + 120 + n / 20
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            if accepted.total >= len(people.eligible) and _queues_empty(sqs, urls):
+                break
+        elapsed = accepted.last - t0
+    finally:
+        runner.close()
+
+    emails = accepted.total
+    duplicates = sum(1 for a in people.eligible if accepted.by_address[a] > 1)
+    missing = sum(1 for a in people.eligible if accepted.by_address[a] == 0)
+    ineligible = sum(1 for a, c in accepted.by_address.items() if c and a not in people.eligible)
+    requests = sum(counter.calls.values())
+    by_operation = dict(counter.calls.most_common())  # before the probes below add theirs
+    seconds_by_operation = {k: round(v, 1) for k, v in counter.seconds.most_common()}
+
+    # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
+    probe = _release(loader, people.product, "published")
+    stub = Stub()
+    _, fanout_peak = _peak(
+        lambda: fanout.run(
+            w.table,
+            stub,
+            fanout.FanoutQueues(
+                names.fanout_queue,
+                names.deliver_queue,  # type: ignore[arg-type]
+                names.critical_queue,
+            ),
+            {"release_id": probe},
+        )  # fmt: skip
+    )
+    deps = delivery.Deps(table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=30, quota=w.quota)
+    batch = next(m for m in stub.sent if "recipients" in m)
+    counts, delivery_peak = _peak(lambda: delivery.run(deps, batch, queue=names.deliver_queue))
+    return {
+        "subscribers": n,
+        "eligible": len(people.eligible),
+        "load_seconds": round(load_s, 2),
+        "seconds": round(elapsed, 2),
+        "emails": emails,
+        "emails_per_second": round(emails / elapsed, 1) if elapsed > 0 else 0.0,
+        "aws_requests": requests,
+        "requests_per_email": round(requests / max(emails, 1), 4),
+        "requests_by_operation": by_operation,
+        "seconds_by_operation": seconds_by_operation,
+        "handler_invocations": runner.stats.invocations,
+        "handler_failures": runner.stats.failures,
+        "duplicates": duplicates,
+        "missing": missing,
+        "ineligible_emailed": ineligible,
+        "peak_kib_fanout_invocation": fanout_peak // 1024,
+        "peak_kib_delivery_invocation": delivery_peak // 1024,
+        "probe_delivery_window_ms": counts.get("window_ms"),
+        "product": people.product,
+    }
+
+
+def _sample_raw(sender: str) -> bytes:
+    from datetime import UTC, datetime
+
+    from chalicelib import mail
+    from chalicelib.models import Release, now_iso
+
+    rel = Release("r", "P", "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", "published", now_iso(), "b")
+    links = mail.Links(download="https://x.example/d/" + "t" * 120, unsubscribe="https://x.example/u/" + "t" * 120,
+                       expires=datetime.now(UTC))  # fmt: skip
+    return mail.release_notice(sender=sender, to="ceiling@bench.example", release=rel, links=links)
+
+
+def ceiling(session: Any, sender: str, threads: int, count: int) -> dict[str, Any]:
+    """Bare concurrent SESv2 SendEmail (Raw) with the same number of sending threads: the local limit."""
+    from botocore.config import Config
+
+    ses = session.client("sesv2", config=Config(max_pool_connections=threads * 2, retries={"max_attempts": 1}))
+    raw = _sample_raw(sender)
+
+    def send(i: int) -> None:
+        ses.send_email(FromEmailAddress=sender, Destination={"ToAddresses": [f"c{i}@bench.example"]},
+                       Content={"Raw": {"Data": raw}})  # fmt: skip
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, range(count)))
+    elapsed = time.monotonic() - t0
+    return {
+        "threads": threads,
+        "emails": count,
+        "seconds": round(elapsed, 2),
+        "emails_per_second": round(count / elapsed, 1),
+    }
+
+
+def naive(session: Any, table_name: str, product: str, sender: str, limit: int) -> dict[str, Any]:
+    """The obvious way: Scan for the audience, then per recipient one SendEmail and one PutItem, in turn."""
+    from datetime import UTC, datetime
+
+    from chalicelib import mail
+    from chalicelib.models import Release, now_iso
+
+    db, ses = session.client("dynamodb"), session.client("sesv2")
+    rel = Release(
+        "naive", product, "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", "published", now_iso(), "b"
+    )
+    t0 = time.monotonic()
+    requests, audience = 0, []
+    kwargs: dict[str, Any] = {"TableName": table_name, "FilterExpression": "GSI1PK = :p",
+                              "ExpressionAttributeValues": {":p": {"S": f"AUDIENCE#{product}"}}}  # fmt: skip
+    while len(audience) < limit:
+        page = db.scan(**kwargs)
+        requests += 1
+        audience += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    scan_s = time.monotonic() - t0
+    t1 = time.monotonic()
+    for item in audience[:limit]:
+        to = item["email"]["S"]
+        links = mail.Links(download=None, unsubscribe="https://x.example/u", expires=datetime.now(UTC))
+        raw = mail.release_notice(sender=sender, to=to, release=rel, links=links)
+        ses.send_email(
+            FromEmailAddress=sender, Destination={"ToAddresses": [f"naive.{to}"]}, Content={"Raw": {"Data": raw}}
+        )
+        db.put_item(TableName=table_name, Item={"PK": {"S": "NAIVE#bench"}, "SK": {"S": to}})
+        requests += 2
+    sent = min(limit, len(audience))
+    send_s = time.monotonic() - t1
+    return {"emails": sent, "scan_seconds": round(scan_s, 2), "send_seconds": round(send_s, 2),
+            "emails_per_second": round(sent / send_s, 1) if send_s else 0.0,
+            "requests_per_email": round(requests / max(sent, 1), 3)}  # fmt: skip
+
+
+def cold_start(repeat: int = 5) -> dict[str, Any]:
+    """Seconds to import ``app`` vs ``boto3`` alone, each in a fresh interpreter (median of ``repeat``)."""
+    env = {**os.environ, "PATCHCAST_STAGE": "local"}
+
+    def measure(module: str) -> float:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        runs = [float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                                     check=True).stdout) for _ in range(repeat)]  # fmt: skip
+        return statistics.median(runs)
+
+    app_s, boto_s = measure("app"), measure("boto3")
+    return {"import_app_ms": round(app_s * 1000, 1), "import_boto3_ms": round(boto_s * 1000, 1),
+            "ratio": round(app_s / boto_s, 2)}  # fmt: skip
+
+
+def extras() -> dict[str, Any]:
+    """Issue 6's token and download figures, when that benchmark is present."""
+    if importlib.util.find_spec("bench.downloads") is None:
+        return {}
+    from bench import downloads  # type: ignore[attr-defined]
+
+    return {"downloads": downloads.run()}
+
+
+def report(result: dict[str, Any]) -> str:
+    p, c, nv, cs = result["pipeline"], result["ceiling"], result["naive"], result["cold_start"]
+    rows = [
+        ("", "this pipeline", "local SES ceiling", "naive baseline"),
+        ("emails", str(p["emails"]), str(c["emails"]), str(nv["emails"])),
+        ("seconds", f"{p['seconds']}", f"{c['seconds']}", f"{nv['send_seconds']} (+{nv['scan_seconds']} scan)"),
+        ("emails/s", f"{p['emails_per_second']}", f"{c['emails_per_second']}", f"{nv['emails_per_second']}"),
+        ("AWS requests/email", f"{p['requests_per_email']}", "1", f"{nv['requests_per_email']}"),
+    ]
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(v.ljust(width[i]) for i, v in enumerate(r)) for r in rows]
+    share = p["emails_per_second"] / c["emails_per_second"] if c["emails_per_second"] else 0
+    vs_naive = p["emails_per_second"] / nv["emails_per_second"] if nv["emails_per_second"] else 0
+    lines += [
+        "",
+        f"subscribers {p['subscribers']} (eligible {p['eligible']}), loaded in {p['load_seconds']} s; "
+        f"concurrency {result['concurrency']} x {result['send_threads']} send threads",
+        f"throughput: {share:.0%} of the local SES ceiling (target >= 80%), {vs_naive:.1f}x naive (target >= 2x)",
+        f"requests/email: {p['requests_per_email']} (target <= 1.12)",
+        f"exactly once: duplicates {p['duplicates']}, missing {p['missing']}, ineligible emailed "
+        f"{p['ineligible_emailed']} (target 0/0/0)",
+        f"peak Python heap of one invocation: fan-out {p['peak_kib_fanout_invocation']} KiB, "
+        f"delivery {p['peak_kib_delivery_invocation']} KiB",
+        f"cold start: import app {cs['import_app_ms']} ms vs boto3 {cs['import_boto3_ms']} ms = {cs['ratio']}x "
+        "(target <= 1.5x)",
+    ]
+    return "\n".join(lines)
+
+
+def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 400,
+        ceiling_n: int = 3000, quiet: bool = False) -> dict[str, Any]:  # fmt: skip
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
+    import boto3
+
+    from chalicelib import delivery
+    from patchcast_tools.local.stack import LocalStack, free_port
+
+    os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)
+    state = Path(tempfile.mkdtemp(prefix="patchcast-bench-"))
+    stack = LocalStack(state_dir=state, api_port=free_port(), aws_port=free_port(), outbox_port=free_port())
+    try:
+        stack.start(seed=False, api=False, events=False)
+        session = boto3.session.Session(region_name="us-east-1")
+        from chalicelib import settings
+
+        sender = settings.get().sender
+        result: dict[str, Any] = {"concurrency": concurrency, "send_threads": delivery.SEND_CONCURRENCY}
+        result["pipeline"] = pipeline(n, concurrency, session)
+        threads = concurrency * delivery.SEND_CONCURRENCY
+        result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)))
+        result["naive"] = naive(session, settings.get().names.table, result["pipeline"]["product"], sender,
+                                min(naive_n, n))  # fmt: skip
+    finally:
+        stack.stop()
+    result["cold_start"] = cold_start()
+    result.update(extras())
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"delivery-{n}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+        path.write_text(json.dumps(result, indent=2))
+        result["json"] = str(path)
+    if not quiet:
+        print(report(result))
+        if "json" in result:
+            print(f"\nJSON: {result['json']}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=int(os.environ.get("N", "10000")), help="subscribers (env N)")
+    parser.add_argument("--concurrency", type=int, default=2, help="delivery invocations at once")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--naive", type=int, default=400, help="recipients the naive baseline sends to")
+    parser.add_argument("--ceiling", type=int, default=3000, help="emails of the bare SES ceiling run")
+    args = parser.parse_args()
+    run(args.n, args.concurrency, args.out, naive_n=args.naive, ceiling_n=args.ceiling)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Role copies of a release notice (no AWS here): the on-call contact's copy of a severity-1 notice
+outside business hours, and the Elite CSM's copy listing which of the account's contacts were notified."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from chalicelib import mail
+from chalicelib.models import Release
+
+
+def _facts(release: Release) -> list[tuple[str, str]]:
+    rows = [("Product", release.product), ("Kind", release.kind), ("Version", release.version),
+            ("Severity", str(release.severity)), ("Channel", release.channel)]  # fmt: skip
+    if release.article_url:
+        rows.append(("Article", release.article_url))
+    return rows
+
+
+def _render(sender: str, to: str, release: Release, prefix: str, intro: str, extra: Sequence[str]) -> bytes:
+    # Role copies go to contract contacts, not subscribers: no unsubscribe link (the contract names them).
+    msg = mail._base(sender, to, mail.subject_for(release, prefix), None)
+    rows = _facts(release)
+    text = [intro, "", mail.header_safe(release.title, limit=500), "", release.summary, ""]
+    text += [f"{k}: {v}" for k, v in rows] + [""] + list(extra)
+    msg.set_content("\n".join(text) + "\n", cte="8bit")
+    e = html.escape
+    table = "".join(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    items = "".join(f"<li>{e(x)}</li>" for x in extra)
+    body = f"<p>{e(intro)}</p><h1>{e(release.title)}</h1><p>{e(release.summary)}</p><table>{table}</table>"
+    msg.add_alternative(f"<html><body>{body}<ul>{items}</ul></body></html>", subtype="html", cte="8bit")
+    return msg.as_bytes()
+
+
+def oncall_copy(*, sender: str, to: str, release: Release, account_id: str) -> bytes:
+    intro = (
+        f"You are the on-call contact of account {account_id}. This severity-1 notice was published outside "
+        "your business hours; your subscribed colleagues received it with their download links."
+    )
+    return _render(sender, to, release, "[On-call] ", intro, [])
+
+
+def csm_copy(*, sender: str, to: str, release: Release, account_id: str, notified: Sequence[str]) -> bytes:
+    intro = f"CSM copy for account {account_id}: {len(notified)} contact(s) of the account were notified."
+    return _render(sender, to, release, "[CSM] ", intro, [f"Notified: {n}" for n in notified] or ["Notified: none"])

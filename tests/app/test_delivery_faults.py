@@ -1,0 +1,382 @@
+"""Delivery under injected faults, at the app level: the real handlers fed by the runner, DynamoDB and
+SQS on the session's moto server, SES faults injected in the mailer (moto does not throttle). Each test
+ends with every eligible recipient emailed exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib import delivery, fanout
+from chalicelib.mailer import Throttled
+from chalicelib.names import ResourceNames
+from chalicelib.pacing import QuotaCache, SendQuota
+from chalicelib.routes import links
+from chalicelib.store import Table
+from infra.template import MAX_RECEIVES
+from tests.app.delivery_world import FaultyMailer, World, load_world
+
+NAMES = ResourceNames("local")
+
+
+@pytest.fixture
+def mailer(wired: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyMailer]:
+    faulty = FaultyMailer(wired.mailer)
+    monkeypatch.setitem(wired.__dict__, "mailer", faulty)
+    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
+    monkeypatch.setattr(delivery, "RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr(delivery, "WAIT_DELAY_SECONDS", 0)
+    monkeypatch.setattr(delivery, "LEASE_SECONDS", 1)
+    yield faulty
+
+
+def _publish(wired: Any, world: World) -> None:
+    wired.queues.send(NAMES.fanout_queue, {"release_id": world.release.release_id})
+
+
+def _drain(runner: Any, done: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        runner.pump()
+        if done() or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
+
+
+def _exactly_once(mailer: FaultyMailer, addresses: set[str]) -> Callable[[], bool]:
+    return lambda: all(mailer.accepted[a] >= 1 for a in addresses)
+
+
+def _deps(wired: Any, table: Table | None = None) -> delivery.Deps:
+    return delivery.Deps(table=table or wired.table, mailer=wired.mailer, queues=wired.queues, links=links(),
+                         link_days=30, quota=wired.quota)  # fmt: skip
+
+
+def _message(world: World, subs: list[Any], page: int = 0) -> dict[str, Any]:
+    people = [fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0]) for s in subs]
+    batch = fanout.batches(people, page)[0]
+    return {"release_id": world.release.release_id, "notice": "release", **batch}
+
+
+def _dying_at(call: int, wired: Any, mailer: FaultyMailer, mp: pytest.MonkeyPatch, *, per_tier: int) -> World:
+    """A world whose sends go one at a time and whose invocation dies at send number ``call``."""
+    mp.setattr(delivery, "SEND_CONCURRENCY", 1)
+    mailer.fault = lambda n, to: RuntimeError("the invocation died") if n == call else None
+    return load_world(wired.table, per_tier=per_tier)
+
+
+def test_throttled_sends_are_retried_alone_until_everyone_has_exactly_one(
+    wired: Any, runner: Any, mailer: FaultyMailer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN SES throttles every third send of the first 30
+    world = load_world(wired.table, per_tier=10)
+    mailer.fault = lambda n, to: Throttled("TooManyRequestsException") if n <= 30 and n % 3 == 0 else None
+
+    # WHEN the release is published and the queues drained
+    _publish(wired, world)
+    _drain(runner, _exactly_once(mailer, world.addresses))
+
+    # THEN every subscriber got exactly one email, every record says sent, and the retries were counted
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+    records = list(wired.table.delivery_outcomes(world.release.release_id, "release"))
+    assert len(records) == 30 and {r["status"] for r in records} == {"sent"}
+    assert '"EmailsRetried"' in capsys.readouterr().out
+
+
+def test_a_crash_after_the_claim_and_some_sends_resumes_where_it_stopped(
+    wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN one batch of 27, sent one at a time, and an invocation that dies at the 26th send
+    world = _dying_at(26, wired, mailer, monkeypatch, per_tier=9)
+
+    # WHEN the release goes out and SQS hands the message back after the lease ran out
+    _publish(wired, world)
+    _drain(runner, _exactly_once(mailer, world.addresses))
+
+    # THEN the 25 recorded before the crash were skipped on the retry: exactly one each
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+
+
+class Killed(BaseException):
+    """Models Lambda killing the invocation: nothing of ours runs after it."""
+
+
+def test_the_duplicate_window_is_what_ses_accepted_after_the_last_record_chunk(
+    wired: Any, mailer: FaultyMailer, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the invocation is killed (timeout, out of memory) at the 20th send, before any record chunk
+    monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
+    world = load_world(wired.table, per_tier=9)
+    mailer.fault = lambda n, to: Killed() if n == 20 else None
+    message = _message(world, world.subscribers)
+    with pytest.raises(Killed):
+        delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+    unrecorded = {a for a, n in mailer.accepted.items() if n}
+
+    # WHEN the batch is delivered again after its lease
+    time.sleep(2.1)  # the lease is whole seconds
+    assert delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)["sent"] > 0
+
+    # THEN the only duplicates are those SES accepted but the kill kept from being recorded: fewer than
+    # one record chunk (plus a send already running in another thread)
+    twice = {a for a, n in mailer.accepted.items() if n > 1}
+    assert twice == unrecorded and 19 <= len(twice) <= delivery.RECORD_CHUNK
+    assert all(mailer.accepted[a] >= 1 for a in world.addresses)
+
+
+def test_the_same_message_delivered_twice_and_concurrently_sends_once(
+    wired: Any, runner: Any, mailer: FaultyMailer
+) -> None:
+    # GIVEN one batch whose sends take a while
+    world = load_world(wired.table, per_tier=3)
+    mailer.delay = 0.05
+    message = _message(world, world.subscribers)
+
+    # WHEN two invocations get the same message, the second while the first is sending, and a third later
+    # (started on the first send: moto does not serialise conditional writes as DynamoDB does)
+    sending = threading.Event()
+    mailer.fault = lambda n, to: sending.set()  # type: ignore[func-returns-value]
+    results: list[dict[str, int]] = []
+
+    def invoke() -> None:
+        results.append(delivery.run(_deps(wired), message, queue=NAMES.deliver_queue))
+
+    first = threading.Thread(target=invoke)
+    first.start()
+    assert sending.wait(5)
+    invoke()
+    first.join()
+    _drain(runner, lambda: False, timeout=2.5)  # the busy copy comes back after the lease and is dropped
+    again = delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+
+    # THEN one invocation sent, the other stood back without burning a receive, the third found it done
+    assert sorted(r.get("sent", 0) for r in results) == [0, 9]
+    assert again == {}
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+
+
+def test_two_different_messages_for_the_same_batch_send_the_union_once(
+    wired: Any, runner: Any, mailer: FaultyMailer
+) -> None:
+    # GIVEN a page planned twice (a fan-out retry) while its audience changed: overlapping batches
+    world = load_world(wired.table, per_tier=4)
+    first = _message(world, world.subscribers[:8])
+    second = _message(world, world.subscribers[3:])
+    assert first["batch_id"] != second["batch_id"]
+
+    # WHEN both are delivered
+    for m in (first, second):
+        wired.queues.send(NAMES.deliver_queue, m)
+    _drain(runner, _exactly_once(mailer, world.addresses))
+
+    # THEN everyone in either got exactly one email
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+
+
+class StingyDynamo:
+    """DynamoDB that leaves part of every BatchWriteItem unprocessed on its first try."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.unprocessed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:  # noqa: N803
+        (table, requests), = RequestItems.items()  # fmt: skip
+        keep, leave = requests[: len(requests) // 2 or 1], requests[len(requests) // 2 or 1 :]
+        self.real.batch_write_item(RequestItems={table: keep})
+        self.unprocessed += len(leave)
+        return {"UnprocessedItems": {table: leave} if leave else {}}
+
+
+def test_unprocessed_items_from_dynamodb_are_written_in_the_end(wired: Any, mailer: FaultyMailer) -> None:
+    # GIVEN a table adapter over a DynamoDB that leaves half of each batch write unprocessed
+    world = load_world(wired.table, per_tier=10)
+    stingy = StingyDynamo(boto3.client("dynamodb", region_name="us-east-1"))
+    table = Table(stingy, wired.table.name)  # type: ignore[arg-type]
+
+    # WHEN a batch is delivered through it
+    counts = delivery.run(_deps(wired, table), _message(world, world.subscribers), queue=NAMES.deliver_queue)
+
+    # THEN DynamoDB did leave items, every outcome is recorded anyway, and a redelivery sends nothing
+    assert stingy.unprocessed > 0 and counts["sent"] == 30
+    assert len(list(wired.table.delivery_outcomes(world.release.release_id, "release"))) == 30
+    delivery.run(_deps(wired), {**_message(world, world.subscribers), "batch_id": "again"}, queue="unused")
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+
+
+def test_an_unsubscribe_between_fan_out_and_delivery_is_honoured(wired: Any, runner: Any, mailer: FaultyMailer) -> None:
+    # GIVEN the fan-out already planned the batches
+    world = load_world(wired.table, per_tier=3)
+    fanout.run(wired.table, wired.queues, fanout.FanoutQueues(NAMES.fanout_queue, NAMES.deliver_queue,
+               NAMES.critical_queue), {"release_id": world.release.release_id})  # fmt: skip
+    gone = world.subscribers[4]
+
+    # WHEN one subscriber unsubscribes before delivery runs
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=wired.table.name,
+        Key={"PK": {"S": f"ACCOUNT#{gone.account_id}"}, "SK": {"S": f"SUB#{gone.subscription_id}"}},
+        UpdateExpression="SET #s = :u",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":u": {"S": "unsubscribed"}},
+    )
+    rest = world.addresses - {gone.email}
+    _drain(runner, _exactly_once(mailer, rest))
+
+    # THEN they got nothing, everyone else exactly one, and the record says why
+    assert mailer.accepted[gone.email] == 0
+    assert {a: mailer.accepted[a] for a in rest} == dict.fromkeys(rest, 1)
+    statuses = {r["email"]: r["status"] for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    assert statuses[gone.email] == "skipped"
+
+
+def test_a_poison_delivery_message_reaches_the_dlq_after_three_receives(wired: Any, runner: Any) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.get_queue_url(QueueName=f"{NAMES.deliver_queue}-dlq")["QueueUrl"]
+    runner.pump()
+    before = runner.stats.failures
+    wired.queues.send(NAMES.deliver_queue, {"release_id": "x", "notice": "no-such-notice", "batch_id": "b",
+                                            "recipients": []})  # fmt: skip
+    runner.pump()
+    assert runner.stats.failures - before == MAX_RECEIVES
+    got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    assert any("no-such-notice" in m["Body"] for m in got)
+
+
+def test_a_paused_account_stops_delivery_without_burning_receives(
+    wired: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES reports sending paused for the account
+    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(14.0, sending_enabled=False)))
+    world = load_world(wired.table, per_tier=2)
+    sent_to_queue: list[tuple[str, dict[str, Any], int]] = []
+    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=_Recorder(sent_to_queue), links=links(),  # type: ignore[arg-type]
+                         link_days=30, quota=wired.quota)  # fmt: skip
+    message = _message(world, world.subscribers)
+
+    # WHEN a batch arrives
+    got = delivery.run(deps, message, queue=NAMES.deliver_queue)
+
+    # THEN nothing was sent or claimed, and the message went back as a new (delayed) one: the handler
+    # succeeds, so SQS deletes the received copy and its receive count never grows towards the DLQ
+    assert got == {"paused": 1} and sum(mailer.accepted.values()) == 0
+    assert sent_to_queue == [(NAMES.deliver_queue, message, delivery.PAUSE_DELAY_SECONDS)]
+    assert wired.table.batch_states(world.release.release_id, [f"release#{message['batch_id']}"]) == {}
+
+
+class _Recorder:
+    def __init__(self, into: list[tuple[str, dict[str, Any], int]]) -> None:
+        self.into = into
+
+    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
+        self.into.append((name, body, delay))
+
+
+def test_the_reconciler_re_drives_a_batch_whose_invocation_died_and_whose_message_was_lost(
+    wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch, app_client: Any
+) -> None:
+    # GIVEN an invocation that claimed a batch, sent some, and died; its message is gone (e.g. the DLQ)
+    world = _dying_at(26, wired, mailer, monkeypatch, per_tier=10)
+    with pytest.raises(RuntimeError):
+        delivery.run(_deps(wired), _message(world, world.subscribers), queue=NAMES.deliver_queue)
+
+    # WHEN the scheduled reconciler's Lambda runs after the lease, and the queues are drained
+    redrives: list[int] = []
+    reconcile = delivery.reconcile
+    monkeypatch.setattr(delivery, "clock", lambda: time.time() + 5)
+    monkeypatch.setattr(delivery, "reconcile", lambda *a, **kw: redrives.append(reconcile(*a, **kw)) or redrives[-1])
+    app_client.lambda_.invoke(
+        "reconcile_deliveries", app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
+    )
+    _drain(runner, _exactly_once(mailer, world.addresses))
+
+    # THEN it re-drove the batch from its claim, and everyone has exactly one email
+    assert redrives and redrives[0] >= 1
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+
+
+def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_of_who_was_notified(
+    wired: Any, runner: Any, mailer: FaultyMailer, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN accounts whose business hours never include now (0-0), with on-call and CSM contacts, and a
+    # severity-1 release; the page size forces the elite account's subscribers over two pages
+    from datetime import UTC, datetime
+
+    from chalicelib.entitlements import oncall_copy_due
+    from tests.conftest import sent_messages
+    from tests.helpers import parse, text_of
+
+    monkeypatch.setattr(fanout, "PAGE_SIZE", 50)
+    world = load_world(wired.table, per_tier=60, severity=1, business_hours=(0, 0),
+                       csm_email="csm@vendor.example", oncall_email="oncall@customer.example")  # fmt: skip
+    oncall_due = [a for a in world.accounts if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC),
+                                                               business_hours=(0, 0))]  # fmt: skip
+
+    # WHEN it is published
+    _publish(wired, world)
+    _drain(runner, lambda: mailer.accepted["csm@vendor.example"] >= 1)
+
+    # THEN every subscriber got one, the on-call contact one copy per account due, the CSM exactly one
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+    assert mailer.accepted["oncall@customer.example"] == len(oncall_due) >= 2
+    assert mailer.accepted["csm@vendor.example"] == 1
+    csm = [parse(m["raw"]) for m in sent_messages(moto_server) if "csm@vendor.example" in m["to"]
+           and world.product in str(parse(m["raw"])["Subject"])]  # fmt: skip
+    body = text_of(csm[-1])
+    elite = world.accounts[0]
+    assert f"{len([s for s in world.subscribers if s.account_id == elite.account_id]) + 1} contact(s)" in body
+    assert "oncall@customer.example (oncall)" in body
+    assert all(s.email in body for s in world.subscribers if s.account_id == elite.account_id)
+
+
+def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer: FaultyMailer) -> None:
+    # GIVEN SES rejects one address for good
+    from chalicelib.mailer import Rejected
+
+    world = load_world(wired.table, per_tier=2)
+    bad = world.subscribers[1].email
+    mailer.fault = lambda n, to: Rejected("MessageRejected: bad address") if to == bad else None
+    queued: list[tuple[str, dict[str, Any], int]] = []
+    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=_Recorder(queued), links=links(),  # type: ignore[arg-type]
+                         link_days=30, quota=wired.quota)  # fmt: skip
+
+    # WHEN its batch is delivered
+    counts = delivery.run(deps, _message(world, world.subscribers), queue=NAMES.deliver_queue)
+
+    # THEN it is recorded failed, nothing is re-enqueued, and the others got theirs
+    assert counts["failed"] == 1 and counts["sent"] == 5 and counts["retry"] == 0 and queued == []
+    statuses = {r["email"]: r["status"] for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    assert statuses[bad] == "failed"
+
+
+def test_each_invocation_paces_to_its_share_of_the_account_send_rate(
+    wired: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SES allows 28 emails/s and four deliveries may run at once
+    from chalicelib.pacing import Pacer
+
+    shares: list[float] = []
+    original = Pacer.share.__func__  # type: ignore[attr-defined]
+
+    def share(cls: type[Pacer], quota: SendQuota, concurrency: int) -> Pacer:
+        pacer = original(cls, quota, concurrency)
+        shares.append(1 / pacer.interval)
+        return pacer
+
+    monkeypatch.setattr(Pacer, "share", classmethod(share))
+    world = load_world(wired.table, per_tier=1)
+    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=wired.queues, links=links(), link_days=30,
+                         quota=QuotaCache(lambda: SendQuota(28.0)), concurrency=4)  # fmt: skip
+
+    # WHEN a batch is delivered
+    delivery.run(deps, _message(world, world.subscribers), queue=NAMES.deliver_queue)
+
+    # THEN it sent at 7 emails/s
+    assert shares == [pytest.approx(7.0)]
