@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chalicelib import entitlements
 from chalicelib import validation as v
 from chalicelib.auth import SUPPORT_ADMINS, Identity
 from chalicelib.entitlements import TIERS
@@ -70,6 +72,46 @@ def parse_product(product_id: str, body: dict[str, Any]) -> Product:
         name=v.text(body, "name", max_len=200) or "",
         features=tuple(features),
     )
+
+
+def upsert(table: Table, account: Account) -> bool:
+    """Write the contract, then bring its subscribers' audience entries in line (a tier change moves them
+    in the delivery order; a product dropped from the contract drops its entries). The sync runs on
+    every upsert, unchanged or not, so an interrupted earlier one heals on the next import."""
+    changed = table.put_account(account)
+    table.sync_audience(account)
+    return changed
+
+
+def entitlements_of(table: Table, who: Identity, *, now: datetime | None = None) -> dict[str, Any]:
+    """The caller's account: tier, whether the support period is active (and why not), products, features."""
+    account_id = who.require_customer()
+    account = table.get_account(account_id)
+    if account is None:
+        raise NotFound(f"Account {account_id} has no support contract.", code="no_contract")
+    active = entitlements.period_active(account.contract(), now or datetime.now(UTC))
+    tier = entitlements.policy(account.tier)
+    catalog = {p.product_id: p for p in table.list_products()}
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "tier": account.tier,
+        "active": active.allowed,
+        "reason": active.reason.value,
+        "message": active.message,
+        "period": {"start": account.support_start.isoformat(), "end": account.support_end.isoformat()},
+        "products": [
+            {
+                "product_id": pid,
+                "name": catalog[pid].name if pid in catalog else pid,
+                "features": entitlements.product_features(
+                    account.tier, catalog[pid].features if pid in catalog else ()
+                ),
+            }
+            for pid in account.products
+        ],
+        "features": tier.as_dict() if tier else {},
+    }
 
 
 def known_products(table: Table) -> set[str]:

@@ -184,5 +184,14 @@ def oncall_copy_due(tier: str, *, severity: int, local_now: datetime, business_h
     return True
 
 
+# The seed's features marked '*' ("only for some products") each tier includes: a product offers some of
+# them (its catalog entry), and an account gets those its tier includes.
+STARRED: dict[str, tuple[str, ...]] = {"xtreme": ("X10",), "premium": ("X10", "P1"), "elite": ("X10", "P1", "E7")}
+
+
+def product_features(tier: str, offered: tuple[str, ...] | list[str]) -> list[str]:
+    return [f for f in STARRED.get(tier, ()) if f in offered]
+
+
 def matrix() -> list[dict[str, Any]]:
     return [TIERS[t].as_dict() for t in sorted(TIERS, key=lambda t: TIERS[t].rank, reverse=True)]

@@ -1,7 +1,9 @@
-"""Pre-registration: pending subscriptions, double opt-in by an emailed link, confirmation."""
+"""Pre-registration: pending subscriptions, double opt-in by an emailed link, confirmation; a customer's
+own list, changes and removal; one-click unsubscribe from the link every notice carries."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,14 +13,44 @@ from chalicelib import mail
 from chalicelib import validation as v
 from chalicelib.auth import Identity
 from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
-from chalicelib.errors import BadRequest, Forbidden, Gone, NotFound
+from chalicelib.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 from chalicelib.links import LinkMaker
 from chalicelib.mailer import Mailer
 from chalicelib.models import Account, Subscription, now_iso
 from chalicelib.store import Table
-from chalicelib.tokens import KeyRing, Purpose, TokenExpired, TokenInvalid, verify
+from chalicelib.store.subscriptions import MAX_PRODUCTS
+from chalicelib.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
 
 CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels")
+CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels")
+
+
+def _preferences(body: dict[str, Any], account: Account, *, partial: bool) -> dict[str, Any]:
+    """The preference fields present in ``body`` (all of them unless ``partial``), checked against the contract."""
+    prefs: dict[str, Any] = {}
+    if not partial or "products" in body:
+        prefs["products"] = v.string_list(body, "products", item=v.ident, max_items=MAX_PRODUCTS)
+        outside = sorted(set(prefs["products"]) - set(account.products))
+        if outside:
+            raise BadRequest(
+                f"Product(s) not in the contract of account {account.account_id}: {', '.join(outside)}.",
+                code="unknown_product",
+            )
+    if not partial or "kinds" in body:
+        prefs["kinds"] = v.string_list(body, "kinds", item=v.one_of(KINDS))
+    if not partial or "max_severity" in body:
+        prefs["max_severity"] = v.integer(body, "max_severity", low=1, high=4)
+    if not partial or "channels" in body:
+        prefs["channels"] = v.string_list(body, "channels", item=v.one_of(CHANNELS), required=False, default=["ga"])
+    return prefs
+
+
+def _check_entitled(account: Account, products: tuple[str, ...] | list[str], kinds: Any, channels: Any) -> None:
+    now = datetime.now(UTC)
+    for channel in channels:
+        decision = decide(account.contract(), product=products[0], kind=kinds[0], channel=channel, now=now)
+        if not decision:
+            raise Forbidden(decision.message, code=decision.reason.value)
 
 
 def parse_new(body: dict[str, Any], account: Account) -> dict[str, Any]:
@@ -26,31 +58,23 @@ def parse_new(body: dict[str, Any], account: Account) -> dict[str, Any]:
     if "email" not in body:
         raise BadRequest("Field 'email' is required.", code="missing_field")
     email = v.email(body["email"])
-    products = v.string_list(body, "products", item=v.ident)
-    kinds = v.string_list(body, "kinds", item=v.one_of(KINDS))
-    max_severity = v.integer(body, "max_severity", low=1, high=4)
-    channels = v.string_list(body, "channels", item=v.one_of(CHANNELS), required=False, default=["ga"])
-    outside = sorted(set(products) - set(account.products))
-    if outside:
-        raise BadRequest(
-            f"Product(s) not in the contract of account {account.account_id}: {', '.join(outside)}.",
-            code="unknown_product",
-        )
-    now = datetime.now(UTC)
-    for channel in channels:
-        decision = decide(account.contract(), product=products[0], kind=kinds[0], channel=channel, now=now)
-        if not decision:
-            raise Forbidden(decision.message, code=decision.reason.value)
-    return {"email": email, "products": products, "kinds": kinds, "max_severity": max_severity, "channels": channels}
+    prefs = _preferences(body, account, partial=False)
+    _check_entitled(account, prefs["products"], prefs["kinds"], prefs["channels"])
+    return {"email": email, **prefs}
+
+
+def _contract(table: Table, account_id: str) -> Account:
+    account = table.get_account(account_id)
+    if account is None:
+        raise Forbidden(f"Account {account_id} has no support contract.", code="no_contract")
+    return account
 
 
 def create(
     table: Table, mailer: Mailer, links: LinkMaker, who: Identity, body: dict[str, Any], *, confirm_hours: int
 ) -> Subscription:
     account_id = who.require_customer()
-    account = table.get_account(account_id)
-    if account is None:
-        raise Forbidden(f"Account {account_id} has no support contract.", code="no_contract")
+    account = _contract(table, account_id)
     parsed = parse_new(body, account)
     sub = Subscription(
         account_id=account_id,
@@ -77,16 +101,95 @@ def create(
     return sub
 
 
-def confirm(table: Table, ring: KeyRing, token: str) -> Subscription:
+def _claims(ring: KeyRing, token: str, purpose: Purpose, what: str) -> Claims:
     try:
-        claims = verify(ring, token, Purpose.CONFIRM)
+        return verify(ring, token, purpose)
     except TokenExpired as exc:
-        raise Gone(
-            "This confirmation link has expired; subscribe again to get a new one.", code="link_expired"
-        ) from exc
+        hint = "; subscribe again to get a new one" if purpose is Purpose.CONFIRM else ""
+        raise Gone(f"This {what} link has expired{hint}.", code="link_expired") from exc
     except TokenInvalid as exc:
-        raise NotFound("This confirmation link is not valid.", code="invalid_link") from exc
+        raise NotFound(f"This {what} link is not valid.", code="invalid_link") from exc
+
+
+def confirm(table: Table, ring: KeyRing, token: str) -> Subscription:
+    claims = _claims(ring, token, Purpose.CONFIRM, "confirmation")
     account = table.get_account(claims.account_id)
     if account is None or account.tier not in TIERS:
         raise NotFound("This confirmation link is not valid.", code="invalid_link")
-    return table.activate_subscription(claims.account_id, claims.subject, tier=account.tier)
+    return table.activate_subscription(
+        claims.account_id, claims.subject, tier=account.tier, contract_products=account.products
+    )
+
+
+# -- the caller's own subscriptions -----------------------------------------------------------------
+def list_own(table: Table, who: Identity) -> list[Subscription]:
+    return table.list_subscriptions(who.require_customer())
+
+
+def _own(table: Table, who: Identity, subscription_id: str) -> Subscription:
+    """The caller's subscription; another account's (or a malformed id) looks like it does not exist."""
+    account_id = who.require_customer()
+    try:
+        sub = table.get_subscription(account_id, v.ident(subscription_id, "id"))
+    except BadRequest:
+        sub = None
+    if sub is None:
+        raise NotFound(f"Subscription {subscription_id[:64]} does not exist.")
+    return sub
+
+
+def change(table: Table, who: Identity, subscription_id: str, body: dict[str, Any]) -> Subscription:
+    if "email" in body:
+        raise BadRequest(
+            "Field 'email' cannot be changed: subscribe the new address, which confirms it.", code="read_only_field"
+        )
+    v.reject_unknown(body, CHANGE_FIELDS)
+    if not body:
+        raise BadRequest(f"Nothing to change: give one or more of {', '.join(CHANGE_FIELDS)}.", code="missing_field")
+    sub = _own(table, who, subscription_id)
+    account = _contract(table, sub.account_id)
+    prefs = _preferences(body, account, partial=True)
+    updates: dict[str, Any] = {k: tuple(x) if isinstance(x, list) else x for k, x in prefs.items()}
+    changed = dataclasses.replace(sub, **updates)
+    if sub.status not in ("pending", "active"):
+        raise Conflict(
+            f"This subscription is {sub.status}; subscribe again (a new confirmation email is sent).",
+            code=f"subscription_{sub.status}",
+        )
+    _check_entitled(account, changed.products, changed.kinds, changed.channels)
+    return table.change_subscription(changed, tier=account.tier, contract_products=account.products)
+
+
+def remove(table: Table, who: Identity, subscription_id: str) -> None:
+    sub = _own(table, who, subscription_id)
+    if not table.delete_subscription(sub.account_id, sub.subscription_id):
+        raise NotFound(f"Subscription {subscription_id} does not exist.")
+
+
+# -- one-click unsubscribe (RFC 8058) ---------------------------------------------------------------
+def unsubscribe_target(table: Table, ring: KeyRing, token: str) -> Subscription | None:
+    """What an unsubscribe link points at (the GET page); None when the subscription is gone."""
+    claims = _claims(ring, token, Purpose.UNSUBSCRIBE, "unsubscribe")
+    return table.get_subscription(claims.account_id, claims.subject)
+
+
+def unsubscribe(table: Table, ring: KeyRing, token: str) -> Subscription | None:
+    """Turn the subscription off and drop its audience entries at once; idempotent."""
+    claims = _claims(ring, token, Purpose.UNSUBSCRIBE, "unsubscribe")
+    return table.turn_off_subscription(claims.account_id, claims.subject, "unsubscribed")
+
+
+def is_one_click(raw: bytes | str | None) -> bool:
+    """RFC 8058's POST body ``List-Unsubscribe=One-Click``, form-encoded or multipart."""
+    from urllib.parse import parse_qs
+
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
+    if parse_qs(text.strip()).get("List-Unsubscribe") == ["One-Click"]:
+        return True
+    compact = "".join(text.split())
+    return 'name="List-Unsubscribe"One-Click' in compact
+
+
+def masked(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}{'*' * max(1, len(local) - 1)}@{domain}"

@@ -60,9 +60,6 @@ def _dynamodb(region: str, params: dict[str, Any]) -> list[str]:
     if "TableName" in params:
         tables.append((params["TableName"], params.get("IndexName")))
     tables += [(t, None) for t in params.get("RequestItems", {})]
-    for item in params.get("TransactItems", []):
-        for part in item.values():
-            tables.append((part["TableName"], None))
     arns = []
     for table, index in tables:
         arn = f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{table}"
@@ -110,11 +107,23 @@ def _arns(service: str, region: str, params: dict[str, Any]) -> list[str]:
     return ["*"]  # actions without resource-level permissions (ses:GetAccount); teach this function the others
 
 
+# IAM authorises each part of a DynamoDB transaction as the single-item action it is ("Using IAM with
+# DynamoDB transactions", DynamoDB developer guide); there is no grant for the transaction as a whole.
+_TRANSACT_PARTS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                   "ConditionCheck": "dynamodb:ConditionCheckItem"}  # fmt: skip
+
+
 def accesses(service: str, operation: str, region: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     """The (IAM action, ARN) pairs a call needs, as IAM would evaluate them (a secret's ARN gets a stand-in
     random suffix, as Secrets Manager adds one)."""
     if service == "s3":
         return _s3(operation, params)
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        return [
+            (_TRANSACT_PARTS[kind], f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{part['TableName']}")
+            for item in params.get("TransactItems", [])
+            for kind, part in item.items()
+        ]
     return [(action, arn) for action in iam_actions(service, operation) for arn in _arns(service, region, params)]
 
 

@@ -1,4 +1,4 @@
-"""Health, the tier matrix, the product catalog and support contracts."""
+"""Health, the tier matrix, the product catalog, support contracts and a customer's entitlements."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ def tiers() -> Any:
     return json_response({"tiers": entitlements.matrix()})
 
 
+@bp.route("/entitlements", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def get_entitlements() -> Any:
+    return json_response(accounts.entitlements_of(wiring.get().table, identity_of(bp.current_request)))
+
+
 @bp.route("/openapi.json", methods=["GET"])
 @handled(bp)
 def openapi() -> Any:
@@ -68,7 +74,7 @@ def put_account(account_id: str) -> Any:
     account = accounts.parse_account(
         account_id, body_of(bp.current_request), known_products=accounts.known_products(table)
     )
-    changed = table.put_account(account)
+    changed = accounts.upsert(table, account)
     return json_response({**account.public(), "changed": changed})
 
 

@@ -13,7 +13,8 @@ one subscription                       PK=ACCOUNT#<id>, SK=SUB#<sub>
 audience of a product, tier order      GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK=<rank>#<account>#<sub>
                                        (one item per active subscription and product, SK=SUB#<sub>#P#<product>)
 subscriptions of an address            GSI2: GSI2PK=EMAIL#<address> (feedback: bounces, complaints)
-suppressed address                     PK=SUPPRESSED#<address>, SK=SUPPRESSION
+suppressed address                     PK=SUPPRESSED#<address>, SK=SUPPRESSION (BatchGet: ``suppressed()``)
+transient bounces of an address         PK=BOUNCES#<address>, SK=TRANSIENT (a counter, TTL 90 days)
 release by id                          PK=RELEASE#<id>, SK=RELEASE
 product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>, SK=RELEASEKEY
 releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
@@ -40,9 +41,19 @@ from chalicelib.store.downloads import DownloadsMixin
 from chalicelib.store.releases import ReleasesMixin
 from chalicelib.store.reports import ReportsMixin
 from chalicelib.store.subscriptions import SubscriptionsMixin
+from chalicelib.store.suppressions import SuppressionsMixin
 
 __all__ = ["Table", "decode_cursor", "encode_cursor"]
 
 
-class Table(CatalogMixin, SubscriptionsMixin, ReleasesMixin, DeliveriesMixin, DownloadsMixin, ReportsMixin, BulkMixin):
+class Table(
+    CatalogMixin,
+    SuppressionsMixin,
+    SubscriptionsMixin,
+    ReleasesMixin,
+    DeliveriesMixin,
+    DownloadsMixin,
+    ReportsMixin,
+    BulkMixin,
+):
     """The one table; each part (mixin) serves the access patterns above for its records."""

@@ -1,15 +1,27 @@
-"""Table adapter part: subscriptions and the audience index fan-out reads."""
+"""Table adapter part: subscriptions and the audience index fan-out reads.
+
+A subscription's audience entries (one per product, on GSI1) exist exactly while it is active, and
+every change of status or preferences rewrites them in the same transaction as the subscription,
+guarded by the subscription's revision so two concurrent changes cannot leave stale entries.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.entitlements import TIERS
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.models import Subscription, now_iso
+from chalicelib.models import Account, Subscription, now_iso
 from chalicelib.store._base import TableBase, decode_cursor, dump, encode_cursor, is_error, key, load
+
+# One transaction holds the subscription, its old entries and its new ones: 1 + 40 + 40 <= 100 actions.
+MAX_PRODUCTS = 40
+_RETRIES = 3
 
 
 class SubscriptionsMixin(TableBase):
@@ -22,42 +34,165 @@ class SubscriptionsMixin(TableBase):
     def get_subscription(
         self, account_id: str, subscription_id: str, *, consistent: bool = True
     ) -> Subscription | None:
-        got = self._db.get_item(
-            TableName=self.name,
-            Key=key(f"ACCOUNT#{account_id}", f"SUB#{subscription_id}"),
-            ConsistentRead=consistent,
-        ).get("Item")
-        return _subscription(load(got)) if got else None
+        found = self._read_subscription(account_id, subscription_id, consistent=consistent)
+        return found[0] if found else None
 
-    def activate_subscription(self, account_id: str, subscription_id: str, *, tier: str) -> Subscription:
-        """pending -> active, and the audience entries fan-out queries, in one transaction."""
-        sub = self.get_subscription(account_id, subscription_id)
-        if sub is None:
+    def list_subscriptions(self, account_id: str) -> list[Subscription]:
+        """An account's subscriptions (not its audience entries, nor pending ones past their expiry)."""
+        now = int(time.time())
+        items = self._query(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+            ExpressionAttributeValues=dump({":pk": f"ACCOUNT#{account_id}", ":sk": "SUB#"}),
+            ConsistentRead=True,
+        )
+        return [
+            _subscription(i)
+            for i in items
+            if i.get("type") == "subscription" and int(i.get("expires_at") or now + 1) > now
+        ]
+
+    def activate_subscription(
+        self, account_id: str, subscription_id: str, *, tier: str, contract_products: Iterable[str] | None = None
+    ) -> Subscription:
+        """pending -> active, the audience entries fan-out queries, and the end of any suppression of the
+        address (it has just re-confirmed), in one transaction."""
+        found = self._read_subscription(account_id, subscription_id)
+        if found is None:
             raise NotFound("This subscription does not exist or its confirmation link has expired.")
+        sub, rev = found
         if sub.status == "active":
             return sub
-        confirmed = now_iso()
+        active = dataclasses.replace(sub, status="active", confirmed_at=now_iso())
+        update = self._sub_update(
+            sub,
+            rev,
+            "SET #s = :active, confirmed_at = :t REMOVE expires_at",
+            {":active": "active", ":t": active.confirmed_at},
+            require_status="pending",
+        )
+        entries = _entries(active, tier, contract_products)
+        actions = [update, *({"Put": {"TableName": self.name, "Item": dump(e)}} for e in entries)]
+        actions.append(
+            {"Delete": {"TableName": self.name, "Key": key(f"SUPPRESSED#{sub.email.lower()}", "SUPPRESSION")}}
+        )
+        self._transact(actions, "This subscription can no longer be confirmed.")
+        return self.get_subscription(account_id, subscription_id) or active
+
+    def change_subscription(
+        self, changed: Subscription, *, tier: str, contract_products: Iterable[str]
+    ) -> Subscription:
+        """New preferences (products, kinds, severity, channels) and their audience entries, atomically."""
+        found = self._read_subscription(changed.account_id, changed.subscription_id)
+        if found is None:
+            raise NotFound(f"Subscription {changed.subscription_id} does not exist.")
+        old, rev = found
+        update = self._sub_update(
+            old,
+            rev,
+            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t",
+            {
+                ":p": list(changed.products),
+                ":k": list(changed.kinds),
+                ":m": changed.max_severity,
+                ":c": list(changed.channels),
+                ":t": now_iso(),
+            },  # fmt: skip
+            require_status=old.status,
+        )
+        new = dataclasses.replace(old, products=changed.products, kinds=changed.kinds,
+                                  max_severity=changed.max_severity, channels=changed.channels)  # fmt: skip
+        actions = [update]
+        if old.status == "active":
+            entries = _entries(new, tier, contract_products)
+            keep = {e["SK"] for e in entries}
+            actions += [{"Put": {"TableName": self.name, "Item": dump(e)}} for e in entries]
+            actions += [
+                {"Delete": {"TableName": self.name, "Key": _entry_key(old, p)}}
+                for p in old.products
+                if _entry_key(old, p)["SK"]["S"] not in keep
+            ]
+        self._transact(actions, "This subscription was changed at the same time; try again.")
+        return new
+
+    def delete_subscription(self, account_id: str, subscription_id: str) -> bool:
+        """Remove a subscription and its audience entries; False when there was none."""
+        found = self._read_subscription(account_id, subscription_id)
+        if found is None:
+            return False
+        sub, rev = found
         actions: list[dict[str, Any]] = [
             {
-                "Update": {
+                "Delete": {
                     "TableName": self.name,
                     "Key": key(f"ACCOUNT#{account_id}", f"SUB#{subscription_id}"),
-                    "UpdateExpression": "SET #s = :active, confirmed_at = :t REMOVE expires_at",
-                    "ConditionExpression": "#s = :pending",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": dump({":active": "active", ":pending": "pending", ":t": confirmed}),
+                    **_rev_condition(rev),
                 }
             }
         ]
-        for product in sub.products:
-            actions.append({"Put": {"TableName": self.name, "Item": dump(_audience_item(sub, product, tier))}})
-        try:
-            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-        except ClientError as exc:
-            if is_error(exc, "TransactionCanceledException"):
-                raise Conflict("This subscription can no longer be confirmed.") from exc
-            raise
-        return self.get_subscription(account_id, subscription_id) or sub
+        actions += [{"Delete": {"TableName": self.name, "Key": _entry_key(sub, p)}} for p in sub.products]
+        self._transact(actions, "This subscription was changed at the same time; try again.")
+        return True
+
+    def turn_off_subscription(self, account_id: str, subscription_id: str, status: str) -> Subscription | None:
+        """active or pending -> ``status`` (unsubscribed, suppressed), audience entries removed in the same
+        transaction, so the very next fan-out and delivery see it. Idempotent; None if there is none."""
+        for _attempt in range(_RETRIES):
+            found = self._read_subscription(account_id, subscription_id)
+            if found is None:
+                return None
+            sub, rev = found
+            if sub.status not in ("active", "pending"):
+                return sub
+            update = self._sub_update(
+                sub, rev, "SET #s = :off, ended_at = :t", {":off": status, ":t": now_iso()}, require_status=sub.status
+            )
+            deletes = [{"Delete": {"TableName": self.name, "Key": _entry_key(sub, p)}} for p in sub.products]
+            try:
+                self._transact([update, *deletes], "changed concurrently")
+            except Conflict:
+                continue
+            return dataclasses.replace(sub, status=status)
+        raise Conflict("This subscription keeps changing; try again.")
+
+    def sync_audience(self, account: Account) -> int:
+        """Bring an account's audience entries in line with its contract (tier rank, products); returns
+        how many subscriptions needed writing. Called after every contract upsert, so it also heals."""
+        items = list(
+            self._query(
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+                ExpressionAttributeValues=dump({":pk": f"ACCOUNT#{account.account_id}", ":sk": "SUB#"}),
+                ConsistentRead=True,
+            )
+        )
+        existing: dict[str, dict[str, dict[str, Any]]] = {}
+        for i in items:
+            if i.get("type") == "audience":
+                existing.setdefault(i["subscription_id"], {})[i["SK"]] = i
+        written = 0
+        for raw in (i for i in items if i.get("type") == "subscription"):
+            sub = _subscription(raw)
+            have = existing.pop(sub.subscription_id, {})
+            want = {e["SK"]: e for e in _entries(sub, account.tier, account.products)} if sub.status == "active" else {}
+            puts = [e for sk, e in want.items() if {k: have.get(sk, {}).get(k) for k in e} != e]
+            deletes = [sk for sk in have if sk not in want]
+            if puts or deletes:
+                actions: list[dict[str, Any]] = [
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.name,
+                            "Key": key(raw["PK"], raw["SK"]),
+                            **_rev_condition(int(raw.get("rev", 0))),
+                        }
+                    }
+                ]
+                actions += [{"Put": {"TableName": self.name, "Item": dump(e)}} for e in puts]
+                actions += [{"Delete": {"TableName": self.name, "Key": key(raw["PK"], sk)}} for sk in deletes]
+                self._transact(actions, "A subscription changed while its contract was updated; try again.")
+                written += 1
+        for orphans in existing.values():  # entries whose subscription is gone
+            for sk in orphans:
+                self._db.delete_item(TableName=self.name, Key=key(f"ACCOUNT#{account.account_id}", sk))
+        return written
 
     def audience_page(self, product: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank)."""
@@ -73,6 +208,64 @@ class SubscriptionsMixin(TableBase):
             kwargs["ExclusiveStartKey"] = start
         page = self._db.query(**kwargs)
         return [load(i) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"))
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _read_subscription(
+        self, account_id: str, subscription_id: str, *, consistent: bool = True
+    ) -> tuple[Subscription, int] | None:
+        got = self._db.get_item(
+            TableName=self.name,
+            Key=key(f"ACCOUNT#{account_id}", f"SUB#{subscription_id}"),
+            ConsistentRead=consistent,
+        ).get("Item")
+        if not got:
+            return None
+        item = load(got)
+        return _subscription(item), int(item.get("rev", 0))
+
+    def _sub_update(
+        self, sub: Subscription, rev: int, expression: str, values: dict[str, Any], *, require_status: str
+    ) -> dict[str, Any]:
+        """The subscription's own update in a transaction: bumps the revision, and only applies to the
+        revision and status that were read."""
+        cond = _rev_condition(rev)
+        return {
+            "Update": {
+                "TableName": self.name,
+                "Key": key(f"ACCOUNT#{sub.account_id}", f"SUB#{sub.subscription_id}"),
+                "UpdateExpression": expression.replace("SET ", "SET rev = :next, ", 1),
+                "ConditionExpression": f"{cond['ConditionExpression']} AND #s = :was",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {
+                    **cond.get("ExpressionAttributeValues", {}),
+                    **dump({**values, ":next": rev + 1, ":was": require_status}),
+                },
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]], conflict: str) -> None:
+        try:
+            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if is_error(exc, "TransactionCanceledException"):
+                raise Conflict(conflict) from exc
+            raise
+
+
+def _rev_condition(rev: int) -> dict[str, Any]:
+    if rev == 0:  # written before revisions, or never changed since
+        return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(rev)"}
+    return {"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": dump({":rev": rev})}
+
+
+def _entry_key(sub: Subscription, product: str) -> dict[str, Any]:
+    return key(f"ACCOUNT#{sub.account_id}", f"SUB#{sub.subscription_id}#P#{product}")
+
+
+def _entries(sub: Subscription, tier: str, contract_products: Iterable[str] | None) -> list[dict[str, Any]]:
+    """The audience entries of an active subscription: one per product it wants that the contract has."""
+    allowed = set(sub.products if contract_products is None else contract_products)
+    return [_audience_item(sub, product, tier) for product in sub.products if product in allowed]
 
 
 def _audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]:

@@ -11,17 +11,6 @@ from typing import Any
 import requests
 
 DEFAULT_API = "http://127.0.0.1:8000"
-CSV_COLUMNS = (
-    "account_id",
-    "name",
-    "tier",
-    "products",
-    "support_start",
-    "support_end",
-    "timezone",
-    "csm_email",
-    "oncall_email",
-)
 
 
 class CliError(Exception):

@@ -71,12 +71,14 @@ def _wait_for(api: Api, release_id: str, seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
         release = api.call("GET", f"/releases/{release_id}")
-        if release["status"] != "awaiting-upload":
+        # "available" is a step between verification and scheduled/published, except for drafts, which stay
+        passing = release["status"] == "awaiting-upload" or (release["status"] == "available" and not release["draft"])
+        if not passing:
             if release["status"] == "rejected":
                 raise CliError(f"release {release_id} was rejected: {release.get('reason')}")
             return release
         if time.monotonic() > deadline:
-            raise CliError(f"release {release_id} is still awaiting its upload after {seconds:.0f} s")
+            raise CliError(f"release {release_id} is still {release['status']} after {seconds:.0f} s")
         time.sleep(0.3)
 
 

@@ -92,6 +92,37 @@ def _handler(outbox: Outbox) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def realistic_ses_feedback() -> None:
+    """moto publishes simulator feedback (bounce@, complaint@simulator.amazonses.com) naming canned
+    example.com recipients; SES names the address that bounced or complained. Publish that instead, so
+    the feedback handler sees locally what it sees in AWS."""
+    import copy
+    from email.utils import parseaddr
+
+    from moto.ses.feedback import BOUNCE, COMMON_MAIL, COMPLAINT
+    from moto.ses.models import SESBackend
+    from moto.sns.models import sns_backends
+
+    def process(self: SESBackend, source: str, destinations: object) -> None:
+        topic = self.sns_topics.get(str(source).rpartition("@")[2], {}).get(self.__type_of_message__(destinations))
+        if topic is None or self.__type_of_message__(destinations) not in ("Bounce", "Complaint"):
+            return
+        kind = self.__type_of_message__(destinations)
+        listed = destinations if isinstance(destinations, list) else destinations.get("ToAddresses", [])  # type: ignore[attr-defined]
+        to = [parseaddr(a)[1] for a in listed]
+        msg = copy.deepcopy({**COMMON_MAIL, "notificationType": kind})
+        msg["mail"].update(source=source, destination=to, sendingAccountId=self.account_id)
+        if kind == "Bounce":
+            msg["bounce"] = {**copy.deepcopy(BOUNCE), "bouncedRecipients": [
+                {"emailAddress": a, "action": "failed", "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
+                for a in to]}  # fmt: skip
+        else:
+            msg["complaint"] = {**copy.deepcopy(COMPLAINT), "complainedRecipients": [{"emailAddress": a} for a in to]}
+        sns_backends[self.account_id][self.region_name].publish(json.dumps(msg), arn=topic)
+
+    SESBackend.__process_sns_feedback__ = process  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=5000)
@@ -101,6 +132,7 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
+    realistic_ses_feedback()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     outbox = Outbox(args.outbox_dir)

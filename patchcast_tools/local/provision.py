@@ -2,7 +2,8 @@
 
 moto's CloudFormation creates most of it; the few things it skips or leaves out are applied here
 from the same template: the bucket's notification, TTL, the generated signing-key secret, and the
-SES sender identity (which in AWS is verified once by a person, see the README).
+SES sender identity (which in AWS is verified once by a person, see the README) with its
+feedback topic.
 """
 
 from __future__ import annotations
@@ -79,4 +80,15 @@ def provision(stage: str, *, sender: str, session: boto3.session.Session | None 
                 SecretString=_generated_secret(props["GenerateSecretString"]),
             )
     session.client("sesv2").create_email_identity(EmailIdentity=sender)
+    _feedback_to_topic(session, sender, ResourceNames(stage).feedback_topic)
     return ResourceNames(stage)
+
+
+def _feedback_to_topic(session: boto3.session.Session, sender: str, topic: str) -> None:
+    """Bounces and complaints to the feedback topic. In AWS the configuration set's event destination
+    does this; moto has none, but publishes simulator feedback to the topic an identity names (SES v1,
+    looked up by the sender's domain)."""
+    arn = session.client("sns").create_topic(Name=topic)["TopicArn"]  # exists already: returns its ARN
+    ses = session.client("ses")
+    for kind in ("Bounce", "Complaint"):
+        ses.set_identity_notification_topic(Identity=sender.rpartition("@")[2], NotificationType=kind, SnsTopic=arn)

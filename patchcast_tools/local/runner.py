@@ -67,6 +67,7 @@ class Runner:
         self.stop = threading.Event()
         self.stats = Stats()
         self.threads: list[threading.Thread] = []
+        self._shims: dict[str, str] = {}
 
     # -- wiring ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,22 +100,27 @@ class Runner:
         self.threads.append(t)
 
     def _sns_shim(self, topic: str) -> str:
+        if topic in self._shims:
+            return self._shims[topic]
         topic_arn = self.sns.create_topic(Name=topic)["TopicArn"]  # idempotent: returns the existing topic
         url = self.sqs.create_queue(QueueName=f"{topic}-local-runner")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+        self._shims[topic] = url
         return url
 
     def pump(self, *, idle_rounds: int = 2, max_rounds: int = 1000) -> int:
-        """Synchronously feed every SQS handler until all queues stay empty; for tests. Returns invocations."""
-        sources = [(s, self.sqs.get_queue_url(QueueName=s.queue)["QueueUrl"]) for s in self.app.event_sources
+        """Synchronously feed every SQS and SNS handler until all queues stay empty; for tests. Returns invocations."""
+        sources = [(s, self.sqs.get_queue_url(QueueName=s.queue)["QueueUrl"], None) for s in self.app.event_sources
                    if type(s).__name__ == "SQSEventConfig"]  # fmt: skip
+        sources += [(s, self._sns_shim(s.topic), s.topic) for s in self.app.event_sources
+                    if type(s).__name__ == "SNSEventConfig"]  # fmt: skip
         done, idle = 0, 0
         for _ in range(max_rounds):
             worked = False
-            for source, url in sources:
+            for source, url, topic in sources:
                 got = self.sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=min(source.batch_size, 10), AttributeNames=["All"]
+                    QueueUrl=url, MaxNumberOfMessages=min(getattr(source, "batch_size", 1), 10), AttributeNames=["All"]
                 )
                 messages = got.get("Messages", [])
                 if not messages:
@@ -122,7 +128,8 @@ class Runner:
                 worked = True
                 done += 1
                 handler = self.app.handler_map[source.name]
-                if self._invoke(handler, source.name, self._sqs_event(messages, source.queue)):
+                event = self._sns_event(messages, topic) if topic else self._sqs_event(messages, source.queue)
+                if self._invoke(handler, source.name, event):
                     for m in messages:
                         self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
                 else:

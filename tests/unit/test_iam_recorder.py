@@ -23,15 +23,15 @@ def test_head_object_is_get_object() -> None:
     assert accesses("s3", "HeadObject", R, {"Bucket": "b", "Key": "k"}) == [("s3:GetObject", "arn:aws:s3:::b/k")]
 
 
-def test_an_index_query_names_the_index_and_transactions_name_every_table() -> None:
+def test_an_index_query_names_the_index_and_each_part_of_a_transaction_is_its_own_action() -> None:
     table = f"arn:aws:dynamodb:{R}:{ACCOUNT}:table"
     assert accesses("dynamodb", "Query", R, {"TableName": "t", "IndexName": "GSI1"}) == [
         ("dynamodb:Query", f"{table}/t/index/GSI1")
     ]
     items = [{"Put": {"TableName": "t"}}, {"ConditionCheck": {"TableName": "u"}}]
     assert sorted(accesses("dynamodb", "TransactWriteItems", R, {"TransactItems": items})) == [
-        ("dynamodb:TransactWriteItems", f"{table}/t"),
-        ("dynamodb:TransactWriteItems", f"{table}/u"),
+        ("dynamodb:ConditionCheckItem", f"{table}/u"),
+        ("dynamodb:PutItem", f"{table}/t"),
     ]
 
 

@@ -1,0 +1,371 @@
+"""Customers' subscriptions at the app level: their own list, changes, removal (never another account's),
+one-click unsubscribe, and bad input that writes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.links import LinkMaker
+from chalicelib.tokens import KeyRing, Purpose, mint
+from tests.app.test_release_flow import _create_release, _emails_to, _subscribe_and_confirm, _upload
+from tests.conftest import account_body, auth, unique
+from tests.helpers import link
+
+KINDS = ["patch", "critical-solution"]
+
+
+def _json(resp: Any) -> Any:
+    return json.loads(resp.body)
+
+
+def _customer(client: Client, tier: str = "premium", products: int = 1, **dates: Any) -> tuple[str, list[str]]:
+    admin = auth("support-admin")
+    prods = [unique("P") for _ in range(products)]
+    for p in prods:
+        client.http.put(f"/products/{p}", headers=admin, body=json.dumps({"name": p}))
+    account = unique(tier)
+    resp = client.http.put(f"/accounts/{account}", headers=admin, body=json.dumps(account_body(tier, prods, **dates)))
+    assert resp.status_code == 200, resp.body
+    return account, prods
+
+
+def _audience(table: Any, product: str) -> list[dict[str, Any]]:
+    return table.audience_page(product, limit=100, cursor=None)[0]
+
+
+def _mine(client: Client, account: str) -> list[dict[str, Any]]:
+    resp = client.http.get("/subscriptions", headers=auth("customer", account))
+    assert resp.status_code == 200
+    return list(_json(resp)["subscriptions"])
+
+
+def _notices(moto: str, address: str) -> list[Any]:
+    return [m for m in _emails_to(moto, address) if "[Sev" in m["Subject"]]
+
+
+def _release(client: Client, runner: Any, product: str, **extra: Any) -> None:
+    data = unique("bytes").encode()
+    _upload(_create_release(client, product, data, **extra), data)
+    runner.pump()
+
+
+@pytest.fixture(scope="module")
+def confirmed(app_client: Client, provisioned: str) -> tuple[str, str, str]:
+    """One Premium account with one confirmed subscription, shared by the tests that must change nothing."""
+    account, (product,) = _customer(app_client, "premium")
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('c')}@customer.example", [product])
+    return account, product, sub_id
+
+
+# -- list, change, delete -------------------------------------------------------------------------
+def test_a_customer_lists_changes_and_deletes_only_their_own_subscriptions(
+    app_client: Client, provisioned: str, table: Any
+) -> None:
+    # GIVEN two accounts, each with a confirmed subscription
+    account, (p1, p2) = _customer(app_client, products=2)
+    other, (op,) = _customer(app_client)
+    address = f"{unique('a')}@customer.example"
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [p1])
+    other_id = _subscribe_and_confirm(app_client, provisioned, other, f"{unique('o')}@customer.example", [op])
+
+    # THEN each lists its own only
+    assert [s["id"] for s in _mine(app_client, account)] == [sub_id]
+
+    # WHEN the customer moves the subscription to the other product
+    resp = app_client.http.patch(
+        f"/subscriptions/{sub_id}", headers=auth("customer", account), body=json.dumps({"products": [p2]})
+    )
+    assert resp.status_code == 200 and _json(resp)["products"] == [p2]
+    # THEN the audience entries moved with it
+    assert [e["subscription_id"] for e in _audience(table, p1)] == []
+    assert [e["subscription_id"] for e in _audience(table, p2)] == [sub_id]
+
+    # AND another account's subscription id answers 404 to PATCH and DELETE, and stays untouched
+    mine = auth("customer", account)
+    assert (
+        app_client.http.patch(
+            f"/subscriptions/{other_id}", headers=mine, body=json.dumps({"max_severity": 1})
+        ).status_code
+        == 404
+    )
+    assert app_client.http.delete(f"/subscriptions/{other_id}", headers=mine).status_code == 404
+    assert _mine(app_client, other)[0]["max_severity"] == 4 and len(_audience(table, op)) == 1
+
+    # WHEN the customer deletes their own; THEN it and its audience entries are gone
+    assert app_client.http.delete(f"/subscriptions/{sub_id}", headers=mine).status_code == 204
+    assert _mine(app_client, account) == [] and _audience(table, p2) == []
+    assert app_client.http.delete(f"/subscriptions/{sub_id}", headers=mine).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{", 400, "invalid_json"),
+        ("[]", 400, "invalid_json"),
+        (json.dumps({}), 400, "missing_field"),
+        (json.dumps({"colour": "red"}), 400, "unknown_field"),
+        (json.dumps({"email": "new@customer.example"}), 400, "read_only_field"),
+        (json.dumps({"max_severity": 5}), 400, "invalid_field"),
+        (json.dumps({"max_severity": "2"}), 400, "invalid_field"),
+        (json.dumps({"kinds": "patch"}), 400, "invalid_field"),
+        (json.dumps({"products": ["NOPE"]}), 400, "unknown_product"),
+        (json.dumps({"channels": ["ga", "beta"]}), 403, "channel_not_entitled"),
+    ],
+)
+def test_a_bad_change_is_refused_and_writes_nothing(
+    app_client: Client, table: Any, confirmed: tuple[str, str, str], body: str, status: int, code: str
+) -> None:
+    account, product, sub_id = confirmed
+    before = _mine(app_client, account)
+    resp = app_client.http.patch(f"/subscriptions/{sub_id}", headers=auth("customer", account), body=body)
+    assert resp.status_code == status and _json(resp)["error"] == code, resp.body
+    assert _mine(app_client, account) == before and len(_audience(table, product)) == 1
+
+
+def test_an_unsubscribed_subscription_cannot_be_changed_back_on(
+    app_client: Client, provisioned: str, wired: Any
+) -> None:
+    account, (product,) = _customer(app_client)
+    address = f"{unique('u')}@customer.example"
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    assert _one_click(app_client, _unsubscribe_link(wired, account, sub_id)).status_code == 200
+    resp = app_client.http.patch(
+        f"/subscriptions/{sub_id}", headers=auth("customer", account), body=json.dumps({"max_severity": 1})
+    )
+    assert resp.status_code == 409 and "subscribe again" in _json(resp)["message"]
+
+
+# -- bad input on POST /subscriptions -------------------------------------------------------------
+def _new(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"email": "ok@customer.example", "products": ["PRODUCT"], "kinds": KINDS, "max_severity": 2}
+    body.update(over)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "names"),
+    [
+        ('{"email": ', 400, "invalid_json", "JSON"),
+        (_new(extra=1), 400, "unknown_field", "extra"),
+        (_new(products="PRODUCT"), 400, "invalid_field", "products"),
+        (_new(max_severity="2"), 400, "invalid_field", "max_severity"),
+        (_new(max_severity=True), 400, "invalid_field", "max_severity"),
+        (_new(max_severity=0), 400, "invalid_field", "max_severity"),
+        (_new(max_severity=5), 400, "invalid_field", "max_severity"),
+        (_new(email="ok@customer.example\r\nBcc: victim@example.com"), 400, "invalid_field", "email"),
+        (_new(email="ok@customer.example\n"), 400, "invalid_field", "email"),
+        (_new(email="a" * 65 + "@customer.example"), 400, "invalid_field", "email"),
+        (_new(email="a@" + ("d" * 60 + ".") * 5 + "example"), 400, "invalid_field", "email"),
+        (_new(email=None), 400, "missing_field", "email"),
+        (_new(kinds=["hotfix"]), 400, "invalid_field", "kinds"),
+        (_new(products=["NOPE"]), 400, "unknown_product", "NOPE"),
+        (_new(channels=["ga", "beta"]), 403, "channel_not_entitled", "beta"),
+    ],
+)
+def test_bad_subscriptions_get_a_4xx_naming_the_problem_and_write_nothing(
+    app_client: Client, provisioned: str, body: Any, status: int, code: str, names: str
+) -> None:
+    account, (product,) = _customer(app_client, "xtreme")
+    raw = body if isinstance(body, str) else json.dumps(body).replace("PRODUCT", product)
+    resp = app_client.http.post("/subscriptions", headers=auth("customer", account), body=raw)
+    assert resp.status_code == status and _json(resp)["error"] == code, resp.body
+    assert names in _json(resp)["message"]
+    assert _mine(app_client, account) == []
+    assert _emails_to(provisioned, "ok@customer.example") == [] or all(
+        account not in m.get_body(("plain",)).get_content() for m in _emails_to(provisioned, "ok@customer.example")
+    )
+
+
+def test_beta_is_refused_with_the_reason_below_elite_and_allowed_for_elite(app_client: Client) -> None:
+    for tier, expected in (("xtreme", 403), ("premium", 403), ("elite", 202)):
+        account, (product,) = _customer(app_client, tier)
+        body = {**_new(channels=["ga", "beta"]), "products": [product], "email": f"{unique('b')}@customer.example"}
+        resp = app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
+        assert resp.status_code == expected, tier
+        if expected == 403:
+            assert "Elite only" in _json(resp)["message"] and _json(resp)["error"] == "channel_not_entitled"
+
+
+# -- one-click unsubscribe ------------------------------------------------------------------------
+def _unsubscribe_url(moto: str, address: str) -> str:
+    notices = _notices(moto, address)
+    if notices:
+        return str(notices[-1]["List-Unsubscribe"]).strip("<>")
+    return ""
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def _one_click(client: Client, url: str, body: str = "List-Unsubscribe=One-Click") -> Any:
+    return client.http.post(
+        _path(url),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+        body=body,
+    )
+
+
+def _unsubscribe_link(wired: Any, account: str, sub_id: str) -> str:
+    return LinkMaker(ring=wired.keys.ring(), base_url="https://patchcast.test").unsubscribe(account, sub_id)
+
+
+def test_one_click_unsubscribe_holds_for_the_very_next_release(
+    app_client: Client, runner: Any, provisioned: str, table: Any, wired: Any
+) -> None:
+    # GIVEN a confirmed subscriber who got a notice
+    account, (product,) = _customer(app_client)
+    address = f"{unique('oc')}@customer.example"
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    _release(app_client, runner, product)
+    url = _unsubscribe_url(provisioned, address)
+    assert url and len(_notices(provisioned, address)) == 1
+
+    # WHEN a link scanner GETs the link: a page with a button, nothing changes
+    page = app_client.http.get(_path(url))
+    assert page.status_code == 200 and b'<form method="post"' in page.body and b"One-Click" in page.body
+    assert _mine(app_client, account)[0]["status"] == "active" and len(_audience(table, product)) == 1
+
+    # WHEN the mail client POSTs the RFC 8058 body, with no auth and no cookie
+    resp = _one_click(app_client, url)
+    # THEN 200, the subscription is off and out of the audience at once
+    assert resp.status_code == 200 and _json(resp)["status"] == "unsubscribed"
+    assert _audience(table, product) == [] and table.get_subscription(account, sub_id).status == "unsubscribed"
+    # AND again is harmless
+    assert _one_click(app_client, url).status_code == 200
+    # AND the next release does not reach the address
+    _release(app_client, runner, product)
+    assert len(_notices(provisioned, address)) == 1
+
+
+def test_a_multipart_one_click_post_unsubscribes(app_client: Client, provisioned: str, wired: Any) -> None:
+    account, (product,) = _customer(app_client)
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('mp')}@customer.example", [product])
+    body = '--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--b--\r\n'
+    resp = app_client.http.post(
+        _path(_unsubscribe_link(wired, account, sub_id)),
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        body=body,
+    )
+    assert resp.status_code == 200 and b"Unsubscribed" in resp.body
+    assert _mine(app_client, account)[0]["status"] == "unsubscribed"
+
+
+def _ring(wired: Any) -> KeyRing:
+    ring: KeyRing = wired.keys.ring()
+    return ring
+
+
+@pytest.mark.parametrize(
+    ("make", "status"),
+    [
+        (lambda r, a, s: mint(r, Purpose.CONFIRM, account_id=a, subject=s, expires=int(time.time()) + 60), 404),
+        (
+            lambda r, a, s: mint(
+                r, Purpose.DOWNLOAD, account_id=a, subject=s, release_id="x", expires=int(time.time()) + 60
+            ),
+            404,
+        ),
+        (lambda r, a, s: mint(r, Purpose.UNSUBSCRIBE, account_id=a, subject=s, expires=int(time.time()) - 60), 410),
+        (
+            lambda r, a, s: mint(
+                KeyRing(r.current, {r.current: b"another key"}),
+                Purpose.UNSUBSCRIBE,
+                account_id=a,
+                subject=s,
+                expires=int(time.time()) + 60,
+            ),
+            404,
+        ),  # fmt: skip
+        (
+            lambda r, a, s: (
+                mint(r, Purpose.UNSUBSCRIBE, account_id=a, subject=s, expires=int(time.time()) + 60)[:-2] + "AA"
+            ),
+            404,
+        ),
+        (lambda r, a, s: "not-a-token", 404),
+        (lambda r, a, s: "", 404),
+    ],
+    ids=["confirm-token", "download-token", "expired", "another-key", "tampered", "garbage", "missing"],
+)
+def test_a_bad_unsubscribe_token_is_refused_and_unsubscribes_nobody(
+    app_client: Client, wired: Any, confirmed: tuple[str, str, str], make: Any, status: int
+) -> None:
+    account, _, sub_id = confirmed
+    token = make(_ring(wired), account, sub_id)
+    for method in ("get", "post"):
+        resp = getattr(app_client.http, method)(
+            f"/unsubscribe?token={quote(token)}",
+            **(
+                {"body": "List-Unsubscribe=One-Click", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+                if method == "post"
+                else {}
+            ),
+        )
+        assert resp.status_code == status, method
+    assert _mine(app_client, account)[0]["status"] == "active"
+
+
+def test_a_post_without_the_one_click_body_is_refused(app_client: Client, provisioned: str, wired: Any) -> None:
+    account, (product,) = _customer(app_client)
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('nb')}@customer.example", [product])
+    resp = _one_click(app_client, _unsubscribe_link(wired, account, sub_id), body="unsubscribe=yes")
+    assert resp.status_code == 400 and "List-Unsubscribe=One-Click" in _json(resp)["message"]
+    assert _mine(app_client, account)[0]["status"] == "active"
+
+
+def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(
+    app_client: Client, runner: Any, provisioned: str, wired: Any
+) -> None:
+    account, (product,) = _customer(app_client)
+    address = f"{unique('rs')}@customer.example"
+    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    _one_click(app_client, _unsubscribe_link(wired, account, sub_id))
+    # WHEN the address subscribes again: pending, and a confirmation email is on its way
+    body = {**_new(), "products": [product], "email": address}
+    resp = app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
+    assert resp.status_code == 202 and _json(resp)["status"] == "pending"
+    assert sum("Confirm" in m["Subject"] for m in _emails_to(provisioned, address)) == 2
+    # THEN a release before the confirmation does not reach it
+    _release(app_client, runner, product)
+    assert _notices(provisioned, address) == []
+
+
+def test_a_pending_subscription_expires_through_ttl(app_client: Client, table: Any) -> None:
+    account, (product,) = _customer(app_client)
+    body = {**_new(), "products": [product], "email": f"{unique('ttl')}@customer.example"}
+    sub_id = _json(app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body)))[
+        "id"
+    ]
+    item = table._db.get_item(
+        TableName=table.name, Key={"PK": {"S": f"ACCOUNT#{account}"}, "SK": {"S": f"SUB#{sub_id}"}}
+    )
+    expires = int(item["Item"]["expires_at"]["N"])
+    assert 72 * 3600 - 60 < expires - time.time() <= 72 * 3600
+    ttl = table._db.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_the_confirmation_link_is_single_purpose(app_client: Client, provisioned: str, wired: Any) -> None:
+    account, (product,) = _customer(app_client)
+    address = f"{unique('cf')}@customer.example"
+    body = {**_new(), "products": [product], "email": address}
+    app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
+    confirm = link(_emails_to(provisioned, address)[-1], "/subscriptions/confirm")
+    # a confirmation token does not unsubscribe, and a tampered one does not confirm
+    token = urlsplit(confirm).query.removeprefix("token=")
+    assert _one_click(app_client, f"https://x/unsubscribe?token={token}").status_code == 404
+    tampered = app_client.http.get(_path(confirm)[:-3] + "AAA", headers={"Accept": "application/json"})
+    assert tampered.status_code == 404 and _mine(app_client, account)[0]["status"] == "pending"
+    # nor does an unsubscribe token for the same subscription confirm it
+    sub_id = _mine(app_client, account)[0]["id"]
+    wrong = urlsplit(_unsubscribe_link(wired, account, sub_id)).query
+    assert app_client.http.get(f"/subscriptions/confirm?{wrong}").status_code == 404
+    assert _mine(app_client, account)[0]["status"] == "pending"
