@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
-from urllib.request import url2pathname
+from urllib.parse import unquote, urlparse
 
 from chalicelib.errors import Forbidden, Unauthorized
 
@@ -88,7 +87,9 @@ class Verifier:
 
         self._jwks: _FileJwks | jwt.PyJWKClient
         if jwks_url.startswith("file://"):
-            self._jwks = _FileJwks(Path(url2pathname(urlparse(jwks_url).path)))
+            self._jwks = _FileJwks(
+                Path(unquote(urlparse(jwks_url).path))
+            )  # urllib.request alone costs ~25 ms of cold start
         else:
             self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
@@ -78,17 +79,24 @@ def test_ctrl_c_stops_everything_and_frees_the_ports(tmp_path: os.PathLike[str])
 
     ports = {"PATCHCAST_API_PORT": free_port(), "PATCHCAST_AWS_PORT": free_port(), "PATCHCAST_OUTBOX_PORT": free_port()}
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(tmp_path), **{k: str(v) for k, v in ports.items()}}
-    proc = subprocess.Popen([sys.executable, "-m", "patchcast_tools.local.stack", "--no-seed"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{ports['PATCHCAST_API_PORT']}/health", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    log_path = os.path.join(tmp_path, "stack.log")
+    with open(log_path, "wb") as log:  # a file, not a pipe: a chatty child must never block on a full pipe
+        proc = subprocess.Popen([sys.executable, "-m", "patchcast_tools.local.stack", "--no-seed"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + 120  # generous: the suite may share two cores with other work
+        healthy = False
+        while not healthy and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                healthy = (
+                    requests.get(f"http://127.0.0.1:{ports['PATCHCAST_API_PORT']}/health", timeout=1).status_code == 200
+                )
+            except requests.RequestException:
+                time.sleep(0.3)
+        time.sleep(0.5)  # let the runner start after /health, so Ctrl-C lands on a running stack
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    out = Path(log_path).read_bytes()
+    assert healthy, out.decode()
     assert proc.returncode == 0, out.decode()
     assert b"stopped." in out
     assert all(port_free(p) for p in ports.values())
