@@ -65,6 +65,14 @@ class TableBase:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _page(self, *, limit: int, cursor: str | None, **kwargs: Any) -> tuple[list[dict[str, Any]], str | None]:
+        """One Query page from ``cursor`` (None: the first), and the cursor of the next (None at the end)."""
+        start = decode_cursor(cursor)
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        got = self._db.query(TableName=self.name, Limit=limit, **kwargs)
+        return [load(i) for i in got.get("Items", [])], encode_cursor(got.get("LastEvaluatedKey"))
+
     def _batch_get(self, keys: Sequence[tuple[str, str]], *, consistent: bool) -> Iterator[dict[str, Any]]:
         for start in range(0, len(keys), _BATCH_GET_LIMIT):
             pending: list[dict[str, Any]] = [key(pk, sk) for pk, sk in keys[start : start + _BATCH_GET_LIMIT]]

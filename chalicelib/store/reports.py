@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.store._base import TableBase, decode_cursor, dump, encode_cursor, load
+from chalicelib.store._base import TableBase, dump
 
 # Only what a report or a recall needs: keeps each Query page small (1 MB of items per page).
 _DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s"
@@ -16,19 +16,14 @@ class ReportsMixin(TableBase):
         self, release_id: str, notice: str, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of a notice's delivery records, and the cursor of the next page (None at the end)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
-            "ExpressionAttributeValues": dump({":pk": f"RELEASE#{release_id}", ":sk": f"DELIVERY#{notice}#"}),
-            "ProjectionExpression": _DELIVERY_FIELDS,
-            "ExpressionAttributeNames": {"#r": "role", "#s": "status"},
-            "Limit": limit,
-        }
-        start = decode_cursor(cursor)
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        got = self._db.query(**kwargs)
-        return [load(i) for i in got.get("Items", [])], encode_cursor(got.get("LastEvaluatedKey"))
+        return self._page(
+            limit=limit,
+            cursor=cursor,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+            ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": f"DELIVERY#{notice}#"}),
+            ProjectionExpression=_DELIVERY_FIELDS,
+            ExpressionAttributeNames={"#r": "role", "#s": "status"},
+        )
 
     def delivery_outcomes(self, release_id: str, notice: str) -> Iterator[dict[str, Any]]:
         """Every delivery record of one notice, projected (a report reads them page by page)."""

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from chalicelib.entitlements import TIERS
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.models import Account, Subscription, now_iso
-from chalicelib.store._base import TableBase, decode_cursor, dump, encode_cursor, is_error, key, load
+from chalicelib.store._base import TableBase, dump, is_error, key, load
 
 # One transaction holds the subscription, its old entries and its new ones: 1 + 40 + 40 <= 100 actions.
 MAX_PRODUCTS = 40
@@ -196,18 +196,13 @@ class SubscriptionsMixin(TableBase):
 
     def audience_page(self, product: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.name,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "ExpressionAttributeValues": dump({":pk": f"AUDIENCE#{product}"}),
-            "Limit": limit,
-        }
-        start = decode_cursor(cursor)
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        page = self._db.query(**kwargs)
-        return [load(i) for i in page.get("Items", [])], encode_cursor(page.get("LastEvaluatedKey"))
+        return self._page(
+            limit=limit,
+            cursor=cursor,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues=dump({":pk": f"AUDIENCE#{product}"}),
+        )
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _read_subscription(

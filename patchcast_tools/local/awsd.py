@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import signal
 import threading
 import time
@@ -142,9 +143,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"local AWS ready on 127.0.0.1:{args.port}, outbox on 127.0.0.1:{args.outbox_port}", flush=True)
+    parent = os.getppid()
     while not stop.is_set():
         outbox.drain()
         time.sleep(0.1)
+        if os.getppid() != parent:  # the stack that started us died without stopping us: do not linger
+            break
     web.shutdown()
     server.stop()
 
