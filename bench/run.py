@@ -299,9 +299,12 @@ def cold_start(repeat: int = 5) -> dict[str, Any]:
                                      check=True).stdout) for _ in range(repeat)]  # fmt: skip
         return statistics.median(runs)
 
-    app_s, boto_s = measure("app"), measure("boto3")
+    # ``app`` no longer pulls boto3 in (adapters load when wiring makes them): the authorizer never pays
+    # for it. A function that talks to AWS pays both, so that figure is reported beside the target's.
+    app_s, boto_s, both_s = measure("app"), measure("boto3"), measure("app, chalicelib.store")
     return {"import_app_ms": round(app_s * 1000, 1), "import_boto3_ms": round(boto_s * 1000, 1),
-            "ratio": round(app_s / boto_s, 2)}  # fmt: skip
+            "ratio": round(app_s / boto_s, 2), "import_app_and_boto3_ms": round(both_s * 1000, 1),
+            "ratio_with_boto3": round(both_s / boto_s, 2)}  # fmt: skip
 
 
 def extras() -> dict[str, Any]:
@@ -336,7 +339,8 @@ def report(result: dict[str, Any]) -> str:
         f"{p['ineligible_emailed']} (target 0/0/0)",
         f"peak Python heap of one invocation: fan-out {p['peak_kib_fanout_invocation']} KiB, "
         f"delivery {p['peak_kib_delivery_invocation']} KiB",
-        f"cold start: import app {cs['import_app_ms']} ms vs boto3 {cs['import_boto3_ms']} ms = {cs['ratio']}x "
+        f"cold start: import app {cs['import_app_ms']} ms vs boto3 {cs['import_boto3_ms']} ms = {cs['ratio']}x; "
+        f"app + boto3 (a function's first AWS call) {cs['import_app_and_boto3_ms']} ms = {cs['ratio_with_boto3']}x "
         "(target <= 1.5x)",
     ]
     return "\n".join(lines)

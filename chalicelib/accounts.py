@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib import entitlements
@@ -12,7 +12,10 @@ from chalicelib.auth import SUPPORT_ADMINS, Identity
 from chalicelib.entitlements import TIERS
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.models import Account, Product
-from chalicelib.store import Table
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.store import Table
+
 
 ACCOUNT_FIELDS = ("name", "tier", "products", "support_start", "support_end", "timezone", "business_hours",
                   "csm_email", "oncall_email")  # fmt: skip

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import BadRequest, NotFound
+from chalicelib.names import REJECTED_PREFIX, UPLOAD_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-UPLOAD_PREFIX = "uploads/"
-REJECTED_PREFIX = "rejected/"
 _CHUNK = 1024 * 1024
 
 

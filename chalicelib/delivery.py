@@ -14,16 +14,20 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import copies, mail
+from chalicelib.errors import Paused, Rejected, Throttled
 from chalicelib.links import LinkMaker
-from chalicelib.mailer import Mailer, Paused, Rejected, Throttled
 from chalicelib.models import DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.observability import count_outcomes, logger
 from chalicelib.pacing import Pacer, QuotaCache, SendQuota
-from chalicelib.queues import Queues
-from chalicelib.store import Table
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.mailer import Mailer
+    from chalicelib.queues import Queues
+    from chalicelib.store import Table
+
 
 LEASE_SECONDS = 120
 RETRY_DELAY_SECONDS = 30

@@ -10,18 +10,30 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import mail
-from chalicelib.blobs import Blobs
 from chalicelib.entitlements import decide
-from chalicelib.errors import Action, Forbidden, Gone, NotFound, ServiceUnavailable, TooManyRequests
+from chalicelib.errors import (
+    Action,
+    Forbidden,
+    Gone,
+    NotFound,
+    Rejected,
+    ServiceUnavailable,
+    Throttled,
+    TooManyRequests,
+)
 from chalicelib.links import LinkMaker
-from chalicelib.mailer import Mailer, Rejected, Throttled
 from chalicelib.models import Account, Release, Subscription
 from chalicelib.observability import logger
-from chalicelib.store import Table
 from chalicelib.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.blobs import Blobs
+    from chalicelib.mailer import Mailer
+    from chalicelib.store import Table
+
 
 PRESIGN_SECONDS = 300
 FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs

@@ -81,3 +81,15 @@ class AlreadyExists(Conflict):
 
 class TransientError(Exception):
     """An infrastructure fault worth retrying (throttling, timeouts); never shown to users."""
+
+
+class Throttled(TransientError):
+    """SES asked us to slow down or failed transiently: send again later."""
+
+
+class Paused(Throttled):
+    """SES sending is paused for the whole account: nothing can go out until it is resumed."""
+
+
+class Rejected(Exception):
+    """SES refused this message for good (bad address, rejected content): record it, never retry."""

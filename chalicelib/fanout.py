@@ -12,14 +12,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.entitlements import TIERS, decide, oncall_copy_due
 from chalicelib.models import Account, Recipient, Release
 from chalicelib.observability import logger
-from chalicelib.queues import Queues
-from chalicelib.store import Table
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.queues import Queues
+    from chalicelib.store import Table
+
 
 # 49, not 50: delivery re-checks a batch in ONE BatchGetItem (100 keys): the release, and per recipient
 # its subscription and its delivery record, 1 + 2 * 49 = 99.

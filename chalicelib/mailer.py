@@ -6,27 +6,17 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.errors import TransientError
+from chalicelib.errors import Paused, Rejected, Throttled
 from chalicelib.pacing import SendQuota
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
+__all__ = ["Mailer", "Paused", "Rejected", "Throttled"]
+
 _TRANSIENT = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
               "InternalFailure", "ServiceUnavailable"}  # fmt: skip
 _PAUSED = {"SendingPausedException", "AccountSendingPausedException"}
-
-
-class Throttled(TransientError):
-    """SES asked us to slow down or failed transiently: send again later."""
-
-
-class Paused(Throttled):
-    """SES sending is paused for the whole account: nothing can go out until it is resumed."""
-
-
-class Rejected(Exception):
-    """SES refused this message for good (bad address, rejected content): record it, never retry."""
 
 
 class Mailer:

@@ -8,6 +8,9 @@ from typing import Any
 
 from chalicelib.entitlements import Contract
 
+# One transaction holds a subscription, its old fan-out entries and its new ones: 1 + 40 + 40 <= 100 actions.
+MAX_PRODUCTS = 40
+
 
 @dataclass(frozen=True)
 class Product:

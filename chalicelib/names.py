@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+# Where release files live in the packages bucket: uploads arrive here, mismatches are set aside.
+UPLOAD_PREFIX = "uploads/"
+REJECTED_PREFIX = "rejected/"
+
 
 @dataclass(frozen=True)
 class ResourceNames:

@@ -3,15 +3,18 @@ release notice reached, planned page by page from the recorded deliveries on the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import validation as v
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.fanout import BATCH_SIZE, FanoutQueues
 from chalicelib.models import Recipient, Release, now_iso
 from chalicelib.observability import logger
-from chalicelib.queues import Queues
-from chalicelib.store import Table
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.queues import Queues
+    from chalicelib.store import Table
+
 
 RECALL = "recall"  # the fan-out message kind, and the notice kind delivery sends
 PAGE_SIZE = 500

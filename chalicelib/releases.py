@@ -6,17 +6,21 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import validation as v
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.blobs import UPLOAD_PREFIX, Blobs
 from chalicelib.entitlements import CHANNELS, KINDS
 from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
 from chalicelib.models import Release, now_iso
+from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
-from chalicelib.queues import Queues
-from chalicelib.store import Table
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.blobs import Blobs
+    from chalicelib.queues import Queues
+    from chalicelib.store import Table
+
 
 CREATE_FIELDS = ("product", "version", "kind", "severity", "channel", "title", "summary", "filename", "size",
                  "sha256", "article_url", "notify_at", "draft")  # fmt: skip

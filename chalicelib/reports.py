@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.entitlements import TIERS
 from chalicelib.models import Release
-from chalicelib.store import Table
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.store import Table
+
 
 # Delivery outcomes as the report names them: "skipped" (opted out since fan-out, or a suppressed address).
 _OUTCOMES = {"sent": "notified", "failed": "failed", "skipped": "suppressed", "suppressed": "suppressed"}

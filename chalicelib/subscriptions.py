@@ -7,7 +7,7 @@ import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import mail
 from chalicelib import validation as v
@@ -15,11 +15,13 @@ from chalicelib.auth import Identity
 from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
 from chalicelib.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 from chalicelib.links import LinkMaker
-from chalicelib.mailer import Mailer
-from chalicelib.models import Account, Subscription, now_iso
-from chalicelib.store import Table
-from chalicelib.store.subscriptions import MAX_PRODUCTS
+from chalicelib.models import MAX_PRODUCTS, Account, Subscription, now_iso
 from chalicelib.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.mailer import Mailer
+    from chalicelib.store import Table
+
 
 CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels")
 CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels")

@@ -3,17 +3,20 @@ SHA-256 arrives here when the client hashed the file while uploading it)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from chalicelib import validation as v
-from chalicelib.blobs import Blobs
 from chalicelib.errors import BadRequest, Conflict
 from chalicelib.models import Release
 from chalicelib.observability import logger
-from chalicelib.queues import Queues
 from chalicelib.releases import sha256_field
-from chalicelib.store import Table
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.blobs import Blobs
+    from chalicelib.queues import Queues
+    from chalicelib.store import Table
+
 
 MAX_PARTS_PER_CALL = 100
 PART_URL_SECONDS = 3600

@@ -19,8 +19,6 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.models import Account, Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key, load
 
-# One transaction holds the subscription, its old entries and its new ones: 1 + 40 + 40 <= 100 actions.
-MAX_PRODUCTS = 40
 _RETRIES = 3
 
 
