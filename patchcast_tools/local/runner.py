@@ -58,7 +58,10 @@ class Runner:
         schedule_seconds: float = 5.0,
     ) -> None:
         self.app = chalice_app
-        self.sqs = session.client("sqs")
+        from botocore.config import Config
+
+        # one connection per polling thread (deliver queues x concurrency, the others x 2, SNS, schedules)
+        self.sqs = session.client("sqs", config=Config(max_pool_connections=64))
         self.sns = session.client("sns")
         self.region = session.region_name or "us-east-1"
         self.concurrency = concurrency
