@@ -126,13 +126,58 @@ def _queues_empty(sqs: Any, urls: list[str]) -> bool:
     )
 
 
+def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, Any]]:
+    """Peak Python heap of one fan-out and one delivery invocation of a fresh release, each alone."""
+    from chalicelib import delivery, fanout
+    from chalicelib.names import ResourceNames
+    from chalicelib.routes import links
+
+    names = ResourceNames("local")
+    # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
+    probe = _release(loader, product, "published")
+    stub = Stub()
+    _, fanout_peak = _peak(
+        lambda: fanout.run(
+            w.table,
+            stub,
+            fanout.FanoutQueues(
+                names.fanout_queue,
+                names.deliver_queue,  # type: ignore[arg-type]
+                names.critical_queue,
+            ),
+            {"release_id": probe},
+        )  # fmt: skip
+    )
+    deps = delivery.Deps(table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=30, quota=w.quota)
+    batch = next(m for m in stub.sent if "recipients" in m)
+    counts, delivery_peak = _peak(lambda: delivery.run(deps, batch, queue=names.deliver_queue))
+    return fanout_peak, delivery_peak, counts
+
+
+def memory_only(n: int, session: Any) -> dict[str, Any]:
+    """Load ``n`` subscribers and measure only the two invocations' peak heap (no full send): the check
+    that memory is flat in N, cheap enough for N = 100,000 where a full local run takes hours (moto's
+    Query walks the whole index for every page)."""
+    from bench import population as pop
+    from chalicelib import wiring
+    from chalicelib.names import ResourceNames
+    from chalicelib.store import Table
+
+    people = pop.make(n, f"M{uuid.uuid4().hex[:6]}")
+    loader = Table(session.client("dynamodb"), ResourceNames("local").table)
+    pop.load(loader, people)
+    probe_peaks(wiring.get(), loader, people.product)  # warm-up: first imports and clients, as in a warm container
+    fanout_peak, delivery_peak, _ = probe_peaks(wiring.get(), loader, people.product)
+    return {"subscribers": n, "peak_kib_fanout_invocation": fanout_peak // 1024,
+            "peak_kib_delivery_invocation": delivery_peak // 1024}  # fmt: skip
+
+
 def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
     import app as app_module
     from bench import population as pop
-    from chalicelib import delivery, fanout, releases, wiring
+    from chalicelib import releases, wiring
     from chalicelib.names import ResourceNames
     from chalicelib.queues import Queues
-    from chalicelib.routes import links
     from chalicelib.store import Table
     from patchcast_tools.local.runner import Runner
 
@@ -173,24 +218,7 @@ def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
     by_operation = dict(counter.calls.most_common())  # before the probes below add theirs
     seconds_by_operation = {k: round(v, 1) for k, v in counter.seconds.most_common()}
 
-    # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
-    probe = _release(loader, people.product, "published")
-    stub = Stub()
-    _, fanout_peak = _peak(
-        lambda: fanout.run(
-            w.table,
-            stub,
-            fanout.FanoutQueues(
-                names.fanout_queue,
-                names.deliver_queue,  # type: ignore[arg-type]
-                names.critical_queue,
-            ),
-            {"release_id": probe},
-        )  # fmt: skip
-    )
-    deps = delivery.Deps(table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=30, quota=w.quota)
-    batch = next(m for m in stub.sent if "recipients" in m)
-    counts, delivery_peak = _peak(lambda: delivery.run(deps, batch, queue=names.deliver_queue))
+    fanout_peak, delivery_peak, counts = probe_peaks(w, loader, people.product)
     return {
         "subscribers": n,
         "eligible": len(people.eligible),
@@ -347,7 +375,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 400,
-        ceiling_n: int = 3000, quiet: bool = False) -> dict[str, Any]:  # fmt: skip
+        ceiling_n: int = 3000, quiet: bool = False, memory: bool = False) -> dict[str, Any]:  # fmt: skip
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
     import boto3
@@ -365,6 +393,10 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
 
         sender = settings.get().sender
         result: dict[str, Any] = {"concurrency": concurrency, "send_threads": delivery.SEND_CONCURRENCY}
+        if memory:
+            result = {"memory_only": memory_only(n, session)}
+            print(json.dumps(result["memory_only"]))
+            return result
         result["pipeline"] = pipeline(n, concurrency, session)
         threads = concurrency * delivery.SEND_CONCURRENCY
         result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)))
@@ -393,8 +425,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--naive", type=int, default=400, help="recipients the naive baseline sends to")
     parser.add_argument("--ceiling", type=int, default=3000, help="emails of the bare SES ceiling run")
+    parser.add_argument("--memory-only", action="store_true", help="only the per-invocation peak heap at --n")
     args = parser.parse_args()
-    run(args.n, args.concurrency, args.out, naive_n=args.naive, ceiling_n=args.ceiling)
+    run(args.n, args.concurrency, args.out, naive_n=args.naive, ceiling_n=args.ceiling, memory=args.memory_only)
 
 
 if __name__ == "__main__":
