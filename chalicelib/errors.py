@@ -70,11 +70,6 @@ class ServiceUnavailable(PatchcastError):
     status = 503
 
 
-class PayloadTooLarge(PatchcastError):
-    code = "payload_too_large"
-    status = 413
-
-
 class AlreadyExists(Conflict):
     code = "already_exists"
 

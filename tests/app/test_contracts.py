@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from tests.app.test_release_flow import _subscribe_and_confirm
+from tests.app.flows import subscribe_and_confirm
 from tests.app.test_subscriptions import _audience, _customer
 from tests.conftest import account_body, auth, unique
 
@@ -27,8 +27,8 @@ def test_a_tier_change_moves_the_audience_entries_in_the_delivery_order(
     elite, (product,) = _customer(app_client, "elite")
     premium = unique("premium")
     _put(app_client, premium, account_body("premium", [product]))
-    e_sub = _subscribe_and_confirm(app_client, provisioned, elite, f"{unique('e')}@customer.example", [product])
-    p_sub = _subscribe_and_confirm(app_client, provisioned, premium, f"{unique('p')}@customer.example", [product])
+    e_sub = subscribe_and_confirm(app_client, provisioned, elite, f"{unique('e')}@customer.example", [product])
+    p_sub = subscribe_and_confirm(app_client, provisioned, premium, f"{unique('p')}@customer.example", [product])
     assert [e["subscription_id"] for e in _audience(table, product)] == [e_sub, p_sub]
 
     # WHEN the Elite contract becomes Xtreme
@@ -45,7 +45,7 @@ def test_a_product_dropped_from_the_contract_drops_its_entries_and_comes_back_wi
     app_client: Client, provisioned: str, table: Any
 ) -> None:
     account, (p1, p2) = _customer(app_client, "premium", products=2)
-    sub = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('d')}@customer.example", [p1, p2])
+    sub = subscribe_and_confirm(app_client, provisioned, account, f"{unique('d')}@customer.example", [p1, p2])
     _put(app_client, account, account_body("premium", [p1]))
     assert [e["subscription_id"] for e in _audience(table, p1)] == [sub] and _audience(table, p2) == []
     _put(app_client, account, account_body("premium", [p1, p2]))

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from chalicelib.models import Account, Release, Subscription, now_iso
 from chalicelib.tokens import Purpose, mint
-from tests.conftest import sent_messages, unique
-from tests.helpers import link, parse
+from tests.app.flows import emails_to
+from tests.conftest import unique
+from tests.helpers import link
 from tests.mutations import mutations
 
 JSON = {"Accept": "application/json"}
@@ -78,10 +79,6 @@ def world(wired: Any) -> World:
 
 def _get(client: Client, path: str, **headers: str) -> Any:
     return client.http.get(path, headers=headers)
-
-
-def _emails_to(moto: str, address: str) -> list[Any]:
-    return [parse(m["raw"]) for m in sent_messages(moto) if any(address in d for d in m["to"])]
 
 
 def test_a_click_redirects_to_a_five_minute_presigned_get_of_exactly_that_file_and_is_audited(
@@ -156,7 +153,7 @@ def test_an_expired_link_answers_410_with_a_button_that_emails_a_fresh_link(
     resp = app_client.http.post(f"/d/{token}/renew", headers={"Content-Type": "application/x-www-form-urlencoded"})
     # THEN the page says a link was emailed, without showing it, and the subscriber got a working link
     assert resp.status_code == 202 and "/d/" not in resp.body.decode()
-    mails = _emails_to(provisioned, world.email)
+    mails = emails_to(provisioned, world.email)
     assert len(mails) == 1 and "fresh download link" in mails[0].get_body(("plain",)).get_content()
     fresh = urlsplit(link(mails[0], "/d/")).path
     assert fresh != f"/d/{token}" and _get(app_client, fresh).status_code == 302
@@ -164,7 +161,7 @@ def test_an_expired_link_answers_410_with_a_button_that_emails_a_fresh_link(
     # AND pressing it again right away is refused without another email
     again = app_client.http.post(f"/d/{token}/renew", headers={"Content-Type": "application/json", **JSON})
     assert again.status_code == 429 and json.loads(again.body)["error"] == "fresh_link_recently_sent"
-    assert len(_emails_to(provisioned, world.email)) == 1
+    assert len(emails_to(provisioned, world.email)) == 1
 
 
 def test_no_fresh_link_for_someone_who_unsubscribed_or_a_forged_link(
@@ -184,7 +181,7 @@ def test_no_fresh_link_for_someone_who_unsubscribed_or_a_forged_link(
     kid, payload, mac = expired.split(".")
     forged = f"{kid}.{payload}.{mac[::-1]}"
     assert app_client.http.post(f"/d/{forged}/renew", headers=JSON).status_code == 404
-    assert _emails_to(provisioned, world.email) == []
+    assert emails_to(provisioned, world.email) == []
 
 
 def test_a_yanked_release_answers_410_with_its_reason(app_client: Client, world: World) -> None:

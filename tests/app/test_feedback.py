@@ -9,7 +9,7 @@ import boto3
 from chalice.test import Client
 
 from chalicelib.names import ResourceNames
-from tests.app.test_release_flow import _emails_to, _subscribe_and_confirm
+from tests.app.flows import emails_to, subscribe_and_confirm
 from tests.app.test_subscriptions import _audience, _customer, _mine, _new, _notices, _release
 from tests.conftest import auth, unique
 from tests.helpers import link
@@ -37,8 +37,8 @@ def test_a_permanent_bounce_suppresses_the_address_everywhere_until_it_reconfirm
     # GIVEN one address subscribed in two accounts
     (a1, (p1,)), (a2, (p2,)) = _customer(app_client), _customer(app_client)
     address = f"{unique('Bounced.')}@customer.example"
-    _subscribe_and_confirm(app_client, provisioned, a1, address, [p1])
-    _subscribe_and_confirm(app_client, provisioned, a2, address, [p2])
+    subscribe_and_confirm(app_client, provisioned, a1, address, [p1])
+    subscribe_and_confirm(app_client, provisioned, a2, address, [p2])
 
     # WHEN SES reports a permanent bounce for it (in another letter case)
     _publish(runner, "Bounce", address.upper())
@@ -57,7 +57,7 @@ def test_a_permanent_bounce_suppresses_the_address_everywhere_until_it_reconfirm
         app_client.http.post("/subscriptions", headers=auth("customer", a1), body=json.dumps(body)).status_code == 202
     )
     assert table.suppressed([address]) == {address.lower()}
-    confirm = link(_emails_to(provisioned, address)[-1], "/subscriptions/confirm")
+    confirm = link(emails_to(provisioned, address)[-1], "/subscriptions/confirm")
     assert app_client.http.get(confirm.split("patchcast.test", 1)[1]).status_code == 200
     assert table.suppressed([address]) == set()
     _release(app_client, runner, p1)
@@ -74,7 +74,7 @@ def test_a_complaint_suppresses_and_a_pending_confirmation_link_stops_working(
     _publish(runner, "Complaint", address)
     assert table.suppression(address)["reason"] == "complaint"
     assert _mine(app_client, account)[0]["status"] == "suppressed"
-    confirm = link(_emails_to(provisioned, address)[-1], "/subscriptions/confirm")
+    confirm = link(emails_to(provisioned, address)[-1], "/subscriptions/confirm")
     resp = app_client.http.get(confirm.split("patchcast.test", 1)[1], headers={"Accept": "application/json"})
     assert resp.status_code == 409 and _mine(app_client, account)[0]["status"] == "suppressed"
 
@@ -84,7 +84,7 @@ def test_a_transient_bounce_is_counted_and_nothing_more(
 ) -> None:
     account, (product,) = _customer(app_client)
     address = f"{unique('soft')}@customer.example"
-    _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    subscribe_and_confirm(app_client, provisioned, account, address, [product])
     _publish(runner, "Bounce", address, bounce_type="Transient")
     _publish(runner, "Bounce", address, bounce_type="Undetermined")
     assert table.count_transient_bounce(address) == 3  # the two above, and this one

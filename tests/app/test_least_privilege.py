@@ -10,7 +10,6 @@ checks judge the whole app suite and run last (``after_all``). Policies live in
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ import pytest
 from chalice.test import Client
 
 from tests import iam_policies, iam_recorder
-from tests.app.test_release_flow import _create_release, _emails_to, _subscribe_and_confirm, _upload
-from tests.conftest import SENDER, account_body, auth, unique
+from tests.app.flows import create_release, emails_to, subscribed_world, upload
+from tests.conftest import SENDER, auth
 
 STAGE = "local"
 PARAMS = {"SesDomain": SENDER.rsplit("@", 1)[1], "SenderAddress": SENDER}
@@ -49,21 +48,17 @@ def test_a_severity_1_draft_published_through_the_api_reaches_its_subscriber(
     app_client: Client, runner: Any, provisioned: str
 ) -> None:
     """Drives the publish route and the critical delivery queue, which the other flows do not reach."""
-    admin = auth("support-admin")
-    product, account, address = unique("P"), unique("acct"), f"{unique('oncall')}@customer.example"
-    app_client.http.put(f"/products/{product}", headers=admin, body=json.dumps({"name": "Product"}))
-    app_client.http.put(f"/accounts/{account}", headers=admin, body=json.dumps(account_body("elite", [product])))
-    _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    product, _account, address = subscribed_world(app_client, provisioned, "elite", prefix="oncall")
     data = b"critical fix bytes"
-    release = _create_release(app_client, product, data, severity=1, draft=True)
-    _upload(release, data)
+    release = create_release(app_client, product, data, severity=1, draft=True)
+    upload(release, data)
     runner.pump()
-    assert [m for m in _emails_to(provisioned, address) if "[Sev" in m["Subject"]] == []  # a draft waits
+    assert [m for m in emails_to(provisioned, address) if "[Sev" in m["Subject"]] == []  # a draft waits
 
     resp = app_client.http.post(f"/releases/{release['id']}/publish", headers=auth("release-engineer"))
     assert resp.status_code == 200, resp.body
     runner.pump()
-    assert len([m for m in _emails_to(provisioned, address) if "[Sev 1]" in m["Subject"]]) == 1
+    assert len([m for m in emails_to(provisioned, address) if "[Sev 1]" in m["Subject"]]) == 1
 
 
 def _recorder() -> iam_recorder.Recorder:

@@ -18,7 +18,7 @@ from chalice.test import Client
 from chalicelib import releases
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import CliError
-from tests.app.test_release_flow import _create_release, _emails_to, _subscribe_and_confirm, _upload
+from tests.app.flows import create_release, emails_to, subscribe_and_confirm, upload
 from tests.conftest import account_body, auth, unique
 from tests.helpers import link, sha256
 
@@ -64,7 +64,7 @@ def world(app_client: Client, provisioned: str) -> dict[str, str]:
     product, account, address = unique("P"), unique("acct"), f"{unique('ops')}@customer.example"
     app_client.http.put(f"/products/{product}", headers=admin, body=json.dumps({"name": "Product"}))
     app_client.http.put(f"/accounts/{account}", headers=admin, body=json.dumps(account_body("premium", [product])))
-    _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    subscribe_and_confirm(app_client, provisioned, account, address, [product])
     return {"product": product, "account": account, "address": address}
 
 
@@ -79,7 +79,7 @@ def small_multipart(wired: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _notices(moto: str, address: str, marker: str = "[Sev") -> list[Any]:
-    return [m for m in _emails_to(moto, address) if marker in m["Subject"] and "RECALL" not in m["Subject"]]
+    return [m for m in emails_to(moto, address) if marker in m["Subject"] and "RECALL" not in m["Subject"]]
 
 
 def _new(client: Client, product: str, **fields: Any) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def test_a_post_upload_declares_its_checksum_on_completion(
     # GIVEN a release created without a SHA-256 whose file is posted (its ObjectCreated finds no checksum yet)
     data = b"update bytes" * 50
     release = _new(app_client, world["product"], filename="u.zip", size=len(data))
-    _upload(release, data)
+    upload(release, data)
     runner.pump()
     assert _get(app_client, release["id"])["status"] == "awaiting-upload"
     # WHEN the checksum is declared, THEN the file verifies and the notice goes out
@@ -182,7 +182,7 @@ def test_a_wrong_checksum_declared_on_completion_is_rejected_and_notifies_nobody
 ) -> None:
     data = b"the real bytes"
     release = _new(app_client, world["product"], filename="u.zip", size=len(data))
-    _upload(release, data)
+    upload(release, data)
     resp = app_client.http.post(
         f"/releases/{release['id']}/upload/complete", headers=auth(RE), body=json.dumps({"sha256": sha256(b"other")})
     )
@@ -197,7 +197,7 @@ def test_a_file_of_another_size_is_refused_or_rejected_and_notifies_nobody(
     app_client: Client, runner: Any, provisioned: str, world: dict[str, str]
 ) -> None:
     data = b"declared size"
-    release = _create_release(app_client, world["product"], data)
+    release = create_release(app_client, world["product"], data)
     up = release["upload"]
     resp = requests.post(up["url"], data=up["fields"], files={"file": ("fix.zip", data + b"!")}, timeout=10)
     runner.pump()
@@ -213,8 +213,8 @@ def test_a_release_scheduled_ahead_is_published_by_the_schedule_once(
 ) -> None:
     data = b"scheduled fix"
     at = (datetime.now(UTC) + timedelta(seconds=30)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    release = _create_release(app_client, world["product"], data, notify_at=at)
-    _upload(release, data)
+    release = create_release(app_client, world["product"], data, notify_at=at)
+    upload(release, data)
     runner.pump()
     assert _get(app_client, release["id"])["status"] == "scheduled"
     w = __import__("chalicelib.wiring", fromlist=["get"]).get()
@@ -237,8 +237,8 @@ def test_a_yanked_release_recalls_its_notice_stops_downloads_and_reports(
 ) -> None:
     # GIVEN a published release whose link was followed once, and its successor
     data = b"bad fix"
-    release = _create_release(app_client, world["product"], data, sha256=None)
-    _upload(release, data)
+    release = create_release(app_client, world["product"], data, sha256=None)
+    upload(release, data)
     app_client.http.post(
         f"/releases/{release['id']}/upload/complete", headers=auth(RE), body=json.dumps({"sha256": sha256(data)})
     )
@@ -254,7 +254,7 @@ def test_a_yanked_release_recalls_its_notice_stops_downloads_and_reports(
         assert resp.status_code == 200 and json.loads(resp.body)["status"] == "yanked"
     runner.pump()
     # THEN one recall went to the one notified, HTML-escaped, naming the successor
-    recalls = [m for m in _emails_to(provisioned, world["address"]) if "[RECALL]" in m["Subject"]]
+    recalls = [m for m in emails_to(provisioned, world["address"]) if "[RECALL]" in m["Subject"]]
     assert len(recalls) == 1
     assert "&lt;b&gt;ledgers&lt;/b&gt;" in recalls[0].get_body(("html",)).get_content()
     assert successor["version"] in recalls[0].get_body(("plain",)).get_content()
@@ -319,8 +319,8 @@ def test_html_in_a_title_is_escaped_in_the_notice_and_kept_out_of_headers(
     app_client: Client, runner: Any, provisioned: str, world: dict[str, str]
 ) -> None:
     data = b"x"
-    release = _create_release(app_client, world["product"], data, title="<script>alert(1)</script> fix")
-    _upload(release, data)
+    release = create_release(app_client, world["product"], data, title="<script>alert(1)</script> fix")
+    upload(release, data)
     runner.pump()
     notice = _notices(provisioned, world["address"])[0]
     assert "<script>" not in notice.get_body(("html",)).get_content()
@@ -349,8 +349,8 @@ def test_the_scheduled_handler_publishes_what_is_due(
 
     data = b"due soon"
     at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    release = _create_release(app_client, world["product"], data, notify_at=at)
-    _upload(release, data)
+    release = create_release(app_client, world["product"], data, notify_at=at)
+    upload(release, data)
     runner.pump()
     assert _get(app_client, release["id"])["status"] == "scheduled"
     # WHEN the schedule's Lambda runs after that time

@@ -13,7 +13,7 @@ from chalice.test import Client
 
 from chalicelib.links import LinkMaker
 from chalicelib.tokens import KeyRing, Purpose, mint
-from tests.app.test_release_flow import _create_release, _emails_to, _subscribe_and_confirm, _upload
+from tests.app.flows import create_release, emails_to, subscribe_and_confirm, upload
 from tests.conftest import account_body, auth, unique
 from tests.helpers import link
 
@@ -46,12 +46,12 @@ def _mine(client: Client, account: str) -> list[dict[str, Any]]:
 
 
 def _notices(moto: str, address: str) -> list[Any]:
-    return [m for m in _emails_to(moto, address) if "[Sev" in m["Subject"]]
+    return [m for m in emails_to(moto, address) if "[Sev" in m["Subject"]]
 
 
 def _release(client: Client, runner: Any, product: str, **extra: Any) -> None:
     data = unique("bytes").encode()
-    _upload(_create_release(client, product, data, **extra), data)
+    upload(create_release(client, product, data, **extra), data)
     runner.pump()
 
 
@@ -59,7 +59,7 @@ def _release(client: Client, runner: Any, product: str, **extra: Any) -> None:
 def confirmed(app_client: Client, provisioned: str) -> tuple[str, str, str]:
     """One Premium account with one confirmed subscription, shared by the tests that must change nothing."""
     account, (product,) = _customer(app_client, "premium")
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('c')}@customer.example", [product])
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, f"{unique('c')}@customer.example", [product])
     return account, product, sub_id
 
 
@@ -71,8 +71,8 @@ def test_a_customer_lists_changes_and_deletes_only_their_own_subscriptions(
     account, (p1, p2) = _customer(app_client, products=2)
     other, (op,) = _customer(app_client)
     address = f"{unique('a')}@customer.example"
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [p1])
-    other_id = _subscribe_and_confirm(app_client, provisioned, other, f"{unique('o')}@customer.example", [op])
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, address, [p1])
+    other_id = subscribe_and_confirm(app_client, provisioned, other, f"{unique('o')}@customer.example", [op])
 
     # THEN each lists its own only
     assert [s["id"] for s in _mine(app_client, account)] == [sub_id]
@@ -133,7 +133,7 @@ def test_an_unsubscribed_subscription_cannot_be_changed_back_on(
 ) -> None:
     account, (product,) = _customer(app_client)
     address = f"{unique('u')}@customer.example"
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, address, [product])
     assert _one_click(app_client, _unsubscribe_link(wired, account, sub_id)).status_code == 200
     resp = app_client.http.patch(
         f"/subscriptions/{sub_id}", headers=auth("customer", account), body=json.dumps({"max_severity": 1})
@@ -177,8 +177,8 @@ def test_bad_subscriptions_get_a_4xx_naming_the_problem_and_write_nothing(
     assert resp.status_code == status and _json(resp)["error"] == code, resp.body
     assert names in _json(resp)["message"]
     assert _mine(app_client, account) == []
-    assert _emails_to(provisioned, "ok@customer.example") == [] or all(
-        account not in m.get_body(("plain",)).get_content() for m in _emails_to(provisioned, "ok@customer.example")
+    assert emails_to(provisioned, "ok@customer.example") == [] or all(
+        account not in m.get_body(("plain",)).get_content() for m in emails_to(provisioned, "ok@customer.example")
     )
 
 
@@ -223,7 +223,7 @@ def test_one_click_unsubscribe_holds_for_the_very_next_release(
     # GIVEN a confirmed subscriber who got a notice
     account, (product,) = _customer(app_client)
     address = f"{unique('oc')}@customer.example"
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, address, [product])
     _release(app_client, runner, product)
     url = _unsubscribe_url(provisioned, address)
     assert url and len(_notices(provisioned, address)) == 1
@@ -247,7 +247,7 @@ def test_one_click_unsubscribe_holds_for_the_very_next_release(
 
 def test_a_multipart_one_click_post_unsubscribes(app_client: Client, provisioned: str, wired: Any) -> None:
     account, (product,) = _customer(app_client)
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('mp')}@customer.example", [product])
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, f"{unique('mp')}@customer.example", [product])
     body = '--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--b--\r\n'
     resp = app_client.http.post(
         _path(_unsubscribe_link(wired, account, sub_id)),
@@ -315,7 +315,7 @@ def test_a_bad_unsubscribe_token_is_refused_and_unsubscribes_nobody(
 
 def test_a_post_without_the_one_click_body_is_refused(app_client: Client, provisioned: str, wired: Any) -> None:
     account, (product,) = _customer(app_client)
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, f"{unique('nb')}@customer.example", [product])
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, f"{unique('nb')}@customer.example", [product])
     resp = _one_click(app_client, _unsubscribe_link(wired, account, sub_id), body="unsubscribe=yes")
     assert resp.status_code == 400 and "List-Unsubscribe=One-Click" in _json(resp)["message"]
     assert _mine(app_client, account)[0]["status"] == "active"
@@ -326,13 +326,13 @@ def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(
 ) -> None:
     account, (product,) = _customer(app_client)
     address = f"{unique('rs')}@customer.example"
-    sub_id = _subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, address, [product])
     _one_click(app_client, _unsubscribe_link(wired, account, sub_id))
     # WHEN the address subscribes again: pending, and a confirmation email is on its way
     body = {**_new(), "products": [product], "email": address}
     resp = app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
     assert resp.status_code == 202 and _json(resp)["status"] == "pending"
-    assert sum("Confirm" in m["Subject"] for m in _emails_to(provisioned, address)) == 2
+    assert sum("Confirm" in m["Subject"] for m in emails_to(provisioned, address)) == 2
     # THEN a release before the confirmation does not reach it
     _release(app_client, runner, product)
     assert _notices(provisioned, address) == []
@@ -358,7 +358,7 @@ def test_the_confirmation_link_is_single_purpose(app_client: Client, provisioned
     address = f"{unique('cf')}@customer.example"
     body = {**_new(), "products": [product], "email": address}
     app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
-    confirm = link(_emails_to(provisioned, address)[-1], "/subscriptions/confirm")
+    confirm = link(emails_to(provisioned, address)[-1], "/subscriptions/confirm")
     # a confirmation token does not unsubscribe, and a tampered one does not confirm
     token = urlsplit(confirm).query.removeprefix("token=")
     assert _one_click(app_client, f"https://x/unsubscribe?token={token}").status_code == 404
