@@ -13,8 +13,6 @@ from chalice.app import Request
 
 from chalicelib.auth import Identity
 from chalicelib.errors import PatchcastError, Unauthorized
-from chalicelib.observability import logger
-from chalicelib.validation import parse_json_object
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECURITY_HEADERS = {
@@ -98,6 +96,8 @@ def _refusal_html(err: PatchcastError) -> str:
 
 
 def body_of(request: Request) -> dict[str, Any]:
+    from chalicelib.validation import parse_json_object
+
     return parse_json_object(request.raw_body)
 
 
@@ -119,6 +119,8 @@ def handled(app: Any, *, page: bool = False) -> Callable[[F], F]:
             except PatchcastError as err:
                 return error_response(err, app.current_request, page=page)
             except Exception:
+                from chalicelib.observability import logger
+
                 logger.exception("unhandled error in route")
                 return error_response(_INTERNAL, app.current_request, page=page)
 

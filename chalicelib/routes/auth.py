@@ -7,7 +7,6 @@ from chalice.app import AuthRequest, AuthResponse
 
 from chalicelib import wiring
 from chalicelib.errors import Unauthorized
-from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
 
@@ -22,6 +21,8 @@ def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     except Unauthorized as err:
         return AuthResponse(routes=["*"], principal_id="anonymous", context={"auth_error": err.message})
     except Exception:  # a JWKS outage must not become an open door, nor a crash
+        from chalicelib.observability import logger
+
         logger.exception("token verification failed")
         return AuthResponse(
             routes=["*"], principal_id="anonymous", context={"auth_error": "The token could not be verified now."}

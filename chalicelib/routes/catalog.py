@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice import Blueprint  # type: ignore[attr-defined]
 
-from chalicelib import accounts, entitlements, wiring
+from chalicelib import wiring
 from chalicelib.auth import SUPPORT_ADMINS
 from chalicelib.http import body_of, handled, identity_of, json_response
 from chalicelib.routes.auth import jwt_auth
@@ -35,12 +35,16 @@ def health() -> Any:
 @bp.route("/tiers", methods=["GET"])
 @handled(bp)
 def tiers() -> Any:
+    from chalicelib import entitlements
+
     return json_response({"tiers": entitlements.matrix()})
 
 
 @bp.route("/entitlements", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def get_entitlements() -> Any:
+    from chalicelib import accounts
+
     return json_response(accounts.entitlements_of(wiring.get().table, identity_of(bp.current_request)))
 
 
@@ -53,6 +57,8 @@ def openapi() -> Any:
 @bp.route("/products/{product_id}", methods=["PUT"], authorizer=jwt_auth)
 @handled(bp)
 def put_product(product_id: str) -> Any:
+    from chalicelib import accounts
+
     identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
     product = accounts.parse_product(product_id, body_of(bp.current_request))
     wiring.get().table.put_product(product)
@@ -69,6 +75,8 @@ def list_products() -> Any:
 @bp.route("/accounts/{account_id}", methods=["PUT"], authorizer=jwt_auth)
 @handled(bp)
 def put_account(account_id: str) -> Any:
+    from chalicelib import accounts
+
     identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
     table = wiring.get().table
     account = accounts.parse_account(
@@ -81,6 +89,8 @@ def put_account(account_id: str) -> Any:
 @bp.route("/accounts/{account_id}", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def get_account(account_id: str) -> Any:
+    from chalicelib import accounts
+
     return json_response(
         accounts.readable_account(wiring.get().table, account_id, identity_of(bp.current_request)).public()
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib import downloads, wiring
+from chalicelib import wiring
 from chalicelib.http import handled, header, html_response, json_response, source_ip, wants_json
 from chalicelib.routes import links
 
@@ -16,6 +16,8 @@ bp = Blueprint(__name__)
 @bp.route("/d/{token}", methods=["GET"])
 @handled(bp, page=True)
 def download(token: str) -> Any:
+    from chalicelib import downloads
+
     w = wiring.get()
     request = bp.current_request
     url = downloads.redirect_url(
@@ -36,6 +38,8 @@ def download(token: str) -> Any:
 @bp.route("/d/{token}/info", methods=["GET"])
 @handled(bp)
 def download_info(token: str) -> Any:
+    from chalicelib import downloads
+
     w = wiring.get()
     return json_response(downloads.info(w.table, links(w.keys.ring_for(token)), token))
 
@@ -43,6 +47,8 @@ def download_info(token: str) -> Any:
 @bp.route("/d/{token}/renew", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
 @handled(bp, page=True)
 def renew_download_link(token: str) -> Any:
+    from chalicelib import downloads
+
     w = wiring.get()
     maker = links(w.keys.ring_for(token))
     expires = downloads.send_fresh_link(w.table, w.mailer, maker, token, days=w.settings.download_link_days)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SNSEvent
 
-from chalicelib import feedback, names, wiring
+from chalicelib import names, wiring
 
 bp = Blueprint(__name__)
 N = names.current()
@@ -14,4 +14,6 @@ N = names.current()
 
 @bp.on_sns_message(topic=N.feedback_topic)
 def on_feedback(event: SNSEvent) -> None:
+    from chalicelib import feedback
+
     feedback.handle(wiring.get().table, event.message)

@@ -9,15 +9,13 @@ from urllib.parse import unquote_plus
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
-from chalicelib import names, releases, wiring
-from chalicelib.observability import flushing_metrics, logger
+from chalicelib import names, wiring
 from chalicelib.routes import links
 
 if TYPE_CHECKING:
     from chalicelib.fanout import FanoutQueues
 
-# delivery and fanout (with mail, MIME, pacing) are imported in their handlers: every Lambda of the app
-# imports this module at cold start, and only the pipeline's functions need them.
+# The domain modules are imported in the handlers (see chalicelib.routes: cold start).
 
 bp = Blueprint(__name__)
 N = names.current()
@@ -31,6 +29,9 @@ def _queues() -> FanoutQueues:
 
 @bp.on_sqs_message(queue=N.uploads_queue, batch_size=1)
 def on_upload(event: SQSEvent) -> None:
+    from chalicelib import releases
+    from chalicelib.observability import logger
+
     w = wiring.get()
     for record in event:
         for s3_record in json.loads(record.body).get("Records", []):  # s3:TestEvent has none
@@ -41,13 +42,11 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
-    from chalicelib import fanout
+    from chalicelib import fanout, recall
 
     w = wiring.get()
     for record in event:
         message = json.loads(record.body)
-        from chalicelib import recall
-
         if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
             recall.plan_page(w.table, w.queues, _queues(), message)
         else:
@@ -56,6 +55,7 @@ def on_fanout(event: SQSEvent) -> None:
 
 def _deliver(event: SQSEvent, queue: str) -> None:
     from chalicelib import delivery
+    from chalicelib.observability import flushing_metrics
 
     w = wiring.get()
     deps = delivery.Deps(

@@ -6,21 +6,24 @@ from typing import Any
 
 from chalice import Blueprint, Rate  # type: ignore[attr-defined]
 
-from chalicelib import recall, releases, reports, uploads, wiring
+from chalicelib import wiring
 from chalicelib.http import body_of, handled, identity_of, json_response
-from chalicelib.observability import logger
 from chalicelib.routes.auth import jwt_auth
 
 bp = Blueprint(__name__)
 
 
 def _release(release_id: str) -> Any:
+    from chalicelib import releases
+
     return releases.get(wiring.get().table, identity_of(bp.current_request), release_id)
 
 
 @bp.route("/releases", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def create_release() -> Any:
+    from chalicelib import releases
+
     w = wiring.get()
     request = bp.current_request
     limits = releases.UploadLimits(threshold=w.settings.multipart_threshold, part_size=w.settings.multipart_part_size)
@@ -42,12 +45,16 @@ def get_release(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/upload/parts", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def upload_parts(release_id: str) -> Any:
+    from chalicelib import uploads
+
     return json_response(uploads.part_urls(wiring.get().blobs, _release(release_id), body_of(bp.current_request)))
 
 
 @bp.route("/releases/{release_id}/upload/complete", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def upload_complete(release_id: str) -> Any:
+    from chalicelib import uploads
+
     w = wiring.get()
     release = _release(release_id)
     done = uploads.complete(
@@ -59,6 +66,8 @@ def upload_complete(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/publish", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def publish_release(release_id: str) -> Any:
+    from chalicelib import releases
+
     w = wiring.get()
     _release(release_id)
     return json_response(releases.publish(w.table, w.queues, w.settings.names.fanout_queue, release_id).public())
@@ -67,6 +76,8 @@ def publish_release(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/yank", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def yank_release(release_id: str) -> Any:
+    from chalicelib import recall
+
     w = wiring.get()
     _release(release_id)
     yanked = recall.yank(w.table, w.queues, w.settings.names.fanout_queue, release_id, body_of(bp.current_request))
@@ -76,11 +87,16 @@ def yank_release(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/report", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def release_report(release_id: str) -> Any:
+    from chalicelib import reports
+
     return json_response(reports.report(wiring.get().table, _release(release_id)))
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def publish_scheduled(event: Any) -> None:
+    from chalicelib import releases
+    from chalicelib.observability import logger
+
     w = wiring.get()
     published = releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue)
     if published:

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib import subscriptions, wiring
+from chalicelib import wiring
 from chalicelib.errors import BadRequest
 from chalicelib.http import body_of, handled, html_response, identity_of, json_response, query_param, wants_json
 from chalicelib.routes import links
@@ -22,6 +22,8 @@ _FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text
 @bp.route("/subscriptions", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def create_subscription() -> Any:
+    from chalicelib import subscriptions
+
     w = wiring.get()
     request = bp.current_request
     sub = subscriptions.create(
@@ -33,6 +35,8 @@ def create_subscription() -> Any:
 @bp.route("/subscriptions", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def list_subscriptions() -> Any:
+    from chalicelib import subscriptions
+
     subs = subscriptions.list_own(wiring.get().table, identity_of(bp.current_request))
     return json_response({"subscriptions": [s.public() for s in subs]})
 
@@ -40,6 +44,8 @@ def list_subscriptions() -> Any:
 @bp.route("/subscriptions/{subscription_id}", methods=["PATCH"], authorizer=jwt_auth)
 @handled(bp)
 def change_subscription(subscription_id: str) -> Any:
+    from chalicelib import subscriptions
+
     request = bp.current_request
     who = identity_of(request)
     return json_response(subscriptions.change(wiring.get().table, who, subscription_id, body_of(request)).public())
@@ -48,6 +54,8 @@ def change_subscription(subscription_id: str) -> Any:
 @bp.route("/subscriptions/{subscription_id}", methods=["DELETE"], authorizer=jwt_auth)
 @handled(bp)
 def delete_subscription(subscription_id: str) -> Any:
+    from chalicelib import subscriptions
+
     subscriptions.remove(wiring.get().table, identity_of(bp.current_request), subscription_id)
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 
@@ -55,6 +63,8 @@ def delete_subscription(subscription_id: str) -> Any:
 @bp.route("/subscriptions/confirm", methods=["GET"])
 @handled(bp, page=True)
 def confirm_subscription() -> Any:
+    from chalicelib import subscriptions
+
     request = bp.current_request
     sub = subscriptions.confirm(wiring.get().table, wiring.get().keys.ring(), query_param(request, "token"))
     if wants_json(request):
@@ -66,6 +76,8 @@ def confirm_subscription() -> Any:
 @handled(bp, page=True)
 def unsubscribe_page() -> Any:
     """Only a page: link scanners that follow the link unsubscribe nobody; the button POSTs."""
+    from chalicelib import subscriptions
+
     request = bp.current_request
     token = query_param(request, "token")
     sub = subscriptions.unsubscribe_target(wiring.get().table, wiring.get().keys.ring(), token)
@@ -87,6 +99,8 @@ def unsubscribe_page() -> Any:
 @handled(bp, page=True)
 def unsubscribe() -> Any:
     """RFC 8058 one-click: no auth, no cookie; the signed token alone names the subscription."""
+    from chalicelib import subscriptions
+
     request = bp.current_request
     if not subscriptions.is_one_click(request.raw_body):
         raise BadRequest("The body must be List-Unsubscribe=One-Click (RFC 8058).", code="invalid_body")
