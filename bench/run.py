@@ -83,6 +83,30 @@ class RequestCounter:
                 self.seconds[event_name.removeprefix("after-call.")] += time.perf_counter() - context["bench_t0"]
 
 
+class CpuMeter:
+    """CPU seconds used by this process (the handlers, or the baseline's client) and by the local AWS
+    process between ``start`` and ``stop``: where a run's time goes, per email (Linux ``/proc``)."""
+
+    def __init__(self, aws_pid: int) -> None:
+        self.aws_pid = aws_pid
+        self.start_at = self._now()
+
+    def _now(self) -> tuple[float, float]:
+        own = os.times()
+        try:
+            fields = Path(f"/proc/{self.aws_pid}/stat").read_text().rsplit(")", 1)[1].split()
+            aws = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except (OSError, ValueError, IndexError):
+            aws = float("nan")
+        return own.user + own.system, aws
+
+    def per_email(self, emails: int) -> dict[str, float]:
+        (own0, aws0), (own1, aws1) = self.start_at, self._now()
+        n = max(emails, 1)
+        return {"client_cpu_ms_per_email": round((own1 - own0) * 1000 / n, 2),
+                "local_aws_cpu_ms_per_email": round((aws1 - aws0) * 1000 / n, 2)}  # fmt: skip
+
+
 class Stub:
     """A Queues stand-in that keeps what a probe invocation would enqueue."""
 
@@ -172,7 +196,7 @@ def memory_only(n: int, session: Any) -> dict[str, Any]:
             "peak_kib_delivery_invocation": delivery_peak // 1024}  # fmt: skip
 
 
-def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
+def pipeline(n: int, concurrency: int, session: Any, aws_pid: int) -> dict[str, Any]:
     import app as app_module
     from bench import population as pop
     from chalicelib import releases, wiring
@@ -199,7 +223,7 @@ def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
     urls = [sqs.get_queue_url(QueueName=q)["QueueUrl"] for q in (names.fanout_queue, names.deliver_queue)]
     try:
         release_id = _release(loader, people.product, "available")
-        t0 = time.monotonic()
+        t0, cpu = time.monotonic(), CpuMeter(aws_pid)
         releases.publish(loader, Queues(sqs), names.fanout_queue, release_id)
         deadline = t0 + 120 + n / 20
         while time.monotonic() < deadline:
@@ -207,6 +231,7 @@ def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
             if accepted.total >= len(people.eligible) and _queues_empty(sqs, urls):
                 break
         elapsed = accepted.last - t0
+        cpu_use = cpu.per_email(accepted.total)
     finally:
         runner.close()
 
@@ -230,6 +255,7 @@ def pipeline(n: int, concurrency: int, session: Any) -> dict[str, Any]:
         "requests_per_email": round(requests / max(emails, 1), 4),
         "requests_by_operation": by_operation,
         "seconds_by_operation": seconds_by_operation,
+        **cpu_use,
         "handler_invocations": runner.stats.invocations,
         "handler_failures": runner.stats.failures,
         "duplicates": duplicates,
@@ -254,7 +280,7 @@ def _sample_raw(sender: str) -> bytes:
     return mail.release_notice(sender=sender, to="ceiling@bench.example", release=rel, links=links)
 
 
-def ceiling(session: Any, sender: str, threads: int, count: int) -> dict[str, Any]:
+def ceiling(session: Any, sender: str, threads: int, count: int, aws_pid: int) -> dict[str, Any]:
     """Bare concurrent SESv2 SendEmail (Raw) with the same number of sending threads: the local limit."""
     from botocore.config import Config
 
@@ -265,11 +291,12 @@ def ceiling(session: Any, sender: str, threads: int, count: int) -> dict[str, An
         ses.send_email(FromEmailAddress=sender, Destination={"ToAddresses": [f"c{i}@bench.example"]},
                        Content={"Raw": {"Data": raw}})  # fmt: skip
 
-    t0 = time.monotonic()
+    t0, cpu = time.monotonic(), CpuMeter(aws_pid)
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(send, range(count)))
     elapsed = time.monotonic() - t0
     return {
+        **cpu.per_email(count),
         "threads": threads,
         "emails": count,
         "seconds": round(elapsed, 2),
@@ -277,7 +304,7 @@ def ceiling(session: Any, sender: str, threads: int, count: int) -> dict[str, An
     }
 
 
-def naive(session: Any, table_name: str, product: str, sender: str, limit: int) -> dict[str, Any]:
+def naive(session: Any, table_name: str, product: str, sender: str, limit: int, aws_pid: int) -> dict[str, Any]:
     """The obvious way: Scan for the audience, then per recipient one SendEmail and one PutItem, in turn."""
     from datetime import UTC, datetime
 
@@ -300,7 +327,7 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int) 
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     scan_s = time.monotonic() - t0
-    t1 = time.monotonic()
+    t1, cpu = time.monotonic(), CpuMeter(aws_pid)
     for item in audience[:limit]:
         to = item["email"]["S"]
         links = mail.Links(download=None, unsubscribe="https://x.example/u", expires=datetime.now(UTC))
@@ -312,7 +339,7 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int) 
         requests += 2
     sent = min(limit, len(audience))
     send_s = time.monotonic() - t1
-    return {"emails": sent, "scan_seconds": round(scan_s, 2), "send_seconds": round(send_s, 2),
+    return {**cpu.per_email(sent), "emails": sent, "scan_seconds": round(scan_s, 2), "send_seconds": round(send_s, 2),
             "emails_per_second": round(sent / send_s, 1) if send_s else 0.0,
             "requests_per_email": round(requests / max(sent, 1), 3)}  # fmt: skip
 
@@ -362,6 +389,10 @@ def report(result: dict[str, Any]) -> str:
         ("seconds", f"{p['seconds']}", f"{c['seconds']}", f"{nv['send_seconds']} (+{nv['scan_seconds']} scan)"),
         ("emails/s", f"{p['emails_per_second']}", f"{c['emails_per_second']}", f"{nv['emails_per_second']}"),
         ("AWS requests/email", f"{p['requests_per_email']}", "1", f"{nv['requests_per_email']}"),
+        *[
+            (f"{label} CPU ms/email", *(f"{r[key]}" for r in (p, c, nv)))
+            for label, key in (("local AWS", "local_aws_cpu_ms_per_email"), ("client", "client_cpu_ms_per_email"))
+        ],
     ]
     width = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(v.ljust(width[i]) for i, v in enumerate(r)) for r in rows]
@@ -407,11 +438,12 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
             result = {"memory_only": memory_only(n, session)}
             print(json.dumps(result["memory_only"]))
             return result
-        result["pipeline"] = pipeline(n, concurrency, session)
+        aws_pid = stack.procs[0].pid  # the local AWS (moto), the only process this stack starts
+        result["pipeline"] = pipeline(n, concurrency, session, aws_pid)
         threads = concurrency * delivery.SEND_CONCURRENCY
-        result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)))
+        result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)), aws_pid)
         result["naive"] = naive(session, settings.get().names.table, result["pipeline"]["product"], sender,
-                                min(naive_n, n))  # fmt: skip
+                                min(naive_n, n), aws_pid)  # fmt: skip
     finally:
         stack.stop()
     result["cold_start"] = cold_start()
