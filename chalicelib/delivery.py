@@ -70,7 +70,9 @@ def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes) -> Del
 
 def _composer(deps: Deps, release: Release, notice: str, notified: list[str]) -> Compose:
     expires = int(time.time()) + deps.link_days * 86400
-    sender = deps.mailer.sender
+    sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
+    notice_for = mail.NoticeTemplate(mail.NOTICES[notice], sender=sender, release=release, expires=until,
+                                     download=bool(release.object_key))  # fmt: skip
 
     def compose(r: Recipient) -> bytes:
         if r.role == "oncall":
@@ -83,9 +85,9 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str]) ->
             if release.object_key
             else None,
             unsubscribe=deps.links.unsubscribe(r.account_id, r.subscription_id),
-            expires=datetime.fromtimestamp(expires, UTC),
+            expires=until,
         )
-        return mail.NOTICES[notice](sender=sender, to=r.email, release=release, links=links)
+        return notice_for.render(r.email, links)
 
     return compose
 
