@@ -35,3 +35,4 @@ def flushing_metrics() -> Iterator[None]:
     finally:
         if metrics.metric_set:
             metrics.flush_metrics()
+            metrics.clear_metrics()  # flush leaves them when metrics are disabled: a warm container would grow
