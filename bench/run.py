@@ -85,19 +85,20 @@ class RequestCounter:
 
 class CpuMeter:
     """CPU seconds used by this process (the handlers, or the baseline's client) and by the local AWS
-    process between ``start`` and ``stop``: where a run's time goes, per email (Linux ``/proc``)."""
+    processes since it was made: where a run's time goes, per email (Linux ``/proc``)."""
 
-    def __init__(self, aws_pid: int) -> None:
-        self.aws_pid = aws_pid
+    def __init__(self, aws_pids: list[int]) -> None:
+        self.aws_pids = aws_pids
         self.start_at = self._now()
 
     def _now(self) -> tuple[float, float]:
-        own = os.times()
-        try:
-            fields = Path(f"/proc/{self.aws_pid}/stat").read_text().rsplit(")", 1)[1].split()
-            aws = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-        except (OSError, ValueError, IndexError):
-            aws = float("nan")
+        own, aws = os.times(), 0.0
+        for pid in self.aws_pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                aws += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+            except (OSError, ValueError, IndexError):
+                aws = float("nan")
         return own.user + own.system, aws
 
     def per_email(self, emails: int) -> dict[str, float]:
@@ -196,7 +197,7 @@ def memory_only(n: int, session: Any) -> dict[str, Any]:
             "peak_kib_delivery_invocation": delivery_peak // 1024}  # fmt: skip
 
 
-def pipeline(n: int, concurrency: int, session: Any, aws_pid: int) -> dict[str, Any]:
+def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dict[str, Any]:
     import app as app_module
     from bench import population as pop
     from chalicelib import releases, wiring
@@ -223,7 +224,7 @@ def pipeline(n: int, concurrency: int, session: Any, aws_pid: int) -> dict[str, 
     urls = [sqs.get_queue_url(QueueName=q)["QueueUrl"] for q in (names.fanout_queue, names.deliver_queue)]
     try:
         release_id = _release(loader, people.product, "available")
-        t0, cpu = time.monotonic(), CpuMeter(aws_pid)
+        t0, cpu = time.monotonic(), CpuMeter(aws_pids)
         releases.publish(loader, Queues(sqs), names.fanout_queue, release_id)
         deadline = t0 + 120 + n / 20
         while time.monotonic() < deadline:
@@ -280,7 +281,7 @@ def _sample_raw(sender: str) -> bytes:
     return mail.release_notice(sender=sender, to="ceiling@bench.example", release=rel, links=links)
 
 
-def ceiling(session: Any, sender: str, threads: int, count: int, aws_pid: int) -> dict[str, Any]:
+def ceiling(session: Any, sender: str, threads: int, count: int, aws_pids: list[int]) -> dict[str, Any]:
     """Bare concurrent SESv2 SendEmail (Raw) with the same number of sending threads: the local limit."""
     from botocore.config import Config
 
@@ -291,7 +292,7 @@ def ceiling(session: Any, sender: str, threads: int, count: int, aws_pid: int) -
         ses.send_email(FromEmailAddress=sender, Destination={"ToAddresses": [f"c{i}@bench.example"]},
                        Content={"Raw": {"Data": raw}})  # fmt: skip
 
-    t0, cpu = time.monotonic(), CpuMeter(aws_pid)
+    t0, cpu = time.monotonic(), CpuMeter(aws_pids)
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(send, range(count)))
     elapsed = time.monotonic() - t0
@@ -304,7 +305,7 @@ def ceiling(session: Any, sender: str, threads: int, count: int, aws_pid: int) -
     }
 
 
-def naive(session: Any, table_name: str, product: str, sender: str, limit: int, aws_pid: int) -> dict[str, Any]:
+def naive(session: Any, table_name: str, product: str, sender: str, limit: int, aws_pids: list[int]) -> dict[str, Any]:
     """The obvious way: Scan for the audience, then per recipient one SendEmail and one PutItem, in turn."""
     from datetime import UTC, datetime
 
@@ -327,7 +328,7 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     scan_s = time.monotonic() - t0
-    t1, cpu = time.monotonic(), CpuMeter(aws_pid)
+    t1, cpu = time.monotonic(), CpuMeter(aws_pids)
     for item in audience[:limit]:
         to = item["email"]["S"]
         links = mail.Links(download=None, unsubscribe="https://x.example/u", expires=datetime.now(UTC))
@@ -401,7 +402,8 @@ def report(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"subscribers {p['subscribers']} (eligible {p['eligible']}), loaded in {p['load_seconds']} s; "
-        f"concurrency {result['concurrency']} x {result['send_threads']} send threads",
+        f"concurrency {result['concurrency']} x {result['send_threads']} send threads; local AWS: "
+        + ("DynamoDB in a process of its own" if result.get("dynamodb_process") else "one process"),
         f"throughput: {share:.0%} of the local SES ceiling (target >= 80%), {vs_naive:.1f}x naive (target >= 2x)",
         f"requests/email: {p['requests_per_email']} (target <= 1.12)",
         f"exactly once: duplicates {p['duplicates']}, missing {p['missing']}, ineligible emailed "
@@ -415,8 +417,9 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 400,
-        ceiling_n: int = 3000, quiet: bool = False, memory: bool = False) -> dict[str, Any]:  # fmt: skip
+def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 1000,
+        ceiling_n: int = 3000, quiet: bool = False, memory: bool = False,
+        dynamodb_process: bool = True) -> dict[str, Any]:  # fmt: skip
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
     import boto3
@@ -426,24 +429,26 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
 
     os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)
     state = Path(tempfile.mkdtemp(prefix="patchcast-bench-"))
-    stack = LocalStack(state_dir=state, api_port=free_port(), aws_port=free_port(), outbox_port=free_port())
+    stack = LocalStack(state_dir=state, api_port=free_port(), aws_port=free_port(), outbox_port=free_port(),
+                       dynamodb_port=free_port() if dynamodb_process else None)  # fmt: skip
     try:
         stack.start(seed=False, api=False, events=False)
         session = boto3.session.Session(region_name="us-east-1")
         from chalicelib import settings
 
         sender = settings.get().sender
-        result: dict[str, Any] = {"concurrency": concurrency, "send_threads": delivery.SEND_CONCURRENCY}
+        result: dict[str, Any] = {"concurrency": concurrency, "send_threads": delivery.SEND_CONCURRENCY,
+                                  "dynamodb_process": dynamodb_process}  # fmt: skip
         if memory:
             result = {"memory_only": memory_only(n, session)}
             print(json.dumps(result["memory_only"]))
             return result
-        aws_pid = stack.procs[0].pid  # the local AWS (moto), the only process this stack starts
-        result["pipeline"] = pipeline(n, concurrency, session, aws_pid)
+        aws_pids = [p.pid for p in stack.procs]  # the local AWS (moto), the only processes this stack starts
+        result["pipeline"] = pipeline(n, concurrency, session, aws_pids)
         threads = concurrency * delivery.SEND_CONCURRENCY
-        result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)), aws_pid)
+        result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)), aws_pids)
         result["naive"] = naive(session, settings.get().names.table, result["pipeline"]["product"], sender,
-                                min(naive_n, n), aws_pid)  # fmt: skip
+                                min(naive_n, n), aws_pids)  # fmt: skip
     finally:
         stack.stop()
     result["cold_start"] = cold_start()
@@ -465,11 +470,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=int(os.environ.get("N", "10000")), help="subscribers (env N)")
     parser.add_argument("--concurrency", type=int, default=2, help="delivery invocations at once")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--naive", type=int, default=400, help="recipients the naive baseline sends to")
+    parser.add_argument("--naive", type=int, default=1000, help="recipients the naive baseline sends to")
     parser.add_argument("--ceiling", type=int, default=3000, help="emails of the bare SES ceiling run")
     parser.add_argument("--memory-only", action="store_true", help="only the per-invocation peak heap at --n")
+    parser.add_argument("--one-process", action="store_true",
+                        help="serve DynamoDB from the same local AWS process as SES, as make run does")  # fmt: skip
     args = parser.parse_args()
-    run(args.n, args.concurrency, args.out, naive_n=args.naive, ceiling_n=args.ceiling, memory=args.memory_only)
+    run(
+        args.n,
+        args.concurrency,
+        args.out,
+        naive_n=args.naive,
+        ceiling_n=args.ceiling,
+        memory=args.memory_only,
+        dynamodb_process=not args.one_process,
+    )
 
 
 if __name__ == "__main__":

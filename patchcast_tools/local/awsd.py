@@ -140,7 +140,7 @@ def lean_server() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--outbox-port", type=int, default=8025)
+    parser.add_argument("--outbox-port", type=int, default=8025, help="0: no outbox (a process serving DynamoDB alone)")
     parser.add_argument("--outbox-dir", type=Path, default=Path(".local/outbox"))
     args = parser.parse_args()
 
@@ -150,20 +150,24 @@ def main() -> None:
     lean_server()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
-    outbox = Outbox(args.outbox_dir)
-    web = ThreadingHTTPServer(("127.0.0.1", args.outbox_port), _handler(outbox))
-    threading.Thread(target=web.serve_forever, daemon=True).start()
+    outbox, web = None, None
+    if args.outbox_port:
+        outbox = Outbox(args.outbox_dir)
+        web = ThreadingHTTPServer(("127.0.0.1", args.outbox_port), _handler(outbox))
+        threading.Thread(target=web.serve_forever, daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"local AWS ready on 127.0.0.1:{args.port}, outbox on 127.0.0.1:{args.outbox_port}", flush=True)
+    print(f"local AWS ready on 127.0.0.1:{args.port}, outbox on 127.0.0.1:{args.outbox_port or '-'}", flush=True)
     parent = os.getppid()
     while not stop.is_set():
-        outbox.drain()
+        if outbox is not None:
+            outbox.drain()
         time.sleep(0.1)
         if os.getppid() != parent:  # the stack that started us died without stopping us: do not linger
             break
-    web.shutdown()
+    if web is not None:
+        web.shutdown()
     server.stop()
 
 

@@ -69,7 +69,11 @@ def provision(stage: str, *, sender: str, session: boto3.session.Session | None 
             s3.put_bucket_notification_configuration(
                 Bucket=props["BucketName"], NotificationConfiguration={"QueueConfigurations": queue_configs}
             )
-        elif res["Type"] == "AWS::DynamoDB::Table" and props.get("TimeToLiveSpecification"):
+        elif res["Type"] == "AWS::DynamoDB::Table":
+            if ddb.meta.endpoint_url != cfn.meta.endpoint_url:  # DynamoDB served by another process
+                _create_table(ddb, props)
+            if not props.get("TimeToLiveSpecification"):
+                continue
             ddb.update_time_to_live(
                 TableName=props["TableName"], TimeToLiveSpecification=props["TimeToLiveSpecification"]
             )
@@ -82,6 +86,14 @@ def provision(stage: str, *, sender: str, session: boto3.session.Session | None 
     session.client("sesv2").create_email_identity(EmailIdentity=sender)
     _feedback_to_topic(session, sender, ResourceNames(stage).feedback_topic)
     return ResourceNames(stage)
+
+
+def _create_table(ddb: Any, props: dict[str, Any]) -> None:
+    """The table where DynamoDB is served, from the template's own definition (CloudFormation made its
+    copy in the process that serves CloudFormation)."""
+    wanted = ("TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+    ddb.create_table(**{k: props[k] for k in wanted if k in props})
+    ddb.get_waiter("table_exists").wait(TableName=props["TableName"], WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
 
 
 def _feedback_to_topic(session: boto3.session.Session, sender: str, topic: str) -> None:

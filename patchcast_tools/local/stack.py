@@ -72,12 +72,17 @@ class LocalStack:
         outbox_port: int,
         concurrency: int = 4,
         extra_env: dict[str, str] | None = None,
+        dynamodb_port: int | None = None,
     ) -> None:
+        """``dynamodb_port``: serve DynamoDB from a second local AWS process (the benchmark's choice: in AWS
+        DynamoDB and SES do not queue behind each other on one interpreter); by default one serves all."""
         self.state_dir = state_dir.resolve()
         self.api_port, self.aws_port, self.outbox_port = api_port, aws_port, outbox_port
+        self.dynamodb_port = dynamodb_port
         self.concurrency = concurrency
         self.procs: list[subprocess.Popen[bytes]] = []
         self.runner: Any = None
+        self._saved_env: dict[str, str | None] = {}
         self.extra_env = extra_env or {}
 
     @property
@@ -113,6 +118,7 @@ class LocalStack:
             "PATCHCAST_JWKS_URL": jwks.resolve().as_uri(),
             "PATCHCAST_STATE_DIR": str(self.state_dir),
             "PATCHCAST_API": self.api_url,
+            **({"AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}"} if self.dynamodb_port else {}),
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "Patchcast",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
@@ -124,6 +130,7 @@ class LocalStack:
             (self.api_port, "PATCHCAST_API_PORT"),
             (self.aws_port, "PATCHCAST_AWS_PORT"),
             (self.outbox_port, "PATCHCAST_OUTBOX_PORT"),
+            *([(self.dynamodb_port, "the benchmark's DynamoDB port")] if self.dynamodb_port else []),
         ):
             if not port_free(port):
                 raise StackError(f"port {port} is already in use: stop what holds it, or set {var} to another port")
@@ -142,7 +149,8 @@ class LocalStack:
         """Everything ``make run`` needs; the benchmark leaves out the HTTP API and feeds events itself."""
         self.check_ports()
         env = self.env()
-        os.environ.update(env)  # the runner (this process) sees the same world as the API
+        self._saved_env = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # the runner (this process) sees the same world as the API (until stop)
         py = sys.executable
         awsd = self._spawn(
             [py, "-m", "patchcast_tools.local.awsd", "--port", str(self.aws_port), "--outbox-port", str(self.outbox_port),
@@ -151,6 +159,10 @@ class LocalStack:
             env,
         )  # fmt: skip
         _wait(f"{self.aws_url}/moto-api/", "the local AWS", 30, awsd)
+        if self.dynamodb_port:
+            ddb = self._spawn([py, "-m", "patchcast_tools.local.awsd", "--port", str(self.dynamodb_port), "--outbox-port",
+                               "0"], "aws-dynamodb.log", env)  # fmt: skip
+            _wait(f"http://127.0.0.1:{self.dynamodb_port}/moto-api/", "the local DynamoDB", 30, ddb)
 
         import boto3
 
@@ -192,6 +204,12 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.procs.clear()
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self._saved_env = {}
 
     def __enter__(self) -> LocalStack:
         try:

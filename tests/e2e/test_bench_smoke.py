@@ -30,3 +30,6 @@ def test_the_benchmark_delivers_exactly_once_to_every_eligible_subscriber(tmp_pa
     assert p["eligible"] > 0 and p["emails"] == p["eligible"]
     assert (p["duplicates"], p["missing"], p["ineligible_emailed"]) == (0, 0, 0)
     assert p["requests_per_email"] > 1 and result["cold_start"]["import_boto3_ms"] > 0
+    # ... with DynamoDB served by a local AWS process of its own (provisioned there), CPU measured per email
+    assert result["dynamodb_process"] is True
+    assert p["local_aws_cpu_ms_per_email"] > 0 and p["client_cpu_ms_per_email"] > 0
