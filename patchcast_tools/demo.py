@@ -99,7 +99,13 @@ def run_scenario(stack: LocalStack, say: Any = print) -> dict[str, Any]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="patchcast-demo-") as tmp:
-        stack = LocalStack(state_dir=Path(tmp), api_port=free_port(), aws_port=free_port(), outbox_port=free_port())
+        stack = LocalStack(
+            state_dir=Path(tmp),
+            api_port=free_port(),
+            aws_port=free_port(),
+            outbox_port=free_port(),
+            extra_env={"POWERTOOLS_METRICS_DISABLED": "true"},
+        )  # the demo's lines only; make run keeps EMF
         try:
             print("starting a fresh local stack…", flush=True)
             with stack:
