@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy chalicelib infra
+	$(BIN)/mypy chalicelib infra patchcast_tools bench
 
 test: lint types
 	$(BIN)/python -m pytest -q

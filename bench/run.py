@@ -50,7 +50,7 @@ class Accepted:
                 accepted.last = time.monotonic()
             return message_id
 
-        Mailer.send_raw = send_raw  # type: ignore[method-assign]
+        Mailer.send_raw = send_raw  # type: ignore[method-assign, assignment]
 
     @property
     def total(self) -> int:
@@ -160,7 +160,7 @@ def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, 
     names = ResourceNames("local")
     # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
     probe = _release(loader, product, "published")
-    stub = Stub()
+    stub: Any = Stub()  # a Queues stand-in
     _, fanout_peak = _peak(
         lambda: fanout.run(
             w.table,
@@ -317,7 +317,7 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
         "naive", product, "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", "published", now_iso(), "b"
     )
     t0 = time.monotonic()
-    requests, audience = 0, []
+    requests, audience = 0, list[dict[str, Any]]()
     kwargs: dict[str, Any] = {"TableName": table_name, "FilterExpression": "GSI1PK = :p",
                               "ExpressionAttributeValues": {":p": {"S": f"AUDIENCE#{product}"}}}  # fmt: skip
     while len(audience) < limit:

@@ -45,7 +45,12 @@ def run_scenario(stack: LocalStack, say: Any = print) -> dict[str, Any]:
     say("support admin   put contract northwind (premium, product M3)")
 
     address = "ops@northwind.example"
-    sub = {"email": address, "products": ["M3"], "kinds": ["patch", "critical-solution"], "max_severity": 3}
+    sub: dict[str, Any] = {
+        "email": address,
+        "products": ["M3"],
+        "kinds": ["patch", "critical-solution"],
+        "max_severity": 3,
+    }
     resp = requests.post(f"{api}/subscriptions", json=sub, headers=bearer("customer", "northwind", address), timeout=10)
     _check(resp.status_code == 202, f"POST /subscriptions answered {resp.status_code}: {resp.text}")
     confirmation = outbox.wait_for(lambda m: address in str(m["To"]) and "Confirm" in str(m["Subject"]))

@@ -15,14 +15,15 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ACCOUNT = "123456789012"
 
 
-def _sent_messages() -> list:
+def _sent_messages() -> list[Any]:
     from moto.ses.models import ses_backends
 
-    found = []
+    found: list[Any] = []
     for regions in ses_backends.values():
         for backend in regions.values():
             found.extend(getattr(backend, "sent_messages", []))
@@ -105,13 +106,13 @@ def realistic_ses_feedback() -> None:
     from moto.sns.models import sns_backends
 
     def process(self: SESBackend, source: str, destinations: object) -> None:
-        topic = self.sns_topics.get(str(source).rpartition("@")[2], {}).get(self.__type_of_message__(destinations))
-        if topic is None or self.__type_of_message__(destinations) not in ("Bounce", "Complaint"):
-            return
         kind = self.__type_of_message__(destinations)
+        topic = self.sns_topics.get(str(source).rpartition("@")[2], {}).get(kind or "")
+        if topic is None or kind not in ("Bounce", "Complaint"):
+            return
         listed = destinations if isinstance(destinations, list) else destinations.get("ToAddresses", [])  # type: ignore[attr-defined]
         to = [parseaddr(a)[1] for a in listed]
-        msg = copy.deepcopy({**COMMON_MAIL, "notificationType": kind})
+        msg: dict[str, Any] = copy.deepcopy({**COMMON_MAIL, "notificationType": kind})
         msg["mail"].update(source=source, destination=to, sendingAccountId=self.account_id)
         if kind == "Bounce":
             msg["bounce"] = {**copy.deepcopy(BOUNCE), "bouncedRecipients": [

@@ -52,7 +52,7 @@ def provision(stage: str, *, sender: str, session: boto3.session.Session | None 
     for res in resources.values():
         props = res["Properties"]
         if res["Type"] == "AWS::S3::Bucket" and "NotificationConfiguration" in props:
-            queue_configs = [
+            queue_configs: list[Any] = [
                 {
                     "QueueArn": _resolve_queue_arn(sqs, resources, qc["Queue"]),
                     "Events": [qc["Event"]],

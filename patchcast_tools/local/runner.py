@@ -229,7 +229,7 @@ class Runner:
         if match is None and not expression.startswith("cron("):
             raise RuntimeError(f"unknown schedule expression {expression!r} for {name}")
         while not self.stop.wait(period):
-            event = {
+            event: dict[str, Any] = {
                 "version": "0",
                 "id": str(uuid.uuid4()),
                 "detail-type": "Scheduled Event",
