@@ -52,7 +52,7 @@ def _queue_recall(table: Table, queues: Queues, fanout_queue: str, release: Rele
     """Queue the recall's first page once, and only if the release notice went out to anyone."""
     if release.fanout_at and not release.recall_at:
         queues.send(fanout_queue, {"kind": RECALL, "release_id": release.release_id, "page": 0, "cursor": None})
-        table.mark_recall_queued(release.release_id)
+        table.mark_queued(release.release_id, "recall")
     return release
 
 

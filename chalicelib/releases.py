@@ -238,7 +238,7 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str) ->
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
     if not release.fanout_at:
         queues.send(fanout_queue, {"release_id": release_id, "page": 0, "cursor": None})
-        table.mark_fanout_queued(release_id)
+        table.mark_queued(release_id, "fanout")
         logger.info("release published", extra={"release_id": release_id})
     return release
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -109,19 +109,12 @@ class ReleasesMixin(TableBase):
         """Set fields of a release while it is in ``in_status``; None when it is not (or does not exist)."""
         return self.transition_release(release_id, from_status=[in_status], to_status=in_status, **fields)
 
-    def mark_recall_queued(self, release_id: str) -> None:
+    def mark_queued(self, release_id: str, notice: Literal["fanout", "recall"]) -> None:
+        """Stamp ``fanout_at`` / ``recall_at``: the first page of that notice is on the queue (queue it once)."""
         self._db.update_item(
             TableName=self.name,
             Key=key(f"RELEASE#{release_id}", "RELEASE"),
-            UpdateExpression="SET recall_at = :t",
-            ExpressionAttributeValues=dump({":t": now_iso()}),
-        )
-
-    def mark_fanout_queued(self, release_id: str) -> None:
-        self._db.update_item(
-            TableName=self.name,
-            Key=key(f"RELEASE#{release_id}", "RELEASE"),
-            UpdateExpression="SET fanout_at = :t",
+            UpdateExpression=f"SET {notice}_at = :t",
             ExpressionAttributeValues=dump({":t": now_iso()}),
         )
 

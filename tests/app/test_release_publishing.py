@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import requests
 from chalice.test import Client
 
-from chalicelib import releases
+from chalicelib import releases, wiring
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import CliError
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, upload
@@ -208,19 +209,28 @@ def test_a_file_of_another_size_is_refused_or_rejected_and_notifies_nobody(
     assert _notices(provisioned, world["address"]) == []
 
 
-def test_a_release_scheduled_ahead_is_published_by_the_schedule_once(
-    app_client: Client, runner: Any, provisioned: str, world: dict[str, str]
-) -> None:
-    data = b"scheduled fix"
-    at = (datetime.now(UTC) + timedelta(seconds=30)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    release = create_release(app_client, world["product"], data, notify_at=at)
+def _in(seconds: int) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _scheduled(app_client: Client, runner: Any, product: str, notify_at: str) -> dict[str, Any]:
+    """A release uploaded and verified, waiting for ``notify_at``."""
+    data = f"fix for {notify_at}".encode()
+    release = create_release(app_client, product, data, notify_at=notify_at)
     upload(release, data)
     runner.pump()
     assert _get(app_client, release["id"])["status"] == "scheduled"
-    w = __import__("chalicelib.wiring", fromlist=["get"]).get()
+    return release
+
+
+def test_a_release_scheduled_ahead_is_published_by_the_schedule_once(
+    app_client: Client, runner: Any, provisioned: str, world: dict[str, str]
+) -> None:
+    release = _scheduled(app_client, runner, world["product"], _in(30))
+    w = wiring.get()
     # WHEN the schedule runs before the time: nothing; after it: published
     assert release["id"] not in releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue)
-    later = (datetime.now(UTC) + timedelta(seconds=60)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    later = _in(60)
     assert release["id"] in releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue, now=later)
     runner.pump()
     assert _get(app_client, release["id"])["status"] == "published"
@@ -345,14 +355,8 @@ def test_the_scheduled_handler_publishes_what_is_due(
     app_client: Client, runner: Any, provisioned: str, world: dict[str, str]
 ) -> None:
     # GIVEN a release whose notify_at comes in two seconds
-    import time
-
-    data = b"due soon"
-    at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    release = create_release(app_client, world["product"], data, notify_at=at)
-    upload(release, data)
-    runner.pump()
-    assert _get(app_client, release["id"])["status"] == "scheduled"
+    at = _in(2)
+    release = _scheduled(app_client, runner, world["product"], at)
     # WHEN the schedule's Lambda runs after that time
     time.sleep(max(0.0, (datetime.fromisoformat(at.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()) + 1.1)
     app_client.lambda_.invoke(
