@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import cached_property
 from typing import Protocol
 
 from chalicelib.models import Release
@@ -182,8 +183,12 @@ class NoticeTemplate:
         self._to, self._download, self._unsubscribe = (f"{tag}.{k}@patchcast.invalid" for k in ("to", "dl", "un"))
         self._build, self._sender, self._release = build, sender, release
         self.expires, self.download = expires, download
-        links = Links(download=self._download if download else None, unsubscribe=self._unsubscribe, expires=expires)
-        self._raw = build(sender=sender, to=self._to, release=release, links=links)
+
+    @cached_property
+    def _raw(self) -> bytes:
+        """Rendered at the first recipient (a batch of only on-call and CSM copies never needs it)."""
+        links = Links(self._download if self.download else None, self._unsubscribe, self.expires)
+        return self._build(sender=self._sender, to=self._to, release=self._release, links=links)
 
     def render(self, to: str, links: Links) -> bytes:
         values = [to, links.unsubscribe, *([links.download] if links.download else [])]

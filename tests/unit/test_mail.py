@@ -114,3 +114,17 @@ def test_a_value_the_email_package_would_encode_is_rendered_in_full(to: str) -> 
     assert _boundary(template.render(to, _links(1))) != _boundary(template.render(to, _links(1)))  # rendered anew
     _same_but_message_id_and_date(template.render(to, _links(1)),
                                   mail.release_notice(sender="alerts@p.test", to=to, release=_release(), links=_links(1)))  # fmt: skip
+
+
+def test_the_template_renders_once_and_only_when_a_recipient_needs_it() -> None:
+    calls: list[str] = []
+
+    def build(**kw: object) -> bytes:
+        calls.append(str(kw["to"]))
+        return mail.release_notice(**kw)  # type: ignore[arg-type]
+
+    template = mail.NoticeTemplate(build, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True)
+    assert calls == []  # a batch of only on-call and CSM copies pays nothing
+    for n in range(3):
+        template.render(f"u{n}@acme.example", _links(n))
+    assert len(calls) == 1 and calls[0].endswith("@patchcast.invalid")
