@@ -103,18 +103,18 @@ def complete(
         )
     parts = _parts(body, _part_count(release)) if release.upload_id else []
     assert release.object_key
+    if not release.upload_id and not blobs.exists(release.object_key):
+        raise BadRequest(
+            "The file has not been uploaded yet; POST it to the upload URL first.", code="upload_incomplete"
+        )
     updated = table.set_release_fields(release.release_id, in_status="awaiting-upload", sha256=sha256) or release
     if release.upload_id:
         # Completing fires ObjectCreated, whose verification now finds the SHA-256 declared.
         _assemble(blobs, release, parts)
-    elif blobs.exists(release.object_key):
+    else:
         # The POST's ObjectCreated may have come before the SHA-256 did, and waited: queue the check again.
         event = {"Records": [{"s3": {"object": {"key": quote_plus(release.object_key)}}}]}
         queues.send(uploads_queue, event)
-    else:
-        raise BadRequest(
-            "The file has not been uploaded yet; POST it to the upload URL first.", code="upload_incomplete"
-        )
     logger.info("upload completed", extra={"release_id": release.release_id, "multipart": bool(release.upload_id)})
     return updated
 
