@@ -137,11 +137,16 @@ def test_a_post_upload_completed_again_after_verification_answers_202_and_a_diff
 
 # -- an ID token that expires mid-upload --------------------------------------------------------------------------
 @pytest.fixture
-def short_tokens(monkeypatch: pytest.MonkeyPatch) -> float:
+def local_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """patchctl mints its tokens from the session's issuer, as against the local stack."""
+    monkeypatch.setenv("PATCHCAST_STATE_DIR", str(STATE))
+    monkeypatch.delenv("PATCHCAST_TOKEN", raising=False)
+
+
+@pytest.fixture
+def short_tokens(local_issuer: None, monkeypatch: pytest.MonkeyPatch) -> float:
     """Local tokens of 2 s and a verifier without leeway: an upload outlives its token in seconds, not an hour."""
     monkeypatch.setenv("PATCHCAST_LOCAL_TOKEN_SECONDS", "2")
-    monkeypatch.setenv("PATCHCAST_STATE_DIR", str(STATE))  # where the session's issuer keys are
-    monkeypatch.delenv("PATCHCAST_TOKEN", raising=False)
     monkeypatch.setattr(auth_module, "LEEWAY_SECONDS", 0)
     return 2.5
 
@@ -242,3 +247,19 @@ def test_a_rejected_upload_above_the_copy_part_is_set_aside_in_parts_not_one_cop
     assert moved == data
     with pytest.raises(s3.exceptions.ClientError):
         s3.head_object(Bucket=wired.settings.names.bucket, Key=f"uploads/{release['id']}/sp.zip")
+
+
+def test_a_post_upload_whose_completion_was_lost_is_completed_from_the_file_without_sending_it_again(
+    app_client: Client, runner: Any, world: dict[str, str], tmp_path: Path, local_issuer: None
+) -> None:
+    # GIVEN a file posted to S3 whose completion never reached the API
+    path = tmp_path / "u.zip"
+    path.write_bytes(b"posted, never completed" * 10)
+    release = _new(app_client, world["product"], filename="u.zip", size=path.stat().st_size)
+    upload(release, path.read_bytes())
+    # WHEN `patchctl release upload ID --file PATH` runs for it
+    done = uploader.complete_again(cli_api(app_client), _get(app_client, release["id"]), path, show_progress=False)
+    runner.pump()
+    # THEN it is completed with the file's SHA-256 and goes out
+    assert done["sha256"] == sha256(path.read_bytes())
+    assert _get(app_client, release["id"])["status"] == "published"
