@@ -27,11 +27,13 @@ _MISSING = ("404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied")
 def client_config(env: Mapping[str, str]) -> dict[str, Any]:
     """The botocore ``Config`` arguments of the S3 client whose URLs we hand out.
 
-    Left to itself botocore presigns for the global host (``bucket.s3.amazonaws.com``): for up to a day after
-    a bucket is created S3 answers it with a 307 to the Regional host, where a signature made for the global
-    host no longer matches, and Regions opened since March 2019 refuse it. Virtual-hosted addressing on the
-    Regional endpoint (also in us-east-1) is what S3 expects. An endpoint override (the local AWS, through
-    ``AWS_ENDPOINT_URL``) keeps botocore's path-style URLs on that address.
+    Left to itself (``auto`` addressing) botocore presigns for the global host ``bucket.s3.amazonaws.com`` in
+    every Region: for up to a day after a bucket is created S3 answers it with a 307 to the Regional host,
+    where a signature made for the global host no longer matches, and Regions opened since March 2019 refuse
+    it. ``virtual`` addressing gives ``bucket.s3.<region>.amazonaws.com`` (partition-aware, from botocore's
+    endpoint rules), except in us-east-1, which also needs ``us_east_1_regional_endpoint``. With an endpoint
+    override (the local AWS, through ``AWS_ENDPOINT_URL``) botocore's URLs are path-style on that address;
+    ``virtual`` would put the bucket in front of a host name (``bucket.localhost``), so it is not set then.
     """
     if env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"):
         return {"signature_version": "s3v4"}
