@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -16,12 +16,42 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _CHUNK = 1024 * 1024
+MAX_COPY_OBJECT = 5 * 1024**3  # S3 refuses a single CopyObject of a larger source
+COPY_PART = 512 * 1024**2  # above this, move_aside copies in parts (UploadPartCopy), well below MAX_COPY_OBJECT
+# A HeadObject of a missing key answers 404 only to a caller with s3:ListBucket on the bucket, 403 to anyone
+# else. No function is granted ListBucket (it would list every package), and every key a function heads is
+# one its policy grants s3:GetObject on (tests/app/test_least_privilege.py), so a 403 there means "no such key".
+_MISSING = ("404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied")
+
+
+def client_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """The botocore ``Config`` arguments of the S3 client whose URLs we hand out.
+
+    Left to itself (``auto`` addressing) botocore presigns for the global host ``bucket.s3.amazonaws.com`` in
+    every Region: for up to a day after a bucket is created S3 answers it with a 307 to the Regional host,
+    where a signature made for the global host no longer matches, and Regions opened since March 2019 refuse
+    it. ``virtual`` addressing gives ``bucket.s3.<region>.amazonaws.com`` (partition-aware, from botocore's
+    endpoint rules), except in us-east-1, which also needs ``us_east_1_regional_endpoint``. With an endpoint
+    override (the local AWS, through ``AWS_ENDPOINT_URL``) botocore's URLs are path-style on that address;
+    ``virtual`` would put the bucket in front of a host name (``bucket.localhost``), so it is not set then.
+    """
+    if env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"):
+        return {"signature_version": "s3v4"}
+    return {
+        "signature_version": "s3v4",
+        "s3": {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+    }
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class Blobs:
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str, *, copy_part: int = COPY_PART) -> None:
         self._s3 = client
         self.bucket = bucket
+        self._copy_part = copy_part
 
     def presigned_post(self, key: str, *, size: int, expires: int = 3600) -> dict[str, Any]:
         """A form POST that S3 accepts only for exactly ``size`` bytes at exactly ``key``."""
@@ -48,7 +78,10 @@ class Blobs:
         )
 
     def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None:
-        """Assemble the parts; S3 checks each ETag and the 5 MiB minimum of every part but the last."""
+        """Assemble the parts; S3 checks each ETag and the 5 MiB minimum of every part but the last.
+
+        NotFound when S3 knows no such upload: aborted, or already assembled (S3 forgets an upload it completed).
+        """
         try:
             self._s3.complete_multipart_upload(
                 Bucket=self.bucket,
@@ -57,8 +90,10 @@ class Blobs:
                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
             )
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload", "MalformedXML"):
+            code = _code(exc)
+            if code == "NoSuchUpload":
+                raise NotFound(f"S3 knows no multipart upload {upload_id} of {key}", code="no_such_upload") from exc
+            if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML"):
                 raise BadRequest(
                     f"S3 refused to assemble the parts ({code}): {exc.response.get('Error', {}).get('Message', '')}",
                     code="upload_incomplete",
@@ -78,17 +113,20 @@ class Blobs:
         None for a composite checksum (multipart: a hash of the parts' hashes, not of the file) and for
         objects uploaded without a checksum; the caller then hashes the stream.
         """
-        head = self._s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        head = self._head(key, ChecksumMode="ENABLED")
         value = head.get("ChecksumSHA256")
         if not value or "-" in value or head.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
             return None
         return base64.b64decode(value).hex()
 
     def size_of(self, key: str) -> int:
+        return int(self._head(key)["ContentLength"])
+
+    def _head(self, key: str, **extra: Any) -> Any:
         try:
-            return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            return self._s3.head_object(Bucket=self.bucket, Key=key, **extra)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _code(exc) in _MISSING:
                 raise NotFound(f"object {key} does not exist") from exc
             raise
 
@@ -101,8 +139,13 @@ class Blobs:
         return digest.hexdigest()
 
     def move_aside(self, key: str) -> str:
+        from boto3.s3.transfer import TransferConfig
+
         target = REJECTED_PREFIX + key.removeprefix(UPLOAD_PREFIX)
-        self._s3.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
+        # A rejected multipart upload can be far above the 5 GB one CopyObject takes: boto3's managed copy
+        # assembles such an object from UploadPartCopy parts (server side, nothing passes through the Lambda).
+        config = TransferConfig(multipart_threshold=self._copy_part, multipart_chunksize=self._copy_part)
+        self._s3.copy({"Bucket": self.bucket, "Key": key}, self.bucket, target, Config=config)
         self._s3.delete_object(Bucket=self.bucket, Key=key)
         return target
 

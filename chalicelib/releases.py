@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
 CREATE_FIELDS = ("product", "version", "kind", "severity", "channel", "title", "summary", "filename", "size",
                  "sha256", "article_url", "notify_at", "draft")  # fmt: skip
 MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
+# The largest file accepted: verification reads it all in one on_upload invocation (300 s at 512 MB). At a
+# conservative 30 MiB/s from S3 that is 171 s, well inside the timeout (docs/releases.md, "Size limit").
+MAX_FILE_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,199}$")
@@ -56,7 +59,7 @@ def _file_fields(body: dict[str, Any], kind: str) -> dict[str, Any]:
             "Field 'filename' must be a plain file name (letters, digits, space, . _ + ( ) -; no path separators or control characters).",
             code="invalid_field",
         )
-    size = v.integer(body, "size", low=1, high=5 * 1024**4)
+    size = v.integer(body, "size", low=1, high=MAX_FILE_SIZE)
     # The SHA-256 may come now or with POST /releases/{id}/upload/complete (a client that hashes while it
     # uploads knows it only at the end); verification waits until it is known.
     return {"filename": filename, "size": size, "sha256": sha256_field(body, required=False)}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from chalicelib import validation as v
-from chalicelib.errors import BadRequest, Conflict
+from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.models import Release
 from chalicelib.observability import logger
 from chalicelib.releases import sha256_field
@@ -86,9 +86,16 @@ def _parts(body: dict[str, Any], count: int) -> list[tuple[int, str]]:
 def complete(
     table: Table, blobs: Blobs, queues: Queues, uploads_queue: str, release: Release, body: dict[str, Any]
 ) -> Release:
-    """Declare the SHA-256 (if not declared at creation), assemble a multipart upload, queue the verification."""
-    _waiting(release)
+    """Declare the SHA-256 (if not declared at creation), assemble a multipart upload, queue the verification.
+
+    Idempotent: a retry (after a gateway timeout, or a 401 that came after the work was done) answers as the
+    first call did, whether S3 and the verification have finished since or not.
+    """
     v.reject_unknown(body, ("sha256", "parts"))
+    if _completed_before(release, body):
+        logger.info("upload completed again", extra={"release_id": release.release_id, "status": release.status})
+        return release
+    _waiting(release)
     sha256 = sha256_field(body, required=release.sha256 is None) or release.sha256
     if release.sha256 and sha256 != release.sha256:
         raise BadRequest(
@@ -96,17 +103,39 @@ def complete(
         )
     parts = _parts(body, _part_count(release)) if release.upload_id else []
     assert release.object_key
-    updated = table.set_release_fields(release.release_id, in_status="awaiting-upload", sha256=sha256) or release
-    if release.upload_id:
-        # Completing fires ObjectCreated, whose verification now finds the SHA-256 declared.
-        blobs.complete_multipart(release.object_key, release.upload_id, parts)
-    elif blobs.exists(release.object_key):
-        # The POST's ObjectCreated may have come before the SHA-256 did, and waited: queue the check again.
-        event = {"Records": [{"s3": {"object": {"key": quote_plus(release.object_key)}}}]}
-        queues.send(uploads_queue, event)
-    else:
+    if not release.upload_id and not blobs.exists(release.object_key):
         raise BadRequest(
             "The file has not been uploaded yet; POST it to the upload URL first.", code="upload_incomplete"
         )
+    updated = table.set_release_fields(release.release_id, in_status="awaiting-upload", sha256=sha256) or release
+    if release.upload_id:
+        # Completing fires ObjectCreated, whose verification now finds the SHA-256 declared.
+        _assemble(blobs, release, parts)
+    else:
+        # The POST's ObjectCreated may have come before the SHA-256 did, and waited: queue the check again.
+        event = {"Records": [{"s3": {"object": {"key": quote_plus(release.object_key)}}}]}
+        queues.send(uploads_queue, event)
     logger.info("upload completed", extra={"release_id": release.release_id, "multipart": bool(release.upload_id)})
     return updated
+
+
+def _completed_before(release: Release, body: dict[str, Any]) -> bool:
+    """The upload was completed and verification has moved the release on: the same declaration again is a retry."""
+    if release.status == "awaiting-upload" or not release.object_key or not release.sha256:
+        return False
+    return body.get("sha256") in (None, release.sha256)
+
+
+def _assemble(blobs: Blobs, release: Release, parts: list[tuple[int, str]]) -> None:
+    assert release.object_key and release.upload_id
+    try:
+        blobs.complete_multipart(release.object_key, release.upload_id, parts)
+    except NotFound as exc:
+        # S3 forgets an upload once assembled (CompleteMultipartUpload can outlast the gateway's 29 s): the object
+        # at the key is that upload's, whose ObjectCreated is already on its way. Its size is verification's to judge.
+        if not blobs.exists(release.object_key):
+            raise BadRequest(
+                "S3 no longer has this multipart upload (uploads abandoned for 7 days are aborted); create a new version.",
+                code="upload_incomplete",
+            ) from exc
+        logger.info("multipart upload was already assembled", extra={"release_id": release.release_id})

@@ -6,6 +6,7 @@ app at moto. Retries use botocore's ``standard`` mode.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +51,9 @@ class Wiring:
 
     @cached_property
     def blobs(self) -> Blobs:
-        from chalicelib.blobs import Blobs
+        from chalicelib.blobs import Blobs, client_config
 
-        return Blobs(self.client("s3", signature_version="s3v4"), self.settings.names.bucket)
+        return Blobs(self.client("s3", **client_config(os.environ)), self.settings.names.bucket)
 
     @cached_property
     def queues(self) -> Queues:

@@ -65,11 +65,12 @@ def provisioned(moto_server: str) -> str:
 def wired(provisioned: str) -> Iterator[object]:
     import app as app_module
     from chalicelib import wiring
-    from tests import iam_recorder
+    from tests import iam_recorder, s3_double
 
     iam_recorder.install(app_module.app)  # before the app's clients exist: see tests/app/test_least_privilege.py
     w = wiring.Wiring()
     _forbid_scans(w.table._db)
+    s3_double.behave_as_aws(w.blobs._s3)
     wiring.use(w)
     yield w
     wiring.use(None)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 API_HANDLER = "api_handler"  # the one Lambda function `chalice package` makes for every route
 ACCOUNT = "123456789012"
@@ -67,12 +67,18 @@ def _dynamodb(region: str, params: dict[str, Any]) -> list[str]:
     return arns
 
 
+def _copy_source(src: Any) -> str:
+    """``bucket/key`` of a CopySource, given as a dict or as botocore's (possibly quoted) string."""
+    if isinstance(src, dict):
+        return f"{src['Bucket']}/{src['Key']}"
+    return unquote(str(src).split("?versionId=", 1)[0]).lstrip("/")
+
+
 def _s3(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     bucket = f"arn:aws:s3:::{params.get('Bucket', '')}"
-    if operation == "CopyObject":  # reads the source, writes the target
-        src = params["CopySource"]
+    if operation in ("CopyObject", "UploadPartCopy"):  # reads the source, writes the target
         return [
-            ("s3:GetObject", f"arn:aws:s3:::{src['Bucket']}/{src['Key']}"),
+            ("s3:GetObject", f"arn:aws:s3:::{_copy_source(params['CopySource'])}"),
             ("s3:PutObject", f"{bucket}/{params['Key']}"),
         ]
     arn = f"{bucket}/{params['Key']}" if "Key" in params else bucket

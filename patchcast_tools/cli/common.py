@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +18,96 @@ class CliError(Exception):
     """A failure to report as one line, with exit status 1."""
 
 
+class ApiError(CliError):
+    """The API answered with an error status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def state_dir() -> Path:
     return Path(os.environ.get("PATCHCAST_STATE_DIR", Path.cwd() / ".local"))
 
 
-def _token(role: str) -> str:
-    token = os.environ.get("PATCHCAST_TOKEN")
-    if token:
-        return token
-    if (state_dir() / "issuer" / "private.pem").exists():
-        from patchcast_tools.local import issuer
+class Credentials:
+    """The bearer token ``patchctl`` sends, and how it gets a fresh one when the API answers 401.
 
-        return issuer.mint(state_dir(), role=role, email=f"{role}@patchcast.local", hours=1)
-    raise CliError("no credentials: set PATCHCAST_TOKEN to a bearer token (or run against the local stack)")
+    ID tokens last an hour (Cognito's app client, and the local issuer alike): an upload can outlast one.
+    ``PATCHCAST_REFRESH_TOKEN`` with ``PATCHCAST_CLIENT_ID`` renews through Cognito's REFRESH_TOKEN_AUTH
+    (refresh tokens last 30 days); against the local stack a new token is minted from the local issuer.
+    ``PATCHCAST_TOKEN`` alone works until it expires.
+    """
+
+    def __init__(self, role: str, env: Mapping[str, str] = os.environ) -> None:
+        self._token = env.get("PATCHCAST_TOKEN") or None
+        self._renew: Callable[[], str] | None = None
+        refresh, client_id = env.get("PATCHCAST_REFRESH_TOKEN"), env.get("PATCHCAST_CLIENT_ID")
+        if refresh and client_id:
+            self._renew = lambda: _cognito_refresh(client_id, refresh)
+        elif self._token is None and (state_dir() / "issuer" / "private.pem").exists():
+            from patchcast_tools.local import issuer
+
+            folder = state_dir()
+            self._renew = lambda: issuer.mint(folder, role=role, email=f"{role}@patchcast.local")
+
+    def token(self) -> str:
+        if self._token is None:
+            if self._renew is None:
+                raise CliError("no credentials: set PATCHCAST_TOKEN to a bearer token (or run against the local stack)")
+            self._token = self._renew()
+        return self._token
+
+    def renew(self) -> str:
+        if self._renew is None:
+            raise CliError(
+                "the token was refused (expired?): set PATCHCAST_REFRESH_TOKEN and PATCHCAST_CLIENT_ID so that "
+                "patchctl can renew it (docs/deploy.md, Users and tokens)"
+            )
+        self._token = self._renew()
+        return self._token
+
+
+def _cognito_refresh(client_id: str, refresh_token: str) -> str:
+    # boto3 loads only when a token is renewed (about once an hour), not on every command.
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        result = boto3.client("cognito-idp").initiate_auth(
+            AuthFlow="REFRESH_TOKEN_AUTH", ClientId=client_id, AuthParameters={"REFRESH_TOKEN": refresh_token}
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise CliError(f"Cognito refused to renew the token ({code}): sign in again for a new refresh token") from exc
+    except BotoCoreError as exc:
+        raise CliError(f"cannot renew the token through Cognito: {exc}") from exc
+    return str(result["AuthenticationResult"]["IdToken"])
 
 
 class Api:
-    def __init__(self, base: str, role: str) -> None:
+    def __init__(self, base: str, role: str, credentials: Credentials | None = None) -> None:
         self.base = base.rstrip("/")
         self.role = role
         self.http = requests.Session()
+        self.credentials = credentials or Credentials(role)
 
     def call(self, method: str, path: str, body: Any = None, *, ok: tuple[int, ...] = (200, 201, 202)) -> Any:
-        headers = {"Authorization": f"Bearer {_token(self.role)}", "Accept": "application/json"}
+        resp = self._send(method, path, body, self.credentials.token())
+        if resp.status_code == 401:
+            # The token expired during a long upload: once with a fresh one (a second 401 is a real refusal).
+            # Without a way to renew, renew() says how to give patchctl one.
+            resp = self._send(method, path, body, self.credentials.renew())
+        if resp.status_code not in ok:
+            raise ApiError(_describe(resp), resp.status_code)
+        return resp.json() if resp.content else {}
+
+    def _send(self, method: str, path: str, body: Any, token: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            resp = self.http.request(method, self.base + path, json=body, headers=headers, timeout=30)
+            return self.http.request(method, self.base + path, json=body, headers=headers, timeout=30)
         except requests.RequestException as exc:
             raise CliError(f"cannot reach the Patchcast API at {self.base}: {exc.__class__.__name__}") from exc
-        if resp.status_code not in ok:
-            raise CliError(_describe(resp))
-        return resp.json() if resp.content else {}
 
 
 def _describe(resp: requests.Response) -> str:

@@ -37,7 +37,7 @@ def cmd_release_create(args: argparse.Namespace) -> None:
             raise CliError(f"--file: {path} is not a readable file")
         # The size is declared up front (S3 binds the upload to it); the SHA-256 is computed while the file
         # is sent and declared on completion, so the file is read once.
-        body["filename"], body["size"] = path.name, path.stat().st_size
+        body["filename"], body["size"] = path.name, uploader.check_size(path)
     release = api.call("POST", "/releases", body)
     if path is not None and release.get("upload"):
         _send(api, args, release, path)
@@ -46,7 +46,10 @@ def cmd_release_create(args: argparse.Namespace) -> None:
 
 
 def _send(api: Api, args: argparse.Namespace, release: dict[str, Any], path: Path) -> None:
-    release = uploader.upload(api, release, path, show_progress=uploader.show_progress(args.json))
+    _finish(api, args, uploader.upload(api, release, path, show_progress=uploader.show_progress(args.json)))
+
+
+def _finish(api: Api, args: argparse.Namespace, release: dict[str, Any]) -> None:
     release.pop("upload", None)
     if args.wait:
         release = _wait_for(api, release["id"], args.wait)
@@ -59,11 +62,14 @@ def cmd_release_upload(args: argparse.Namespace) -> None:
     release = api.call("GET", f"/releases/{args.id}")
     if release["status"] != "awaiting-upload":
         raise CliError(f"release {args.id} is {release['status']}, not awaiting an upload")
-    if not release.get("part_size"):
-        raise CliError(f"release {args.id} uploads with a presigned POST, which cannot resume; create a new version")
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"--file: {path} is not a readable file")
+    if not release.get("part_size"):
+        # A presigned POST cannot resume, but one whose file arrived can still be completed (the API says if not).
+        release = uploader.complete_again(api, release, path, show_progress=uploader.show_progress(args.json))
+        _finish(api, args, release)
+        return
     _send(api, args, release, path)
 
 
@@ -138,7 +144,7 @@ def _add_wait(p: argparse.ArgumentParser) -> None:
 def register(sub: Any) -> None:
     release = sub.add_parser("release", help="releases").add_subparsers(dest="action", required=True)
     _add_create(release)
-    up = release.add_parser("upload", help="resume an interrupted multipart upload")
+    up = release.add_parser("upload", help="resume an interrupted upload (or complete one whose completion failed)")
     add_common(up)
     up.add_argument("id")
     up.add_argument("--file", required=True)

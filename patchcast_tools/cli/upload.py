@@ -15,11 +15,24 @@ from typing import Any, BinaryIO
 
 import requests
 
-from patchcast_tools.cli.common import Api, CliError, state_dir
+from patchcast_tools.cli.common import Api, ApiError, CliError, state_dir
 
 PART_ATTEMPTS = 4
+COMPLETE_ATTEMPTS = 4  # completion is idempotent: a gateway timeout (assembling takes minutes) is retried
 RETRY_BASE_SECONDS = 0.5  # backoff before retry n: base * 2**n, at most 8 s
+# The API's largest file (chalicelib.releases.MAX_FILE_SIZE; the installed patchctl ships without chalicelib,
+# a test holds the two together): refused before a byte is sent.
+MAX_FILE_SIZE = 5 * 1024**3
 _CHUNK = 1024 * 1024
+
+
+def check_size(path: Path) -> int:
+    size = path.stat().st_size
+    if size > MAX_FILE_SIZE:
+        raise CliError(
+            f"--file: {path.name} is {size} bytes; the largest release file is {MAX_FILE_SIZE} bytes (5 GiB)"
+        )
+    return size
 
 
 class Progress:
@@ -172,12 +185,17 @@ def multipart_file(
     return digest.hexdigest(), parts
 
 
-def upload(api: Api, release: dict[str, Any], path: Path, *, show_progress: bool,
-           http: requests.Session | None = None) -> dict[str, Any]:  # fmt: skip
-    """Send the file as the release's ``upload`` says, then declare its SHA-256 and parts (completion)."""
+def _declared_size(release: dict[str, Any], path: Path) -> int:
     size = path.stat().st_size
     if size != release.get("size"):
         raise CliError(f"{path} is {size} bytes; the release declared {release.get('size')}")
+    return size
+
+
+def upload(api: Api, release: dict[str, Any], path: Path, *, show_progress: bool,
+           http: requests.Session | None = None) -> dict[str, Any]:  # fmt: skip
+    """Send the file as the release's ``upload`` says, then declare its SHA-256 and parts (completion)."""
+    size = _declared_size(release, path)
     progress = Progress(size, path.name, enabled=show_progress)
     try:
         if release.get("part_size"):
@@ -187,10 +205,39 @@ def upload(api: Api, release: dict[str, Any], path: Path, *, show_progress: bool
             body = {"sha256": post_file(release["upload"], path, size, progress)}
     finally:
         progress.close()
-    done = api.call("POST", f"/releases/{release['id']}/upload/complete", body)
+    done = complete(api, release["id"], body)
     with contextlib.suppress(FileNotFoundError):
         state_file(release["id"]).unlink()
-    return dict(done)
+    return done
+
+
+def complete(api: Api, release_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Declare the SHA-256 (and parts); retried after a gateway error, which the API answers as the first call."""
+    for attempt in range(COMPLETE_ATTEMPTS):
+        if attempt:
+            time.sleep(min(RETRY_BASE_SECONDS * 2**attempt, 8))
+        try:
+            return dict(api.call("POST", f"/releases/{release_id}/upload/complete", body))
+        except ApiError as exc:
+            if exc.status not in (502, 503, 504) or attempt == COMPLETE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def complete_again(api: Api, release: dict[str, Any], path: Path, *, show_progress: bool) -> dict[str, Any]:
+    """A POST upload whose completion was lost (the token expired, the network dropped): the file is in S3,
+    so hash it here and declare it again; nothing is sent."""
+    size = _declared_size(release, path)
+    progress = Progress(size, f"hashing {path.name}", enabled=show_progress)
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                digest.update(chunk)
+                progress.advance(len(chunk))
+    finally:
+        progress.close()
+    return complete(api, release["id"], {"sha256": digest.hexdigest()})
 
 
 def show_progress(json_output: bool, stream: Any = None) -> bool:

@@ -7,8 +7,10 @@ Stands in for Cognito in the ``local`` stage; the API reads the public half as a
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import jwt
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ISSUER = "patchcast-local"
 AUDIENCE = "patchcast"
 KID = "local-1"
+TOKEN_MINUTES = 60  # Cognito's IdTokenValidity for the app client (a test holds the two together)
 ROLES = {"customer": [], "release-engineer": ["release-engineers"], "support-admin": ["support-admins"]}
 
 
@@ -39,7 +42,21 @@ def ensure_keys(state_dir: Path) -> Path:
     return jwks
 
 
-def mint(state_dir: Path, *, role: str, account: str | None = None, email: str | None = None, hours: float = 12) -> str:
+def lifetime_seconds(env: Mapping[str, str] = os.environ) -> int:
+    """As long as the user pool's ID tokens live (``IdTokenValidity`` in infra/template.py), so that a long
+    upload meets an expired token locally as it would in AWS; tests shorten it with ``PATCHCAST_LOCAL_TOKEN_SECONDS``."""
+    return int(env.get("PATCHCAST_LOCAL_TOKEN_SECONDS") or TOKEN_MINUTES * 60)
+
+
+def mint(
+    state_dir: Path,
+    *,
+    role: str,
+    account: str | None = None,
+    email: str | None = None,
+    hours: float | None = None,
+) -> str:
+    """A signed ID token; ``hours`` overrides the lifetime (tests mint expired ones), else ``lifetime_seconds()``."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role == "customer" and not account:
@@ -53,7 +70,7 @@ def mint(state_dir: Path, *, role: str, account: str | None = None, email: str |
         "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{role}/{account}/{email}")),
         "iat": now,
         "nbf": now,
-        "exp": now + int(hours * 3600),
+        "exp": now + (int(hours * 3600) if hours is not None else lifetime_seconds()),
         "token_use": "id",
         "cognito:groups": ROLES[role],
     }

@@ -19,6 +19,14 @@ def test_a_copy_reads_the_source_and_writes_the_target() -> None:
     assert got == [("s3:GetObject", "arn:aws:s3:::b/uploads/k"), ("s3:PutObject", "arn:aws:s3:::b/rejected/k")]
 
 
+def test_a_copy_in_parts_reads_the_source_and_writes_the_target_as_the_source_string_botocore_makes() -> None:
+    params = {"Bucket": "b", "Key": "rejected/r/a b.zip", "CopySource": "b/uploads/r/a%20b.zip", "PartNumber": 1}
+    assert accesses("s3", "UploadPartCopy", R, params) == [
+        ("s3:GetObject", "arn:aws:s3:::b/uploads/r/a b.zip"),
+        ("s3:PutObject", "arn:aws:s3:::b/rejected/r/a b.zip"),
+    ]
+
+
 def test_head_object_is_get_object() -> None:
     assert accesses("s3", "HeadObject", R, {"Bucket": "b", "Key": "k"}) == [("s3:GetObject", "arn:aws:s3:::b/k")]
 
