@@ -25,7 +25,7 @@ class Settings:
     download_link_days: int
     confirm_link_hours: int
     # Release files above this size upload as S3 multipart; tests lower both (S3's minimum part is 5 MiB).
-    multipart_threshold: int = 5 * 1024**3
+    multipart_threshold: int = 100 * 1024**2  # AWS advises parts above 100 MB: resumable, retried per part
     multipart_part_size: int = 64 * 1024**2
     # Delivery invocations that may run at once (the reserved concurrency of the deliver functions):
     # each paces itself to MaxSendRate / this.
@@ -70,7 +70,7 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
         jwks_url=_require(env, "PATCHCAST_JWKS_URL"),
         download_link_days=_int(env, "PATCHCAST_DOWNLOAD_LINK_DAYS", 30),
         confirm_link_hours=_int(env, "PATCHCAST_CONFIRM_LINK_HOURS", 72),
-        multipart_threshold=_int(env, "PATCHCAST_MULTIPART_THRESHOLD", 5 * 1024**3),
+        multipart_threshold=_int(env, "PATCHCAST_MULTIPART_THRESHOLD", 100 * 1024**2),
         multipart_part_size=_int(env, "PATCHCAST_MULTIPART_PART_SIZE", 64 * 1024**2),
         delivery_concurrency=max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4)),
         ses_default_rate=float(_int(env, "PATCHCAST_SES_DEFAULT_RATE", 0)),
