@@ -126,11 +126,12 @@ def ident(value: Any, field: str) -> str:
     return value
 
 
-def email(value: Any, field: str = "email") -> str:
+def email(value: Any, field: str = "email", *, test_domain: bool = False) -> str:
     """A deliverable-looking address, normalised as mail does (domain lower-cased, local part kept).
 
     Syntax only (no DNS at request time), checked by ``email-validator``: ASCII only (no SMTPUTF8), no
-    quoted local parts, no domain literals; RFC 5321 lengths (local part <= 64, whole <= 254)."""
+    quoted local parts, no domain literals; RFC 5321 lengths (local part <= 64, whole <= 254). Special-use
+    domains are refused (``test_domain``: except ``.test``, for the local stage's own sender)."""
     if not isinstance(value, str):
         raise _wrong(field, "an email address")
     safe(value, field)
@@ -146,6 +147,7 @@ def email(value: Any, field: str = "email") -> str:
             allow_quoted_local=False,
             allow_domain_literal=False,
             allow_display_name=False,
+            test_environment=test_domain,
         )
     except EmailNotValidError as exc:
         raise BadRequest(f"Field '{field}' must be a valid email address: {exc}", code="invalid_field") from exc

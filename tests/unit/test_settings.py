@@ -32,3 +32,11 @@ def test_a_sender_that_is_no_plain_address_is_a_configuration_error_naming_it(se
     s = settings.from_env({**_ENV, "PATCHCAST_SENDER": sender})
     with pytest.raises(settings.ConfigurationError, match="PATCHCAST_SENDER"):
         settings.checked_sender(s)
+
+
+def test_only_the_local_stage_may_send_from_a_test_domain() -> None:
+    local = settings.from_env({**_ENV, "PATCHCAST_SENDER": "alerts@patchcast.test", "PATCHCAST_STAGE": "local"})
+    assert settings.checked_sender(local) == "alerts@patchcast.test"
+    prod = settings.from_env({**_ENV, "PATCHCAST_SENDER": "alerts@patchcast.test", "PATCHCAST_STAGE": "prod"})
+    with pytest.raises(settings.ConfigurationError, match="special-use"):
+        settings.checked_sender(prod)
