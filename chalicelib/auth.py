@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # PyJWT (and cryptography under it) is imported on first use:
     import jwt
 
 LEEWAY_SECONDS = 30
+ALGORITHMS = ("RS256",)
 CUSTOMER = "customer"
 RELEASE_ENGINEERS = "release-engineers"
 SUPPORT_ADMINS = "support-admins"
@@ -76,7 +77,7 @@ class _FileJwks:
         for key in self._set.keys:
             if key.key_id == kid:
                 return key
-        raise jwt.PyJWKClientError(f"no key with kid {kid!r} in the local JWKS")
+        raise jwt.PyJWKClientError("no such key in the local JWKS")
 
 
 class Verifier:
@@ -100,18 +101,21 @@ class Verifier:
 
         token = bearer[len("Bearer ") :].strip()
         try:
+            # The algorithm first: a token we would refuse anyway must not make us fetch the JWKS.
+            if jwt.get_unverified_header(token).get("alg") not in ALGORITHMS:
+                raise jwt.InvalidAlgorithmError
             key = self._jwks.get_signing_key_from_jwt(token)
             claims = jwt.decode(
                 token,
                 key=key.key,
-                algorithms=["RS256"],
+                algorithms=list(ALGORITHMS),
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "sub"]},
             )
         except (jwt.PyJWTError, ValueError, OSError) as exc:
-            raise Unauthorized(f"The bearer token is not valid: {exc}.") from exc
+            raise Unauthorized(f"The bearer token {_why(exc)}.") from exc
         groups = claims.get("cognito:groups") or []
         if isinstance(groups, str):
             groups = [groups]
@@ -121,3 +125,21 @@ class Verifier:
             account_id=claims.get("custom:account_id"),
             groups=frozenset(str(g) for g in groups),
         )
+
+
+def _why(exc: Exception) -> str:
+    """What is wrong with a token, in our words: PyJWT's messages may quote the token (its kid, claims)."""
+    import jwt
+
+    reasons: tuple[tuple[type[Exception], str], ...] = (
+        (jwt.ExpiredSignatureError, "has expired"),
+        (jwt.ImmatureSignatureError, "is not valid yet"),
+        (jwt.InvalidIssuerError, "has the wrong issuer"),
+        (jwt.InvalidAudienceError, "has the wrong audience"),
+        (jwt.MissingRequiredClaimError, "lacks a required claim (exp, iss and sub are required)"),
+        (jwt.InvalidAlgorithmError, f"uses an algorithm that is not allowed (only {', '.join(ALGORITHMS)})"),
+        (jwt.PyJWKClientConnectionError, "could not be checked now: the signing keys are unreachable"),
+        (jwt.PyJWKClientError, "is signed with an unknown signing key"),
+        (jwt.InvalidSignatureError, "has a signature that does not verify"),
+    )
+    return next((why for kind, why in reasons if isinstance(exc, kind)), "is malformed")

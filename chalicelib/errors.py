@@ -74,6 +74,19 @@ class AlreadyExists(Conflict):
     code = "already_exists"
 
 
+class AlreadySubscribed(Conflict):
+    """The account already has a pending or active subscription of the address; ``subscription_id`` names it."""
+
+    code = "already_subscribed"
+
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(
+            f"This address already has subscription {subscription_id} in this account; "
+            f"change it with PATCH /subscriptions/{subscription_id} instead of subscribing again."
+        )
+        self.subscription_id = subscription_id
+
+
 class TransientError(Exception):
     """An infrastructure fault worth retrying (throttling, timeouts); never shown to users."""
 

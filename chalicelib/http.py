@@ -12,7 +12,7 @@ from chalice import Response  # type: ignore[attr-defined]
 from chalice.app import Request
 
 from chalicelib.auth import Identity
-from chalicelib.errors import PatchcastError, Unauthorized
+from chalicelib.errors import AlreadySubscribed, PatchcastError, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECURITY_HEADERS = {
@@ -72,6 +72,8 @@ def error_response(err: PatchcastError, request: Request | None = None, *, page:
     if page and request is not None and not wants_json(request):
         return html_response(_TITLES.get(err.status, "Sorry"), _refusal_html(err), err.status)
     body: dict[str, Any] = {"error": err.code, "message": err.message}
+    if isinstance(err, AlreadySubscribed):
+        body["id"] = err.subscription_id  # the subscription to PATCH instead
     if err.hint:
         body["hint"] = err.hint
     if err.action:
@@ -106,6 +108,37 @@ def identity_of(request: Request) -> Identity:
     if ctx.get("auth_error") or not ctx.get("sub"):
         raise Unauthorized(str(ctx.get("auth_error") or "A valid bearer token is required."))
     return Identity.from_context(ctx)
+
+
+# Chalice answers some requests itself, before or after a route, as {"Code", "Message"}: these are
+# its codes in ours. (API Gateway's own answers are listed in docs/deploy.md.)
+_CHALICE_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequest": "bad_request",
+    "BadRequestError": "bad_request",
+    "InternalServerError": _INTERNAL.code,
+}
+
+
+def our_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: every error body the app gives is ``{"error", "message"}``, Chalice's own included."""
+    try:
+        response = get_response(event)
+    except Exception:  # would reach Chalice's handler, which answers in its own shape
+        from chalicelib.observability import logger
+
+        logger.exception("unhandled error around a route")
+        return error_response(_INTERNAL)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = _CHALICE_CODES.get(str(body["Code"]), "error")
+        if code == _INTERNAL.code:
+            return error_response(_INTERNAL)
+        ours = json_response({"error": code, "message": str(body["Message"])}, response.status_code)
+        ours.headers = {**response.headers, **ours.headers}  # keeps Allow on a 405
+        return ours
+    return response
 
 
 def handled(app: Any, *, page: bool = False) -> Callable[[F], F]:

@@ -29,9 +29,10 @@ MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
 # conservative 30 MiB/s from S3 that is 171 s, well inside the timeout (docs/releases.md, "Size limit").
 MAX_FILE_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,199}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+# Whole-value patterns (fullmatch): "$" would also accept a final newline.
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,199}")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
 def _file_fields(body: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -39,12 +40,7 @@ def _file_fields(body: dict[str, Any], kind: str) -> dict[str, Any]:
     if article_url is not None:
         if kind != "critical-solution":
             raise BadRequest("Field 'article_url' is only for critical-solution articles.", code="invalid_field")
-        if (
-            not isinstance(article_url, str)
-            or not article_url.startswith("https://")
-            or len(article_url) > 2000
-            or v._CONTROL.search(article_url)
-        ):
+        if not isinstance(article_url, str) or not article_url.startswith("https://") or len(article_url) > 2000:
             raise BadRequest(
                 "Field 'article_url' must be an https:// URL of at most 2000 characters.", code="invalid_field"
             )
@@ -52,9 +48,11 @@ def _file_fields(body: dict[str, Any], kind: str) -> dict[str, Any]:
             raise BadRequest(
                 "Give either a file (filename, size, sha256) or an article_url, not both.", code="invalid_field"
             )
-        return {"article_url": article_url}
+        return {"article_url": v.safe(article_url, "article_url")}
     filename = body.get("filename")
-    if not isinstance(filename, str) or not _FILENAME.match(filename) or filename in (".", ".."):
+    if isinstance(filename, str):
+        v.safe(filename, "filename")  # names the character, before the pattern's general refusal
+    if not isinstance(filename, str) or not _FILENAME.fullmatch(filename) or filename in (".", ".."):
         raise BadRequest(
             "Field 'filename' must be a plain file name (letters, digits, space, . _ + ( ) -; no path separators or control characters).",
             code="invalid_field",
@@ -69,7 +67,7 @@ def sha256_field(body: dict[str, Any], *, required: bool) -> str | None:
     sha256 = body.get("sha256")
     if sha256 is None and not required:
         return None
-    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise BadRequest("Field 'sha256' must be 64 lowercase hexadecimal characters.", code="invalid_field")
     return sha256
 
@@ -80,7 +78,9 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
     if product not in known_products:
         raise BadRequest(f"Unknown product: {product}.", code="unknown_product")
     version = body.get("version")
-    if not isinstance(version, str) or not _VERSION.match(version):
+    if isinstance(version, str):
+        v.safe(version, "version")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
         raise BadRequest(
             "Field 'version' must be letters, digits, '.', '_', '+' or '-' (at most 64).", code="invalid_field"
         )

@@ -77,6 +77,21 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
     )
 
 
+def checked_sender(settings: Settings) -> str:
+    """``PATCHCAST_SENDER`` as an address, by the same rules as every address the API takes (it becomes the
+    From of every message). Checked where the mailer is made, not in ``from_env``: functions that send no
+    mail then never load the address library (cold start). The local stage may send from a ``.test`` domain."""
+    from chalicelib.errors import BadRequest
+    from chalicelib.validation import email
+
+    try:
+        return email(settings.sender, "PATCHCAST_SENDER", test_domain=settings.is_local)
+    except BadRequest as exc:
+        raise ConfigurationError(
+            f"environment variable PATCHCAST_SENDER is not a usable address: {exc.message}"
+        ) from exc
+
+
 @lru_cache(maxsize=1)
 def get() -> Settings:
     return from_env()

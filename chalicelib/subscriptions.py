@@ -13,7 +13,7 @@ from chalicelib import mail
 from chalicelib import validation as v
 from chalicelib.auth import Identity
 from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
-from chalicelib.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from chalicelib.errors import AlreadySubscribed, BadRequest, Conflict, Forbidden, Gone, NotFound
 from chalicelib.links import LinkMaker
 from chalicelib.models import MAX_PRODUCTS, Account, Subscription, now_iso
 from chalicelib.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
@@ -78,6 +78,7 @@ def create(
     account_id = who.require_customer()
     account = _contract(table, account_id)
     parsed = parse_new(body, account)
+    _refuse_duplicate(table, account_id, parsed["email"])
     sub = Subscription(
         account_id=account_id,
         subscription_id=uuid.uuid4().hex[:16],
@@ -89,18 +90,32 @@ def create(
         status="pending",
         created_at=now_iso(),
     )
-    table.put_pending_subscription(sub, expires_at=int(time.time()) + confirm_hours * 3600)
-    url = links.confirm(account_id, sub.subscription_id, hours=confirm_hours)
+    # The message first: one that cannot be built must leave nothing written.
     raw = mail.confirmation(
         sender=mailer.sender,
         to=sub.email,
         account_name=account.name,
         products=list(sub.products),
-        confirm_url=url,
+        confirm_url=links.confirm(account_id, sub.subscription_id, hours=confirm_hours),
         hours=confirm_hours,
     )
-    mailer.send_raw(sub.email, raw)
+    table.put_pending_subscription(sub, expires_at=int(time.time()) + confirm_hours * 3600)
+    try:
+        mailer.send_raw(sub.email, raw)
+    except Exception:
+        # Unsent, the pending subscription would hold the address (409) until it expired: take it back,
+        # so that trying again works.
+        table.delete_subscription(account_id, sub.subscription_id)
+        raise
     return sub
+
+
+def _refuse_duplicate(table: Table, account_id: str, address: str) -> None:
+    """The friendly early answer; the address item written with the subscription is what makes it race-free
+    (and this also finds subscriptions made before address items existed)."""
+    for existing in table.list_subscriptions(account_id):
+        if existing.email == address and existing.status in ("pending", "active"):
+            raise AlreadySubscribed(existing.subscription_id)
 
 
 def _claims(ring: KeyRing, token: str, purpose: Purpose, what: str) -> Claims:

@@ -76,7 +76,7 @@ def _mac(secret: bytes, purpose: Purpose, signed: bytes) -> bytes:
 
 def mint(ring: KeyRing, purpose: Purpose, *, account_id: str, subject: str, release_id: str = "-", expires: int) -> str:
     for value in (account_id, subject, release_id):
-        if not _FIELD.match(value):
+        if not _FIELD.fullmatch(value):
             raise ValueError(f"cannot put {value!r} in a token")
     kid = ring.current
     payload = _b64(f"{purpose.value}|{account_id}|{subject}|{release_id}|{expires}".encode())
@@ -85,7 +85,7 @@ def mint(ring: KeyRing, purpose: Purpose, *, account_id: str, subject: str, rele
 
 
 def verify(ring: KeyRing, token: str, purpose: Purpose, *, now: float | None = None) -> Claims:
-    if not isinstance(token, str) or len(token) > _MAX_TOKEN or not _SHAPE.match(token):
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN or not _SHAPE.fullmatch(token):
         raise TokenInvalid()
     kid, payload, mac = token.split(".")
     secret = ring.keys.get(kid)

@@ -68,7 +68,8 @@ class Wiring:
         # Throttling is ours to handle (re-enqueue only the failed recipients), so SES gets no retries.
         s = self.settings
         config_set = None if s.is_local else s.names.configuration_set
-        return Mailer(self.client("sesv2", attempts=1), sender=s.sender, configuration_set=config_set)
+        sender = settings_module.checked_sender(s)
+        return Mailer(self.client("sesv2", attempts=1), sender=sender, configuration_set=config_set)
 
     @cached_property
     def quota(self) -> QuotaCache:

@@ -45,10 +45,15 @@ CONDITIONS = {
     "UseUserPool": {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]},
 }
 
-# API Gateway answers these itself (no token at all; an authorizer's deny): keep the API's error format.
+# API Gateway answers these itself, before or instead of the app: keep the API's error format
+# (docs/deploy.md lists them). An unknown path, or a method a path does not have, is its "missing token".
 GATEWAY_RESPONSES = {
     "UNAUTHORIZED": (401, "unauthorized", "A bearer token is required."),
     "ACCESS_DENIED": (403, "forbidden", "This token does not allow this request."),
+    "MISSING_AUTHENTICATION_TOKEN": (404, "not_found", "There is no such route (path and method)."),
+    "REQUEST_TOO_LARGE": (413, "payload_too_large", "The request is too large."),
+    "THROTTLED": (429, "too_many_requests", "Too many requests; slow down and try again."),
+    "INTEGRATION_TIMEOUT": (504, "timeout", "The request took too long; try again."),
 }
 
 

@@ -1,4 +1,5 @@
-"""The JWT authorizer every authenticated route names."""
+"""The JWT authorizer every authenticated route names, and the middleware that gives Chalice's own
+refusals (405, 415, ...) our error shape."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from chalice.app import AuthRequest, AuthResponse
 
 from chalicelib import wiring
 from chalicelib.errors import Unauthorized
+from chalicelib.http import our_error_shape
 
 bp = Blueprint(__name__)
+bp.register_middleware(our_error_shape, "http")
 
 
 @bp.authorizer(ttl_seconds=0)

@@ -10,6 +10,9 @@ product by id / the catalog            PK=CATALOG, SK=PRODUCT#<id> (Query PK=CAT
 contract of an account                 PK=ACCOUNT#<id>, SK=CONTRACT (BatchGet for a fan-out page)
 an account's subscriptions             PK=ACCOUNT#<id>, SK begins_with SUB#
 one subscription                       PK=ACCOUNT#<id>, SK=SUB#<sub>
+one subscription per address           PK=ACCOUNT#<id>, SK=ADDRESS#<normalised address> (names its subscription;
+                                       written with the pending one in one transaction, TTL expires_at until
+                                       confirmed, deleted with it or when it is unsubscribed or suppressed)
 audience of a product, tier order      GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK=<rank>#<account>#<sub>
                                        (one item per active subscription and product, SK=SUB#<sub>#P#<product>)
 subscriptions of an address            GSI2: GSI2PK=EMAIL#<address> (feedback: bounces, complaints)

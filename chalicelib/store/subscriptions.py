@@ -3,6 +3,12 @@
 A subscription's audience entries (one per product, on GSI1) exist exactly while it is active, and
 every change of status or preferences rewrites them in the same transaction as the subscription,
 guarded by the subscription's revision so two concurrent changes cannot leave stale entries.
+
+An account has at most one pending or active subscription per address: an address item
+(``SK=ADDRESS#<address>``, naming the subscription) is written in the same transaction as the pending
+subscription, on the condition that none exists (or the one there belongs to a pending subscription
+past its confirmation window); it expires with it, stays while it is active, and goes when it is
+deleted, unsubscribed or suppressed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.entitlements import TIERS
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import AlreadySubscribed, Conflict, NotFound
 from chalicelib.models import Account, Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key, load
 
@@ -25,9 +31,40 @@ _RETRIES = 3
 class SubscriptionsMixin(TableBase):
     # -- subscriptions ----------------------------------------------------------------------------
     def put_pending_subscription(self, sub: Subscription, *, expires_at: int) -> None:
+        """The pending subscription and its address item, atomically: ``AlreadySubscribed`` (naming the
+        subscription that has the address) when the account already has it, pending or active."""
         item = _subscription_item(sub)
         item["expires_at"] = expires_at  # DynamoDB TTL removes pending items nobody confirmed
-        self._db.put_item(TableName=self.name, Item=dump(item), ConditionExpression="attribute_not_exists(PK)")
+        address = {**_address_item(sub), "expires_at": expires_at}  # ... and their address items with them
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": dump(address),
+                    # TTL deletes within days, not at once: an expired address item is free to take
+                    "ConditionExpression": "attribute_not_exists(PK) OR expires_at < :now",
+                    "ExpressionAttributeValues": dump({":now": int(time.time())}),
+                }
+            },
+            {"Put": {"TableName": self.name, "Item": dump(item), "ConditionExpression": "attribute_not_exists(PK)"}},
+        ]
+        try:
+            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if not is_error(exc, "TransactionCanceledException"):
+                raise
+            holder = self.address_holder(sub.account_id, sub.email)
+            if holder is None:  # the holder went away in between: the caller may simply try again
+                raise Conflict("This address was subscribed at the same time; try again.") from exc
+            raise AlreadySubscribed(holder) from exc
+
+    def address_holder(self, account_id: str, address: str) -> str | None:
+        """The id of the account's pending or active subscription of ``address`` (normalised), if any."""
+        got = self._db.get_item(TableName=self.name, Key=_address_key(account_id, address), ConsistentRead=True)
+        item = load(got.get("Item") or {})
+        if not item or int(item.get("expires_at") or time.time() + 1) < time.time():
+            return None
+        return str(item["subscription_id"])
 
     def get_subscription(
         self, account_id: str, subscription_id: str, *, consistent: bool = True
@@ -73,7 +110,16 @@ class SubscriptionsMixin(TableBase):
         actions.append(
             {"Delete": {"TableName": self.name, "Key": key(f"SUPPRESSED#{sub.email.lower()}", "SUPPRESSION")}}
         )
-        self._transact(actions, "This subscription can no longer be confirmed.")
+        actions.append(self._keep_address(sub))
+        try:
+            self._transact(actions, "This subscription can no longer be confirmed.")
+        except Conflict:
+            # Two clicks of one link (or a mail scanner and a person) race: whoever lost finds it active,
+            # which is what both asked for.
+            now = self.get_subscription(account_id, subscription_id)
+            if now is not None and now.status == "active":
+                return now
+            raise
         return self.get_subscription(account_id, subscription_id) or active
 
     def change_subscription(
@@ -128,6 +174,7 @@ class SubscriptionsMixin(TableBase):
             }
         ]
         actions += [{"Delete": {"TableName": self.name, "Key": _entry_key(sub, p)}} for p in sub.products]
+        actions += self._free_address(sub)
         self._transact(actions, "This subscription was changed at the same time; try again.")
         return True
 
@@ -145,6 +192,7 @@ class SubscriptionsMixin(TableBase):
                 sub, rev, "SET #s = :off, ended_at = :t", {":off": status, ":t": now_iso()}, require_status=sub.status
             )
             deletes = [{"Delete": {"TableName": self.name, "Key": _entry_key(sub, p)}} for p in sub.products]
+            deletes += self._free_address(sub)
             try:
                 self._transact([update, *deletes], "changed concurrently")
             except Conflict:
@@ -236,6 +284,38 @@ class SubscriptionsMixin(TableBase):
             }
         }
 
+    def _keep_address(self, sub: Subscription) -> dict[str, Any]:
+        """Activation: the address item no longer expires (written here for a subscription made before
+        address items existed); refused, cancelling the activation, if another subscription holds it."""
+        return {
+            "Update": {
+                "TableName": self.name,
+                "Key": _address_key(sub.account_id, sub.email),
+                "UpdateExpression": "SET subscription_id = :id, account_id = :a, #t = :type REMOVE expires_at",
+                "ConditionExpression": "attribute_not_exists(PK) OR subscription_id = :id",
+                "ExpressionAttributeNames": {"#t": "type"},
+                "ExpressionAttributeValues": dump(
+                    {":id": sub.subscription_id, ":a": sub.account_id, ":type": "address"}
+                ),
+            }
+        }
+
+    def _free_address(self, sub: Subscription) -> list[dict[str, Any]]:
+        """The delete of the address item if this subscription holds it (read first: a conditional delete
+        that fails would cancel the whole transaction, and another subscription may hold it)."""
+        if self.address_holder(sub.account_id, sub.email) != sub.subscription_id:
+            return []
+        return [
+            {
+                "Delete": {
+                    "TableName": self.name,
+                    "Key": _address_key(sub.account_id, sub.email),
+                    "ConditionExpression": "subscription_id = :id",
+                    "ExpressionAttributeValues": dump({":id": sub.subscription_id}),
+                }
+            }
+        ]
+
     def _transact(self, actions: list[dict[str, Any]], conflict: str) -> None:
         try:
             self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
@@ -249,6 +329,20 @@ def _rev_condition(rev: int) -> dict[str, Any]:
     if rev == 0:  # written before revisions, or never changed since
         return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(rev)"}
     return {"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": dump({":rev": rev})}
+
+
+def _address_key(account_id: str, address: str) -> dict[str, Any]:
+    return key(f"ACCOUNT#{account_id}", f"ADDRESS#{address}")
+
+
+def _address_item(sub: Subscription) -> dict[str, Any]:
+    return {
+        "PK": f"ACCOUNT#{sub.account_id}",
+        "SK": f"ADDRESS#{sub.email}",
+        "type": "address",
+        "account_id": sub.account_id,
+        "subscription_id": sub.subscription_id,
+    }
 
 
 def _entry_key(sub: Subscription, product: str) -> dict[str, Any]:

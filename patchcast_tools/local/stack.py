@@ -25,7 +25,7 @@ from patchcast_tools.local import issuer
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
-SENDER = "alerts@patchcast.local"
+SENDER = "alerts@patchcast.test"  # .test (RFC 6761): the one special-use domain a sender may have, locally
 
 
 class StackError(RuntimeError):

@@ -49,22 +49,27 @@ def _hs256_by_hand(claims: dict[str, Any], secret: bytes) -> str:
     return (signed + b"." + b64(hmac.new(secret, signed, hashlib.sha256).digest())).decode()
 
 
+_KID = "attacker-kid-<script>"
+
+
 @pytest.mark.parametrize(
-    ("make", "why"),
+    ("make", "why", "says"),
     [
-        (lambda: jwt.encode(_claims(), None, algorithm="none"), "alg none"),
-        (lambda: _signed(_claims(), "k" * 32, "HS256"), "HS256 with a guessed secret"),
-        (lambda: _hs256_by_hand(_claims(), _public_pem()), "HS256 keyed with our public key"),
-        (lambda: _signed(_claims(), _OTHER_KEY), "another RSA key, our kid"),
-        (lambda: _signed(_claims(iss="https://evil.example")), "wrong issuer"),
-        (lambda: _signed(_claims(aud="someone-else")), "wrong audience"),
-        (lambda: _signed(_claims(exp=int(time.time()) - 120)), "expired beyond the leeway"),
-        (lambda: _signed(_claims(nbf=int(time.time()) + 600)), "not valid yet"),
-        (lambda: _signed(_claims(exp=None)), "no exp"),
-        (lambda: _signed(_claims(), kid="unknown-kid"), "unknown key id"),
+        (lambda: jwt.encode(_claims(), None, algorithm="none"), "alg none", "algorithm that is not allowed"),
+        (lambda: _signed(_claims(), "k" * 32, "HS256"), "HS256 with a guessed secret", "algorithm that is not allowed"),
+        (lambda: _hs256_by_hand(_claims(), _public_pem()), "HS256 keyed with our public key", "algorithm"),
+        (lambda: _signed(_claims(), _OTHER_KEY), "another RSA key, our kid", "signature that does not verify"),
+        (lambda: _signed(_claims(iss="https://evil.example")), "wrong issuer", "wrong issuer"),
+        (lambda: _signed(_claims(aud="someone-else")), "wrong audience", "wrong audience"),
+        (lambda: _signed(_claims(exp=int(time.time()) - 120)), "expired beyond the leeway", "has expired"),
+        (lambda: _signed(_claims(nbf=int(time.time()) + 600)), "not valid yet", "not valid yet"),
+        (lambda: _signed(_claims(exp=None)), "no exp", "lacks a required claim"),
+        (lambda: _signed(_claims(), kid=_KID), "unknown key id", "unknown signing key"),
+        (lambda: "not.a.jwt", "garbage", "is malformed"),
+        (lambda: _signed(_claims())[:-20] + "." + _KID, "mangled", "malformed"),
     ],
 )
-def test_a_bad_bearer_token_gets_401_and_changes_nothing(app_client: Client, make: Any, why: str) -> None:
+def test_a_bad_bearer_token_gets_401_and_changes_nothing(app_client: Client, make: Any, why: str, says: str) -> None:
     # GIVEN a token an admin would use, but bad in one way; WHEN it tries to write a contract
     account = unique("jwt")
     resp = app_client.http.put(
@@ -72,9 +77,13 @@ def test_a_bad_bearer_token_gets_401_and_changes_nothing(app_client: Client, mak
         headers={"Authorization": f"Bearer {make()}", "Content-Type": "application/json"},
         body=json.dumps(account_body("elite", ["M3"])),
     )
-    # THEN 401 in our format, and nothing was written
+    # THEN 401 in our format, saying what is wrong in our words and echoing nothing of the token
     assert resp.status_code == 401, why
-    assert json.loads(resp.body)["error"] == "unauthorized"
+    body = json.loads(resp.body)
+    assert body["error"] == "unauthorized" and says in body["message"], (why, body)
+    assert set(body) == {"error", "message"}
+    for echoed in (_KID, "evil.example", "someone-else", "kid", "Signature", "alg value"):
+        assert echoed not in body["message"], (why, body)
     assert app_client.http.get(f"/accounts/{account}", headers=auth("support-admin")).status_code == 404
 
 

@@ -35,6 +35,17 @@ def _customer(client: Client, tier: str = "premium", products: int = 1, **dates:
     return account, prods
 
 
+def _account_items(table: Any, account: str) -> list[str]:
+    """The sort keys of everything stored under the account (contract, subscriptions, address items, ...)."""
+    got = table._db.query(
+        TableName=table.name,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"ACCOUNT#{account}"}},
+        ConsistentRead=True,
+    )
+    return sorted(i["SK"]["S"] for i in got["Items"])
+
+
 def _audience(table: Any, product: str) -> list[dict[str, Any]]:
     return table.audience_page(product, limit=100, cursor=None)[0]
 
@@ -163,20 +174,28 @@ def _new(**over: Any) -> dict[str, Any]:
         (_new(email="a" * 65 + "@customer.example"), 400, "invalid_field", "email"),
         (_new(email="a@" + ("d" * 60 + ".") * 5 + "example"), 400, "invalid_field", "email"),
         (_new(email=None), 400, "missing_field", "email"),
+        (_new(email="=?utf-8?b?Y2VvQGJhbmsuZXhhbXBsZQ==?=@x.example"), 400, "invalid_field", "email"),
+        (_new(email="=?utf-8?q?ceo=40bank.example?=@x.example"), 400, "invalid_field", "email"),
+        (_new(email="ok\u2028@customer.example"), 400, "invalid_field", "U+2028"),
+        (_new(email="\u202eok@customer.example"), 400, "invalid_field", "U+202E"),
+        (_new(email="ok\ud800@customer.example"), 400, "invalid_field", "U+D800"),
+        (_new(email='"ok"@customer.example'), 400, "invalid_field", "email"),
+        (_new(email="ok@[192.0.2.1]"), 400, "invalid_field", "email"),
+        (_new(email="Ok <ok@customer.example>"), 400, "invalid_field", "email"),
         (_new(kinds=["hotfix"]), 400, "invalid_field", "kinds"),
         (_new(products=["NOPE"]), 400, "unknown_product", "NOPE"),
         (_new(channels=["ga", "beta"]), 403, "channel_not_entitled", "beta"),
     ],
 )
 def test_bad_subscriptions_get_a_4xx_naming_the_problem_and_write_nothing(
-    app_client: Client, provisioned: str, body: Any, status: int, code: str, names: str
+    app_client: Client, provisioned: str, table: Any, body: Any, status: int, code: str, names: str
 ) -> None:
     account, (product,) = _customer(app_client, "xtreme")
     raw = body if isinstance(body, str) else json.dumps(body).replace("PRODUCT", product)
     resp = app_client.http.post("/subscriptions", headers=auth("customer", account), body=raw)
     assert resp.status_code == status and _json(resp)["error"] == code, resp.body
     assert names in _json(resp)["message"]
-    assert _mine(app_client, account) == []
+    assert _mine(app_client, account) == [] and _account_items(table, account) == ["CONTRACT"]
     assert emails_to(provisioned, "ok@customer.example") == [] or all(
         account not in m.get_body(("plain",)).get_content() for m in emails_to(provisioned, "ok@customer.example")
     )
@@ -369,3 +388,192 @@ def test_the_confirmation_link_is_single_purpose(app_client: Client, provisioned
     wrong = urlsplit(_unsubscribe_link(wired, account, sub_id)).query
     assert app_client.http.get(f"/subscriptions/confirm?{wrong}").status_code == 404
     assert _mine(app_client, account)[0]["status"] == "pending"
+
+
+# -- one subscription per address per account -----------------------------------------------------
+def _fresh(client: Client, prefix: str) -> tuple[str, str, str]:
+    """A new Premium account with one product, and an address it has not subscribed."""
+    account, (product,) = _customer(client)
+    return account, product, f"{unique(prefix)}@customer.example"
+
+
+def _subscribe(client: Client, account: str, address: str, product: str) -> Any:
+    body = {**_new(), "products": [product], "email": address}
+    return client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
+
+
+@pytest.mark.parametrize("confirm_first", [False, True])
+def test_subscribing_an_address_the_account_has_answers_409_with_its_id_and_sends_nothing(
+    app_client: Client, provisioned: str, table: Any, confirm_first: bool
+) -> None:
+    # GIVEN an address the account subscribed (pending, or confirmed)
+    account, (product,) = _customer(app_client)
+    local = unique("dup")
+    address = f"{local}@customer.example"
+    if confirm_first:
+        first = subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    else:
+        first = _json(_subscribe(app_client, account, address, product))["id"]
+    before, mails = _account_items(table, account), len(emails_to(provisioned, address))
+    # WHEN it is subscribed again, its domain written in other case
+    resp = _subscribe(app_client, account, f"{local}@Customer.Example", product)
+    # THEN 409 already_subscribed naming the subscription to PATCH instead; nothing written or sent
+    body = _json(resp)
+    assert resp.status_code == 409 and body["error"] == "already_subscribed" and body["id"] == first, body
+    assert f"PATCH /subscriptions/{first}" in body["message"]
+    assert _account_items(table, account) == before and len(emails_to(provisioned, address)) == mails
+    assert f"ADDRESS#{address}" in before
+
+
+def test_another_account_may_subscribe_the_same_address(app_client: Client) -> None:
+    address = f"{unique('both')}@customer.example"
+    for _ in range(2):
+        account, (product,) = _customer(app_client)
+        assert _subscribe(app_client, account, address, product).status_code == 202
+
+
+def test_a_deleted_or_unsubscribed_subscription_frees_its_address(
+    app_client: Client, provisioned: str, table: Any, wired: Any
+) -> None:
+    account, product, address = _fresh(app_client, "free")
+    # deleted: the address item goes with the subscription, and the address may subscribe again
+    first = _json(_subscribe(app_client, account, address, product))["id"]
+    assert app_client.http.delete(f"/subscriptions/{first}", headers=auth("customer", account)).status_code == 204
+    assert _account_items(table, account) == ["CONTRACT"]
+    second = subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    # unsubscribed: the same
+    assert _one_click(app_client, _unsubscribe_link(wired, account, second)).status_code == 200
+    assert f"ADDRESS#{address}" not in _account_items(table, account)
+    assert _subscribe(app_client, account, address, product).status_code == 202
+
+
+def test_a_request_that_passed_the_early_check_is_still_refused_by_the_address_item(
+    app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two requests for one address that both read the account before either wrote (no early refusal)
+    from chalicelib import subscriptions
+
+    monkeypatch.setattr(subscriptions, "_refuse_duplicate", lambda *_: None)
+    account, product, address = _fresh(app_client, "late")
+    first = _subscribe(app_client, account, address, product)
+    # WHEN the second writes  THEN the transaction refuses it, naming the first
+    second = _subscribe(app_client, account, address, product)
+    assert first.status_code == 202 and second.status_code == 409, second.body
+    assert _json(second)["error"] == "already_subscribed" and _json(second)["id"] == _json(first)["id"]
+    assert len(_mine(app_client, account)) == 1
+
+
+@pytest.fixture
+def atomic_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB transactions are atomic; moto 5.1's are not under concurrency (a cancelled one restores a
+    deep copy of the whole table, undoing what another thread wrote meanwhile): serialise them, in the
+    session's in-process moto server, so concurrent requests race as they would on AWS."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock, original = threading.Lock(), DynamoDBBackend.transact_write_items
+
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialised)
+
+
+@pytest.mark.usefixtures("atomic_transactions")
+def test_two_concurrent_subscriptions_of_one_address_cannot_both_be_written(app_client: Client, table: Any) -> None:
+    # GIVEN an account, and 8 pending subscriptions of one address written at once (past the early check)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.errors import AlreadySubscribed, Conflict
+    from chalicelib.models import Subscription, now_iso
+
+    account, product, address = _fresh(app_client, "race")
+    subs = [Subscription(account, unique("s"), address, (product,), ("patch",), 4, ("ga",), "pending", now_iso())
+            for _ in range(8)]  # fmt: skip
+
+    def put(sub: Any) -> str:
+        try:
+            table.put_pending_subscription(sub, expires_at=int(time.time()) + 3600)
+        except (AlreadySubscribed, Conflict) as err:
+            return err.code
+        return "written"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(put, subs))
+    # THEN exactly one was written; the others were told it exists
+    assert outcomes.count("written") == 1 and set(outcomes) <= {"written", "already_subscribed", "conflict"}
+    assert len([s for s in _mine(app_client, account) if s["email"] == address]) == 1
+
+
+def test_an_expired_pending_subscription_does_not_hold_its_address(app_client: Client, table: Any) -> None:
+    from chalicelib.models import Subscription, now_iso
+
+    account, product, address = _fresh(app_client, "old")
+    stale = Subscription(account, unique("s"), address, (product,), ("patch",), 4, ("ga",), "pending", now_iso())
+    table.put_pending_subscription(stale, expires_at=int(time.time()) - 1)  # past its window, TTL not run yet
+    assert _subscribe(app_client, account, address, product).status_code == 202
+
+
+@pytest.mark.usefixtures("atomic_transactions")
+def test_twenty_concurrent_clicks_of_one_confirm_link_all_succeed(
+    app_client: Client, provisioned: str, table: Any, wired: Any
+) -> None:
+    # GIVEN a pending subscription and its confirmation token
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib import subscriptions
+
+    account, product, address = _fresh(app_client, "cc")
+    sub_id = _json(_subscribe(app_client, account, address, product))["id"]
+    token = urlsplit(link(emails_to(provisioned, address)[-1], "/subscriptions/confirm")).query.removeprefix("token=")
+    ring = wired.keys.ring()
+
+    def click(_: int) -> str:
+        try:
+            return subscriptions.confirm(table, ring, token).status
+        except Exception as err:  # a 409 here is the bug: the subscription ends up active anyway
+            return type(err).__name__
+
+    # WHEN 20 clicks confirm it at once (the domain call each request makes, on the session's moto server)
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(click, range(20)))
+    # THEN every one succeeds, and it is active with one audience entry and an address item that stays
+    assert outcomes == ["active"] * 20
+    assert _mine(app_client, account)[0]["status"] == "active" and len(_audience(table, product)) == 1
+    item = table._db.get_item(TableName=table.name, Key={"PK": {"S": f"ACCOUNT#{account}"},
+                                                          "SK": {"S": f"ADDRESS#{address}"}})["Item"]  # fmt: skip
+    assert item["subscription_id"]["S"] == sub_id and "expires_at" not in item
+
+
+def test_a_confirmation_that_cannot_be_built_writes_nothing(
+    app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import mail
+
+    def broken(**_: Any) -> bytes:
+        raise ValueError("this message cannot be built")
+
+    monkeypatch.setattr(mail, "confirmation", broken)
+    account, (product,) = _customer(app_client)
+    resp = _subscribe(app_client, account, f"{unique('nb')}@customer.example", product)
+    assert resp.status_code == 500 and _json(resp)["error"] == "internal_error"
+    assert _account_items(table, account) == ["CONTRACT"]
+
+
+def test_a_confirmation_that_cannot_be_sent_takes_the_subscription_back(
+    app_client: Client, table: Any, wired: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.errors import Throttled
+
+    def throttled(*_: Any, **__: Any) -> None:
+        raise Throttled("SES is throttling")
+
+    account, product, address = _fresh(app_client, "ns")
+    with monkeypatch.context() as patched:
+        patched.setattr(wired.mailer, "send_raw", throttled)
+        assert _subscribe(app_client, account, address, product).status_code == 500
+    # THEN nothing holds the address, and trying again works
+    assert _account_items(table, account) == ["CONTRACT"]
+    assert _subscribe(app_client, account, address, product).status_code == 202

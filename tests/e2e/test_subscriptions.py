@@ -133,6 +133,39 @@ def test_a_csv_import_reports_rows_by_line_writes_no_bad_row_and_changes_nothing
     assert [r["line"] for r in report["rejected"]] == [3, 4]
 
 
+def test_a_csv_row_with_an_encoded_word_address_or_a_line_separator_is_rejected_by_line_and_field(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    # GIVEN rows whose on-call address hides another in an RFC 2047 encoded word, or whose name has U+2028
+    encoded, separator = unique("csv"), unique("csv")
+    rows = (
+        f"{encoded},Encoded,xtreme,M3,2026-01-01,2027-12-31,,,,=?utf-8?q?ceo=40bank.example?=@x.example\n"
+        f"{separator},Line\u2028Break,xtreme,M3,2026-01-01,2027-12-31,,,,\n"
+    )
+    # WHEN imported  THEN each is rejected naming its field, and neither contract exists
+    out = _import(stack, tmp_path, rows).stdout
+    assert f"line 2: rejected {encoded}" in out and "oncall_email" in out.split("line 2:")[1].split("\n")[0]
+    assert f"line 3: rejected {separator}" in out and "U+2028" in out.split("line 3:")[1].split("\n")[0]
+    admin = _bearer(stack, "support-admin")
+    for rejected in (encoded, separator):
+        assert requests.get(f"{stack.api_url}/accounts/{rejected}", headers=admin, timeout=10).status_code == 404
+
+
+def test_over_http_a_second_subscription_of_an_address_is_409_and_chalices_refusals_are_in_our_shape(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    product, account = _product(stack), unique("dup")
+    assert _import(stack, tmp_path, f"{account},Dup,premium,{product},2026-01-01,2030-12-31,,,,\n").returncode == 0
+    address = f"{unique('dup')}@customer.example"
+    sub_id = _subscribe(stack, account, address, product)
+    body = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 3}
+    again = requests.post(f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account),
+                          timeout=10)  # fmt: skip
+    assert again.status_code == 409 and again.json()["error"] == "already_subscribed" and again.json()["id"] == sub_id
+    wrong_method = requests.delete(f"{stack.api_url}/health", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
+
+
 def test_a_csv_without_required_columns_is_one_error_line_and_writes_nothing(stack: LocalStack, tmp_path: Path) -> None:
     path = tmp_path / "short.csv"
     account = unique("short")

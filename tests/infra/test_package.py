@@ -154,6 +154,11 @@ def test_gateway_responses_answer_in_the_api_error_format(packaged: dict[str, An
         body = json.loads(response["responseTemplates"]["application/json"])
         assert response["statusCode"] == error.status
         assert set(body) == {"error", "message"} and body["error"] == error.code
+    # and the ones it answers instead of the app: no route, too large, throttled, timed out
+    for kind, status in (("MISSING_AUTHENTICATION_TOKEN", 404), ("REQUEST_TOO_LARGE", 413), ("THROTTLED", 429),
+                         ("INTEGRATION_TIMEOUT", 504)):  # fmt: skip
+        body = json.loads(responses[kind]["responseTemplates"]["application/json"])
+        assert responses[kind]["statusCode"] == status and set(body) == {"error", "message"}
 
 
 def test_the_user_pool_is_the_default_issuer_with_both_groups(packaged: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What registering the routes needs: the blueprints, settings and resource names, errors and the HTTP edge.
 ALLOWED = {"chalicelib", "chalicelib.auth", "chalicelib.errors", "chalicelib.http", "chalicelib.names",
            "chalicelib.settings", "chalicelib.wiring"}  # fmt: skip
-HEAVY = ("boto3", "botocore", "aws_lambda_powertools", "jwt", "email.mime", "zoneinfo")
+HEAVY = ("boto3", "botocore", "aws_lambda_powertools", "jwt", "email.mime", "email_validator", "zoneinfo")
 
 
 def loaded_after(statement: str) -> set[str]:

@@ -81,3 +81,10 @@ def test_a_mac_has_one_spelling_only() -> None:
     for c in same_bytes:
         with pytest.raises(TokenInvalid):
             verify(RING, f"{kid}.{payload}.{mac[:-1]}{c}", Purpose.DOWNLOAD, now=NOW)
+
+
+def test_a_token_or_claim_with_a_final_newline_does_not_pass_the_whole_value_patterns() -> None:
+    with pytest.raises(TokenInvalid):
+        verify(RING, _mint() + "\n", Purpose.DOWNLOAD, now=NOW)
+    with pytest.raises(ValueError):
+        mint(RING, Purpose.DOWNLOAD, account_id="acme\n", subject="sub1", expires=NOW + 60)
