@@ -147,8 +147,11 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
+    from patchcast_tools.local import dynamodb_fidelity
+
     realistic_ses_feedback()
     lean_server()
+    dynamodb_fidelity.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     outbox, web = None, None

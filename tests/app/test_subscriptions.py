@@ -463,25 +463,6 @@ def test_a_request_that_passed_the_early_check_is_still_refused_by_the_address_i
     assert len(_mine(app_client, account)) == 1
 
 
-@pytest.fixture
-def atomic_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB transactions are atomic; moto 5.1's are not under concurrency (a cancelled one restores a
-    deep copy of the whole table, undoing what another thread wrote meanwhile): serialise them, in the
-    session's in-process moto server, so concurrent requests race as they would on AWS."""
-    import threading
-
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock, original = threading.Lock(), DynamoDBBackend.transact_write_items
-
-    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialised)
-
-
-@pytest.mark.usefixtures("atomic_transactions")
 def test_two_concurrent_subscriptions_of_one_address_cannot_both_be_written(app_client: Client, table: Any) -> None:
     # GIVEN an account, and 8 pending subscriptions of one address written at once (past the early check)
     from concurrent.futures import ThreadPoolExecutor
@@ -516,7 +497,6 @@ def test_an_expired_pending_subscription_does_not_hold_its_address(app_client: C
     assert _subscribe(app_client, account, address, product).status_code == 202
 
 
-@pytest.mark.usefixtures("atomic_transactions")
 def test_twenty_concurrent_clicks_of_one_confirm_link_all_succeed(
     app_client: Client, provisioned: str, table: Any, wired: Any
 ) -> None:

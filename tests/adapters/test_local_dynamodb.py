@@ -1,0 +1,63 @@
+"""The local AWS's DynamoDB transactions are atomic as DynamoDB's are (patchcast_tools/local/dynamodb_fidelity.py):
+a cancelled transaction undoes its own writes and nobody else's."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import unique
+
+
+@pytest.fixture(scope="module")
+def ddb(moto_server: str) -> Any:
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_server)
+    name = unique("atomic")
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client, name
+
+
+def _put(name: str, pk: str, *, fail: bool = False) -> dict[str, Any]:
+    condition = "attribute_exists(PK)" if fail else "attribute_not_exists(PK)"
+    return {"Put": {"TableName": name, "Item": {"PK": {"S": pk}}, "ConditionExpression": condition}}
+
+
+def test_a_cancelled_transaction_undoes_its_own_writes_only(ddb: Any) -> None:
+    client, name = ddb
+    # GIVEN a transaction whose first write succeeds and whose second fails its condition
+    with pytest.raises(ClientError) as refused:
+        client.transact_write_items(TransactItems=[_put(name, "mine"), _put(name, "missing", fail=True)])
+    # THEN it is cancelled and its first write is gone
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert "Item" not in client.get_item(TableName=name, Key={"PK": {"S": "mine"}})
+
+
+def test_concurrent_cancelled_transactions_never_undo_another_threads_write(ddb: Any) -> None:
+    client, name = ddb
+
+    # GIVEN threads writing items one by one while others run long transactions that end cancelled
+    def cancelled(n: int) -> None:
+        writes = [_put(name, f"gone-{n}-{i}") for i in range(60)]
+        with pytest.raises(ClientError):
+            client.transact_write_items(TransactItems=[*writes, _put(name, "nope", fail=True)])
+
+    def kept(n: int) -> None:
+        client.put_item(TableName=name, Item={"PK": {"S": f"kept-{n}"}})
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(cancelled if n % 2 else kept, n) for n in range(120)]
+        for f in futures:
+            f.result()
+    # THEN every committed write is there (moto's own whole-table restore loses some) and no cancelled one is
+    items = {i["PK"]["S"] for i in client.scan(TableName=name)["Items"]}
+    assert {f"kept-{n}" for n in range(0, 120, 2)} <= items
+    assert not {i for i in items if i.startswith("gone-")}
