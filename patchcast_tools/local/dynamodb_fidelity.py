@@ -83,7 +83,7 @@ def install() -> None:
     from moto.dynamodb import models
     from moto.dynamodb.models import DynamoDBBackend
 
-    models.copy = _NoTableCopies()  # type: ignore[attr-defined]
+    models.copy = _NoTableCopies()  # type: ignore[assignment]
     original = DynamoDBBackend.transact_write_items
 
     @wraps(original)
