@@ -399,8 +399,9 @@ def _encoded(
 
 
 def _cut(raw: bytes, split: re.Pattern[str], slot: dict[str, int]) -> list[bytes | int]:
-    """Verbatim bytes cut at the placeholders (ASCII, so cutting the decoded text cuts the bytes)."""
-    return [slot[p] if p in slot else p.encode("ascii") for p in split.split(raw.decode("ascii")) if p]
+    """Verbatim bytes cut at the placeholders (surrogateescape: an 8bit part some builder wrote survives intact)."""
+    text = raw.decode("ascii", "surrogateescape")
+    return [slot[p] if p in slot else p.encode("ascii", "surrogateescape") for p in split.split(text) if p]
 
 
 def _room(raw: bytes, marks: tuple[str, ...]) -> int:

@@ -22,6 +22,21 @@ from chalicelib.mail import MAX_LINE, ses_message_id_header
 MAX_RECIPIENTS = 50  # To + Cc + Bcc of one message
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # SESv2: 40 MB per message, measured after base64 encoding
 _SENDERS = ("from", "sender", "return-path")  # header addresses SES checks against the verified identities
+# "Amazon SES header fields": fields that can't appear more than once in the header section of a message.
+# fmt: off
+_ONCE = frozenset({
+    "accept-language", "acceptlanguage", "archived-at", "auto-submitted", "bounces-to", "comments",
+    "content-alternative", "content-base", "content-class", "content-description", "content-disposition",
+    "content-duration", "content-id", "content-language", "content-length", "content-location", "content-md5",
+    "content-transfer-encoding", "content-type", "date", "delivered-to", "disposition-notification-options",
+    "disposition-notification-to", "dkim-signature", "domainkey-signature", "errors-to", "from", "importance",
+    "in-reply-to", "keywords", "list-archive", "list-help", "list-id", "list-owner", "list-post", "list-subscribe",
+    "list-unsubscribe", "list-unsubscribe-post", "message-context", "message-id", "mime-version", "organization",
+    "original-from", "original-message-id", "original-recipient", "original-subject", "precedence", "priority",
+    "references", "reply-to", "return-path", "return-receipt-to", "sender", "solicitation", "sensitivity", "subject",
+    "thread-index", "thread-topic", "user-agent", "vbr-info",
+})
+# fmt: on
 
 
 class Refused(Exception):
@@ -85,6 +100,10 @@ def check(
         )
     _shape(raw)
     text = _header_block(raw).decode("ascii")
+    names = [line.partition(":")[0].strip().lower() for line in text.splitlines() if line[:1] not in (" ", "\t")]
+    twice = sorted({n for n in names if n in _ONCE and names.count(n) > 1})
+    if twice:
+        raise Refused("MessageRejected", f"Duplicate header '{twice[0]}'.")
     senders = [from_address] if from_address else []
     senders += [address for _, address in getaddresses(_header_values(text, _SENDERS)) if address]
     unverified = sorted({address for address in senders if not verified(address)})

@@ -64,6 +64,7 @@ def _stored(message_id: str) -> str:
                             "US-EAST-1: x@unverified.example"),
         ("a From header not verified", {"raw": _raw(sender="Boss <ceo@unverified.example>")}, "MessageRejected",
          "ceo@unverified.example"),
+        ("a Subject twice", {"raw": _raw(subject="a\r\nSubject: b")}, "MessageRejected", "Duplicate header 'subject'"),
         ("51 recipients", {"raw": _raw(), "to": [f"r{n}@acme.example" for n in range(51)]}, "BadRequestException",
          "Recipient count exceeds 50."),
     ],
