@@ -43,11 +43,24 @@ class _Policy(EmailPolicy):
             return line + self.linesep
         return None
 
+    def _ascii_subject(self, name: str, value: str) -> str | None:
+        """An ASCII Subject folded at spaces, its first word on the first line: the email package moves a value
+        that fits a continuation line wholly onto it, and readers then see the subject with a leading space."""
+        if name.lower() != "subject" or not str(value).isascii() or "\n" in value:
+            return None
+        lines, line = [], f"{name}:"
+        for word in str(value).split(" "):
+            if len(line) + 1 + len(word) > (self.max_line_length or MAX_LINE) and line != f"{name}:":
+                lines.append(line)
+                line = ""
+            line += f" {word}"
+        return self.linesep.join([*lines, line]) + self.linesep
+
     def fold(self, name: str, value: str) -> str:
-        return self._verbatim(name, value) or super().fold(name, value)
+        return self._verbatim(name, value) or self._ascii_subject(name, value) or super().fold(name, value)
 
     def fold_binary(self, name: str, value: str) -> bytes:
-        line = self._verbatim(name, value)
+        line = self._verbatim(name, value) or self._ascii_subject(name, value)
         return line.encode("ascii") if line else super().fold_binary(name, value)
 
 

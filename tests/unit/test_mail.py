@@ -212,6 +212,13 @@ def test_a_non_ascii_subject_is_rfc2047_encoded_in_words_of_at_most_75() -> None
     assert b"List-Unsubscribe: <https://p.test/unsubscribe?token=u1.x>\r\n" in raw  # RFC 8058: verbatim, never encoded
 
 
+@pytest.mark.parametrize("length", range(60, 130, 3))
+def test_a_folded_ascii_subject_reads_back_without_a_leading_space(length: int) -> None:
+    title = ("M3 critical-solution 5.abcdef " * 5)[: length - 40].strip()
+    msg = _notice(_release(title=title))
+    assert str(msg["Subject"]) == f"[Sev 1] [M3] {title} (patch 13.4)"
+
+
 @pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\u202e", "\ud800", "\udfff", "\x00", "\x1b"])
 def test_an_unsafe_character_in_stored_text_renders_a_valid_message(char: str) -> None:
     from patchcast_tools.local.strict_ses import audit
