@@ -24,13 +24,10 @@ def _render(sender: str, to: str, release: Release, prefix: str, intro: str, ext
     rows = _facts(release)
     text = [intro, "", mail.header_safe(release.title, limit=500), "", release.summary, ""]
     text += [f"{k}: {v}" for k, v in rows] + [""] + list(extra)
-    msg.set_content("\n".join(text) + "\n", cte="8bit")
     e = html.escape
-    table = "".join(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
-    items = "".join(f"<li>{e(x)}</li>" for x in extra)
-    body = f"<p>{e(intro)}</p><h1>{e(release.title)}</h1><p>{e(release.summary)}</p><table>{table}</table>"
-    msg.add_alternative(f"<html><body>{body}<ul>{items}</ul></body></html>", subtype="html", cte="8bit")
-    return msg.as_bytes()
+    page = [f"<p>{e(intro)}</p>", f"<h1>{e(release.title)}</h1>", f"<p>{e(release.summary)}</p>"]
+    page += [*mail.table_rows(rows), "<ul>", *(f"<li>{e(x)}</li>" for x in extra), "</ul>"]
+    return mail.finish(msg, "\n".join(text) + "\n", mail.html_page(page))
 
 
 def oncall_copy(*, sender: str, to: str, release: Release, account_id: str) -> bytes:

@@ -44,8 +44,9 @@ os.environ.update(
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    from patchcast_tools.local import dynamodb_fidelity
+    from patchcast_tools.local import dynamodb_fidelity, strict_ses
 
+    strict_ses.install()  # before it serves: the session's SES refuses what SES refuses
     dynamodb_fidelity.install()  # as the local AWS does: atomic transactions (see the module)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -1,7 +1,8 @@
 """The local AWS process: moto in server mode, plus the outbox of every email SES accepted.
 
-Runs in its own process so moto does not share a GIL with the code under test. The outbox is read
-straight from moto's SES backend (same process), written to ``<dir>/<n>.eml`` and listed over HTTP.
+Runs in its own process so moto does not share a GIL with the code under test. Its SES refuses what SES
+refuses and stamps what SES stamps (``strict_ses``). The outbox is read straight from moto's SES backend
+(same process), written to ``<dir>/<n>.eml`` and listed over HTTP.
 """
 
 from __future__ import annotations
@@ -147,8 +148,9 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from patchcast_tools.local import dynamodb_fidelity
+    from patchcast_tools.local import dynamodb_fidelity, strict_ses
 
+    strict_ses.install()  # the local SES refuses what SES refuses (before the server serves)
     realistic_ses_feedback()
     lean_server()
     dynamodb_fidelity.install()

@@ -56,6 +56,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
             raise
         finally:
             log.close()
+        _every_outbox_message_is_fit_for_ses(handle.outbox_dir)
+
+
+def _every_outbox_message_is_fit_for_ses(outbox: Path) -> None:
+    """The stack's SES refuses what SES refuses; this checks, belt and braces, what it accepted."""
+    from patchcast_tools.local.strict_ses import audit
+
+    problems = [f"{path.name}: {p}" for path in sorted(outbox.glob("*.eml")) for p in audit(path.read_bytes())]
+    assert not problems, "\n".join(problems)
 
 
 def patchctl() -> str:

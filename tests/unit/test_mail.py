@@ -128,3 +128,161 @@ def test_the_template_renders_once_and_only_when_a_recipient_needs_it() -> None:
     for n in range(3):
         template.render(f"u{n}@acme.example", _links(n))
     assert len(calls) == 1 and calls[0].endswith("@patchcast.invalid")
+
+
+# -- what SES accepts: short lines, 7bit/QP/base64, ASCII headers, for every message the pipeline builds -------
+LONG_SUMMARY = ("Totals were rounded per invoice instead of per line; " * 80)[:4000]
+NON_ASCII = dict(title="Größe & <b>Ünïcode</b> 修正", summary="Rundung é " * 40 + "\n" + "修正" * 300)
+
+
+def _every_message(release: Release) -> dict[str, bytes]:
+    from chalicelib import copies
+
+    links = mail.Links("https://p.test/d/tok", "https://p.test/unsubscribe?token=u", UNTIL)
+    kw = dict(sender="Pätchcast Alerts <alerts@p.test>", to="Zoë Ops <ops@acme.example>", release=release)
+    return {
+        "notice": mail.release_notice(**kw, links=links),  # type: ignore[arg-type]
+        "fresh link": mail.release_notice(**kw, links=links, note="You asked for a fresh download link."),  # type: ignore[arg-type]
+        "recall": mail.recall_notice(**kw, links=links),  # type: ignore[arg-type]
+        "on-call": copies.oncall_copy(**kw, account_id="a1"),  # type: ignore[arg-type]
+        "csm": copies.csm_copy(**kw, account_id="a1", notified=["ops@acme.example", "dev@acme.example"]),  # type: ignore[arg-type]
+        "confirmation": mail.confirmation(
+            sender=kw["sender"],
+            to=kw["to"],
+            account_name=release.title,  # type: ignore[arg-type]
+            products=["M3"],
+            confirm_url="https://p.test/c?t=x",
+            hours=48,
+        ),  # fmt: skip
+    }
+
+
+def _ctes(raw: bytes) -> list[str]:
+    parsed = email.message_from_bytes(raw, policy=default)
+    return [str(p["Content-Transfer-Encoding"]) for p in parsed.walk() if not p.is_multipart()]
+
+
+@pytest.mark.parametrize(
+    ("fields", "plain", "page"),
+    [
+        ({}, "7bit", "7bit"),
+        ({"summary": LONG_SUMMARY}, "quoted-printable", "7bit"),  # the page wraps at spaces, the text cannot
+        ({"summary": "x" * 3000}, "quoted-printable", "quoted-printable"),  # an unbreakable run
+        (NON_ASCII, "base64", "base64"),  # mostly CJK: base64 is shorter than quoted-printable
+        ({"title": "Größe"}, "quoted-printable", "quoted-printable"),
+    ],
+)
+def test_every_message_has_short_lines_ascii_headers_and_the_lightest_encoding(fields, plain, page) -> None:  # type: ignore[no-untyped-def]
+    from patchcast_tools.local.strict_ses import audit
+
+    release = _release(**fields)
+    for name, raw in _every_message(release).items():
+        assert audit(raw) == [], name
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998, name
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        assert head.isascii() and max(len(line) for line in head.split(b"\r\n")) <= 998, name
+        if name in ("notice", "fresh link"):
+            assert _ctes(raw) == [plain, page]
+        parsed = email.message_from_bytes(raw, policy=default)
+        assert parsed["To"].addresses[0].display_name == "Zoë Ops"
+        for part in parsed.walk():
+            if part["Content-Transfer-Encoding"] in ("quoted-printable", "base64"):
+                assert all(len(line) <= 76 for line in part.get_payload().splitlines()), name  # RFC 2045
+
+
+def test_the_summary_reads_the_same_after_encoding() -> None:
+    for fields in ({"summary": LONG_SUMMARY}, NON_ASCII, {"summary": "x" * 3000}):
+        msg = _notice(_release(**fields))
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        page = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert fields["summary"] in text
+        assert " ".join(fields["summary"].split()) in " ".join(page.split())  # HTML: wrapped at spaces only
+
+
+def test_a_non_ascii_subject_is_rfc2047_encoded_in_words_of_at_most_75() -> None:
+    raw = mail.release_notice(sender="alerts@p.test", to="ops@acme.example", release=_release(**NON_ASCII),
+                              links=_links(1))  # fmt: skip
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    words = [w for w in head.replace("\r\n", " ").split() if w.startswith("=?")]
+    assert words and all(len(w) <= 75 for w in words)
+    assert (
+        email.message_from_bytes(raw, policy=default)["Subject"]
+        == "[Sev 1] [M3] Größe & <b>Ünïcode</b> 修正 (patch 13.4)"
+    )
+    assert b"List-Unsubscribe: <https://p.test/unsubscribe?token=u1.x>\r\n" in raw  # RFC 8058: verbatim, never encoded
+
+
+@pytest.mark.parametrize("length", range(60, 130, 3))
+def test_a_folded_ascii_subject_reads_back_without_a_leading_space(length: int) -> None:
+    title = ("M3 critical-solution 5.abcdef " * 5)[: length - 40].strip()
+    msg = _notice(_release(title=title))
+    assert str(msg["Subject"]) == f"[Sev 1] [M3] {title} (patch 13.4)"
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029", "\u0085", "\u202e", "\ud800", "\udfff", "\x00", "\x1b"])
+def test_an_unsafe_character_in_stored_text_renders_a_valid_message(char: str) -> None:
+    from patchcast_tools.local.strict_ses import audit
+
+    release = _release(title=f"Fix{char}Bcc: victim@example.com", summary=f"one{char}two", reason=f"why{char}")
+    for name, raw in _every_message(release).items():
+        assert audit(raw) == [], name
+        parsed = email.message_from_bytes(raw, policy=default)
+        assert parsed["Bcc"] is None
+        assert char not in parsed["Subject"] and "\n" not in parsed["Subject"]
+        for part in parsed.walk():
+            if not part.is_multipart():
+                assert char not in part.get_content(), name  # type: ignore[attr-defined]
+    assert mail.header_safe(f"a{char}{char}b") == "a b"
+
+
+def test_ses_message_id_header_is_the_one_ses_writes() -> None:
+    assert mail.ses_message_id_header("0100018f-abc-000000", "us-east-1") == "<0100018f-abc-000000@email.amazonses.com>"
+    assert (
+        mail.ses_message_id_header("0200018f-abc-000000", "eu-west-1")
+        == "<0200018f-abc-000000@eu-west-1.amazonses.com>"
+    )
+
+
+# -- the template stays on the fast path for non-ASCII and long text, and fills encoded parts correctly -----
+FAST_CASES = [
+    _release(**NON_ASCII),
+    _release(summary=LONG_SUMMARY),
+    _release(title="Größe", summary="Rundung & Summen é " * 30),
+    _release(summary="x" * 3000),
+]
+
+
+@pytest.mark.parametrize("release", FAST_CASES)
+def test_an_encoded_part_is_filled_on_the_fast_path_and_decodes_to_the_full_render(release: Release) -> None:
+    from patchcast_tools.local.strict_ses import audit
+
+    calls: list[str] = []
+
+    def build(**kw: object) -> bytes:
+        calls.append(str(kw["to"]))
+        return mail.release_notice(**kw)  # type: ignore[arg-type]
+
+    template = mail.NoticeTemplate(build, sender="alerts@p.test", release=release, expires=UNTIL, download=True)
+    long_link = mail.Links("https://p.test/d/v1." + "a" * 400, "https://p.test/unsubscribe?token=" + "b" * 300, UNTIL)
+    for n, links in enumerate([_links(1), _links(2), long_link]):
+        to = f"user{n}@acme.example"
+        filled = template.render(to, links)
+        assert audit(filled) == []
+        assert b"patchcast.invalid" not in filled
+        _same_but_message_id_and_date(filled, mail.release_notice(sender="alerts@p.test", to=to, release=release,
+                                                                  links=links))  # fmt: skip
+    assert len(calls) == 1  # all three from the one rendering
+
+
+def test_a_link_too_long_for_its_7bit_line_is_rendered_in_full() -> None:
+    def build(*, sender: str, to: str, release: Release, links: mail.Links) -> bytes:  # a link within a long line
+        return mail.finish(mail._base(sender, to, "s", None), f"See {'x' * 300} {links.download}", mail.html_page([]))
+
+    template = mail.NoticeTemplate(build, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True)
+    short = template.render("a@b.example", _links(1))
+    assert _boundary(short) == _boundary(template.render("a@b.example", _links(2)))  # filled in
+    links = mail.Links("https://p.test/d/" + "a" * 880, "https://p.test/unsubscribe?token=u", UNTIL)
+    first, second = template.render("a@b.example", links), template.render("a@b.example", links)
+    assert _boundary(first) != _boundary(second) != _boundary(short)  # rendered anew each time
+    assert all(len(line) <= 998 for line in first.split(b"\r\n"))
+    assert _ctes(first) == ["quoted-printable", "7bit"]
