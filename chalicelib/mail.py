@@ -53,6 +53,30 @@ def message_id(sender: str) -> str:
     return make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "patchcast.local")
 
 
+def ses_message_id_header(message_id: str, region: str) -> str:
+    """The Message-ID header SES gives a message it accepted (it replaces any we set), from the MessageId
+    that SendEmail returned: what a later message about it must reference to thread under it."""
+    domain = "email.amazonses.com" if region == "us-east-1" else f"{region}.amazonses.com"
+    return f"<{message_id}@{domain}>"
+
+
+def thread_under(msg: EmailMessage, parent: str | None) -> None:
+    """Make ``msg`` a reply to the message whose Message-ID is ``parent`` (RFC 5322 section 3.6.4)."""
+    if parent:
+        msg["In-Reply-To"] = parent
+        msg["References"] = parent
+
+
+def superseded(release: Release) -> str:
+    """What replaces a yanked release, as a sentence."""
+    if release.superseded_by:
+        return (
+            f"It is superseded by {release.product} {release.kind} {release.superseded_version} "
+            f"(release {release.superseded_by})."
+        )
+    return "No replacement has been named yet; a new notice will follow when there is one."
+
+
 def _base(sender: str, to: str, subject: str, unsubscribe: str | None) -> EmailMessage:
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = sender
@@ -115,15 +139,17 @@ def release_notice(*, sender: str, to: str, release: Release, links: Links, note
     return msg.as_bytes()
 
 
-def recall_notice(*, sender: str, to: str, release: Release, links: Links) -> bytes:
-    """The recall of a yanked release, to one recipient of its notice: why, and what replaces it."""
+def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_reply_to: str | None = None) -> bytes:
+    """The recall of a yanked release, to one recipient of its notice: why, and what replaces it.
+
+    ``links.download`` is the successor's download, for a recipient entitled to it; ``in_reply_to`` the
+    Message-ID of the notice recalled, which the recall threads under.
+    """
     msg = _base(sender, to, subject_for(release, "[RECALL] "), links.unsubscribe)
+    thread_under(msg, in_reply_to)
     reason = release.reason or "no reason given"
-    instead = (
-        f"It is superseded by {release.product} {release.kind} {release.superseded_version} (release {release.superseded_by})."
-        if release.superseded_by
-        else "No replacement has been named yet; a new notice will follow when there is one."
-    )
+    instead = superseded(release)
+    get = f"Download {release.superseded_version} instead: {links.download}" if links.download else ""
     text = [
         f"WITHDRAWN: {header_safe(release.title, limit=500)}",
         "",
@@ -132,6 +158,7 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links) -> by
         "",
         f"Reason: {reason}",
         instead,
+        *([get] if get else []),
         "",
         f"Unsubscribe: {links.unsubscribe}",
         "",
@@ -142,7 +169,12 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links) -> by
         f"<html><body><h1>Withdrawn: {e(release.title)}</h1><p>{e(release.product)} {e(release.kind)} "
         f"{e(release.version)} ({e(release.filename or '-')}) has been withdrawn. Do not install it; its download "
         f"links no longer work.</p><p><strong>Reason:</strong> {e(reason)}</p><p>{e(instead)}</p>"
-        f'<p><a href="{e(links.unsubscribe)}">Unsubscribe</a></p></body></html>',
+        + (
+            f'<p><a href="{e(links.download)}">Download {e(release.superseded_version or "")} instead</a></p>'
+            if links.download
+            else ""
+        )
+        + f'<p><a href="{e(links.unsubscribe)}">Unsubscribe</a></p></body></html>',
         subtype="html",
         cte="8bit",
     )
