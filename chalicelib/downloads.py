@@ -88,7 +88,7 @@ def downloadable(release: Release, account: Account | None, now: datetime) -> bo
         and account is not None
         and bool(
             decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=now)
-        )  # fmt: skip
+        )
     )
 
 
