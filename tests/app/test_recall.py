@@ -6,6 +6,7 @@ twice in an account gets one notice and one recall."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections import Counter
@@ -13,9 +14,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from chalice.test import Client
 
 from chalicelib import delivery, fanout, recall
 from chalicelib.entitlements import oncall_copy_due
@@ -25,8 +28,9 @@ from chalicelib.names import ResourceNames
 from chalicelib.pacing import QuotaCache, SendQuota
 from chalicelib.store import Table
 from tests.app.delivery_world import FaultyMailer
-from tests.conftest import sent_messages
-from tests.helpers import parse, text_of
+from tests.app.flows import create_release, emails_to, subscribe_and_confirm, subscribed_world, upload
+from tests.conftest import account_body, auth, sent_messages, unique
+from tests.helpers import link, parse, text_of
 
 NAMES = ResourceNames("local")
 
@@ -199,3 +203,41 @@ def test_one_address_held_twice_and_as_a_role_gets_one_notice_and_one_recall(
     assert notices == Counter(dict.fromkeys(addresses, 1))
     assert Counter(fanout.address_key(_address(m)) for m in sent) == Counter(dict.fromkeys(addresses, 1))
     assert all(str(m["Subject"]).startswith("[RECALL] [Sev 1]") for m in sent)
+
+
+def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contract_is_entitled(
+    app_client: Client, runner: Any, provisioned: str
+) -> None:
+    # GIVEN an elite and a premium subscriber of a product, notified of a release
+    product, _, elite_address = subscribed_world(app_client, provisioned, "elite")
+    premium, premium_address = unique("acct"), f"{unique('ops')}@customer.example"
+    app_client.http.put(f"/accounts/{premium}", headers=auth("support-admin"),
+                        body=json.dumps(account_body("premium", [product])))  # fmt: skip
+    subscribe_and_confirm(app_client, provisioned, premium, premium_address, [product])
+    release = create_release(app_client, product, b"bad fix")
+    upload(release, b"bad fix")
+    # AND a beta successor (Elite only), published
+    successor = create_release(app_client, product, b"good fix", channel="beta")
+    upload(successor, b"good fix")
+    runner.pump()
+
+    # WHEN the release is yanked, superseded by the beta one
+    body = json.dumps({"reason": "corrupts ledgers", "superseded_by": successor["id"]})
+    assert app_client.http.post(f"/releases/{release['id']}/yank", headers=auth("release-engineer"),
+                                body=body).status_code == 200  # fmt: skip
+    runner.pump()
+
+    # THEN the elite link's 410 offers a fresh link to the successor's download, which works
+    def gone(address: str, accept: str = "application/json") -> Any:
+        notice = next(m for m in emails_to(provisioned, address) if release["version"] in str(m["Subject"]))
+        got = app_client.http.get(urlsplit(link(notice, "/d/")).path, headers={"Accept": accept})
+        assert got.status_code == 410
+        return got
+
+    action = json.loads(gone(elite_address).body)["action"]
+    assert action["method"] == "GET" and action["label"] == f"Download version {successor['version']}"
+    assert app_client.http.get(urlsplit(action["href"]).path).status_code == 302
+    assert "<a href='https://patchcast.test/d/" in gone(elite_address, "text/html").body.decode()
+    # AND the premium link's 410 names the successor but offers no download of it
+    refusal = json.loads(gone(premium_address).body)
+    assert successor["version"] in refusal["message"] and "action" not in refusal
