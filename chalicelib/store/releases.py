@@ -143,43 +143,32 @@ class ReleasesMixin(TableBase):
     def claim_page(self, release_id: str, notice: str, page: int, *, lease_seconds: int) -> str:
         """Take one fan-out page of a notice: ``claimed``, ``done`` (planned earlier) or ``busy`` (held elsewhere).
 
-        A page is done once the page after it is claimed (planning sends its successor last) or, for the
-        last page, once ``finish_page`` said so. So the claim is one request, a transaction of two parts:
-        the successor's claim must not exist, and this page's claim must not exist or be abandoned (not
-        done, lease run out).
+        A page is done once the page after it is claimed (planning enqueues its successor last) or, for the
+        last page, once ``finish_page`` said so. The claim is one conditional write: the page not claimed,
+        or its lease run out and not finished. Only a claim that took over a lease (rare: a dead invocation,
+        or a copy of the message delivered late) reads whether the successor exists, and if so the page is
+        done after all. (Not a transaction with a check of the successor: the local AWS copies the whole
+        table for every transaction, and fails some under concurrent writes.)
         """
         now = int(time.time())
         pk, this, after = f"RELEASE#{release_id}", f"PAGE#{notice}#{page}", f"PAGE#{notice}#{page + 1}"
         try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.name,
-                            "Key": key(pk, after),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.name,
-                            "Key": key(pk, this),
-                            "UpdateExpression": "SET lease_until = :until, attempts = if_not_exists(attempts, :zero) + :one",
-                            "ConditionExpression": "attribute_not_exists(PK) "
-                            "OR (attribute_not_exists(done_at) AND lease_until < :now)",
-                            "ExpressionAttributeValues": dump(
-                                {":until": now + lease_seconds, ":now": now, ":zero": 0, ":one": 1}
-                            ),
-                        }
-                    },
-                ]  # fmt: skip
-            )
+            old = self._db.update_item(
+                TableName=self.name,
+                Key=key(pk, this),
+                UpdateExpression="SET lease_until = :until, attempts = if_not_exists(attempts, :zero) + :one",
+                ConditionExpression="attribute_not_exists(PK) OR (attribute_not_exists(done_at) AND lease_until < :now)",
+                ExpressionAttributeValues=dump({":until": now + lease_seconds, ":now": now, ":zero": 0, ":one": 1}),
+                ReturnValues="UPDATED_OLD",
+            ).get("Attributes")
         except ClientError as exc:
-            if not is_error(exc, "TransactionCanceledException"):
+            if not is_error(exc, "ConditionalCheckFailedException"):
                 raise
-            # Which part failed (or a concurrent claim's conflict): one consistent read of both says.
             got = {str(i["SK"]): i for i in self._batch_get([(pk, after), (pk, this)], consistent=True)}
             return "done" if after in got or "done_at" in got.get(this, {}) else "busy"
+        if old and self._db.get_item(TableName=self.name, Key=key(pk, after), ConsistentRead=True).get("Item"):
+            self.finish_page(release_id, notice, page)
+            return "done"
         return "claimed"
 
     def finish_page(self, release_id: str, notice: str, page: int) -> None:

@@ -73,8 +73,12 @@ def _all_pages(table: Table, queues: Recorder, first: dict[str, Any], plan: Any 
         todo += [b for q, b, d in queues.sent[before:] if q == NAMES.fanout_queue and not d]
 
 
-def test_a_page_delivered_twice_enqueues_its_successor_and_its_batches_once(wired: Any, small_pages: None) -> None:
+@pytest.mark.parametrize("lease", [fanout.PAGE_LEASE_SECONDS, 1])
+def test_a_page_delivered_twice_enqueues_its_successor_and_its_batches_once(
+    wired: Any, small_pages: None, monkeypatch: pytest.MonkeyPatch, lease: int
+) -> None:
     # GIVEN nine subscribers: three pages of four
+    monkeypatch.setattr(fanout, "PAGE_LEASE_SECONDS", lease)
     world = load_world(wired.table, per_tier=3)
     queues = Recorder()
 
@@ -86,11 +90,12 @@ def test_a_page_delivered_twice_enqueues_its_successor_and_its_batches_once(wire
     assert queues.pages() == Counter({1: 1})
     assert set(queues.batches().values()) == {1}
     looks = [(b["page"], d) for q, b, d in queues.sent if q == NAMES.fanout_queue and d]
-    assert looks == [(0, fanout.PAGE_LEASE_SECONDS)]
+    assert looks == [(0, lease)]
 
-    # AND WHEN every page has run, a copy of any of them, delivered late, does nothing
+    # AND WHEN every page has run, a copy of any of them, delivered late (within or after the lease), does nothing
     _all_pages(wired.table, queues, _successor(queues, 0))
     planned = len(queues.sent)
+    time.sleep(2.1 if lease == 1 else 0)  # the lease is whole seconds
     for page in (0, 1, 2):
         cursor = next((b["cursor"] for q, b, d in queues.sent if b.get("page") == page and not d), None)
         fanout.run(wired.table, queues, QUEUES, _page(world, page, cursor))
