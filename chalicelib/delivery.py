@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import copies, mail, recall
+from chalicelib import copies, mail
 from chalicelib.errors import Paused, Rejected, Throttled
 from chalicelib.links import LinkMaker
 from chalicelib.models import DeliveryOutcome, Recipient, Release, Subscription
@@ -38,6 +38,7 @@ SEND_CONCURRENCY = 8
 RECORD_CHUNK = 25  # BatchWriteItem's limit: write each full chunk while the rest are still sending
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5
+RECALL = "recall"  # the notice kind of a yanked release's recall (recall.RECALL)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,9 @@ def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes) -> Del
 
 
 def _composer(deps: Deps, release: Release, notice: str, notified: list[str], todo: list[Recipient]) -> Compose:
-    if notice == recall.RECALL:
+    if notice == RECALL:
+        from chalicelib import recall  # only recall batches need it (and what it imports)
+
         return recall.composer(deps.table, deps.links, sender=deps.mailer.sender, region=deps.region,
                                link_days=deps.link_days, release=release, recipients=todo)  # fmt: skip
     expires = int(time.time()) + deps.link_days * 86400
@@ -97,7 +100,7 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
 
 
 def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
-    if notice == recall.RECALL:  # whoever got the notice, preferences as they may be now, unless they left
+    if notice == RECALL:  # whoever got the notice, preferences as they may be now, unless they left
         return sub is not None and sub.status == "active"
     return sub is not None and sub.wants(
         product=release.product, kind=release.kind, severity=release.severity, channel=release.channel
@@ -166,6 +169,8 @@ def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> l
 
 
 def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipient]) -> list[str]:
+    if notice == RECALL:
+        return []  # a CSM's recall lists nobody: no Query of the account's deliveries
     accounts = {r.account_id for r in recipients if r.role == "csm"}
     return [
         f"{d['email']} ({d['role']})"

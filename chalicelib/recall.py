@@ -26,6 +26,7 @@ from chalicelib.fanout import (
 from chalicelib.links import LinkMaker
 from chalicelib.models import Recipient, Release, now_iso
 from chalicelib.observability import logger
+from chalicelib.releases import QUEUEING_LEASE_SECONDS
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.queues import Queues
@@ -69,7 +70,7 @@ def _queue_recall(table: Table, queues: Queues, fanout_queue: str, release: Rele
     if (
         release.fanout_at
         and not release.recall_at
-        and table.claim_queueing(release.release_id, "recall", lease_seconds=PAGE_LEASE_SECONDS)
+        and table.claim_queueing(release.release_id, "recall", lease_seconds=QUEUEING_LEASE_SECONDS)
     ):
         queues.send(fanout_queue, {"kind": RECALL, "release_id": release.release_id, "page": 0, "cursor": None})
         table.mark_queued(release.release_id, "recall")
