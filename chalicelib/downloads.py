@@ -165,10 +165,11 @@ def info(table: Table, links: LinkMaker, token: str) -> dict[str, Any]:
     }
 
 
-def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, *, days: int) -> datetime:
+def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, *, days: int, region: str) -> datetime:
     """Email a new link for the same release to the subscribed address; returns when it expires.
 
-    Only for a subscription still active (we do not email people who unsubscribed) and entitled now.
+    Only for a subscription still active (we do not email people who unsubscribed) and entitled now. It
+    threads under the release's notice (``region``: SES's, whose Message-ID that notice carries).
     """
     grant = _entitled(table, links, _claims(links, token, allow_expired=True))
     sub, release = grant.subscription, grant.release
@@ -187,6 +188,7 @@ def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, 
             hint="Check the inbox (and spam folder) of the address the original link was sent to.",
         )
     expires = int(time.time()) + days * 86400
+    first = table.notice_message_id(release.release_id, grant.account_id, grant.subscription_id)
     raw = mail.release_notice(
         sender=mailer.sender,
         to=sub.email,
@@ -197,6 +199,7 @@ def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, 
             expires=datetime.fromtimestamp(expires, UTC),
         ),
         note="You asked for a fresh download link; the earlier one has expired or is about to.",
+        in_reply_to=mail.ses_message_id_header(first, region) if first else None,
     )
     try:
         mailer.send_raw(sub.email, raw)

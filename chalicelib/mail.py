@@ -94,9 +94,13 @@ def subject_for(release: Release, prefix: str = "") -> str:
     return f"{prefix}[Sev {release.severity}] [{release.product}] {release.title} ({release.kind} {release.version})"
 
 
-def release_notice(*, sender: str, to: str, release: Release, links: Links, note: str | None = None) -> bytes:
-    """The notice of one release to one recipient, as raw RFC 5322 bytes for SES ``Content.Raw``."""
+def release_notice(
+    *, sender: str, to: str, release: Release, links: Links, note: str | None = None, in_reply_to: str | None = None
+) -> bytes:
+    """The notice of one release to one recipient, as raw RFC 5322 bytes for SES ``Content.Raw``; sent again
+    later (a fresh link), it replies to the first (``in_reply_to``: that one's Message-ID)."""
     msg = _base(sender, to, subject_for(release), links.unsubscribe)
+    thread_under(msg, in_reply_to)
     rows: list[tuple[str, str]] = [
         ("Product", release.product),
         ("Kind", release.kind),

@@ -165,6 +165,16 @@ class DeliveriesMixin(TableBase):
                 successor = _release(item)
         return parents, accounts, successor
 
+    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None:
+        """The SES MessageId of a release's notice to a subscriber, if one was sent: what a later email about
+        the release replies to."""
+        got = self._db.get_item(
+            TableName=self.name,
+            Key=key(f"RELEASE#{release_id}", f"DELIVERY#release#{account_id}#{subscription_id}#subscriber"),
+            ProjectionExpression="message_id",
+        ).get("Item")
+        return str(load(got)["message_id"]) if got and "message_id" in got else None
+
     def suppressed(self, addresses: Sequence[str]) -> set[str]:
         """Which of these addresses are on the suppression list (lower-cased). Issue 3 owns the list."""
         keys = [(f"SUPPRESSED#{a.lower()}", "SUPPRESSION") for a in dict.fromkeys(addresses)]

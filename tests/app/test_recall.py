@@ -241,3 +241,29 @@ def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contr
     # AND the premium link's 410 names the successor but offers no download of it
     refusal = json.loads(gone(premium_address).body)
     assert successor["version"] in refusal["message"] and "action" not in refusal
+
+
+def test_a_fresh_link_email_threads_under_the_release_notice(
+    app_client: Client, runner: Any, provisioned: str, wired: Any
+) -> None:
+    # GIVEN a subscriber notified of a release, whose link has expired
+    from chalicelib.routes import links
+
+    admin = auth("support-admin")
+    product, account, address = unique("P"), unique("acct"), f"{unique('ops')}@customer.example"
+    app_client.http.put(f"/products/{product}", headers=admin, body=json.dumps({"name": "Product"}))
+    app_client.http.put(f"/accounts/{account}", headers=admin, body=json.dumps(account_body("premium", [product])))
+    sub_id = subscribe_and_confirm(app_client, provisioned, account, address, [product])
+    release = create_release(app_client, product, b"fix")
+    upload(release, b"fix")
+    runner.pump()
+    (notice,) = [d for d in wired.table.account_deliveries(release["id"], "release", account) if d["status"] == "sent"]
+    expired = links().download(account, sub_id, release["id"], expires=int(time.time()) - 60)
+
+    # WHEN a fresh link is asked for
+    resp = app_client.http.post(f"{urlsplit(expired).path}/renew", headers={"Content-Type": "application/json"})
+
+    # THEN it is emailed as a reply to the notice SES sent
+    assert resp.status_code == 202, resp.body
+    fresh = [m for m in emails_to(provisioned, address) if m["In-Reply-To"]]
+    assert len(fresh) == 1 and fresh[0]["In-Reply-To"] == ses_message_id_header(notice["message_id"], "us-east-1")
