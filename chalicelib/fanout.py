@@ -207,9 +207,10 @@ def plan_accounts(
     ]  # fmt: skip
     if continuing is None:
         return planned_batches + copies, {}
-    c = contacts[continuing]
-    return planned_batches + copies, {"account": continuing, "batches": ids.get(continuing, []), "csm": c.csm,
-                                      "tier": c.tier, "oncall": c.oncall, "seen": seen_for_carry(seen[continuing])}  # fmt: skip
+    last = contacts[continuing]
+    carry_on = {"account": continuing, "batches": ids.get(continuing, []), "csm": last.csm, "tier": last.tier,
+                "oncall": last.oncall, "seen": seen_for_carry(seen[continuing])}  # fmt: skip
+    return planned_batches + copies, carry_on
 
 
 def _account_batches(planned: list[dict[str, Any]], carry: dict[str, Any]) -> dict[str, list[str]]:
