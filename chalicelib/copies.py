@@ -1,5 +1,6 @@
 """Role copies of a release notice (no AWS here): the on-call contact's copy of a severity-1 notice
-outside business hours, and the Elite CSM's copy listing which of the account's contacts were notified."""
+outside business hours, the Elite CSM's copy listing which of the account's contacts were notified, and
+each one's recall when the release is yanked."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ def _facts(release: Release) -> list[tuple[str, str]]:
     return rows
 
 
-def _render(sender: str, to: str, release: Release, prefix: str, intro: str, extra: Sequence[str]) -> bytes:
+def _render(
+    sender: str, to: str, release: Release, prefix: str, intro: str, extra: Sequence[str], parent: str | None = None
+) -> bytes:
     # Role copies go to contract contacts, not subscribers: no unsubscribe link (the contract names them).
     msg = mail._base(sender, to, mail.subject_for(release, prefix), None)
+    mail.thread_under(msg, parent)
     rows = _facts(release)
     text = [intro, "", mail.header_safe(release.title, limit=500), "", release.summary, ""]
     text += [f"{k}: {v}" for k, v in rows] + [""] + list(extra)
@@ -41,3 +45,21 @@ def oncall_copy(*, sender: str, to: str, release: Release, account_id: str) -> b
 def csm_copy(*, sender: str, to: str, release: Release, account_id: str, notified: Sequence[str]) -> bytes:
     intro = f"CSM copy for account {account_id}: {len(notified)} contact(s) of the account were notified."
     return _render(sender, to, release, "[CSM] ", intro, [f"Notified: {n}" for n in notified] or ["Notified: none"])
+
+
+_RECALLED = {
+    "oncall": ("[RECALL] [On-call] ", "You are the on-call contact of account {account}. The severity-{severity} "
+               "notice you were sent about this release has been withdrawn: do not install it."),
+    "csm": ("[RECALL] [CSM] ", "CSM copy for account {account}: this release has been withdrawn; the account's "
+            "contacts who received its notice are sent a recall."),
+}  # fmt: skip
+
+
+def recall_copy(
+    *, sender: str, to: str, release: Release, account_id: str, role: str, in_reply_to: str | None = None
+) -> bytes:
+    """The recall of a role copy (``role``: oncall or csm), threaded under the copy it recalls."""
+    prefix, intro = _RECALLED[role]
+    extra = [f"Reason: {release.reason or 'no reason given'}", mail.superseded(release)]
+    text = intro.format(account=account_id, severity=release.severity)
+    return _render(sender, to, release, prefix, text, extra, parent=in_reply_to)

@@ -38,6 +38,7 @@ SEND_CONCURRENCY = 8
 RECORD_CHUNK = 25  # BatchWriteItem's limit: write each full chunk while the rest are still sending
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5
+RECALL = "recall"  # the notice kind of a yanked release's recall (recall.RECALL)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Deps:
     link_days: int
     quota: QuotaCache | None = None
     concurrency: int = 1  # delivery invocations running at once; each sends at its share of MaxSendRate
+    region: str = "us-east-1"  # SES's region: the Message-ID it gives a message, which a recall replies to
 
 
 Compose = Callable[[Recipient], bytes]
@@ -68,7 +70,12 @@ def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes) -> Del
     return sent
 
 
-def _composer(deps: Deps, release: Release, notice: str, notified: list[str]) -> Compose:
+def _composer(deps: Deps, release: Release, notice: str, notified: list[str], todo: list[Recipient]) -> Compose:
+    if notice == RECALL:
+        from chalicelib import recall  # only recall batches need it (and what it imports)
+
+        return recall.composer(deps.table, deps.links, sender=deps.mailer.sender, region=deps.region,
+                               link_days=deps.link_days, release=release, recipients=todo)  # fmt: skip
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
     notice_for = mail.NoticeTemplate(mail.NOTICES[notice], sender=sender, release=release, expires=until,
@@ -92,7 +99,9 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str]) ->
     return compose
 
 
-def _still_wanted(sub: Subscription | None, release: Release) -> bool:
+def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
+    if notice == RECALL:  # whoever got the notice, preferences as they may be now, unless they left
+        return sub is not None and sub.status == "active"
     return sub is not None and sub.wants(
         product=release.product, kind=release.kind, severity=release.severity, channel=release.channel
     )
@@ -100,9 +109,10 @@ def _still_wanted(sub: Subscription | None, release: Release) -> bool:
 
 def _partition(
     recipients: list[Recipient], already: set[str], subs: dict[str, Subscription], suppressed: set[str],
-    release: Release,
+    release: Release, notice: str = "release",
 ) -> tuple[list[Recipient], list[DeliveryOutcome]]:  # fmt: skip
-    """Who to send to now, and the outcomes already known (opted out or suppressed since fan-out)."""
+    """Who to send to now, and the outcomes already known (opted out or suppressed since fan-out; for a
+    recall, only unsubscribed or suppressed since the notice)."""
     todo: list[Recipient] = []
     skipped: list[DeliveryOutcome] = []
     for r in recipients:
@@ -111,7 +121,7 @@ def _partition(
             continue
         if r.email.lower() in suppressed or (sub is not None and sub.status == "suppressed"):
             skipped.append(DeliveryOutcome(r, "suppressed", detail="address suppressed"))
-        elif r.role == "subscriber" and not _still_wanted(sub, release):
+        elif r.role == "subscriber" and not _still_wanted(sub, release, notice):
             skipped.append(DeliveryOutcome(r, "skipped", detail="no longer subscribed"))
         else:
             todo.append(r)
@@ -159,6 +169,8 @@ def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> l
 
 
 def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipient]) -> list[str]:
+    if notice == RECALL:
+        return []  # a CSM's recall lists nobody: no Query of the account's deliveries
     accounts = {r.account_id for r in recipients if r.role == "csm"}
     return [
         f"{d['email']} ({d['role']})"
@@ -224,10 +236,10 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> dict[st
     counts: dict[str, int] = {"sent": 0, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
     if release is None or release.status not in mail.SENDABLE[notice]:
         return counts
-    todo, outcomes = _partition(recipients, already, subs, suppressed, release)
+    todo, outcomes = _partition(recipients, already, subs, suppressed, release, notice)
     notified = _notified(deps, release_id, notice, todo) if any(r.role == "csm" for r in todo) else []
     _record(deps, release_id, notice, outcomes)
-    outcomes += _send_all(deps, release_id, notice, todo, _composer(deps, release, notice, notified))
+    outcomes += _send_all(deps, release_id, notice, todo, _composer(deps, release, notice, notified, todo))
     retry = [o for o in outcomes if o.status == "retry"]
     if retry:
         _requeue(deps, queue, message, retry)

@@ -80,18 +80,43 @@ def _claims(links: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
         raise _invalid() from exc
 
 
-def _entitled(table: Table, claims: Claims) -> Grant:
+def downloadable(release: Release, account: Account | None, now: datetime) -> bool:
+    """May this account download this release now (it is out, has a file, and the contract covers it)?"""
+    return (
+        release.status == "published"
+        and bool(release.object_key)
+        and account is not None
+        and bool(
+            decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=now)
+        )
+    )
+
+
+def _withdrawn(table: Table, links: LinkMaker, claims: Claims, release: Release, account: Account | None) -> Gone:
+    """The 410 of a yanked release's link: the reason, and the successor's download where the link's
+    contract is entitled to it, a fresh link that lives as long as the one clicked (no longer than what
+    was emailed)."""
+    instead = f" It is superseded by version {release.superseded_version}." if release.superseded_version else ""
+    successor = table.get_release(release.superseded_by) if release.superseded_by and account else None
+    action = None
+    if successor is not None and downloadable(successor, account, datetime.now(UTC)):
+        href = links.download(claims.account_id, claims.subject, successor.release_id, expires=claims.expires)
+        action = Action(f"Download version {successor.version}", href, method="GET")
+    return Gone(
+        f"This release was withdrawn: {release.reason or 'no reason given'}.{instead}",
+        code="release_yanked",
+        hint=f"Do not install it; look for a newer {release.product} release in your alerts or ask support.",
+        action=action,
+    )
+
+
+def _entitled(table: Table, links: LinkMaker, claims: Claims) -> Grant:
     """Release, contract and subscription in one read, then the entitlement as it stands now."""
     release, account, sub = table.download_context(claims.release_id, claims.account_id, claims.subject)
     if release is None or not release.object_key or release.status not in ("published", "yanked"):
         raise _invalid()
     if release.status == "yanked":
-        instead = f" It is superseded by version {release.superseded_version}." if release.superseded_version else ""
-        raise Gone(
-            f"This release was withdrawn: {release.reason or 'no reason given'}.{instead}",
-            code="release_yanked",
-            hint=f"Do not install it; look for a newer {release.product} release in your alerts or ask support.",
-        )
+        raise _withdrawn(table, links, claims, release, account if sub is not None else None)
     if account is None:
         raise Forbidden("The support contract for this link no longer exists.", code="no_contract", hint=_CONTRACT_HINT)
     if sub is None:
@@ -109,7 +134,7 @@ def _entitled(table: Table, claims: Claims) -> Grant:
 
 
 def authorize(table: Table, links: LinkMaker, token: str) -> Grant:
-    return _entitled(table, _claims(links, token, allow_expired=False))
+    return _entitled(table, links, _claims(links, token, allow_expired=False))
 
 
 def redirect_url(table: Table, blobs: Blobs, links: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
@@ -140,12 +165,13 @@ def info(table: Table, links: LinkMaker, token: str) -> dict[str, Any]:
     }
 
 
-def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, *, days: int) -> datetime:
+def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, *, days: int, region: str) -> datetime:
     """Email a new link for the same release to the subscribed address; returns when it expires.
 
-    Only for a subscription still active (we do not email people who unsubscribed) and entitled now.
+    Only for a subscription still active (we do not email people who unsubscribed) and entitled now. It
+    threads under the release's notice (``region``: SES's, whose Message-ID that notice carries).
     """
-    grant = _entitled(table, _claims(links, token, allow_expired=True))
+    grant = _entitled(table, links, _claims(links, token, allow_expired=True))
     sub, release = grant.subscription, grant.release
     if sub.status != "active":
         raise Forbidden(
@@ -162,6 +188,7 @@ def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, 
             hint="Check the inbox (and spam folder) of the address the original link was sent to.",
         )
     expires = int(time.time()) + days * 86400
+    first = table.notice_message_id(release.release_id, grant.account_id, grant.subscription_id)
     raw = mail.release_notice(
         sender=mailer.sender,
         to=sub.email,
@@ -172,6 +199,7 @@ def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, 
             expires=datetime.fromtimestamp(expires, UTC),
         ),
         note="You asked for a fresh download link; the earlier one has expired or is about to.",
+        in_reply_to=mail.ses_message_id_header(first, region) if first else None,
     )
     try:
         mailer.send_raw(sub.email, raw)

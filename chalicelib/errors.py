@@ -24,10 +24,12 @@ class PatchcastError(Exception):
 
 @dataclass(frozen=True)
 class Action:
-    """A next step a refusal page offers as a button: a POST to ``href`` (an absolute URL on our API)."""
+    """A next step a refusal page offers: a button that POSTs to ``href`` (an absolute URL on our API), or
+    with ``method="GET"`` a link to it."""
 
     label: str
     href: str
+    method: str = "POST"
 
 
 class BadRequest(PatchcastError):

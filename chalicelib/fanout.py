@@ -1,10 +1,13 @@
 """Fan-out: one page of a product's audience per invocation, filtered by preference and entitlement,
 cut into delivery batches of at most 49 recipients; the next page goes back on the queue.
 
-Batch ids derive from the page number, position and members, so a retried page produces the same batches
-and delivery's claim/skip step keeps them from sending twice. Tier extras ride along: the on-call copy of
-a severity-1 notice joins the batch of the account's first recipient, and an Elite account's CSM copy
-is a batch of its own that waits for the batches holding the account's recipients (see docs/delivery.md).
+Each page is claimed once (a page delivered or queued twice is planned once). Batch ids derive from the
+page number, position and members, so a page planned again after a crash produces the same batches and
+delivery's claim/skip step keeps them from sending twice. One notice per address and account: repeats
+among an account's subscribers are dropped, and tier extras ride along only for an address not notified
+already: the on-call copy of a severity-1 notice joins the batch of the account's first recipient on
+the page where the account ends, and an Elite account's CSM copy is a batch of its own that waits for
+the batches holding the account's recipients (see docs/delivery.md).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ BATCH_SIZE = 49
 # Ten batches per page: one SendMessageBatch call per page, and a first page small enough that
 # delivery starts within one round trip of publishing.
 PAGE_SIZE = 10 * BATCH_SIZE
+# A page's claim outlives its invocation (the fan-out function's timeout is 60 s); SQS retries a failed
+# page after its visibility timeout (6 x the timeout), by when the lease has run out.
+PAGE_LEASE_SECONDS = 120
+# The digests of one account's addresses a page carries to the next (~19 bytes each in the message).
+MAX_CARRIED_ADDRESSES = 4000
 
 
 @dataclass(frozen=True)
@@ -78,23 +86,45 @@ def oncall_due(account: Account, release: Release, now: datetime) -> bool:
     )
 
 
-def with_oncall(
-    release: Release, recipients: list[Recipient], accounts: dict[str, Account], now: datetime, continued: str | None
-) -> list[Recipient]:
-    """Put the on-call copy before each account's first recipient, once per account per release.
+def address_key(address: str) -> str:
+    """An address as compared for "the same address": the domain is case-insensitive, the local part is not
+    (RFC 5321 leaves it to the receiving host)."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}{at}{domain.lower()}"
 
-    The audience index sorts by account within a tier, so an account's recipients are contiguous; an
-    account ``continued`` from the previous page had its copy planned there already.
-    """
-    out: list[Recipient] = []
-    previous = continued
+
+def address_digest(address: str) -> str:
+    """64 bits of the compared address: what a carry remembers of an address (small, and no address in the
+    queue). Two distinct addresses of one account collide with odds of about n² / 2⁶⁵."""
+    return hashlib.blake2b(address_key(address).encode(), digest_size=8).hexdigest()
+
+
+def first_per_address(people: list[Recipient], seen: set[str]) -> list[Recipient]:
+    """Each address once: drop a recipient whose address is in ``seen`` (digests), adding the kept ones."""
+    kept = []
+    for r in people:
+        digest = address_digest(r.email)
+        if digest not in seen:
+            seen.add(digest)
+            kept.append(r)
+    return kept
+
+
+def by_account(recipients: list[Recipient]) -> dict[str, list[Recipient]]:
+    """The recipients of each account, accounts in page order (an account's recipients are contiguous)."""
+    groups: dict[str, list[Recipient]] = {}
     for r in recipients:
-        account = accounts[r.account_id]
-        if r.account_id != previous and oncall_due(account, release, now):
-            out.append(Recipient(r.account_id, "oncall", account.oncall_email or "", r.tier, "oncall"))
-        previous = r.account_id
-        out.append(r)
-    return out
+        groups.setdefault(r.account_id, []).append(r)
+    return groups
+
+
+def carried_seen(carry: dict[str, Any], account_id: str) -> set[str]:
+    return set(carry.get("seen", [])) if carry.get("account") == account_id else set()
+
+
+def seen_for_carry(seen: set[str]) -> list[str]:
+    # Sorted: a retried page carries the same message. Capped: an SQS message holds at most 256 KiB.
+    return sorted(seen)[:MAX_CARRIED_ADDRESSES]
 
 
 def batch_id(page: int, position: int, recipients: list[Recipient]) -> str:
@@ -113,11 +143,81 @@ def batches(recipients: list[Recipient], page: int) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass
+class _Contacts:
+    """An account's role contacts as this page knows them: from its contract, or (an account carried over
+    from the previous page and not on this one) from the carry."""
+
+    tier: str
+    csm: str | None
+    oncall: str | None  # the on-call address, when a copy is due
+
+    @classmethod
+    def of(cls, account_id: str, accounts: dict[str, Account], carry: dict[str, Any], release: Release,
+           now: datetime) -> _Contacts:  # fmt: skip
+        account = accounts.get(account_id)
+        if account is None:
+            return cls(str(carry.get("tier", "")), carry.get("csm"), carry.get("oncall"))
+        oncall = account.oncall_email if oncall_due(account, release, now) else None
+        return cls(account.tier, account.csm_email, oncall)
+
+
+def _order(entries: list[dict[str, Any]], carry: dict[str, Any]) -> list[str]:
+    """The accounts this page touches, in order: the one carried over first (it continues here or ended
+    with the previous page), then those of the entries."""
+    carried = [carry["account"]] if carry.get("account") else []
+    return list(dict.fromkeys(carried + [e["account_id"] for e in entries]))
+
+
+def plan_accounts(
+    release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime, *,
+    page: int, carry: dict[str, Any], more: bool,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    """One page's delivery batches, role copies included, and the carry to the next page.
+
+    Each address gets one notice per account: repeats among an account's subscribers are dropped, and a
+    role copy (on-call, CSM) is planned only if its address is not among the account's recipients. So
+    both wait for the end of the account: the last account of a page may go on in the next one, and is
+    carried (its batch ids, contacts and the digests of its addresses) instead. The on-call copy goes
+    before the account's first recipient of the page where the account ends; the CSM copy is a batch of
+    its own that waits for every batch holding the account (see docs/delivery.md).
+    """
+    groups = by_account(plan_page(release, entries, accounts, now))
+    order = _order(entries, carry)
+    continuing = order[-1] if more and order else None
+    planned: list[Recipient] = []
+    seen: dict[str, set[str]] = {}
+    contacts: dict[str, _Contacts] = {}
+    for account_id in order:
+        seen[account_id] = carried_seen(carry, account_id)
+        people = first_per_address(groups.get(account_id, []), seen[account_id])
+        contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now)
+        had = people or (account_id == carry.get("account") and carry.get("batches"))
+        if account_id != continuing and had and c.oncall:
+            people = first_per_address([Recipient(account_id, "oncall", c.oncall, c.tier, "oncall")],
+                                       seen[account_id]) + people  # fmt: skip
+        planned += people
+    planned_batches = batches(planned, page)
+    ids = _account_batches(planned_batches, carry)
+    copies = [
+        {"batch_id": f"csm-{a}", "after": ids[a], "recipients": [[a, "csm", c.csm, c.tier, "csm"]]}
+        for a, c in contacts.items()
+        if a != continuing and a in ids and c.csm and (TIERS.get(c.tier) and TIERS[c.tier].csm_copy)
+        and address_digest(c.csm) not in seen[a]
+    ]  # fmt: skip
+    if continuing is None:
+        return planned_batches + copies, {}
+    last = contacts[continuing]
+    carry_on = {"account": continuing, "batches": ids.get(continuing, []), "csm": last.csm, "tier": last.tier,
+                "oncall": last.oncall, "seen": seen_for_carry(seen[continuing])}  # fmt: skip
+    return planned_batches + copies, carry_on
+
+
 def _account_batches(planned: list[dict[str, Any]], carry: dict[str, Any]) -> dict[str, list[str]]:
     """Each account of the page, in order, with the ids of the batches holding its recipients."""
     found: dict[str, list[str]] = {}
-    if carry.get("account"):
-        found[carry["account"]] = list(carry.get("batches", []))
+    if carry.get("account") and carry.get("batches"):
+        found[carry["account"]] = list(carry["batches"])
     for b in planned:
         for row in b["recipients"]:
             ids = found.setdefault(row[0], [])
@@ -126,56 +226,45 @@ def _account_batches(planned: list[dict[str, Any]], carry: dict[str, Any]) -> di
     return found
 
 
-def csm_copies(
-    release: Release, planned: list[dict[str, Any]], accounts: dict[str, Account], carry: dict[str, Any], more: bool
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """CSM-copy batches of the accounts whose recipients end on this page, and the carry to the next page.
-
-    The last account of a page may go on in the next one: it is carried (with its batch ids) instead.
-    """
-    by_account = _account_batches(planned, carry)
-    last = next(reversed(by_account), None) if more else None
-    copies: list[dict[str, Any]] = []
-    for account_id, ids in by_account.items():
-        account = accounts.get(account_id)
-        csm, tier = (account.csm_email, account.tier) if account else (carry.get("csm"), carry.get("tier", ""))
-        if account_id == last or not csm or not (TIERS.get(tier) and TIERS[tier].csm_copy):
-            continue
-        copies.append(
-            {"batch_id": f"csm-{account_id}", "after": ids, "recipients": [[account_id, "csm", csm, tier, "csm"]]}
-        )
-    if last is None:
-        return copies, {}
-    account = accounts.get(last)
-    return copies, {
-        "account": last,
-        "batches": by_account[last],
-        "csm": account.csm_email if account else carry.get("csm"),
-        "tier": account.tier if account else carry.get("tier", ""),
-    }
+def stand_back(queues: Queues, names: FanoutQueues, message: dict[str, Any], claim: str) -> int:
+    """A page planned already is dropped; one held by a live invocation is looked at again once its lease
+    could have run out (a new message: no receive burnt), in case that invocation dies."""
+    if claim == "busy":
+        queues.send(names.fanout, message, delay=PAGE_LEASE_SECONDS)
+    logger.info("fan-out page not planned again", extra={"release_id": message["release_id"], "claim": claim})
+    return 0
 
 
 def run(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
+    """Plan one page of the release notice: claim it, read it, enqueue its batches, then its successor.
+
+    The page's claim (``Table.claim_page``) comes first, so a page delivered twice, or queued twice, is
+    planned once. Its successor is enqueued last: a page is done once its successor is claimed, so an
+    invocation that dies after claiming, before enqueueing everything, leaves the page not done, and the
+    SQS retry (after the visibility timeout, longer than the lease) plans it again. The batches it had
+    enqueued already get the same ids (delivery's claim drops the copies); its successor goes out once.
+    """
     release_id = str(message["release_id"])
     page = int(message.get("page", 0))
     release = table.get_release(release_id)
     if release is None or release.status != "published":
         logger.info("fan-out skipped: release not published", extra={"release_id": release_id})
         return 0
+    claim = table.claim_page(release_id, "release", page, lease_seconds=PAGE_LEASE_SECONDS)
+    if claim != "claimed":
+        return stand_back(queues, names, message, claim)
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.get("cursor"))
     accounts = table.get_accounts(e["account_id"] for e in entries) if entries else {}
-    now = datetime.now(UTC)
-    carry: dict[str, Any] = message.get("carry") or {}
-    recipients = with_oncall(release, plan_page(release, entries, accounts, now), accounts, now, carry.get("account"))
-    planned = batches(recipients, page)
-    copies, carry_on = csm_copies(release, planned, accounts, carry, more=bool(cursor))
-    if cursor:  # the next page first: its Query overlaps this page's enqueueing
-        queues.send(names.fanout, {"release_id": release_id, "page": page + 1, "cursor": cursor, "carry": carry_on})
-    outgoing = [{"release_id": release_id, "notice": "release", **b} for b in planned + copies]
+    planned, carry_on = plan_accounts(release, entries, accounts, datetime.now(UTC), page=page,
+                                      carry=message.get("carry") or {}, more=bool(cursor))  # fmt: skip
+    outgoing = [{"release_id": release_id, "notice": "release", **b} for b in planned]
     if outgoing:
         queues.send_many(names.for_release(release), outgoing)
-    logger.info(
-        "fan-out page",
-        extra={"release_id": release_id, "page": page, "entries": len(entries), "recipients": len(recipients)},
-    )
-    return len(recipients)
+    if cursor:
+        queues.send(names.fanout, {"release_id": release_id, "page": page + 1, "cursor": cursor, "carry": carry_on})
+    else:
+        table.finish_page(release_id, "release", page)
+    recipients = sum(len(b["recipients"]) for b in planned)
+    logger.info("fan-out page", extra={"release_id": release_id, "page": page, "entries": len(entries),
+                                       "recipients": recipients})  # fmt: skip
+    return recipients

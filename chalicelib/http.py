@@ -77,7 +77,7 @@ def error_response(err: PatchcastError, request: Request | None = None, *, page:
     if err.hint:
         body["hint"] = err.hint
     if err.action:
-        body["action"] = {"method": "POST", "href": err.action.href, "label": err.action.label}
+        body["action"] = {"method": err.action.method, "href": err.action.href, "label": err.action.label}
     return json_response(body, err.status)
 
 
@@ -89,7 +89,9 @@ def _refusal_html(err: PatchcastError) -> str:
     parts = [f"<p>{e(err.message)}</p>"]
     if err.hint:
         parts.append(f"<p>{e(err.hint)}</p>")
-    if err.action:
+    if err.action and err.action.method == "GET":
+        parts.append(f"<p><a href='{e(err.action.href, quote=True)}'>{e(err.action.label)}</a></p>")
+    elif err.action:
         parts.append(
             f"<form method='post' action='{e(err.action.href, quote=True)}'>"
             f"<button type='submit'>{e(err.action.label)}</button></form>"

@@ -174,6 +174,23 @@ def message_id(sender: str) -> str:
     return make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "patchcast.local")
 
 
+def thread_under(msg: EmailMessage, parent: str | None) -> None:
+    """Make ``msg`` a reply to the message whose Message-ID is ``parent`` (RFC 5322 section 3.6.4)."""
+    if parent:
+        msg["In-Reply-To"] = parent
+        msg["References"] = parent
+
+
+def superseded(release: Release) -> str:
+    """What replaces a yanked release, as a sentence."""
+    if release.superseded_by:
+        return (
+            f"It is superseded by {release.product} {release.kind} {release.superseded_version} "
+            f"(release {release.superseded_by})."
+        )
+    return "No replacement has been named yet; a new notice will follow when there is one."
+
+
 def _base(sender: str, to: str, subject: str, unsubscribe: str | None) -> EmailMessage:
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = sender
@@ -191,9 +208,13 @@ def subject_for(release: Release, prefix: str = "") -> str:
     return f"{prefix}[Sev {release.severity}] [{release.product}] {release.title} ({release.kind} {release.version})"
 
 
-def release_notice(*, sender: str, to: str, release: Release, links: Links, note: str | None = None) -> bytes:
-    """The notice of one release to one recipient, as raw RFC 5322 bytes for SES ``Content.Raw``."""
+def release_notice(
+    *, sender: str, to: str, release: Release, links: Links, note: str | None = None, in_reply_to: str | None = None
+) -> bytes:
+    """The notice of one release to one recipient, as raw RFC 5322 bytes for SES ``Content.Raw``; sent again
+    later (a fresh link), it replies to the first (``in_reply_to``: that one's Message-ID)."""
     msg = _base(sender, to, subject_for(release), links.unsubscribe)
+    thread_under(msg, in_reply_to)
     rows: list[tuple[str, str]] = [
         ("Product", release.product),
         ("Kind", release.kind),
@@ -240,15 +261,17 @@ def table_rows(rows: Iterable[tuple[str, str]]) -> list[str]:
     return ["<table>", *(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows), "</table>"]
 
 
-def recall_notice(*, sender: str, to: str, release: Release, links: Links) -> bytes:
-    """The recall of a yanked release, to one recipient of its notice: why, and what replaces it."""
+def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_reply_to: str | None = None) -> bytes:
+    """The recall of a yanked release, to one recipient of its notice: why, and what replaces it.
+
+    ``links.download`` is the successor's download, for a recipient entitled to it; ``in_reply_to`` the
+    Message-ID of the notice recalled, which the recall threads under.
+    """
     msg = _base(sender, to, subject_for(release, "[RECALL] "), links.unsubscribe)
+    thread_under(msg, in_reply_to)
     reason = release.reason or "no reason given"
-    instead = (
-        f"It is superseded by {release.product} {release.kind} {release.superseded_version} (release {release.superseded_by})."
-        if release.superseded_by
-        else "No replacement has been named yet; a new notice will follow when there is one."
-    )
+    instead = superseded(release)
+    get = f"Download {release.superseded_version} instead: {links.download}" if links.download else ""
     text = [
         f"WITHDRAWN: {header_safe(release.title, limit=500)}",
         "",
@@ -257,6 +280,7 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links) -> by
         "",
         f"Reason: {reason}",
         instead,
+        *([get] if get else []),
         "",
         f"Unsubscribe: {links.unsubscribe}",
         "",
@@ -268,10 +292,10 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links) -> by
         "withdrawn. Do not install it; its download links no longer work.</p>",
         f"<p><strong>Reason:</strong> {e(reason)}</p>",
         f"<p>{e(instead)}</p>",
-        "<p><a",
-        f'href="{e(links.unsubscribe)}">',
-        "Unsubscribe</a></p>",
     ]
+    if links.download:
+        page += ["<p><a", f'href="{e(links.download)}">', f"Download {e(release.superseded_version or '')} instead</a></p>"]
+    page += ["<p><a", f'href="{e(links.unsubscribe)}">', "Unsubscribe</a></p>"]
     return finish(msg, "\n".join(text), html_page(page))
 
 

@@ -1,15 +1,32 @@
-"""Yanking a release: downloads stop (410 with the reason), and a recall notice goes to everyone the
-release notice reached, planned page by page from the recorded deliveries on the fan-out queue."""
+"""Yanking a release: downloads stop (410 with the reason), and a recall goes to everyone the release
+notice reached (subscribers, on-call and CSM contacts, each a recall of their own kind), planned page by
+page from the recorded deliveries on the fan-out queue, threaded under the notice it recalls."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import copies, mail
 from chalicelib import validation as v
+from chalicelib.downloads import downloadable
 from chalicelib.errors import BadRequest, Conflict, NotFound
-from chalicelib.fanout import BATCH_SIZE, FanoutQueues
+from chalicelib.fanout import (
+    BATCH_SIZE,
+    PAGE_LEASE_SECONDS,
+    FanoutQueues,
+    by_account,
+    carried_seen,
+    first_per_address,
+    seen_for_carry,
+    stand_back,
+)
+from chalicelib.links import LinkMaker
 from chalicelib.models import Recipient, Release, now_iso
 from chalicelib.observability import logger
+from chalicelib.releases import QUEUEING_LEASE_SECONDS
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.queues import Queues
@@ -50,7 +67,11 @@ def yank(table: Table, queues: Queues, fanout_queue: str, release_id: str, body:
 
 def _queue_recall(table: Table, queues: Queues, fanout_queue: str, release: Release) -> Release:
     """Queue the recall's first page once, and only if the release notice went out to anyone."""
-    if release.fanout_at and not release.recall_at:
+    if (
+        release.fanout_at
+        and not release.recall_at
+        and table.claim_queueing(release.release_id, "recall", lease_seconds=QUEUEING_LEASE_SECONDS)
+    ):
         queues.send(fanout_queue, {"kind": RECALL, "release_id": release.release_id, "page": 0, "cursor": None})
         table.mark_queued(release.release_id, "recall")
     return release
@@ -63,10 +84,28 @@ def _recipient(item: dict[str, Any]) -> Recipient:
     )  # fmt: skip
 
 
-def plan_page(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
-    """One page of the release notice's deliveries -> recall batches of <= 50 of those it reached.
+def reached(
+    items: list[dict[str, Any]], carry: dict[str, Any], *, more: bool
+) -> tuple[list[Recipient], dict[str, Any]]:
+    """The recipients a page of delivery records shows the notice reached, each address once per account
+    (a subscriber's row before a role copy's), and the carry of the last account when more pages follow."""
+    groups = by_account([_recipient(i) for i in items if i.get("status") == "sent"])
+    out: list[Recipient] = []
+    seen: set[str] = set()
+    for account_id, rows in groups.items():
+        seen = carried_seen(carry, account_id)
+        out += first_per_address(sorted(rows, key=lambda r: r.role != "subscriber"), seen)
+    last = next(reversed(groups), None)
+    if not more or last is None:
+        return out, (carry if more else {})
+    return out, {"account": last, "seen": seen_for_carry(seen)}
 
-    Batch ids derive from the page number and position, so a retried page yields the same batches and
+
+def plan_page(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
+    """One page of the release notice's deliveries -> recall batches of <= 49 of those it reached.
+
+    Claimed like a release notice's page (``fanout.run`` says why the successor goes last). Batch ids
+    derive from the page number and position, so a page planned again yields the same batches and
     delivery's claim keeps them from sending twice.
     """
     release_id = str(message["release_id"])
@@ -74,20 +113,54 @@ def plan_page(table: Table, queues: Queues, names: FanoutQueues, message: dict[s
     release = table.get_release(release_id)
     if release is None or release.status != "yanked":
         return 0
+    claim = table.claim_page(release_id, RECALL, page, lease_seconds=PAGE_LEASE_SECONDS)
+    if claim != "claimed":
+        return stand_back(queues, names, message, claim)
     items, cursor = table.delivery_page(release_id, "release", limit=PAGE_SIZE, cursor=message.get("cursor"))
-    reached = [_recipient(i) for i in items if i.get("status") == "sent"]
+    people, carry_on = reached(items, message.get("carry") or {}, more=bool(cursor))
     batches = [
         {
             "release_id": release_id,
             "notice": RECALL,
             "batch_id": f"{page}-{i // BATCH_SIZE}",
-            "recipients": [r.to_message() for r in reached[i : i + BATCH_SIZE]],
+            "recipients": [r.to_message() for r in people[i : i + BATCH_SIZE]],
         }
-        for i in range(0, len(reached), BATCH_SIZE)
+        for i in range(0, len(people), BATCH_SIZE)
     ]
     if batches:
         queues.send_many(names.for_release(release), batches)
     if cursor:
-        queues.send(names.fanout, {"kind": RECALL, "release_id": release_id, "page": page + 1, "cursor": cursor})
-    logger.info("recall page", extra={"release_id": release_id, "page": page, "recipients": len(reached)})
-    return len(reached)
+        queues.send(names.fanout, {"kind": RECALL, "release_id": release_id, "page": page + 1, "cursor": cursor,
+                                   "carry": carry_on})  # fmt: skip
+    else:
+        table.finish_page(release_id, RECALL, page)
+    logger.info("recall page", extra={"release_id": release_id, "page": page, "recipients": len(people)})
+    return len(people)
+
+
+def composer(
+    table: Table, links: LinkMaker, *, sender: str, region: str, link_days: int, release: Release,
+    recipients: list[Recipient],
+) -> Callable[[Recipient], bytes]:  # fmt: skip
+    """The recall of each recipient of a batch, rendered in full (recalls are few): a subscriber's with its
+    unsubscribe link and, where its contract is entitled to it, the successor's download; an on-call or
+    CSM contact's a role recall. Each replies to the Message-ID SES gave the notice it recalls."""
+    parents, accounts, successor = table.recall_context(release, recipients)
+    expires = int(time.time()) + link_days * 86400
+    until, now = datetime.fromtimestamp(expires, UTC), datetime.now(UTC)
+
+    def compose(r: Recipient) -> bytes:
+        parent = mail.ses_message_id_header(parents[r.key], region) if r.key in parents else None
+        if r.role != "subscriber":
+            return copies.recall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
+                                      role=r.role, in_reply_to=parent)  # fmt: skip
+        download = (
+            links.download(r.account_id, r.subscription_id, successor.release_id, expires=expires)
+            if successor is not None and downloadable(successor, accounts.get(r.account_id), now)
+            else None
+        )
+        unsubscribe = links.unsubscribe(r.account_id, r.subscription_id)
+        return mail.recall_notice(sender=sender, to=r.email, release=release,
+                                  links=mail.Links(download, unsubscribe, until), in_reply_to=parent)  # fmt: skip
+
+    return compose

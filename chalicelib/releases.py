@@ -29,6 +29,7 @@ MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
 # conservative 30 MiB/s from S3 that is 171 s, well inside the timeout (docs/releases.md, "Size limit").
 MAX_FILE_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
+QUEUEING_LEASE_SECONDS = 60  # outlives a publish call (the API's timeout is 30 s)
 # Whole-value patterns (fullmatch): "$" would also accept a final newline.
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,199}")
@@ -231,7 +232,12 @@ def after_available(table: Table, queues: Queues, fanout_queue: str, release: Re
 
 
 def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str) -> Release:
-    """Idempotent: the state moves once, and the fan-out is queued until it is known to be queued."""
+    """Idempotent: the state moves once, and the fan-out's first page is queued once.
+
+    Only the publisher that takes the queueing claim sends it (two at once: one page 0), and the claim is
+    held until ``fanout_at`` records it queued; a publisher that died holding it is overtaken after the
+    lease by the next publish (the page's own claim absorbs a copy sent twice all the same).
+    """
     release = table.transition_release(
         release_id, from_status=["available", "scheduled"], to_status="published", published_at=now_iso()
     ) or table.get_release(release_id, consistent=True)
@@ -239,7 +245,7 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str) ->
         raise NotFound(f"Release {release_id} does not exist.")
     if release.status != "published":
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
-    if not release.fanout_at:
+    if not release.fanout_at and table.claim_queueing(release_id, "fanout", lease_seconds=QUEUEING_LEASE_SECONDS):
         queues.send(fanout_queue, {"release_id": release_id, "page": 0, "cursor": None})
         table.mark_queued(release_id, "fanout")
         logger.info("release published", extra={"release_id": release_id})

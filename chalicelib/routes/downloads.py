@@ -51,7 +51,9 @@ def renew_download_link(token: str) -> Any:
 
     w = wiring.get()
     maker = links(w.keys.ring_for(token))
-    expires = downloads.send_fresh_link(w.table, w.mailer, maker, token, days=w.settings.download_link_days)
+    expires = downloads.send_fresh_link(
+        w.table, w.mailer, maker, token, days=w.settings.download_link_days, region=w.settings.region
+    )
     until = expires.strftime("%Y-%m-%d %H:%M UTC")
     if wants_json(bp.current_request):
         return json_response({"status": "sent", "expires": expires.isoformat().replace("+00:00", "Z")}, status=202)

@@ -60,7 +60,7 @@ def _deliver(event: SQSEvent, queue: str) -> None:
     w = wiring.get()
     deps = delivery.Deps(
         table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days,
-        quota=w.quota, concurrency=w.settings.delivery_concurrency,
+        quota=w.quota, concurrency=w.settings.delivery_concurrency, region=w.settings.region,
     )  # fmt: skip
     with flushing_metrics():
         for record in event:

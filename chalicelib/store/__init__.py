@@ -18,9 +18,12 @@ audience of a product, tier order      GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK=<
 subscriptions of an address            GSI2: GSI2PK=EMAIL#<address> (feedback: bounces, complaints)
 suppressed address                     PK=SUPPRESSED#<address>, SK=SUPPRESSION (BatchGet: ``suppressed()``)
 transient bounces of an address         PK=BOUNCES#<address>, SK=TRANSIENT (a counter, TTL 90 days)
-release by id                          PK=RELEASE#<id>, SK=RELEASE
+release by id                          PK=RELEASE#<id>, SK=RELEASE (its <notice>_queueing / <notice>_at:
+                                       the first fan-out page of a notice queued once)
 product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>, SK=RELEASEKEY
 releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
+fan-out page claim                     PK=RELEASE#<id>, SK=PAGE#<notice>#<page> (lease; done when the
+                                       next page's claim exists, or done_at on the last page)
 delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch> (holds its message)
 claimed batches not finished           GSI1: GSI1PK=INFLIGHT, GSI1SK=<next check epoch>#<id>#<batch>
                                        (while claimed; the reconciler queries the expired ones)
@@ -31,6 +34,8 @@ download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n> (
 fresh-link email, one per window       PK=RELEASE#<id>, SK=RELINK#<account>#<sub> (TTL expires_at)
 a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#, Limit + cursor
                                        (recall planning: one page per fan-out message; the report)
+the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
+                                       the successor release and contracts: ``recall_context``)
 =====================================  ==============================================================
 """
 

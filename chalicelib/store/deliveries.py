@@ -9,8 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.models import DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key, load
+from chalicelib.store.catalog import _account
 from chalicelib.store.releases import _release
 from chalicelib.store.subscriptions import _subscription
 
@@ -139,6 +140,40 @@ class DeliveriesMixin(TableBase):
             elif str(item["PK"]).startswith("SUPPRESSED#"):
                 suppressed.add(str(item["PK"]).removeprefix("SUPPRESSED#"))
         return release, subs, sent, suppressed
+
+    def recall_context(
+        self, release: Release, recipients: Sequence[Recipient]
+    ) -> tuple[dict[str, str], dict[str, Account], Release | None]:
+        """What a recall batch needs beyond delivery's re-check, in one BatchGet: the SES MessageId of each
+        recipient's release notice (the recall threads under it), and, when the yank names a successor,
+        that release and the contracts of the subscribers' accounts (is each entitled to its download?)."""
+        pk = f"RELEASE#{release.release_id}"
+        keys = [(pk, f"DELIVERY#release#{r.key}") for r in recipients]
+        if release.superseded_by:
+            keys.append((f"RELEASE#{release.superseded_by}", "RELEASE"))
+            keys += [(f"ACCOUNT#{a}", "CONTRACT") for a in {r.account_id for r in recipients if r.role == "subscriber"}]
+        parents: dict[str, str] = {}
+        accounts: dict[str, Account] = {}
+        successor: Release | None = None
+        for item in self._batch_get(list(dict.fromkeys(keys)), consistent=False):
+            if item.get("type") == "delivery" and item.get("message_id"):
+                parents[str(item["recipient"])] = str(item["message_id"])
+            elif item.get("type") == "account":
+                account = _account(item)
+                accounts[account.account_id] = account
+            elif item.get("type") == "release":
+                successor = _release(item)
+        return parents, accounts, successor
+
+    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None:
+        """The SES MessageId of a release's notice to a subscriber, if one was sent: what a later email about
+        the release replies to."""
+        got = self._db.get_item(
+            TableName=self.name,
+            Key=key(f"RELEASE#{release_id}", f"DELIVERY#release#{account_id}#{subscription_id}#subscriber"),
+            ProjectionExpression="message_id",
+        ).get("Item")
+        return str(load(got)["message_id"]) if got and "message_id" in got else None
 
     def suppressed(self, addresses: Sequence[str]) -> set[str]:
         """Which of these addresses are on the suppression list (lower-cased). Issue 3 owns the list."""

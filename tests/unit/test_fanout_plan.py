@@ -42,46 +42,116 @@ def test_elite_is_planned_before_premium_before_xtreme_as_the_index_returns_them
     assert [r.tier for r in planned] == ["elite", "premium", "xtreme"]
 
 
+def _plan(
+    release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime, page: int = 0,
+    carry: dict[str, Any] | None = None, more: bool = False,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    return fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry or {}, more=more)
+
+
+def _rows(planned: list[dict[str, Any]]) -> list[list[str]]:
+    return [row for b in planned for row in b["recipients"]]
+
+
 def test_the_oncall_copy_goes_once_per_account_even_when_its_subscribers_span_pages() -> None:
     # GIVEN a premium account whose subscribers run over a page boundary, on a Sunday night
     acct = _account("p", "premium")
     accounts = {"p": acct}
-    people = [Recipient("p", f"s{i}", f"u{i}@p.example", "premium") for i in range(4)]
+    entries = [_entry(acct, i) for i in range(4)]
 
     # WHEN two pages are planned, the second continuing the account
-    first = fanout.with_oncall(_release(1), people[:2], accounts, SUNDAY_3AM, continued=None)
-    second = fanout.with_oncall(_release(1), people[2:], accounts, SUNDAY_3AM, continued="p")
+    first, carry = _plan(_release(1), entries[:2], accounts, SUNDAY_3AM, more=True)
+    second, carry2 = _plan(_release(1), entries[2:], accounts, SUNDAY_3AM, page=1, carry=carry)
 
-    # THEN exactly one on-call copy, ahead of the account's first subscriber
-    roles = [r.role for r in first + second]
-    assert roles.count("oncall") == 1 and first[0].role == "oncall"
+    # THEN exactly one on-call copy, ahead of the account's first subscriber of the page where it ends
+    roles = [row[4] for row in _rows(first) + _rows(second)]
+    assert roles.count("oncall") == 1 and _rows(second)[0][4] == "oncall"
+    assert carry["account"] == "p" and carry2 == {}
 
 
 def test_xtreme_oncall_copies_go_on_weekday_nights_only_and_never_for_lower_severities() -> None:
     acct = _account("x", "xtreme")
-    person = [Recipient("x", "s1", "u@x.example", "xtreme")]
+    entries = [_entry(acct, 1)]
     weekday_night = datetime(2026, 11, 24, 23, 0, tzinfo=UTC)
-    assert [r.role for r in fanout.with_oncall(_release(1), person, {"x": acct}, weekday_night, None)][0] == "oncall"
-    assert fanout.with_oncall(_release(1), person, {"x": acct}, SUNDAY_3AM, None) == person
-    assert fanout.with_oncall(_release(1), person, {"x": acct}, TUESDAY_NOON, None) == person
-    assert fanout.with_oncall(_release(2), person, {"x": acct}, weekday_night, None) == person
+
+    def roles(release: Release, now: datetime) -> list[str]:
+        return [row[4] for row in _rows(_plan(release, entries, {"x": acct}, now)[0])]
+
+    assert roles(_release(1), weekday_night) == ["oncall", "subscriber"]
+    assert roles(_release(1), SUNDAY_3AM) == ["subscriber"]
+    assert roles(_release(1), TUESDAY_NOON) == ["subscriber"]
+    assert roles(_release(2), weekday_night) == ["subscriber"]
 
 
 def test_the_csm_copy_waits_for_every_batch_of_the_elite_account_across_pages() -> None:
     # GIVEN an elite account that is the last on page 0 and goes on in page 1, then a premium account
     elite, premium = _account("e", "elite"), _account("p", "premium")
     accounts = {"e": elite, "p": premium}
-    page0 = fanout.batches([Recipient("e", f"s{i}", f"u{i}@e.example", "elite") for i in range(60)], page=0)
+    page0_entries = [_entry(elite, i) for i in range(60)]
 
     # WHEN page 0 (more pages follow) and page 1 are planned
-    copies0, carry = fanout.csm_copies(_release(2), page0, accounts, {}, more=True)
-    page1 = fanout.batches(
-        [Recipient("e", "s99", "u99@e.example", "elite"), Recipient("p", "s1", "u1@p.example", "premium")], page=1
-    )
-    copies1, carry1 = fanout.csm_copies(_release(2), page1, accounts, carry, more=False)
+    page0, carry = _plan(_release(2), page0_entries, accounts, TUESDAY_NOON, more=True)
+    page1, carry1 = _plan(_release(2), [_entry(elite, 99), _entry(premium, 1)], accounts, TUESDAY_NOON, page=1,
+                          carry=carry)  # fmt: skip
 
     # THEN one CSM copy, on page 1, waiting for all three batches that hold the account; none for premium
-    assert copies0 == [] and carry["account"] == "e"
-    assert len(copies1) == 1 and carry1 == {}
-    assert copies1[0]["after"] == [b["batch_id"] for b in page0] + [page1[0]["batch_id"]]
-    assert copies1[0]["recipients"] == [["e", "csm", "csm@e.vendor", "elite", "csm"]]
+    assert [b["batch_id"] for b in page0 if b["batch_id"].startswith("csm-")] == [] and carry["account"] == "e"
+    copies = [b for b in page1 if b["batch_id"].startswith("csm-")]
+    assert len(copies) == 1 and carry1 == {}
+    assert copies[0]["after"] == [b["batch_id"] for b in page0] + [page1[0]["batch_id"]]
+    assert copies[0]["recipients"] == [["e", "csm", "csm@e.vendor", "elite", "csm"]]
+
+
+def _same(account: Account, n: int, email: str) -> dict[str, Any]:
+    return {**_entry(account, n), "email": email}
+
+
+def test_two_subscriptions_of_one_address_get_one_notice_within_a_page_and_across_pages() -> None:
+    # GIVEN an account with the same address (its domain in another case) three times, over two pages
+    acct = _account("a", "premium")
+    entries = [_same(acct, 1, "ops@A.example"), _entry(acct, 2), _same(acct, 3, "ops@a.EXAMPLE"),
+               _same(acct, 4, "Ops@a.example"), _same(acct, 5, "ops@a.example")]  # fmt: skip
+
+    # WHEN the account is planned over two pages
+    first, carry = _plan(_release(2), entries[:3], {"a": acct}, TUESDAY_NOON, more=True)
+    second, _ = _plan(_release(2), entries[3:], {"a": acct}, TUESDAY_NOON, page=1, carry=carry)
+
+    # THEN ops@a.example once (the first subscription), the other local part (case matters there) once
+    emails = [row[2] for row in _rows(first) + _rows(second)]
+    assert emails == ["ops@A.example", "u2@a.example", "Ops@a.example"]
+    assert len(carry["seen"]) == 2 and "ops" not in str(carry)  # digests, never addresses
+
+
+def test_role_copies_go_only_to_an_address_that_is_not_already_a_recipient_of_the_account() -> None:
+    # GIVEN an elite account whose on-call and CSM addresses are also subscribers (one on the next page),
+    # and a premium account whose on-call address is subscribed only in the elite account
+    elite = _account("e", "elite")
+    premium = _account("p", "premium")
+    accounts = {"e": elite, "p": premium}
+    entries = [_same(elite, 1, "oncall@E.example"), _entry(elite, 2)]
+    later = [_same(elite, 3, "csm@e.vendor"), _same(premium, 4, "oncall@e.example")]
+
+    # WHEN a severity-1 release is planned on a Sunday night over two pages
+    first, carry = _plan(_release(1), entries, accounts, SUNDAY_3AM, more=True)
+    second, _ = _plan(_release(1), later, accounts, SUNDAY_3AM, page=1, carry=carry)
+
+    # THEN the elite account has no role copy (both addresses are its subscribers), the premium account its
+    # on-call copy (the same address in another account is another account's notice)
+    rows = _rows(first) + _rows(second)
+    assert [(r[0], r[4]) for r in rows] == [("e", "subscriber"), ("e", "subscriber"), ("e", "subscriber"),
+                                            ("p", "oncall"), ("p", "subscriber")]  # fmt: skip
+    assert {r[2] for r in rows if r[4] == "oncall"} == {"oncall@p.example"}
+
+
+def test_an_account_carried_to_an_empty_last_page_still_gets_its_role_copies() -> None:
+    # GIVEN an elite account that ends exactly at a page boundary, and a last page with no entries
+    elite = _account("e", "elite")
+    first, carry = _plan(_release(1), [_entry(elite, 1)], {"e": elite}, SUNDAY_3AM, more=True)
+
+    # WHEN the empty page is planned
+    last, carry_on = _plan(_release(1), [], {}, SUNDAY_3AM, page=1, carry=carry)
+
+    # THEN the on-call copy and the CSM copy go out from the carry
+    assert [r[4] for r in _rows(first)] == ["subscriber"] and carry_on == {}
+    assert [r[2] for r in _rows(last)] == ["oncall@e.example", "csm@e.vendor"]
+    assert last[-1]["after"] == [first[0]["batch_id"], last[0]["batch_id"]]
