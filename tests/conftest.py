@@ -124,12 +124,8 @@ def account_body(
 
 
 def sent_messages(moto_url: str) -> list[dict[str, object]]:
-    """Every email the session's SES accepted (moto keeps them server side)."""
-    from moto.ses.models import ses_backends
+    """Every email the session's SES accepted, in the order it accepted them (a slice from a count taken
+    earlier is what was sent since)."""
+    from patchcast_tools.local import strict_ses
 
-    found = []
-    for regions in ses_backends.values():
-        for backend in regions.values():
-            for m in backend.sent_messages:
-                found.append({"to": list(m.destinations), "raw": getattr(m, "raw_data", "")})
-    return found
+    return [{"to": list(m.destinations), "raw": getattr(m, "raw_data", "")} for m in strict_ses.accepted()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from datetime import UTC, datetime
 from email.utils import format_datetime, getaddresses
 from typing import Any
@@ -128,6 +129,18 @@ def stamp(raw: str, message_id: str, region: str) -> str:
     return f"{head.rstrip(chr(13) + chr(10))}{nl}{ours}{rest}"
 
 
+# Every raw message accepted in this process, in the order SES accepted it: moto keeps one list per account
+# and Region, so a concatenation of its lists is not in sending order once a second Region has sent.
+_ACCEPTED: list[Any] = []
+_ACCEPTED_LOCK = threading.Lock()
+
+
+def accepted() -> list[Any]:
+    """The messages accepted so far, oldest first (moto's message objects: ``destinations``, ``raw_data``)."""
+    with _ACCEPTED_LOCK:
+        return list(_ACCEPTED)
+
+
 def install() -> None:
     """Patch moto's SESv2 in this process (the server's request threads run it)."""
     from moto.core.exceptions import ServiceException
@@ -170,6 +183,8 @@ def install() -> None:
         message_id = get_random_message_id()
         message = send_raw_email(self, source, destinations, stamp(raw_data, message_id, self.region_name))
         message.id = message_id  # the id SendEmail returns is the one in the stored Message-ID
+        with _ACCEPTED_LOCK:
+            _ACCEPTED.append(message)
         return message
 
     # moto counts the Destination and the message's To/Cc/Bcc together (one recipient twice); SES counts the
