@@ -294,7 +294,11 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
         f"<p>{e(instead)}</p>",
     ]
     if links.download:
-        page += ["<p><a", f'href="{e(links.download)}">', f"Download {e(release.superseded_version or '')} instead</a></p>"]
+        page += [
+            "<p><a",
+            f'href="{e(links.download)}">',
+            f"Download {e(release.superseded_version or '')} instead</a></p>",
+        ]
     page += ["<p><a", f'href="{e(links.unsubscribe)}">', "Unsubscribe</a></p>"]
     return finish(msg, "\n".join(text), html_page(page))
 
