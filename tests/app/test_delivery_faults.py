@@ -461,6 +461,29 @@ def test_a_failed_attempt_whose_error_cannot_be_written_still_ends_after_max_att
     assert 0 < mailer.calls <= receives * len(world.subscribers)  # no send after the batch was given up
 
 
+def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(wired: Any, mailer: FaultyMailer) -> None:
+    # GIVEN a batch whose invocations are all killed (a timeout, out of memory): none can record why
+    world = load_world(wired.table, per_tier=1)
+    mailer.fault = lambda n, to: Killed()
+    message = _message(world, world.subscribers)
+    receives = _max_receives(NAMES.deliver_queue)
+    for _ in range(receives):
+        with pytest.raises(Killed):
+            delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+        time.sleep(2.1)  # the lease runs out (whole seconds)
+
+    # WHEN the message comes once more (an SQS retry, a busy copy, the reconciler)
+    with pytest.raises(delivery.BatchFailed):
+        delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+
+    # THEN it is refused without a send and the batch is given up, saying why
+    assert mailer.calls <= receives * len(world.subscribers)
+    failed = wired.table.failed_batches(world.release.release_id)
+    assert [(f["attempts"], f["error"]) for f in failed] == [
+        (receives, f"{receives} attempts ended without finishing (timeout or crash)")
+    ]
+
+
 def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_rest_of_the_batch_sent(
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
