@@ -143,6 +143,7 @@ def test_all_delivery_invocations_together_never_send_faster_than_the_account_ra
 def test_delivery_paces_at_the_sandbox_rate_when_ses_cannot_tell_its_quota(packaged: dict[str, Any]) -> None:
     functions = _functions(packaged)
     for name in DELIVERY:
+        assert functions[name]["Properties"]["Environment"]["Variables"]["PATCHCAST_SES_DEFAULT_RATE"] == "1"
         assert _settings(functions[name]).ses_default_rate == 1.0, f"{name}: never unpaced for want of GetAccount"
 
 
