@@ -3,8 +3,10 @@ build one MIME message per recipient, send them concurrently through SES paced t
 record the outcomes as they arrive.
 
 Transient failures (throttling) go back on the queue as a new delayed batch holding only the failed
-recipients; a permanent rejection is recorded and never retried. The only window for a duplicate is
-a crash between SES accepting a message and its outcome being written (docs/delivery.md measures it).
+recipients, and so do the recipients not reached before the function's timeout; a permanent rejection
+(or a message that cannot be built) is recorded and never retried. A batch that fails as a whole is
+given up after ``MAX_ATTEMPTS`` claims and its message goes to the DLQ. The only window for a duplicate
+is a crash between SES accepting a message and its outcome being written (docs/delivery.md measures it).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib import copies, mail
-from chalicelib.errors import Paused, Rejected, Throttled
+from chalicelib.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.links import LinkMaker
-from chalicelib.models import DeliveryOutcome, Recipient, Release, Subscription
+from chalicelib.models import BatchClaim, ClaimStatus, DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.observability import count_outcomes, logger
 from chalicelib.pacing import Pacer, QuotaCache, SendQuota
 
@@ -39,6 +41,17 @@ RECORD_CHUNK = 25  # BatchWriteItem's limit: write each full chunk while the res
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5
 RECALL = "recall"  # the notice kind of a yanked release's recall (recall.RECALL)
+# Claims of one batch before it is given up: the delivery queues' maxReceiveCount (infra/template.py),
+# so a batch re-enqueued as new messages (busy, re-driven) fails no more often than one SQS message would.
+MAX_ATTEMPTS = 3
+# Sends stop this long (at most a quarter of the time left) before the function's timeout, so that what
+# was sent is recorded and the rest re-enqueued before Lambda kills the invocation.
+DEADLINE_MARGIN_SECONDS = 15.0
+STOPPED_FOR_DEADLINE = "not sent before the function's timeout: re-enqueued"
+
+
+class BatchFailed(Exception):
+    """A batch given up after its attempts: raised so that its message goes to the DLQ (and its alarm)."""
 
 
 @dataclass(frozen=True)
@@ -49,15 +62,17 @@ class Deps:
     links: LinkMaker
     link_days: int
     quota: QuotaCache | None = None
-    concurrency: int = 1  # delivery invocations running at once; each sends at its share of MaxSendRate
+    share: float = 1.0  # the fraction of the account's MaxSendRate this invocation may use (settings.send_share)
+    remaining_ms: Callable[[], int] | None = None  # the Lambda context's get_remaining_time_in_millis
     region: str = "us-east-1"  # SES's region: the Message-ID it gives a message, which a recall replies to
 
 
 Compose = Callable[[Recipient], bytes]
 
 
-def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes) -> DeliveryOutcome:
-    pacer.wait()
+def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes, until: float | None) -> DeliveryOutcome:
+    if not pacer.wait(until):
+        return DeliveryOutcome(recipient, "retry", detail=STOPPED_FOR_DEADLINE, extra={"deferred": True})
     try:
         sent = DeliveryOutcome(recipient, "sent", message_id=deps.mailer.send_raw(recipient.email, raw))
     except Paused as exc:
@@ -99,6 +114,17 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
     return compose
 
 
+def _build_and_send(deps: Deps, pacer: Pacer, compose: Compose, r: Recipient, until: float | None) -> DeliveryOutcome:
+    try:
+        raw = compose(r)
+    except TransientError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - this recipient's message cannot be built: the rest of the batch goes on
+        logger.warning("message could not be built", extra={"recipient": r.key, "error": repr(exc)})
+        return DeliveryOutcome(r, "failed", detail=f"message could not be built: {type(exc).__name__}: {exc}"[:500])
+    return _send_one(deps, pacer, r, raw, until)
+
+
 def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
     if notice == RECALL:  # whoever got the notice, preferences as they may be now, unless they left
         return sub is not None and sub.status == "active"
@@ -133,18 +159,25 @@ def _postpone(deps: Deps, queue: str, message: dict[str, Any], delay: int, **cha
     deps.queues.send(queue, {**message, **changes}, delay=delay)
 
 
+def retry_batch_id(batch_id: str) -> str:
+    """The id of the batch that takes over a batch's unsent recipients: the one name for retry batches."""
+    return f"{batch_id}.r{batch_id.count('.r') + 1}"
+
+
 def _requeue(deps: Deps, queue: str, message: dict[str, Any], retry: list[DeliveryOutcome]) -> None:
-    """Only the recipients that failed transiently go back, as a new batch, later."""
+    """Only the recipients not sent (failed transiently, or not reached before the timeout) go back, as a
+    new batch: later after a failure, at once when only the deadline stopped them."""
     attempt = int(message.get("attempt", 0)) + 1
     paused = any(o.extra.get("paused") for o in retry)
+    failed = any(not o.extra.get("deferred") for o in retry)
     body = {
         "release_id": message["release_id"],
         "notice": message.get("notice", "release"),
-        "batch_id": f"{message['batch_id']}.r{attempt}",
+        "batch_id": retry_batch_id(str(message["batch_id"])),
         "attempt": attempt,
         "recipients": [o.recipient.to_message() for o in retry],
     }
-    delay = PAUSE_DELAY_SECONDS if paused else min(RETRY_DELAY_SECONDS * attempt, 900)
+    delay = PAUSE_DELAY_SECONDS if paused else min(RETRY_DELAY_SECONDS * attempt, 900) if failed else 0
     deps.queues.send(queue, body, delay=delay)
 
 
@@ -163,7 +196,7 @@ def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> l
             if state is None or not state["done"]:
                 waiting.append(b)
             elif int(state["counts"].get("retry", 0)):
-                successors.append(f"{b}.r{b.count('.r') + 1}")  # the id _requeue gives its retry batch
+                successors.append(retry_batch_id(b))
         pending = successors
     return waiting
 
@@ -185,14 +218,16 @@ def _send_all(
 ) -> list[DeliveryOutcome]:
     """Send concurrently; write outcomes in chunks as they complete, so a crash loses as few as possible.
 
-    An unexpected error stops the sends not started yet, records what SES accepted, then raises.
+    Sends stop before the function's deadline (the rest come back as ``retry``). An unexpected error
+    stops the sends not started yet, records what SES accepted, then raises.
     """
-    pacer = Pacer.share(_quota(deps), deps.concurrency)
+    pacer = Pacer.share(_quota(deps), deps.share)
+    until = _stop_at(deps)
     outcomes: list[DeliveryOutcome] = []
     pending: list[DeliveryOutcome] = []
     error: Exception | None = None
     with ThreadPoolExecutor(max_workers=max(1, min(SEND_CONCURRENCY, len(todo)))) as pool:
-        futures = [pool.submit(lambda r: _send_one(deps, pacer, r, compose(r)), r) for r in todo]
+        futures = [pool.submit(_build_and_send, deps, pacer, compose, r, until) for r in todo]
         try:
             for future in as_completed(futures):
                 try:
@@ -212,6 +247,14 @@ def _send_all(
     if error is not None:
         raise error
     return outcomes
+
+
+def _stop_at(deps: Deps) -> float | None:
+    """When (``time.monotonic``) to stop starting sends: a safety margin before the function's timeout."""
+    if deps.remaining_ms is None:
+        return None
+    left = deps.remaining_ms() / 1000
+    return time.monotonic() + left - min(DEADLINE_MARGIN_SECONDS, left / 4)
 
 
 def _cancel(futures: list[Future[DeliveryOutcome]]) -> None:
@@ -265,18 +308,51 @@ def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
         _postpone(deps, queue, message, WAIT_DELAY_SECONDS, waits=waits + 1)
         return {"waiting": 1}
     claim_id = f"{notice}#{message['batch_id']}"
-    claim = deps.table.claim_batch(release_id, claim_id, lease_seconds=LEASE_SECONDS, queue=queue, body=message)
-    if claim == "done":
+    claim = deps.table.claim_batch(release_id, claim_id, lease_seconds=LEASE_SECONDS, max_attempts=MAX_ATTEMPTS,
+                                   queue=queue, body=message)  # fmt: skip
+    if claim.status == ClaimStatus.DONE:
         return {}
-    if claim == "busy":
-        # Another invocation holds it: look again once its lease could have run out (no receive burnt).
+    if claim.status == ClaimStatus.BUSY:
+        # Another invocation holds it: look again once its lease could have run out (no receive burnt; the
+        # claims, not the receives, count the attempts).
         _postpone(deps, queue, message, LEASE_SECONDS)
         return {"busy": 1}
-    counts = _deliver_claimed(deps, message, queue)
+    if claim.status != ClaimStatus.CLAIMED:
+        _refuse(deps, release_id, claim_id, claim)
+    counts = _attempt(deps, message, queue, claim_id, claim)
     deps.table.finish_batch(release_id, claim_id, counts)
     count_outcomes(counts)
     logger.info("batch delivered", extra={"release_id": release_id, "batch": claim_id, **counts})
     return counts
+
+
+def _attempt(deps: Deps, message: dict[str, Any], queue: str, claim_id: str, claim: BatchClaim) -> dict[str, int]:
+    """Deliver a claimed batch; if that fails, keep the error on the claim and give the batch up on its last
+    attempt, then raise (SQS retries the message, and after the last moves it to the DLQ)."""
+    release_id = str(message["release_id"])
+    try:
+        return _deliver_claimed(deps, message, queue)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if claim.attempts >= MAX_ATTEMPTS:
+            deps.table.fail_batch(release_id, claim_id, error)
+            logger.error("batch given up: its message goes to the DLQ", extra=_failed(release_id, claim_id, claim))
+        else:
+            deps.table.note_batch_error(release_id, claim_id, error, lease_until=claim.lease_until)
+        raise
+
+
+def _refuse(deps: Deps, release_id: str, claim_id: str, claim: BatchClaim) -> NoReturn:
+    """A batch given up, or whose attempts all ended without finishing (timeouts, kills): never again."""
+    error = claim.last_error or f"{claim.attempts} attempts ended without finishing (timeout or crash)"
+    if claim.status == ClaimStatus.EXHAUSTED:
+        deps.table.fail_batch(release_id, claim_id, error)
+        logger.error("batch given up: its message goes to the DLQ", extra=_failed(release_id, claim_id, claim))
+    raise BatchFailed(f"batch {claim_id} given up after {claim.attempts} attempts: {error}")
+
+
+def _failed(release_id: str, claim_id: str, claim: BatchClaim) -> dict[str, Any]:
+    return {"release_id": release_id, "batch": claim_id, "attempts": claim.attempts}
 
 
 def clock() -> float:

@@ -20,8 +20,18 @@ _PAUSED = {"SendingPausedException", "AccountSendingPausedException"}
 
 
 class Mailer:
-    def __init__(self, client: SESV2Client, *, sender: str, configuration_set: str | None = None) -> None:
+    def __init__(
+        self,
+        client: SESV2Client,
+        *,
+        sender: str,
+        configuration_set: str | None = None,
+        account_client: SESV2Client | None = None,
+    ) -> None:
         self._ses = client
+        # GetAccount is throttled near 1 request/s per account while many containers start at once: it
+        # gets a client that retries with backoff, unlike SendEmail's (whose throttling we handle).
+        self._account = account_client or client
         self.sender = sender
         self._configuration_set = configuration_set
 
@@ -46,8 +56,8 @@ class Mailer:
     def send_quota(self) -> SendQuota | None:
         """The account's send rate and whether sending is enabled (``GetAccount``); None when unavailable."""
         try:
-            got = self._ses.get_account()
-        except (ClientError, BotoCoreError):  # the local AWS has no GetAccount; pacing then uses its default
+            got = self._account.get_account()
+        except (ClientError, BotoCoreError):  # retries spent, or the local AWS (no GetAccount): QuotaCache falls back
             return None
         rate = float(got.get("SendQuota", {}).get("MaxSendRate") or 0.0)
         return SendQuota(max_send_rate=rate, sending_enabled=bool(got.get("SendingEnabled", True)))

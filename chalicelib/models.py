@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.entitlements import Contract
@@ -164,6 +165,25 @@ class DeliveryOutcome:
     message_id: str | None = None
     detail: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ClaimStatus(StrEnum):
+    CLAIMED = "claimed"  # this invocation holds the batch now
+    DONE = "done"  # finished earlier
+    BUSY = "busy"  # another invocation holds its lease
+    FAILED = "failed"  # given up, its error kept
+    EXHAUSTED = "exhausted"  # claimed as often as allowed, never finished (timeouts, kills)
+
+
+@dataclass(frozen=True)
+class BatchClaim:
+    """What claiming a delivery batch found: the attempts so far (this one included when ``CLAIMED``), the
+    error the last failed attempt left, and the lease this invocation holds."""
+
+    status: ClaimStatus
+    attempts: int = 0
+    last_error: str = ""
+    lease_until: int = 0
 
 
 def now_iso() -> str:

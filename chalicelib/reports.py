@@ -43,4 +43,7 @@ def report(table: Table, release: Release) -> dict[str, Any]:
             seen.add(who)
             counts["downloaders"] += 1
     totals = {c: sum(t[c] for t in tiers.values()) for c in _COUNTS}
-    return {"id": release.release_id, "status": release.status, "totals": totals, "tiers": tiers}
+    # Batches delivery gave up on (their recipients not notified yet), with why: a human looks at them.
+    failed = table.failed_batches(release.release_id)
+    return {"id": release.release_id, "status": release.status, "totals": totals, "tiers": tiers,
+            "failed_batches": failed}  # fmt: skip

@@ -27,10 +27,13 @@ class Settings:
     # Release files above this size upload as S3 multipart; tests lower both (S3's minimum part is 5 MiB).
     multipart_threshold: int = 100 * 1024**2  # AWS advises parts above 100 MB: resumable, retried per part
     multipart_part_size: int = 64 * 1024**2
-    # Delivery invocations that may run at once (the reserved concurrency of the deliver functions):
-    # each paces itself to MaxSendRate / this.
-    delivery_concurrency: int = 4
-    ses_default_rate: float = 0.0  # emails/s when SES cannot tell its quota (the local AWS): 0 = unpaced
+    # The fraction of the account's MaxSendRate one delivery invocation may use: ``make package`` sets it
+    # per delivery function from their reserved concurrency (docs/delivery.md); unset, 1 over
+    # PATCHCAST_DELIVERY_CONCURRENCY (default 4).
+    send_share: float = 0.25
+    # Emails/s when SES cannot tell its quota and none is known yet: the sandbox's 1/s outside the local
+    # stage (whose AWS has no GetAccount: 0 = unpaced there).
+    ses_default_rate: float = 1.0
 
     @property
     def stage(self) -> str:
@@ -58,6 +61,19 @@ def _int(env: dict[str, str] | os._Environ[str], key: str, default: int) -> int:
         raise ConfigurationError(f"environment variable {key} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str] | os._Environ[str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise ConfigurationError(f"environment variable {key} must be a number >= 0, got {raw!r}")
+    return value
+
+
 def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
     stage = env.get("PATCHCAST_STAGE", "local")
     return Settings(
@@ -72,8 +88,8 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
         confirm_link_hours=_int(env, "PATCHCAST_CONFIRM_LINK_HOURS", 72),
         multipart_threshold=_int(env, "PATCHCAST_MULTIPART_THRESHOLD", 100 * 1024**2),
         multipart_part_size=_int(env, "PATCHCAST_MULTIPART_PART_SIZE", 64 * 1024**2),
-        delivery_concurrency=max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4)),
-        ses_default_rate=float(_int(env, "PATCHCAST_SES_DEFAULT_RATE", 0)),
+        send_share=_float(env, "PATCHCAST_SEND_SHARE", 1 / max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4))),
+        ses_default_rate=_float(env, "PATCHCAST_SES_DEFAULT_RATE", 0.0 if stage == "local" else 1.0),
     )
 
 

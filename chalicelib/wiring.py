@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from chalicelib.store import Table
 
 
+QUOTA_ATTEMPTS = 5  # GetAccount: standard mode's jittered exponential backoff, ~15 s at most before falling back
+
+
 class Wiring:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
@@ -40,7 +43,8 @@ class Wiring:
     def client(self, service: str, *, attempts: int = 4, **config: Any) -> Any:
         from botocore.config import Config
 
-        cfg = Config(retries={"mode": "standard", "max_attempts": attempts}, max_pool_connections=32, **config)
+        # total_max_attempts counts the first request: botocore's max_attempts counts retries only (1 = one retry)
+        cfg = Config(retries={"mode": "standard", "total_max_attempts": attempts}, max_pool_connections=32, **config)
         return self._session.client(service, config=cfg)
 
     @cached_property
@@ -69,7 +73,12 @@ class Wiring:
         s = self.settings
         config_set = None if s.is_local else s.names.configuration_set
         sender = settings_module.checked_sender(s)
-        return Mailer(self.client("sesv2", attempts=1), sender=sender, configuration_set=config_set)
+        return Mailer(
+            self.client("sesv2", attempts=1),
+            sender=sender,
+            configuration_set=config_set,
+            account_client=self.client("sesv2", attempts=QUOTA_ATTEMPTS),
+        )
 
     @cached_property
     def quota(self) -> QuotaCache:

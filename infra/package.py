@@ -2,19 +2,22 @@
 
 Renders ``infra/`` for the stage, runs ``chalice package --merge-template`` over it (Chalice builds the
 deployment zip, fetching Linux wheels when it has no cached build), then wires the generated functions
-(``infra/aws.py``). Writes ``build/<stage>/template.json`` beside ``deployment.zip``.
+(``infra/aws.py``) and gives each delivery function its share of the SES send rate. Writes
+``build/<stage>/template.json`` beside ``deployment.zip``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from infra import aws
 
@@ -22,8 +25,36 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 
 
+# A critical delivery invocation sends this many times faster than a normal one: with both queues busy,
+# severity-1 batches go out first (docs/delivery.md, "Pacing").
+SEND_WEIGHT = {"on_deliver": 1, "on_deliver_critical": 2}
+
+
 class PackageError(RuntimeError):
     """Packaging failed; the message says why in a line."""
+
+
+def send_shares(doc: dict[str, Any]) -> dict[str, float]:
+    """Each delivery function's per-invocation share of the account's MaxSendRate, from the reserved
+    concurrency the template gives it: weight / sum(reserved x weight), rounded down, so that all of
+    them at their reserved concurrency together never exceed the rate."""
+    reserved = {
+        aws.function_name(r): r["Properties"].get("ReservedConcurrentExecutions")
+        for r in doc["Resources"].values()
+        if r["Type"] == "AWS::Serverless::Function" and aws.function_name(r) in SEND_WEIGHT
+    }
+    unbounded = sorted(name for name in SEND_WEIGHT if not reserved.get(name))
+    if unbounded:
+        raise PackageError(f"{', '.join(unbounded)}: no reserved_concurrency in .chalice/config.json, so no send share")
+    total = sum(SEND_WEIGHT[name] * int(n) for name, n in reserved.items())
+    return {name: math.floor(1e6 * SEND_WEIGHT[name] / total) / 1e6 for name in reserved}
+
+
+def _share_send_rate(doc: dict[str, Any]) -> None:
+    shares = send_shares(doc)
+    for r in doc["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function" and aws.function_name(r) in shares:
+            r["Properties"]["Environment"]["Variables"]["PATCHCAST_SEND_SHARE"] = str(shares[aws.function_name(r)])
 
 
 def _hint(stderr: str, stage: str) -> str:
@@ -61,6 +92,7 @@ def package(stage: str, *, out: Path | None = None) -> Path:
             f"chalice package failed: {lines[-1] if lines else done.returncode}{_hint(done.stderr, stage)}"
         )
     doc = aws.finish(json.loads((work / "sam.json").read_text()), stage)
+    _share_send_rate(doc)
     shutil.move(str(work / "deployment.zip"), out / "deployment.zip")
     shutil.rmtree(work)
     target = out / "template.json"

@@ -58,9 +58,11 @@ def _deliver(event: SQSEvent, queue: str) -> None:
     from chalicelib.observability import flushing_metrics
 
     w = wiring.get()
+    context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
     deps = delivery.Deps(
         table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days,
-        quota=w.quota, concurrency=w.settings.delivery_concurrency, region=w.settings.region,
+        quota=w.quota, share=w.settings.send_share, region=w.settings.region,
+        remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
     )  # fmt: skip
     with flushing_metrics():
         for record in event:

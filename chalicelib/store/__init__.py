@@ -24,7 +24,8 @@ product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>,
 releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
 fan-out page claim                     PK=RELEASE#<id>, SK=PAGE#<notice>#<page> (lease; done when the
                                        next page's claim exists, or done_at on the last page)
-delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch> (holds its message)
+delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch> (holds its message;
+                                       Query begins_with BATCH#, filtered on failed_at: the given-up ones)
 claimed batches not finished           GSI1: GSI1PK=INFLIGHT, GSI1SK=<next check epoch>#<id>#<batch>
                                        (while claimed; the reconciler queries the expired ones)
 a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<account>#<sub>#<role>

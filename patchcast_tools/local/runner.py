@@ -6,6 +6,9 @@
   to the DLQ after ``maxReceiveCount`` receives.
 - SNS handlers: a runner-owned queue subscribed to the topic, unwrapped into an SNS event.
 - Schedules: invoked on a compressed period locally.
+
+Every invocation gets a context whose remaining time counts down from the function's ``lambda_timeout``
+in ``.chalice/config.json`` (Lambda does not stop a slow handler here, but the handler can see its deadline).
 """
 
 from __future__ import annotations
@@ -14,25 +17,49 @@ import json
 import logging
 import re
 import threading
+import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("patchcast.runner")
+
+CHALICE_CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
+DEFAULT_TIMEOUT = 60  # Chalice's lambda_timeout when the config names none
+
+
+def function_timeouts(config: Path = CHALICE_CONFIG, stage: str = "local") -> dict[str, int]:
+    """Each function's ``lambda_timeout`` (seconds) as Chalice resolves it: the stage's, else the top level's."""
+    doc = json.loads(config.read_text())
+    stage_doc = doc.get("stages", {}).get(stage, {})
+    default = int(stage_doc.get("lambda_timeout", doc.get("lambda_timeout", DEFAULT_TIMEOUT)))
+    names = {*doc.get("lambda_functions", {}), *stage_doc.get("lambda_functions", {})}
+    return {
+        name: int(
+            stage_doc.get("lambda_functions", {}).get(name, {}).get("lambda_timeout")
+            or doc.get("lambda_functions", {}).get(name, {}).get("lambda_timeout")
+            or default
+        )
+        for name in names
+    }
 
 
 @dataclass
 class LambdaContext:
     function_name: str
+    timeout_seconds: float = DEFAULT_TIMEOUT
     memory_limit_in_mb: int = 512
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:patchcast-local"
     log_group_name: str = "/aws/lambda/patchcast-local"
     log_stream_name: str = "local"
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        """As Lambda's: the function's timeout less the time since this invocation started (never below 0)."""
+        return max(0, int(1000 * (self.timeout_seconds - (time.monotonic() - self.started))))
 
 
 @dataclass
@@ -69,6 +96,7 @@ class Runner:
         self.schedule_seconds = schedule_seconds
         self.stop = threading.Event()
         self.stats = Stats()
+        self.timeouts = function_timeouts()  # by function name; tests shorten one to see its deadline
         self.threads: list[threading.Thread] = []
         self._shims: dict[str, str] = {}
 
@@ -148,7 +176,7 @@ class Runner:
     # -- feeding ---------------------------------------------------------------------------------
     def _invoke(self, handler: Any, name: str, event: dict[str, Any]) -> bool:
         try:
-            handler(event, LambdaContext(function_name=name))
+            handler(event, LambdaContext(function_name=name, timeout_seconds=self.timeouts.get(name, DEFAULT_TIMEOUT)))
         except Exception as exc:  # the handler failed: as Lambda, leave the message for a retry
             self.stats.count(False)
             log.warning("handler %s failed: %s\n%s", name, exc, "".join(traceback.format_exception(exc)[-3:]))

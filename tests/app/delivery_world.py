@@ -66,6 +66,7 @@ class FaultyMailer:
     fault: Callable[[int, str], Exception | None] = lambda n, to: None
     delay: float = 0.0
     accepted: Counter[str] = field(default_factory=Counter)
+    accepted_at: list[float] = field(default_factory=list)  # time.monotonic() of each send SES accepted
     calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,4 +85,5 @@ class FaultyMailer:
         message_id = self.real.send_raw(to, raw)
         with self.lock:
             self.accepted[to] += 1
+            self.accepted_at.append(time.monotonic())
         return message_id

@@ -4,6 +4,7 @@ ends with every eligible recipient emailed exactly once."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -356,27 +357,201 @@ def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer:
     assert statuses[bad] == "failed"
 
 
-def test_each_invocation_paces_to_its_share_of_the_account_send_rate(
-    wired: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN SES allows 28 emails/s and four deliveries may run at once
-    from chalicelib.pacing import Pacer
-
-    shares: list[float] = []
-    original = Pacer.share.__func__  # type: ignore[attr-defined]
-
-    def share(cls: type[Pacer], quota: SendQuota, concurrency: int) -> Pacer:
-        pacer = original(cls, quota, concurrency)
-        shares.append(1 / pacer.interval)
-        return pacer
-
-    monkeypatch.setattr(Pacer, "share", classmethod(share))
-    world = load_world(wired.table, per_tier=1)
+def test_sends_are_spaced_at_the_invocation_share_of_the_account_send_rate(wired: Any, mailer: FaultyMailer) -> None:
+    # GIVEN SES allows 28 emails/s and this invocation a quarter of it: 7/s, one send every 1/7 s
+    world = load_world(wired.table, per_tier=2)
     deps = delivery.Deps(table=wired.table, mailer=mailer, queues=wired.queues, links=links(), link_days=30,
-                         quota=QuotaCache(lambda: SendQuota(28.0)), concurrency=4)  # fmt: skip
+                         quota=QuotaCache(lambda: SendQuota(28.0)), share=0.25)  # fmt: skip
 
-    # WHEN a batch is delivered
+    # WHEN a batch of 6 is delivered (8 send threads: unpaced, all would leave at once)
     delivery.run(deps, _message(world, world.subscribers), queue=NAMES.deliver_queue)
 
-    # THEN it sent at 7 emails/s
-    assert shares == [pytest.approx(7.0)]
+    # THEN SES saw them one interval apart, not faster
+    times = sorted(mailer.accepted_at)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) == 6 and min(gaps) >= 0.9 / 7, gaps
+
+
+def _max_receives(queue: str) -> int:
+    """The queue's maxReceiveCount as provisioned from infra/template.py (what SQS itself enforces)."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    return int(json.loads(policy)["maxReceiveCount"])
+
+
+def _bodies(queue: str, release_id: str) -> list[dict[str, Any]]:
+    """Messages of one release on a queue (taken off it: other tests' messages are left visible)."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    found = []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages"):
+        for m in got:
+            body = json.loads(m["Body"])
+            if isinstance(body, dict) and body.get("release_id") == release_id:
+                found.append(body)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return found
+
+
+def _deliver_failures(runner: Any, pumps: int = 1) -> int:
+    before = runner.stats.failures
+    for _ in range(pumps):
+        runner.pump()
+    return runner.stats.failures - before
+
+
+def test_a_batch_failing_the_same_way_every_time_ends_in_the_dlq_after_max_receives_with_its_error(
+    wired: Any, runner: Any, mailer: FaultyMailer, app_client: Any
+) -> None:
+    # GIVEN one recipient's send fails, every time, with an error delivery does not expect: the batch as a
+    # whole fails (after recording the others SES accepted)
+    world = load_world(wired.table, per_tier=2)
+    bad = world.subscribers[3].email
+    mailer.fault = lambda n, to: RuntimeError("the SES client is broken") if to == bad else None
+    receives = _max_receives(NAMES.deliver_queue)
+    runner.pump()  # nothing of earlier tests left to feed
+
+    # WHEN the release goes out and the runner feeds the queues until they are empty, and again
+    _publish(wired, world)
+    failures = _deliver_failures(runner)
+    again = _deliver_failures(runner, pumps=2)
+
+    # THEN the batch was tried maxReceiveCount times, then its message was in the DLQ: one, and nothing
+    # re-enqueued on the delivery queue
+    assert (failures, again) == (receives, 0)
+    assert [b["release_id"] for b in _bodies(f"{NAMES.deliver_queue}-dlq", world.release.release_id)] == [
+        world.release.release_id
+    ]
+    assert _bodies(NAMES.deliver_queue, world.release.release_id) == []
+
+    # THEN the batch record keeps the error and the attempts, and the report lists the batch and why
+    failed = wired.table.failed_batches(world.release.release_id)
+    assert [(f["notice"], f["attempts"]) for f in failed] == [("release", receives)]
+    assert failed[0]["error"] == "RuntimeError: the SES client is broken"
+    from tests.conftest import auth
+
+    resp = app_client.http.get(f"/releases/{world.release.release_id}/report", headers=auth("release-engineer"))
+    assert json.loads(resp.body)["failed_batches"] == failed
+
+    # THEN the rest of the batch got exactly one email each, across the attempts
+    rest = world.addresses - {bad}
+    assert {a: mailer.accepted[a] for a in world.addresses} == {**dict.fromkeys(rest, 1), bad: 0}
+
+
+def test_a_failed_attempt_whose_error_cannot_be_written_still_ends_after_max_attempts_however_often_it_is_re_enqueued(
+    wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN every attempt fails and cannot release its lease: each SQS retry finds the batch busy and puts
+    # it back as a new message (a fresh receive count), as an invocation killed mid-batch would
+    world = load_world(wired.table, per_tier=1)
+    mailer.fault = lambda n, to: RuntimeError("the SES client is broken")
+    monkeypatch.setattr(Table, "note_batch_error", lambda *a, **kw: None)
+    receives = _max_receives(NAMES.deliver_queue)
+    runner.pump()
+
+    # WHEN the release goes out and the queues are fed until nothing comes back
+    _publish(wired, world)
+    _drain(runner, lambda: bool(wired.table.failed_batches(world.release.release_id)), timeout=20)
+    for _ in range(3):
+        time.sleep(1.1)  # the busy copies' delay (the lease)
+        runner.pump()
+
+    # THEN the claims counted the attempts across the new messages: given up after maxReceiveCount of
+    # them, every copy then refused into the DLQ, nothing left on the delivery queue
+    failed = wired.table.failed_batches(world.release.release_id)
+    assert [f["attempts"] for f in failed] == [receives]
+    assert len(_bodies(f"{NAMES.deliver_queue}-dlq", world.release.release_id)) >= 1
+    assert _bodies(NAMES.deliver_queue, world.release.release_id) == []
+    assert 0 < mailer.calls <= receives * len(world.subscribers)  # no send after the batch was given up
+
+
+def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(wired: Any, mailer: FaultyMailer) -> None:
+    # GIVEN a batch whose invocations are all killed (a timeout, out of memory): none can record why
+    world = load_world(wired.table, per_tier=1)
+    mailer.fault = lambda n, to: Killed()
+    message = _message(world, world.subscribers)
+    receives = _max_receives(NAMES.deliver_queue)
+    for _ in range(receives):
+        with pytest.raises(Killed):
+            delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+        time.sleep(2.1)  # the lease runs out (whole seconds)
+
+    # WHEN the message comes once more (an SQS retry, a busy copy, the reconciler)
+    with pytest.raises(delivery.BatchFailed):
+        delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+
+    # THEN it is refused without a send and the batch is given up, saying why
+    assert mailer.calls <= receives * len(world.subscribers)
+    failed = wired.table.failed_batches(world.release.release_id)
+    assert [(f["attempts"], f["error"]) for f in failed] == [
+        (receives, f"{receives} attempts ended without finishing (timeout or crash)")
+    ]
+
+
+def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_rest_of_the_batch_sent(
+    wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN one recipient whose notice cannot be rendered
+    from chalicelib import mail
+
+    world = load_world(wired.table, per_tier=3)
+    bad = world.subscribers[4].email
+    render = mail.NoticeTemplate.render
+
+    def refuse(self: mail.NoticeTemplate, to: str, links: mail.Links) -> bytes:
+        if to == bad:
+            raise ValueError("a header line would exceed 998 octets")
+        return render(self, to, links)
+
+    monkeypatch.setattr(mail.NoticeTemplate, "render", refuse)
+    runner.pump()
+    failures = runner.stats.failures
+
+    # WHEN the release goes out
+    _publish(wired, world)
+    rest = world.addresses - {bad}
+    _drain(runner, _exactly_once(mailer, rest))
+
+    # THEN that one is recorded failed with the reason, every other one got exactly one, nothing failed
+    records = {r["email"]: r for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    assert records[bad]["status"] == "failed" and mailer.accepted[bad] == 0
+    assert {a: mailer.accepted[a] for a in rest} == dict.fromkeys(rest, 1)
+    assert runner.stats.failures == failures and wired.table.failed_batches(world.release.release_id) == []
+    detail = next(
+        d for d in wired.table.account_deliveries(world.release.release_id, "release", world.subscribers[4].account_id)
+        if d["email"] == bad
+    )  # fmt: skip
+    assert detail["detail"] == "message could not be built: ValueError: a header line would exceed 998 octets"
+
+
+def test_sends_stop_before_the_function_timeout_and_the_rest_go_on_as_a_new_batch(
+    wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a batch of 12 whose sends take 0.5 s each, one at a time, in a function with a 4 s timeout
+    world = load_world(wired.table, per_tier=4)
+    monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
+    monkeypatch.setitem(runner.timeouts, "on_deliver", 4)
+    mailer.delay = 0.5
+    durations: list[float] = []
+    run = delivery.run
+
+    def timed(*args: Any, **kwargs: Any) -> dict[str, int]:
+        started = time.monotonic()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            durations.append(time.monotonic() - started)
+
+    monkeypatch.setattr(delivery, "run", timed)
+
+    # WHEN the release goes out
+    _publish(wired, world)
+    _drain(runner, _exactly_once(mailer, world.addresses))
+
+    # THEN each invocation stopped within its timeout, the batch went on as retry batches, and everyone
+    # got exactly one email
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+    assert len(durations) >= 2 and max(durations) < 4, durations
+    records = list(wired.table.delivery_outcomes(world.release.release_id, "release"))
+    assert len(records) == 12 and {r["status"] for r in records} == {"sent"}

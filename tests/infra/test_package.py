@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from chalicelib import errors, settings
 from chalicelib.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
+from chalicelib.names import ResourceNames
 from infra import aws
 from infra.package import package
 from infra.template import MAX_RECEIVES, VISIBILITY_FACTOR
@@ -99,17 +101,60 @@ def test_delivery_has_reserved_concurrency_that_the_sqs_poller_respects(packaged
             assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= max(2, reserved)
 
 
+def _settings(fn: dict[str, Any]) -> settings.Settings:
+    """What the function's code reads from its environment (CloudFormation values stood in for)."""
+    variables = fn["Properties"]["Environment"]["Variables"]
+    return settings.from_env(
+        {k: v if isinstance(v, str) else "https://set-by-cloudformation.example" for k, v in variables.items()}
+    )
+
+
 def test_every_function_gets_every_setting_the_app_requires(packaged: dict[str, Any]) -> None:
     for name, fn in _functions(packaged).items():
-        variables = fn["Properties"]["Environment"]["Variables"]
-        stand_in = {
-            k: v if isinstance(v, str) else "https://set-by-cloudformation.example" for k, v in variables.items()
-        }
         try:
-            settings.from_env(stand_in)
+            _settings(fn)
         except settings.ConfigurationError as exc:
             pytest.fail(f"{name}: {exc}; wire it in infra/aws.py _environment()")
-        assert variables["PATCHCAST_STAGE"] == STAGE
+        assert fn["Properties"]["Environment"]["Variables"]["PATCHCAST_STAGE"] == STAGE
+
+
+def test_all_delivery_invocations_together_never_send_faster_than_the_account_rate(packaged: dict[str, Any]) -> None:
+    from chalicelib.pacing import Pacer, SendQuota
+
+    functions = _functions(packaged)
+    reserved = {name: int(functions[name]["Properties"]["ReservedConcurrentExecutions"]) for name in DELIVERY}
+    variables = {name: functions[name]["Properties"]["Environment"]["Variables"] for name in DELIVERY}
+
+    # THEN every delivery function at its reserved concurrency, each invocation at the share it reads,
+    # sends at most MaxSendRate in total: exactly, from the template's values ...
+    assert 0 < sum(reserved[n] * Fraction(variables[n]["PATCHCAST_SEND_SHARE"]) for n in DELIVERY) <= 1
+    # ... and as the pacer computes it, whatever the account's rate
+    for rate in (1.0, 14.0, 500.0):
+        paced = sum(
+            reserved[n] * Pacer.share(SendQuota(rate), _settings(functions[n]).send_share).rate for n in DELIVERY
+        )
+        assert paced <= rate * (1 + 1e-9), f"{paced} emails/s > MaxSendRate {rate}"
+
+    # THEN a severity-1 invocation sends faster than a normal one: with both queues busy, critical goes first
+    critical, normal = (_settings(functions[n]).send_share for n in ("on_deliver_critical", "on_deliver"))
+    assert critical > normal
+
+
+def test_delivery_paces_at_the_sandbox_rate_when_ses_cannot_tell_its_quota(packaged: dict[str, Any]) -> None:
+    functions = _functions(packaged)
+    for name in DELIVERY:
+        assert functions[name]["Properties"]["Environment"]["Variables"]["PATCHCAST_SES_DEFAULT_RATE"] == "1"
+        assert _settings(functions[name]).ses_default_rate == 1.0, f"{name}: never unpaced for want of GetAccount"
+
+
+def test_delivery_gives_a_batch_up_after_as_many_attempts_as_its_queue_allows_receives(
+    packaged: dict[str, Any],
+) -> None:
+    from chalicelib import delivery
+
+    names = ResourceNames(STAGE)
+    for name in (names.deliver_queue, names.critical_queue):
+        assert _queue_by_name(packaged, name)["RedrivePolicy"]["maxReceiveCount"] == delivery.MAX_ATTEMPTS
 
 
 def test_every_function_has_its_own_role_log_group_and_error_alarm(packaged: dict[str, Any]) -> None:
