@@ -51,6 +51,11 @@ class ResourceNames:
         return self._name("feedback")
 
     @property
+    def accounts_queue(self) -> str:
+        """Contract changes: an account's audience entries rewritten a page of subscriptions per message."""
+        return self._name("accounts")
+
+    @property
     def feedback_topic(self) -> str:
         return self._name("ses-feedback")
 

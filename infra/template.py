@@ -13,7 +13,14 @@ from typing import Any
 
 from chalicelib.names import ResourceNames
 
-FUNCTION_TIMEOUT = {"uploads": 300, "fanout": 60, "deliver": 120, "deliver-critical": 120, "feedback": 60}
+FUNCTION_TIMEOUT = {
+    "uploads": 300,
+    "fanout": 60,
+    "deliver": 120,
+    "deliver-critical": 120,
+    "feedback": 60,
+    "accounts": 60,
+}
 VISIBILITY_FACTOR = 6  # AWS's advice for SQS-triggered Lambdas: visibility >= 6x the function timeout
 MAX_RECEIVES = 3
 
@@ -148,6 +155,7 @@ def resources(stage: str) -> dict[str, Any]:
         ("deliver", n.deliver_queue),
         ("deliver-critical", n.critical_queue),
         ("feedback", n.feedback_queue),
+        ("accounts", n.accounts_queue),
     ):
         logical = _logical(suffix) + "Queue"
         res[logical + "Dlq"] = {

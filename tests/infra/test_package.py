@@ -86,7 +86,7 @@ def test_every_sqs_mapping_meets_the_visibility_rule_and_has_a_dlq(packaged: dic
             )
             assert queue["RedrivePolicy"]["maxReceiveCount"] >= MAX_RECEIVES
             checked += 1
-    assert checked >= 5
+    assert checked >= 6
 
 
 def test_delivery_has_reserved_concurrency_that_the_sqs_poller_respects(packaged: dict[str, Any]) -> None:
