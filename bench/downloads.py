@@ -71,7 +71,10 @@ def token_throughput(n: int = 100_000) -> dict[str, float]:
 def _local_aws() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    from patchcast_tools.local.awsd import item_sized_transactions
     from patchcast_tools.local.stack import free_port
+
+    item_sized_transactions()
 
     saved = {k: os.environ.get(k) for k in (*_ENV, "AWS_ENDPOINT_URL")}
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -44,6 +44,9 @@ os.environ.update(
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    from patchcast_tools.local.awsd import item_sized_transactions
+
+    item_sized_transactions()  # as the local stack's AWS does: a transaction costs what it touches
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -125,6 +125,51 @@ def realistic_ses_feedback() -> None:
     SESBackend.__process_sns_feedback__ = process  # type: ignore[method-assign]
 
 
+def item_sized_transactions() -> None:
+    """moto backs a DynamoDB transaction up by deep-copying every table it touches, once per action:
+    6.5 s for two actions on a table of 30,000 items, where DynamoDB's cost does not grow with the
+    table (and every delivery batch finishes in a transaction). Back up only the items the actions
+    name, and put them back if the transaction is cancelled: the same outcome, at the cost AWS has."""
+    import copy
+    import types
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    if getattr(models.DynamoDBBackend.transact_write_items, "item_sized", False):
+        return
+    shim = types.SimpleNamespace(deepcopy=lambda x, *a: x if isinstance(x, Table) else copy.deepcopy(x, *a))
+    models.copy = shim  # type: ignore[assignment]  # the module's own whole-table backup becomes a no-op
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for action in transact_items:
+            op = next(iter(action.values()))
+            if op.get("TableName") not in self.tables:
+                continue
+            table = self.get_table(op["TableName"])
+            names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+            key = op.get("Key") or {n: op["Item"][n] for n in names if n in op.get("Item", {})}
+            if len(key) == len(names):
+                current = self.get_item(op["TableName"], key)
+                saved.append(
+                    (op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current else None)
+                )
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table_name, key, attrs in reversed(saved):
+                if attrs is None:
+                    self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attrs)
+            raise
+
+    transact.item_sized = True  # type: ignore[attr-defined]
+    models.DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
+
+
 def lean_server() -> None:
     """moto's server logs every request line and lists its own package directory on every request to
     find the service; at bench rates that is a quarter of the local AWS's CPU. Log warnings only, and
@@ -148,6 +193,7 @@ def main() -> None:
     from moto.server import ThreadedMotoServer
 
     realistic_ses_feedback()
+    item_sized_transactions()
     lean_server()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
