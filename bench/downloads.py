@@ -71,7 +71,10 @@ def token_throughput(n: int = 100_000) -> dict[str, float]:
 def _local_aws() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    from patchcast_tools.local import dynamodb_fidelity
     from patchcast_tools.local.stack import free_port
+
+    dynamodb_fidelity.install()
 
     saved = {k: os.environ.get(k) for k in (*_ENV, "AWS_ENDPOINT_URL")}
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,7 @@ from chalicelib.errors import BadRequest, NotFound
 from chalicelib.models import Account, Product
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.queues import Queues
     from chalicelib.store import Table
 
 
@@ -77,13 +79,38 @@ def parse_product(product_id: str, body: dict[str, Any]) -> Product:
     )
 
 
-def upsert(table: Table, account: Account) -> bool:
-    """Write the contract, then bring its subscribers' audience entries in line (a tier change moves them
-    in the delivery order; a product dropped from the contract drops its entries). The sync runs on
-    every upsert, unchanged or not, so an interrupted earlier one heals on the next import."""
+@dataclass(frozen=True)
+class AccountChange:
+    """The message that re-ranks an account's audience entries after its contract changed, a page per message."""
+
+    account_id: str
+    cursor: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, **({"cursor": self.cursor} if self.cursor else {})}
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> AccountChange:
+        return cls(account_id=str(body["account_id"]), cursor=body.get("cursor"))
+
+
+def upsert(table: Table, queues: Queues, queue: str, account: Account) -> bool:
+    """Write the contract, and queue the rewrite of its subscribers' audience entries (a tier change moves
+    them in the delivery order; a product dropped from the contract drops its entries): an account's
+    subscriptions are paged through by the account-change handler, not in the request. Fan-out checks
+    the entitlement from the contract itself, so it is right meanwhile; only the order waits. Queued on
+    every upsert, unchanged or not, so an interrupted earlier sync heals on the next import."""
     changed = table.put_account(account)
-    table.sync_audience(account)
+    queues.send(queue, AccountChange(account.account_id).to_message())
     return changed
+
+
+def sync_page(table: Table, queues: Queues, queue: str, change: AccountChange) -> None:
+    """One page of an account change; the next page goes back on the queue (idempotent: a page synced
+    twice writes nothing the second time)."""
+    following = table.sync_audience(change.account_id, cursor=change.cursor)
+    if following:
+        queues.send(queue, AccountChange(change.account_id, following).to_message())
 
 
 def entitlements_of(table: Table, who: Identity, *, now: datetime | None = None) -> dict[str, Any]:

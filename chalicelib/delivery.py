@@ -272,13 +272,13 @@ def _record(deps: Deps, release_id: str, notice: str, outcomes: list[DeliveryOut
             o.extra["window"] = written - o.extra["accepted"]
 
 
-def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> dict[str, int]:
+def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> tuple[dict[str, int], dict[str, int]]:
     release_id, notice = str(message["release_id"]), str(message.get("notice", "release"))
     recipients = [Recipient.from_message(r) for r in message["recipients"]]
     release, subs, already, suppressed = deps.table.delivery_context(release_id, notice, recipients)
     counts: dict[str, int] = {"sent": 0, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
     if release is None or release.status not in mail.SENDABLE[notice]:
-        return counts
+        return counts, {}
     todo, outcomes = _partition(recipients, already, subs, suppressed, release, notice)
     notified = _notified(deps, release_id, notice, todo) if any(r.role == "csm" for r in todo) else []
     _record(deps, release_id, notice, outcomes)
@@ -291,7 +291,7 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> dict[st
     for status, n in outcomes_by_status(outcomes).items():
         counts[status] = counts.get(status, 0) + n
     counts["window_ms"] = int(1000 * max((o.extra.get("window", 0.0) for o in outcomes), default=0.0))
-    return counts
+    return counts, tally_of(outcomes)
 
 
 def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
@@ -319,15 +319,17 @@ def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
         return {"busy": 1}
     if claim.status != ClaimStatus.CLAIMED:
         _refuse(deps, release_id, claim_id, claim)
-    counts = _attempt(deps, message, queue, claim_id, claim)
-    deps.table.finish_batch(release_id, claim_id, counts)
+    counts, tally = _attempt(deps, message, queue, claim_id, claim)
+    deps.table.finish_batch(release_id, claim_id, counts, tally=tally)
     count_outcomes(counts)
     logger.info("batch delivered", extra={"release_id": release_id, "batch": claim_id, **counts})
     return counts
 
 
-def _attempt(deps: Deps, message: dict[str, Any], queue: str, claim_id: str, claim: BatchClaim) -> dict[str, int]:
-    """Deliver a claimed batch; if that fails, keep the error on the claim and give the batch up on its last
+def _attempt(
+    deps: Deps, message: dict[str, Any], queue: str, claim_id: str, claim: BatchClaim
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Deliver a claimed batch (its counts, and its tally for the report's counters); if that fails, keep the error on the claim and give the batch up on its last
     attempt, then raise (SQS retries the message, and after the last moves it to the DLQ)."""
     release_id = str(message["release_id"])
     try:
@@ -386,3 +388,14 @@ def outcomes_by_status(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
     return counts
+
+
+def tally_of(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:
+    """The report's counters of a batch: recorded outcomes per tier, role and status (a transient failure
+    is counted by the retry batch that settles it)."""
+    tally: dict[str, int] = {}
+    for o in outcomes:
+        if o.status != "retry":
+            name = f"{o.recipient.tier or 'unknown'}#{o.recipient.role}#{o.status}"
+            tally[name] = tally.get(name, 0) + 1
+    return tally

@@ -49,6 +49,7 @@ class Grant:
     release: Release
     account: Account
     subscription: Subscription
+    downloaded_before: bool = False  # the report counts a subscriber's first download as a downloader
 
     @property
     def account_id(self) -> str:
@@ -112,7 +113,7 @@ def _withdrawn(table: Table, links: LinkMaker, claims: Claims, release: Release,
 
 def _entitled(table: Table, links: LinkMaker, claims: Claims) -> Grant:
     """Release, contract and subscription in one read, then the entitlement as it stands now."""
-    release, account, sub = table.download_context(claims.release_id, claims.account_id, claims.subject)
+    release, account, sub, seen = table.download_context(claims.release_id, claims.account_id, claims.subject)
     if release is None or not release.object_key or release.status not in ("published", "yanked"):
         raise _invalid()
     if release.status == "yanked":
@@ -130,7 +131,7 @@ def _entitled(table: Table, links: LinkMaker, claims: Claims) -> Grant:
     )
     if not decision:
         raise Forbidden(decision.message, code=decision.reason.value, hint=_CONTRACT_HINT)
-    return Grant(release=release, account=account, subscription=sub)
+    return Grant(release=release, account=account, subscription=sub, downloaded_before=seen)
 
 
 def authorize(table: Table, links: LinkMaker, token: str) -> Grant:
@@ -147,6 +148,7 @@ def redirect_url(table: Table, blobs: Blobs, links: LinkMaker, token: str, *, ip
         subscription_id=grant.subscription_id,
         email=grant.subscription.email,
         tier=grant.account.tier,
+        first=not grant.downloaded_before,
         ip=ip,
         user_agent=user_agent,
     )

@@ -1,5 +1,7 @@
-"""SES feedback (bounces, complaints) as SNS delivers it: a permanent bounce or a complaint suppresses
-the address and turns its subscriptions off; a transient bounce is counted and nothing more.
+"""SES feedback (bounces, complaints, rejects) as the feedback queue delivers it (SNS raw delivery: the
+body is SES's JSON): a permanent bounce or a complaint suppresses the address and turns its subscriptions
+off; a transient bounce is counted and nothing more; a reject (SES found a virus in the message) is
+logged as an error, as it says nothing about the address.
 
 Accepts both shapes SES publishes: identity notifications (``notificationType``) and configuration-set
 event destinations (``eventType``).
@@ -26,7 +28,7 @@ class Outcome:
 
 def _kind(msg: dict[str, Any]) -> str:
     kind = str(msg.get("eventType") or msg.get("notificationType") or "")
-    if kind in ("Bounce", "Complaint", "Delivery"):
+    if kind in ("Bounce", "Complaint", "Delivery", "Reject"):
         return kind
     # a notification whose type field says nothing useful: tell by its body
     return "Bounce" if "bounce" in msg else "Complaint" if "complaint" in msg else kind
@@ -62,6 +64,10 @@ def handle(table: Table, message: str) -> Outcome:
         for address in _addresses(complaint.get("complainedRecipients")):
             detail = str(complaint.get("complaintFeedbackType", "complaint"))
             _suppress(table, out, address, "complaint", detail, str(complaint.get("feedbackId", "")))
+    elif kind == "Reject":
+        destination = (msg.get("mail") or {}).get("destination") or []
+        reason = (msg.get("reject") or {}).get("reason", "")
+        logger.error("SES rejected a message after accepting it", extra={"reason": reason, "to": len(destination)})
     else:
         logger.info("SES feedback ignored", extra={"kind": kind})
     return out

@@ -46,6 +46,16 @@ class ResourceNames:
         return self._name("deliver-critical")
 
     @property
+    def feedback_queue(self) -> str:
+        """SES feedback, subscribed to the feedback topic: retried, then kept in its DLQ (never dropped)."""
+        return self._name("feedback")
+
+    @property
+    def accounts_queue(self) -> str:
+        """Contract changes: an account's audience entries rewritten a page of subscriptions per message."""
+        return self._name("accounts")
+
+    @property
     def feedback_topic(self) -> str:
         return self._name("ses-feedback")
 

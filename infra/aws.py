@@ -45,6 +45,16 @@ CONDITIONS = {
     "UseUserPool": {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]},
 }
 
+# Cognito's own sender allows a few dozen emails a day, and every customer contact is an admin-created user
+# who gets an invitation: send them through the project's SES identity and configuration set instead
+# (Cognito's service-linked role sends; bounces and complaints reach the feedback queue like any notice's).
+USER_POOL_EMAIL = {
+    "EmailSendingAccount": "DEVELOPER",
+    "SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesDomain}"},
+    "From": {"Ref": "SenderAddress"},
+    "ConfigurationSet": {"Ref": "MailConfigurationSet"},
+}
+
 # API Gateway answers these itself, before or instead of the app: keep the API's error format
 # (docs/deploy.md lists them). An unknown path, or a method a path does not have, is its "missing token".
 GATEWAY_RESPONSES = {
@@ -104,6 +114,8 @@ def merge_template(stage: str) -> dict[str, Any]:
             {"Namespace": "AWS/SES", "MetricName": metric},
             threshold,
         )
+    res["UserPool"]["Properties"]["EmailConfiguration"] = copy.deepcopy(USER_POOL_EMAIL)
+    res["UserPool"]["DependsOn"] = ["MailConfigurationSet"]
     doc["Parameters"] = copy.deepcopy(PARAMETERS)
     doc["Conditions"] = copy.deepcopy(CONDITIONS)
     doc["Outputs"] = {

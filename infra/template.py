@@ -13,7 +13,14 @@ from typing import Any
 
 from chalicelib.names import ResourceNames
 
-FUNCTION_TIMEOUT = {"uploads": 300, "fanout": 60, "deliver": 120, "deliver-critical": 120}
+FUNCTION_TIMEOUT = {
+    "uploads": 300,
+    "fanout": 60,
+    "deliver": 120,
+    "deliver-critical": 120,
+    "feedback": 60,
+    "accounts": 60,
+}
 VISIBILITY_FACTOR = 6  # AWS's advice for SQS-triggered Lambdas: visibility >= 6x the function timeout
 MAX_RECEIVES = 3
 
@@ -147,6 +154,8 @@ def resources(stage: str) -> dict[str, Any]:
         ("fanout", n.fanout_queue),
         ("deliver", n.deliver_queue),
         ("deliver-critical", n.critical_queue),
+        ("feedback", n.feedback_queue),
+        ("accounts", n.accounts_queue),
     ):
         logical = _logical(suffix) + "Queue"
         res[logical + "Dlq"] = {
@@ -164,6 +173,7 @@ def resources(stage: str) -> dict[str, Any]:
         }
         res[logical] = queue
     res.update(_mail(n))
+    res.update(_feedback_queue(n))
     res.update(_users(stage))
     res["UploadsQueuePolicy"] = {
         "Type": "AWS::SQS::QueuePolicy",
@@ -189,8 +199,46 @@ def resources(stage: str) -> dict[str, Any]:
     return res
 
 
-# What SES reports to the feedback topic; bounces and complaints drive suppression, the rest is evidence.
-MAIL_EVENTS = ["SEND", "REJECT", "BOUNCE", "COMPLAINT", "DELIVERY", "DELIVERY_DELAY", "RENDERING_FAILURE"]
+# What SES reports to the feedback topic: only what chalicelib/feedback.py acts on (bounces and complaints
+# suppress, a reject is logged as an error). SEND and DELIVERY would cost two invocations per email for
+# nothing: the report counts from the delivery records, not from SES events.
+MAIL_EVENTS = ["BOUNCE", "COMPLAINT", "REJECT"]
+
+
+def _feedback_queue(n: ResourceNames) -> dict[str, Any]:
+    """The feedback topic feeds its queue (raw: the SQS body is SES's JSON itself), so a failed feedback
+    invocation is retried and then kept in the DLQ, as every other handler's message is."""
+    return {
+        "FeedbackSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {
+                "TopicArn": {"Ref": "FeedbackTopic"},
+                "Protocol": "sqs",
+                "Endpoint": {"Fn::GetAtt": ["FeedbackQueue", "Arn"]},
+                "RawMessageDelivery": True,
+            },
+            "DependsOn": ["FeedbackQueuePolicy"],
+        },
+        "FeedbackQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "FeedbackQueue"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "FeedbackTopicOnly",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": ["FeedbackQueue", "Arn"]},
+                            "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "FeedbackTopic"}}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
 
 
 def _mail(n: ResourceNames) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice import Blueprint  # type: ignore[attr-defined]
 
-from chalicelib import wiring
+from chalicelib import names, wiring
 from chalicelib.auth import SUPPORT_ADMINS
 from chalicelib.http import body_of, handled, identity_of, json_response
 from chalicelib.routes.auth import jwt_auth
@@ -82,7 +82,7 @@ def put_account(account_id: str) -> Any:
     account = accounts.parse_account(
         account_id, body_of(bp.current_request), known_products=accounts.known_products(table)
     )
-    changed = accounts.upsert(table, account)
+    changed = accounts.upsert(table, wiring.get().queues, names.current().accounts_queue, account)
     return json_response({**account.public(), "changed": changed})
 
 

@@ -1,4 +1,5 @@
-"""Event handlers: upload verification, fan-out, delivery (SQS, one message per invocation), the reconciler."""
+"""Event handlers: upload verification, fan-out, delivery (SQS, one message per invocation), the reconciler,
+contract changes (audience entries re-ranked, a page per message)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,14 @@ def reconcile_deliveries(event: object) -> None:
 
     w = wiring.get()
     delivery.reconcile(w.table, w.queues)
+
+
+@bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
+def on_account_change(event: SQSEvent) -> None:
+    from chalicelib import accounts
+
+    w = wiring.get()
+    for record in event:
+        accounts.sync_page(
+            w.table, w.queues, N.accounts_queue, accounts.AccountChange.from_message(json.loads(record.body))
+        )

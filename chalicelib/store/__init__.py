@@ -29,12 +29,14 @@ delivery batch claim                   PK=RELEASE#<id>, SK=BATCH#<notice>#<batch
 claimed batches not finished           GSI1: GSI1PK=INFLIGHT, GSI1SK=<next check epoch>#<id>#<batch>
                                        (while claimed; the reconciler queries the expired ones)
 a notice's delivery to a recipient      PK=RELEASE#<id>, SK=DELIVERY#<notice>#<account>#<sub>#<role>
-                                       (notice: release, recall, …; Query begins_with for a report;
+                                       (notice: release, recall, …; Query begins_with to inspect;
                                        begins_with …#<account># for one account's, the CSM copy)
 download audit                         PK=RELEASE#<id>, SK=DOWNLOAD#<time>#<n> (Query begins_with)
+a subscriber downloaded a release      PK=RELEASE#<id>, SK=DOWNLOADER#<account>#<sub> (click's BatchGet)
+a release's report counters            PK=RELEASE#<id>, SK=TALLY#<notice>#<shard> (BatchGet all shards)
 fresh-link email, one per window       PK=RELEASE#<id>, SK=RELINK#<account>#<sub> (TTL expires_at)
 a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#, Limit + cursor
-                                       (recall planning: one page per fan-out message; the report)
+                                       (recall planning: one page per fan-out message)
 the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
                                        the successor release and contracts: ``recall_context``)
 =====================================  ==============================================================

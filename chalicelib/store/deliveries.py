@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +22,7 @@ from chalicelib.models import (
 from chalicelib.store._base import TableBase, dump, is_error, key, load
 from chalicelib.store.catalog import _account
 from chalicelib.store.releases import _release
+from chalicelib.store.reports import tally_update, transact
 from chalicelib.store.subscriptions import _subscription
 
 
@@ -71,13 +72,30 @@ class DeliveriesMixin(TableBase):
         attempts = int(load(got["Attributes"])["attempts"])
         return BatchClaim(ClaimStatus.CLAIMED, attempts=attempts, lease_until=now + lease_seconds)
 
-    def finish_batch(self, release_id: str, batch_id: str, counts: dict[str, int]) -> None:
-        self._db.update_item(
-            TableName=self.name,
-            Key=key(f"RELEASE#{release_id}", f"BATCH#{batch_id}"),
-            UpdateExpression="SET done_at = :t, counts = :c REMOVE lease_until, GSI1PK, GSI1SK, body",
-            ExpressionAttributeValues=dump({":t": now_iso(), ":c": counts}),
-        )
+    def finish_batch(
+        self, release_id: str, batch_id: str, counts: dict[str, int], *, tally: Mapping[str, int] | None = None
+    ) -> bool:
+        """Mark a claimed batch (``<notice>#<batch>``) done and add its ``tally`` (``<tier>#<role>#<status>``
+        counts) to the report's counters, in one transaction that only applies while the batch is not done:
+        a batch finished twice (a re-drive racing a slow invocation) counts once. False if it was done."""
+        finish: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": key(f"RELEASE#{release_id}", f"BATCH#{batch_id}"),
+            "UpdateExpression": "SET done_at = :t, counts = :c REMOVE lease_until, GSI1PK, GSI1SK, body",
+            "ConditionExpression": "attribute_not_exists(done_at)",
+            "ExpressionAttributeValues": dump({":t": now_iso(), ":c": counts}),
+        }
+        if not any((tally or {}).values()):
+            try:
+                self._db.update_item(**finish)
+            except ClientError as exc:
+                if is_error(exc, "ConditionalCheckFailedException"):
+                    return False
+                raise
+            return True
+        notice = batch_id.split("#", 1)[0]
+        bump = tally_update(self.name, release_id, notice, batch_id, tally or {})
+        return transact(self._db, [{"Update": finish}, bump]) is None
 
     def note_batch_error(self, release_id: str, batch_id: str, error: str, *, lease_until: int) -> None:
         """A claimed attempt failed: keep why on the claim, and end this invocation's lease early so the

@@ -13,6 +13,7 @@ from chalicelib.models import Account, Release, Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key
 from chalicelib.store.catalog import _account
 from chalicelib.store.releases import _release
+from chalicelib.store.reports import tally_update, transact
 from chalicelib.store.subscriptions import _subscription
 
 
@@ -61,18 +62,20 @@ class DownloadsMixin(TableBase):
 
     def download_context(
         self, release_id: str, account_id: str, subscription_id: str
-    ) -> tuple[Release | None, Account | None, Subscription | None]:
-        """Release, contract and subscription in one BatchGetItem (the click's only read)."""
+    ) -> tuple[Release | None, Account | None, Subscription | None, bool]:
+        """Release, contract, subscription, and whether this subscriber downloaded it before, in one
+        BatchGetItem (the click's only read)."""
         keys = [
             (f"RELEASE#{release_id}", "RELEASE"),
             (f"ACCOUNT#{account_id}", "CONTRACT"),
             (f"ACCOUNT#{account_id}", f"SUB#{subscription_id}"),
+            (f"RELEASE#{release_id}", f"DOWNLOADER#{account_id}#{subscription_id}"),
         ]
         found = {item["type"]: item for item in self._batch_get(keys, consistent=True)}
         release = _release(found["release"]) if "release" in found else None
         account = _account(found["account"]) if "account" in found else None
         sub = _subscription(found["subscription"]) if "subscription" in found else None
-        return release, account, sub
+        return release, account, sub, "downloader" in found
 
     def record_download(
         self,
@@ -84,22 +87,43 @@ class DownloadsMixin(TableBase):
         user_agent: str,
         email: str | None = None,
         tier: str | None = None,
+        first: bool = True,
     ) -> None:
+        """The click's audit record and the report's counters, in one transaction. A subscriber's ``first``
+        click (as the click's read saw it) also writes its downloader marker and counts a downloader; two
+        first clicks at once: the later one's marker exists, and it takes a second transaction without."""
         at = now_iso()
-        self._db.put_item(
-            TableName=self.name,
-            Item=dump(
-                {
-                    "PK": f"RELEASE#{release_id}",
-                    "SK": f"DOWNLOAD#{at}#{uuid.uuid4().hex[:8]}",
-                    "type": "download",
-                    "account_id": account_id,
-                    "subscription_id": subscription_id,
-                    "email": email,
-                    "tier": tier,
-                    "ip": ip,
-                    "user_agent": user_agent[:512],
-                    "at": at,
+        audit = {
+            "Put": {
+                "TableName": self.name,
+                "Item": dump(
+                    {
+                        "PK": f"RELEASE#{release_id}",
+                        "SK": f"DOWNLOAD#{at}#{uuid.uuid4().hex[:8]}",
+                        "type": "download",
+                        "account_id": account_id,
+                        "subscription_id": subscription_id,
+                        "email": email,
+                        "tier": tier,
+                        "ip": ip,
+                        "user_agent": user_agent[:512],
+                        "at": at,
+                    }
+                ),
+            }
+        }
+        who, counted = f"{account_id}#{subscription_id}", tier or "unknown"
+        if first:
+            marker = {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": dump({"PK": f"RELEASE#{release_id}", "SK": f"DOWNLOADER#{who}", "type": "downloader"}),
+                    "ConditionExpression": "attribute_not_exists(PK)",
                 }
-            ),
-        )
+            }
+            both = {f"{counted}#downloaded": 1, f"{counted}#downloaders": 1}
+            if transact(self._db, [audit, marker, tally_update(self.name, release_id, "download", who, both)]) is None:
+                return
+        again = tally_update(self.name, release_id, "download", who, {f"{counted}#downloaded": 1})
+        if transact(self._db, [audit, again]) is not None:  # nothing in it has a condition
+            raise RuntimeError("the download audit transaction was refused")

@@ -1,14 +1,33 @@
-"""Table adapter part: what a release's report and its recall read of the delivery records."""
+"""Table adapter part: what a release's report and its recall read, and the report's counters.
+
+A report reads counters, never the delivery records: a notice's counters are a few items per release
+(``TALLY#<notice>#<shard>``, read by key), each holding ``<tier>#<role>#<status>`` counts (deliveries) or
+``<tier>#downloaded`` / ``<tier>#downloaders`` (clicks). A delivery batch bumps them in the same
+transaction that marks it finished, and only if it was not finished yet, so a batch retried or re-driven
+counts once; a click bumps them in the transaction that writes its audit record. Shards (by batch or
+subscriber) spread concurrent writers over several items, so their transactions rarely conflict.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import hashlib
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.store._base import TableBase, dump
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import TransientError
+from chalicelib.store._base import TableBase, dump, is_error, key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Only what a report or a recall needs: keeps each Query page small (1 MB of items per page).
 _DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s"
+TALLY_SHARDS = 8
+TALLIED = ("release", "recall", "download")  # the notices (and clicks) a report counts: 24 keys, one BatchGet
+_TRANSACT_ATTEMPTS = 6
 
 
 class ReportsMixin(TableBase):
@@ -26,10 +45,60 @@ class ReportsMixin(TableBase):
         )
 
     def delivery_outcomes(self, release_id: str, notice: str) -> Iterator[dict[str, Any]]:
-        """Every delivery record of one notice, projected (a report reads them page by page)."""
+        """Every delivery record of one notice, projected (for inspection: the report reads counters)."""
         yield from self._query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
             ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": f"DELIVERY#{notice}#"}),
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
+
+    def tallies(self, release_id: str) -> dict[str, dict[str, int]]:
+        """A release's counters per notice (``release``, ``recall``, ``download``), shards summed: one
+        BatchGetItem of every shard's key, whatever the audience (a Query would page past the records)."""
+        keys = [
+            (f"RELEASE#{release_id}", f"TALLY#{notice}#{shard}") for notice in TALLIED for shard in range(TALLY_SHARDS)
+        ]
+        found: dict[str, dict[str, int]] = {}
+        for item in self._batch_get(keys, consistent=True):
+            counts = found.setdefault(str(item["SK"]).split("#")[1], {})
+            for name, value in item.items():
+                if "#" in name:  # counter attributes; PK, SK and type have none
+                    counts[name] = counts.get(name, 0) + int(value)
+        return found
+
+
+def tally_update(table: str, release_id: str, notice: str, shard_by: str, counts: Mapping[str, int]) -> dict[str, Any]:
+    """The transaction item that adds ``counts`` to one shard of a notice's counters."""
+    shard = int.from_bytes(hashlib.blake2b(shard_by.encode(), digest_size=2).digest(), "big") % TALLY_SHARDS
+    wanted = sorted((name, n) for name, n in counts.items() if n)
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": key(f"RELEASE#{release_id}", f"TALLY#{notice}#{shard}"),
+            "UpdateExpression": "SET #type = :type ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(wanted))),
+            "ExpressionAttributeNames": {"#type": "type", **{f"#n{i}": name for i, (name, _) in enumerate(wanted)}},
+            "ExpressionAttributeValues": dump({":type": "tally", **{f":n{i}": n for i, (_, n) in enumerate(wanted)}}),
+        }
+    }
+
+
+def transact(db: DynamoDBClient, actions: list[dict[str, Any]]) -> list[str | None] | None:
+    """Run a transaction; None when it committed, else the reason code of each action (``None`` where
+    the action was fine). Conflicts with another transaction on the same counter are retried."""
+    for attempt in range(_TRANSACT_ATTEMPTS):
+        try:
+            db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if not is_error(exc, "TransactionCanceledException"):
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            codes = [None if c in (None, "None") else str(c) for c in reasons]
+            if "ConditionalCheckFailed" in codes:
+                return codes
+            if set(codes) - {None, "TransactionConflict"}:
+                raise
+            time.sleep(min(0.02 * 2**attempt, 0.5))
+            continue
+        return None
+    raise TransientError("a counter transaction kept conflicting with others; try again")

@@ -22,10 +22,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib.entitlements import TIERS
 from chalicelib.errors import AlreadySubscribed, Conflict, NotFound
-from chalicelib.models import Account, Subscription, now_iso
-from chalicelib.store._base import TableBase, dump, is_error, key, load
+from chalicelib.models import Subscription, now_iso
+from chalicelib.store._base import TableBase, dump, encode_cursor, is_error, key, load
+from chalicelib.store.catalog import _account
 
 _RETRIES = 3
+SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 
 
 class SubscriptionsMixin(TableBase):
@@ -200,21 +202,30 @@ class SubscriptionsMixin(TableBase):
             return dataclasses.replace(sub, status=status)
         raise Conflict("This subscription keeps changing; try again.")
 
-    def sync_audience(self, account: Account) -> int:
-        """Bring an account's audience entries in line with its contract (tier rank, products); returns
-        how many subscriptions needed writing. Called after every contract upsert, so it also heals."""
-        items = list(
-            self._query(
-                KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-                ExpressionAttributeValues=dump({":pk": f"ACCOUNT#{account.account_id}", ":sk": "SUB#"}),
-                ConsistentRead=True,
-            )
-        )
+    def sync_audience(self, account_id: str, *, cursor: str | None = None, limit: int | None = None) -> str | None:
+        """Bring one page of an account's audience entries in line with its contract as stored now (tier
+        rank, products); returns the cursor of the next page (None: done). Idempotent. Each subscription's
+        rewrite is one transaction that also checks the contract is still the one read, so a sync running
+        behind a newer change cannot write the older rank (it fails, and its message is retried)."""
+        got = self._db.get_item(TableName=self.name, Key=key(f"ACCOUNT#{account_id}", "CONTRACT"), ConsistentRead=True)
+        if "Item" not in got:
+            return None
+        contract = load(got["Item"])
+        account = _account(contract)
+        items, following = self._subscription_groups(account_id, cursor, limit or SYNC_PAGE)
         existing: dict[str, dict[str, dict[str, Any]]] = {}
         for i in items:
             if i.get("type") == "audience":
                 existing.setdefault(i["subscription_id"], {})[i["SK"]] = i
-        written = 0
+        same_contract = {
+            "ConditionCheck": {
+                "TableName": self.name,
+                "Key": key(f"ACCOUNT#{account_id}", "CONTRACT"),
+                "ConditionExpression": "#h = :h",
+                "ExpressionAttributeNames": {"#h": "digest"},
+                "ExpressionAttributeValues": dump({":h": contract.get("digest", "")}),
+            }
+        }
         for raw in (i for i in items if i.get("type") == "subscription"):
             sub = _subscription(raw)
             have = existing.pop(sub.subscription_id, {})
@@ -223,22 +234,44 @@ class SubscriptionsMixin(TableBase):
             deletes = [sk for sk in have if sk not in want]
             if puts or deletes:
                 actions: list[dict[str, Any]] = [
+                    same_contract,
                     {
                         "ConditionCheck": {
                             "TableName": self.name,
                             "Key": key(raw["PK"], raw["SK"]),
                             **_rev_condition(int(raw.get("rev", 0))),
                         }
-                    }
+                    },
                 ]
                 actions += [{"Put": {"TableName": self.name, "Item": dump(e)}} for e in puts]
                 actions += [{"Delete": {"TableName": self.name, "Key": key(raw["PK"], sk)}} for sk in deletes]
-                self._transact(actions, "A subscription changed while its contract was updated; try again.")
-                written += 1
+                self._transact(actions, "A subscription or its contract changed during the sync; it is retried.")
         for orphans in existing.values():  # entries whose subscription is gone
             for sk in orphans:
-                self._db.delete_item(TableName=self.name, Key=key(f"ACCOUNT#{account.account_id}", sk))
-        return written
+                self._db.delete_item(TableName=self.name, Key=key(f"ACCOUNT#{account_id}", sk))
+        return following
+
+    def _subscription_groups(
+        self, account_id: str, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of an account's subscriptions with their audience entries (which sort right after their
+        subscription), never splitting one subscription's items across pages; and the next page's cursor."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page, cursor = self._page(
+                limit=limit,
+                cursor=cursor,
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+                ExpressionAttributeValues=dump({":pk": f"ACCOUNT#{account_id}", ":sk": "SUB#"}),
+                ConsistentRead=True,
+            )
+            items += page
+            if cursor is None:
+                return items, None
+            last = items[-1]["subscription_id"]
+            complete = [i for i in items if i["subscription_id"] != last]
+            if complete:  # the last subscription may go on in the next page: it starts the next page instead
+                return complete, encode_cursor(key(complete[-1]["PK"], complete[-1]["SK"]))
 
     def audience_page(self, product: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank)."""

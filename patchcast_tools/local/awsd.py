@@ -121,7 +121,8 @@ def realistic_ses_feedback() -> None:
                 for a in to]}  # fmt: skip
         else:
             msg["complaint"] = {**copy.deepcopy(COMPLAINT), "complainedRecipients": [{"emailAddress": a} for a in to]}
-        sns_backends[self.account_id][self.region_name].publish(json.dumps(msg), arn=topic)
+        # moto's raw delivery to SQS (the feedback queue) iterates the attributes: None would fail the send
+        sns_backends[self.account_id][self.region_name].publish(json.dumps(msg), arn=topic, message_attributes={})
 
     SESBackend.__process_sns_feedback__ = process  # type: ignore[method-assign]
 

@@ -1,9 +1,9 @@
 """Create a stage's resources in the local AWS from ``infra/`` (the template production uses).
 
 moto's CloudFormation creates most of it; the few things it skips or leaves out are applied here
-from the same template: the bucket's notification, TTL, the generated signing-key secret, and the
-SES sender identity (which in AWS is verified once by a person, see the README) with its
-feedback topic.
+from the same template: the bucket's notification, TTL, the generated signing-key secret, the feedback
+topic's subscription of its queue (with its attributes), and the SES sender identity
+(which in AWS is verified once by a person, see the README) with its feedback topic.
 """
 
 from __future__ import annotations
@@ -32,6 +32,23 @@ def _generated_secret(spec: dict[str, Any]) -> str:
     alphabet = string.ascii_letters + string.digits
     doc[spec["GenerateStringKey"]] = "".join(secrets.choice(alphabet) for _ in range(spec["PasswordLength"]))
     return json.dumps(doc)
+
+
+def _topic_arn(session: boto3.session.Session, resources: dict[str, Any], ref: dict[str, Any]) -> str:
+    name = resources[ref["Ref"]]["Properties"]["TopicName"]
+    return str(session.client("sns").create_topic(Name=name)["TopicArn"])  # exists already: returns its ARN
+
+
+def _subscribe(session: boto3.session.Session, resources: dict[str, Any], props: dict[str, Any]) -> None:
+    """An SNS subscription as the template declares it (moto's CloudFormation skips the type)."""
+    sqs = session.client("sqs")
+    attributes = {k: str(v).lower() for k, v in props.items() if k == "RawMessageDelivery"}
+    session.client("sns").subscribe(
+        TopicArn=_topic_arn(session, resources, props["TopicArn"]),
+        Protocol=props["Protocol"],
+        Endpoint=_resolve_queue_arn(sqs, resources, props["Endpoint"]),
+        Attributes=attributes,
+    )
 
 
 def provision(stage: str, *, sender: str, session: boto3.session.Session | None = None) -> ResourceNames:
@@ -77,6 +94,8 @@ def provision(stage: str, *, sender: str, session: boto3.session.Session | None 
             ddb.update_time_to_live(
                 TableName=props["TableName"], TimeToLiveSpecification=props["TimeToLiveSpecification"]
             )
+        elif res["Type"] == "AWS::SNS::Subscription":
+            _subscribe(session, resources, props)
         elif res["Type"] == "AWS::SecretsManager::Secret":
             session.client("secretsmanager").create_secret(
                 Name=props["Name"],

@@ -4,7 +4,9 @@
   delete on success; on failure the message returns after a short visibility (Lambda waits for the
   queue's visibility timeout; locally that would be minutes) and the queue's redrive policy moves it
   to the DLQ after ``maxReceiveCount`` receives.
-- SNS handlers: a runner-owned queue subscribed to the topic, unwrapped into an SNS event.
+- SNS feeds handlers only through an SQS queue subscribed to its topic (SES feedback), as in AWS: the
+  runner has no SNS shim, so a handler on a topic fails to start here rather than run kinder than Lambda
+  (an asynchronous SNS invocation is retried twice, then dropped).
 - Schedules: invoked on a compressed period locally.
 
 Every invocation gets a context whose remaining time counts down from the function's ``lambda_timeout``
@@ -87,9 +89,8 @@ class Runner:
         self.app = chalice_app
         from botocore.config import Config
 
-        # one connection per polling thread (deliver queues x concurrency, the others x 2, SNS, schedules)
+        # one connection per polling thread (deliver queues x concurrency, the others x 2, schedules)
         self.sqs = session.client("sqs", config=Config(max_pool_connections=64))
-        self.sns = session.client("sns")
         self.region = session.region_name or "us-east-1"
         self.concurrency = concurrency
         self.retry_seconds = retry_seconds
@@ -98,7 +99,6 @@ class Runner:
         self.stats = Stats()
         self.timeouts = function_timeouts()  # by function name; tests shorten one to see its deadline
         self.threads: list[threading.Thread] = []
-        self._shims: dict[str, str] = {}
 
     # -- wiring ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,9 +110,6 @@ class Runner:
                 workers = self.concurrency if "deliver" in source.queue else 2
                 for i in range(workers):
                     self._spawn(f"{source.name}-{i}", self._poll_sqs, handler, source.name, url, source.batch_size)
-            elif kind == "SNSEventConfig":
-                url = self._sns_shim(source.topic)
-                self._spawn(source.name, self._poll_sqs, handler, source.name, url, 1, source.topic)
             elif kind in ("CloudWatchEventConfig", "ScheduledEventConfig"):  # @app.schedule makes the latter
                 expression = source.schedule_expression
                 expression = expression.to_string() if hasattr(expression, "to_string") else str(expression)
@@ -130,26 +127,14 @@ class Runner:
         t.start()
         self.threads.append(t)
 
-    def _sns_shim(self, topic: str) -> str:
-        if topic in self._shims:
-            return self._shims[topic]
-        topic_arn = self.sns.create_topic(Name=topic)["TopicArn"]  # idempotent: returns the existing topic
-        url = self.sqs.create_queue(QueueName=f"{topic}-local-runner")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-        self._shims[topic] = url
-        return url
-
     def pump(self, *, idle_rounds: int = 2, max_rounds: int = 1000) -> int:
-        """Synchronously feed every SQS and SNS handler until all queues stay empty; for tests. Returns invocations."""
-        sources = [(s, self.sqs.get_queue_url(QueueName=s.queue)["QueueUrl"], None) for s in self.app.event_sources
+        """Synchronously feed every SQS handler until all queues stay empty; for tests. Returns invocations."""
+        sources = [(s, self.sqs.get_queue_url(QueueName=s.queue)["QueueUrl"]) for s in self.app.event_sources
                    if type(s).__name__ == "SQSEventConfig"]  # fmt: skip
-        sources += [(s, self._sns_shim(s.topic), s.topic) for s in self.app.event_sources
-                    if type(s).__name__ == "SNSEventConfig"]  # fmt: skip
         done, idle = 0, 0
         for _ in range(max_rounds):
             worked = False
-            for source, url, topic in sources:
+            for source, url in sources:
                 got = self.sqs.receive_message(
                     QueueUrl=url, MaxNumberOfMessages=min(getattr(source, "batch_size", 1), 10), AttributeNames=["All"]
                 )
@@ -159,7 +144,7 @@ class Runner:
                 worked = True
                 done += 1
                 handler = self.app.handler_map[source.name]
-                event = self._sns_event(messages, topic) if topic else self._sqs_event(messages, source.queue)
+                event = self._sqs_event(messages, source.queue)
                 if self._invoke(handler, source.name, event):
                     for m in messages:
                         self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
@@ -184,7 +169,7 @@ class Runner:
         self.stats.count(True)
         return True
 
-    def _poll_sqs(self, handler: Any, name: str, url: str, batch_size: int, topic: str | None = None) -> None:
+    def _poll_sqs(self, handler: Any, name: str, url: str, batch_size: int) -> None:
         arn = url.rsplit("/", 1)[-1]
         while not self.stop.is_set():
             try:
@@ -199,7 +184,7 @@ class Runner:
             messages = got.get("Messages", [])
             if not messages:
                 continue
-            event = self._sns_event(messages, topic) if topic else self._sqs_event(messages, arn)
+            event = self._sqs_event(messages, arn)
             if self._invoke(handler, name, event):
                 self.sqs.delete_message_batch(
                     QueueUrl=url,
@@ -228,28 +213,6 @@ class Runner:
                 for m in messages
             ]
         }
-
-    def _sns_event(self, messages: list[dict[str, Any]], topic: str) -> dict[str, Any]:
-        records = []
-        for m in messages:
-            envelope = json.loads(m["Body"])
-            records.append(
-                {
-                    "EventSource": "aws:sns",
-                    "EventVersion": "1.0",
-                    "EventSubscriptionArn": f"arn:aws:sns:{self.region}:123456789012:{topic}:local",
-                    "Sns": {
-                        "Type": envelope.get("Type", "Notification"),
-                        "MessageId": envelope.get("MessageId", m["MessageId"]),
-                        "TopicArn": envelope.get("TopicArn", ""),
-                        "Subject": envelope.get("Subject"),
-                        "Message": envelope.get("Message", ""),
-                        "Timestamp": envelope.get("Timestamp", ""),
-                        "MessageAttributes": envelope.get("MessageAttributes", {}),
-                    },
-                }
-            )
-        return {"Records": records}
 
     def _schedule(self, handler: Any, name: str, expression: str) -> None:
         period = self.schedule_seconds

@@ -1,4 +1,5 @@
-"""SES feedback through SNS, fed by the local runner's shim queue as Lambda would be."""
+"""SES feedback: published to the feedback topic, which feeds the feedback queue (raw delivery) as in AWS;
+the runner feeds the queue to the handler as Lambda would, retries included."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import boto3
 from chalice.test import Client
 
 from chalicelib.names import ResourceNames
+from infra.template import MAX_RECEIVES
 from tests.app.flows import emails_to, subscribe_and_confirm
 from tests.app.test_subscriptions import _audience, _customer, _mine, _new, _notices, _release
 from tests.conftest import auth, unique
@@ -17,7 +19,6 @@ from tests.helpers import link
 
 def _publish(runner: Any, kind: str, address: str, **detail: Any) -> None:
     """A notification as SES publishes it for an identity (``notificationType``), through the real topic."""
-    runner.pump()  # the runner's shim queue exists before anything is published
     if kind == "Bounce":
         body = {"bounceType": detail.get("bounce_type", "Permanent"), "bounceSubType": "General",
                 "bouncedRecipients": [{"emailAddress": address, "status": "5.1.1"}], "feedbackId": unique("f")}  # fmt: skip
@@ -100,3 +101,29 @@ def test_feedback_that_is_not_ses_json_is_dropped_without_a_retry_loop(runner: A
     for message in ("not json", "[1, 2]", json.dumps({"notificationType": "Delivery"})):
         sns.publish(TopicArn=arn, Message=message)
     assert runner.pump() >= 3 and runner.stats.failures == failures
+
+
+def test_feedback_that_fails_every_time_is_kept_in_the_feedback_dlq(
+    runner: Any, provisioned: str, table: Any, monkeypatch: Any
+) -> None:
+    # GIVEN a table that fails every suppression (DynamoDB down, say), and an empty feedback DLQ
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.get_queue_url(QueueName=f"{ResourceNames('local').feedback_queue}-dlq")["QueueUrl"]
+    runner.pump()
+    failures = runner.stats.failures
+
+    def down(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the table is unavailable")
+
+    monkeypatch.setattr(table, "suppress_address", down)
+    address = f"{unique('lost')}@customer.example"
+
+    # WHEN SES reports a permanent bounce for an address
+    _publish(runner, "Bounce", address)
+
+    # THEN the handler saw it maxReceiveCount times, and the bounce waits in the DLQ (as SES sent it)
+    assert runner.stats.failures - failures == MAX_RECEIVES
+    got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    assert [json.loads(m["Body"])["bounce"]["bouncedRecipients"][0]["emailAddress"] for m in got] == [address]
+    for m in got:
+        sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])

@@ -88,7 +88,7 @@ def test_every_sqs_mapping_meets_the_visibility_rule_and_has_a_dlq(packaged: dic
             )
             assert queue["RedrivePolicy"]["maxReceiveCount"] >= MAX_RECEIVES
             checked += 1
-    assert checked >= 4
+    assert checked >= 6
 
 
 def test_delivery_has_reserved_concurrency_that_the_sqs_poller_respects(packaged: dict[str, Any]) -> None:
@@ -216,10 +216,41 @@ def test_the_user_pool_is_the_default_issuer_with_both_groups(packaged: dict[str
     assert "account_id" in schema
 
 
-def test_the_mail_configuration_set_reports_feedback_to_the_topic(packaged: dict[str, Any]) -> None:
+def test_the_mail_configuration_set_reports_only_the_feedback_that_is_handled(packaged: dict[str, Any]) -> None:
     destination = packaged["Resources"]["MailFeedbackDestination"]["Properties"]["EventDestination"]
     assert destination["SnsDestination"]["TopicARN"] == {"Ref": "FeedbackTopic"}
-    assert {"BOUNCE", "COMPLAINT", "DELIVERY"} <= set(destination["MatchingEventTypes"])
+    # SEND and DELIVERY would invoke the feedback handler twice per email, to log "ignored"
+    assert sorted(destination["MatchingEventTypes"]) == ["BOUNCE", "COMPLAINT", "REJECT"]
+
+
+def test_feedback_reaches_its_handler_through_a_queue_with_a_dlq(packaged: dict[str, Any]) -> None:
+    """SNS invoking a Lambda asynchronously retries twice and then drops the bounce: SNS -> SQS -> Lambda."""
+    resources = packaged["Resources"]
+    subscription = resources["FeedbackSubscription"]["Properties"]
+    assert subscription["TopicArn"] == {"Ref": "FeedbackTopic"} and subscription["Protocol"] == "sqs"
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["FeedbackQueue", "Arn"]}
+    assert subscription["RawMessageDelivery"] is True  # the handler reads SES's JSON as the SQS body
+    (statement,) = resources["FeedbackQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "FeedbackTopic"}}}
+    assert resources["FeedbackQueuePolicy"]["Properties"]["Queues"] == [{"Ref": "FeedbackQueue"}]
+    events = _functions(packaged)["on_feedback"]["Properties"]["Events"].values()
+    assert [e["Type"] for e in events] == ["SQS"]
+    assert not [
+        name for name, fn in _functions(packaged).items()
+        if any(e["Type"] == "SNS" for e in fn["Properties"].get("Events", {}).values())
+    ], "a function invoked by SNS directly loses what fails three times"  # fmt: skip
+
+
+def test_cognito_emails_users_through_the_ses_identity(packaged: dict[str, Any]) -> None:
+    """Cognito's own sender has a small daily cap; every customer contact is a user who gets an invitation."""
+    email = packaged["Resources"]["UserPool"]["Properties"]["EmailConfiguration"]
+    assert email["EmailSendingAccount"] == "DEVELOPER"
+    assert email["SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SesDomain}"
+    }
+    assert email["From"] == {"Ref": "SenderAddress"}
+    assert email["ConfigurationSet"] == {"Ref": "MailConfigurationSet"}
 
 
 # Actions AWS does not scope to a resource: the only ones a policy may grant on "*".

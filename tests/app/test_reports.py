@@ -1,0 +1,145 @@
+"""A release's report reads counters that delivery and the download path keep, never the delivery
+records: counts per tier stay right through retries, re-drives and repeated clicks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import delivery, fanout
+from chalicelib.names import ResourceNames
+from chalicelib.pacing import QuotaCache, SendQuota
+from chalicelib.routes import links
+from tests.app.delivery_world import World, load_world
+from tests.conftest import auth
+
+NAMES = ResourceNames("local")
+
+
+@pytest.fixture
+def unpaced(wired: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
+
+
+def _report(app_client: Client, release_id: str) -> dict[str, Any]:
+    resp = app_client.http.get(f"/releases/{release_id}/report", headers=auth("release-engineer"))
+    assert resp.status_code == 200, resp.body
+    body: dict[str, Any] = json.loads(resp.body)
+    return body
+
+
+def _batch(world: World) -> dict[str, Any]:
+    people = [
+        fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0])
+        for s in world.subscribers
+    ]
+    return {"release_id": world.release.release_id, "notice": "release", **fanout.batches(people, 0)[0]}
+
+
+def test_the_report_counts_per_tier_without_reading_the_delivery_records(
+    app_client: Client, wired: Any, runner: Any, unpaced: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a release delivered to 2 subscribers per tier through the queues
+    world = load_world(wired.table, per_tier=2)
+    wired.queues.send(NAMES.fanout_queue, {"release_id": world.release.release_id})
+    runner.pump()
+    # AND a batch of it to one subscriber per tier who no longer wants it (delivery re-checks: skipped)
+    late = load_world(wired.table, per_tier=1)  # subscribed to another product
+    message = {**_batch(late), "release_id": world.release.release_id}
+    wired.queues.send(NAMES.deliver_queue, message)
+    runner.pump()
+
+    # WHEN the report is asked for, with the delivery records out of reach
+    def unread(*_: Any, **__: Any) -> None:
+        raise AssertionError("the report read the delivery records")
+
+    monkeypatch.setattr(wired.table, "delivery_outcomes", unread)
+    monkeypatch.setattr(wired.table, "delivery_page", unread)
+    report = _report(app_client, world.release.release_id)
+
+    # THEN each tier has its counts
+    assert {t: (c["notified"], c["suppressed"]) for t, c in report["tiers"].items()} == {
+        "elite": (2, 1),
+        "premium": (2, 1),
+        "xtreme": (2, 1),
+    }
+    assert report["totals"] == {"notified": 6, "failed": 0, "suppressed": 3, "downloaded": 0, "downloaders": 0,
+                                "recalled": 0}  # fmt: skip
+
+
+def test_a_batch_finished_twice_counts_once(app_client: Client, wired: Any, unpaced: None) -> None:
+    # GIVEN one batch of 3 subscribers per tier, delivered and finished
+    world = load_world(wired.table, per_tier=3)
+    message = _batch(world)
+    deps = delivery.Deps(table=wired.table, mailer=wired.mailer, queues=wired.queues, links=links(),
+                         link_days=30, quota=wired.quota)  # fmt: skip
+    delivery.run(deps, message, queue=NAMES.deliver_queue)
+    claim = f"release#{message['batch_id']}"
+
+    # WHEN the same batch is delivered again (a duplicate message) and finished again (a re-drive racing)
+    delivery.run(deps, message, queue=NAMES.deliver_queue)
+    again = wired.table.finish_batch(world.release.release_id, claim, {"sent": 9}, tally={"elite#subscriber#sent": 3})
+
+    # THEN the second finish was refused, and the report counts every recipient once
+    assert again is False
+    report = _report(app_client, world.release.release_id)
+    assert {t: c["notified"] for t, c in report["tiers"].items()} == {"elite": 3, "premium": 3, "xtreme": 3}
+    assert report["totals"]["notified"] == 9
+
+
+def test_a_retried_recipient_counts_once_in_the_tier_of_its_notice(
+    app_client: Client, wired: Any, runner: Any, unpaced: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.mailer import Throttled
+    from tests.app.delivery_world import FaultyMailer
+
+    # GIVEN SES throttles the first send of every premium address once
+    world = load_world(wired.table, per_tier=2)
+    mailer = FaultyMailer(wired.mailer)
+    tried: set[str] = set()
+
+    def throttle_premium_once(_: int, to: str) -> Exception | None:
+        if ".premium-" in to and to not in tried:
+            tried.add(to)
+            return Throttled("TooManyRequestsException")
+        return None
+
+    mailer.fault = throttle_premium_once
+    monkeypatch.setitem(wired.__dict__, "mailer", mailer)
+    monkeypatch.setattr(delivery, "RETRY_DELAY_SECONDS", 0)
+
+    # WHEN the release goes out and the retry batch settles them
+    wired.queues.send(NAMES.fanout_queue, {"release_id": world.release.release_id})
+    for _ in range(5):
+        runner.pump()
+
+    # THEN each premium address counts once, as notified, in its tier
+    assert len(tried) == 2 and all(mailer.accepted[a] == 1 for a in world.addresses)
+    report = _report(app_client, world.release.release_id)
+    assert {t: c["notified"] for t, c in report["tiers"].items()} == {"elite": 2, "premium": 2, "xtreme": 2}
+
+
+def test_clicks_count_downloads_and_distinct_downloaders_per_tier(app_client: Client, wired: Any) -> None:
+    # GIVEN a premium subscriber who clicks twice and another who clicks once
+    world = load_world(wired.table, per_tier=2)
+    first, second = world.subscribers[2], world.subscribers[3]  # the premium ones
+    for sub, clicks in ((first, 2), (second, 1)):
+        for _ in range(clicks):
+            wired.table.record_download(world.release.release_id, account_id=sub.account_id,
+                                        subscription_id=sub.subscription_id, ip="10.0.0.1", user_agent="t",
+                                        tier="premium", first=not _downloaded_before(wired, world, sub))  # fmt: skip
+    # AND a first click whose read raced another first click of the same subscriber
+    wired.table.record_download(world.release.release_id, account_id=second.account_id,
+                                subscription_id=second.subscription_id, ip="10.0.0.1", user_agent="t", tier="premium",
+                                first=True)  # fmt: skip
+
+    report = _report(app_client, world.release.release_id)
+    assert (report["tiers"]["premium"]["downloaded"], report["tiers"]["premium"]["downloaders"]) == (4, 2)
+    assert report["totals"]["downloaded"] == 4 and report["totals"]["downloaders"] == 2
+
+
+def _downloaded_before(wired: Any, world: World, sub: Any) -> bool:
+    return bool(wired.table.download_context(world.release.release_id, sub.account_id, sub.subscription_id)[3])
