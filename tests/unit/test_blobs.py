@@ -23,7 +23,7 @@ def _urls(region: str) -> dict[str, str]:
     blobs = w.blobs
     blobs.bucket = BUCKET
     return {
-        "get": blobs.download_url("uploads/r1/fix.zip", filename="fix.zip"),
+        "get": blobs.download_url("uploads/r1/fix.zip", version_id="v1", filename="fix.zip"),
         "post": blobs.presigned_post("uploads/r1/fix.zip", size=10)["url"],
         "part": blobs.presigned_part("uploads/r1/fix.zip", "upload-1", 1),
     }
