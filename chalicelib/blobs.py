@@ -30,7 +30,7 @@ COPY_PART = 512 * 1024**2  # above this, move_aside copies in parts (UploadPartC
 # one its policy grants s3:GetObject on (tests/app/test_least_privilege.py), so a 403 there means "no such key".
 _MISSING = ("404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied")
 # Governance, not compliance: a verified build must stay put against the functions, a stolen role, a mistake,
-# yet a court order or a licence problem must be able to remove it (docs/deploy.md, "Removing a build").
+# yet a court order or a licence problem must be able to remove it (docs/deploy.md, legal removal).
 RETENTION_MODE: Final = "GOVERNANCE"
 
 

@@ -1,9 +1,9 @@
 """Create a stage's resources in the local AWS from ``infra/`` (the template production uses).
 
 moto's CloudFormation creates most of it; the few things it skips or leaves out are applied here
-from the same template: the bucket's versioning and Object Lock, its notification, TTL, the generated signing-key secret, the feedback
-topic's subscription of its queue (with its attributes), and the SES sender identity
-(which in AWS is verified once by a person, see the README) with its feedback topic.
+from the same template: the bucket's versioning and Object Lock, its notification, TTL, the generated
+signing-key secret, the feedback topic's subscription of its queue (with its attributes), and the SES
+sender identity (which in AWS is verified once by a person, see the README) with its feedback topic.
 """
 
 from __future__ import annotations
