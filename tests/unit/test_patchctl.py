@@ -115,3 +115,16 @@ def test_release_help_lists_its_subcommands(tmp_path: Path) -> None:
     assert done.returncode == 0
     for sub in ("create", "upload", "status", "publish", "yank", "report"):
         assert f"\n    {sub} " in done.stdout, done.stdout
+
+
+def test_make_run_prints_what_another_shell_needs_and_only_what_moved(tmp_path: Path) -> None:
+    from patchcast_tools.local.stack import LocalStack, paste_lines
+
+    usual = LocalStack(state_dir=tmp_path / ".local", api_port=8000, aws_port=5000, outbox_port=8025)
+    lines = paste_lines(usual, root=tmp_path).splitlines()
+    assert lines[0] == f"  cd {tmp_path} && . .venv/bin/activate"
+    assert not any("export" in line for line in lines) and "patchctl token --role" in lines[-1]
+    moved = LocalStack(state_dir=tmp_path / "elsewhere", api_port=8123, aws_port=5000, outbox_port=8025)
+    assert {"  export PATCHCAST_API_PORT=8123", f"  export PATCHCAST_STATE_DIR={tmp_path / 'elsewhere'}"} <= set(
+        paste_lines(moved, root=tmp_path).splitlines()
+    )
