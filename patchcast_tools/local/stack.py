@@ -269,7 +269,7 @@ def quiet_terminal(logs: Path) -> Iterator[TextIO]:
     goes to ``logs/runner.log``; yields the terminal, for the banner and what a person must read."""
     logs.mkdir(parents=True, exist_ok=True)
     terminal = sys.stdout
-    with open(logs / "runner.log", "a", buffering=1, encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    with open(logs / "runner.log", "w", buffering=1, encoding="utf-8") as log, contextlib.redirect_stdout(log):
         handler = logging.StreamHandler(log)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         root = logging.getLogger()
