@@ -166,3 +166,19 @@ def test_list_and_show_print_the_contracts(cli: None, app_client: Client, capsys
     assert code == 0 and any(line.startswith(account) and "premium" in line for line in out.splitlines())
     code, out = _run(cli_accounts.cmd_accounts_show, capsys, id=account)
     assert code == 0 and "csm_email       kim@vendor.example" in out and "business_hours  8-17" in out
+
+
+def test_a_contract_stored_before_the_list_index_joins_it_on_its_next_import(app_client: Client, table: Any) -> None:
+    # GIVEN a contract as stored before the list index existed (no GSI1 keys)
+    import boto3
+
+    account = unique("old")
+    assert _put(app_client, account).status_code == 200
+    db = boto3.client("dynamodb", region_name="us-east-1")
+    db.update_item(TableName=table.name, Key={"PK": {"S": f"ACCOUNT#{account}"}, "SK": {"S": "CONTRACT"}},
+                   UpdateExpression="REMOVE GSI1PK, GSI1SK")  # fmt: skip
+    assert account not in _all_ids(app_client, 100)
+    # WHEN the same contract is imported again THEN it is rewritten once, into the list
+    assert _json(_put(app_client, account))["changed"] is True
+    assert account in _all_ids(app_client, 100)
+    assert _json(_put(app_client, account))["changed"] is False
