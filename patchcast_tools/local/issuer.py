@@ -25,7 +25,7 @@ ROLES = {"customer": [], "release-engineer": ["release-engineers"], "support-adm
 
 
 def ensure_keys(state_dir: Path) -> Path:
-    """Create the key pair once; returns the path of the JWKS document."""
+    """Create the key pair once (the local stack does, on start; patchctl only reads it); returns the JWKS path."""
     folder = state_dir / "issuer"
     private, jwks = folder / "private.pem", folder / "jwks.json"
     if private.exists() and jwks.exists():
