@@ -23,9 +23,9 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
 ACCOUNT_FIELDS = ("name", "tier", "products", "support_start", "support_end", "timezone", "business_hours",
                   "csm_email", "oncall_email")  # fmt: skip
 PRODUCT_FIELDS = ("name", "features")
-FEATURES = ("X10", "P1", "E7")
+FEATURES = ("X10", "P1", "E7")  # the seed's features marked '*': offered only for some products
 LIST_LIMIT = 100  # contracts per page of GET /accounts, at most
-T = TypeVar("T")  # the seed's features marked '*': offered only for some products
+T = TypeVar("T")
 
 
 def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[str] | None = None) -> Account:

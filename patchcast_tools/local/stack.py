@@ -224,6 +224,9 @@ class LocalStack:
         self.stop()
 
 
+DEFAULT_PORTS = {"PATCHCAST_API_PORT": 8000, "PATCHCAST_AWS_PORT": 5000, "PATCHCAST_OUTBOX_PORT": 8025}
+
+
 BANNER = """
 Patchcast is running on the embedded local AWS.
 
@@ -258,9 +261,6 @@ def paste_lines(stack: LocalStack, root: Path = ROOT) -> str:
         "patchctl token --role customer --account acme --email ops@acme.example",
     ]
     return "".join(f"  {line}\n" for line in lines)
-
-
-DEFAULT_PORTS = {"PATCHCAST_API_PORT": 8000, "PATCHCAST_AWS_PORT": 5000, "PATCHCAST_OUTBOX_PORT": 8025}
 
 
 @contextlib.contextmanager
