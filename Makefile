@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov's pins conflict with requirements-dev.txt: the scan gets a venv of its own
+SCAN_STAMP := .venv-scan/.installed
 STAGE ?= dev
 
 .PHONY: run test lint types unit e2e demo bench package deploy clean
@@ -12,6 +14,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+$(SCAN_STAMP): requirements-scan.txt
+	@test -x .venv-scan/bin/python || $(PYTHON) -m venv .venv-scan
+	.venv-scan/bin/python -m pip install --quiet -r requirements-scan.txt
+	@touch $(SCAN_STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m patchcast_tools.local.stack
@@ -26,7 +33,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy chalicelib infra patchcast_tools bench
 
-test: lint types
+test: lint types $(SCAN_STAMP)
 	$(BIN)/python -m pytest -q
 
 # One CloudFormation template for the stage in build/$(STAGE)/ (docs/deploy.md); no AWS calls.
@@ -41,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(N),--n $(N),)
 
 clean:
-	rm -rf $(VENV) .local build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-scan .local build .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
-"""What only AWS gets on top of ``infra/template.py``: deploy parameters, alarms, and the wiring of the
-functions ``chalice package`` generates (environment, names, log groups, policies, gateway responses).
+"""What only AWS gets on top of ``infra/template.py``: deploy parameters, alarms, the dashboard, the
+encryption keys, the API's access log and tracing, and the wiring of the functions ``chalice package``
+generates (environment, names, log groups, policies, gateway responses, the security scan's exceptions).
 
 ``merge_template`` is handed to ``chalice package --merge-template``; ``finish`` edits the merged
 template, function by function, so handlers added later get the same treatment without edits here.
@@ -11,9 +12,14 @@ import copy
 import json
 from typing import Any
 
+from infra import encryption, observe, scan
 from infra.template import MAX_RECEIVES, template
 
 LOG_RETENTION_DAYS = 90
+# Lambda's default concurrency quota per account and Region, and what it keeps unreserved: the functions'
+# reserved_concurrency (.chalice/config.json) must add up to at most the difference (docs/deploy.md).
+ACCOUNT_CONCURRENCY = 1000
+UNRESERVED_MINIMUM = 100
 BOUNCE_RATE_ALARM = 0.04  # SES puts an account under review at 5 %
 COMPLAINT_RATE_ALARM = 0.0008  # ... and at 0.1 %
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
@@ -38,11 +44,19 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "JwtIssuer": {"Type": "String", "Default": "", "Description": "Another OIDC issuer (empty: the user pool)"},
     "JwtAudience": {"Type": "String", "Default": "", "Description": "Its audience (with JwtIssuer)"},
     "JwksUrl": {"Type": "String", "Default": "", "Description": "Its JWKS URL (with JwtIssuer)"},
+    "KmsKeyArn": {
+        "Type": "String",
+        "Default": "",
+        "Description": "A customer managed KMS key for queues, topics, table, bucket, secret, logs and function "
+        "environments (empty: AWS-managed keys; docs/deploy.md lists the key policy it needs)",
+        "AllowedPattern": r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+)?$",
+    },
 }
 CONDITIONS = {
     "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
     "HasPublicUrl": {"Fn::Not": [{"Fn::Equals": [{"Ref": "PublicUrl"}, ""]}]},
     "UseUserPool": {"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]},
+    "HasKmsKey": {"Fn::Not": [{"Fn::Equals": [{"Ref": "KmsKeyArn"}, ""]}]},
 }
 
 # Cognito's own sender allows a few dozen emails a day, and every customer contact is an admin-created user
@@ -64,6 +78,14 @@ GATEWAY_RESPONSES = {
     "REQUEST_TOO_LARGE": (413, "payload_too_large", "The request is too large."),
     "THROTTLED": (429, "too_many_requests", "Too many requests; slow down and try again."),
     "INTEGRATION_TIMEOUT": (504, "timeout", "The request took too long; try again."),
+}
+
+
+XRAY_STATEMENT = {
+    "Sid": "Traces",
+    "Effect": "Allow",
+    "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+    "Resource": "*",  # X-Ray has no resource-level permissions for these
 }
 
 
@@ -114,6 +136,9 @@ def merge_template(stage: str) -> dict[str, Any]:
             {"Namespace": "AWS/SES", "MetricName": metric},
             threshold,
         )
+    res["DeliveryDashboard"] = observe.dashboard(
+        stage, sorted(r["Properties"]["QueueName"] for k, r in res.items() if k.endswith("QueueDlq"))
+    )
     res["UserPool"]["Properties"]["EmailConfiguration"] = copy.deepcopy(USER_POOL_EMAIL)
     res["UserPool"]["DependsOn"] = ["MailConfigurationSet"]
     doc["Parameters"] = copy.deepcopy(PARAMETERS)
@@ -124,6 +149,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
         "PackagesBucketName": {"Value": {"Ref": "PackagesBucket"}},
         "SigningKeysSecretArn": {"Value": {"Ref": "SigningKeys"}},
+        "DashboardName": {"Value": {"Ref": "DeliveryDashboard"}},
     }
     del doc["AWSTemplateFormatVersion"], doc["Description"]  # chalice's own stay
     return doc
@@ -178,7 +204,12 @@ def _wire_function(res: dict[str, Any], logical: str, stage: str, env: dict[str,
     }
     fn["DependsOn"] = sorted({*fn.get("DependsOn", []), f"{logical}LogGroup"})
     role = props["Role"]["Fn::GetAtt"][0]
-    res[role]["Properties"]["Policies"] = _subbed(res[role]["Properties"]["Policies"], stage)
+    policies = _subbed(res[role]["Properties"]["Policies"], stage)
+    statements = policies[0]["PolicyDocument"]["Statement"]
+    if props.get("Tracing") == "Active":  # what Lambda's X-Ray integration sends with the function's role
+        statements.append(copy.deepcopy(XRAY_STATEMENT))
+    statements.append(encryption.key_statement())
+    res[role]["Properties"]["Policies"] = policies
     res[f"{logical}ErrorsAlarm"] = _alarm(
         f"{name}: unhandled errors (an SQS message is retried, then moved to its DLQ)",
         {
@@ -224,6 +255,10 @@ def finish(doc: dict[str, Any], stage: str) -> dict[str, Any]:
     for logical in [k for k, v in res.items() if v["Type"] == "AWS::Serverless::Function"]:
         _wire_function(res, logical, stage, env)
     _unlink_api(res)
+    observe.wire_api(res, stage, LOG_RETENTION_DAYS)
+    encryption.state_encryption(res)
+    scan.mark(res)
     doc["Outputs"]["PublicUrl"] = {"Value": env["PATCHCAST_PUBLIC_URL"]}
+    doc["Outputs"]["ApiAccessLogGroup"] = {"Value": {"Ref": "ApiAccessLogs"}}
     doc["Description"] = f"Patchcast ({stage}): the app, its resources and alarms"
     return doc

@@ -7,7 +7,8 @@ AWS="${AWS:-.venv/bin/aws}"
 : "${STAGE:?STAGE is required}"
 if [[ -z "${SENDER:-}" || -z "${SES_DOMAIN:-}" ]]; then
   echo "usage: make deploy STAGE=$STAGE SENDER=alerts@example.com SES_DOMAIN=example.com" \
-       "[ALARM_EMAIL=ops@example.com] [PUBLIC_URL=https://patches.example.com] [ARTIFACT_BUCKET=name]" >&2
+       "[ALARM_EMAIL=ops@example.com] [PUBLIC_URL=https://patches.example.com] [KMS_KEY_ARN=arn:aws:kms:…]" \
+       "[ARTIFACT_BUCKET=name]" >&2
   exit 2
 fi
 if [[ "${SENDER##*@}" != "$SES_DOMAIN" ]]; then
@@ -44,6 +45,7 @@ $AWS cloudformation package --template-file "$template" --s3-bucket "$bucket" \
 params=("SenderAddress=$SENDER" "SesDomain=$SES_DOMAIN")
 [[ -n "${ALARM_EMAIL:-}" ]] && params+=("AlarmEmail=$ALARM_EMAIL")
 [[ -n "${PUBLIC_URL:-}" ]] && params+=("PublicUrl=$PUBLIC_URL")
+[[ -n "${KMS_KEY_ARN:-}" ]] && params+=("KmsKeyArn=$KMS_KEY_ARN")
 $AWS cloudformation deploy --stack-name "$stack" \
   --template-file "build/$STAGE/packaged.json" --s3-bucket "$bucket" --s3-prefix "$stack" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \

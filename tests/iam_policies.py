@@ -25,8 +25,8 @@ class Grant:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
 
-    def only(self, action: str) -> Grant:
-        return Grant(self.sid, (action,), self.resources)
+    def only(self, action: str, resource: str | None = None) -> Grant:
+        return Grant(self.sid, (action,), self.resources if resource is None else (resource,))
 
     def allows(self, action: str, resource: str) -> bool:
         return any(fnmatchcase(action.lower(), a.lower()) for a in self.actions) and any(

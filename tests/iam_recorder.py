@@ -14,10 +14,14 @@ import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+ROOT = Path(__file__).resolve().parent.parent
+APP_CODE = (str(ROOT / "chalicelib") + "/", str(ROOT / "app.py"))
+TEST_CODE = str(ROOT / "tests") + "/"
 API_HANDLER = "api_handler"  # the one Lambda function `chalice package` makes for every route
 ACCOUNT = "123456789012"
 REGION = "us-east-1"  # the tests' region (tests/conftest.py)
@@ -175,6 +179,7 @@ class Recorder:
         self.functions = set(self.codes.values())
         self.calls: set[Call] = set()
         self.unattributed: set[str] = set()
+        self.escaped: set[str] = set()
         self._inherited = threading.local()
         self._lock = threading.Lock()
 
@@ -187,6 +192,14 @@ class Recorder:
             frame = frame.f_back
         return getattr(self._inherited, "function", None)
 
+    def by_test(self, frame: FrameType | None) -> bool:
+        """Whether a test's code leads to ``frame``: on the stack, or handing this thread its work."""
+        return (
+            _app_frame_without_a_test(frame) is None
+            and _has_test_frame(frame)
+            or bool(getattr(self._inherited, "by_test", False))
+        )
+
     def _presigned_post_key(self, frame: FrameType | None) -> str | None:
         while frame is not None:
             if frame.f_code.co_name == "generate_presigned_post" and "Key" in frame.f_locals:
@@ -198,6 +211,9 @@ class Recorder:
         function = self.current_function(frame)
         if function is None:
             self.unattributed.add(f"{service}:{operation}")
+            origin = _app_frame_without_a_test(frame)
+            if origin and not getattr(self._inherited, "by_test", False):
+                self.escaped.add(f"{service}.{operation} from {origin}")
             return
         with self._lock:
             for action, arn in accesses(service, operation, REGION, params):
@@ -240,18 +256,36 @@ class Recorder:
         original_submit = ThreadPoolExecutor.submit
 
         def submit(pool: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            owner = recorder.current_function(sys._getframe(1))
+            owner, by_test = recorder.current_function(sys._getframe(1)), recorder.by_test(sys._getframe(1))
 
             def run() -> Any:
-                recorder._inherited.function = owner
+                recorder._inherited.function, recorder._inherited.by_test = owner, by_test
                 try:
                     return fn(*args, **kwargs)
                 finally:
-                    recorder._inherited.function = None
+                    recorder._inherited.function, recorder._inherited.by_test = None, False
 
             return original_submit(pool, run)
 
         ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+
+        original_start = threading.Thread.start
+
+        def start(thread: threading.Thread) -> None:
+            owner, by_test = recorder.current_function(sys._getframe(1)), recorder.by_test(sys._getframe(1))
+            run = thread.run
+
+            def owned_run() -> None:
+                recorder._inherited.function, recorder._inherited.by_test = owner, by_test
+                try:
+                    run()
+                finally:
+                    recorder._inherited.function, recorder._inherited.by_test = None, False
+
+            thread.run = owned_run  # type: ignore[method-assign]
+            original_start(thread)
+
+        threading.Thread.start = start  # type: ignore[method-assign]
 
         from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
@@ -271,6 +305,30 @@ class Recorder:
             SSMProvider, "get", lambda p, *a, **k: ("ssm", "GetParameter", {"Name": first(a, k, "name")})
         )
         self._count_cached(QuotaCache, "get", lambda c, *a, **k: ("sesv2", "GetAccount", {}))
+
+
+def _has_test_frame(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(TEST_CODE) and frame.f_code.co_filename != __file__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _app_frame_without_a_test(frame: FrameType | None = None) -> str | None:
+    """``file:line`` of the app's outermost frame when no test's code is on the stack: the app called AWS
+    on its own, outside any handler the recorder knows (a test calling the domain directly does not count;
+    this module's own wrappers are no test)."""
+    frame = frame or sys._getframe(1)
+    origin = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith(TEST_CODE) and filename != __file__:
+            return None
+        if filename.startswith(APP_CODE):
+            origin = f"{Path(filename).relative_to(ROOT)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return origin
 
 
 _recorder: Recorder | None = None

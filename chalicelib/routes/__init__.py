@@ -11,7 +11,8 @@ these files import only what registering the routes needs. ``tests/unit/test_col
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import wiring
 
@@ -25,3 +26,20 @@ def links(ring: KeyRing | None = None) -> LinkMaker:
 
     w = wiring.get()
     return LinkMaker(ring=ring or w.keys.ring(), base_url=w.settings.public_base_url)
+
+
+def traced_invocation(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice middleware for every event type: each invocation is one X-Ray subsegment, and an API
+    request's log lines carry its API Gateway request id (the access log's), route and caller's account."""
+    from chalicelib.observability import logger, traced
+
+    lambda_context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+    name = str(getattr(lambda_context, "function_name", "") or type(event).__name__)
+    request: Any = getattr(event, "context", None)
+    keys: dict[str, Any] = {}
+    if isinstance(request, dict):  # an HTTP request: API Gateway's request context
+        authorizer = request.get("authorizer") or {}
+        keys = {"request_id": request.get("requestId"), "route": request.get("resourcePath"),
+                "account_id": authorizer.get("account_id") or None}  # fmt: skip
+    with logger.append_context_keys(**{k: v for k, v in keys.items() if v}):
+        return traced(name, lambda: get_response(event))

@@ -9,8 +9,10 @@ from chalice.app import AuthRequest, AuthResponse
 from chalicelib import wiring
 from chalicelib.errors import Unauthorized
 from chalicelib.http import our_error_shape
+from chalicelib.routes import traced_invocation
 
 bp = Blueprint(__name__)
+bp.register_middleware(traced_invocation, "all")  # first registered, outermost: the trace spans the rest
 bp.register_middleware(our_error_shape, "http")
 
 
@@ -18,7 +20,14 @@ bp.register_middleware(our_error_shape, "http")
 def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     """Verified claims go to the route as context. A bad token is still let through to the route,
     marked with ``auth_error``, so that the route answers 401 in our error format (API Gateway and
-    ``chalice local`` would otherwise answer with their own bodies); ``http.identity_of`` refuses it."""
+    ``chalice local`` would otherwise answer with their own bodies); ``http.identity_of`` refuses it.
+    Chalice's middleware does not wrap authorizers: the trace is opened here."""
+    from chalicelib.observability import traced
+
+    return traced("jwt_auth", lambda: _authorize(auth_request))
+
+
+def _authorize(auth_request: AuthRequest) -> AuthResponse:
     try:
         who = wiring.get().verifier.verify(auth_request.token)
     except Unauthorized as err:

@@ -44,19 +44,21 @@ def on_upload(event: SQSEvent) -> None:
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
     from chalicelib import fanout, recall
+    from chalicelib.observability import message_context
 
     w = wiring.get()
     for record in event:
         message = json.loads(record.body)
-        if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
-            recall.plan_page(w.table, w.queues, _queues(), message)
-        else:
-            fanout.run(w.table, w.queues, _queues(), message)
+        with message_context(message):
+            if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
+                recall.plan_page(w.table, w.queues, _queues(), message)
+            else:
+                fanout.run(w.table, w.queues, _queues(), message)
 
 
 def _deliver(event: SQSEvent, queue: str) -> None:
     from chalicelib import delivery
-    from chalicelib.observability import flushing_metrics
+    from chalicelib.observability import flushing_metrics, message_context
 
     w = wiring.get()
     context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
@@ -67,7 +69,9 @@ def _deliver(event: SQSEvent, queue: str) -> None:
     )  # fmt: skip
     with flushing_metrics():
         for record in event:
-            delivery.run(deps, json.loads(record.body), queue=queue)
+            message = json.loads(record.body)
+            with message_context(message):
+                delivery.run(deps, message, queue=queue)
 
 
 @bp.on_sqs_message(queue=N.deliver_queue, batch_size=1)
@@ -91,9 +95,10 @@ def reconcile_deliveries(event: object) -> None:
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
 def on_account_change(event: SQSEvent) -> None:
     from chalicelib import accounts
+    from chalicelib.observability import message_context
 
     w = wiring.get()
     for record in event:
-        accounts.sync_page(
-            w.table, w.queues, N.accounts_queue, accounts.AccountChange.from_message(json.loads(record.body))
-        )
+        message = json.loads(record.body)
+        with message_context(message):
+            accounts.sync_page(w.table, w.queues, N.accounts_queue, accounts.AccountChange.from_message(message))

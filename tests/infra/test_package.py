@@ -4,8 +4,6 @@ translator), and the rules the design asks of it, read from the template itself.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -15,20 +13,10 @@ from chalicelib import errors, settings
 from chalicelib.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
 from chalicelib.names import ResourceNames
 from infra import aws
-from infra.package import package
 from infra.template import MAX_RECEIVES, VISIBILITY_FACTOR
 
 STAGE = "prod"
 DELIVERY = ("on_deliver", "on_deliver_critical")
-
-
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    started = time.monotonic()
-    path = package(STAGE, out=tmp_path_factory.mktemp("package") / STAGE)
-    print(f"\nmake package STAGE={STAGE}: {time.monotonic() - started:.1f} s")
-    assert (path.parent / "deployment.zip").stat().st_size > 0
-    yield json.loads(path.read_text())
 
 
 def _of_type(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -91,14 +79,77 @@ def test_every_sqs_mapping_meets_the_visibility_rule_and_has_a_dlq(packaged: dic
     assert checked >= 6
 
 
-def test_delivery_has_reserved_concurrency_that_the_sqs_poller_respects(packaged: dict[str, Any]) -> None:
-    functions = _functions(packaged)
-    for name in DELIVERY:
-        props = functions[name]["Properties"]
+def test_every_function_has_reserved_concurrency_that_its_sqs_poller_respects(packaged: dict[str, Any]) -> None:
+    for name, fn in _functions(packaged).items():
+        props = fn["Properties"]
         reserved = props.get("ReservedConcurrentExecutions")
         assert reserved, f"{name} has no reserved_concurrency in .chalice/config.json"
-        for event in props["Events"].values():
-            assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= max(2, reserved)
+        for event in props.get("Events", {}).values():
+            if event["Type"] == "SQS":  # the poller's minimum is 2: a reservation of 1 would throttle it
+                assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] <= reserved, name
+
+
+def test_the_reservations_leave_the_account_the_unreserved_concurrency_lambda_requires(
+    packaged: dict[str, Any],
+) -> None:
+    total = sum(int(fn["Properties"]["ReservedConcurrentExecutions"]) for fn in _functions(packaged).values())
+    assert total <= aws.ACCOUNT_CONCURRENCY - aws.UNRESERVED_MINIMUM, (
+        f"{total} reserved > {aws.ACCOUNT_CONCURRENCY} - {aws.UNRESERVED_MINIMUM}: lower reserved_concurrency"
+    )
+
+
+def test_the_api_logs_each_request_without_link_secrets_and_traces_it(packaged: dict[str, Any]) -> None:
+    from infra import observe
+
+    api = packaged["Resources"]["RestAPI"]["Properties"]
+    assert api["TracingEnabled"] is True
+    setting = api["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    assert packaged["Resources"]["ApiAccessLogs"]["Properties"]["RetentionInDays"] == aws.LOG_RETENTION_DAYS
+    fields = json.loads(setting["Format"])
+    assert fields == observe.ACCESS_LOG_FORMAT
+    variables = set(fields.values())
+    for wanted in ("$context.requestId", "$context.resourcePath", "$context.status", "$context.responseLatency",
+                   "$context.authorizer.account_id", "$context.authorizer.groups"):  # fmt: skip
+        assert wanted in variables
+    # /d/{token} and ?token= carry link secrets; the raw path, query string and headers would log them
+    assert not [v for v in variables if v.startswith(("$context.path", "$input", "$method", "$request"))]
+    assert "$context.identity.sourceIp" not in variables
+    assert all(fn["Properties"]["Tracing"] == "Active" for fn in _functions(packaged).values())
+
+
+def test_the_dashboard_shows_a_releases_outcomes_dlqs_and_ses_reputation(packaged: dict[str, Any]) -> None:
+    from chalicelib.observability import _OUTCOME_METRICS
+
+    body = json.dumps(packaged["Resources"]["DeliveryDashboard"]["Properties"]["DashboardBody"])
+    for metric in ("EmailsSent", "EmailsFailed", "EmailsRetried", "EmailsSuppressed"):
+        assert metric in _OUTCOME_METRICS.values() and f'\\"{metric}\\"' in body, metric
+    for queue in _of_type(packaged, "AWS::SQS::Queue").values():
+        if queue["Properties"]["QueueName"].endswith("-dlq"):
+            assert queue["Properties"]["QueueName"] in body
+    assert "Reputation.BounceRate" in body and "Reputation.ComplaintRate" in body
+    assert "by release_id" in body
+
+
+def test_data_is_encrypted_with_aws_managed_keys_or_the_stage_customer_key(packaged: dict[str, Any]) -> None:
+    res = packaged["Resources"]
+    key_or = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    for queue in _of_type(packaged, "AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] == {"Fn::If": ["HasKmsKey", False, True]}
+        assert queue["Properties"]["KmsMasterKeyId"] == key_or
+    for topic in _of_type(packaged, "AWS::SNS::Topic").values():
+        # SES and CloudWatch cannot publish to a topic under alias/aws/sns: no AWS-managed key there
+        assert topic["Properties"]["KmsMasterKeyId"] == key_or
+    for group in _of_type(packaged, "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["KmsKeyId"] == key_or
+    assert res["Table"]["Properties"]["SSESpecification"]["SSEEnabled"] is True
+    assert res["SigningKeys"]["Properties"]["KmsKeyId"]["Fn::If"][2] == "alias/aws/secretsmanager"
+    (rule,) = res["PackagesBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["Fn::If"][2] == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    for role in _of_type(packaged, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            assert {"Sid": "CustomerKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": {"Ref": "KmsKeyArn"}} in _statements(policy)  # fmt: skip
 
 
 def _settings(fn: dict[str, Any]) -> settings.Settings:
@@ -254,14 +305,26 @@ def test_cognito_emails_users_through_the_ses_identity(packaged: dict[str, Any])
 
 
 # Actions AWS does not scope to a resource: the only ones a policy may grant on "*".
-RESOURCELESS = {"ses:GetAccount", "ses:GetSendQuota", "cloudwatch:PutMetricData", "xray:PutTraceSegments"}
+RESOURCELESS = {"ses:GetAccount", "ses:GetSendQuota", "cloudwatch:PutMetricData", "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords"}  # fmt: skip
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's statements, both branches of a conditional one (the customer key's)."""
+    found = []
+    for statement in policy["PolicyDocument"]["Statement"]:
+        if "Fn::If" in statement:
+            found += [s for s in statement["Fn::If"][1:] if s != {"Ref": "AWS::NoValue"}]
+        else:
+            found.append(statement)
+    return found
 
 
 def test_policies_name_only_resources_of_the_stack(packaged: dict[str, Any]) -> None:
     """No wildcard resources: every grant is scoped to this stage's resources (cfn-lint checks the names)."""
     for logical, role in _of_type(packaged, "AWS::IAM::Role").items():
-        for policy in role["Properties"]["Policies"]:
-            for statement in policy["PolicyDocument"]["Statement"]:
+        for policy in role["Properties"].get("Policies", []):  # API Gateway's logs role: AWS's managed policy
+            for statement in _statements(policy):
                 resources = (
                     statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
                 )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+from chalicelib import observability
+from tests import iam_recorder
 from tests.iam_recorder import ACCOUNT, accesses
 
 R = "us-east-1"
@@ -64,3 +68,12 @@ def test_sesv2_sends_need_ses_send_email_on_the_identity_and_the_configuration_s
         ("ses:SendEmail", f"arn:aws:ses:{R}:{ACCOUNT}:identity/example.com"),
         ("ses:SendEmail", f"arn:aws:ses:{R}:{ACCOUNT}:configuration-set/cs"),
     ]
+
+
+def test_app_code_calling_with_no_test_and_no_handler_above_it_is_an_escape() -> None:
+    # GIVEN app code run on a thread of its own (no test's frame under it), WHEN it asks where it runs
+    with ThreadPoolExecutor(1) as pool:
+        origin = pool.submit(observability.traced, "x", iam_recorder._app_frame_without_a_test).result()
+    # THEN the recorder names the app's frame; called from a test, the same code is no escape
+    assert origin is not None and origin.startswith("chalicelib/observability.py:")
+    assert observability.traced("x", iam_recorder._app_frame_without_a_test) is None
