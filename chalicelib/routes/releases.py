@@ -1,4 +1,5 @@
-"""Release engineers' routes: create, upload (parts, complete), read, publish, yank, report; the schedule."""
+"""Release engineers' routes: create, list, read, edit, upload (parts, complete), publish, yank, audience
+preview, report (JSON or a page); the schedule."""
 
 from __future__ import annotations
 
@@ -36,10 +37,30 @@ def create_release() -> Any:
     return json_response(body, status=201)
 
 
+@bp.route("/releases", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def list_releases() -> Any:
+    from chalicelib import releases
+
+    request = bp.current_request
+    params = dict(request.query_params or {})
+    return json_response(releases.list_releases(wiring.get().table, identity_of(request), params))
+
+
 @bp.route("/releases/{release_id}", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def get_release(release_id: str) -> Any:
     return json_response(_release(release_id).public())
+
+
+@bp.route("/releases/{release_id}", methods=["PATCH"], authorizer=jwt_auth)
+@handled(bp)
+def edit_release(release_id: str) -> Any:
+    from chalicelib import releases
+
+    request = bp.current_request
+    edited = releases.edit(wiring.get().table, identity_of(request), release_id, body_of(request))
+    return json_response(edited.public())
 
 
 @bp.route("/releases/{release_id}/upload/parts", methods=["POST"], authorizer=jwt_auth)
