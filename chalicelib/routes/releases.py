@@ -105,6 +105,17 @@ def yank_release(release_id: str) -> Any:
     return json_response(yanked.public())
 
 
+@bp.route("/releases/{release_id}/audience", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def release_audience(release_id: str) -> Any:
+    from datetime import UTC, datetime
+
+    from chalicelib import audience
+
+    w = wiring.get()
+    return json_response(audience.preview(w.table, _release(release_id), w.quota.get(), datetime.now(UTC)))
+
+
 @bp.route("/releases/{release_id}/report", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def release_report(release_id: str) -> Any:

@@ -157,6 +157,32 @@ def cmd_release_edit(args: argparse.Namespace) -> None:
     emit(args, release, f"{release['id']} {release['status']}{when}: {release['title']}")
 
 
+PREVIEW_COLUMNS = ("subscribers", "oncall_copies", "csm_copies", "emails", "done_after_s")
+
+
+def preview_table(got: dict[str, Any]) -> str:
+    """The audience preview as text: who would be notified per tier, then who is left out and why."""
+    heads = ("subscribers", "on-call", "csm", "emails", "done after s")
+    lines = [f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
+             f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads)]  # fmt: skip
+    rows = [*got["tiers"].items(), ("total", {**got["totals"], "done_after_s": got["estimated_send_s"]})]
+    lines += [f"{t:<10}" + "".join(f"{_seconds(c.get(k)):>14}" for k in PREVIEW_COLUMNS) for t, c in rows]
+    reasons = list(got["totals"]["excluded"])
+    lines += ["", "left out: " + f"{'tier':<10}" + "".join(f"{r:>20}" for r in reasons)]
+    lines += [" " * 10 + f"{t:<10}" + "".join(f"{c['excluded'][r]:>20}" for r in reasons) for t, c in rows]
+    rate = got["send_rate_per_s"]
+    lines.append("")
+    lines.append(f"SES rate used: {rate} emails/s ({got['rate_source']})" if rate else "SES rate: unpaced (0)")
+    if not got["complete"]:
+        lines.append(f"partial: the first {got['pages']} pages of the audience only (time budget)")
+    return "\n".join(lines)
+
+
+def cmd_release_preview(args: argparse.Namespace) -> None:
+    got = Api(args.api, "release-engineer").call("GET", f"/releases/{args.id}/audience")
+    emit(args, got, preview_table(got))
+
+
 REPORT_COLUMNS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
                   "recalled")  # fmt: skip
 
@@ -221,6 +247,7 @@ def register(sub: Any) -> None:
         ("status", cmd_release_status),
         ("publish", cmd_release_publish),
         ("report", cmd_release_report),
+        ("preview", cmd_release_preview),
     ):
         p = release.add_parser(name)
         add_common(p)

@@ -74,3 +74,11 @@ def test_release_report_has_a_downloaders_column_and_times(patchctl: Any, app_cl
     assert head == ["tier", "notified", "failed", "suppressed", "on-call", "csm", "downloads", "downloaders",
                     "recalled"]  # fmt: skip
     assert "time to notice (s)" in out and "p95" in out
+
+
+def test_release_preview_prints_the_audience_per_tier_and_the_rate(patchctl: Any, app_client: Client) -> None:
+    release = _article(app_client, _product(app_client), draft=True)
+    out = patchctl("release", "preview", release["id"])
+    assert out.splitlines()[1].split() == ["tier", "subscribers", "on-call", "csm", "emails", "done", "after", "s"]
+    assert "left out:" in out and "period_ended" in out and "SES rate" in out
+    assert json.loads(patchctl("release", "preview", release["id"], "--json"))["totals"]["emails"] == 0
