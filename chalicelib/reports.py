@@ -125,6 +125,8 @@ def report(table: Table, release: Release) -> dict[str, Any]:
     everyone: dict[int, int] = {}
     for tier, histogram in spread.items():
         tiers.setdefault(tier, _empty())["time_to_notice_s"] = _time_to_notice(histogram)
+        # The histogram itself (bucket upper edge in seconds -> notices accepted): what the report page draws.
+        tiers[tier]["accepted_after_s"] = {str(edge): histogram[edge] for edge in sorted(histogram)}
         for edge, n in histogram.items():
             everyone[edge] = everyone.get(edge, 0) + n
     totals["time_to_notice_s"] = _time_to_notice(everyone)
