@@ -89,21 +89,18 @@ def _page(table: Table, pool: ThreadPoolExecutor, release: Release, tally: _Tall
     suppressed = _suppressed(table, pool, [r.email for r in recipients])
     for r in recipients:
         tally.planned(r, r.email.lower() in suppressed)
-    eligible_subscribers: dict[str, int] = {}
+    planned_keys = {(r.account_id, r.subscription_id) for r in recipients if r.role == "subscriber"}
     for e in entries:
+        if (e["account_id"], e["subscription_id"]) in planned_keys:
+            continue
+        # Left out by fan-out (only these are asked again): not eligible, or eligible but an address its
+        # account has already (one notice per address and account).
         account = accounts.get(e["account_id"])
+        tier = account.tier if account else "unknown"
         if fanout.eligible(e, release, account, now) is None:
-            tally.left_out(account.tier if account else "unknown", why_left_out(e, release, account, now))
+            tally.left_out(tier, why_left_out(e, release, account, now))
         else:
-            tier = account.tier if account else "unknown"
-            eligible_subscribers[tier] = eligible_subscribers.get(tier, 0) + 1
-    planned_subscribers: dict[str, int] = {}
-    for r in recipients:
-        if r.role == "subscriber":
-            planned_subscribers[r.tier] = planned_subscribers.get(r.tier, 0) + 1
-    for tier, n in eligible_subscribers.items():
-        # Eligible but not planned: an address the account has already (one notice per address and account).
-        tally.left_out(tier, "same_address", max(0, n - planned_subscribers.get(tier, 0)))
+            tally.left_out(tier, "same_address")
     return carry_on
 
 
@@ -117,7 +114,9 @@ def preview(
     pages, complete = 0, True
     with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
         while True:
-            entries, cursor = table.audience_page(release.product, limit=PREVIEW_PAGE, cursor=cursor)
+            entries, cursor = table.audience_page(
+                release.product, limit=PREVIEW_PAGE, cursor=cursor, planning_only=True
+            )
             carry = _page(table, pool, release, tally, now, entries, page=pages, carry=carry, more=bool(cursor))
             pages += 1
             if not cursor:
