@@ -67,7 +67,7 @@ def _axes(longest: float, most: int) -> list[str]:
 
 
 def chart(histograms: dict[str, dict[int, int]]) -> str:
-    """Cumulative emails accepted per tier against the time since publishing, as an inline SVG."""
+    """Cumulative notices accepted per tier against the time since publishing, as an inline SVG."""
     filled = {t: h for t, h in histograms.items() if h}
     if not filled:
         return "<p>No email accepted yet.</p>"
@@ -86,7 +86,7 @@ def chart(histograms: dict[str, dict[int, int]]) -> str:
         y = TOP + 14 * n + 8
         parts.append(f"<rect x='{WIDTH - RIGHT + 10}' y='{y - 8}' width='10' height='10' fill='{colour}'/>"
                      f"<text x='{WIDTH - RIGHT + 24}' y='{y + 1}' font-size='12'>{_e(tier)} ({total})</text>")  # fmt: skip
-    label = "Emails accepted by SES per tier, cumulative, against the time since publishing"
+    label = _e("Subscribers' notices accepted by SES per tier, cumulative, against the time since publishing")
     return (f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{label}' width='{WIDTH}' "
             f"height='{HEIGHT}' viewBox='0 0 {WIDTH} {HEIGHT}'><title>{label}</title>{''.join(parts)}</svg>")  # fmt: skip
 

@@ -8,7 +8,7 @@ write: O(tiers) whatever the audience, where reading every delivery record would
 delivery batch adds, per tier, how many notices SES accepted within each bucket of seconds after publishing
 (``<tier>#after#<upper edge>``). The edges grow by a quarter, rounded up to whole seconds (1, 2, 3, 4, 5, 6,
 8, 10, 12, 15, 19, … s, to about 9 days): a percentile read from them is the upper edge of its bucket, at
-most 25 % + 1 s above the true value.
+most 25 % + 1 s above the true value (and ``published_at`` is kept to the second: up to 1 s more).
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ _COUNTS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "c
 AFTER = "after"  # the role slot of a histogram counter: <tier>#after#<edge>
 # Upper edges of the seconds-after-publishing buckets: each a quarter more than the last, to about 9 days.
 EDGES: tuple[int, ...] = tuple(sorted({math.ceil(1.25**k) for k in range(62)}))
-PRECISION = "the upper edge of a bucket growing by 25 %: at most 25 % + 1 s above the true value"
+PRECISION = (
+    "the upper edge of a bucket growing by 25 %: at most 25 % + 1 s above the true value, and up to 1 s "
+    "more as published_at is kept to the second"
+)
 
 
 def bucket(seconds: float) -> int:

@@ -16,7 +16,8 @@ from chalicelib.store._base import TableBase, decode_cursor, dump, encode_cursor
 # are made by people (a few a day), so one partition is far from any write limit.
 _LIST_PK = "RELEASES"
 _LIST_KEYS = ("PK", "SK", "GSI2PK", "GSI2SK")
-_LIST_ROUNDS = 10  # filtered Query pages read for one answer at most (each is bounded by Limit)
+_LIST_ROUNDS = 10  # filtered Query pages read for one answer at most
+_LIST_READ = 200  # releases a filtered round evaluates (a release item is ~1 KB: well inside a 1 MB page)
 
 
 class ReleasesMixin(TableBase):
@@ -212,12 +213,14 @@ class ReleasesMixin(TableBase):
         for _ in range(_LIST_ROUNDS):
             if start:
                 kwargs["ExclusiveStartKey"] = start
-            got = self._db.query(TableName=self.name, Limit=limit - len(found), **kwargs)
+            # Filtered rounds read a full page each (a filter keeps few of them); unfiltered, just what is asked.
+            got = self._db.query(TableName=self.name, Limit=_LIST_READ if filters else limit, **kwargs)
             found += [load(i) for i in got.get("Items", [])]
             start = last = got.get("LastEvaluatedKey")
             if not start or len(found) >= limit:
                 break
-        if last and found and len(found) >= limit:
+        if len(found) >= limit and (last or len(found) > limit):
+            found = found[:limit]
             last = dump({k: found[-1][k] for k in _LIST_KEYS})  # resume after the last release returned
         return [_release(i) for i in found], encode_cursor(last)
 

@@ -90,10 +90,12 @@ def test_the_preview_plans_with_fanout_itself(
 
 
 def test_the_preview_reads_the_index_across_pages_and_the_real_quota(
-    app_client: Client, population: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    app_client: Client, wired: Any, population: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN pages of two entries (accounts span pages: the carry keeps one notice per address)
     monkeypatch.setattr(audience, "PREVIEW_PAGE", 2)
+    # AND a quota cache that has not asked SES yet (the route asks: GetAccount from the API function)
+    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(wired.mailer.send_quota))
     got = _preview(app_client, population["release"].release_id)
     assert got["pages"] >= 5
     assert got["totals"]["emails"] == 5 and got["tiers"]["elite"]["excluded"]["same_address"] == 1

@@ -19,6 +19,7 @@ def test_a_tier_done_earlier_reaches_its_total_further_left() -> None:
     assert _last_x(svg, "elite") < _last_x(svg, "premium")
     assert "xtreme" not in svg  # nothing accepted: no line
     assert "<script" not in svg and svg.startswith("<svg")
+    assert "aria-label='Subscribers&#x27; notices" in svg  # the label's apostrophe cannot end the attribute
 
 
 def test_no_email_yet_is_said_in_words() -> None:
