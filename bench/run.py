@@ -382,6 +382,11 @@ def extras() -> dict[str, Any]:
     return {"downloads": downloads.run()}
 
 
+def cpu(run: dict[str, Any]) -> float:
+    """CPU ms per email of a run, the local AWS's and the client's together: where an email's cost goes."""
+    return float(run["local_aws_cpu_ms_per_email"]) + float(run["client_cpu_ms_per_email"])
+
+
 def report(result: dict[str, Any]) -> str:
     p, c, nv, cs = result["pipeline"], result["ceiling"], result["naive"], result["cold_start"]
     rows = [
@@ -406,6 +411,8 @@ def report(result: dict[str, Any]) -> str:
         + ("DynamoDB in a process of its own" if result.get("dynamodb_process") else "one process"),
         f"throughput: {share:.0%} of the local SES ceiling (target >= 80%), {vs_naive:.1f}x naive (target >= 2x)",
         f"requests/email: {p['requests_per_email']} (target <= 1.12)",
+        f"CPU/email: pipeline {cpu(p):.2f} ms vs local SES ceiling {cpu(c):.2f} ms = "
+        f"{cpu(p) / cpu(c) if cpu(c) else 0:.2f}x (target <= 1.5x)",
         f"exactly once: duplicates {p['duplicates']}, missing {p['missing']}, ineligible emailed "
         f"{p['ineligible_emailed']} (target 0/0/0)",
         f"peak Python heap of one invocation: fan-out {p['peak_kib_fanout_invocation']} KiB, "

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib import entitlements
 from chalicelib import validation as v
 from chalicelib.auth import SUPPORT_ADMINS, Identity
 from chalicelib.entitlements import TIERS
-from chalicelib.errors import BadRequest, NotFound
+from chalicelib.errors import BadRequest, InvalidFields, NotFound
 from chalicelib.models import Account, Product
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -23,38 +24,84 @@ ACCOUNT_FIELDS = ("name", "tier", "products", "support_start", "support_end", "t
                   "csm_email", "oncall_email")  # fmt: skip
 PRODUCT_FIELDS = ("name", "features")
 FEATURES = ("X10", "P1", "E7")  # the seed's features marked '*': offered only for some products
+LIST_LIMIT = 100  # contracts per page of GET /accounts, at most
+T = TypeVar("T")
 
 
 def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[str] | None = None) -> Account:
-    v.reject_unknown(body, ACCOUNT_FIELDS)
-    account_id = v.ident(account_id, "account_id")
+    """The contract in ``body``, every field checked on its own: a contract with several faults answers
+    them all at once (``InvalidFields``), so an import needs one run to learn what to fix, not one per fault."""
+    faults = _Faults()
+    for unknown in sorted(set(body) - set(ACCOUNT_FIELDS)):
+        faults.add(unknown, BadRequest(f"Unknown field '{unknown}'.", code="unknown_field"))
+    account_id = faults.check("account_id", lambda: v.ident(account_id, "account_id"), account_id)
+    products: list[str] = faults.check("products", lambda: _products(body, known_products), [])
+    start = faults.check("support_start", lambda: v.iso_date(body, "support_start"), None)
+    end = faults.check("support_end", lambda: v.iso_date(body, "support_end"), None)
+    if start is not None and end is not None and end < start:
+        faults.add("support_end", BadRequest("Field 'support_end' must not be before 'support_start'.",
+                                             code="invalid_field"))  # fmt: skip
+    tz = faults.check("timezone", lambda: _timezone(body.get("timezone", "UTC")), "UTC")
+    name = faults.check("name", lambda: v.text(body, "name", max_len=200) or "", "")
+    tier = faults.check("tier", lambda: v.choice(body, "tier", TIERS), "")
+    hours = faults.check("business_hours", lambda: _hours(body.get("business_hours")), (8, 17))
+    csm = faults.check("csm_email", lambda: _optional_email(body, "csm_email"), None)
+    oncall = faults.check("oncall_email", lambda: _optional_email(body, "oncall_email"), None)
+    faults.raise_any()
+    assert start is not None and end is not None  # no fault: both parsed
+    return Account(account_id=account_id, name=name, tier=tier, products=tuple(products), support_start=start,
+                   support_end=end, timezone=tz, business_hours=hours, csm_email=csm, oncall_email=oncall)  # fmt: skip
+
+
+class _Faults:
+    """The faults of one request body, collected field by field."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, BadRequest]] = []
+
+    def add(self, field: str, err: BadRequest) -> None:
+        self.found.append((field, err))
+
+    def check(self, field: str, parse: Callable[[], T], fallback: T) -> T:
+        try:
+            return parse()
+        except BadRequest as err:
+            self.add(field, err)
+            return fallback
+
+    def raise_any(self) -> None:
+        if not self.found:
+            return
+        if len(self.found) == 1:
+            raise self.found[0][1]  # one fault: the usual {"error", "message"}
+        fields = [{"field": f, "error": e.code, "message": e.message} for f, e in self.found]
+        raise InvalidFields(
+            f"{len(fields)} fields are wrong: " + " ".join(e.message for _, e in self.found),
+            code="invalid_fields",
+            fields=fields,
+        )
+
+
+def _products(body: dict[str, Any], known: set[str] | None) -> list[str]:
     products = v.string_list(body, "products", item=v.ident)
-    if known_products is not None:
-        unknown = sorted(set(products) - known_products)
-        if unknown:
-            raise BadRequest(f"Unknown product(s): {', '.join(unknown)}.", code="unknown_product")
-    start, end = v.iso_date(body, "support_start"), v.iso_date(body, "support_end")
-    if end < start:
-        raise BadRequest("Field 'support_end' must not be before 'support_start'.", code="invalid_field")
-    tz = body.get("timezone", "UTC")
+    unknown = sorted(set(products) - known) if known is not None else []
+    if unknown:
+        raise BadRequest(f"Unknown product(s): {', '.join(unknown)}.", code="unknown_product")
+    return products
+
+
+def _timezone(tz: Any) -> str:
     try:
         ZoneInfo(tz if isinstance(tz, str) else "")
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise BadRequest(
             "Field 'timezone' must be an IANA time zone such as Europe/Stockholm.", code="invalid_field"
         ) from exc
-    return Account(
-        account_id=account_id,
-        name=v.text(body, "name", max_len=200) or "",
-        tier=v.choice(body, "tier", TIERS),
-        products=tuple(products),
-        support_start=start,
-        support_end=end,
-        timezone=tz,
-        business_hours=_hours(body.get("business_hours")),
-        csm_email=v.email(body["csm_email"], "csm_email") if body.get("csm_email") else None,
-        oncall_email=v.email(body["oncall_email"], "oncall_email") if body.get("oncall_email") else None,
-    )
+    return str(tz)
+
+
+def _optional_email(body: dict[str, Any], field: str) -> str | None:
+    return v.email(body[field], field) if body.get(field) else None
 
 
 def _hours(value: Any) -> tuple[int, int]:
@@ -142,6 +189,14 @@ def entitlements_of(table: Table, who: Identity, *, now: datetime | None = None)
         ],
         "features": tier.as_dict() if tier else {},
     }
+
+
+def list_page(table: Table, *, cursor: str, limit: str) -> dict[str, Any]:
+    """A page of contracts in account id order (support admins): ``{"items", "next"}``, ``next`` opaque."""
+    if limit and not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= LIST_LIMIT):
+        raise BadRequest(f"Query parameter 'limit' must be an integer from 1 to {LIST_LIMIT}.", code="invalid_field")
+    items, following = table.accounts_page(limit=int(limit or 50), cursor=cursor or None)
+    return {"items": [a.public() for a in items], "next": following}
 
 
 def known_products(table: Table) -> set[str]:

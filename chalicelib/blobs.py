@@ -1,11 +1,17 @@
-"""S3 adapter for release packages: presigned uploads, verification reads, short-lived download URLs."""
+"""S3 adapter for release packages: presigned uploads, verification reads, retention, short-lived download URLs.
+
+The bucket is versioned with S3 Object Lock enabled (infra/template.py): verification reads one version of
+an upload, locks that version, and downloads name it, so nothing written later under the key is ever served.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
@@ -14,6 +20,7 @@ from chalicelib.names import REJECTED_PREFIX, UPLOAD_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectLockRetentionTypeDef
 
 _CHUNK = 1024 * 1024
 MAX_COPY_OBJECT = 5 * 1024**3  # S3 refuses a single CopyObject of a larger source
@@ -22,6 +29,18 @@ COPY_PART = 512 * 1024**2  # above this, move_aside copies in parts (UploadPartC
 # else. No function is granted ListBucket (it would list every package), and every key a function heads is
 # one its policy grants s3:GetObject on (tests/app/test_least_privilege.py), so a 403 there means "no such key".
 _MISSING = ("404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied")
+# Governance, not compliance: a verified build must stay put against the functions, a stolen role, a mistake,
+# yet a court order or a licence problem must be able to remove it (docs/deploy.md, legal removal).
+RETENTION_MODE: Final = "GOVERNANCE"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One version of an object as a single HeadObject saw it."""
+
+    version_id: str | None  # None: the bucket is not versioned (S3 answers no id, or "null" while suspended)
+    size: int
+    sha256: str | None  # S3's own full-object SHA-256 (hex), when it verified one on arrival
 
 
 def client_config(env: Mapping[str, str]) -> dict[str, Any]:
@@ -107,17 +126,21 @@ class Blobs:
             return False
         return True
 
-    def verified_sha256(self, key: str) -> str | None:
-        """The object's full-object SHA-256 as S3 verified it on arrival (hex), when S3 has one.
+    def stat(self, key: str) -> Stored:
+        """The key's current version: its id, size and S3's full-object SHA-256 (one HeadObject).
 
-        None for a composite checksum (multipart: a hash of the parts' hashes, not of the file) and for
-        objects uploaded without a checksum; the caller then hashes the stream.
+        The SHA-256 is None for a composite checksum (multipart: a hash of the parts' hashes, not of the file)
+        and for objects uploaded without a checksum; the caller then hashes that version's stream.
         """
         head = self._head(key, ChecksumMode="ENABLED")
         value = head.get("ChecksumSHA256")
-        if not value or "-" in value or head.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
-            return None
-        return base64.b64decode(value).hex()
+        full = bool(value) and "-" not in value and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+        version = head.get("VersionId")
+        return Stored(
+            version_id=None if version in (None, "", "null") else str(version),
+            size=int(head["ContentLength"]),
+            sha256=base64.b64decode(value).hex() if full else None,
+        )
 
     def size_of(self, key: str) -> int:
         return int(self._head(key)["ContentLength"])
@@ -130,13 +153,21 @@ class Blobs:
                 raise NotFound(f"object {key} does not exist") from exc
             raise
 
-    def sha256_of(self, key: str) -> str:
-        """Hash the object as a stream, a megabyte at a time (memory stays flat whatever the size)."""
-        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+    def sha256_of(self, key: str, version_id: str) -> str:
+        """Hash one version as a stream, a megabyte at a time (memory stays flat whatever the size)."""
+        body = self._s3.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)["Body"]
         digest = hashlib.sha256()
         for chunk in iter(lambda: body.read(_CHUNK), b""):
             digest.update(chunk)
         return digest.hexdigest()
+
+    def retain(self, key: str, version_id: str, *, until: datetime) -> None:
+        """Lock one version against overwrite and deletion until ``until`` (S3 Object Lock, governance mode).
+
+        Only a later date is accepted without a governance bypass, so a retried verification can only extend it.
+        """
+        retention: ObjectLockRetentionTypeDef = {"Mode": RETENTION_MODE, "RetainUntilDate": until}
+        self._s3.put_object_retention(Bucket=self.bucket, Key=key, VersionId=version_id, Retention=retention)
 
     def move_aside(self, key: str) -> str:
         from boto3.s3.transfer import TransferConfig
@@ -146,17 +177,18 @@ class Blobs:
         # assembles such an object from UploadPartCopy parts (server side, nothing passes through the Lambda).
         config = TransferConfig(multipart_threshold=self._copy_part, multipart_chunksize=self._copy_part)
         self._s3.copy({"Bucket": self.bucket, "Key": key}, self.bucket, target, Config=config)
+        # Versioned bucket: this delete only adds a delete marker, the rejected version stays (never locked, so
+        # the lifecycle's noncurrent-version rule removes it; the copy under rejected/ is what people inspect).
         self._s3.delete_object(Bucket=self.bucket, Key=key)
         return target
 
-    def download_url(self, key: str, *, filename: str, expires: int = 300) -> str:
+    def download_url(self, key: str, *, version_id: str | None, filename: str, expires: int = 300) -> str:
+        """A presigned GET of exactly ``version_id`` of ``key`` (a later write under the key is never served).
+
+        ``version_id`` None only for a release verified before the bucket kept versions: then the current object.
+        """
         safe = filename.replace('"', "").replace("\\", "")
-        return self._s3.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ResponseContentDisposition": f'attachment; filename="{safe}"',
-            },
-            ExpiresIn=expires,
-        )
+        params = {"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": f'attachment; filename="{safe}"'}
+        if version_id is not None:
+            params["VersionId"] = version_id
+        return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)

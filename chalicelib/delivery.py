@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -216,8 +216,10 @@ def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipie
 
 def _send_all(
     deps: Deps, release_id: str, notice: str, todo: list[Recipient], compose: Compose
-) -> list[DeliveryOutcome]:
+) -> tuple[list[DeliveryOutcome], list[DeliveryOutcome]]:
     """Send concurrently; write outcomes in chunks as they complete, so a crash loses as few as possible.
+    Answers every outcome, and the last chunk's, not written yet: the batch's finish writes them in its
+    own transaction (one request fewer per batch than a BatchWriteItem of their own).
 
     Sends stop before the function's deadline (the rest come back as ``retry``). An unexpected error
     stops the sends not started yet, records what SES accepted, then raises.
@@ -244,10 +246,11 @@ def _send_all(
                     pending = []
         finally:
             _cancel(futures)  # a kill mid-batch (modelled by a BaseException) stops the rest too
-    _record(deps, release_id, notice, pending)
     if error is not None:
+        _record(deps, release_id, notice, pending)
         raise error
-    return outcomes
+    _written(pending, at=time.monotonic())  # within the one request that finishes the batch
+    return outcomes, pending
 
 
 def _stop_at(deps: Deps) -> float | None:
@@ -267,23 +270,38 @@ def _record(deps: Deps, release_id: str, notice: str, outcomes: list[DeliveryOut
     if not outcomes:
         return
     deps.table.record_deliveries(release_id, notice, outcomes)
-    written = time.monotonic()
+    _written(outcomes, at=time.monotonic())
+
+
+def _written(outcomes: list[DeliveryOutcome], *, at: float) -> None:
+    """The duplicate window of each accepted send: from SES's acceptance to its record's write."""
     for o in outcomes:
         if "accepted" in o.extra:
-            o.extra["window"] = written - o.extra["accepted"]
+            o.extra["window"] = at - o.extra["accepted"]
 
 
-def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> tuple[dict[str, int], dict[str, int]]:
+@dataclass(frozen=True)
+class Delivered:
+    """What delivering a claimed batch leaves for its finish: the counts by status, the report's tally,
+    and the outcomes of the last chunk, which the finish records in the same transaction."""
+
+    counts: dict[str, int]
+    tally: dict[str, int] = field(default_factory=dict)
+    unrecorded: list[DeliveryOutcome] = field(default_factory=list)
+
+
+def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Delivered:
     release_id, notice = str(message["release_id"]), str(message.get("notice", "release"))
     recipients = [Recipient.from_message(r) for r in message["recipients"]]
     release, subs, already, suppressed = deps.table.delivery_context(release_id, notice, recipients)
     counts: dict[str, int] = {"sent": 0, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
     if release is None or release.status not in mail.SENDABLE[notice]:
-        return counts, {}
+        return Delivered(counts)
     todo, outcomes = _partition(recipients, already, subs, suppressed, release, notice)
     notified = _notified(deps, release_id, notice, todo) if any(r.role == "csm" for r in todo) else []
     _record(deps, release_id, notice, outcomes)
-    outcomes += _send_all(deps, release_id, notice, todo, _composer(deps, release, notice, notified, todo))
+    sent, unrecorded = _send_all(deps, release_id, notice, todo, _composer(deps, release, notice, notified, todo))
+    outcomes += sent
     retry = [o for o in outcomes if o.status == "retry"]
     if retry:
         _requeue(deps, queue, message, retry)
@@ -292,7 +310,8 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> tuple[d
     for status, n in outcomes_by_status(outcomes).items():
         counts[status] = counts.get(status, 0) + n
     counts["window_ms"] = int(1000 * max((o.extra.get("window", 0.0) for o in outcomes), default=0.0))
-    return counts, tally_of(outcomes, published_at=release.published_at if notice == "release" else None)
+    published_at = release.published_at if notice == "release" else None
+    return Delivered(counts, tally_of(outcomes, published_at=published_at), unrecorded)
 
 
 def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
@@ -320,18 +339,17 @@ def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
         return {"busy": 1}
     if claim.status != ClaimStatus.CLAIMED:
         _refuse(deps, release_id, claim_id, claim)
-    counts, tally = _attempt(deps, message, queue, claim_id, claim)
-    deps.table.finish_batch(release_id, claim_id, counts, tally=tally)
+    delivered = _attempt(deps, message, queue, claim_id, claim)
+    counts = delivered.counts
+    deps.table.finish_batch(release_id, claim_id, counts, tally=delivered.tally, records=delivered.unrecorded)
     count_outcomes(counts)
     logger.info("batch delivered", extra={"release_id": release_id, "batch": claim_id, **counts})
     return counts
 
 
-def _attempt(
-    deps: Deps, message: dict[str, Any], queue: str, claim_id: str, claim: BatchClaim
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Deliver a claimed batch (its counts, and its tally for the report's counters); if that fails, keep the error on the claim and give the batch up on its last
-    attempt, then raise (SQS retries the message, and after the last moves it to the DLQ)."""
+def _attempt(deps: Deps, message: dict[str, Any], queue: str, claim_id: str, claim: BatchClaim) -> Delivered:
+    """Deliver a claimed batch; if that fails, keep the error on the claim and give the batch up on its
+    last attempt, then raise (SQS retries the message, and after the last moves it to the DLQ)."""
     release_id = str(message["release_id"])
     try:
         return _deliver_claimed(deps, message, queue)

@@ -1,8 +1,9 @@
 """The click on a download link: verify the token, check the entitlement now, audit, redirect to S3.
 
-The redirect target is always a presigned GET of the release's own object, never anything a request
-parameter names. An expired link can ask for a fresh one, which is emailed to the subscribed address
-(never shown to whoever holds the old link), at most once per ``FRESH_LINK_WINDOW`` per release.
+The redirect target is always a presigned GET of the release's own object at the version verification
+hashed, never anything a request parameter names nor anything written under the key since. An expired
+link can ask for a fresh one, which is emailed to the subscribed address (never shown to whoever holds
+the old link), at most once per ``FRESH_LINK_WINDOW`` per release.
 """
 
 from __future__ import annotations
@@ -153,7 +154,12 @@ def redirect_url(table: Table, blobs: Blobs, links: LinkMaker, token: str, *, ip
         user_agent=user_agent,
     )
     logger.info("download", extra={"release_id": release.release_id, "account_id": grant.account_id})
-    return blobs.download_url(release.object_key, filename=release.filename or "download", expires=PRESIGN_SECONDS)
+    return blobs.download_url(
+        release.object_key,
+        version_id=release.object_version,
+        filename=release.filename or "download",
+        expires=PRESIGN_SECONDS,
+    )
 
 
 def info(table: Table, links: LinkMaker, token: str) -> dict[str, Any]:

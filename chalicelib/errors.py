@@ -37,6 +37,15 @@ class BadRequest(PatchcastError):
     status = 400
 
 
+class InvalidFields(BadRequest):
+    """Several fields of one request are wrong: ``fields`` lists each (``field``, ``error``, ``message``), so
+    that a person fixes them all at once."""
+
+    def __init__(self, message: str, *, code: str, fields: list[dict[str, str]]) -> None:
+        super().__init__(message, code=code)
+        self.fields = fields
+
+
 class Unauthorized(PatchcastError):
     code = "unauthorized"
     status = 401

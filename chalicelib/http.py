@@ -12,7 +12,7 @@ from chalice import Response  # type: ignore[attr-defined]
 from chalice.app import Request
 
 from chalicelib.auth import Identity
-from chalicelib.errors import AlreadySubscribed, PatchcastError, Unauthorized
+from chalicelib.errors import AlreadySubscribed, InvalidFields, PatchcastError, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECURITY_HEADERS = {
@@ -74,6 +74,8 @@ def error_response(err: PatchcastError, request: Request | None = None, *, page:
     body: dict[str, Any] = {"error": err.code, "message": err.message}
     if isinstance(err, AlreadySubscribed):
         body["id"] = err.subscription_id  # the subscription to PATCH instead
+    if isinstance(err, InvalidFields):
+        body["fields"] = err.fields
     if err.hint:
         body["hint"] = err.hint
     if err.action:

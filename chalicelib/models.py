@@ -117,6 +117,7 @@ class Release:
     notify_at: str | None = None
     draft: bool = False
     object_key: str | None = None
+    object_version: str | None = None  # the S3 version of object_key that verification hashed (what is served)
     published_at: str | None = None
     fanout_at: str | None = None
     reason: str | None = None
@@ -131,6 +132,7 @@ class Release:
         body = asdict(self)
         body["id"] = body.pop("release_id")
         body.pop("object_key")
+        body.pop("object_version")
         body.pop("upload_id")
         return body
 

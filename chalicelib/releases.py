@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import validation as v
@@ -18,7 +18,7 @@ from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.blobs import Blobs
+    from chalicelib.blobs import Blobs, Stored
     from chalicelib.queues import Queues
     from chalicelib.store import Table
 
@@ -34,6 +34,9 @@ MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
 # conservative 30 MiB/s from S3 that is 171 s, well inside the timeout (docs/releases.md, "Size limit").
 MAX_FILE_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
+# How long a verified build stays locked (S3 Object Lock): the evidence of what customers were told the SHA-256
+# of outlives any support contract that could have downloaded it (docs/deploy.md, "Released builds cannot change").
+RETENTION_DAYS = 7 * 365
 QUEUEING_LEASE_SECONDS = 60  # outlives a publish call (the API's timeout is 30 s)
 # Whole-value patterns (fullmatch): "$" would also accept a final newline.
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -275,7 +278,8 @@ def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str,
         logger.info("upload waits for its declared SHA-256", extra={"release_id": release.release_id})
         return None
     try:
-        problem = _problem_with(blobs, release, key)
+        stored = blobs.stat(key)
+        problem = _problem_with(blobs, release, key, stored)
     except NotFound:
         logger.warning("uploaded object is gone", extra={"key": key})
         return None
@@ -289,21 +293,29 @@ def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str,
             reason=f"upload rejected: {problem}",
             object_key=moved,
         )
-    verified = table.transition_release(release.release_id, from_status=["awaiting-upload"], to_status="available")
+    assert stored.version_id  # _problem_with refuses an unversioned object
+    # Lock the version before anyone can hear of it: a failure here leaves the release waiting and the event retried.
+    blobs.retain(key, stored.version_id, until=datetime.now(UTC) + timedelta(days=RETENTION_DAYS))
+    verified = table.transition_release(
+        release.release_id, from_status=["awaiting-upload"], to_status="available", object_version=stored.version_id
+    )
     if verified is None:
         return None
-    logger.info("upload verified", extra={"release_id": release.release_id})
+    logger.info("upload verified", extra={"release_id": release.release_id, "version_id": stored.version_id})
     return after_available(table, queues, fanout_queue, verified)
 
 
-def _problem_with(blobs: Blobs, release: Release, key: str) -> str | None:
-    """What is wrong with the uploaded object, or None: the size first (cheap), then the SHA-256."""
-    size = blobs.size_of(key)
-    if size != release.size:
-        return f"size is {size} bytes, {release.size} were declared"
+def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> str | None:
+    """What is wrong with the uploaded object, or None: the size first (cheap), then the SHA-256 of that version."""
+    if stored.version_id is None:
+        # Without versions a verified build could be overwritten under its key: an infrastructure fault, not the
+        # uploader's; raising keeps the release waiting and the event retried (then the DLQ and its alarm).
+        raise RuntimeError(f"bucket {blobs.bucket} keeps no versions: {key} cannot be pinned; enable versioning")
+    if stored.size != release.size:
+        return f"size is {stored.size} bytes, {release.size} were declared"
     # S3's own full-object SHA-256 spares reading the file when the uploader sent one; our presigned POST
     # (signed before the digest is known) and multipart (composite checksums) never have it: hash the stream.
-    digest = blobs.verified_sha256(key) or blobs.sha256_of(key)
+    digest = stored.sha256 or blobs.sha256_of(key, stored.version_id)
     if digest != release.sha256:
         return f"SHA-256 is {digest}, {release.sha256} was declared"
     return None

@@ -77,6 +77,12 @@ def resources(stage: str) -> dict[str, Any]:
             "Type": "AWS::S3::Bucket",
             "Properties": {
                 "BucketName": n.bucket,
+                # A verified build is locked per version at verification (chalicelib/releases.py, governance
+                # mode), not by a default rule: uploads awaiting verification and rejected ones stay removable.
+                # Object Lock needs versioning, and cannot be turned off again once on.
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "ObjectLockEnabled": True,
+                "ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"},
                 "PublicAccessBlockConfiguration": {
                     "BlockPublicAcls": True,
                     "BlockPublicPolicy": True,
@@ -94,6 +100,14 @@ def resources(stage: str) -> dict[str, Any]:
                             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
                         },
                         {"Id": "rejected-uploads", "Status": "Enabled", "Prefix": "rejected/", "ExpirationInDays": 30},
+                        # Versions no longer current: a rejected upload moved aside, a write over a released
+                        # build. Lifecycle cannot remove a version while its retention runs: a build stays.
+                        {
+                            "Id": "noncurrent-versions",
+                            "Status": "Enabled",
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                            "ExpiredObjectDeleteMarker": True,
+                        },
                     ]
                 },
                 "NotificationConfiguration": {

@@ -74,15 +74,28 @@ def _copy_source(src: Any) -> str:
     return unquote(str(src).split("?versionId=", 1)[0]).lstrip("/")
 
 
+# A call naming a version is authorised as the version action (S3 user guide, "Policy actions for Amazon S3"):
+# s3:GetObject does not let a role read a given version, nor s3:DeleteObject remove one.
+_VERSIONED = {"s3:GetObject": "s3:GetObjectVersion", "s3:DeleteObject": "s3:DeleteObjectVersion"}
+
+
+def _copy_source_versioned(src: Any) -> bool:
+    return bool(src.get("VersionId")) if isinstance(src, dict) else "?versionId=" in str(src)
+
+
 def _s3(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     bucket = f"arn:aws:s3:::{params.get('Bucket', '')}"
     if operation in ("CopyObject", "UploadPartCopy"):  # reads the source, writes the target
+        read = "s3:GetObjectVersion" if _copy_source_versioned(params["CopySource"]) else "s3:GetObject"
         return [
-            ("s3:GetObject", f"arn:aws:s3:::{_copy_source(params['CopySource'])}"),
+            (read, f"arn:aws:s3:::{_copy_source(params['CopySource'])}"),
             ("s3:PutObject", f"{bucket}/{params['Key']}"),
         ]
     arn = f"{bucket}/{params['Key']}" if "Key" in params else bucket
-    return [(action, arn) for action in iam_actions("s3", operation)]
+    actions = iam_actions("s3", operation)
+    if params.get("VersionId"):
+        actions = tuple(_VERSIONED.get(a, a) for a in actions)
+    return [(action, arn) for action in actions]
 
 
 def _arns(service: str, region: str, params: dict[str, Any]) -> list[str]:

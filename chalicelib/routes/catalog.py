@@ -11,7 +11,7 @@ from chalice import Blueprint  # type: ignore[attr-defined]
 
 from chalicelib import names, wiring
 from chalicelib.auth import SUPPORT_ADMINS
-from chalicelib.http import body_of, handled, identity_of, json_response
+from chalicelib.http import body_of, handled, identity_of, json_response, query_param
 from chalicelib.routes.auth import jwt_auth
 
 bp = Blueprint(__name__)
@@ -84,6 +84,20 @@ def put_account(account_id: str) -> Any:
     )
     changed = accounts.upsert(table, wiring.get().queues, names.current().accounts_queue, account)
     return json_response({**account.public(), "changed": changed})
+
+
+@bp.route("/accounts", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def list_accounts() -> Any:
+    from chalicelib import accounts
+
+    identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
+    request = bp.current_request
+    return json_response(
+        accounts.list_page(
+            wiring.get().table, cursor=query_param(request, "cursor"), limit=query_param(request, "limit")
+        )
+    )
 
 
 @bp.route("/accounts/{account_id}", methods=["GET"], authorizer=jwt_auth)

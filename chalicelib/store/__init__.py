@@ -8,6 +8,8 @@ pattern                                key
 =====================================  ==============================================================
 product by id / the catalog            PK=CATALOG, SK=PRODUCT#<id> (Query PK=CATALOG)
 contract of an account                 PK=ACCOUNT#<id>, SK=CONTRACT (BatchGet for a fan-out page)
+every contract, by account id          GSI1: GSI1PK=CONTRACTS, GSI1SK=<id> (on the contract item; Query
+                                       with Limit, cursor after the last id: GET /accounts)
 an account's subscriptions             PK=ACCOUNT#<id>, SK begins_with SUB#
 one subscription                       PK=ACCOUNT#<id>, SK=SUB#<sub>
 one subscription per address           PK=ACCOUNT#<id>, SK=ADDRESS#<normalised address> (names its subscription;

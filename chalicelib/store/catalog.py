@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.errors import BadRequest
 from chalicelib.models import Account, Product, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key, load
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as validation.ident accepts
 
 
 class CatalogMixin(TableBase):
@@ -48,7 +53,8 @@ class CatalogMixin(TableBase):
             self._db.put_item(
                 TableName=self.name,
                 Item=dump(item),
-                ConditionExpression="attribute_not_exists(PK) OR #h <> :h",
+                # a contract stored before the list index existed is rewritten once, to join the list
+                ConditionExpression="attribute_not_exists(PK) OR #h <> :h OR attribute_not_exists(GSI1PK)",
                 ExpressionAttributeNames={"#h": "digest"},
                 ExpressionAttributeValues=dump({":h": item["digest"]}),
             )
@@ -64,9 +70,49 @@ class CatalogMixin(TableBase):
         ).get("Item")
         return _account(load(got)) if got else None
 
+    def accounts_page(self, *, limit: int, cursor: str | None) -> tuple[list[Account], str | None]:
+        """Contracts in account id order, a page from ``cursor`` (the opaque next of the previous page)."""
+        kwargs: dict[str, Any] = {}
+        if cursor is not None:
+            after = _after_account(cursor)
+            kwargs["ExclusiveStartKey"] = dump({"PK": f"ACCOUNT#{after}", "SK": "CONTRACT", "GSI1PK": CONTRACTS,
+                                                "GSI1SK": after})  # fmt: skip
+        got = self._db.query(
+            TableName=self.name,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues=dump({":pk": CONTRACTS}),
+            Limit=limit,
+            **kwargs,
+        )
+        items = [_account(load(i)) for i in got.get("Items", [])]
+        last = got.get("LastEvaluatedKey")
+        return items, _cursor_after(items[-1].account_id) if last and items else None
+
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
         keys = [(f"ACCOUNT#{a}", "CONTRACT") for a in sorted(set(account_ids))]
         return {a.account_id: a for a in (_account(i) for i in self._batch_get(keys, consistent=False))}
+
+
+CONTRACTS = "CONTRACTS"  # GSI1 partition of every contract, sorted by account id: the support admins' list
+_CURSOR_PREFIX = "a1:"  # versioned, so that the cursor's contents can change without misreading old ones
+
+
+def _cursor_after(account_id: str) -> str:
+    return base64.urlsafe_b64encode((_CURSOR_PREFIX + account_id).encode()).decode().rstrip("=")
+
+
+def _after_account(cursor: str) -> str:
+    """The account id a cursor continues after; a cursor this API did not give is a 400, not a 500."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    account_id = text.removeprefix(_CURSOR_PREFIX)
+    if not text.startswith(_CURSOR_PREFIX) or not _ACCOUNT_ID.fullmatch(account_id):
+        raise BadRequest("Query parameter 'cursor' is not one this API gave: pass the 'next' of a page.",
+                         code="invalid_cursor")  # fmt: skip
+    return account_id
 
 
 def _product(i: dict[str, Any]) -> Product:
@@ -88,7 +134,8 @@ def _account_item(a: Account) -> dict[str, Any]:
         "oncall_email": a.oncall_email,
     }
     body["digest"] = json.dumps(body, sort_keys=True)
-    return {"PK": f"ACCOUNT#{a.account_id}", "SK": "CONTRACT", **body, "updated_at": now_iso()}
+    return {"PK": f"ACCOUNT#{a.account_id}", "SK": "CONTRACT", "GSI1PK": CONTRACTS, "GSI1SK": a.account_id, **body,
+            "updated_at": now_iso()}  # fmt: skip
 
 
 def _account(i: dict[str, Any]) -> Account:

@@ -73,11 +73,19 @@ class DeliveriesMixin(TableBase):
         return BatchClaim(ClaimStatus.CLAIMED, attempts=attempts, lease_until=now + lease_seconds)
 
     def finish_batch(
-        self, release_id: str, batch_id: str, counts: dict[str, int], *, tally: Mapping[str, int] | None = None
+        self,
+        release_id: str,
+        batch_id: str,
+        counts: dict[str, int],
+        *,
+        tally: Mapping[str, int] | None = None,
+        records: Sequence[DeliveryOutcome] = (),
     ) -> bool:
-        """Mark a claimed batch (``<notice>#<batch>``) done and add its ``tally`` (``<tier>#<role>#<status>``
-        counts) to the report's counters, in one transaction that only applies while the batch is not done:
-        a batch finished twice (a re-drive racing a slow invocation) counts once. False if it was done."""
+        """Mark a claimed batch (``<notice>#<batch>``) done, add its ``tally`` (``<tier>#<role>#<status>``
+        counts) to the report's counters and write the delivery ``records`` not written yet (at most a
+        chunk: 2 + 24 of a transaction's 100 actions), in one transaction that only applies while the batch
+        is not done: a batch finished twice (a re-drive racing a slow invocation) counts once, and its
+        records are then written on their own. False if it was done."""
         finish: dict[str, Any] = {
             "TableName": self.name,
             "Key": key(f"RELEASE#{release_id}", f"BATCH#{batch_id}"),
@@ -85,7 +93,8 @@ class DeliveriesMixin(TableBase):
             "ConditionExpression": "attribute_not_exists(done_at)",
             "ExpressionAttributeValues": dump({":t": now_iso(), ":c": counts}),
         }
-        if not any((tally or {}).values()):
+        notice = batch_id.split("#", 1)[0]
+        if not any((tally or {}).values()) and not records:
             try:
                 self._db.update_item(**finish)
             except ClientError as exc:
@@ -93,9 +102,17 @@ class DeliveriesMixin(TableBase):
                     return False
                 raise
             return True
-        notice = batch_id.split("#", 1)[0]
-        bump = tally_update(self.name, release_id, notice, batch_id, tally or {})
-        return transact(self._db, [{"Update": finish}, bump]) is None
+        at = now_iso()
+        actions: list[dict[str, Any]] = [{"Update": finish}]
+        if any((tally or {}).values()):
+            actions.append(tally_update(self.name, release_id, notice, batch_id, tally or {}))
+        actions += [
+            {"Put": {"TableName": self.name, "Item": dump(_delivery_item(release_id, notice, o, at))}} for o in records
+        ]
+        if transact(self._db, actions) is None:
+            return True
+        self.record_deliveries(release_id, notice, records)  # done already: what this attempt sent is still kept
+        return False
 
     def note_batch_error(self, release_id: str, batch_id: str, error: str, *, lease_until: int) -> None:
         """A claimed attempt failed: keep why on the claim, and end this invocation's lease early so the
@@ -275,28 +292,28 @@ class DeliveriesMixin(TableBase):
         )
 
     def record_deliveries(self, release_id: str, notice: str, outcomes: Sequence[DeliveryOutcome]) -> None:
-        at = now_iso()
-        self._batch_write(
-            [
-                {
-                    "PK": f"RELEASE#{release_id}",
-                    "SK": f"DELIVERY#{notice}#{o.recipient.key}",
-                    "type": "delivery",
-                    "notice": notice,
-                    "recipient": o.recipient.key,
-                    "account_id": o.recipient.account_id,
-                    "subscription_id": o.recipient.subscription_id,
-                    "email": o.recipient.email,
-                    "tier": o.recipient.tier,
-                    "role": o.recipient.role,
-                    "status": o.status,
-                    "message_id": o.message_id,
-                    "detail": o.detail,
-                    "at": at,
-                }
-                for o in outcomes
-            ]
-        )
+        if outcomes:
+            at = now_iso()
+            self._batch_write([_delivery_item(release_id, notice, o, at) for o in outcomes])
+
+
+def _delivery_item(release_id: str, notice: str, o: DeliveryOutcome, at: str) -> dict[str, Any]:
+    return {
+        "PK": f"RELEASE#{release_id}",
+        "SK": f"DELIVERY#{notice}#{o.recipient.key}",
+        "type": "delivery",
+        "notice": notice,
+        "recipient": o.recipient.key,
+        "account_id": o.recipient.account_id,
+        "subscription_id": o.recipient.subscription_id,
+        "email": o.recipient.email,
+        "tier": o.recipient.tier,
+        "role": o.recipient.role,
+        "status": o.status,
+        "message_id": o.message_id,
+        "detail": o.detail,
+        "at": at,
+    }
 
 
 _INFLIGHT = "INFLIGHT"

@@ -19,8 +19,14 @@ GROUPS = (token, accounts, releases, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="patchctl", description="Publish releases and manage contracts in Patchcast.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="patchctl",
+        description="Publish releases and manage contracts in Patchcast. `patchctl COMMAND --help` for each.",
+        epilog="The API: --api URL, else PATCHCAST_API, else http://127.0.0.1:$PATCHCAST_API_PORT, else port 8000. "
+        "Credentials: PATCHCAST_TOKEN, else the local stack's issuer (its .local/ found from any folder of the "
+        "checkout, or PATCHCAST_STATE_DIR). Exit status 0 only on success.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for group in GROUPS:
         group.register(sub)
     return parser

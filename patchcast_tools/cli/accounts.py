@@ -1,11 +1,13 @@
-"""``patchctl accounts import FILE.csv``: upsert support contracts, one PUT per row, reporting each row
-by its line number; a rejected row writes nothing, and importing the same file again changes nothing."""
+"""``patchctl accounts import|list|show|export``: support contracts. ``import`` upserts one PUT per row and
+reports every row in file order by its line number, each rejected row with all its faults at once; a
+rejected row writes nothing, and importing the same file again (or a file ``export`` wrote) changes nothing."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import os
 import re
 import sys
 from pathlib import Path
@@ -13,18 +15,17 @@ from typing import Any
 
 import requests
 
-from patchcast_tools.cli.common import Api, CliError, add_common, emit
+from patchcast_tools.cli.common import Api, ApiError, CliError, add_common, emit
 
 REQUIRED = ("account_id", "name", "tier", "products", "support_start", "support_end")
 OPTIONAL = ("timezone", "business_hours", "csm_email", "oncall_email")
 _HOURS = re.compile(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$")
+_HOURS_FAULT = "column 'business_hours' must be like 8-17 (start and end hour, local time)"
 
 
-class RowError(Exception):
-    """A row the CLI itself can tell is wrong, before asking the API."""
-
-
-def _row_body(row: dict[str, str]) -> dict[str, Any]:
+def _row_body(row: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The PUT body of a row, and the faults the CLI itself sees in it (their fields still go to the API,
+    in a form it refuses, so that it answers the row's other faults in the same run and writes nothing)."""
     body: dict[str, Any] = {
         "name": row.get("name", ""),
         "tier": (row.get("tier") or "").strip(),
@@ -32,16 +33,21 @@ def _row_body(row: dict[str, str]) -> dict[str, Any]:
         "support_start": (row.get("support_start") or "").strip(),
         "support_end": (row.get("support_end") or "").strip(),
     }
+    faults: list[dict[str, str]] = []
     for optional in ("timezone", "csm_email", "oncall_email"):
         if (row.get(optional) or "").strip():
             body[optional] = row[optional].strip()
     hours = (row.get("business_hours") or "").strip()
     if hours:
         match = _HOURS.match(hours)
-        if not match:
-            raise RowError("column 'business_hours' must be like 8-17 (start and end hour, local time)")
-        body["business_hours"] = {"start": int(match[1]), "end": int(match[2])}
-    return body
+        if match:
+            body["business_hours"] = {"start": int(match[1]), "end": int(match[2])}
+        else:
+            body["business_hours"] = hours  # not an object: the API refuses the row
+            faults.append({"field": "business_hours", "message": _HOURS_FAULT})
+    for column in sorted(str(k) for k in row if k is not None and k not in REQUIRED + OPTIONAL):
+        body[column] = row[column]  # an unknown field: the API names it among the row's faults
+    return body, faults
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -66,60 +72,140 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
-def _check(row: dict[str, Any], seen: dict[str, int]) -> tuple[str, dict[str, Any]]:
-    extra = sorted(str(k) for k in row if k not in REQUIRED + OPTIONAL)
-    if extra:
-        raise RowError(f"unknown column(s) {', '.join(extra)}" if None not in row else "more fields than columns")
+def _row_faults(row: dict[str, Any], seen: dict[str, int]) -> list[dict[str, str]]:
+    """Faults that keep a row from being sent at all: no id to PUT, the same id twice, cells past the header."""
+    faults = []
+    if None in row:
+        faults.append({"field": "", "message": "more fields than columns"})
     account_id = (row.get("account_id") or "").strip()
     if not account_id:
-        raise RowError("column 'account_id' is empty")
-    if account_id in seen:
-        raise RowError(f"account {account_id} is already on line {seen[account_id]} of this file")
-    return account_id, _row_body(row)
+        faults.append({"field": "account_id", "message": "column 'account_id' is empty"})
+    elif account_id in seen:
+        faults.append({"field": "account_id", "message": f"account {account_id} is already on line "
+                                                         f"{seen[account_id]} of this file"})  # fmt: skip
+    return faults
 
 
-def _stops_everything(error: str) -> bool:
+def _api_faults(exc: ApiError, mine: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The API's faults of a row, the CLI's own wording where it saw the fault first."""
+    ours = {f["field"] for f in mine}
+    theirs = [{"field": str(f.get("field", "")), "message": str(f.get("message", ""))}
+              for f in exc.body.get("fields", []) if f.get("field") not in ours]  # fmt: skip
+    if not theirs and not mine:  # a single fault comes as the plain {"error", "message"}
+        theirs = [{"field": "", "message": str(exc.body.get("message") or exc)}]
+    return [*mine, *theirs]
+
+
+def _stops_everything(exc: CliError) -> bool:
     """No API, or credentials it refuses: every further row would fail the same way."""
-    return error.startswith("cannot reach") or " (401)" in error or " (403)" in error
+    return not isinstance(exc, ApiError) or exc.status in (401, 403)
+
+
+def _import_row(api: Api, line: int, row: dict[str, Any], seen: dict[str, int]) -> dict[str, Any]:
+    account_id = (row.get("account_id") or "").strip()
+    faults = _row_faults(row, seen)
+    if not faults:
+        seen[account_id] = line
+        body, faults = _row_body(row)
+        try:
+            got = api.call("PUT", f"/accounts/{requests.utils.quote(account_id, safe='')}", body)
+        except CliError as exc:
+            if _stops_everything(exc):
+                raise
+            faults = _api_faults(exc, faults) if isinstance(exc, ApiError) else faults
+        else:
+            return {"line": line, "account_id": account_id, "accepted": True, "changed": got.get("changed", True)}
+    error = "; ".join(f["message"] for f in faults)
+    return {"line": line, "account_id": account_id, "accepted": False, "error": error, "faults": faults}
+
+
+def _describe_row(r: dict[str, Any]) -> str:
+    if r["accepted"]:
+        return f"line {r['line']}: {r['account_id']} {'updated' if r['changed'] else 'unchanged'}"
+    return f"line {r['line']}: rejected {r['account_id'] or '(no id)'}: {r['error']}"
 
 
 def cmd_accounts_import(args: argparse.Namespace) -> None:
     api = Api(args.api, "support-admin")
-    path = Path(args.file)
-    rows = _rows(path)
-    report: dict[str, list[dict[str, Any]]] = {"accepted": [], "rejected": []}
     seen: dict[str, int] = {}
-    for line, row in rows:
-        try:
-            account_id, body = _check(row, seen)
-            seen[account_id] = line
-            got = api.call("PUT", f"/accounts/{requests.utils.quote(account_id, safe='')}", body)
-        except (RowError, CliError) as exc:
-            if isinstance(exc, CliError) and _stops_everything(str(exc)):
-                raise
-            report["rejected"].append({"line": line, "account_id": (row.get("account_id") or "").strip(),
-                                       "error": str(exc)})  # fmt: skip
-            continue
-        report["accepted"].append({"line": line, "account_id": account_id, "changed": got.get("changed", True)})
-    lines = [
-        f"line {a['line']}: {a['account_id']} {'updated' if a['changed'] else 'unchanged'}" for a in report["accepted"]
-    ]
-    lines += [f"line {r['line']}: rejected {r['account_id'] or '(no id)'}: {r['error']}" for r in report["rejected"]]
-    changed = sum(1 for a in report["accepted"] if a["changed"])
-    lines.append(f"{len(report['accepted'])} accepted ({changed} changed), {len(report['rejected'])} rejected")
+    rows = [_import_row(api, line, row, seen) for line, row in _rows(Path(args.file))]
+    accepted = [r for r in rows if r["accepted"]]
+    rejected = [r for r in rows if not r["accepted"]]
+    changed = sum(1 for r in accepted if r["changed"])
+    report = {"rows": rows, "accepted": accepted, "rejected": rejected}
+    lines = [_describe_row(r) for r in rows]  # file order: a reader fixes the file top to bottom
+    lines.append(f"{len(accepted)} accepted ({changed} changed), {len(rejected)} rejected")
     emit(args, report, "\n".join(lines))
-    if report["rejected"]:
+    if rejected:
         sys.exit(1)
 
 
+def _csv_row(account: dict[str, Any]) -> dict[str, str]:
+    """A contract as the row ``import`` reads back to the same contract."""
+    hours = account.get("business_hours") or {"start": 8, "end": 17}
+    return {
+        **{c: str(account.get(c) or "") for c in REQUIRED + OPTIONAL},
+        "products": ";".join(account.get("products", [])),
+        "business_hours": f"{hours['start']}-{hours['end']}",
+    }
+
+
+def cmd_accounts_export(args: argparse.Namespace) -> None:
+    accounts = list(Api(args.api, "support-admin").items("/accounts"))
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=REQUIRED + OPTIONAL, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_csv_row(a) for a in accounts)
+    path = Path(args.file)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(out.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)  # a reader never sees half an export
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from exc
+    emit(args, {"file": str(path), "accounts": len(accounts)}, f"wrote {len(accounts)} contract(s) to {path}")
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> None:
+    accounts = list(Api(args.api, "support-admin").items("/accounts"))
+    lines = [
+        f"{a['account_id']:<20} {a['tier']:<8} {a['support_start']}..{a['support_end']}  "
+        f"{' '.join(a['products']):<16} {a['name']}"
+        for a in accounts
+    ]
+    emit(args, accounts, "\n".join(lines) if lines else "no contracts")
+
+
+def cmd_accounts_show(args: argparse.Namespace) -> None:
+    account = Api(args.api, "support-admin").call("GET", f"/accounts/{requests.utils.quote(args.id, safe='')}")
+    row = _csv_row(account)
+    emit(args, account, "\n".join(f"{c:<15} {row[c]}" for c in REQUIRED + OPTIONAL))
+
+
 def register(sub: Any) -> None:
-    accounts = sub.add_parser("accounts", help="support contracts").add_subparsers(dest="action", required=True)
-    imp = accounts.add_parser(
-        "import",
-        help="upsert contracts from a CSV file",
-        description="Columns: " + ", ".join(REQUIRED) + " (required); " + ", ".join(OPTIONAL) + " (optional). "
-        "products: separated by ';' or spaces; dates: YYYY-MM-DD; business_hours: like 8-17. See docs/subscriptions.md.",
+    accounts = sub.add_parser(
+        "accounts", help="support contracts: import, list, show, export", description="Support contracts."
+    ).add_subparsers(dest="action", required=True, metavar="SUBCOMMAND", title="subcommands")
+    columns = (
+        "Columns: " + ", ".join(REQUIRED) + " (required); " + ", ".join(OPTIONAL) + " (optional). "
+        "products: separated by ';' or spaces; dates: YYYY-MM-DD; business_hours: like 8-17. See docs/subscriptions.md."
     )
+    imp = accounts.add_parser("import", help="upsert contracts from a CSV file", description=columns)
     add_common(imp)
-    imp.add_argument("file")
+    imp.add_argument("file", help="the CSV file (UTF-8, a header line, one contract per row)")
     imp.set_defaults(func=cmd_accounts_import)
+    listing = accounts.add_parser("list", help="every contract", description="Every contract, by account id.")
+    add_common(listing)
+    listing.set_defaults(func=cmd_accounts_list)
+    show = accounts.add_parser("show", help="one contract", description="One contract, field by field.")
+    add_common(show)
+    show.add_argument("id", help="the account id")
+    show.set_defaults(func=cmd_accounts_show)
+    export = accounts.add_parser(
+        "export",
+        help="write every contract to a CSV file that import takes back unchanged",
+        description="Write every contract to FILE as CSV, in the columns import reads. " + columns,
+    )
+    add_common(export)
+    export.add_argument("file", help="the CSV file to write (replaced if it exists)")
+    export.set_defaults(func=cmd_accounts_export)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,63 @@ class CliError(Exception):
 class ApiError(CliError):
     """The API answered with an error status."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, body: Any = None) -> None:
         super().__init__(message)
         self.status = status
+        self.body = body if isinstance(body, dict) else {}  # the API's {"error", "message", ...}
+
+
+def api_url(env: Mapping[str, str] = os.environ) -> str:
+    """Where the API is when ``--api`` is not given: ``PATCHCAST_API``, else the local stack's
+    ``PATCHCAST_API_PORT`` on 127.0.0.1 (what ``make run`` is moved by), else the default port."""
+    if env.get("PATCHCAST_API"):
+        return env["PATCHCAST_API"]
+    port = env.get("PATCHCAST_API_PORT")
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_API
+
+
+# The checkout patchctl is installed from (editable, as ``make`` installs it): its .local/ is the stack's.
+_PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _candidates(env: Mapping[str, str], cwd: Path) -> list[Path]:
+    if env.get("PATCHCAST_STATE_DIR"):
+        return [Path(env["PATCHCAST_STATE_DIR"])]
+    found = [folder / ".local" for folder in (cwd, *cwd.parents)]
+    return [*found, _PROJECT / ".local"] if (_PROJECT / "app.py").is_file() else found
+
+
+def local_state(env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Path | None:
+    """The local stack's state folder (issuer key, upload state): ``PATCHCAST_STATE_DIR``, else the
+    first ``.local/`` holding an issuer key from the current folder up, else the project's own."""
+    for folder in _candidates(env, cwd or Path.cwd()):
+        if (folder / "issuer" / "private.pem").is_file():
+            return folder
+    return None
+
+
+def require_local_state(env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> Path:
+    """``local_state()``, or a one-line refusal saying where it looked and how to point patchctl there."""
+    found = local_state(env, cwd)
+    if found is None:
+        raise CliError(no_local_stack(env, cwd))
+    return found
+
+
+def no_local_stack(env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> str:
+    if env.get("PATCHCAST_STATE_DIR"):
+        where = f"PATCHCAST_STATE_DIR={env['PATCHCAST_STATE_DIR']} holds no issuer/private.pem"
+    else:
+        where = f"no .local/issuer/private.pem in {cwd or Path.cwd()} or its parents, nor in {_PROJECT}"
+    return (
+        f"no local stack found ({where}): start it with `make run`, or set PATCHCAST_STATE_DIR to the folder "
+        "`make run` printed"
+    )
 
 
 def state_dir() -> Path:
-    return Path(os.environ.get("PATCHCAST_STATE_DIR", Path.cwd() / ".local"))
+    """Where patchctl keeps its own state (resumable uploads): the local stack's, else ./.local (AWS)."""
+    return local_state() or Path(os.environ.get("PATCHCAST_STATE_DIR") or Path.cwd() / ".local")
 
 
 class Credentials:
@@ -45,16 +95,15 @@ class Credentials:
         refresh, client_id = env.get("PATCHCAST_REFRESH_TOKEN"), env.get("PATCHCAST_CLIENT_ID")
         if refresh and client_id:
             self._renew = lambda: _cognito_refresh(client_id, refresh)
-        elif self._token is None and (state_dir() / "issuer" / "private.pem").exists():
+        elif self._token is None and (folder := local_state(env)) is not None:
             from patchcast_tools.local import issuer
 
-            folder = state_dir()
             self._renew = lambda: issuer.mint(folder, role=role, email=f"{role}@patchcast.local")
 
     def token(self) -> str:
         if self._token is None:
             if self._renew is None:
-                raise CliError("no credentials: set PATCHCAST_TOKEN to a bearer token (or run against the local stack)")
+                raise CliError(f"no credentials: set PATCHCAST_TOKEN to a bearer token; {no_local_stack()}")
             self._token = self._renew()
         return self._token
 
@@ -99,8 +148,19 @@ class Api:
             # Without a way to renew, renew() says how to give patchctl one.
             resp = self._send(method, path, body, self.credentials.renew())
         if resp.status_code not in ok:
-            raise ApiError(_describe(resp), resp.status_code)
+            raise ApiError(_describe(resp), resp.status_code, _json_or_none(resp))
         return resp.json() if resp.content else {}
+
+    def items(self, path: str) -> Iterator[Any]:
+        """Every item of a list route, page after page (``{"items", "next"}``)."""
+        cursor: str | None = None
+        while True:
+            query = f"?cursor={requests.utils.quote(cursor, safe='')}" if cursor else ""
+            page = self.call("GET", path + query)
+            yield from page["items"]
+            cursor = page.get("next")
+            if not cursor:
+                return
 
     def _send(self, method: str, path: str, body: Any, token: str) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -108,6 +168,13 @@ class Api:
             return self.http.request(method, self.base + path, json=body, headers=headers, timeout=30)
         except requests.RequestException as exc:
             raise CliError(f"cannot reach the Patchcast API at {self.base}: {exc.__class__.__name__}") from exc
+
+
+def _json_or_none(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
 
 
 def _describe(resp: requests.Response) -> str:
@@ -123,5 +190,10 @@ def emit(args: argparse.Namespace, value: Any, human: str) -> None:
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api", default=os.environ.get("PATCHCAST_API", DEFAULT_API), help="Patchcast API base URL")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--api",
+        default=api_url(),
+        help="Patchcast API base URL (default: PATCHCAST_API, else http://127.0.0.1:$PATCHCAST_API_PORT, "
+        f"else {DEFAULT_API}; now %(default)s)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -30,6 +30,9 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_release_create(args: argparse.Namespace) -> None:
+    if not args.file and not args.article_url:
+        # Asked here, not left to the API: its answer would name the 'filename' field, not the option.
+        raise CliError("release create needs --file PATH (the package to upload) or --article-url URL (an article)")
     api = Api(args.api, "release-engineer")
     body = _body(args)
     path: Path | None = None
@@ -212,18 +215,23 @@ def cmd_release_report(args: argparse.Namespace) -> None:
 
 
 def _add_create(release: Any) -> None:
-    create = release.add_parser("create", help="create a release and upload its file")
+    create = release.add_parser(
+        "create",
+        help="create a release and upload its file",
+        description="Create a release and upload its file (size and SHA-256 computed from it), or point it at "
+        "an article with --article-url. Prints the release id once the upload is verified.",
+    )
     add_common(create)
-    create.add_argument("--product", required=True)
-    create.add_argument("--version", required=True)
-    create.add_argument("--kind", required=True, choices=KINDS)
-    create.add_argument("--severity", required=True, type=int, choices=[1, 2, 3, 4])
-    create.add_argument("--channel", default="ga", choices=["ga", "beta"])
-    create.add_argument("--title", required=True)
-    create.add_argument("--summary")
+    create.add_argument("--product", required=True, help="product id, e.g. M3")
+    create.add_argument("--version", required=True, help="version, e.g. 13.4.1 (unique per product and kind)")
+    create.add_argument("--kind", required=True, choices=KINDS, help="what the release is")
+    create.add_argument("--severity", required=True, type=int, choices=[1, 2, 3, 4], help="1 (critical) to 4 (low)")
+    create.add_argument("--channel", default="ga", choices=["ga", "beta"], help="ga (default) or beta (Elite only)")
+    create.add_argument("--title", required=True, help="one line, in the subject of the notice")
+    create.add_argument("--summary", help="a paragraph for the notice")
     group = create.add_mutually_exclusive_group()
-    group.add_argument("--file")
-    group.add_argument("--article-url")
+    group.add_argument("--file", help="the package to upload (one of --file or --article-url is needed)")
+    group.add_argument("--article-url", help="an https URL of an article, for a release without a file")
     create.add_argument("--notify-at", help="RFC 3339 time to notify subscribers")
     create.add_argument("--draft", action="store_true", help="do not notify until `release publish`")
     _add_wait(create)
@@ -235,30 +243,32 @@ def _add_wait(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    release = sub.add_parser("release", help="releases").add_subparsers(dest="action", required=True)
+    release = sub.add_parser(
+        "release", help="create, upload, publish, yank and report on releases", description="Releases."
+    ).add_subparsers(dest="action", required=True, metavar="SUBCOMMAND", title="subcommands")
     _add_create(release)
     up = release.add_parser("upload", help="resume an interrupted upload (or complete one whose completion failed)")
     add_common(up)
-    up.add_argument("id")
-    up.add_argument("--file", required=True)
+    up.add_argument("id", help="the release id")
+    up.add_argument("--file", required=True, help="the same file as at create")
     _add_wait(up)
     up.set_defaults(func=cmd_release_upload)
-    for name, func in (
-        ("status", cmd_release_status),
-        ("publish", cmd_release_publish),
-        ("report", cmd_release_report),
-        ("preview", cmd_release_preview),
+    for name, func, what in (
+        ("status", cmd_release_status, "show a release and its status"),
+        ("publish", cmd_release_publish, "publish a draft or available release now (idempotent)"),
+        ("report", cmd_release_report, "subscribers, copies, downloads, downloaders and time to notice, per tier"),
+        ("preview", cmd_release_preview, "who would be notified now, per tier, who is left out and why"),
     ):
-        p = release.add_parser(name)
+        p = release.add_parser(name, help=what, description=what[0].upper() + what[1:] + ".")
         add_common(p)
-        p.add_argument("id")
+        p.add_argument("id", help="the release id")
         p.set_defaults(func=func)
     _add_list(release)
     _add_edit(release)
     yank = release.add_parser("yank", help="withdraw a release: downloads stop, a recall notice goes out")
     add_common(yank)
-    yank.add_argument("id")
-    yank.add_argument("--reason", required=True)
+    yank.add_argument("id", help="the release id")
+    yank.add_argument("--reason", required=True, help="why, in the recall notice")
     yank.add_argument("--superseded-by", help="id of the release that replaces it")
     yank.set_defaults(func=cmd_release_yank)
 
@@ -279,7 +289,7 @@ def _add_list(release: Any) -> None:
 def _add_edit(release: Any) -> None:
     p = release.add_parser("edit", help="change a release before it is published")
     add_common(p)
-    p.add_argument("id")
+    p.add_argument("id", help="the release id")
     p.add_argument("--title")
     p.add_argument("--summary")
     when = p.add_mutually_exclusive_group()

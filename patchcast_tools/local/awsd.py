@@ -2,21 +2,22 @@
 
 Runs in its own process so moto does not share a GIL with the code under test. Its SES refuses what SES
 refuses and stamps what SES stamps (``strict_ses``). The outbox is read straight from moto's SES backend
-(same process), written to ``<dir>/<n>.eml`` and listed over HTTP.
+(same process), written to ``<dir>/<n>.eml`` and served over HTTP (``patchcast_tools/outbox.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import os
 import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from patchcast_tools import outbox as outbox_web
 
 ACCOUNT = "123456789012"
 
@@ -51,48 +52,6 @@ class Outbox:
                 tmp = self.dir / f".{self._written}.tmp"
                 tmp.write_text(raw, encoding="utf-8")
                 tmp.rename(self.dir / f"{self._written}.eml")  # readers never see half a message
-
-    def listing(self) -> list[dict[str, object]]:
-        import email
-
-        items = []
-        for path in sorted(self.dir.glob("*.eml"), key=lambda p: int(p.stem)):
-            msg = email.message_from_bytes(path.read_bytes())
-            items.append({"n": int(path.stem), "to": msg["To"], "subject": msg["Subject"], "file": str(path)})
-        return items
-
-
-def _handler(outbox: Outbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # quiet: the stack prints what matters
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802
-            outbox.drain()
-            items = outbox.listing()
-            if self.path.startswith("/messages/"):
-                path = outbox.dir / f"{self.path.rsplit('/', 1)[-1]}.eml"
-                if path.is_file() and path.parent == outbox.dir:
-                    return self._send(200, "message/rfc822", path.read_bytes())
-                return self._send(404, "text/plain", b"no such message")
-            if "json" in self.headers.get("Accept", "") or self.path.endswith(".json"):
-                return self._send(200, "application/json", json.dumps(items).encode())
-            rows = "".join(
-                f"<tr><td><a href='/messages/{i['n']}'>{i['n']}</a></td><td>{html.escape(str(i['to']))}</td>"
-                f"<td>{html.escape(str(i['subject']))}</td></tr>"
-                for i in reversed(items)
-            )
-            page = f"<!doctype html><title>Patchcast outbox</title><h1>Outbox ({len(items)})</h1><table>{rows}</table>"
-            self._send(200, "text/html; charset=utf-8", page.encode())
-
-        def _send(self, status: int, ctype: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    return Handler
 
 
 def realistic_ses_feedback() -> None:
@@ -160,7 +119,7 @@ def main() -> None:
     outbox, web = None, None
     if args.outbox_port:
         outbox = Outbox(args.outbox_dir)
-        web = ThreadingHTTPServer(("127.0.0.1", args.outbox_port), _handler(outbox))
+        web = ThreadingHTTPServer(("127.0.0.1", args.outbox_port), outbox_web.handler(outbox.dir, outbox.drain))
         threading.Thread(target=web.serve_forever, daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -25,7 +25,7 @@ ROLES = {"customer": [], "release-engineer": ["release-engineers"], "support-adm
 
 
 def ensure_keys(state_dir: Path) -> Path:
-    """Create the key pair once; returns the path of the JWKS document."""
+    """Create the key pair once (the local stack does, on start; patchctl only reads it); returns the JWKS path."""
     folder = state_dir / "issuer"
     private, jwks = folder / "private.pem", folder / "jwks.json"
     if private.exists() and jwks.exists():
@@ -61,8 +61,14 @@ def mint(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role == "customer" and not account:
         raise ValueError("a customer token needs --account")
-    ensure_keys(state_dir)
-    key = (state_dir / "issuer" / "private.pem").read_bytes()
+    # Only the stack creates the key (ensure_keys): a token from a key the API does not know is refused later,
+    # far from the cause.
+    try:
+        key = (state_dir / "issuer" / "private.pem").read_bytes()
+    except FileNotFoundError as exc:
+        raise ValueError(
+            f"no local issuer key at {state_dir / 'issuer' / 'private.pem'}: start the stack with make run"
+        ) from exc
     now = int(time.time())
     claims: dict[str, object] = {
         "iss": ISSUER,

@@ -1,9 +1,9 @@
 """Create a stage's resources in the local AWS from ``infra/`` (the template production uses).
 
 moto's CloudFormation creates most of it; the few things it skips or leaves out are applied here
-from the same template: the bucket's notification, TTL, the generated signing-key secret, the feedback
-topic's subscription of its queue (with its attributes), and the SES sender identity
-(which in AWS is verified once by a person, see the README) with its feedback topic.
+from the same template: the bucket's versioning and Object Lock, its notification, TTL, the generated
+signing-key secret, the feedback topic's subscription of its queue (with its attributes), and the SES
+sender identity (which in AWS is verified once by a person, see the README) with its feedback topic.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def provision(stage: str, *, sender: str, session: boto3.session.Session | None 
     sqs, s3, ddb = session.client("sqs"), session.client("s3"), session.client("dynamodb")
     for res in resources.values():
         props = res["Properties"]
+        if res["Type"] == "AWS::S3::Bucket":
+            _lock(s3, props)
         if res["Type"] == "AWS::S3::Bucket" and "NotificationConfiguration" in props:
             queue_configs: list[Any] = [
                 {
@@ -105,6 +107,20 @@ def provision(stage: str, *, sender: str, session: boto3.session.Session | None 
     session.client("sesv2").create_email_identity(EmailIdentity=sender)
     _feedback_to_topic(session, sender, ResourceNames(stage).feedback_topic)
     return ResourceNames(stage)
+
+
+def _lock(s3: Any, props: dict[str, Any]) -> None:
+    """Versioning and Object Lock as the template declares them (moto's CloudFormation applies neither).
+
+    CloudFormation turns Object Lock on when it creates the bucket; moto's PutObjectLockConfiguration takes it on
+    the (still empty) versioned bucket afterwards.
+    """
+    bucket = props["BucketName"]
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=props["VersioningConfiguration"])
+    if props.get("ObjectLockEnabled"):
+        config = props.get("ObjectLockConfiguration", {"ObjectLockEnabled": "Enabled"})
+        s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=config)
 
 
 def _create_table(ddb: Any, props: dict[str, Any]) -> None:

@@ -16,8 +16,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import requests
 
@@ -223,39 +224,74 @@ class LocalStack:
         self.stop()
 
 
+DEFAULT_PORTS = {"PATCHCAST_API_PORT": 8000, "PATCHCAST_AWS_PORT": 5000, "PATCHCAST_OUTBOX_PORT": 8025}
+
+
 BANNER = """
 Patchcast is running on the embedded local AWS.
 
   HTTP API      {api}          (GET {api}/health)
   local AWS     {aws}          (AWS_ENDPOINT_URL)
   outbox        {outbox}          and {outbox_dir}/*.eml
+  logs          {logs}/  (api.log, runner.log: requests, EMF metrics, handler logs; aws.log)
 
 Demo data: products M3 and XA; accounts acme (elite), globex (premium), initech (xtreme),
 each with one confirmed subscriber (ops@acme.example, it@globex.example, admin@initech.example).
 
-Try, in another terminal (inside the project's .venv: `. .venv/bin/activate`):
-  export PATCHCAST_STATE_DIR={state}
-  printf 'fix' > fix.zip
-  patchctl release create --product M3 --version 13.4.1 --kind patch --severity 2 \\
-      --title "Fix for invoice rounding" --file fix.zip
-  open {outbox}           # the notices, one per entitled subscriber
-  patchctl token --role customer --account acme --email ops@acme.example
+In another shell, paste:
+{paste}
+Then open {outbox} for the notices, one per entitled subscriber.
 
 Ctrl-C stops everything.
 """
+
+
+def paste_lines(stack: LocalStack, root: Path = ROOT) -> str:
+    """The lines another shell needs to drive this stack: the project's venv, what was moved from its default
+    (ports, the state folder), a release and a token."""
+    lines = [f"cd {root} && . .venv/bin/activate"]
+    if stack.api_port != DEFAULT_PORTS["PATCHCAST_API_PORT"]:
+        lines.append(f"export PATCHCAST_API_PORT={stack.api_port}")
+    if stack.state_dir != (root / ".local").resolve():
+        lines.append(f"export PATCHCAST_STATE_DIR={stack.state_dir}")
+    lines += [
+        "printf 'fix' > fix.zip",
+        'patchctl release create --product M3 --version 13.4.1 --kind patch --severity 2 --title "Invoice rounding" '
+        "--file fix.zip",
+        "patchctl token --role customer --account acme --email ops@acme.example",
+    ]
+    return "".join(f"  {line}\n" for line in lines)
+
+
+@contextlib.contextmanager
+def quiet_terminal(logs: Path) -> Iterator[TextIO]:
+    """What the runner prints in this process (EMF metrics, Powertools' JSON logs, the stack's own log lines)
+    goes to ``logs/runner.log``; yields the terminal, for the banner and what a person must read."""
+    logs.mkdir(parents=True, exist_ok=True)
+    terminal = sys.stdout
+    with open(logs / "runner.log", "w", buffering=1, encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield terminal
+        finally:
+            root.removeHandler(handler)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the whole Patchcast pipeline locally.")
     parser.add_argument("--no-seed", action="store_true", help="start without demo data")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
+    port = {var: int(os.environ.get(var) or default) for var, default in DEFAULT_PORTS.items()}
     stack = LocalStack(
         state_dir=Path(os.environ.get("PATCHCAST_STATE_DIR", ROOT / ".local")),
-        api_port=int(os.environ.get("PATCHCAST_API_PORT", "8000")),
-        aws_port=int(os.environ.get("PATCHCAST_AWS_PORT", "5000")),
-        outbox_port=int(os.environ.get("PATCHCAST_OUTBOX_PORT", "8025")),
+        api_port=port["PATCHCAST_API_PORT"],
+        aws_port=port["PATCHCAST_AWS_PORT"],
+        outbox_port=port["PATCHCAST_OUTBOX_PORT"],
     )
     stopping = False
 
@@ -266,27 +302,30 @@ def main() -> None:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    try:
-        stack.start(seed=not args.no_seed)
-        print(
-            BANNER.format(
-                api=stack.api_url,
-                aws=stack.aws_url,
-                outbox=stack.outbox_url,
-                outbox_dir=stack.outbox_dir,
-                state=stack.state_dir,
-            ),
-            flush=True,
-        )
-        while True:
-            time.sleep(3600)
-    except StackError as err:
-        print(f"make run: {err}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("\nstopping…", flush=True)
-    finally:
-        stack.stop()  # whatever happened, no moto or chalice process outlives us
+    with quiet_terminal(stack.state_dir / "logs") as terminal:
+        try:
+            stack.start(seed=not args.no_seed)
+            print(
+                BANNER.format(
+                    api=stack.api_url,
+                    aws=stack.aws_url,
+                    outbox=stack.outbox_url,
+                    outbox_dir=stack.outbox_dir,
+                    logs=stack.state_dir / "logs",
+                    paste=paste_lines(stack),
+                ),
+                file=terminal,
+                flush=True,
+            )
+            while True:
+                time.sleep(3600)
+        except StackError as err:
+            print(f"make run: {err}", file=sys.stderr)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            print("\nstopping…", file=terminal, flush=True)
+        finally:
+            stack.stop()  # whatever happened, no moto or chalice process outlives us
     print("stopped.")
 
 

@@ -61,3 +61,60 @@ def test_concurrent_cancelled_transactions_never_undo_another_threads_write(ddb:
     items = {i["PK"]["S"] for i in client.scan(TableName=name)["Items"]}
     assert {f"kept-{n}" for n in range(0, 120, 2)} <= items
     assert not {i for i in items if i.startswith("gone-")}
+
+
+@pytest.fixture(scope="module")
+def indexed(moto_server: str) -> Any:
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_server)
+    name = unique("partition")
+    s = {"AttributeType": "S"}
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, **s} for n in ("PK", "SK", "GPK", "GSK")],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "GSI",
+                "KeySchema": [
+                    {"AttributeName": "GPK", "KeyType": "HASH"},
+                    {"AttributeName": "GSK", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # 3 partitions of 7 items; every third item in index partition "even" or "odd" (sparse: the rest not indexed)
+    for p in ("a", "b", "c"):
+        for n in range(7):
+            item = {"PK": {"S": p}, "SK": {"S": f"{n:02d}"}}
+            if n % 3 == 0:
+                item |= {"GPK": {"S": "even" if n % 2 == 0 else "odd"}, "GSK": {"S": f"{p}{n}"}}
+            client.put_item(TableName=name, Item=item)
+    return client, name
+
+
+def _pages(client: Any, **query: Any) -> list[str]:
+    got, start = [], None
+    while True:
+        page = client.query(**query, Limit=2, **({"ExclusiveStartKey": start} if start else {}))
+        got += [f"{i['PK']['S']}/{i['SK']['S']}" for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return got
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_a_table_query_pages_through_its_partition_only_in_key_order(indexed: Any, forward: bool) -> None:
+    client, name = indexed
+    got = _pages(client, TableName=name, KeyConditionExpression="PK = :p", ScanIndexForward=forward,
+                 ExpressionAttributeValues={":p": {"S": "b"}})  # fmt: skip
+    expected = [f"b/{n:02d}" for n in range(7)]
+    assert got == (expected if forward else expected[::-1])
+
+
+def test_an_index_query_pages_through_its_partition_only_in_index_order(indexed: Any) -> None:
+    client, name = indexed
+    got = _pages(client, TableName=name, IndexName="GSI", KeyConditionExpression="GPK = :g AND GSK > :x",
+                 ExpressionAttributeValues={":g": {"S": "even"}, ":x": {"S": "a"}})  # fmt: skip
+    assert got == [f"{p}/{n:02d}" for p in ("a", "b", "c") for n in (0, 6)]

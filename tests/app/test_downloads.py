@@ -52,14 +52,15 @@ class World:
 
 def _release(w: Any, product: str, *, data: bytes = DATA, channel: str = "ga", status: str = "published") -> Release:
     rid = unique("rel")
+    key = f"uploads/{rid}/fix-{rid}.zip"
+    put = w.client("s3").put_object(Bucket=w.blobs.bucket, Key=key, Body=data)
     release = Release(
         release_id=rid, product=product, version=unique("v"), kind="patch", severity=2, channel=channel,
         title="Rounding fix", summary="Fixes totals", status=status, created_at=now_iso(), created_by="re",
         filename=f"fix-{rid}.zip", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        object_key=f"uploads/{rid}/fix-{rid}.zip", published_at=now_iso(),
+        object_key=key, object_version=put["VersionId"], published_at=now_iso(),
     )  # fmt: skip
     w.table.create_release(release)
-    w.client("s3").put_object(Bucket=w.blobs.bucket, Key=release.object_key, Body=data)
     return release
 
 
@@ -90,6 +91,7 @@ def test_a_click_redirects_to_a_five_minute_presigned_get_of_exactly_that_file_a
     query = parse_qs(location.query)
     assert location.path == f"/{world.w.blobs.bucket}/{world.release.object_key}"
     assert query["X-Amz-Expires"] == ["300"] and "X-Amz-Signature" in query
+    assert query["versionId"] == [world.release.object_version]  # the verified version, not whatever is current
     assert query["response-content-disposition"] == [f'attachment; filename="{world.release.filename}"']
     audit = list(world.w.table.download_audit(world.release.release_id))
     assert len(audit) == 1

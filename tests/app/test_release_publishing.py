@@ -110,6 +110,10 @@ def test_a_large_file_goes_up_in_parts_with_a_failed_part_retried_and_verifies(
     assert http.puts == [1, 2, 2, 2]
     got = _get(app_client, release["id"])
     assert got["status"] == "published" and got["sha256"] == sha256(path.read_bytes())
+    # AND the version assembled is the one recorded, which downloads name
+    stored = wiring.get().table.get_release(release["id"], consistent=True)
+    head = wiring.get().blobs._s3.head_object(Bucket=wiring.get().blobs.bucket, Key=stored.object_key)
+    assert stored.object_version == head["VersionId"]
     assert len(_notices(provisioned, world["address"])) == 1
 
 

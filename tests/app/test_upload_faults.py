@@ -247,6 +247,10 @@ def test_a_rejected_upload_above_the_copy_part_is_set_aside_in_parts_not_one_cop
     assert moved == data
     with pytest.raises(s3.exceptions.ClientError):
         s3.head_object(Bucket=wired.settings.names.bucket, Key=f"uploads/{release['id']}/sp.zip")
+    # AND in the versioned bucket the delete is a delete marker over the rejected (never locked) version
+    versions = s3.list_object_versions(Bucket=wired.settings.names.bucket, Prefix=f"uploads/{release['id']}/")
+    assert [m["IsLatest"] for m in versions["DeleteMarkers"]] == [True]
+    assert [(v["IsLatest"], v["Size"]) for v in versions["Versions"]] == [(False, len(data))]
 
 
 def test_a_post_upload_whose_completion_was_lost_is_completed_from_the_file_without_sending_it_again(

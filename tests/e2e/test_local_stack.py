@@ -35,6 +35,47 @@ def test_one_release_end_to_end(stack: LocalStack) -> None:
     assert {i["subject"] for i in listing} >= {str(m["Subject"]) for m in notices}
 
 
+def test_the_terminal_shows_the_banner_and_no_metrics_which_go_to_the_logs(stack: LocalStack) -> None:
+    # GIVEN the release of the test above was delivered (the runner counted its emails in EMF)
+    terminal = (stack.state_dir / "stack.log").read_text()
+    runner_log = (stack.state_dir / "logs" / "runner.log").read_text()
+    # THEN the terminal has the banner with the lines to paste for the moved port, and no metric or JSON log
+    assert f"export PATCHCAST_API_PORT={stack.api_port}" in terminal and "patchctl token --role" in terminal
+    assert '"_aws"' not in terminal and '"level"' not in terminal, terminal[-2000:]
+    assert '"_aws"' in runner_log and "EmailsSent" in runner_log
+
+
+def test_the_outbox_page_renders_a_notice_with_its_download_link_clickable(stack: LocalStack) -> None:
+    listing = requests.get(stack.outbox_url, headers={"Accept": "application/json"}, timeout=5).json()
+    notice = next(i for i in listing if str(i["subject"]).startswith("[Sev"))
+    page = requests.get(f"{stack.outbox_url}/messages/{notice['n']}", timeout=5).text
+    assert f"href='{stack.api_url}/d/" in page and f"src='/messages/{notice['n']}/html'" in page
+    index = requests.get(stack.outbox_url, timeout=5).text
+    assert f"href='/messages/{notice['n']}.eml'" in index
+
+
+def test_patchctl_finds_a_moved_api_and_the_stack_from_a_folder_below_it(stack: LocalStack, tmp_path: Path) -> None:
+    # GIVEN a checkout whose .local/ is the running stack's, the API's port moved, and a shell deep inside it
+    (tmp_path / ".local").symlink_to(stack.state_dir)
+    deep = tmp_path / "docs" / "notes"
+    deep.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHCAST_")}
+    env["PATCHCAST_API_PORT"] = str(stack.api_port)
+    # WHEN patchctl runs there with no --api and no state folder named
+    listed = subprocess.run([patchctl(), "accounts", "list"], cwd=deep, env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    minted = subprocess.run([patchctl(), "token", "--role", "customer", "--account", "acme"], cwd=deep, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    # THEN it reaches the moved API with a token from the stack's own issuer
+    assert listed.returncode == 0, listed.stderr
+    assert any(line.startswith("acme ") and "elite" in line for line in listed.stdout.splitlines()), listed.stdout
+    assert minted.returncode == 0, minted.stderr
+    resp = requests.get(f"{stack.api_url}/entitlements", headers={"Authorization": f"Bearer {minted.stdout.strip()}"},
+                        timeout=5)  # fmt: skip
+    assert resp.status_code == 200
+    assert list(deep.rglob("*")) == []  # nothing written where it ran
+
+
 def test_patchctl_errors_are_one_line_and_exit_nonzero(stack: LocalStack, tmp_path: os.PathLike[str]) -> None:
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
     package = os.path.join(tmp_path, "x.zip")

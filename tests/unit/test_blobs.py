@@ -3,7 +3,9 @@ override's address locally; S3's answers that moto does not give (botocore Stubb
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import boto3
@@ -12,7 +14,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from chalicelib import settings, wiring
-from chalicelib.blobs import COPY_PART, MAX_COPY_OBJECT, Blobs
+from chalicelib.blobs import COPY_PART, MAX_COPY_OBJECT, Blobs, Stored
 from chalicelib.errors import BadRequest, NotFound
 
 BUCKET = "patchcast-prod-packages"
@@ -23,7 +25,7 @@ def _urls(region: str) -> dict[str, str]:
     blobs = w.blobs
     blobs.bucket = BUCKET
     return {
-        "get": blobs.download_url("uploads/r1/fix.zip", filename="fix.zip"),
+        "get": blobs.download_url("uploads/r1/fix.zip", version_id="v1", filename="fix.zip"),
         "post": blobs.presigned_post("uploads/r1/fix.zip", size=10)["url"],
         "part": blobs.presigned_part("uploads/r1/fix.zip", "upload-1", 1),
     }
@@ -80,3 +82,35 @@ def test_no_such_upload_on_completion_is_not_found_and_a_refused_part_is_400() -
 
 def test_rejected_objects_are_copied_in_parts_well_below_the_5_gb_copy_object_limit() -> None:
     assert COPY_PART < MAX_COPY_OBJECT == 5 * 1024**3
+
+
+def test_stat_names_the_version_and_only_a_full_object_checksum() -> None:
+    # GIVEN S3's answers: a versioned object with a full-object SHA-256, a multipart one (composite), and an
+    # object of a bucket whose versioning is suspended (S3 says "null")
+    blobs, stub = _stubbed()
+    digest = bytes(range(32))
+    full = {"ContentLength": 3, "VersionId": "v1", "ChecksumSHA256": base64.b64encode(digest).decode()}
+    composite = {"ContentLength": 3, "VersionId": "v2", "ChecksumSHA256": "abc=-2", "ChecksumType": "COMPOSITE"}
+    for answer in (full, composite, {"ContentLength": 3, "VersionId": "null"}):
+        stub.add_response("head_object", answer, {"Bucket": BUCKET, "Key": "k", "ChecksumMode": "ENABLED"})
+    with stub:
+        assert blobs.stat("k") == Stored(version_id="v1", size=3, sha256=digest.hex())
+        assert blobs.stat("k") == Stored(version_id="v2", size=3, sha256=None)
+        assert blobs.stat("k").version_id is None  # not pinnable: verification refuses to go on
+
+
+def test_a_verified_version_is_locked_in_governance_mode() -> None:
+    blobs, stub = _stubbed()
+    until = datetime(2033, 1, 1, tzinfo=UTC)
+    stub.add_response(
+        "put_object_retention",
+        {},
+        {
+            "Bucket": BUCKET,
+            "Key": "k",
+            "VersionId": "v1",
+            "Retention": {"Mode": "GOVERNANCE", "RetainUntilDate": until},
+        },
+    )
+    with stub:
+        blobs.retain("k", "v1", until=until)

@@ -116,12 +116,14 @@ def _app_client() -> dict[str, Any]:
 def test_the_local_issuer_mints_tokens_that_live_as_long_as_the_user_pools_id_tokens(tmp_path: Path) -> None:
     client = _app_client()
     assert client["TokenValidityUnits"]["IdToken"] == "minutes"
+    issuer.ensure_keys(tmp_path)
     claims = jwt.decode(issuer.mint(tmp_path, role="release-engineer"), options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == client["IdTokenValidity"] * 60 == 3600
 
 
 def test_local_token_lifetimes_can_be_shortened_for_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATCHCAST_LOCAL_TOKEN_SECONDS", "5")
+    issuer.ensure_keys(tmp_path)
     claims = jwt.decode(issuer.mint(tmp_path, role="release-engineer"), options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 5
 

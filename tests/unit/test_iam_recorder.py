@@ -31,6 +31,21 @@ def test_head_object_is_get_object() -> None:
     assert accesses("s3", "HeadObject", R, {"Bucket": "b", "Key": "k"}) == [("s3:GetObject", "arn:aws:s3:::b/k")]
 
 
+def test_reading_or_deleting_a_named_version_needs_the_version_actions() -> None:
+    # GIVEN calls that name a version (a download presigned by version, a hash of the verified version)
+    versioned = {"Bucket": "b", "Key": "k", "VersionId": "v1"}
+    # THEN IAM authorises them as the *Version actions, which s3:GetObject / s3:DeleteObject do not include
+    assert accesses("s3", "GetObject", R, versioned) == [("s3:GetObjectVersion", "arn:aws:s3:::b/k")]
+    assert accesses("s3", "HeadObject", R, versioned) == [("s3:GetObjectVersion", "arn:aws:s3:::b/k")]
+    assert accesses("s3", "DeleteObject", R, versioned) == [("s3:DeleteObjectVersion", "arn:aws:s3:::b/k")]
+    assert accesses("s3", "PutObjectRetention", R, versioned) == [("s3:PutObjectRetention", "arn:aws:s3:::b/k")]
+    source = {"Bucket": "b", "Key": "uploads/k", "VersionId": "v1"}
+    got = accesses("s3", "CopyObject", R, {"Bucket": "b", "Key": "rejected/k", "CopySource": source})
+    assert got[0] == ("s3:GetObjectVersion", "arn:aws:s3:::b/uploads/k")
+    # AND the same calls without a version stay the plain actions
+    assert accesses("s3", "GetObject", R, {"Bucket": "b", "Key": "k"}) == [("s3:GetObject", "arn:aws:s3:::b/k")]
+
+
 def test_an_index_query_names_the_index_and_each_part_of_a_transaction_is_its_own_action() -> None:
     table = f"arn:aws:dynamodb:{R}:{ACCOUNT}:table"
     assert accesses("dynamodb", "Query", R, {"TableName": "t", "IndexName": "GSI1"}) == [
