@@ -276,9 +276,9 @@ def register(sub: Any) -> None:
 def _add_list(release: Any) -> None:
     p = release.add_parser("list", help="releases, newest first (every page, up to --limit)")
     add_common(p)
-    p.add_argument("--product")
-    p.add_argument("--status", choices=STATUSES)
-    p.add_argument("--kind", choices=KINDS)
+    p.add_argument("--product", help="only this product")
+    p.add_argument("--status", choices=STATUSES, help="only releases in this status")
+    p.add_argument("--kind", choices=KINDS, help="only this kind")
     for edge in ("created", "published"):
         p.add_argument(f"--{edge}-from", dest=f"{edge}_from", help=f"{edge} at or after this RFC 3339 time")
         p.add_argument(f"--{edge}-to", dest=f"{edge}_to", help=f"{edge} at or before this RFC 3339 time")
@@ -290,8 +290,8 @@ def _add_edit(release: Any) -> None:
     p = release.add_parser("edit", help="change a release before it is published")
     add_common(p)
     p.add_argument("id", help="the release id")
-    p.add_argument("--title")
-    p.add_argument("--summary")
+    p.add_argument("--title", help="the new title (as at create: one line, at most 200 characters)")
+    p.add_argument("--summary", help="the new summary (at most 4000 characters)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--notify-at", help="RFC 3339 time to notify subscribers (reschedule)")
     when.add_argument("--unschedule", action="store_true", help="take it off the schedule (publish by hand)")
