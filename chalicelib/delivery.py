@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from chalicelib import copies, mail
+from chalicelib import copies, mail, reports
 from chalicelib.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.links import LinkMaker
 from chalicelib.models import BatchClaim, ClaimStatus, DeliveryOutcome, Recipient, Release, Subscription
@@ -82,6 +82,7 @@ def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes, until:
     except Rejected as exc:
         return DeliveryOutcome(recipient, "failed", detail=str(exc)[:500])
     sent.extra["accepted"] = time.monotonic()
+    sent.extra["accepted_at"] = time.time()  # the report's time to notice: seconds from publishing
     return sent
 
 
@@ -309,7 +310,8 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Deliver
     for status, n in outcomes_by_status(outcomes).items():
         counts[status] = counts.get(status, 0) + n
     counts["window_ms"] = int(1000 * max((o.extra.get("window", 0.0) for o in outcomes), default=0.0))
-    return Delivered(counts, tally_of(outcomes), unrecorded)
+    published_at = release.published_at if notice == "release" else None
+    return Delivered(counts, tally_of(outcomes, published_at=published_at), unrecorded)
 
 
 def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
@@ -407,12 +409,19 @@ def outcomes_by_status(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:
     return counts
 
 
-def tally_of(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:
+def tally_of(outcomes: Iterable[DeliveryOutcome], *, published_at: str | None = None) -> dict[str, int]:
     """The report's counters of a batch: recorded outcomes per tier, role and status (a transient failure
-    is counted by the retry batch that settles it)."""
+    is counted by the retry batch that settles it), and with ``published_at`` the subscribers' notices SES
+    accepted per tier and bucket of seconds after publishing (``reports.after_publishing``)."""
     tally: dict[str, int] = {}
+    accepted: dict[str, list[float]] = {}
     for o in outcomes:
         if o.status != "retry":
             name = f"{o.recipient.tier or 'unknown'}#{o.recipient.role}#{o.status}"
             tally[name] = tally.get(name, 0) + 1
+        if o.status == "sent" and o.recipient.role == "subscriber" and "accepted_at" in o.extra:
+            accepted.setdefault(o.recipient.tier or "unknown", []).append(o.extra["accepted_at"])
+    for tier, times in accepted.items():
+        for edge, n in reports.after_publishing(published_at, times).items():
+            tally[f"{tier}#{reports.AFTER}#{edge}"] = n
     return tally

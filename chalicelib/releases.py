@@ -1,4 +1,5 @@
-"""Releases: creation with a presigned upload, verification of the upload, publishing."""
+"""Releases: creation with a presigned upload, the list, edits before publishing, verification of the
+upload, publishing."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
     from chalicelib.store import Table
 
 
+# A release may be edited until it is published; the status after an edit follows from draft and notify_at
+# as verification decides, except that an edit never publishes (``POST …/publish`` does).
+EDITABLE = ("awaiting-upload", "available", "scheduled")
+EDIT_FIELDS = ("title", "summary", "notify_at", "draft")
 CREATE_FIELDS = ("product", "version", "kind", "severity", "channel", "title", "summary", "filename", "size",
                  "sha256", "article_url", "notify_at", "draft")  # fmt: skip
 MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
@@ -89,21 +94,102 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
             "Field 'version' must be letters, digits, '.', '_', '+' or '-' (at most 64).", code="invalid_field"
         )
     kind = v.choice(body, "kind", KINDS)
-    notify_at = v.timestamp(body, "notify_at")
-    if notify_at is not None and notify_at <= datetime.now(UTC):
-        raise BadRequest("Field 'notify_at' is in the past.", code="invalid_field")
+    notify_at = _future(body)
     return {
         "product": product,
         "version": version,
         "kind": kind,
         "severity": v.integer(body, "severity", low=1, high=4),
         "channel": v.choice(body, "channel", CHANNELS, default="ga"),
-        "title": v.text(body, "title", max_len=200),
-        "summary": v.text(body, "summary", max_len=4000, required=False, multiline=True) or "",
-        "notify_at": notify_at.isoformat(timespec="seconds").replace("+00:00", "Z") if notify_at else None,
+        "title": _title(body),
+        "summary": _summary(body),
+        "notify_at": notify_at,
         "draft": v.boolean(body, "draft", default=False),
         **_file_fields(body, kind),
     }
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _future(body: dict[str, Any]) -> str | None:
+    notify_at = v.timestamp(body, "notify_at")
+    if notify_at is not None and notify_at <= datetime.now(UTC):
+        raise BadRequest("Field 'notify_at' is in the past.", code="invalid_field")
+    return _iso(notify_at) if notify_at else None
+
+
+def _title(body: dict[str, Any]) -> str:
+    return str(v.text(body, "title", max_len=200))
+
+
+def _summary(body: dict[str, Any]) -> str:
+    return v.text(body, "summary", max_len=4000, required=False, multiline=True) or ""
+
+
+_EDITORS = {
+    "title": _title,
+    "summary": _summary,
+    "notify_at": _future,
+    "draft": lambda body: v.boolean(body, "draft", default=False),
+}
+
+
+def parse_edit(body: dict[str, Any]) -> dict[str, Any]:
+    """PATCH's fields, validated as create validates them; ``notify_at: null`` unschedules."""
+    v.reject_unknown(body, EDIT_FIELDS)
+    if not body:
+        raise BadRequest(f"Give at least one of {', '.join(EDIT_FIELDS)}.", code="missing_field")
+    return {name: _EDITORS[name](body) for name in EDIT_FIELDS if name in body}
+
+
+def edit(table: Table, who: Identity, release_id: str, body: dict[str, Any]) -> Release:
+    """Change title, summary, ``notify_at`` or ``draft`` of a release not yet published: one conditional
+    write, so an edit racing a publish either lands before it or is refused (409) with nothing written."""
+    who.require_group(RELEASE_ENGINEERS)
+    changes = parse_edit(body)
+    release = get(table, who, release_id)
+    if release.status not in EDITABLE:
+        raise Conflict(_not_editable(release), code="not_editable")
+    fields = {"notify_at": release.notify_at, "draft": release.draft, **changes}
+    edited = table.edit_release(release_id, in_status=release.status, fields=fields)
+    if edited is None:  # its state moved between the read and the write (published, most likely)
+        now = table.get_release(release_id, consistent=True)
+        raise Conflict(_not_editable(now) if now else f"Release {release_id} changed meanwhile.", code="not_editable")
+    logger.info("release edited", extra={"release_id": release_id, "fields": sorted(changes)})
+    return edited
+
+
+def _not_editable(release: Release) -> str:
+    why = f" ({release.reason})" if release.reason else ""
+    if release.status in EDITABLE:
+        return f"Release {release.release_id} changed while it was being edited; read it and try again."
+    return f"Release {release.release_id} is {release.status}{why}: only a release not yet published can be edited."
+
+
+LIST_FILTERS = ("product", "status", "kind", "created_from", "created_to", "published_from", "published_to",
+                "cursor", "limit")  # fmt: skip
+STATUSES = ("awaiting-upload", "rejected", "available", "scheduled", "published", "yanked")
+
+
+def list_releases(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
+    """``GET /releases``: newest first, filtered, a page at a time (``{"items", "next"}``)."""
+    who.require_group(RELEASE_ENGINEERS)
+    v.reject_unknown(params, LIST_FILTERS)
+    where = {f: _iso(v.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if params.get(f)}
+    if params.get("product"):
+        where["product"] = v.ident(params["product"], "product")
+    for name, options in (("status", STATUSES), ("kind", KINDS)):
+        if params.get(name):
+            where[name] = v.choice(params, name, options)
+    limit = int(v.integer({"limit": _number(params.get("limit", "50"))}, "limit", low=1, high=100) or 50)
+    items, cursor = table.list_releases(where, limit=limit, cursor=params.get("cursor") or None)
+    return {"items": [r.public() for r in items], "next": cursor}
+
+
+def _number(value: str) -> int | str:
+    return int(value) if value.isdigit() and len(value) < 6 else value
 
 
 @dataclass(frozen=True)
@@ -243,15 +329,21 @@ def after_available(table: Table, queues: Queues, fanout_queue: str, release: Re
     return publish(table, queues, fanout_queue, release.release_id)
 
 
-def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str) -> Release:
-    """Idempotent: the state moves once, and the fan-out's first page is queued once.
+def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str, *, due_by: str | None = None) -> Release:
+    """Idempotent: the state moves once, and the fan-out's first page is queued once. With ``due_by`` (the
+    schedule), only a scheduled release whose ``notify_at`` has come: one rescheduled since the index was
+    read stays scheduled (409).
 
     Only the publisher that takes the queueing claim sends it (two at once: one page 0), and the claim is
     held until ``fanout_at`` records it queued; a publisher that died holding it is overtaken after the
     lease by the next publish (the page's own claim absorbs a copy sent twice all the same).
     """
     release = table.transition_release(
-        release_id, from_status=["available", "scheduled"], to_status="published", published_at=now_iso()
+        release_id,
+        from_status=["scheduled"] if due_by else ["available", "scheduled"],
+        to_status="published",
+        due_by=due_by,
+        published_at=now_iso(),
     ) or table.get_release(release_id, consistent=True)
     if release is None:
         raise NotFound(f"Release {release_id} does not exist.")
@@ -267,16 +359,19 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str) ->
 def publish_due(table: Table, queues: Queues, fanout_queue: str, *, now: str | None = None) -> list[str]:
     """The schedule: publish every scheduled release whose time has come (a page at a time, until none)."""
     published: list[str] = []
+    now = now or now_iso()
+    skipped: set[str] = set()
     for _ in range(100):  # bounded: a schedule tick must end well inside its Lambda timeout
-        # The index is eventually consistent: a release published a moment ago may still be listed.
-        due = [r for r in table.due_releases(now or now_iso()) if r not in published]
+        # The index is eventually consistent: a release published (or rescheduled) a moment ago may still be listed.
+        due = [r for r in table.due_releases(now) if r not in published and r not in skipped]
         if not due:
             break
         for release_id in due:
             try:
-                publish(table, queues, fanout_queue, release_id)
+                publish(table, queues, fanout_queue, release_id, due_by=now)
             except Conflict:
                 logger.warning("due release no longer publishable", extra={"release_id": release_id})
+                skipped.add(release_id)
                 continue
             published.append(release_id)
     return published

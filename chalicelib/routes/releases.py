@@ -1,4 +1,5 @@
-"""Release engineers' routes: create, upload (parts, complete), read, publish, yank, report; the schedule."""
+"""Release engineers' routes: create, list, read, edit, upload (parts, complete), publish, yank, audience
+preview, report (JSON or a page); the schedule."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from chalice import Blueprint, Rate  # type: ignore[attr-defined]
 
 from chalicelib import wiring
-from chalicelib.http import body_of, handled, identity_of, json_response
+from chalicelib.http import body_of, handled, header, html_response, identity_of, json_response, wants_json
 from chalicelib.routes.auth import jwt_auth
 
 bp = Blueprint(__name__)
@@ -36,10 +37,30 @@ def create_release() -> Any:
     return json_response(body, status=201)
 
 
+@bp.route("/releases", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def list_releases() -> Any:
+    from chalicelib import releases
+
+    request = bp.current_request
+    params = dict(request.query_params or {})
+    return json_response(releases.list_releases(wiring.get().table, identity_of(request), params))
+
+
 @bp.route("/releases/{release_id}", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def get_release(release_id: str) -> Any:
     return json_response(_release(release_id).public())
+
+
+@bp.route("/releases/{release_id}", methods=["PATCH"], authorizer=jwt_auth)
+@handled(bp)
+def edit_release(release_id: str) -> Any:
+    from chalicelib import releases
+
+    request = bp.current_request
+    edited = releases.edit(wiring.get().table, identity_of(request), release_id, body_of(request))
+    return json_response(edited.public())
 
 
 @bp.route("/releases/{release_id}/upload/parts", methods=["POST"], authorizer=jwt_auth)
@@ -84,12 +105,41 @@ def yank_release(release_id: str) -> Any:
     return json_response(yanked.public())
 
 
+@bp.route("/releases/{release_id}/audience", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def release_audience(release_id: str) -> Any:
+    from datetime import UTC, datetime
+
+    from chalicelib import audience
+
+    w = wiring.get()
+    return json_response(audience.preview(w.table, _release(release_id), w.quota.get(), datetime.now(UTC)))
+
+
+def _report(release_id: str, *, page: bool) -> Any:
+    from chalicelib import reports
+
+    release = _release(release_id)
+    report = reports.report(wiring.get().table, release)
+    if not page:
+        return json_response(report)
+    from chalicelib import report_page
+
+    return html_response(*report_page.render(release, report))
+
+
 @bp.route("/releases/{release_id}/report", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def release_report(release_id: str) -> Any:
-    from chalicelib import reports
+    """JSON, or the page for a browser that asks for HTML (``Accept: text/html``) and not JSON."""
+    request = bp.current_request
+    return _report(release_id, page="text/html" in header(request, "accept") and not wants_json(request))
 
-    return json_response(reports.report(wiring.get().table, _release(release_id)))
+
+@bp.route("/releases/{release_id}/report.html", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def release_report_page(release_id: str) -> Any:
+    return _report(release_id, page=True)
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))

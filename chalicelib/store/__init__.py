@@ -23,6 +23,10 @@ transient bounces of an address         PK=BOUNCES#<address>, SK=TRANSIENT (a co
 release by id                          PK=RELEASE#<id>, SK=RELEASE (its <notice>_queueing / <notice>_at:
                                        the first fan-out page of a notice queued once)
 product + kind + version is unique     PK=RELEASEKEY#<product>#<kind>#<version>, SK=RELEASEKEY
+releases, newest first (the list)      GSI2: GSI2PK=RELEASES, GSI2SK=<created_at>#<id> on every release item
+                                       (Query backwards; created between is the key condition, product,
+                                       status, kind and published between a filter; one partition: releases
+                                       are made a few a day)
 releases due for publishing            GSI1: GSI1PK=SCHEDULE, GSI1SK=<notify_at>#<id> (while scheduled)
 fan-out page claim                     PK=RELEASE#<id>, SK=PAGE#<notice>#<page> (lease; done when the
                                        next page's claim exists, or done_at on the last page)

@@ -1,7 +1,8 @@
 """Table adapter part: what a release's report and its recall read, and the report's counters.
 
 A report reads counters, never the delivery records: a notice's counters are a few items per release
-(``TALLY#<notice>#<shard>``, read by key), each holding ``<tier>#<role>#<status>`` counts (deliveries) or
+(``TALLY#<notice>#<shard>``, read by key), each holding ``<tier>#<role>#<status>`` counts (deliveries),
+``<tier>#after#<seconds edge>`` (a histogram of SES acceptances after publishing) or
 ``<tier>#downloaded`` / ``<tier>#downloaders`` (clicks). A delivery batch bumps them in the same
 transaction that marks it finished, and only if it was not finished yet, so a batch retried or re-driven
 counts once; a click bumps them in the transaction that writes its audit record. Shards (by batch or
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import TransientError
-from chalicelib.store._base import TableBase, dump, is_error, key
+from chalicelib.store._base import TableBase, dump, is_error, key, load
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -52,6 +53,18 @@ class ReportsMixin(TableBase):
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
+
+    def first_download(self, release_id: str) -> str | None:
+        """When the release was first downloaded: the oldest audit record (one Query, Limit 1)."""
+        got = self._db.query(
+            TableName=self.name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+            ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": "DOWNLOAD#"}),
+            ProjectionExpression="#at",
+            ExpressionAttributeNames={"#at": "at"},
+            Limit=1,
+        ).get("Items", [])
+        return str(load(got[0])["at"]) if got else None
 
     def tallies(self, release_id: str) -> dict[str, dict[str, int]]:
         """A release's counters per notice (``release``, ``recall``, ``download``), shards summed: one

@@ -29,6 +29,9 @@ from chalicelib.store.catalog import _account
 _RETRIES = 3
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 
+# The audience entry fields fan-out's planning reads (``fanout.eligible``, ``plan_accounts``).
+_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels")
+
 
 class SubscriptionsMixin(TableBase):
     # -- subscriptions ----------------------------------------------------------------------------
@@ -273,14 +276,20 @@ class SubscriptionsMixin(TableBase):
             if complete:  # the last subscription may go on in the next page: it starts the next page instead
                 return complete, encode_cursor(key(complete[-1]["PK"], complete[-1]["SK"]))
 
-    def audience_page(self, product: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank)."""
+    def audience_page(
+        self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank).
+        ``planning_only``: just what fan-out's planning reads (the audience preview: less to parse per page)."""
+        projection = {"ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(_PLANNED))),
+                      "ExpressionAttributeNames": {f"#p{i}": f for i, f in enumerate(_PLANNED)}}  # fmt: skip
         return self._page(
             limit=limit,
             cursor=cursor,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :pk",
             ExpressionAttributeValues=dump({":pk": f"AUDIENCE#{product}"}),
+            **(projection if planning_only else {}),
         )
 
     # -- plumbing ---------------------------------------------------------------------------------

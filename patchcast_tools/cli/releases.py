@@ -1,4 +1,5 @@
-"""``patchctl release …``: create (with the upload), upload (resume), status, publish, yank, report."""
+"""``patchctl release …``: create (with the upload), upload (resume), list, status, edit, preview, publish, yank,
+report."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import Api, CliError, add_common, emit
@@ -112,13 +114,104 @@ def cmd_release_yank(args: argparse.Namespace) -> None:
     emit(args, release, f"{release['id']} {release['status']}: {release.get('reason')}")
 
 
+STATUSES = ["awaiting-upload", "rejected", "available", "scheduled", "published", "yanked"]
+PAGE_SIZE = 100  # the API's largest page
+_LIST_FILTERS = ("product", "status", "kind", "created_from", "created_to", "published_from", "published_to")
+
+
+def cmd_release_list(args: argparse.Namespace) -> None:
+    """Every release matching the filters, newest first, following the API's cursor to the end (or --limit)."""
+    api = Api(args.api, "release-engineer")
+    query = {f: getattr(args, f) for f in _LIST_FILTERS if getattr(args, f)}
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(found) < args.limit:
+        page = api.call("GET", "/releases?" + urlencode({**query, "limit": min(PAGE_SIZE, args.limit - len(found)),
+                                                         **({"cursor": cursor} if cursor else {})}))  # fmt: skip
+        found += page["items"]
+        cursor = page["next"]
+        if not cursor:
+            break
+    head = ("id", "status", "product", "kind", "version", "created_at", "notify_at", "title")
+    rows = [[str(r.get(c) or "-") for c in head] for r in found]
+    emit(args, {"items": found, "next": cursor}, _table(head, rows) if rows else "no releases")
+
+
+def _table(head: tuple[str, ...], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_release_edit(args: argparse.Namespace) -> None:
+    body: dict[str, Any] = {}
+    for field in ("title", "summary", "notify_at"):
+        if getattr(args, field) is not None:
+            body[field] = getattr(args, field)
+    if args.unschedule:
+        body["notify_at"] = None
+    if args.draft is not None:
+        body["draft"] = args.draft
+    if not body:
+        raise CliError("nothing to change: give --title, --summary, --notify-at, --unschedule or --draft/--no-draft")
+    release = Api(args.api, "release-engineer").call("PATCH", f"/releases/{args.id}", body)
+    when = f" at {release['notify_at']}" if release.get("notify_at") else ""
+    emit(args, release, f"{release['id']} {release['status']}{when}: {release['title']}")
+
+
+PREVIEW_COLUMNS = ("subscribers", "oncall_copies", "csm_copies", "emails", "done_after_s")
+
+
+def preview_table(got: dict[str, Any]) -> str:
+    """The audience preview as text: who would be notified per tier, then who is left out and why."""
+    heads = ("subscribers", "on-call", "csm", "emails", "done after s")
+    lines = [f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
+             f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads)]  # fmt: skip
+    rows = [*got["tiers"].items(), ("total", {**got["totals"], "done_after_s": got["estimated_send_s"]})]
+    lines += [f"{t:<10}" + "".join(f"{_seconds(c.get(k)):>14}" for k in PREVIEW_COLUMNS) for t, c in rows]
+    reasons = list(got["totals"]["excluded"])
+    lines += ["", "left out: " + f"{'tier':<10}" + "".join(f"{r:>20}" for r in reasons)]
+    lines += [" " * 10 + f"{t:<10}" + "".join(f"{c['excluded'][r]:>20}" for r in reasons) for t, c in rows]
+    rate = got["send_rate_per_s"]
+    lines.append("")
+    lines.append(f"SES rate used: {rate} emails/s ({got['rate_source']})" if rate else "SES rate: unpaced (0)")
+    if not got["complete"]:
+        lines.append(f"partial: the first {got['pages']} pages of the audience only (time budget)")
+    return "\n".join(lines)
+
+
+def cmd_release_preview(args: argparse.Namespace) -> None:
+    got = Api(args.api, "release-engineer").call("GET", f"/releases/{args.id}/audience")
+    emit(args, got, preview_table(got))
+
+
+REPORT_COLUMNS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
+                  "recalled")  # fmt: skip
+
+
+def report_table(report: dict[str, Any]) -> str:
+    """The report as text: counts per tier and in total, then the time to notice per tier."""
+    heads = ("notified", "failed", "suppressed", "on-call", "csm", "downloads", "downloaders", "recalled")
+    lines = [f"{report['id']} {report['status']}", f"{'tier':<10}" + "".join(f"{c:>12}" for c in heads)]
+    rows = [*report["tiers"].items(), ("total", report["totals"])]
+    lines += [f"{tier:<10}" + "".join(f"{counts.get(c, 0):>12}" for c in REPORT_COLUMNS) for tier, counts in rows]
+    lines += ["", f"{'time to notice (s)':<20}{'p50':>8}{'p95':>8}{'max':>8}"]
+    for tier, counts in rows:
+        spent = counts.get("time_to_notice_s") or {}
+        lines.append(f"{tier:<20}" + "".join(f"{_seconds(spent.get(k)):>8}" for k in ("p50", "p95", "max")))
+    first = report.get("time_to_first_download_s")
+    lines.append(f"time to first download: {_seconds(first)} s" if first is not None else "no download yet")
+    return "\n".join(lines)
+
+
+def _seconds(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
 def cmd_release_report(args: argparse.Namespace) -> None:
     report = Api(args.api, "release-engineer").call("GET", f"/releases/{args.id}/report")
-    cols = ("notified", "failed", "suppressed", "downloaded", "recalled")
-    lines = [f"{report['id']} {report['status']}", f"{'tier':<10}" + "".join(f"{c:>12}" for c in cols)]
-    rows = [*report["tiers"].items(), ("total", report["totals"])]
-    lines += [f"{tier:<10}" + "".join(f"{counts.get(c, 0):>12}" for c in cols) for tier, counts in rows]
-    emit(args, report, "\n".join(lines))
+    emit(args, report, report_table(report))
 
 
 def _add_create(release: Any) -> None:
@@ -163,15 +256,45 @@ def register(sub: Any) -> None:
     for name, func, what in (
         ("status", cmd_release_status, "show a release and its status"),
         ("publish", cmd_release_publish, "publish a draft or available release now (idempotent)"),
-        ("report", cmd_release_report, "counts notified, failed, suppressed, downloaded, per tier"),
+        ("report", cmd_release_report, "subscribers, copies, downloads, downloaders and time to notice, per tier"),
+        ("preview", cmd_release_preview, "who would be notified now, per tier, who is left out and why"),
     ):
         p = release.add_parser(name, help=what, description=what[0].upper() + what[1:] + ".")
         add_common(p)
         p.add_argument("id", help="the release id")
         p.set_defaults(func=func)
+    _add_list(release)
+    _add_edit(release)
     yank = release.add_parser("yank", help="withdraw a release: downloads stop, a recall notice goes out")
     add_common(yank)
     yank.add_argument("id", help="the release id")
     yank.add_argument("--reason", required=True, help="why, in the recall notice")
     yank.add_argument("--superseded-by", help="id of the release that replaces it")
     yank.set_defaults(func=cmd_release_yank)
+
+
+def _add_list(release: Any) -> None:
+    p = release.add_parser("list", help="releases, newest first (every page, up to --limit)")
+    add_common(p)
+    p.add_argument("--product", help="only this product")
+    p.add_argument("--status", choices=STATUSES, help="only releases in this status")
+    p.add_argument("--kind", choices=KINDS, help="only this kind")
+    for edge in ("created", "published"):
+        p.add_argument(f"--{edge}-from", dest=f"{edge}_from", help=f"{edge} at or after this RFC 3339 time")
+        p.add_argument(f"--{edge}-to", dest=f"{edge}_to", help=f"{edge} at or before this RFC 3339 time")
+    p.add_argument("--limit", type=int, default=200, help="at most this many releases (default 200)")
+    p.set_defaults(func=cmd_release_list)
+
+
+def _add_edit(release: Any) -> None:
+    p = release.add_parser("edit", help="change a release before it is published")
+    add_common(p)
+    p.add_argument("id", help="the release id")
+    p.add_argument("--title", help="the new title (as at create: one line, at most 200 characters)")
+    p.add_argument("--summary", help="the new summary (at most 4000 characters)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--notify-at", help="RFC 3339 time to notify subscribers (reschedule)")
+    when.add_argument("--unschedule", action="store_true", help="take it off the schedule (publish by hand)")
+    p.add_argument("--draft", action=argparse.BooleanOptionalAction, default=None,
+                   help="--draft holds it until `release publish`; --no-draft lets it go at its time")  # fmt: skip
+    p.set_defaults(func=cmd_release_edit)

@@ -4,6 +4,7 @@ records: counts per tier stay right through retries, re-drives and repeated clic
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -66,8 +67,9 @@ def test_the_report_counts_per_tier_without_reading_the_delivery_records(
         "premium": (2, 1),
         "xtreme": (2, 1),
     }
-    assert report["totals"] == {"notified": 6, "failed": 0, "suppressed": 3, "downloaded": 0, "downloaders": 0,
-                                "recalled": 0}  # fmt: skip
+    totals = {k: v for k, v in report["totals"].items() if k != "time_to_notice_s"}
+    assert totals == {"notified": 6, "failed": 0, "suppressed": 3, "oncall_copies": 0, "csm_copies": 0,
+                      "copies_failed": 0, "downloaded": 0, "downloaders": 0, "recalled": 0}  # fmt: skip
 
 
 def test_a_batch_finished_twice_counts_once(app_client: Client, wired: Any, unpaced: None) -> None:
@@ -143,3 +145,40 @@ def test_clicks_count_downloads_and_distinct_downloaders_per_tier(app_client: Cl
 
 def _downloaded_before(wired: Any, world: World, sub: Any) -> bool:
     return bool(wired.table.download_context(world.release.release_id, sub.account_id, sub.subscription_id)[3])
+
+
+def test_copies_are_counted_apart_from_subscribers_and_time_to_notice_is_per_tier(
+    app_client: Client, wired: Any, runner: Any, unpaced: None
+) -> None:
+    # GIVEN one subscriber per tier, every account with a CSM (only Elite's gets a copy), published 3 s ago
+    world = load_world(wired.table, per_tier=1, csm_email="csm@vendor.example")
+    published = (datetime.now(UTC) - timedelta(seconds=3)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    wired.table.set_release_fields(world.release.release_id, in_status="published", published_at=published)
+    # WHEN it goes out
+    wired.queues.send(NAMES.fanout_queue, {"release_id": world.release.release_id})
+    for _ in range(3):
+        runner.pump()
+    report = _report(app_client, world.release.release_id)
+    # THEN the Elite account's one subscriber counts 1, its CSM copy apart
+    elite = report["tiers"]["elite"]
+    assert (elite["notified"], elite["csm_copies"], elite["oncall_copies"]) == (1, 1, 0)
+    assert (report["tiers"]["premium"]["notified"], report["tiers"]["premium"]["csm_copies"]) == (1, 0)
+    assert report["totals"]["notified"] == 3 and report["totals"]["csm_copies"] == 1
+    # AND each tier's time to notice is read from the histogram: a few seconds, to the bucket's upper edge
+    for tier in ("elite", "premium", "xtreme"):
+        spent = report["tiers"][tier]["time_to_notice_s"]
+        assert 3 <= spent["p50"] <= spent["p95"] <= spent["max"] <= 60, spent
+    assert report["time_precision"]
+    assert report["time_to_first_download_s"] is None
+
+
+def test_the_time_to_first_download_is_from_publishing_to_the_first_click(app_client: Client, wired: Any) -> None:
+    world = load_world(wired.table, per_tier=1)
+    published = (datetime.now(UTC) - timedelta(seconds=90)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    wired.table.set_release_fields(world.release.release_id, in_status="published", published_at=published)
+    sub = world.subscribers[0]
+    for _ in range(2):
+        wired.table.record_download(world.release.release_id, account_id=sub.account_id,
+                                    subscription_id=sub.subscription_id, ip="10.0.0.1", user_agent="t", tier="elite")  # fmt: skip
+    report = _report(app_client, world.release.release_id)
+    assert 89 <= report["time_to_first_download_s"] <= 100

@@ -1,5 +1,6 @@
 """Release publishing end to end: every kind through ``patchctl`` (one above the lowered multipart threshold,
-one scheduled a few seconds ahead), a rejected upload notifying nobody, a yanked release answering 410."""
+one scheduled a few seconds ahead), a rejected upload notifying nobody, a yanked release answering 410, a
+draft listed, edited, previewed, published and reported on (the report page included)."""
 
 from __future__ import annotations
 
@@ -107,3 +108,30 @@ def test_a_yanked_release_answers_410_and_recalls_its_notice(stack: LocalStack, 
 def test_yanking_an_unknown_release_is_one_line_and_exit_1(stack: LocalStack) -> None:
     done = _cli(stack, "release", "yank", "no-such-release", "--reason", "x")
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "not_found" in done.stderr
+
+
+def test_a_release_is_found_fixed_previewed_and_watched_through_patchctl(stack: LocalStack) -> None:
+    outbox, version = Outbox(stack.outbox_dir), f"8.{uuid.uuid4().hex[:6]}"
+    # GIVEN a draft with a typo in its title
+    release = _create(stack, "critical-solution", version, "--article-url", "https://kb.example/8", "--draft")
+    # WHEN it is found again by listing, its title fixed and its audience previewed
+    listed = json.loads(_cli(stack, "release", "list", "--product", "M3", "--status", "available").stdout)
+    assert release["id"] in [r["id"] for r in listed["items"]]
+    edited = _cli(stack, "release", "edit", release["id"], "--title", "M3 fixed title")
+    assert edited.returncode == 0, edited.stderr
+    assert json.loads(edited.stdout)["title"] == "M3 fixed title"
+    preview = json.loads(_cli(stack, "release", "preview", release["id"]).stdout)
+    assert preview["totals"]["subscribers"] == len(SEEDED) and preview["complete"] is True
+    # AND published: everyone the preview counted is notified, under the fixed title
+    assert _cli(stack, "release", "publish", release["id"]).returncode == 0
+    notices = outbox.wait_for(lambda m: f" {version})" in str(m["Subject"]), count=len(SEEDED))
+    assert all("M3 fixed title" in str(m["Subject"]) for m in notices)
+    # THEN it can no longer be edited (exit 1, one line)
+    late = _cli(stack, "release", "edit", release["id"], "--title", "too late")
+    assert late.returncode == 1 and "not_editable" in late.stderr
+    # AND the report page, with the same token, draws the delivery per tier
+    bearer = {"Authorization": f"Bearer {issuer.mint(stack.state_dir, role='release-engineer')}"}
+    page = requests.get(f"{stack.api_url}/releases/{release['id']}/report.html", headers=bearer, timeout=10)
+    assert page.status_code == 200 and "<svg" in page.text and "<script" not in page.text
+    report = json.loads(_cli(stack, "release", "report", release["id"]).stdout)
+    assert report["totals"]["notified"] == len(SEEDED) and report["totals"]["time_to_notice_s"]["p50"] is not None

@@ -1,0 +1,33 @@
+"""The report's time-to-notice histogram: buckets of seconds after publishing, percentiles read from them."""
+
+from __future__ import annotations
+
+from chalicelib import reports
+
+
+def test_a_bucket_is_the_smallest_edge_at_or_above_the_seconds() -> None:
+    assert [reports.bucket(s) for s in (0, 0.4, 1, 1.01, 5, 5.5, 60)] == [1, 1, 1, 2, 5, 6, 70]
+    assert reports.bucket(10**9) == reports.EDGES[-1]
+
+
+def test_the_edges_grow_by_at_most_a_quarter_plus_a_second() -> None:
+    for low, high in zip(reports.EDGES, reports.EDGES[1:], strict=False):
+        assert high <= low * 1.25 + 1
+    assert reports.EDGES[-1] > 7 * 86400
+
+
+def test_percentiles_are_read_from_the_histogram() -> None:
+    # GIVEN 100 acceptances: 90 within a second, 9 at 10 s, one at an hour
+    histogram = {1: 90, reports.bucket(10): 9, reports.bucket(3600): 1}
+    assert reports.percentile(histogram, 0.5) == 1
+    assert reports.percentile(histogram, 0.95) == 10
+    assert reports.percentile(histogram, 1.0) == reports.bucket(3600)
+    assert reports.percentile({}, 0.5) is None
+
+
+def test_acceptances_count_in_buckets_after_publishing() -> None:
+    start = 1_700_000_000.0
+    published = "2023-11-14T22:13:20Z"  # start
+    got = reports.after_publishing(published, [start + 0.5, start + 0.9, start + 4.2, start - 3])
+    assert got == {1: 3, 5: 1}  # a clock a little behind counts as the first second
+    assert reports.after_publishing(None, [start]) == {}
