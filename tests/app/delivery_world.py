@@ -67,6 +67,7 @@ class FaultyMailer:
     delay: float = 0.0
     accepted: Counter[str] = field(default_factory=Counter)
     accepted_at: list[float] = field(default_factory=list)  # time.monotonic() of each send SES accepted
+    called_at: list[float] = field(default_factory=list)  # time.monotonic() of each send asked for (paced)
     calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,6 +79,7 @@ class FaultyMailer:
         with self.lock:
             self.calls += 1
             n = self.calls
+            self.called_at.append(time.monotonic())
         error = self.fault(n, to)
         if error is not None:
             raise error

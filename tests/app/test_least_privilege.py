@@ -32,10 +32,6 @@ UNEXERCISED: dict[tuple[str, str], str] = {
     ("publish_scheduled", "dynamodb:GetItem"): "re-reads a release another publisher took first (a race)",
     # The two delivery functions run the same code (routes/pipeline.py _deliver); the tests drive each
     # path through one of them.
-    (
-        "on_deliver",
-        "dynamodb:Query",
-    ): "the Elite CSM copy lists the account's deliveries (driven via on_deliver_critical)",
     ("on_deliver_critical", "dynamodb:GetItem"): "a claim held elsewhere is re-read (driven via on_deliver)",
 }
 
