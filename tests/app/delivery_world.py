@@ -1,5 +1,6 @@
 """A product, contracts and confirmed subscribers loaded straight into the table, a published release,
-and a mailer that can inject SES faults: what the delivery fault tests share."""
+a mailer that can inject SES faults, and delivery's dependencies and messages built from them: what the
+delivery tests share."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import pytest
+
+from chalicelib import delivery, fanout
 from chalicelib.mailer import Mailer
 from chalicelib.models import Account, Release, Subscription, now_iso
+from chalicelib.names import ResourceNames
+from chalicelib.pacing import QuotaCache, SendQuota
+from chalicelib.routes import links
 from chalicelib.store import Table
+
+NAMES = ResourceNames("local")
 
 
 @dataclass
@@ -58,6 +67,10 @@ def load_world(table: Table, *, per_tier: int = 3, severity: int = 2, **account_
     return World(product, release, accounts, subs)
 
 
+class Killed(BaseException):
+    """Models Lambda killing the invocation: nothing of ours runs after it."""
+
+
 @dataclass
 class FaultyMailer:
     """The real mailer (moto keeps what it accepts), with faults decided per call; counts what SES accepted."""
@@ -89,3 +102,41 @@ class FaultyMailer:
             self.accepted[to] += 1
             self.accepted_at.append(time.monotonic())
         return message_id
+
+
+@pytest.fixture
+def mailer(wired: Any, monkeypatch: pytest.MonkeyPatch) -> FaultyMailer:
+    """The app's mailer replaced by a faulty one (no quota, no pacing), with delivery's waits shortened."""
+    faulty = FaultyMailer(wired.mailer)
+    monkeypatch.setitem(wired.__dict__, "mailer", faulty)
+    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
+    monkeypatch.setattr(delivery, "RETRY_DELAY_SECONDS", 0)
+    monkeypatch.setattr(delivery, "WAIT_DELAY_SECONDS", 0)
+    monkeypatch.setattr(delivery, "LEASE_SECONDS", 1)
+    return faulty
+
+
+def deps_of(wired: Any, table: Table | None = None, queues: Any = None) -> delivery.Deps:
+    return delivery.Deps(table=table or wired.table, mailer=wired.mailer, queues=queues or wired.queues,
+                         links=links(), link_days=30, quota=wired.quota)  # fmt: skip
+
+
+def batch_message(world: World, subs: list[Any], page: int = 0) -> dict[str, Any]:
+    """The delivery message of the first batch fan-out would plan for these subscribers."""
+    people = [fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0]) for s in subs]
+    batch = fanout.batches(people, page)[0]
+    return {"release_id": world.release.release_id, "notice": "release", **batch}
+
+
+class QueueRecorder:
+    """Queues that keep what is sent to them (name, body, delay) instead of sending it."""
+
+    def __init__(self, into: list[tuple[str, dict[str, Any], int]] | None = None) -> None:
+        self.into = [] if into is None else into
+
+    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
+        self.into.append((name, body, delay))
+
+    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+        for body in bodies:
+            self.send(name, body, delay=delay)

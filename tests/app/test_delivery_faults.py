@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -15,25 +15,23 @@ import pytest
 
 from chalicelib import delivery, fanout
 from chalicelib.mailer import Throttled
-from chalicelib.names import ResourceNames
 from chalicelib.pacing import QuotaCache, SendQuota
 from chalicelib.routes import links
 from chalicelib.store import Table
-from infra.template import MAX_RECEIVES
-from tests.app.delivery_world import FaultyMailer, World, load_world
+from tests.app import delivery_world
+from tests.app.delivery_world import (
+    NAMES,
+    FaultyMailer,
+    Killed,
+    QueueRecorder,
+    World,
+    batch_message,
+    deps_of,
+    load_world,
+)
+from tests.app.provisioned_queues import max_receives
 
-NAMES = ResourceNames("local")
-
-
-@pytest.fixture
-def mailer(wired: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyMailer]:
-    faulty = FaultyMailer(wired.mailer)
-    monkeypatch.setitem(wired.__dict__, "mailer", faulty)
-    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
-    monkeypatch.setattr(delivery, "RETRY_DELAY_SECONDS", 0)
-    monkeypatch.setattr(delivery, "WAIT_DELAY_SECONDS", 0)
-    monkeypatch.setattr(delivery, "LEASE_SECONDS", 1)
-    yield faulty
+mailer = delivery_world.mailer  # the shared fixture: the app's mailer, faulty
 
 
 def _publish(wired: Any, world: World) -> None:
@@ -53,17 +51,6 @@ def _exactly_once(mailer: FaultyMailer, addresses: set[str]) -> Callable[[], boo
     return lambda: all(mailer.accepted[a] >= 1 for a in addresses)
 
 
-def _deps(wired: Any, table: Table | None = None) -> delivery.Deps:
-    return delivery.Deps(table=table or wired.table, mailer=wired.mailer, queues=wired.queues, links=links(),
-                         link_days=30, quota=wired.quota)  # fmt: skip
-
-
-def _message(world: World, subs: list[Any], page: int = 0) -> dict[str, Any]:
-    people = [fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0]) for s in subs]
-    batch = fanout.batches(people, page)[0]
-    return {"release_id": world.release.release_id, "notice": "release", **batch}
-
-
 def _dying_at(call: int, wired: Any, mailer: FaultyMailer, mp: pytest.MonkeyPatch, *, per_tier: int) -> World:
     """A world whose sends go one at a time and whose invocation dies at send number ``call``."""
     mp.setattr(delivery, "SEND_CONCURRENCY", 1)
@@ -72,11 +59,20 @@ def _dying_at(call: int, wired: Any, mailer: FaultyMailer, mp: pytest.MonkeyPatc
 
 
 def test_throttled_sends_are_retried_alone_until_everyone_has_exactly_one(
-    wired: Any, runner: Any, mailer: FaultyMailer, capsys: pytest.CaptureFixture[str]
+    wired: Any, runner: Any, mailer: FaultyMailer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN SES throttles every third send of the first 30
     world = load_world(wired.table, per_tier=10)
-    mailer.fault = lambda n, to: Throttled("TooManyRequestsException") if n <= 30 and n % 3 == 0 else None
+    throttled: list[str] = []
+
+    def throttle(n: int, to: str) -> Exception | None:
+        if n <= 30 and n % 3 == 0:
+            throttled.append(to)
+            return Throttled("TooManyRequestsException")
+        return None
+
+    mailer.fault = throttle
+    retries = _retry_batches(wired, monkeypatch, world)
 
     # WHEN the release is published and the queues drained
     _publish(wired, world)
@@ -87,6 +83,24 @@ def test_throttled_sends_are_retried_alone_until_everyone_has_exactly_one(
     records = list(wired.table.delivery_outcomes(world.release.release_id, "release"))
     assert len(records) == 30 and {r["status"] for r in records} == {"sent"}
     assert '"EmailsRetried"' in capsys.readouterr().out
+
+    # AND each retry batch held only the recipients throttled, each once per time it was throttled
+    retried = [row[2] for body in retries for row in body["recipients"]]
+    assert sorted(retried) == sorted(throttled) and len(throttled) == 10
+
+
+def _retry_batches(wired: Any, monkeypatch: pytest.MonkeyPatch, world: World) -> list[dict[str, Any]]:
+    """The retry batches of the world's release as delivery enqueues them (they go on to the queue too)."""
+    seen: list[dict[str, Any]] = []
+    send = wired.queues.send
+
+    def recording(name: str, body: dict[str, Any], *, delay: int = 0) -> None:
+        if body.get("release_id") == world.release.release_id and ".r" in str(body.get("batch_id")):
+            seen.append(body)
+        send(name, body, delay=delay)
+
+    monkeypatch.setattr(wired.queues, "send", recording)
+    return seen
 
 
 def test_a_crash_after_the_claim_and_some_sends_resumes_where_it_stopped(
@@ -103,30 +117,30 @@ def test_a_crash_after_the_claim_and_some_sends_resumes_where_it_stopped(
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
 
 
-class Killed(BaseException):
-    """Models Lambda killing the invocation: nothing of ours runs after it."""
-
-
 def test_the_duplicate_window_is_what_ses_accepted_after_the_last_record_chunk(
     wired: Any, mailer: FaultyMailer, runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the invocation is killed (timeout, out of memory) at the 20th send, before any record chunk
+    # GIVEN a batch of 48 sent one at a time, and the invocation killed (timeout, out of memory) at the 40th
+    # send: one record chunk was written while the batch was sending, the 14 accepted after it were not
     monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
-    world = load_world(wired.table, per_tier=9)
-    mailer.fault = lambda n, to: Killed() if n == 20 else None
-    message = _message(world, world.subscribers)
+    world = load_world(wired.table, per_tier=16)
+    mailer.fault = lambda n, to: Killed() if n == 40 else None
+    message = batch_message(world, world.subscribers)
     with pytest.raises(Killed):
-        delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
-    unrecorded = {a for a, n in mailer.accepted.items() if n}
+        delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
+    recorded = {r["email"] for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    accepted = {a for a, n in mailer.accepted.items() if n}
 
     # WHEN the batch is delivered again after its lease
     time.sleep(2.1)  # the lease is whole seconds
-    assert delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)["sent"] > 0
+    assert delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)["sent"] > 0
 
-    # THEN the only duplicates are those SES accepted but the kill kept from being recorded: fewer than
-    # one record chunk (plus a send already running in another thread)
+    # THEN the first chunk was on record before the kill, and the only duplicates are those SES accepted
+    # after it: fewer than one record chunk
+    assert len(recorded) == delivery.RECORD_CHUNK and recorded <= accepted
     twice = {a for a, n in mailer.accepted.items() if n > 1}
-    assert twice == unrecorded and 19 <= len(twice) <= delivery.RECORD_CHUNK
+    assert twice == accepted - recorded, (sorted(twice - (accepted - recorded)), sorted((accepted - recorded) - twice))
+    assert 39 - delivery.RECORD_CHUNK <= len(twice) < delivery.RECORD_CHUNK
     assert all(mailer.accepted[a] >= 1 for a in world.addresses)
 
 
@@ -136,7 +150,7 @@ def test_the_same_message_delivered_twice_and_concurrently_sends_once(
     # GIVEN one batch whose sends take a while
     world = load_world(wired.table, per_tier=3)
     mailer.delay = 0.05
-    message = _message(world, world.subscribers)
+    message = batch_message(world, world.subscribers)
 
     # WHEN two invocations get the same message, the second while the first is sending, and a third later
     # (started on the first send: moto does not serialise conditional writes as DynamoDB does)
@@ -145,7 +159,7 @@ def test_the_same_message_delivered_twice_and_concurrently_sends_once(
     results: list[dict[str, int]] = []
 
     def invoke() -> None:
-        results.append(delivery.run(_deps(wired), message, queue=NAMES.deliver_queue))
+        results.append(delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue))
 
     first = threading.Thread(target=invoke)
     first.start()
@@ -153,7 +167,7 @@ def test_the_same_message_delivered_twice_and_concurrently_sends_once(
     invoke()
     first.join()
     _drain(runner, lambda: False, timeout=2.5)  # the busy copy comes back after the lease and is dropped
-    again = delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+    again = delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
 
     # THEN one invocation sent, the other stood back without burning a receive, the third found it done
     assert sorted(r.get("sent", 0) for r in results) == [0, 9]
@@ -161,13 +175,95 @@ def test_the_same_message_delivered_twice_and_concurrently_sends_once(
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
 
 
+def test_two_invocations_claiming_one_batch_at_the_same_moment_send_it_once(
+    wired: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN one batch, and two invocations that reach its claim at the same moment (SQS delivering a
+    # message twice at once)
+    world = load_world(wired.table, per_tier=2)
+    message = batch_message(world, world.subscribers)
+    together = threading.Barrier(2, timeout=10)
+    claim = Table.claim_batch
+
+    def at_once(self: Table, *args: Any, **kwargs: Any) -> Any:
+        together.wait()
+        return claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(Table, "claim_batch", at_once)
+    queued: list[tuple[str, dict[str, Any], int]] = []
+    results: list[dict[str, int]] = []
+
+    # WHEN both run
+    def invoke() -> None:
+        results.append(delivery.run(deps_of(wired, queues=QueueRecorder(queued)), message, queue=NAMES.deliver_queue))
+
+    threads = [threading.Thread(target=invoke) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # THEN exactly one claimed and sent the batch, the other found it busy and put it back for later
+    assert sorted(r.get("sent", 0) for r in results) == [0, 6]
+    assert [r for r in results if "sent" not in r] == [{"busy": 1}]
+    assert queued == [(NAMES.deliver_queue, message, delivery.LEASE_SECONDS)]
+    assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
+
+
+def test_the_csm_copy_waits_for_every_batch_of_its_account_and_for_their_retry_batches(
+    wired: Any, mailer: FaultyMailer, moto_server: str
+) -> None:
+    # GIVEN an elite account with a CSM, its batches planned by the fan-out, and SES throttling one of its
+    # subscribers once
+    from tests.conftest import sent_messages, unique
+    from tests.helpers import parse, text_of
+
+    csm = f"{unique('csm')}@vendor.example"
+    world = load_world(wired.table, per_tier=2, csm_email=csm)
+    planned = QueueRecorder()
+    fanout.run(wired.table, planned, fanout.FanoutQueues(NAMES.fanout_queue, NAMES.deliver_queue,  # type: ignore[arg-type]
+               NAMES.critical_queue), {"release_id": world.release.release_id})  # fmt: skip
+    (copy,) = [b for _, b, _ in planned.into if str(b["batch_id"]).startswith("csm-")]
+    (batch,) = [b for _, b, _ in planned.into if b is not copy]
+    elite = [s for s in world.subscribers if s.account_id == world.accounts[0].account_id]
+    throttled: list[str] = []
+
+    def once(n: int, to: str) -> Exception | None:
+        if to != elite[0].email or throttled:
+            return None
+        throttled.append(to)
+        return Throttled("TooManyRequestsException")
+
+    mailer.fault = once
+    queued: list[tuple[str, dict[str, Any], int]] = []
+
+    def deliver(message: dict[str, Any]) -> dict[str, int]:
+        return delivery.run(deps_of(wired, queues=QueueRecorder(queued)), message, queue=NAMES.deliver_queue)
+
+    # WHEN the copy comes before the account's batch, then after it but before its retry batch, then last
+    first = deliver(copy)
+    assert deliver(batch)["retry"] == 1
+    (retry,) = [b for _, b, _ in queued if b["batch_id"] == delivery.retry_batch_id(batch["batch_id"])]
+    second = deliver(copy)
+    assert deliver(retry)["sent"] == 1
+    last = deliver(copy)
+
+    # THEN it waited twice (put back as a new message each time), then went out once, listing every
+    # subscriber of the account
+    assert (first, second, last.get("sent")) == ({"waiting": 1}, {"waiting": 1}, 1)
+    assert [(b["waits"], d) for _, b, d in queued if b["batch_id"] == copy["batch_id"]] == [(1, 0), (1, 0)]
+    assert mailer.accepted[csm] == 1
+    (sent,) = [parse(m["raw"]) for m in sent_messages(moto_server) if csm in m["to"]]
+    assert all(s.email in text_of(sent) for s in elite)
+
+
 def test_two_different_messages_for_the_same_batch_send_the_union_once(
     wired: Any, runner: Any, mailer: FaultyMailer
 ) -> None:
     # GIVEN a page planned twice (a fan-out retry) while its audience changed: overlapping batches
     world = load_world(wired.table, per_tier=4)
-    first = _message(world, world.subscribers[:8])
-    second = _message(world, world.subscribers[3:])
+    first = batch_message(world, world.subscribers[:8])
+    second = batch_message(world, world.subscribers[3:])
     assert first["batch_id"] != second["batch_id"]
 
     # WHEN both are delivered
@@ -204,12 +300,12 @@ def test_unprocessed_items_from_dynamodb_are_written_in_the_end(wired: Any, mail
     table = Table(stingy, wired.table.name)  # type: ignore[arg-type]
 
     # WHEN a batch is delivered through it
-    counts = delivery.run(_deps(wired, table), _message(world, world.subscribers), queue=NAMES.deliver_queue)
+    counts = delivery.run(deps_of(wired, table), batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
 
     # THEN DynamoDB did leave items, every outcome is recorded anyway, and a redelivery sends nothing
     assert stingy.unprocessed > 0 and counts["sent"] == 30
     assert len(list(wired.table.delivery_outcomes(world.release.release_id, "release"))) == 30
-    delivery.run(_deps(wired), {**_message(world, world.subscribers), "batch_id": "again"}, queue="unused")
+    delivery.run(deps_of(wired), {**batch_message(world, world.subscribers), "batch_id": "again"}, queue="unused")
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
 
 
@@ -246,7 +342,7 @@ def test_a_poison_delivery_message_reaches_the_dlq_after_three_receives(wired: A
     wired.queues.send(NAMES.deliver_queue, {"release_id": "x", "notice": "no-such-notice", "batch_id": "b",
                                             "recipients": []})  # fmt: skip
     runner.pump()
-    assert runner.stats.failures - before == MAX_RECEIVES
+    assert runner.stats.failures - before == max_receives(NAMES.deliver_queue)
     got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert any("no-such-notice" in m["Body"] for m in got)
 
@@ -258,9 +354,9 @@ def test_a_paused_account_stops_delivery_without_burning_receives(
     monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(14.0, sending_enabled=False)))
     world = load_world(wired.table, per_tier=2)
     sent_to_queue: list[tuple[str, dict[str, Any], int]] = []
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=_Recorder(sent_to_queue), links=links(),  # type: ignore[arg-type]
+    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=QueueRecorder(sent_to_queue), links=links(),  # type: ignore[arg-type]
                          link_days=30, quota=wired.quota)  # fmt: skip
-    message = _message(world, world.subscribers)
+    message = batch_message(world, world.subscribers)
 
     # WHEN a batch arrives
     got = delivery.run(deps, message, queue=NAMES.deliver_queue)
@@ -272,21 +368,13 @@ def test_a_paused_account_stops_delivery_without_burning_receives(
     assert wired.table.batch_states(world.release.release_id, [f"release#{message['batch_id']}"]) == {}
 
 
-class _Recorder:
-    def __init__(self, into: list[tuple[str, dict[str, Any], int]]) -> None:
-        self.into = into
-
-    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
-        self.into.append((name, body, delay))
-
-
 def test_the_reconciler_re_drives_a_batch_whose_invocation_died_and_whose_message_was_lost(
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch, app_client: Any
 ) -> None:
     # GIVEN an invocation that claimed a batch, sent some, and died; its message is gone (e.g. the DLQ)
     world = _dying_at(26, wired, mailer, monkeypatch, per_tier=10)
     with pytest.raises(RuntimeError):
-        delivery.run(_deps(wired), _message(world, world.subscribers), queue=NAMES.deliver_queue)
+        delivery.run(deps_of(wired), batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
 
     # WHEN the scheduled reconciler's Lambda runs after the lease, and the queues are drained
     redrives: list[int] = []
@@ -345,11 +433,11 @@ def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer:
     bad = world.subscribers[1].email
     mailer.fault = lambda n, to: Rejected("MessageRejected: bad address") if to == bad else None
     queued: list[tuple[str, dict[str, Any], int]] = []
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=_Recorder(queued), links=links(),  # type: ignore[arg-type]
+    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=QueueRecorder(queued), links=links(),  # type: ignore[arg-type]
                          link_days=30, quota=wired.quota)  # fmt: skip
 
     # WHEN its batch is delivered
-    counts = delivery.run(deps, _message(world, world.subscribers), queue=NAMES.deliver_queue)
+    counts = delivery.run(deps, batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
 
     # THEN it is recorded failed, nothing is re-enqueued, and the others got theirs
     assert counts["failed"] == 1 and counts["sent"] == 5 and counts["retry"] == 0 and queued == []
@@ -364,20 +452,12 @@ def test_sends_are_spaced_at_the_invocation_share_of_the_account_send_rate(wired
                          quota=QuotaCache(lambda: SendQuota(28.0)), share=0.25)  # fmt: skip
 
     # WHEN a batch of 6 is delivered (8 send threads: unpaced, all would leave at once)
-    delivery.run(deps, _message(world, world.subscribers), queue=NAMES.deliver_queue)
+    delivery.run(deps, batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
 
     # THEN the sends took five intervals at least (5/7 s; unpaced they all leave within milliseconds). The
     # span, not each gap: one thread waking late on a busy machine shortens one gap, not the whole span.
     times = sorted(mailer.called_at)
     assert len(times) == 6 and times[-1] - times[0] >= 0.6 * 5 / 7, times
-
-
-def _max_receives(queue: str) -> int:
-    """The queue's maxReceiveCount as provisioned from infra/template.py (what SQS itself enforces)."""
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
-    return int(json.loads(policy)["maxReceiveCount"])
 
 
 def _bodies(queue: str, release_id: str) -> list[dict[str, Any]]:
@@ -409,7 +489,7 @@ def test_a_batch_failing_the_same_way_every_time_ends_in_the_dlq_after_max_recei
     world = load_world(wired.table, per_tier=2)
     bad = world.subscribers[3].email
     mailer.fault = lambda n, to: RuntimeError("the SES client is broken") if to == bad else None
-    receives = _max_receives(NAMES.deliver_queue)
+    receives = max_receives(NAMES.deliver_queue)
     runner.pump()  # nothing of earlier tests left to feed
 
     # WHEN the release goes out and the runner feeds the queues until they are empty, and again
@@ -447,7 +527,7 @@ def test_a_failed_attempt_whose_error_cannot_be_written_still_ends_after_max_att
     world = load_world(wired.table, per_tier=1)
     mailer.fault = lambda n, to: RuntimeError("the SES client is broken")
     monkeypatch.setattr(Table, "note_batch_error", lambda *a, **kw: None)
-    receives = _max_receives(NAMES.deliver_queue)
+    receives = max_receives(NAMES.deliver_queue)
     runner.pump()
 
     # WHEN the release goes out and the queues are fed until nothing comes back
@@ -470,16 +550,16 @@ def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(wir
     # GIVEN a batch whose invocations are all killed (a timeout, out of memory): none can record why
     world = load_world(wired.table, per_tier=1)
     mailer.fault = lambda n, to: Killed()
-    message = _message(world, world.subscribers)
-    receives = _max_receives(NAMES.deliver_queue)
+    message = batch_message(world, world.subscribers)
+    receives = max_receives(NAMES.deliver_queue)
     for _ in range(receives):
         with pytest.raises(Killed):
-            delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+            delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
         time.sleep(2.1)  # the lease runs out (whole seconds)
 
     # WHEN the message comes once more (an SQS retry, a busy copy, the reconciler)
     with pytest.raises(delivery.BatchFailed):
-        delivery.run(_deps(wired), message, queue=NAMES.deliver_queue)
+        delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
 
     # THEN it is refused without a send and the batch is given up, saying why
     assert mailer.calls <= receives * len(world.subscribers)

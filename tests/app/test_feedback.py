@@ -10,8 +10,8 @@ import boto3
 from chalice.test import Client
 
 from chalicelib.names import ResourceNames
-from infra.template import MAX_RECEIVES
 from tests.app.flows import emails_to, subscribe_and_confirm
+from tests.app.provisioned_queues import max_receives
 from tests.app.test_subscriptions import _audience, _customer, _mine, _new, _notices, _release
 from tests.conftest import auth, unique
 from tests.helpers import link
@@ -122,7 +122,7 @@ def test_feedback_that_fails_every_time_is_kept_in_the_feedback_dlq(
     _publish(runner, "Bounce", address)
 
     # THEN the handler saw it maxReceiveCount times, and the bounce waits in the DLQ (as SES sent it)
-    assert runner.stats.failures - failures == MAX_RECEIVES
+    assert runner.stats.failures - failures == max_receives(ResourceNames("local").feedback_queue)
     got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert [json.loads(m["Body"])["bounce"]["bouncedRecipients"][0]["emailAddress"] for m in got] == [address]
     for m in got:

@@ -4,12 +4,14 @@ by the local runner, S3/SQS/SES/DynamoDB on the session's moto server."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from chalice.test import Client
 
+from chalicelib.models import Account, Subscription, now_iso
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, subscribed_world, upload
 from tests.conftest import SENDER, account_body, auth, unique
 from tests.helpers import link, sha256
@@ -60,21 +62,29 @@ def test_an_upload_whose_bytes_differ_is_rejected_and_notifies_nobody(
     assert [m for m in emails_to(provisioned, address) if "[Sev" in m["Subject"]] == []
 
 
-def test_beta_releases_reach_elite_only(app_client: Client, runner: Any, provisioned: str) -> None:
+def test_beta_releases_reach_elite_only(app_client: Client, runner: Any, provisioned: str, table: Any) -> None:
+    # GIVEN a product, an Elite subscriber who wants beta builds, and a Premium subscriber who wants them too:
+    # the API refuses beta to Premium, so that subscription is written straight through the store (as a
+    # contract downgraded after subscribing would leave it) and only the entitlement can keep it out
     admin = auth("support-admin")
     product = unique("P")
     app_client.http.put(f"/products/{product}", headers=admin, body=json.dumps({"name": "Product"}))
-    addresses = {}
-    for tier in ("elite", "premium"):
-        account = unique(tier)
-        app_client.http.put(f"/accounts/{account}", headers=admin, body=json.dumps(account_body(tier, [product])))
-        addresses[tier] = f"{unique(tier)}@customer.example"
-        subscribe_and_confirm(
-            app_client, provisioned, account, addresses[tier], [product], ["ga", "beta"] if tier == "elite" else None
-        )
+    elite, premium = unique("elite"), unique("premium")
+    addresses = {tier: f"{unique(tier)}@customer.example" for tier in ("elite", "premium")}
+    app_client.http.put(f"/accounts/{elite}", headers=admin, body=json.dumps(account_body("elite", [product])))
+    subscribe_and_confirm(app_client, provisioned, elite, addresses["elite"], [product], ["ga", "beta"])
+    table.bulk_load(
+        [Account(premium, "Premium Customer", "premium", (product,), date(2026, 1, 1), date(2030, 12, 31))],
+        [Subscription(premium, "s1", addresses["premium"], (product,), ("patch",), 4, ("ga", "beta"), "active",
+                      now_iso())],
+    )  # fmt: skip
+
+    # WHEN a beta release is uploaded and published
     data = b"beta build"
     release = create_release(app_client, product, data, channel="beta")
     upload(release, data)
     runner.pump()
+
+    # THEN the Elite subscriber got it, the Premium one (who asked for it) did not
     assert len([m for m in emails_to(provisioned, addresses["elite"]) if "[Sev" in m["Subject"]]) == 1
     assert [m for m in emails_to(provisioned, addresses["premium"]) if "[Sev" in m["Subject"]] == []

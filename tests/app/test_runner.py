@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 
 from chalicelib.names import ResourceNames
-from infra.template import MAX_RECEIVES
+from tests.app.provisioned_queues import max_receives
 
 
 def test_a_poison_message_is_retried_then_lands_in_the_dlq(runner: Any, provisioned: str) -> None:
@@ -24,7 +24,7 @@ def test_a_poison_message_is_retried_then_lands_in_the_dlq(runner: Any, provisio
     runner.pump()
 
     # THEN the handler saw it exactly maxReceiveCount times, and the DLQ holds it
-    assert runner.stats.failures - failures_before == MAX_RECEIVES
+    assert runner.stats.failures - failures_before == max_receives(names.fanout_queue)
     got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert [m["Body"] for m in got] == ["{not json"]
     assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []

@@ -1,0 +1,46 @@
+"""A pytest plugin for `make mutate` (setup.cfg loads it): a mutant of one module runs only that module's tests.
+
+mutmut runs, for each mutant, every test of its selection that called the mutated function; a token or an
+entitlement is called by nearly every app test, so that would be the whole suite per mutant. Here each
+module's mutants keep only the tests that are about it (its unit tests and its app tests). mutmut names
+the mutant in ``MUTANT_UNDER_TEST``; its other runs (stats, clean, forced failure) keep every test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+SCOPE = {
+    "tokens": ("tests/unit/test_tokens.py", "tests/app/test_key_rotation.py", "tests/app/test_downloads.py"),
+    "entitlements": ("tests/unit/test_entitlements.py", "tests/unit/test_entitlement_decisions.py", "tests/unit/test_preferences.py",
+                     "tests/unit/test_fanout_plan.py", "tests/app/test_release_flow.py"),
+    "delivery": ("tests/unit/test_pacing.py", "tests/app/test_delivery_faults.py", "tests/app/test_delivery_rechecks.py"),
+    "fanout": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
+    "recall": ("tests/unit/test_recall_plan.py", "tests/unit/test_recall_mail.py", "tests/app/test_recall.py"),
+    "downloads": ("tests/app/test_downloads.py",),
+    "subscriptions": ("tests/unit/test_preferences.py", "tests/app/test_subscriptions.py"),
+}  # fmt: skip
+_MUTANT = re.compile(r"^chalicelib\.(?P<module>\w+)\.x[_ǁ]")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    match = _MUTANT.match(os.environ.get("MUTANT_UNDER_TEST", ""))
+    if match is None or match.group("module") not in SCOPE:
+        return
+    scope = SCOPE[match.group("module")]
+    keep = [i for i in items if i.nodeid.removeprefix("mutants/").startswith(scope)]
+    dropped = [i for i in items if i not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """mutmut runs pytest several times in one process (stats, the clean run, then each mutant in a fork of
+    it), and the session's moto server keeps its backends in the process: start each session from none."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
