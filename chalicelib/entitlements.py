@@ -1,4 +1,5 @@
-"""The entitlement matrix of ``shared/seed/tiers.en.md`` as data, and the one place that asks it.
+"""The vendor's entitlement matrix (Xtreme, Premium, Elite, from its product sheet) as data, and the one
+place that asks it.
 
 Every check in the pipeline (subscribe, fan-out, delivery, download) calls ``decide`` or reads a
 ``TierPolicy``; nothing else compares tier names.
