@@ -246,13 +246,19 @@ def release_notice(
         page.append(f"<p><strong>{e(note)}</strong></p>")
     page += [f"<p>{e(release.summary)}</p>", *table_rows(rows)]
     if links.download:
-        page += [
-            "<p><a",
-            f'href="{e(links.download)}">',
-            f"Download {e(release.filename or 'the package')}</a> (the link works until {e(expires)} while your support contract is active)</p>",
-        ]
-    page += ["<p><a", f'href="{e(links.unsubscribe)}">', "Unsubscribe</a></p>"]
+        page += link_lines(
+            links.download,
+            f"Download {e(release.filename or 'the package')}",
+            f" (the link works until {e(expires)} while your support contract is active)",
+        )
+    page += link_lines(links.unsubscribe, "Unsubscribe")
     return finish(msg, "\n".join(text), html_page(page))
+
+
+def link_lines(url: str, label_html: str, after_html: str = "") -> list[str]:
+    """A paragraph holding one link, its ``href="..."`` on a line of its own: a link's length then never
+    moves where the rest of the page wraps (and the template's fill of a link stays within its line)."""
+    return ["<p><a", f'href="{html.escape(url)}">', f"{label_html}</a>{after_html}</p>"]
 
 
 def table_rows(rows: Iterable[tuple[str, str]]) -> list[str]:
@@ -294,12 +300,8 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
         f"<p>{e(instead)}</p>",
     ]
     if links.download:
-        page += [
-            "<p><a",
-            f'href="{e(links.download)}">',
-            f"Download {e(release.superseded_version or '')} instead</a></p>",
-        ]
-    page += ["<p><a", f'href="{e(links.unsubscribe)}">', "Unsubscribe</a></p>"]
+        page += link_lines(links.download, f"Download {e(release.superseded_version or '')} instead")
+    page += link_lines(links.unsubscribe, "Unsubscribe")
     return finish(msg, "\n".join(text), html_page(page))
 
 
@@ -467,9 +469,7 @@ def confirmation(
     e = html.escape
     page = [
         f"<p>Someone (hopefully you) asked for release alerts for {e(product_list)} on behalf of {e(account_name)}.</p>",
-        "<p><a",
-        f'href="{e(confirm_url)}">',
-        f"Confirm the subscription</a> within {hours} hours.</p>",
+        *link_lines(confirm_url, "Confirm the subscription", f" within {hours} hours."),
         "<p>If this was not you, ignore this email; nothing will be sent.</p>",
     ]
     return finish(msg, plain, html_page(page))
