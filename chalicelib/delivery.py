@@ -40,7 +40,7 @@ SEND_CONCURRENCY = 8
 RECORD_CHUNK = 25  # BatchWriteItem's limit: write each full chunk while the rest are still sending
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5
-RECALL = "recall"  # the notice kind of a yanked release's recall (recall.RECALL)
+RECALL = mail.RECALL
 # Claims of one batch before it is given up: the delivery queues' maxReceiveCount (infra/template.py),
 # so a batch re-enqueued as new messages (busy, re-driven) fails no more often than one SQS message would.
 MAX_ATTEMPTS = 3

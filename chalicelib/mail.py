@@ -311,10 +311,10 @@ class NoticeBuilder(Protocol):
 
 # The notices delivery can send about a release, by the ``notice`` field of a delivery message, and the
 # release states in which each may still go out (a release yanked mid fan-out stops its notices).
-NOTICES: dict[str, NoticeBuilder] = {"release": release_notice}
-SENDABLE: dict[str, tuple[str, ...]] = {"release": ("published",)}
-NOTICES["recall"] = recall_notice
-SENDABLE["recall"] = ("yanked",)
+RELEASE = "release"  # a release's notice
+RECALL = "recall"  # a yanked release's recall (also the fan-out message kind that plans it)
+NOTICES: dict[str, NoticeBuilder] = {RELEASE: release_notice, RECALL: recall_notice}
+SENDABLE: dict[str, tuple[str, ...]] = {RELEASE: ("published",), RECALL: ("yanked",)}
 
 
 # What may be dropped into a rendered notice for a placeholder: what the email package would itself have written

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
     from chalicelib.store import Table
 
 
-RECALL = "recall"  # the fan-out message kind, and the notice kind delivery sends
+RECALL = mail.RECALL  # the fan-out message kind, and the notice kind delivery sends
 PAGE_SIZE = 500
 _YANKABLE = ["awaiting-upload", "available", "scheduled", "published"]
 

@@ -4,7 +4,7 @@ contract changes (audience entries re-ranked, a page per message)."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from chalice import Blueprint  # type: ignore[attr-defined]
@@ -14,12 +14,24 @@ from chalicelib import names, wiring
 from chalicelib.routes import links
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from chalicelib.fanout import FanoutQueues
 
 # The domain modules are imported in the handlers (see chalicelib.routes: cold start).
 
 bp = Blueprint(__name__)
 N = names.current()
+
+
+def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
+    """Each record's message, with its ids (release, batch, account...) on every log line while it is handled."""
+    from chalicelib.observability import message_context
+
+    for record in event:
+        message = json.loads(record.body)
+        with message_context(message):
+            yield message
 
 
 def _queues() -> FanoutQueues:
@@ -44,21 +56,18 @@ def on_upload(event: SQSEvent) -> None:
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
     from chalicelib import fanout, recall
-    from chalicelib.observability import message_context
 
     w = wiring.get()
-    for record in event:
-        message = json.loads(record.body)
-        with message_context(message):
-            if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
-                recall.plan_page(w.table, w.queues, _queues(), message)
-            else:
-                fanout.run(w.table, w.queues, _queues(), message)
+    for message in _messages(event):
+        if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
+            recall.plan_page(w.table, w.queues, _queues(), message)
+        else:
+            fanout.run(w.table, w.queues, _queues(), message)
 
 
 def _deliver(event: SQSEvent, queue: str) -> None:
     from chalicelib import delivery
-    from chalicelib.observability import flushing_metrics, message_context
+    from chalicelib.observability import flushing_metrics
 
     w = wiring.get()
     context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
@@ -68,10 +77,8 @@ def _deliver(event: SQSEvent, queue: str) -> None:
         remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
     )  # fmt: skip
     with flushing_metrics():
-        for record in event:
-            message = json.loads(record.body)
-            with message_context(message):
-                delivery.run(deps, message, queue=queue)
+        for message in _messages(event):
+            delivery.run(deps, message, queue=queue)
 
 
 @bp.on_sqs_message(queue=N.deliver_queue, batch_size=1)
@@ -95,10 +102,7 @@ def reconcile_deliveries(event: object) -> None:
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
 def on_account_change(event: SQSEvent) -> None:
     from chalicelib import accounts
-    from chalicelib.observability import message_context
 
     w = wiring.get()
-    for record in event:
-        message = json.loads(record.body)
-        with message_context(message):
-            accounts.sync_page(w.table, w.queues, N.accounts_queue, accounts.AccountChange.from_message(message))
+    for message in _messages(event):
+        accounts.sync_page(w.table, w.queues, N.accounts_queue, accounts.AccountChange.from_message(message))
