@@ -116,6 +116,16 @@ def mailer(wired: Any, monkeypatch: pytest.MonkeyPatch) -> FaultyMailer:
     return faulty
 
 
+def drain(runner: Any, done: Callable[[], bool], timeout: float = 30, pause: float = 0.5) -> None:
+    """Feed the handlers from the queues (the runner's ``pump``) until ``done`` or ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runner.pump()
+        if done() or time.monotonic() > deadline:
+            return
+        time.sleep(pause)
+
+
 def deps_of(wired: Any, table: Table | None = None, queues: Any = None) -> delivery.Deps:
     return delivery.Deps(table=table or wired.table, mailer=wired.mailer, queues=queues or wired.queues,
                          links=links(), link_days=30, quota=wired.quota)  # fmt: skip

@@ -27,6 +27,7 @@ from tests.app.delivery_world import (
     World,
     batch_message,
     deps_of,
+    drain,
     load_world,
 )
 from tests.app.provisioned_queues import max_receives
@@ -36,15 +37,6 @@ mailer = delivery_world.mailer  # the shared fixture: the app's mailer, faulty
 
 def _publish(wired: Any, world: World) -> None:
     wired.queues.send(NAMES.fanout_queue, {"release_id": world.release.release_id})
-
-
-def _drain(runner: Any, done: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        runner.pump()
-        if done() or time.monotonic() > deadline:
-            return
-        time.sleep(0.5)
 
 
 def _exactly_once(mailer: FaultyMailer, addresses: set[str]) -> Callable[[], bool]:
@@ -76,7 +68,7 @@ def test_throttled_sends_are_retried_alone_until_everyone_has_exactly_one(
 
     # WHEN the release is published and the queues drained
     _publish(wired, world)
-    _drain(runner, _exactly_once(mailer, world.addresses))
+    drain(runner, _exactly_once(mailer, world.addresses))
 
     # THEN every subscriber got exactly one email, every record says sent, and the retries were counted
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
@@ -111,7 +103,7 @@ def test_a_crash_after_the_claim_and_some_sends_resumes_where_it_stopped(
 
     # WHEN the release goes out and SQS hands the message back after the lease ran out
     _publish(wired, world)
-    _drain(runner, _exactly_once(mailer, world.addresses))
+    drain(runner, _exactly_once(mailer, world.addresses))
 
     # THEN the 25 recorded before the crash were skipped on the retry: exactly one each
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
@@ -166,7 +158,7 @@ def test_the_same_message_delivered_twice_and_concurrently_sends_once(
     assert sending.wait(5)
     invoke()
     first.join()
-    _drain(runner, lambda: False, timeout=2.5)  # the busy copy comes back after the lease and is dropped
+    drain(runner, lambda: False, timeout=2.5)  # the busy copy comes back after the lease and is dropped
     again = delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
 
     # THEN one invocation sent, the other stood back without burning a receive, the third found it done
@@ -269,7 +261,7 @@ def test_two_different_messages_for_the_same_batch_send_the_union_once(
     # WHEN both are delivered
     for m in (first, second):
         wired.queues.send(NAMES.deliver_queue, m)
-    _drain(runner, _exactly_once(mailer, world.addresses))
+    drain(runner, _exactly_once(mailer, world.addresses))
 
     # THEN everyone in either got exactly one email
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
@@ -325,7 +317,7 @@ def test_an_unsubscribe_between_fan_out_and_delivery_is_honoured(wired: Any, run
         ExpressionAttributeValues={":u": {"S": "unsubscribed"}},
     )
     rest = world.addresses - {gone.email}
-    _drain(runner, _exactly_once(mailer, rest))
+    drain(runner, _exactly_once(mailer, rest))
 
     # THEN they got nothing, everyone else exactly one, and the record says why
     assert mailer.accepted[gone.email] == 0
@@ -384,7 +376,7 @@ def test_the_reconciler_re_drives_a_batch_whose_invocation_died_and_whose_messag
     app_client.lambda_.invoke(
         "reconcile_deliveries", app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
     )
-    _drain(runner, _exactly_once(mailer, world.addresses))
+    drain(runner, _exactly_once(mailer, world.addresses))
 
     # THEN it re-drove the batch from its claim, and everyone has exactly one email
     assert redrives and redrives[0] >= 1
@@ -410,7 +402,7 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
 
     # WHEN it is published
     _publish(wired, world)
-    _drain(runner, lambda: mailer.accepted["csm@vendor.example"] >= 1)
+    drain(runner, lambda: mailer.accepted["csm@vendor.example"] >= 1)
 
     # THEN every subscriber got one, the on-call contact one copy per account due, the CSM exactly one
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
@@ -535,7 +527,7 @@ def test_a_failed_attempt_whose_error_cannot_be_written_still_ends_after_max_att
 
     # WHEN the release goes out and the queues are fed until nothing comes back
     _publish(wired, world)
-    _drain(runner, lambda: bool(wired.table.failed_batches(world.release.release_id)), timeout=20)
+    drain(runner, lambda: bool(wired.table.failed_batches(world.release.release_id)), timeout=20)
     for _ in range(3):
         time.sleep(1.1)  # the busy copies' delay (the lease)
         runner.pump()
@@ -594,7 +586,7 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
     # WHEN the release goes out
     _publish(wired, world)
     rest = world.addresses - {bad}
-    _drain(runner, _exactly_once(mailer, rest))
+    drain(runner, _exactly_once(mailer, rest))
 
     # THEN that one is recorded failed with the reason, every other one got exactly one, nothing failed
     records = {r["email"]: r for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
@@ -630,7 +622,7 @@ def test_sends_stop_before_the_function_timeout_and_the_rest_go_on_as_a_new_batc
 
     # WHEN the release goes out
     _publish(wired, world)
-    _drain(runner, _exactly_once(mailer, world.addresses))
+    drain(runner, _exactly_once(mailer, world.addresses))
 
     # THEN each invocation stopped within its timeout, the batch went on as retry batches, and everyone
     # got exactly one email

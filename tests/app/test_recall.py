@@ -10,24 +10,23 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-import pytest
 from chalice.test import Client
 
-from chalicelib import delivery, fanout, recall
+from chalicelib import fanout, recall
 from chalicelib.entitlements import oncall_copy_due
 from chalicelib.mail import ses_message_id_header
 from chalicelib.models import Account, Release, Subscription, now_iso
 from chalicelib.names import ResourceNames
-from chalicelib.pacing import QuotaCache, SendQuota
 from chalicelib.store import Table
-from tests.app.delivery_world import FaultyMailer
+from tests.app import delivery_world
+from tests.app.delivery_world import FaultyMailer, drain
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, subscribed_world, upload
 from tests.conftest import account_body, auth, sent_messages, unique
 from tests.helpers import link, parse, text_of
@@ -35,13 +34,7 @@ from tests.helpers import link, parse, text_of
 NAMES = ResourceNames("local")
 
 
-@pytest.fixture
-def mailer(wired: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyMailer]:
-    faulty = FaultyMailer(wired.mailer)
-    monkeypatch.setitem(wired.__dict__, "mailer", faulty)
-    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
-    monkeypatch.setattr(delivery, "WAIT_DELAY_SECONDS", 0)  # the CSM copy's wait for the account's batches
-    yield faulty
+mailer = delivery_world.mailer  # the shared fixture: the app's mailer, faulty, delivery's waits shortened
 
 
 @dataclasses.dataclass
@@ -78,19 +71,14 @@ def _load(table: Table, *, per_tier: int, emails: Callable[[Account, int], str] 
     return Population(release, successor, accounts, subs)
 
 
-def _drain(runner: Any, done: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        runner.pump()
-        if done() or time.monotonic() > deadline:
-            return
-        time.sleep(0.3)
-
-
 def _publish(wired: Any, runner: Any, world: Population, expected: int) -> None:
     wired.table.mark_queued(world.release.release_id, "fanout")  # what publish stamps: the recall needs it
     wired.queues.send(NAMES.fanout_queue, {"release_id": world.release.release_id})
-    _drain(runner, lambda: len(list(wired.table.delivery_outcomes(world.release.release_id, "release"))) >= expected)
+    drain(
+        runner,
+        timeout=60,
+        done=lambda: len(list(wired.table.delivery_outcomes(world.release.release_id, "release"))) >= expected,
+    )
 
 
 def _yank(wired: Any, runner: Any, world: Population, expected: int) -> list[EmailMessage]:
@@ -98,7 +86,11 @@ def _yank(wired: Any, runner: Any, world: Population, expected: int) -> list[Ema
     before = len(sent_messages(wired.settings.names.stage))
     recall.yank(wired.table, wired.queues, NAMES.fanout_queue, world.release.release_id,
                 {"reason": "corrupts ledgers", "superseded_by": world.successor.release_id})  # fmt: skip
-    _drain(runner, lambda: len(list(wired.table.delivery_outcomes(world.release.release_id, "recall"))) >= expected)
+    drain(
+        runner,
+        timeout=60,
+        done=lambda: len(list(wired.table.delivery_outcomes(world.release.release_id, "recall"))) >= expected,
+    )
     runner.pump()
     return [parse(m["raw"]) for m in sent_messages(wired.settings.names.stage)[before:]]
 
