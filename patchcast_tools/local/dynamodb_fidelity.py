@@ -1,5 +1,5 @@
-"""DynamoDB in the local AWS at DynamoDB's costs: transactions atomic and O(items touched), Queries
-O(partition) instead of O(table).
+"""DynamoDB in the local AWS closer to DynamoDB's costs: transactions atomic and O(items touched); a table
+Query O(partition), an index Query one pass over the items instead of a sort of the whole table.
 
 moto 5.1's ``TransactWriteItems`` deep-copies every table a transaction names before it starts, and
 restores those copies when it is cancelled. Under concurrency that is not atomic (a cancelled
@@ -11,8 +11,9 @@ DynamoDB guarantees (serializable against other writes to those items), at O(ite
 moto's ``Query`` (on the table or an index) starts from ``Table.all_items()``, which sorts every item
 of the table, then keeps the partition asked for: each page cost O(N log N) Python comparisons (~5 s
 for a 490-item page at 100,000 subscribers), where DynamoDB reads the partition. Here, during a Query,
-``all_items`` yields only candidates: the table partition's items, or the items whose index hash key
-attribute has the value asked for; moto's own filtering, sorting and paging then run on them as before.
+``all_items`` yields only candidates: the table partition's items (a dict lookup), or the items whose index
+hash key attribute has the value asked for (one pass over the items, no sort: still O(N), a cheap O(N));
+moto's own filtering, sorting and paging then run on them as before.
 
 Installed in-process by the local AWS (``awsd``) and by the tests' moto server.
 """
