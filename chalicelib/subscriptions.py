@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import mail
+from chalicelib import confirmations, mail
 from chalicelib import validation as v
 from chalicelib.auth import Identity
 from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
@@ -99,14 +99,18 @@ def create(
         confirm_url=links.confirm(account_id, sub.subscription_id, hours=confirm_hours),
         hours=confirm_hours,
     )
-    table.put_pending_subscription(sub, expires_at=int(time.time()) + confirm_hours * 3600)
-    try:
-        mailer.send_raw(sub.email, raw)
-    except Exception:
+    expires_at = int(time.time()) + confirm_hours * 3600
+    confirmations.send(
+        table,
+        mailer,
+        account_id=account_id,
+        address=sub.email,
+        raw=raw,
+        write=lambda guards: table.put_pending_subscription(sub, expires_at=expires_at, guards=guards),
         # Unsent, the pending subscription would hold the address (409) until it expired: take it back,
         # so that trying again works.
-        table.delete_subscription(account_id, sub.subscription_id)
-        raise
+        undo=lambda: table.delete_subscription(account_id, sub.subscription_id),
+    )
     return sub
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,6 +25,7 @@ from chalicelib.errors import AlreadySubscribed, Conflict, NotFound
 from chalicelib.models import Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, encode_cursor, is_error, key, load
 from chalicelib.store.catalog import _account
+from chalicelib.store.confirmations import CountersMoved
 
 _RETRIES = 3
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
@@ -35,9 +36,12 @@ _PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "
 
 class SubscriptionsMixin(TableBase):
     # -- subscriptions ----------------------------------------------------------------------------
-    def put_pending_subscription(self, sub: Subscription, *, expires_at: int) -> None:
+    def put_pending_subscription(
+        self, sub: Subscription, *, expires_at: int, guards: Sequence[dict[str, Any]] = ()
+    ) -> None:
         """The pending subscription and its address item, atomically: ``AlreadySubscribed`` (naming the
-        subscription that has the address) when the account already has it, pending or active."""
+        subscription that has the address) when the account already has it, pending or active. ``guards``
+        (the confirmation counters) join the transaction; ``CountersMoved`` when one of them fails."""
         item = _subscription_item(sub)
         item["expires_at"] = expires_at  # DynamoDB TTL removes pending items nobody confirmed
         address = {**_address_item(sub), "expires_at": expires_at}  # ... and their address items with them
@@ -52,12 +56,16 @@ class SubscriptionsMixin(TableBase):
                 }
             },
             {"Put": {"TableName": self.name, "Item": dump(item), "ConditionExpression": "attribute_not_exists(PK)"}},
+            *guards,
         ]
         try:
             self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except ClientError as exc:
             if not is_error(exc, "TransactionCanceledException"):
                 raise
+            reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            if reasons[:1] != ["ConditionalCheckFailed"] and any(c != "None" for c in reasons[2:]):
+                raise CountersMoved("A confirmation counter moved meanwhile; read it again.") from exc
             holder = self.address_holder(sub.account_id, sub.email)
             if holder is None:  # the holder went away in between: the caller may simply try again
                 raise Conflict("This address was subscribed at the same time; try again.") from exc
@@ -94,8 +102,8 @@ class SubscriptionsMixin(TableBase):
     def activate_subscription(
         self, account_id: str, subscription_id: str, *, tier: str, contract_products: Iterable[str] | None = None
     ) -> Subscription:
-        """pending -> active, the audience entries fan-out queries, and the end of any suppression of the
-        address (it has just re-confirmed), in one transaction."""
+        """pending -> active and the audience entries fan-out queries, in one transaction, refused while the
+        address is suppressed."""
         found = self._read_subscription(account_id, subscription_id)
         if found is None:
             raise NotFound("This subscription does not exist or its confirmation link has expired.")
@@ -112,8 +120,15 @@ class SubscriptionsMixin(TableBase):
         )
         entries = _entries(active, tier, contract_products)
         actions = [update, *({"Put": {"TableName": self.name, "Item": dump(e)}} for e in entries)]
+        # Only support lifts a suppression (audited): an address suppressed since its link was sent stays off.
         actions.append(
-            {"Delete": {"TableName": self.name, "Key": key(f"SUPPRESSED#{sub.email.lower()}", "SUPPRESSION")}}
+            {
+                "ConditionCheck": {
+                    "TableName": self.name,
+                    "Key": key(f"SUPPRESSED#{sub.email.lower()}", "SUPPRESSION"),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
         )
         actions.append(self._keep_address(sub))
         try:
