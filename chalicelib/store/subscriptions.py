@@ -31,7 +31,7 @@ _RETRIES = 3
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 
 # The audience entry fields fan-out's planning reads (``fanout.eligible``, ``plan_accounts``).
-_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels")
+_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels", "installed")
 
 
 class SubscriptionsMixin(TableBase):
@@ -153,18 +153,21 @@ class SubscriptionsMixin(TableBase):
         update = self._sub_update(
             old,
             rev,
-            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t",
+            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t"
+            + (", installed = :i" if changed.installed else " REMOVE installed"),
             {
                 ":p": list(changed.products),
                 ":k": list(changed.kinds),
                 ":m": changed.max_severity,
                 ":c": list(changed.channels),
                 ":t": now_iso(),
+                **({":i": _subscription_item(changed)["installed"]} if changed.installed else {}),
             },  # fmt: skip
             require_status=old.status,
         )
         new = dataclasses.replace(old, products=changed.products, kinds=changed.kinds,
-                                  max_severity=changed.max_severity, channels=changed.channels)  # fmt: skip
+                                  max_severity=changed.max_severity, channels=changed.channels,
+                                  installed=changed.installed)  # fmt: skip
         actions = [update]
         if old.status == "active":
             entries = _entries(new, tier, contract_products)
@@ -426,6 +429,8 @@ def _audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]
         "kinds": list(sub.kinds),
         "channels": list(sub.channels),
         "max_severity": sub.max_severity,
+        # the version lines run of this product (absent: all), which fan-out filters on in memory
+        "installed": list(sub.installed[product]) if sub.installed and product in sub.installed else None,
     }
 
 
@@ -446,6 +451,7 @@ def _subscription_item(s: Subscription) -> dict[str, Any]:
         "status": s.status,
         "created_at": s.created_at,
         "confirmed_at": s.confirmed_at,
+        "installed": {p: list(v) for p, v in s.installed.items()} if s.installed else None,
     }
 
 
@@ -461,4 +467,5 @@ def _subscription(i: dict[str, Any]) -> Subscription:
         status=i["status"],
         created_at=i["created_at"],
         confirmed_at=i.get("confirmed_at"),
+        installed={p: tuple(v) for p, v in i["installed"].items()} if i.get("installed") else None,
     )
