@@ -70,7 +70,8 @@ def send(
     undo: Callable[[], object] | None = None,
 ) -> None:
     """Send the confirmation ``raw`` to ``address``: ``write`` (given the counter guards to put in its
-    transaction) records what it confirms; ``undo`` takes that back if SES does not accept the message."""
+    transaction) records what it confirms; ``undo`` takes that back if SES does not accept the message.
+    Without ``write`` (a confirmation sent again for a pending subscription) the guards are written alone."""
     at = _take(table, account_id, address, write)
     try:
         mailer.send_raw(address, raw)

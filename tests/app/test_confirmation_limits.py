@@ -48,8 +48,8 @@ def test_a_second_confirmation_to_an_address_within_10_minutes_is_429_and_sends_
     first = _subscribe(app_client, account, address, product)
     _drop(app_client, account, json.loads(first.body)["id"])
     later(120)
-    # WHEN it is subscribed again two minutes later, its domain in other case
-    resp = _subscribe(app_client, account, address.replace("customer.example", "Customer.Example"), product)
+    # WHEN it is subscribed again two minutes later, in capitals (most hosts deliver that to the same inbox)
+    resp = _subscribe(app_client, account, address.upper(), product)
     # THEN 429 with the seconds left of the 10 minutes, no email, and no pending subscription written
     _refused(resp, 470, 480)
     assert _confirmations(provisioned, address) == 1 and _account_items(table, account) == ["CONTRACT"]
