@@ -35,7 +35,7 @@ SUPPRESSION_LOOKUP = 100  # addresses per BatchGetItem
 LOOKUP_THREADS = 8
 TIME_BUDGET_SECONDS = 20.0  # inside API Gateway's 29 s: a larger audience answers with complete: false
 EXCLUDED = ("preferences", "not_entitled", "period_ended", "period_not_started", "no_contract", "same_address",
-            "suppressed")  # fmt: skip
+            "suppressed", "version_lines")  # fmt: skip
 _PERIOD = {Reason.PERIOD_ENDED: "period_ended", Reason.PERIOD_NOT_STARTED: "period_not_started"}
 
 
@@ -50,7 +50,8 @@ def why_left_out(entry: dict[str, Any], release: Release, account: Account | Non
     decision = decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel,
                       now=now)  # fmt: skip
     if decision:
-        return "preferences"
+        # runs none of the lines the release is for, though it wants this kind, severity and channel
+        return "version_lines" if fanout.prefers(entry, release) else "preferences"
     return _PERIOD.get(decision.reason, "not_entitled")
 
 

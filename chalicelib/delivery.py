@@ -130,8 +130,9 @@ def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bo
     if notice == RECALL:  # whoever got the notice, preferences as they may be now, unless they left
         return sub is not None and sub.status == "active"
     return sub is not None and sub.wants(
-        product=release.product, kind=release.kind, severity=release.severity, channel=release.channel
-    )
+        product=release.product, kind=release.kind, severity=release.severity, channel=release.channel,
+        applies_to=release.applies_to,
+    )  # fmt: skip
 
 
 def _partition(

@@ -76,6 +76,14 @@ class TooManyRequests(PatchcastError):
     status = 429
 
 
+class RateLimited(TooManyRequests):
+    """Refused until ``retry_after`` seconds from now (the ``Retry-After`` header)."""
+
+    def __init__(self, message: str, *, code: str, retry_after: int) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
+
+
 class ServiceUnavailable(PatchcastError):
     code = "service_unavailable"
     status = 503
@@ -96,6 +104,20 @@ class AlreadySubscribed(Conflict):
             f"change it with PATCH /subscriptions/{subscription_id} instead of subscribing again."
         )
         self.subscription_id = subscription_id
+
+
+class AddressSuppressed(Conflict):
+    """SES reported a permanent bounce or a complaint for the address: nothing is sent to it until support lifts it."""
+
+    code = "address_suppressed"
+
+    def __init__(self, reason: str) -> None:
+        why = "a complaint (marked as spam)" if reason == "complaint" else "a permanent bounce"
+        super().__init__(
+            f"No email is sent to this address since {why} was reported for it. Once the address can receive mail "
+            "again, ask Patchcast support to lift the suppression (DELETE /suppressions/{email}), then subscribe it "
+            "again: a new confirmation email is sent."
+        )
 
 
 class TransientError(Exception):

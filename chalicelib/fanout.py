@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from chalicelib.entitlements import TIERS, decide, oncall_copy_due
 from chalicelib.models import Account, Recipient, Release
 from chalicelib.observability import logger
+from chalicelib.versions import meets
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.queues import Queues
@@ -50,15 +51,21 @@ class FanoutQueues:
         return self.critical if release.severity == 1 else self.deliver
 
 
-def eligible(entry: dict[str, Any], release: Release, account: Account | None, now: datetime) -> Recipient | None:
-    """The audience entry as a recipient, if its preferences and its account's contract both say yes."""
-    if account is None:
-        return None
-    wants = (
+def prefers(entry: dict[str, Any], release: Release) -> bool:
+    """The entry's kind, severity and channel preferences take the release (version lines aside)."""
+    return (
         release.kind in entry["kinds"]
         and release.severity <= int(entry["max_severity"])
         and release.channel in entry["channels"]
     )
+
+
+def eligible(entry: dict[str, Any], release: Release, account: Account | None, now: datetime) -> Recipient | None:
+    """The audience entry as a recipient, if its preferences, its version lines and its account's contract all
+    say yes. Only what the entry carries is read: targeting by version costs no request."""
+    if account is None:
+        return None
+    wants = prefers(entry, release) and meets(release.applies_to, entry.get("installed"))
     if not wants or not decide(
         account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=now
     ):

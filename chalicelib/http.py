@@ -12,7 +12,7 @@ from chalice import Response  # type: ignore[attr-defined]
 from chalice.app import Request
 
 from chalicelib.auth import Identity
-from chalicelib.errors import AlreadySubscribed, InvalidFields, PatchcastError, Unauthorized
+from chalicelib.errors import AlreadySubscribed, InvalidFields, PatchcastError, RateLimited, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECURITY_HEADERS = {
@@ -80,6 +80,9 @@ def error_response(err: PatchcastError, request: Request | None = None, *, page:
         body["hint"] = err.hint
     if err.action:
         body["action"] = {"method": err.action.method, "href": err.action.href, "label": err.action.label}
+    if isinstance(err, RateLimited):
+        body["retry_after"] = err.retry_after
+        return json_response(body, err.status, headers={"Retry-After": str(err.retry_after)})
     return json_response(body, err.status)
 
 

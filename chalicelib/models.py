@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.entitlements import Contract
+from chalicelib.versions import meets
 
 # One transaction holds a subscription, its old fan-out entries and its new ones: 1 + 40 + 40 <= 100 actions.
 MAX_PRODUCTS = 40
@@ -72,14 +73,18 @@ class Subscription:
     status: str  # pending | active | unsubscribed | suppressed
     created_at: str
     confirmed_at: str | None = None
+    installed: dict[str, tuple[str, ...]] | None = None  # per product, the version lines run (None: all)
 
-    def wants(self, *, product: str, kind: str, severity: int, channel: str) -> bool:
+    def wants(
+        self, *, product: str, kind: str, severity: int, channel: str, applies_to: tuple[str, ...] | None = None
+    ) -> bool:
         return (
             self.status == "active"
             and product in self.products
             and kind in self.kinds
             and severity <= self.max_severity
             and channel in self.channels
+            and meets(applies_to, (self.installed or {}).get(product))
         )
 
     def public(self) -> dict[str, Any]:
@@ -94,6 +99,7 @@ class Subscription:
             "status": self.status,
             "created_at": self.created_at,
             "confirmed_at": self.confirmed_at,
+            "installed": {p: list(v) for p, v in self.installed.items()} if self.installed else None,
         }
 
 
@@ -127,6 +133,7 @@ class Release:
     superseded_version: str | None = None
     yanked_at: str | None = None
     recall_at: str | None = None  # when the recall of a yanked release was queued
+    applies_to: tuple[str, ...] | None = None  # the version lines it is for (None: all)
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)

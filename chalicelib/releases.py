@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import validation as v
+from chalicelib import versions
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.entitlements import CHANNELS, KINDS
 from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
@@ -26,9 +27,9 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
 # A release may be edited until it is published; the status after an edit follows from draft and notify_at
 # as verification decides, except that an edit never publishes (``POST …/publish`` does).
 EDITABLE = ("awaiting-upload", "available", "scheduled")
-EDIT_FIELDS = ("title", "summary", "notify_at", "draft")
+EDIT_FIELDS = ("title", "summary", "notify_at", "draft", "applies_to")
 CREATE_FIELDS = ("product", "version", "kind", "severity", "channel", "title", "summary", "filename", "size",
-                 "sha256", "article_url", "notify_at", "draft")  # fmt: skip
+                 "sha256", "article_url", "notify_at", "draft", "applies_to")  # fmt: skip
 MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
 # The largest file accepted: verification reads it all in one on_upload invocation (300 s at 512 MB). At a
 # conservative 30 MiB/s from S3 that is 171 s, well inside the timeout (docs/releases.md, "Size limit").
@@ -105,6 +106,7 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
         "summary": _summary(body),
         "notify_at": notify_at,
         "draft": v.boolean(body, "draft", default=False),
+        "applies_to": _applies_to(body),
         **_file_fields(body, kind),
     }
 
@@ -128,11 +130,19 @@ def _summary(body: dict[str, Any]) -> str:
     return v.text(body, "summary", max_len=4000, required=False, multiline=True) or ""
 
 
+def _applies_to(body: dict[str, Any]) -> tuple[str, ...] | None:
+    """The version lines the release is for; absent or null: every line. Its own ``version`` need not fall under
+    them (docs/releases.md, "Version lines")."""
+    value = body.get("applies_to")
+    return None if value is None else versions.lines(value, "applies_to")
+
+
 _EDITORS = {
     "title": _title,
     "summary": _summary,
     "notify_at": _future,
     "draft": lambda body: v.boolean(body, "draft", default=False),
+    "applies_to": lambda body: list(lines) if (lines := _applies_to(body)) else None,
 }
 
 

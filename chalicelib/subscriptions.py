@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import mail
+from chalicelib import confirmations, mail, versions
 from chalicelib import validation as v
 from chalicelib.auth import Identity
 from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
     from chalicelib.store import Table
 
 
-CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels")
-CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels")
+CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels", "installed")
+CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels", "installed")
 
 
 def _preferences(body: dict[str, Any], account: Account, *, partial: bool) -> dict[str, Any]:
@@ -44,6 +44,9 @@ def _preferences(body: dict[str, Any], account: Account, *, partial: bool) -> di
         prefs["max_severity"] = v.integer(body, "max_severity", low=1, high=4)
     if not partial or "channels" in body:
         prefs["channels"] = v.string_list(body, "channels", item=v.one_of(CHANNELS), required=False, default=["ga"])
+    if not partial or "installed" in body:  # absent or null: every version line
+        raw = body.get("installed")
+        prefs["installed"] = None if raw is None else versions.installed(raw, account.products)
     return prefs
 
 
@@ -87,6 +90,7 @@ def create(
         kinds=tuple(parsed["kinds"]),
         max_severity=parsed["max_severity"],
         channels=tuple(parsed["channels"]),
+        installed=parsed["installed"],
         status="pending",
         created_at=now_iso(),
     )
@@ -99,14 +103,18 @@ def create(
         confirm_url=links.confirm(account_id, sub.subscription_id, hours=confirm_hours),
         hours=confirm_hours,
     )
-    table.put_pending_subscription(sub, expires_at=int(time.time()) + confirm_hours * 3600)
-    try:
-        mailer.send_raw(sub.email, raw)
-    except Exception:
+    expires_at = int(time.time()) + confirm_hours * 3600
+    confirmations.send(
+        table,
+        mailer,
+        account_id=account_id,
+        address=sub.email,
+        raw=raw,
+        write=lambda guards: table.put_pending_subscription(sub, expires_at=expires_at, guards=guards),
         # Unsent, the pending subscription would hold the address (409) until it expired: take it back,
         # so that trying again works.
-        table.delete_subscription(account_id, sub.subscription_id)
-        raise
+        undo=lambda: table.delete_subscription(account_id, sub.subscription_id),
+    )
     return sub
 
 

@@ -19,6 +19,10 @@ audience of a product, tier order      GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK=<
                                        (one item per active subscription and product, SK=SUB#<sub>#P#<product>)
 subscriptions of an address            GSI2: GSI2PK=EMAIL#<address> (feedback: bounces, complaints)
 suppressed address                     PK=SUPPRESSED#<address>, SK=SUPPRESSION (BatchGet: ``suppressed()``)
+a lifted suppression (audit)           PK=SUPPRESSED#<address>, SK=LIFTED#<time>#<n> (Query begins_with)
+confirmations sent to an address       PK=CONFIRMS_TO#<address, lower case>, SK=CONFIRMS (recent send times,
+                                       rev-guarded, written in the subscription's transaction; TTL)
+confirmations sent for an account      PK=CONFIRMS_BY#<account>, SK=CONFIRMS (likewise)
 transient bounces of an address         PK=BOUNCES#<address>, SK=TRANSIENT (a counter, TTL 90 days)
 release by id                          PK=RELEASE#<id>, SK=RELEASE (its <notice>_queueing / <notice>_at:
                                        the first fan-out page of a notice queued once)
@@ -53,6 +57,7 @@ from __future__ import annotations
 from chalicelib.store._base import decode_cursor, encode_cursor
 from chalicelib.store.bulk import BulkMixin
 from chalicelib.store.catalog import CatalogMixin
+from chalicelib.store.confirmations import ConfirmationsMixin
 from chalicelib.store.deliveries import DeliveriesMixin
 from chalicelib.store.downloads import DownloadsMixin
 from chalicelib.store.releases import ReleasesMixin
@@ -72,5 +77,6 @@ class Table(
     DownloadsMixin,
     ReportsMixin,
     BulkMixin,
+    ConfirmationsMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

@@ -284,6 +284,7 @@ def _release_item(r: Release) -> dict[str, Any]:
     }
     item.update({f: getattr(r, f) for f in _RELEASE_FIELDS})
     item.update({"severity": r.severity, "size": r.size, "draft": r.draft, "part_size": r.part_size})
+    item["applies_to"] = list(r.applies_to) if r.applies_to else None
     return item
 
 
@@ -294,6 +295,7 @@ def _release(i: dict[str, Any]) -> Release:
         size=int(i["size"]) if i.get("size") is not None else None,
         part_size=int(i["part_size"]) if i.get("part_size") is not None else None,
         draft=bool(i.get("draft", False)),
+        applies_to=tuple(i["applies_to"]) if i.get("applies_to") else None,
         **{f: i.get(f) for f in _RELEASE_FIELDS},  # type: ignore[arg-type]
     )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,19 +25,23 @@ from chalicelib.errors import AlreadySubscribed, Conflict, NotFound
 from chalicelib.models import Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, encode_cursor, is_error, key, load
 from chalicelib.store.catalog import _account
+from chalicelib.store.confirmations import CountersMoved
 
 _RETRIES = 3
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 
 # The audience entry fields fan-out's planning reads (``fanout.eligible``, ``plan_accounts``).
-_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels")
+_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels", "installed")
 
 
 class SubscriptionsMixin(TableBase):
     # -- subscriptions ----------------------------------------------------------------------------
-    def put_pending_subscription(self, sub: Subscription, *, expires_at: int) -> None:
+    def put_pending_subscription(
+        self, sub: Subscription, *, expires_at: int, guards: Sequence[dict[str, Any]] = ()
+    ) -> None:
         """The pending subscription and its address item, atomically: ``AlreadySubscribed`` (naming the
-        subscription that has the address) when the account already has it, pending or active."""
+        subscription that has the address) when the account already has it, pending or active. ``guards``
+        (the confirmation counters) join the transaction; ``CountersMoved`` when one of them fails."""
         item = _subscription_item(sub)
         item["expires_at"] = expires_at  # DynamoDB TTL removes pending items nobody confirmed
         address = {**_address_item(sub), "expires_at": expires_at}  # ... and their address items with them
@@ -52,12 +56,16 @@ class SubscriptionsMixin(TableBase):
                 }
             },
             {"Put": {"TableName": self.name, "Item": dump(item), "ConditionExpression": "attribute_not_exists(PK)"}},
+            *guards,
         ]
         try:
             self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
         except ClientError as exc:
             if not is_error(exc, "TransactionCanceledException"):
                 raise
+            reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            if reasons[:1] != ["ConditionalCheckFailed"] and any(c != "None" for c in reasons[2:]):
+                raise CountersMoved("A confirmation counter moved meanwhile; read it again.") from exc
             holder = self.address_holder(sub.account_id, sub.email)
             if holder is None:  # the holder went away in between: the caller may simply try again
                 raise Conflict("This address was subscribed at the same time; try again.") from exc
@@ -94,8 +102,8 @@ class SubscriptionsMixin(TableBase):
     def activate_subscription(
         self, account_id: str, subscription_id: str, *, tier: str, contract_products: Iterable[str] | None = None
     ) -> Subscription:
-        """pending -> active, the audience entries fan-out queries, and the end of any suppression of the
-        address (it has just re-confirmed), in one transaction."""
+        """pending -> active and the audience entries fan-out queries, in one transaction, refused while the
+        address is suppressed."""
         found = self._read_subscription(account_id, subscription_id)
         if found is None:
             raise NotFound("This subscription does not exist or its confirmation link has expired.")
@@ -112,8 +120,15 @@ class SubscriptionsMixin(TableBase):
         )
         entries = _entries(active, tier, contract_products)
         actions = [update, *({"Put": {"TableName": self.name, "Item": dump(e)}} for e in entries)]
+        # Only support lifts a suppression (audited): an address suppressed since its link was sent stays off.
         actions.append(
-            {"Delete": {"TableName": self.name, "Key": key(f"SUPPRESSED#{sub.email.lower()}", "SUPPRESSION")}}
+            {
+                "ConditionCheck": {
+                    "TableName": self.name,
+                    "Key": key(f"SUPPRESSED#{sub.email.lower()}", "SUPPRESSION"),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
         )
         actions.append(self._keep_address(sub))
         try:
@@ -138,18 +153,21 @@ class SubscriptionsMixin(TableBase):
         update = self._sub_update(
             old,
             rev,
-            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t",
+            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t"
+            + (", installed = :i" if changed.installed else " REMOVE installed"),
             {
                 ":p": list(changed.products),
                 ":k": list(changed.kinds),
                 ":m": changed.max_severity,
                 ":c": list(changed.channels),
                 ":t": now_iso(),
+                **({":i": _subscription_item(changed)["installed"]} if changed.installed else {}),
             },  # fmt: skip
             require_status=old.status,
         )
         new = dataclasses.replace(old, products=changed.products, kinds=changed.kinds,
-                                  max_severity=changed.max_severity, channels=changed.channels)  # fmt: skip
+                                  max_severity=changed.max_severity, channels=changed.channels,
+                                  installed=changed.installed)  # fmt: skip
         actions = [update]
         if old.status == "active":
             entries = _entries(new, tier, contract_products)
@@ -411,6 +429,8 @@ def _audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]
         "kinds": list(sub.kinds),
         "channels": list(sub.channels),
         "max_severity": sub.max_severity,
+        # the version lines run of this product (absent: all), which fan-out filters on in memory
+        "installed": list(sub.installed[product]) if sub.installed and product in sub.installed else None,
     }
 
 
@@ -431,6 +451,7 @@ def _subscription_item(s: Subscription) -> dict[str, Any]:
         "status": s.status,
         "created_at": s.created_at,
         "confirmed_at": s.confirmed_at,
+        "installed": {p: list(v) for p, v in s.installed.items()} if s.installed else None,
     }
 
 
@@ -446,4 +467,5 @@ def _subscription(i: dict[str, Any]) -> Subscription:
         status=i["status"],
         created_at=i["created_at"],
         confirmed_at=i.get("confirmed_at"),
+        installed={p: tuple(v) for p, v in i["installed"].items()} if i.get("installed") else None,
     )

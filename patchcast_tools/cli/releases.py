@@ -13,6 +13,8 @@ from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import Api, CliError, add_common, emit
 
 KINDS = ["patch", "service-pack", "feature-pack", "update", "critical-solution"]
+_APPLIES = ("the version lines it is for, e.g. 13.4,13.5 (or the option once per line); only contacts running one "
+            "of them are told (default: every line)")  # fmt: skip
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
@@ -26,7 +28,15 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         body["article_url"] = args.article_url
     if args.notify_at:
         body["notify_at"] = args.notify_at
+    if getattr(args, "applies_to", None):
+        body["applies_to"] = _lines(args.applies_to)
     return body
+
+
+def _lines(given: list[str]) -> list[str]:
+    """``--applies-to 13.4,13.5`` and ``--applies-to 13.4 --applies-to 13.5`` alike; the API checks each line
+    (and names the field) so an empty one between commas is sent as such."""
+    return [line.strip() for option in given for line in option.split(",")]
 
 
 def cmd_release_create(args: argparse.Namespace) -> None:
@@ -153,8 +163,15 @@ def cmd_release_edit(args: argparse.Namespace) -> None:
         body["notify_at"] = None
     if args.draft is not None:
         body["draft"] = args.draft
+    if getattr(args, "applies_to", None):
+        body["applies_to"] = _lines(args.applies_to)
+    if getattr(args, "all_versions", False):
+        body["applies_to"] = None
     if not body:
-        raise CliError("nothing to change: give --title, --summary, --notify-at, --unschedule or --draft/--no-draft")
+        raise CliError(
+            "nothing to change: give --title, --summary, --notify-at, --unschedule, --draft/--no-draft, "
+            "--applies-to or --all-versions"
+        )
     release = Api(args.api, "release-engineer").call("PATCH", f"/releases/{args.id}", body)
     when = f" at {release['notify_at']}" if release.get("notify_at") else ""
     emit(args, release, f"{release['id']} {release['status']}{when}: {release['title']}")
@@ -234,6 +251,7 @@ def _add_create(release: Any) -> None:
     group.add_argument("--article-url", help="an https URL of an article, for a release without a file")
     create.add_argument("--notify-at", help="RFC 3339 time to notify subscribers")
     create.add_argument("--draft", action="store_true", help="do not notify until `release publish`")
+    create.add_argument("--applies-to", action="append", metavar="LINES", help=_APPLIES)
     _add_wait(create)
     create.set_defaults(func=cmd_release_create)
 
@@ -295,6 +313,9 @@ def _add_edit(release: Any) -> None:
     when = p.add_mutually_exclusive_group()
     when.add_argument("--notify-at", help="RFC 3339 time to notify subscribers (reschedule)")
     when.add_argument("--unschedule", action="store_true", help="take it off the schedule (publish by hand)")
+    lines = p.add_mutually_exclusive_group()
+    lines.add_argument("--applies-to", action="append", metavar="LINES", help=_APPLIES)
+    lines.add_argument("--all-versions", action="store_true", help="for every version line (clears --applies-to)")
     p.add_argument("--draft", action=argparse.BooleanOptionalAction, default=None,
                    help="--draft holds it until `release publish`; --no-draft lets it go at its time")  # fmt: skip
     p.set_defaults(func=cmd_release_edit)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -23,3 +24,18 @@ def runner(wired: object) -> Any:
     from patchcast_tools.local.runner import Runner
 
     return Runner(app_module.app, boto3.session.Session(region_name="us-east-1"))
+
+
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Moves the confirmation rate limits' clock on (``later(601)``: past the 10 minutes between two
+    confirmations of one address), for tests that confirm an address more than once."""
+    from chalicelib import confirmations
+
+    offset = [0.0]
+    monkeypatch.setattr(confirmations, "clock", lambda: time.time() + offset[0])
+
+    def advance(seconds: float) -> None:
+        offset[0] += seconds
+
+    return advance

@@ -341,12 +341,13 @@ def test_a_post_without_the_one_click_body_is_refused(app_client: Client, provis
 
 
 def test_resubscribing_after_unsubscribe_needs_a_new_confirmation(
-    app_client: Client, runner: Any, provisioned: str, wired: Any
+    app_client: Client, runner: Any, provisioned: str, wired: Any, later: Any
 ) -> None:
     account, (product,) = _customer(app_client)
     address = f"{unique('rs')}@customer.example"
     sub_id = subscribe_and_confirm(app_client, provisioned, account, address, [product])
     _one_click(app_client, _unsubscribe_link(wired, account, sub_id))
+    later(601)
     # WHEN the address subscribes again: pending, and a confirmation email is on its way
     body = {**_new(), "products": [product], "email": address}
     resp = app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
@@ -425,30 +426,33 @@ def test_subscribing_an_address_the_account_has_answers_409_with_its_id_and_send
     assert f"ADDRESS#{address}" in before
 
 
-def test_another_account_may_subscribe_the_same_address(app_client: Client) -> None:
+def test_another_account_may_subscribe_the_same_address(app_client: Client, later: Any) -> None:
     address = f"{unique('both')}@customer.example"
     for _ in range(2):
         account, (product,) = _customer(app_client)
         assert _subscribe(app_client, account, address, product).status_code == 202
+        later(601)
 
 
 def test_a_deleted_or_unsubscribed_subscription_frees_its_address(
-    app_client: Client, provisioned: str, table: Any, wired: Any
+    app_client: Client, provisioned: str, table: Any, wired: Any, later: Any
 ) -> None:
     account, product, address = _fresh(app_client, "free")
     # deleted: the address item goes with the subscription, and the address may subscribe again
     first = _json(_subscribe(app_client, account, address, product))["id"]
     assert app_client.http.delete(f"/subscriptions/{first}", headers=auth("customer", account)).status_code == 204
     assert _account_items(table, account) == ["CONTRACT"]
+    later(601)
     second = subscribe_and_confirm(app_client, provisioned, account, address, [product])
     # unsubscribed: the same
     assert _one_click(app_client, _unsubscribe_link(wired, account, second)).status_code == 200
     assert f"ADDRESS#{address}" not in _account_items(table, account)
+    later(601)
     assert _subscribe(app_client, account, address, product).status_code == 202
 
 
 def test_a_request_that_passed_the_early_check_is_still_refused_by_the_address_item(
-    app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch
+    app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch, later: Any
 ) -> None:
     # GIVEN two requests for one address that both read the account before either wrote (no early refusal)
     from chalicelib import subscriptions
@@ -456,6 +460,7 @@ def test_a_request_that_passed_the_early_check_is_still_refused_by_the_address_i
     monkeypatch.setattr(subscriptions, "_refuse_duplicate", lambda *_: None)
     account, product, address = _fresh(app_client, "late")
     first = _subscribe(app_client, account, address, product)
+    later(601)
     # WHEN the second writes  THEN the transaction refuses it, naming the first
     second = _subscribe(app_client, account, address, product)
     assert first.status_code == 202 and second.status_code == 409, second.body
