@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from chalicelib.models import Subscription, now_iso
+from chalicelib.states import SubscriptionStatus
 from chalicelib.store._base import dump, key, load
 from chalicelib.store.subscriptions import SubscriptionsMixin
 
@@ -33,8 +34,8 @@ class SuppressionsMixin(SubscriptionsMixin):
         )
         turned: list[Subscription] = []
         for ref in self._subscriptions_of(addr):
-            sub = self.turn_off_subscription(ref["account_id"], ref["subscription_id"], "suppressed")
-            if sub is not None and sub.status == "suppressed":
+            sub = self.turn_off_subscription(ref["account_id"], ref["subscription_id"], SubscriptionStatus.SUPPRESSED)
+            if sub is not None and sub.status == SubscriptionStatus.SUPPRESSED:
                 turned.append(sub)
         return turned
 
