@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from chalicelib import downloads
-from chalicelib.errors import Gone, TooManyRequests
-from chalicelib.states import ReleaseStatus
-from tests.domain.world import LINKS, Mailer, account, store_with
+from chalicelib.errors import Forbidden, Gone, TooManyRequests
+from chalicelib.states import ReleaseStatus, SubscriptionStatus
+from tests.domain.world import LINKS, Mailer, account, store_with, subscription
 
 
 class _Blobs:
@@ -37,6 +37,15 @@ def test_a_yanked_release_answers_gone_with_its_reason() -> None:
     with pytest.raises(Gone) as gone:
         downloads.authorize(store, LINKS, _token())
     assert "broken" in str(gone.value) and store.downloads == []
+
+
+def test_no_fresh_link_goes_to_an_address_that_unsubscribed() -> None:
+    prem = account("prem1", "premium")
+    store, mailer = store_with(prem, subscribers=1), Mailer()
+    store.put_subscription(subscription(prem, 0, status=SubscriptionStatus.UNSUBSCRIBED))
+    with pytest.raises(Forbidden):
+        downloads.send_fresh_link(store, mailer, LINKS, _token(-60), days=7, region="us-east-1")
+    assert mailer.accepted == []
 
 
 def test_a_fresh_link_is_emailed_once_per_window() -> None:
