@@ -23,9 +23,12 @@ metrics = Metrics(namespace="Patchcast", service="patchcast")
 
 # Delivery outcome -> metric name (EMF, namespace Patchcast).
 _OUTCOME_METRICS: dict[str, str] = {
-    DeliveryStatus.SENT: "EmailsSent", DeliveryStatus.FAILED: "EmailsFailed", DeliveryStatus.SUPPRESSED: "EmailsSuppressed",
-    DeliveryStatus.RETRY: "EmailsRetried", DeliveryStatus.SKIPPED: "EmailsSkipped",
-}  # fmt: skip
+    DeliveryStatus.SENT: "EmailsSent",
+    DeliveryStatus.FAILED: "EmailsFailed",
+    DeliveryStatus.SUPPRESSED: "EmailsSuppressed",
+    DeliveryStatus.RETRY: "EmailsRetried",
+    DeliveryStatus.SKIPPED: "EmailsSkipped",
+}
 
 
 def count_outcomes(counts: dict[str, int]) -> None:

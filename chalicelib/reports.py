@@ -27,8 +27,12 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
 
 
 # Delivery outcomes as the report names them: "skipped" (opted out since fan-out, or a suppressed address).
-_OUTCOMES: dict[str, str] = {DeliveryStatus.SENT: "notified", DeliveryStatus.FAILED: "failed", DeliveryStatus.SKIPPED: "suppressed",
-             DeliveryStatus.SUPPRESSED: "suppressed"}  # fmt: skip
+_OUTCOMES: dict[str, str] = {
+    DeliveryStatus.SENT: "notified",
+    DeliveryStatus.FAILED: "failed",
+    DeliveryStatus.SKIPPED: "suppressed",
+    DeliveryStatus.SUPPRESSED: "suppressed",
+}
 _COPIES: dict[str, str] = {Role.ONCALL: "oncall_copies", Role.CSM: "csm_copies"}
 _COUNTS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "copies_failed", "downloaded",
            "downloaders", "recalled")  # fmt: skip

@@ -31,8 +31,12 @@ def _world(store: Any, *tiers: str, subscribers: int = 1) -> tuple[str, list[Acc
     """A product, one account per tier holding it, active subscribers, and a published release of it."""
     product = unique("P")
     accounts = [Account(unique(f"{t}-"), t, t, (product,), date(2026, 1, 1), date(2030, 12, 31)) for t in tiers]
-    subs = [Subscription(a.account_id, f"s{n}", f"u{n}@{a.account_id}.example", (product,), ("patch",), 4, ("ga",),
-                         SubscriptionStatus.ACTIVE, now_iso()) for a in accounts for n in range(subscribers)]  # fmt: skip
+    subs = [
+        Subscription(a.account_id, f"s{n}", f"u{n}@{a.account_id}.example", (product,), ("patch",), 4, ("ga",),
+                     SubscriptionStatus.ACTIVE, now_iso())
+        for a in accounts
+        for n in range(subscribers)
+    ]  # fmt: skip
     store.put_product(Product(product, product))
     if isinstance(store, MemoryStore):
         for a in accounts:
