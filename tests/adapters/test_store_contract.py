@@ -74,6 +74,16 @@ def test_a_batch_is_claimed_by_one_finished_once_and_its_records_kept_either_way
     assert store.batch_states(release_id, [batch])[batch].done is True
 
 
+def test_a_batch_state_says_how_many_recipients_it_handed_to_a_retry_batch(store: Any) -> None:
+    release_id = unique("r")
+    store.claim_batch(release_id, "release#a", lease_seconds=60)
+    store.claim_batch(release_id, "release#b", lease_seconds=60)
+    store.finish_batch(release_id, "release#a", {"sent": 1, "retry": 2})
+    states = store.batch_states(release_id, ["release#a", "release#b"])
+    assert (states["release#a"].done, states["release#a"].retried) == (True, 2)
+    assert (states["release#b"].done, states["release#b"].retried) == (False, 0)
+
+
 def test_claims_run_out_are_exhausted_after_max_attempts_and_a_given_up_batch_stays_failed(store: Any) -> None:
     release_id = unique("r")
     assert store.claim_batch(release_id, "release#x", lease_seconds=-5, max_attempts=1).status == ClaimStatus.CLAIMED

@@ -92,6 +92,23 @@ def test_a_finished_batch_leaves_the_in_flight_index() -> None:
     assert store.stuck_batches(int(time.time()) + 10_000) == []
 
 
+def test_a_csm_copy_also_waits_for_the_retry_batch_its_account_batch_spawned() -> None:
+    elite = account("elite1", "elite", csm_email="csm@vendor.example")
+    store, queues = store_with(elite, subscribers=2), Queues()
+    mailer = Mailer(throttle={"u1@elite1.example"})
+    people = fanout.batches([Recipient("elite1", f"s{n}", f"u{n}@elite1.example", "elite") for n in range(2)], 0)[0]
+    csm = {"release_id": "r1", "notice": "release", "batch_id": "csm-elite1", "after": [people["batch_id"]],
+           "recipients": [["elite1", "csm", "csm@vendor.example", "elite", "csm"]]}  # fmt: skip
+    delivery.run(deps(store, mailer, queues), {"release_id": "r1", "notice": "release", **people}, queue="deliver")
+    assert delivery.run(deps(store, mailer, queues), csm, queue="deliver") == {"waiting": 1}
+    (retry,) = [m for m in queues.on("deliver") if m["batch_id"] != "csm-elite1"]
+    mailer.throttle.clear()
+    delivery.run(deps(store, mailer, queues), retry, queue="deliver")
+    delivery.run(deps(store, mailer, queues), csm, queue="deliver")
+    assert mailer.to()[-1] == "csm@vendor.example"
+    assert b"u1@elite1.example (subscriber)" in mailer.accepted[-1][1]
+
+
 def test_a_csm_copy_waits_until_the_account_batches_are_done_then_lists_who_was_notified() -> None:
     elite = account("elite1", "elite", csm_email="csm@vendor.example")
     store, mailer, queues = store_with(elite, subscribers=2), Mailer(), Queues()
