@@ -49,11 +49,9 @@ class DownloadStore(Protocol):
     """What a click on a download link (and the request for a fresh one) needs from the store."""
 
     def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-
     def download_context(
         self, release_id: str, account_id: str, subscription_id: str
     ) -> tuple[Release | None, Account | None, Subscription | None, bool]: ...
-
     def record_download(
         self,
         release_id: str,
@@ -66,11 +64,8 @@ class DownloadStore(Protocol):
         tier: str | None = None,
         first: bool = True,
     ) -> None: ...
-
     def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool: ...
-
     def release_fresh_link(self, release_id: str, account_id: str, subscription_id: str) -> None: ...
-
     def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None: ...
 
 

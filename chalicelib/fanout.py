@@ -57,9 +57,7 @@ class PageStore(Protocol):
     """What planning a notice page by page needs from the store: the release, and each page's claim."""
 
     def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-
     def claim_page(self, release_id: str, notice: str, page: int, *, lease_seconds: int) -> ClaimStatus: ...
-
     def finish_page(self, release_id: str, notice: str, page: int) -> None: ...
 
 
@@ -69,7 +67,6 @@ class FanoutStore(PageStore, Protocol):
     def audience_page(
         self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
     ) -> tuple[list[AudienceEntry], str | None]: ...
-
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]: ...
 
 

@@ -49,7 +49,6 @@ class ReleaseTransitions(Protocol):
     """What moving a release between states (and queueing its first page once) needs from the store."""
 
     def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-
     def transition_release(
         self,
         release_id: str,
@@ -59,9 +58,7 @@ class ReleaseTransitions(Protocol):
         due_by: str | None = None,
         **fields: Any,
     ) -> Release | None: ...
-
     def claim_queueing(self, release_id: str, notice: Literal["fanout", "recall"], *, lease_seconds: int) -> bool: ...
-
     def mark_queued(self, release_id: str, notice: Literal["fanout", "recall"]) -> None: ...
 
 
@@ -69,17 +66,12 @@ class ReleaseStore(ReleaseTransitions, Protocol):
     """What creating, editing, listing and publishing releases need from the store."""
 
     def list_products(self) -> list[Product]: ...
-
     def create_release(self, release: Release) -> None: ...
-
     def edit_release(self, release_id: str, *, in_status: ReleaseStatus, fields: dict[str, Any]) -> Release | None: ...
-
     def list_releases(
         self, where: Mapping[str, str], *, limit: int, cursor: str | None
     ) -> tuple[list[Release], str | None]: ...
-
     def schedule_release(self, release: Release) -> Release | None: ...
-
     def due_releases(self, now: str, *, limit: int = 25) -> list[str]: ...
 
 
