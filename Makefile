@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy chalicelib infra patchcast_tools bench
+	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py
 
 test: lint types $(SCAN_STAMP)
 	$(BIN)/python -m pytest -q

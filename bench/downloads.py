@@ -107,10 +107,13 @@ def _settings() -> Any:
 def _seed(w: Any) -> str:
     """One entitled subscriber of one published release; returns its download token."""
     from chalicelib.models import Account, Release, Subscription, now_iso
+    from chalicelib.states import ReleaseStatus, SubscriptionStatus
     from chalicelib.tokens import Purpose, mint
 
     w.table.put_account(Account("acct1", "Bench", "premium", ("M3",), date(2026, 1, 1), date(2099, 12, 31)))
-    sub = Subscription("acct1", "sub1", "ops@bench.example", ("M3",), ("patch",), 4, ("ga",), "pending", now_iso())
+    sub = Subscription(
+        "acct1", "sub1", "ops@bench.example", ("M3",), ("patch",), 4, ("ga",), SubscriptionStatus.PENDING, now_iso()
+    )
     w.table.put_pending_subscription(sub, expires_at=int(time.time()) + 3600)
     w.table.activate_subscription("acct1", "sub1", tier="premium")
     w.table.create_release(
@@ -123,7 +126,7 @@ def _seed(w: Any) -> str:
             channel="ga",
             title="Fix",
             summary="Fix",
-            status="published",
+            status=ReleaseStatus.PUBLISHED,
             created_at=now_iso(),
             created_by="bench",
             filename="fix.zip",

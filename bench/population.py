@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from chalicelib.models import Account, Subscription, now_iso
+from chalicelib.states import SubscriptionStatus
 from chalicelib.store import Table
 
 TIERS = ("elite", "premium", "xtreme")
@@ -38,7 +39,7 @@ def make(n: int, product: str, *, seed: int = 5) -> Population:
         for s in range(min(PER_ACCOUNT, n - a * PER_ACCOUNT)):
             kinds = ("service-pack",) if rng.random() < 0.06 else ("patch", "service-pack")
             sub = Subscription(acct.account_id, f"s{s}", f"u{s}.{acct.account_id}@bench.example", (product,), kinds, 4,
-                               ("ga",), "active", now_iso())  # fmt: skip
+                               ("ga",), SubscriptionStatus.ACTIVE, now_iso())  # fmt: skip
             subs.append(sub)
             if not expired and "patch" in kinds:
                 eligible.add(sub.email)

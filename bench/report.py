@@ -34,10 +34,13 @@ def _recipients(n: int) -> list[Any]:
 def _load(table: Any, release_id: str, n: int, *, records: bool) -> None:
     from chalicelib import delivery
     from chalicelib.models import DeliveryOutcome
+    from chalicelib.states import DeliveryStatus
 
     people = _recipients(n)
     for start in range(0, n, BATCH):
-        outcomes = [DeliveryOutcome(r, "sent", message_id=f"m{start}") for r in people[start : start + BATCH]]
+        outcomes = [
+            DeliveryOutcome(r, DeliveryStatus.SENT, message_id=f"m{start}") for r in people[start : start + BATCH]
+        ]
         if records:
             table.record_deliveries(release_id, "release", outcomes)
         batch = f"release#0-{start // BATCH}"
@@ -52,6 +55,7 @@ def run(n: int, repeat: int, *, records: bool, compare: bool) -> dict[str, Any]:
     import app as app_module
     from chalicelib import wiring
     from chalicelib.models import Release, now_iso
+    from chalicelib.states import ReleaseStatus
     from patchcast_tools.local import issuer
     from patchcast_tools.local.provision import provision
 
@@ -63,7 +67,9 @@ def run(n: int, repeat: int, *, records: bool, compare: bool) -> dict[str, Any]:
     with _local_aws():
         provision("bench", sender=settings.sender, session=boto3.session.Session(region_name="us-east-1"))
         w = wiring.Wiring(settings)
-        release = Release("rel-report", "M3", "1.0", "patch", 2, "ga", "Fix", "Fixes", "published", now_iso(), "bench")
+        release = Release(
+            "rel-report", "M3", "1.0", "patch", 2, "ga", "Fix", "Fixes", ReleaseStatus.PUBLISHED, now_iso(), "bench"
+        )
         w.table.create_release(release)
         started = time.perf_counter()
         _load(w.table, release.release_id, n, records=records)

@@ -132,10 +132,11 @@ def _peak(fn: Any) -> tuple[Any, int]:
 
 def _release(table: Any, product: str, status: str) -> str:
     from chalicelib.models import Release, now_iso
+    from chalicelib.states import ReleaseStatus
 
     release_id = uuid.uuid4().hex[:16]
     table.create_release(Release(release_id, product, f"1.{release_id[:6]}", "patch", 2, "ga", "Bench fix",
-                                 "Fixes the benchmark", status, now_iso(), "bench"))  # fmt: skip
+                                 "Fixes the benchmark", ReleaseStatus(status), now_iso(), "bench"))  # fmt: skip
     return release_id
 
 
@@ -274,8 +275,11 @@ def _sample_raw(sender: str) -> bytes:
 
     from chalicelib import mail
     from chalicelib.models import Release, now_iso
+    from chalicelib.states import ReleaseStatus
 
-    rel = Release("r", "P", "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", "published", now_iso(), "b")
+    rel = Release(
+        "r", "P", "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", ReleaseStatus.PUBLISHED, now_iso(), "b"
+    )
     links = mail.Links(download="https://x.example/d/" + "t" * 120, unsubscribe="https://x.example/u/" + "t" * 120,
                        expires=datetime.now(UTC))  # fmt: skip
     return mail.release_notice(sender=sender, to="ceiling@bench.example", release=rel, links=links)
@@ -311,10 +315,21 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
 
     from chalicelib import mail
     from chalicelib.models import Release, now_iso
+    from chalicelib.states import ReleaseStatus
 
     db, ses = session.client("dynamodb"), session.client("sesv2")
     rel = Release(
-        "naive", product, "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", "published", now_iso(), "b"
+        "naive",
+        product,
+        "1",
+        "patch",
+        2,
+        "ga",
+        "Bench fix",
+        "Fixes the benchmark",
+        ReleaseStatus.PUBLISHED,
+        now_iso(),
+        "b",
     )
     t0 = time.monotonic()
     requests, audience = 0, list[dict[str, Any]]()

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import fanout
 from chalicelib.entitlements import TIERS, Reason, decide
 from chalicelib.models import Account, Recipient, Release
+from chalicelib.records import AudienceEntry
+from chalicelib.states import Role
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.pacing import SendQuota
@@ -43,7 +45,7 @@ def _tier() -> dict[str, Any]:
     return {"subscribers": 0, "oncall_copies": 0, "csm_copies": 0, "emails": 0, "excluded": dict.fromkeys(EXCLUDED, 0)}
 
 
-def why_left_out(entry: dict[str, Any], release: Release, account: Account | None, now: datetime) -> str:
+def why_left_out(entry: AudienceEntry, release: Release, account: Account | None, now: datetime) -> str:
     """Why fan-out drops an audience entry (``eligible`` said no): the contract's reason, else preferences."""
     if account is None:
         return "no_contract"
@@ -71,7 +73,7 @@ class _Tally:
             return
         counts = self.of(r.tier)
         counts["emails"] += 1
-        counts[{"oncall": "oncall_copies", "csm": "csm_copies"}.get(r.role, "subscribers")] += 1
+        counts[{Role.ONCALL: "oncall_copies", Role.CSM: "csm_copies"}.get(r.role, "subscribers")] += 1
 
 
 def _suppressed(table: Table, pool: ThreadPoolExecutor, addresses: list[str]) -> set[str]:
@@ -83,20 +85,20 @@ def _suppressed(table: Table, pool: ThreadPoolExecutor, addresses: list[str]) ->
 
 
 def _page(table: Table, pool: ThreadPoolExecutor, release: Release, tally: _Tally, now: datetime,
-          entries: list[dict[str, Any]], *, page: int, carry: dict[str, Any], more: bool) -> dict[str, Any]:  # fmt: skip
-    accounts = table.get_accounts(e["account_id"] for e in entries) if entries else {}
+          entries: list[AudienceEntry], *, page: int, carry: dict[str, Any], more: bool) -> dict[str, Any]:  # fmt: skip
+    accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
     planned, carry_on = fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry, more=more)
     recipients = [Recipient.from_message(row) for b in planned for row in b["recipients"]]
     suppressed = _suppressed(table, pool, [r.email for r in recipients])
     for r in recipients:
         tally.planned(r, r.email.lower() in suppressed)
-    planned_keys = {(r.account_id, r.subscription_id) for r in recipients if r.role == "subscriber"}
+    planned_keys = {(r.account_id, r.subscription_id) for r in recipients if r.role == Role.SUBSCRIBER}
     for e in entries:
-        if (e["account_id"], e["subscription_id"]) in planned_keys:
+        if (e.account_id, e.subscription_id) in planned_keys:
             continue
         # Left out by fan-out (only these are asked again): not eligible, or eligible but an address its
         # account has already (one notice per address and account).
-        account = accounts.get(e["account_id"])
+        account = accounts.get(e.account_id)
         tier = account.tier if account else "unknown"
         if fanout.eligible(e, release, account, now) is None:
             tally.left_out(tier, why_left_out(e, release, account, now))

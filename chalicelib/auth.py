@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.states import Group
 
 if TYPE_CHECKING:  # PyJWT (and cryptography under it) is imported on first use: it is cold-start cost
     import jwt
 
 LEEWAY_SECONDS = 30
 ALGORITHMS = ("RS256",)
-CUSTOMER = "customer"
-RELEASE_ENGINEERS = "release-engineers"
-SUPPORT_ADMINS = "support-admins"
+CUSTOMER = Group.CUSTOMER
+RELEASE_ENGINEERS = Group.RELEASE_ENGINEERS
+SUPPORT_ADMINS = Group.SUPPORT_ADMINS
 
 
 @dataclass(frozen=True)

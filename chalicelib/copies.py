@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from chalicelib import mail
 from chalicelib.models import Release
+from chalicelib.states import Role
 
 
 def _facts(release: Release) -> list[tuple[str, str]]:
@@ -47,10 +48,10 @@ def csm_copy(*, sender: str, to: str, release: Release, account_id: str, notifie
     return _render(sender, to, release, "[CSM] ", intro, [f"Notified: {n}" for n in notified] or ["Notified: none"])
 
 
-_RECALLED = {
-    "oncall": ("[RECALL] [On-call] ", "You are the on-call contact of account {account}. The severity-{severity} "
+_RECALLED: dict[str, tuple[str, str]] = {
+    Role.ONCALL: ("[RECALL] [On-call] ", "You are the on-call contact of account {account}. The severity-{severity} "
                "notice you were sent about this release has been withdrawn: do not install it."),
-    "csm": ("[RECALL] [CSM] ", "CSM copy for account {account}: this release has been withdrawn; the account's "
+    Role.CSM: ("[RECALL] [CSM] ", "CSM copy for account {account}: this release has been withdrawn; the account's "
             "contacts who received its notice are sent a recall."),
 }  # fmt: skip
 

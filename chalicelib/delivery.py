@@ -12,23 +12,24 @@ is a crash between SES accepting a message and its outcome being written (docs/d
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from chalicelib import copies, mail, reports
 from chalicelib.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.links import LinkMaker
-from chalicelib.models import BatchClaim, ClaimStatus, DeliveryOutcome, Recipient, Release, Subscription
+from chalicelib.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.observability import count_outcomes, logger
 from chalicelib.pacing import Pacer, QuotaCache, SendQuota
+from chalicelib.records import BatchState, DeliveryRecord, StuckBatch
+from chalicelib.states import ClaimStatus, DeliveryStatus, Notice, Role, SubscriptionStatus
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.mailer import Mailer
     from chalicelib.queues import Queues
-    from chalicelib.store import Table
 
 
 LEASE_SECONDS = 120
@@ -50,13 +51,51 @@ DEADLINE_MARGIN_SECONDS = 15.0
 STOPPED_FOR_DEADLINE = "not sent before the function's timeout: re-enqueued"
 
 
+class DeliveryStore(Protocol):
+    """What delivering a batch (and re-driving a stuck one) needs from the store: the batch's claim, the
+    consistent re-check, the delivery records, and a recall's context."""
+
+    def claim_batch(
+        self,
+        release_id: str,
+        batch_id: str,
+        *,
+        lease_seconds: int,
+        max_attempts: int | None = None,
+        queue: str = "",
+        body: dict[str, Any] | None = None,
+    ) -> BatchClaim: ...
+    def finish_batch(
+        self,
+        release_id: str,
+        batch_id: str,
+        counts: dict[str, int],
+        *,
+        tally: Mapping[str, int] | None = None,
+        records: Sequence[DeliveryOutcome] = (),
+    ) -> bool: ...
+    def note_batch_error(self, release_id: str, batch_id: str, error: str, *, lease_until: int) -> None: ...
+    def fail_batch(self, release_id: str, batch_id: str, error: str) -> None: ...
+    def batch_states(self, release_id: str, batch_ids: Sequence[str]) -> dict[str, BatchState]: ...
+    def stuck_batches(self, now: int, *, limit: int = 100) -> list[StuckBatch]: ...
+    def mark_redriven(self, stuck: StuckBatch, *, next_check: int) -> bool: ...
+    def delivery_context(
+        self, release_id: str, notice: str, recipients: Sequence[Recipient]
+    ) -> tuple[Release | None, dict[str, Subscription], set[str], set[str]]: ...
+    def recall_context(
+        self, release: Release, recipients: Sequence[Recipient]
+    ) -> tuple[dict[str, str], dict[str, Account], Release | None]: ...
+    def account_deliveries(self, release_id: str, notice: str, account_id: str) -> Iterator[DeliveryRecord]: ...
+    def record_deliveries(self, release_id: str, notice: str, outcomes: Sequence[DeliveryOutcome]) -> None: ...
+
+
 class BatchFailed(Exception):
     """A batch given up after its attempts: raised so that its message goes to the DLQ (and its alarm)."""
 
 
 @dataclass(frozen=True)
 class Deps:
-    table: Table
+    table: DeliveryStore
     mailer: Mailer
     queues: Queues
     links: LinkMaker
@@ -72,15 +111,15 @@ Compose = Callable[[Recipient], bytes]
 
 def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes, until: float | None) -> DeliveryOutcome:
     if not pacer.wait(until):
-        return DeliveryOutcome(recipient, "retry", detail=STOPPED_FOR_DEADLINE, extra={"deferred": True})
+        return DeliveryOutcome(recipient, DeliveryStatus.RETRY, detail=STOPPED_FOR_DEADLINE, extra={"deferred": True})
     try:
-        sent = DeliveryOutcome(recipient, "sent", message_id=deps.mailer.send_raw(recipient.email, raw))
+        sent = DeliveryOutcome(recipient, DeliveryStatus.SENT, message_id=deps.mailer.send_raw(recipient.email, raw))
     except Paused as exc:
-        return DeliveryOutcome(recipient, "retry", detail=str(exc), extra={"paused": True})
+        return DeliveryOutcome(recipient, DeliveryStatus.RETRY, detail=str(exc), extra={"paused": True})
     except Throttled as exc:
-        return DeliveryOutcome(recipient, "retry", detail=str(exc))
+        return DeliveryOutcome(recipient, DeliveryStatus.RETRY, detail=str(exc))
     except Rejected as exc:
-        return DeliveryOutcome(recipient, "failed", detail=str(exc)[:500])
+        return DeliveryOutcome(recipient, DeliveryStatus.FAILED, detail=str(exc)[:500])
     sent.extra["accepted"] = time.monotonic()
     sent.extra["accepted_at"] = time.time()  # the report's time to notice: seconds from publishing
     return sent
@@ -98,9 +137,9 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
                                      download=bool(release.object_key))  # fmt: skip
 
     def compose(r: Recipient) -> bytes:
-        if r.role == "oncall":
+        if r.role == Role.ONCALL:
             return copies.oncall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id)
-        if r.role == "csm":
+        if r.role == Role.CSM:
             return copies.csm_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
                                    notified=notified)  # fmt: skip
         links = mail.Links(
@@ -122,13 +161,15 @@ def _build_and_send(deps: Deps, pacer: Pacer, compose: Compose, r: Recipient, un
         raise
     except Exception as exc:  # noqa: BLE001 - this recipient's message cannot be built: the rest of the batch goes on
         logger.warning("message could not be built", extra={"recipient": r.key, "error": repr(exc)})
-        return DeliveryOutcome(r, "failed", detail=f"message could not be built: {type(exc).__name__}: {exc}"[:500])
+        return DeliveryOutcome(
+            r, DeliveryStatus.FAILED, detail=f"message could not be built: {type(exc).__name__}: {exc}"[:500]
+        )
     return _send_one(deps, pacer, r, raw, until)
 
 
 def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
     if notice == RECALL:  # whoever got the notice, preferences as they may be now, unless they left
-        return sub is not None and sub.status == "active"
+        return sub is not None and sub.status == SubscriptionStatus.ACTIVE
     return sub is not None and sub.wants(
         product=release.product, kind=release.kind, severity=release.severity, channel=release.channel,
         applies_to=release.applies_to,
@@ -137,7 +178,7 @@ def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bo
 
 def _partition(
     recipients: list[Recipient], already: set[str], subs: dict[str, Subscription], suppressed: set[str],
-    release: Release, notice: str = "release",
+    release: Release, notice: str = Notice.RELEASE,
 ) -> tuple[list[Recipient], list[DeliveryOutcome]]:  # fmt: skip
     """Who to send to now, and the outcomes already known (opted out or suppressed since fan-out; for a
     recall, only unsubscribed or suppressed since the notice)."""
@@ -147,10 +188,10 @@ def _partition(
         sub = subs.get(f"{r.account_id}#{r.subscription_id}")
         if r.key in already:
             continue
-        if r.email.lower() in suppressed or (sub is not None and sub.status == "suppressed"):
-            skipped.append(DeliveryOutcome(r, "suppressed", detail="address suppressed"))
-        elif r.role == "subscriber" and not _still_wanted(sub, release, notice):
-            skipped.append(DeliveryOutcome(r, "skipped", detail="no longer subscribed"))
+        if r.email.lower() in suppressed or (sub is not None and sub.status == SubscriptionStatus.SUPPRESSED):
+            skipped.append(DeliveryOutcome(r, DeliveryStatus.SUPPRESSED, detail="address suppressed"))
+        elif r.role == Role.SUBSCRIBER and not _still_wanted(sub, release, notice):
+            skipped.append(DeliveryOutcome(r, DeliveryStatus.SKIPPED, detail="no longer subscribed"))
         else:
             todo.append(r)
     return todo, skipped
@@ -174,7 +215,7 @@ def _requeue(deps: Deps, queue: str, message: dict[str, Any], retry: list[Delive
     failed = any(not o.extra.get("deferred") for o in retry)
     body = {
         "release_id": message["release_id"],
-        "notice": message.get("notice", "release"),
+        "notice": message.get("notice", Notice.RELEASE),
         "batch_id": retry_batch_id(str(message["batch_id"])),
         "attempt": attempt,
         "recipients": [o.recipient.to_message() for o in retry],
@@ -195,9 +236,9 @@ def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> l
         successors = []
         for b in pending:
             state = states.get(f"{notice}#{b}")
-            if state is None or not state["done"]:
+            if state is None or not state.done:
                 waiting.append(b)
-            elif int(state["counts"].get("retry", 0)):
+            elif state.retried:
                 successors.append(retry_batch_id(b))
         pending = successors
     return waiting
@@ -206,12 +247,12 @@ def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> l
 def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipient]) -> list[str]:
     if notice == RECALL:
         return []  # a CSM's recall lists nobody: no Query of the account's deliveries
-    accounts = {r.account_id for r in recipients if r.role == "csm"}
+    accounts = {r.account_id for r in recipients if r.role == Role.CSM}
     return [
-        f"{d['email']} ({d['role']})"
+        f"{d.email} ({d.role})"
         for a in sorted(accounts)
         for d in deps.table.account_deliveries(release_id, notice, a)
-        if d.get("status") == "sent" and d.get("role") != "csm"
+        if d.status == DeliveryStatus.SENT and d.role != Role.CSM
     ]
 
 
@@ -241,7 +282,7 @@ def _send_all(
                     _cancel(futures)
                     continue
                 outcomes.append(outcome)
-                pending += [outcome] if outcome.status != "retry" else []
+                pending += [outcome] if outcome.status != DeliveryStatus.RETRY else []
                 if len(pending) >= RECORD_CHUNK:
                     _record(deps, release_id, notice, pending)
                     pending = []
@@ -292,18 +333,18 @@ class Delivered:
 
 
 def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Delivered:
-    release_id, notice = str(message["release_id"]), str(message.get("notice", "release"))
+    release_id, notice = str(message["release_id"]), str(message.get("notice", Notice.RELEASE))
     recipients = [Recipient.from_message(r) for r in message["recipients"]]
     release, subs, already, suppressed = deps.table.delivery_context(release_id, notice, recipients)
-    counts: dict[str, int] = {"sent": 0, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
+    counts: dict[str, int] = {str(status): 0 for status in DeliveryStatus}
     if release is None or release.status not in mail.SENDABLE[notice]:
         return Delivered(counts)
     todo, outcomes = _partition(recipients, already, subs, suppressed, release, notice)
-    notified = _notified(deps, release_id, notice, todo) if any(r.role == "csm" for r in todo) else []
+    notified = _notified(deps, release_id, notice, todo) if any(r.role == Role.CSM for r in todo) else []
     _record(deps, release_id, notice, outcomes)
     sent, unrecorded = _send_all(deps, release_id, notice, todo, _composer(deps, release, notice, notified, todo))
     outcomes += sent
-    retry = [o for o in outcomes if o.status == "retry"]
+    retry = [o for o in outcomes if o.status == DeliveryStatus.RETRY]
     if retry:
         _requeue(deps, queue, message, retry)
         if any(o.extra.get("paused") for o in retry) and deps.quota:
@@ -311,13 +352,13 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Deliver
     for status, n in outcomes_by_status(outcomes).items():
         counts[status] = counts.get(status, 0) + n
     counts["window_ms"] = int(1000 * max((o.extra.get("window", 0.0) for o in outcomes), default=0.0))
-    published_at = release.published_at if notice == "release" else None
+    published_at = release.published_at if notice == Notice.RELEASE else None
     return Delivered(counts, tally_of(outcomes, published_at=published_at), unrecorded)
 
 
 def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
     release_id = str(message["release_id"])
-    notice = str(message.get("notice", "release"))
+    notice = str(message.get("notice", Notice.RELEASE))
     if notice not in mail.NOTICES:
         raise ValueError(f"unknown notice kind {notice!r}")  # a poison message: let it reach the DLQ
     if not _quota(deps).sending_enabled:
@@ -382,25 +423,25 @@ def clock() -> float:
     return time.time()
 
 
-def reconcile(table: Table, queues: Queues, *, now: int | None = None) -> int:
+def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None) -> int:
     """Re-drive batches claimed but never finished (the invocation died): their message is in the claim."""
     now = int(clock()) if now is None else now
     redriven = 0
     for stuck in table.stuck_batches(now):
         if not table.mark_redriven(stuck, next_check=now + REDRIVE_AFTER_SECONDS):
             continue  # another reconciler run, or the batch finished meanwhile
-        if stuck["redrives"] >= MAX_REDRIVES or not stuck["queue"] or not stuck["body"]:
+        if stuck.redrives >= MAX_REDRIVES or not stuck.queue or not stuck.body:
             logger.error("batch stuck beyond re-drives: look at it by hand", extra=_ids(stuck))
             continue
-        queues.send(stuck["queue"], stuck["body"])
+        queues.send(stuck.queue, stuck.body)
         redriven += 1
     if redriven:
         logger.warning("re-drove stuck batches", extra={"count": redriven})
     return redriven
 
 
-def _ids(stuck: dict[str, Any]) -> dict[str, Any]:
-    return {"release_id": stuck["release_id"], "batch": stuck["batch_id"], "redrives": stuck["redrives"]}
+def _ids(stuck: StuckBatch) -> dict[str, Any]:
+    return {"release_id": stuck.release_id, "batch": stuck.batch_id, "redrives": stuck.redrives}
 
 
 def outcomes_by_status(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:
@@ -417,10 +458,10 @@ def tally_of(outcomes: Iterable[DeliveryOutcome], *, published_at: str | None = 
     tally: dict[str, int] = {}
     accepted: dict[str, list[float]] = {}
     for o in outcomes:
-        if o.status != "retry":
+        if o.status != DeliveryStatus.RETRY:
             name = f"{o.recipient.tier or 'unknown'}#{o.recipient.role}#{o.status}"
             tally[name] = tally.get(name, 0) + 1
-        if o.status == "sent" and o.recipient.role == "subscriber" and "accepted_at" in o.extra:
+        if o.status == DeliveryStatus.SENT and o.recipient.role == Role.SUBSCRIBER and "accepted_at" in o.extra:
             accepted.setdefault(o.recipient.tier or "unknown", []).append(o.extra["accepted_at"])
     for tier, times in accepted.items():
         for edge, n in reports.after_publishing(published_at, times).items():

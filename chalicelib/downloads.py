@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib import mail
 from chalicelib.entitlements import decide
@@ -28,12 +28,12 @@ from chalicelib.errors import (
 from chalicelib.links import LinkMaker
 from chalicelib.models import Account, Release, Subscription
 from chalicelib.observability import logger
+from chalicelib.states import ReleaseStatus, SubscriptionStatus
 from chalicelib.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.blobs import Blobs
     from chalicelib.mailer import Mailer
-    from chalicelib.store import Table
 
 
 PRESIGN_SECONDS = 300
@@ -43,6 +43,30 @@ _INVALID_HINT = (
     "Open the link straight from the email; if your mail program split it across lines, copy the whole address."
 )
 _CONTRACT_HINT = "If you think this is wrong, ask your support administrator or Customer Success Manager."
+
+
+class DownloadStore(Protocol):
+    """What a click on a download link (and the request for a fresh one) needs from the store."""
+
+    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
+    def download_context(
+        self, release_id: str, account_id: str, subscription_id: str
+    ) -> tuple[Release | None, Account | None, Subscription | None, bool]: ...
+    def record_download(
+        self,
+        release_id: str,
+        *,
+        account_id: str,
+        subscription_id: str,
+        ip: str,
+        user_agent: str,
+        email: str | None = None,
+        tier: str | None = None,
+        first: bool = True,
+    ) -> None: ...
+    def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool: ...
+    def release_fresh_link(self, release_id: str, account_id: str, subscription_id: str) -> None: ...
+    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -85,7 +109,7 @@ def _claims(links: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
 def downloadable(release: Release, account: Account | None, now: datetime) -> bool:
     """May this account download this release now (it is out, has a file, and the contract covers it)?"""
     return (
-        release.status == "published"
+        release.status == ReleaseStatus.PUBLISHED
         and bool(release.object_key)
         and account is not None
         and bool(
@@ -94,7 +118,9 @@ def downloadable(release: Release, account: Account | None, now: datetime) -> bo
     )
 
 
-def _withdrawn(table: Table, links: LinkMaker, claims: Claims, release: Release, account: Account | None) -> Gone:
+def _withdrawn(
+    table: DownloadStore, links: LinkMaker, claims: Claims, release: Release, account: Account | None
+) -> Gone:
     """The 410 of a yanked release's link: the reason, and the successor's download where the link's
     contract is entitled to it, a fresh link that lives as long as the one clicked (no longer than what
     was emailed)."""
@@ -112,12 +138,16 @@ def _withdrawn(table: Table, links: LinkMaker, claims: Claims, release: Release,
     )
 
 
-def _entitled(table: Table, links: LinkMaker, claims: Claims) -> Grant:
+def _entitled(table: DownloadStore, links: LinkMaker, claims: Claims) -> Grant:
     """Release, contract and subscription in one read, then the entitlement as it stands now."""
     release, account, sub, seen = table.download_context(claims.release_id, claims.account_id, claims.subject)
-    if release is None or not release.object_key or release.status not in ("published", "yanked"):
+    if (
+        release is None
+        or not release.object_key
+        or release.status not in (ReleaseStatus.PUBLISHED, ReleaseStatus.YANKED)
+    ):
         raise _invalid()
-    if release.status == "yanked":
+    if release.status == ReleaseStatus.YANKED:
         raise _withdrawn(table, links, claims, release, account if sub is not None else None)
     if account is None:
         raise Forbidden("The support contract for this link no longer exists.", code="no_contract", hint=_CONTRACT_HINT)
@@ -135,11 +165,11 @@ def _entitled(table: Table, links: LinkMaker, claims: Claims) -> Grant:
     return Grant(release=release, account=account, subscription=sub, downloaded_before=seen)
 
 
-def authorize(table: Table, links: LinkMaker, token: str) -> Grant:
+def authorize(table: DownloadStore, links: LinkMaker, token: str) -> Grant:
     return _entitled(table, links, _claims(links, token, allow_expired=False))
 
 
-def redirect_url(table: Table, blobs: Blobs, links: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
+def redirect_url(table: DownloadStore, blobs: Blobs, links: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
     grant = authorize(table, links, token)
     release = grant.release
     assert release.object_key is not None
@@ -162,7 +192,7 @@ def redirect_url(table: Table, blobs: Blobs, links: LinkMaker, token: str, *, ip
     )
 
 
-def info(table: Table, links: LinkMaker, token: str) -> dict[str, Any]:
+def info(table: DownloadStore, links: LinkMaker, token: str) -> dict[str, Any]:
     """What a script needs to verify the file it downloads through the same link."""
     r = authorize(table, links, token).release
     return {
@@ -173,7 +203,9 @@ def info(table: Table, links: LinkMaker, token: str) -> dict[str, Any]:
     }
 
 
-def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, *, days: int, region: str) -> datetime:
+def send_fresh_link(
+    table: DownloadStore, mailer: Mailer, links: LinkMaker, token: str, *, days: int, region: str
+) -> datetime:
     """Email a new link for the same release to the subscribed address; returns when it expires.
 
     Only for a subscription still active (we do not email people who unsubscribed) and entitled now. It
@@ -181,7 +213,7 @@ def send_fresh_link(table: Table, mailer: Mailer, links: LinkMaker, token: str, 
     """
     grant = _entitled(table, links, _claims(links, token, allow_expired=True))
     sub, release = grant.subscription, grant.release
-    if sub.status != "active":
+    if sub.status != SubscriptionStatus.ACTIVE:
         raise Forbidden(
             "The address this link was sent to no longer receives alerts, so we cannot email it a fresh link.",
             code="not_subscribed",

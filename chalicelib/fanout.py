@@ -15,17 +15,20 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.entitlements import TIERS, decide, oncall_copy_due
 from chalicelib.models import Account, Recipient, Release
 from chalicelib.observability import logger
+from chalicelib.records import AudienceEntry
+from chalicelib.states import ClaimStatus, Notice, ReleaseStatus, Role
 from chalicelib.versions import meets
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from collections.abc import Iterable
+
     from chalicelib.queues import Queues
-    from chalicelib.store import Table
 
 
 # 49, not 50: delivery re-checks a batch in ONE BatchGetItem (100 keys): the release, and per recipient
@@ -51,32 +54,45 @@ class FanoutQueues:
         return self.critical if release.severity == 1 else self.deliver
 
 
-def prefers(entry: dict[str, Any], release: Release) -> bool:
+class PageStore(Protocol):
+    """What planning a notice page by page needs from the store: the release, and each page's claim."""
+
+    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
+    def claim_page(self, release_id: str, notice: str, page: int, *, lease_seconds: int) -> ClaimStatus: ...
+    def finish_page(self, release_id: str, notice: str, page: int) -> None: ...
+
+
+class FanoutStore(PageStore, Protocol):
+    """What fan-out needs from the store: pages of a product's audience and the contracts of their accounts."""
+
+    def audience_page(
+        self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
+    ) -> tuple[list[AudienceEntry], str | None]: ...
+    def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]: ...
+
+
+def prefers(entry: AudienceEntry, release: Release) -> bool:
     """The entry's kind, severity and channel preferences take the release (version lines aside)."""
-    return (
-        release.kind in entry["kinds"]
-        and release.severity <= int(entry["max_severity"])
-        and release.channel in entry["channels"]
-    )
+    return entry.wants(kind=release.kind, severity=release.severity, channel=release.channel)
 
 
-def eligible(entry: dict[str, Any], release: Release, account: Account | None, now: datetime) -> Recipient | None:
+def eligible(entry: AudienceEntry, release: Release, account: Account | None, now: datetime) -> Recipient | None:
     """The audience entry as a recipient, if its preferences, its version lines and its account's contract all
     say yes. Only what the entry carries is read: targeting by version costs no request."""
     if account is None:
         return None
-    wants = prefers(entry, release) and meets(release.applies_to, entry.get("installed"))
+    wants = prefers(entry, release) and meets(release.applies_to, entry.installed)
     if not wants or not decide(
         account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=now
     ):
         return None
-    return Recipient(entry["account_id"], entry["subscription_id"], entry["email"], account.tier)
+    return Recipient(entry.account_id, entry.subscription_id, entry.email, account.tier)
 
 
 def plan_page(
-    release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime
+    release: Release, entries: list[AudienceEntry], accounts: dict[str, Account], now: datetime
 ) -> list[Recipient]:
-    recipients = [r for e in entries if (r := eligible(e, release, accounts.get(e["account_id"]), now)) is not None]
+    recipients = [r for e in entries if (r := eligible(e, release, accounts.get(e.account_id), now)) is not None]
     # The page is in tier order already (the index sorts by rank); keep it stable after the filter.
     return recipients
 
@@ -169,15 +185,15 @@ class _Contacts:
         return cls(account.tier, account.csm_email, oncall)
 
 
-def _order(entries: list[dict[str, Any]], carry: dict[str, Any]) -> list[str]:
+def _order(entries: list[AudienceEntry], carry: dict[str, Any]) -> list[str]:
     """The accounts this page touches, in order: the one carried over first (it continues here or ended
     with the previous page), then those of the entries."""
     carried = [carry["account"]] if carry.get("account") else []
-    return list(dict.fromkeys(carried + [e["account_id"] for e in entries]))
+    return list(dict.fromkeys(carried + [e.account_id for e in entries]))
 
 
 def plan_accounts(
-    release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime, *,
+    release: Release, entries: list[AudienceEntry], accounts: dict[str, Account], now: datetime, *,
     page: int, carry: dict[str, Any], more: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """One page's delivery batches, role copies included, and the carry to the next page.
@@ -201,13 +217,13 @@ def plan_accounts(
         contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now)
         had = people or (account_id == carry.get("account") and carry.get("batches"))
         if account_id != continuing and had and c.oncall:
-            people = first_per_address([Recipient(account_id, "oncall", c.oncall, c.tier, "oncall")],
+            people = first_per_address([Recipient(account_id, Role.ONCALL, c.oncall, c.tier, Role.ONCALL)],
                                        seen[account_id]) + people  # fmt: skip
         planned += people
     planned_batches = batches(planned, page)
     ids = _account_batches(planned_batches, carry)
     copies = [
-        {"batch_id": f"csm-{a}", "after": ids[a], "recipients": [[a, "csm", c.csm, c.tier, "csm"]]}
+        {"batch_id": f"csm-{a}", "after": ids[a], "recipients": [[a, Role.CSM, c.csm, c.tier, Role.CSM]]}
         for a, c in contacts.items()
         if a != continuing and a in ids and c.csm and (TIERS.get(c.tier) and TIERS[c.tier].csm_copy)
         and address_digest(c.csm) not in seen[a]
@@ -233,16 +249,16 @@ def _account_batches(planned: list[dict[str, Any]], carry: dict[str, Any]) -> di
     return found
 
 
-def stand_back(queues: Queues, names: FanoutQueues, message: dict[str, Any], claim: str) -> int:
+def stand_back(queues: Queues, names: FanoutQueues, message: dict[str, Any], claim: ClaimStatus) -> int:
     """A page planned already is dropped; one held by a live invocation is looked at again once its lease
     could have run out (a new message: no receive burnt), in case that invocation dies."""
-    if claim == "busy":
+    if claim == ClaimStatus.BUSY:
         queues.send(names.fanout, message, delay=PAGE_LEASE_SECONDS)
     logger.info("fan-out page not planned again", extra={"release_id": message["release_id"], "claim": claim})
     return 0
 
 
-def run(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
+def run(table: FanoutStore, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
     """Plan one page of the release notice: claim it, read it, enqueue its batches, then its successor.
 
     The page's claim (``Table.claim_page``) comes first, so a page delivered twice, or queued twice, is
@@ -254,23 +270,23 @@ def run(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, An
     release_id = str(message["release_id"])
     page = int(message.get("page", 0))
     release = table.get_release(release_id)
-    if release is None or release.status != "published":
+    if release is None or release.status != ReleaseStatus.PUBLISHED:
         logger.info("fan-out skipped: release not published", extra={"release_id": release_id})
         return 0
-    claim = table.claim_page(release_id, "release", page, lease_seconds=PAGE_LEASE_SECONDS)
-    if claim != "claimed":
+    claim = table.claim_page(release_id, Notice.RELEASE, page, lease_seconds=PAGE_LEASE_SECONDS)
+    if claim != ClaimStatus.CLAIMED:
         return stand_back(queues, names, message, claim)
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.get("cursor"))
-    accounts = table.get_accounts(e["account_id"] for e in entries) if entries else {}
+    accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
     planned, carry_on = plan_accounts(release, entries, accounts, datetime.now(UTC), page=page,
                                       carry=message.get("carry") or {}, more=bool(cursor))  # fmt: skip
-    outgoing = [{"release_id": release_id, "notice": "release", **b} for b in planned]
+    outgoing = [{"release_id": release_id, "notice": Notice.RELEASE, **b} for b in planned]
     if outgoing:
         queues.send_many(names.for_release(release), outgoing)
     if cursor:
         queues.send(names.fanout, {"release_id": release_id, "page": page + 1, "cursor": cursor, "carry": carry_on})
     else:
-        table.finish_page(release_id, "release", page)
+        table.finish_page(release_id, Notice.RELEASE, page)
     recipients = sum(len(b["recipients"]) for b in planned)
     logger.info("fan-out page", extra={"release_id": release_id, "page": page, "entries": len(entries),
                                        "recipients": recipients})  # fmt: skip

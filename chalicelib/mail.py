@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from chalicelib import text as safe_text
 from chalicelib.models import Release
+from chalicelib.states import Notice, ReleaseStatus
 
 SEVERITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low"}
 MAX_LINE = 998  # RFC 5322 2.1.1 (and SES): octets per line, CRLF excluded
@@ -311,10 +312,10 @@ class NoticeBuilder(Protocol):
 
 # The notices delivery can send about a release, by the ``notice`` field of a delivery message, and the
 # release states in which each may still go out (a release yanked mid fan-out stops its notices).
-RELEASE = "release"  # a release's notice
-RECALL = "recall"  # a yanked release's recall (also the fan-out message kind that plans it)
+RELEASE = Notice.RELEASE
+RECALL = Notice.RECALL
 NOTICES: dict[str, NoticeBuilder] = {RELEASE: release_notice, RECALL: recall_notice}
-SENDABLE: dict[str, tuple[str, ...]] = {RELEASE: ("published",), RECALL: ("yanked",)}
+SENDABLE: dict[str, tuple[ReleaseStatus, ...]] = {RELEASE: (ReleaseStatus.PUBLISHED,), RECALL: (ReleaseStatus.YANKED,)}
 
 
 # What may be dropped into a rendered notice for a placeholder: what the email package would itself have written

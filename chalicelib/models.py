@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any
 
 from chalicelib.entitlements import Contract
+from chalicelib.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 from chalicelib.versions import meets
 
 # One transaction holds a subscription, its old fan-out entries and its new ones: 1 + 40 + 40 <= 100 actions.
@@ -70,7 +70,7 @@ class Subscription:
     kinds: tuple[str, ...]
     max_severity: int
     channels: tuple[str, ...]
-    status: str  # pending | active | unsubscribed | suppressed
+    status: SubscriptionStatus
     created_at: str
     confirmed_at: str | None = None
     installed: dict[str, tuple[str, ...]] | None = None  # per product, the version lines run (None: all)
@@ -79,7 +79,7 @@ class Subscription:
         self, *, product: str, kind: str, severity: int, channel: str, applies_to: tuple[str, ...] | None = None
     ) -> bool:
         return (
-            self.status == "active"
+            self.status == SubscriptionStatus.ACTIVE
             and product in self.products
             and kind in self.kinds
             and severity <= self.max_severity
@@ -113,7 +113,7 @@ class Release:
     channel: str
     title: str
     summary: str
-    status: str  # awaiting-upload | rejected | available | scheduled | published | yanked
+    status: ReleaseStatus
     created_at: str
     created_by: str
     filename: str | None = None
@@ -152,7 +152,7 @@ class Recipient:
     subscription_id: str
     email: str
     tier: str
-    role: str = "subscriber"  # subscriber | oncall | csm
+    role: Role = Role.SUBSCRIBER
 
     @property
     def key(self) -> str:
@@ -164,24 +164,16 @@ class Recipient:
     @classmethod
     def from_message(cls, row: list[str]) -> Recipient:
         account_id, subscription_id, email, tier, role = row
-        return cls(account_id, subscription_id, email, tier, role)
+        return cls(account_id, subscription_id, email, tier, Role(role))
 
 
 @dataclass
 class DeliveryOutcome:
     recipient: Recipient
-    status: str  # sent | failed | suppressed | retry
+    status: DeliveryStatus
     message_id: str | None = None
     detail: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class ClaimStatus(StrEnum):
-    CLAIMED = "claimed"  # this invocation holds the batch now
-    DONE = "done"  # finished earlier
-    BUSY = "busy"  # another invocation holds its lease
-    FAILED = "failed"  # given up, its error kept
-    EXHAUSTED = "exhausted"  # claimed as often as allowed, never finished (timeouts, kills)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from chalicelib.states import DeliveryStatus
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
@@ -20,8 +22,13 @@ logger = Logger(service="patchcast")
 metrics = Metrics(namespace="Patchcast", service="patchcast")
 
 # Delivery outcome -> metric name (EMF, namespace Patchcast).
-_OUTCOME_METRICS = {"sent": "EmailsSent", "failed": "EmailsFailed", "suppressed": "EmailsSuppressed",
-                    "retry": "EmailsRetried", "skipped": "EmailsSkipped"}  # fmt: skip
+_OUTCOME_METRICS: dict[str, str] = {
+    DeliveryStatus.SENT: "EmailsSent",
+    DeliveryStatus.FAILED: "EmailsFailed",
+    DeliveryStatus.SUPPRESSED: "EmailsSuppressed",
+    DeliveryStatus.RETRY: "EmailsRetried",
+    DeliveryStatus.SKIPPED: "EmailsSkipped",
+}
 
 
 def count_outcomes(counts: dict[str, int]) -> None:

@@ -5,9 +5,9 @@ page from the recorded deliveries on the fan-out queue, threaded under the notic
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib import copies, mail
 from chalicelib import validation as v
@@ -17,6 +17,7 @@ from chalicelib.fanout import (
     BATCH_SIZE,
     PAGE_LEASE_SECONDS,
     FanoutQueues,
+    PageStore,
     by_account,
     carried_seen,
     first_per_address,
@@ -24,21 +25,38 @@ from chalicelib.fanout import (
     stand_back,
 )
 from chalicelib.links import LinkMaker
-from chalicelib.models import Recipient, Release, now_iso
+from chalicelib.models import Account, Recipient, Release, now_iso
 from chalicelib.observability import logger
-from chalicelib.releases import QUEUEING_LEASE_SECONDS
+from chalicelib.records import DeliveryRecord
+from chalicelib.releases import QUEUEING_LEASE_SECONDS, ReleaseTransitions
+from chalicelib.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.queues import Queues
-    from chalicelib.store import Table
 
 
 RECALL = mail.RECALL  # the fan-out message kind, and the notice kind delivery sends
 PAGE_SIZE = 500
-_YANKABLE = ["awaiting-upload", "available", "scheduled", "published"]
+_YANKABLE = [ReleaseStatus.AWAITING_UPLOAD, ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED, ReleaseStatus.PUBLISHED]
 
 
-def yank(table: Table, queues: Queues, fanout_queue: str, release_id: str, body: dict[str, Any]) -> Release:
+class RecallMailStore(Protocol):
+    """What rendering a recall batch needs from the store."""
+
+    def recall_context(
+        self, release: Release, recipients: Sequence[Recipient]
+    ) -> tuple[dict[str, str], dict[str, Account], Release | None]: ...
+
+
+class RecallStore(PageStore, ReleaseTransitions, Protocol):
+    """What yanking a release and planning its recall need from the store."""
+
+    def delivery_page(
+        self, release_id: str, notice: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[DeliveryRecord], str | None]: ...
+
+
+def yank(table: RecallStore, queues: Queues, fanout_queue: str, release_id: str, body: dict[str, Any]) -> Release:
     v.reject_unknown(body, ("reason", "superseded_by"))
     reason = v.text(body, "reason", max_len=500)
     superseded_by = v.identifier(body, "superseded_by", required=False)
@@ -50,22 +68,22 @@ def yank(table: Table, queues: Queues, fanout_queue: str, release_id: str, body:
         successor = table.get_release(superseded_by)
         if successor is None or superseded_by == release_id:
             raise BadRequest(f"Field 'superseded_by' names no other release ({superseded_by}).", code="invalid_field")
-    if release.status == "yanked":
+    if release.status == ReleaseStatus.YANKED:
         return _queue_recall(table, queues, fanout_queue, release)  # idempotent; finishes a recall not yet queued
     fields: dict[str, Any] = {"reason": reason, "yanked_at": now_iso()}
     if successor is not None:
         fields.update(superseded_by=successor.release_id, superseded_version=successor.version)
-    yanked = table.transition_release(release_id, from_status=_YANKABLE, to_status="yanked", **fields)
+    yanked = table.transition_release(release_id, from_status=_YANKABLE, to_status=ReleaseStatus.YANKED, **fields)
     if yanked is None:
         current = table.get_release(release_id, consistent=True)
-        if current is not None and current.status == "yanked":
+        if current is not None and current.status == ReleaseStatus.YANKED:
             return _queue_recall(table, queues, fanout_queue, current)
         raise Conflict(f"Release {release_id} is {release.status} and cannot be yanked.", code="not_yankable")
     logger.info("release yanked", extra={"release_id": release_id})
     return _queue_recall(table, queues, fanout_queue, yanked)
 
 
-def _queue_recall(table: Table, queues: Queues, fanout_queue: str, release: Release) -> Release:
+def _queue_recall(table: RecallStore, queues: Queues, fanout_queue: str, release: Release) -> Release:
     """Queue the recall's first page once, and only if the release notice went out to anyone."""
     if (
         release.fanout_at
@@ -77,31 +95,24 @@ def _queue_recall(table: Table, queues: Queues, fanout_queue: str, release: Rele
     return release
 
 
-def _recipient(item: dict[str, Any]) -> Recipient:
-    return Recipient(
-        str(item["account_id"]), str(item["subscription_id"]), str(item["email"]), str(item.get("tier", "")),
-        str(item.get("role", "subscriber")),
-    )  # fmt: skip
-
-
 def reached(
-    items: list[dict[str, Any]], carry: dict[str, Any], *, more: bool
+    items: list[DeliveryRecord], carry: dict[str, Any], *, more: bool
 ) -> tuple[list[Recipient], dict[str, Any]]:
     """The recipients a page of delivery records shows the notice reached, each address once per account
     (a subscriber's row before a role copy's), and the carry of the last account when more pages follow."""
-    groups = by_account([_recipient(i) for i in items if i.get("status") == "sent"])
+    groups = by_account([i.recipient for i in items if i.status == DeliveryStatus.SENT])
     out: list[Recipient] = []
     seen: set[str] = set()
     for account_id, rows in groups.items():
         seen = carried_seen(carry, account_id)
-        out += first_per_address(sorted(rows, key=lambda r: r.role != "subscriber"), seen)
+        out += first_per_address(sorted(rows, key=lambda r: r.role != Role.SUBSCRIBER), seen)
     last = next(reversed(groups), None)
     if not more or last is None:
         return out, (carry if more else {})
     return out, {"account": last, "seen": seen_for_carry(seen)}
 
 
-def plan_page(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
+def plan_page(table: RecallStore, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
     """One page of the release notice's deliveries -> recall batches of <= 49 of those it reached.
 
     Claimed like a release notice's page (``fanout.run`` says why the successor goes last). Batch ids
@@ -111,12 +122,12 @@ def plan_page(table: Table, queues: Queues, names: FanoutQueues, message: dict[s
     release_id = str(message["release_id"])
     page = int(message.get("page", 0))
     release = table.get_release(release_id)
-    if release is None or release.status != "yanked":
+    if release is None or release.status != ReleaseStatus.YANKED:
         return 0
     claim = table.claim_page(release_id, RECALL, page, lease_seconds=PAGE_LEASE_SECONDS)
-    if claim != "claimed":
+    if claim != ClaimStatus.CLAIMED:
         return stand_back(queues, names, message, claim)
-    items, cursor = table.delivery_page(release_id, "release", limit=PAGE_SIZE, cursor=message.get("cursor"))
+    items, cursor = table.delivery_page(release_id, Notice.RELEASE, limit=PAGE_SIZE, cursor=message.get("cursor"))
     people, carry_on = reached(items, message.get("carry") or {}, more=bool(cursor))
     batches = [
         {
@@ -139,7 +150,7 @@ def plan_page(table: Table, queues: Queues, names: FanoutQueues, message: dict[s
 
 
 def composer(
-    table: Table, links: LinkMaker, *, sender: str, region: str, link_days: int, release: Release,
+    table: RecallMailStore, links: LinkMaker, *, sender: str, region: str, link_days: int, release: Release,
     recipients: list[Recipient],
 ) -> Callable[[Recipient], bytes]:  # fmt: skip
     """The recall of each recipient of a batch, rendered in full (recalls are few): a subscriber's with its
@@ -151,7 +162,7 @@ def composer(
 
     def compose(r: Recipient) -> bytes:
         parent = mail.ses_message_id_header(parents[r.key], region) if r.key in parents else None
-        if r.role != "subscriber":
+        if r.role != Role.SUBSCRIBER:
             return copies.recall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
                                       role=r.role, in_reply_to=parent)  # fmt: skip
         download = (

@@ -5,28 +5,29 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib import validation as v
 from chalicelib import versions
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.entitlements import CHANNELS, KINDS
 from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
-from chalicelib.models import Release, now_iso
+from chalicelib.models import Product, Release, now_iso
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
+from chalicelib.states import ReleaseStatus
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.blobs import Blobs, Stored
     from chalicelib.queues import Queues
-    from chalicelib.store import Table
 
 
 # A release may be edited until it is published; the status after an edit follows from draft and notify_at
 # as verification decides, except that an edit never publishes (``POST …/publish`` does).
-EDITABLE = ("awaiting-upload", "available", "scheduled")
+EDITABLE = (ReleaseStatus.AWAITING_UPLOAD, ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED)
 EDIT_FIELDS = ("title", "summary", "notify_at", "draft", "applies_to")
 CREATE_FIELDS = ("product", "version", "kind", "severity", "channel", "title", "summary", "filename", "size",
                  "sha256", "article_url", "notify_at", "draft", "applies_to")  # fmt: skip
@@ -43,6 +44,36 @@ QUEUEING_LEASE_SECONDS = 60  # outlives a publish call (the API's timeout is 30 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+()-]{0,199}")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+class ReleaseTransitions(Protocol):
+    """What moving a release between states (and queueing its first page once) needs from the store."""
+
+    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
+    def transition_release(
+        self,
+        release_id: str,
+        *,
+        from_status: Sequence[ReleaseStatus],
+        to_status: ReleaseStatus,
+        due_by: str | None = None,
+        **fields: Any,
+    ) -> Release | None: ...
+    def claim_queueing(self, release_id: str, notice: Literal["fanout", "recall"], *, lease_seconds: int) -> bool: ...
+    def mark_queued(self, release_id: str, notice: Literal["fanout", "recall"]) -> None: ...
+
+
+class ReleaseStore(ReleaseTransitions, Protocol):
+    """What creating, editing, listing and publishing releases need from the store."""
+
+    def list_products(self) -> list[Product]: ...
+    def create_release(self, release: Release) -> None: ...
+    def edit_release(self, release_id: str, *, in_status: ReleaseStatus, fields: dict[str, Any]) -> Release | None: ...
+    def list_releases(
+        self, where: Mapping[str, str], *, limit: int, cursor: str | None
+    ) -> tuple[list[Release], str | None]: ...
+    def schedule_release(self, release: Release) -> Release | None: ...
+    def due_releases(self, now: str, *, limit: int = 25) -> list[str]: ...
 
 
 def _file_fields(body: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -154,7 +185,7 @@ def parse_edit(body: dict[str, Any]) -> dict[str, Any]:
     return {name: _EDITORS[name](body) for name in EDIT_FIELDS if name in body}
 
 
-def edit(table: Table, who: Identity, release_id: str, body: dict[str, Any]) -> Release:
+def edit(table: ReleaseStore, who: Identity, release_id: str, body: dict[str, Any]) -> Release:
     """Change title, summary, ``notify_at`` or ``draft`` of a release not yet published: one conditional
     write, so an edit racing a publish either lands before it or is refused (409) with nothing written."""
     who.require_group(RELEASE_ENGINEERS)
@@ -180,10 +211,10 @@ def _not_editable(release: Release) -> str:
 
 LIST_FILTERS = ("product", "status", "kind", "created_from", "created_to", "published_from", "published_to",
                 "cursor", "limit")  # fmt: skip
-STATUSES = ("awaiting-upload", "rejected", "available", "scheduled", "published", "yanked")
+STATUSES = tuple(ReleaseStatus)
 
 
-def list_releases(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
+def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) -> dict[str, Any]:
     """``GET /releases``: newest first, filtered, a page at a time (``{"items", "next"}``)."""
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(params, LIST_FILTERS)
@@ -216,7 +247,7 @@ class UploadLimits:
 
 
 def create(
-    table: Table,
+    table: ReleaseStore,
     blobs: Blobs,
     queues: Queues,
     fanout_queue: str,
@@ -234,7 +265,7 @@ def create(
     upload_id = blobs.start_multipart(key) if multipart and key else None
     release = Release(
         release_id=release_id,
-        status="awaiting-upload" if has_file else "available",
+        status=ReleaseStatus.AWAITING_UPLOAD if has_file else ReleaseStatus.AVAILABLE,
         created_at=now_iso(),
         created_by=who.subject,
         object_key=key,
@@ -265,7 +296,7 @@ def create(
     return release, upload
 
 
-def get(table: Table, who: Identity, release_id: str) -> Release:
+def get(table: ReleaseStore, who: Identity, release_id: str) -> Release:
     who.require_group(RELEASE_ENGINEERS)
     release = table.get_release(release_id)
     if release is None:
@@ -273,14 +304,14 @@ def get(table: Table, who: Identity, release_id: str) -> Release:
     return release
 
 
-def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str, key: str) -> Release | None:
+def verify_upload(table: ReleaseStore, blobs: Blobs, queues: Queues, fanout_queue: str, key: str) -> Release | None:
     """S3 ObjectCreated: the size and SHA-256 must be what the release declared, or nobody hears of it."""
     parts = key.split("/")
     if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX:
         logger.warning("object outside the upload layout ignored", extra={"key": key})
         return None
     release = table.get_release(parts[1], consistent=True)
-    if release is None or release.object_key != key or release.status != "awaiting-upload":
+    if release is None or release.object_key != key or release.status != ReleaseStatus.AWAITING_UPLOAD:
         logger.warning("upload for no waiting release ignored", extra={"key": key})
         return None
     if release.sha256 is None:
@@ -298,8 +329,8 @@ def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str,
         logger.warning("upload rejected", extra={"release_id": release.release_id, "reason": problem})
         return table.transition_release(
             release.release_id,
-            from_status=["awaiting-upload"],
-            to_status="rejected",
+            from_status=[ReleaseStatus.AWAITING_UPLOAD],
+            to_status=ReleaseStatus.REJECTED,
             reason=f"upload rejected: {problem}",
             object_key=moved,
         )
@@ -307,7 +338,10 @@ def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str,
     # Lock the version before anyone can hear of it: a failure here leaves the release waiting and the event retried.
     blobs.retain(key, stored.version_id, until=datetime.now(UTC) + timedelta(days=RETENTION_DAYS))
     verified = table.transition_release(
-        release.release_id, from_status=["awaiting-upload"], to_status="available", object_version=stored.version_id
+        release.release_id,
+        from_status=[ReleaseStatus.AWAITING_UPLOAD],
+        to_status=ReleaseStatus.AVAILABLE,
+        object_version=stored.version_id,
     )
     if verified is None:
         return None
@@ -331,7 +365,7 @@ def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> s
     return None
 
 
-def after_available(table: Table, queues: Queues, fanout_queue: str, release: Release) -> Release:
+def after_available(table: ReleaseStore, queues: Queues, fanout_queue: str, release: Release) -> Release:
     if release.draft:
         return release
     if release.notify_at and release.notify_at > now_iso():
@@ -339,7 +373,9 @@ def after_available(table: Table, queues: Queues, fanout_queue: str, release: Re
     return publish(table, queues, fanout_queue, release.release_id)
 
 
-def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str, *, due_by: str | None = None) -> Release:
+def publish(
+    table: ReleaseStore, queues: Queues, fanout_queue: str, release_id: str, *, due_by: str | None = None
+) -> Release:
     """Idempotent: the state moves once, and the fan-out's first page is queued once. With ``due_by`` (the
     schedule), only a scheduled release whose ``notify_at`` has come: one rescheduled since the index was
     read stays scheduled (409).
@@ -350,14 +386,14 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str, *,
     """
     release = table.transition_release(
         release_id,
-        from_status=["scheduled"] if due_by else ["available", "scheduled"],
-        to_status="published",
+        from_status=[ReleaseStatus.SCHEDULED] if due_by else [ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED],
+        to_status=ReleaseStatus.PUBLISHED,
         due_by=due_by,
         published_at=now_iso(),
     ) or table.get_release(release_id, consistent=True)
     if release is None:
         raise NotFound(f"Release {release_id} does not exist.")
-    if release.status != "published":
+    if release.status != ReleaseStatus.PUBLISHED:
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
     if not release.fanout_at and table.claim_queueing(release_id, "fanout", lease_seconds=QUEUEING_LEASE_SECONDS):
         queues.send(fanout_queue, {"release_id": release_id, "page": 0, "cursor": None})
@@ -366,7 +402,7 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str, *,
     return release
 
 
-def publish_due(table: Table, queues: Queues, fanout_queue: str, *, now: str | None = None) -> list[str]:
+def publish_due(table: ReleaseStore, queues: Queues, fanout_queue: str, *, now: str | None = None) -> list[str]:
     """The schedule: publish every scheduled release whose time has come (a page at a time, until none)."""
     published: list[str] = []
     now = now or now_iso()

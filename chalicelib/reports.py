@@ -20,14 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.entitlements import TIERS
 from chalicelib.models import Release
+from chalicelib.states import DeliveryStatus, Notice, Role
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.store import Table
 
 
 # Delivery outcomes as the report names them: "skipped" (opted out since fan-out, or a suppressed address).
-_OUTCOMES = {"sent": "notified", "failed": "failed", "skipped": "suppressed", "suppressed": "suppressed"}
-_COPIES = {"oncall": "oncall_copies", "csm": "csm_copies"}
+_OUTCOMES: dict[str, str] = {
+    DeliveryStatus.SENT: "notified",
+    DeliveryStatus.FAILED: "failed",
+    DeliveryStatus.SKIPPED: "suppressed",
+    DeliveryStatus.SUPPRESSED: "suppressed",
+}
+_COPIES: dict[str, str] = {Role.ONCALL: "oncall_copies", Role.CSM: "csm_copies"}
 _COUNTS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "copies_failed", "downloaded",
            "downloaders", "recalled")  # fmt: skip
 AFTER = "after"  # the role slot of a histogram counter: <tier>#after#<edge>
@@ -79,9 +85,9 @@ def _empty() -> dict[str, int]:
 
 def _add_delivery(tier: dict[str, int], role: str, status: str, n: int) -> None:
     if role in _COPIES:
-        if status == "sent":
+        if status == DeliveryStatus.SENT:
             tier[_COPIES[role]] += n
-        elif status == "failed":
+        elif status == DeliveryStatus.FAILED:
             tier["copies_failed"] += n
         return
     outcome = _OUTCOMES.get(status)
@@ -92,7 +98,7 @@ def _add_delivery(tier: dict[str, int], role: str, status: str, n: int) -> None:
 def histograms(tallies: dict[str, dict[str, int]]) -> dict[str, dict[int, int]]:
     """Per tier, accepted subscriber notices per bucket of seconds after publishing."""
     found: dict[str, dict[int, int]] = {t: {} for t in TIERS}
-    for name, n in tallies.get("release", {}).items():
+    for name, n in tallies.get(Notice.RELEASE, {}).items():
         tier, role, edge = name.split("#")
         if role == AFTER:
             found.setdefault(tier, {})[int(edge)] = n
@@ -101,13 +107,13 @@ def histograms(tallies: dict[str, dict[str, int]]) -> dict[str, dict[int, int]]:
 
 def _counts(tallies: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     tiers: dict[str, dict[str, int]] = {t: _empty() for t in TIERS}
-    for name, n in tallies.get("release", {}).items():
+    for name, n in tallies.get(Notice.RELEASE, {}).items():
         tier, role, status = name.split("#")
         if role != AFTER:
             _add_delivery(tiers.setdefault(tier, _empty()), role, status, n)
-    for name, n in tallies.get("recall", {}).items():
+    for name, n in tallies.get(Notice.RECALL, {}).items():
         tier, role, status = name.split("#")
-        if status == "sent" and role != AFTER:
+        if status == DeliveryStatus.SENT and role != AFTER:
             tiers.setdefault(tier, _empty())["recalled"] += n
     for name, n in tallies.get("download", {}).items():
         tier, count = name.split("#")
@@ -146,5 +152,5 @@ def report(table: Table, release: Release) -> dict[str, Any]:
             round(_epoch(first) - _epoch(release.published_at)) if first and release.published_at else None
         ),
         "time_precision": PRECISION,
-        "failed_batches": failed,
+        "failed_batches": [f.public() for f in failed],
     }

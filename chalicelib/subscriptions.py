@@ -16,6 +16,7 @@ from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
 from chalicelib.errors import AlreadySubscribed, BadRequest, Conflict, Forbidden, Gone, NotFound
 from chalicelib.links import LinkMaker
 from chalicelib.models import MAX_PRODUCTS, Account, Subscription, now_iso
+from chalicelib.states import HOLDING, SubscriptionStatus
 from chalicelib.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -91,7 +92,7 @@ def create(
         max_severity=parsed["max_severity"],
         channels=tuple(parsed["channels"]),
         installed=parsed["installed"],
-        status="pending",
+        status=SubscriptionStatus.PENDING,
         created_at=now_iso(),
     )
     # The message first: one that cannot be built must leave nothing written.
@@ -122,7 +123,7 @@ def _refuse_duplicate(table: Table, account_id: str, address: str) -> None:
     """The friendly early answer; the address item written with the subscription is what makes it race-free
     (and this also finds subscriptions made before address items existed)."""
     for existing in table.list_subscriptions(account_id):
-        if existing.email == address and existing.status in ("pending", "active"):
+        if existing.email == address and existing.status in HOLDING:
             raise AlreadySubscribed(existing.subscription_id)
 
 
@@ -176,7 +177,7 @@ def change(table: Table, who: Identity, subscription_id: str, body: dict[str, An
     prefs = _preferences(body, account, partial=True)
     updates: dict[str, Any] = {k: tuple(x) if isinstance(x, list) else x for k, x in prefs.items()}
     changed = dataclasses.replace(sub, **updates)
-    if sub.status not in ("pending", "active"):
+    if sub.status not in HOLDING:
         raise Conflict(
             f"This subscription is {sub.status}; subscribe again (a new confirmation email is sent).",
             code=f"subscription_{sub.status}",
@@ -201,7 +202,7 @@ def unsubscribe_target(table: Table, ring: KeyRing, token: str) -> Subscription 
 def unsubscribe(table: Table, ring: KeyRing, token: str) -> Subscription | None:
     """Turn the subscription off and drop its audience entries at once; idempotent."""
     claims = _claims(ring, token, Purpose.UNSUBSCRIBE, "unsubscribe")
-    return table.turn_off_subscription(claims.account_id, claims.subject, "unsubscribed")
+    return table.turn_off_subscription(claims.account_id, claims.subject, SubscriptionStatus.UNSUBSCRIBED)
 
 
 def is_one_click(raw: bytes | str | None) -> bool:

@@ -11,6 +11,7 @@ from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.models import Release
 from chalicelib.observability import logger
 from chalicelib.releases import sha256_field
+from chalicelib.states import ReleaseStatus
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.blobs import Blobs
@@ -23,7 +24,7 @@ PART_URL_SECONDS = 3600
 
 
 def _waiting(release: Release) -> Release:
-    if release.status != "awaiting-upload" or not release.object_key:
+    if release.status != ReleaseStatus.AWAITING_UPLOAD or not release.object_key:
         raise Conflict(
             f"Release {release.release_id} is {release.status}, not awaiting an upload.", code="not_awaiting_upload"
         )
@@ -107,7 +108,9 @@ def complete(
         raise BadRequest(
             "The file has not been uploaded yet; POST it to the upload URL first.", code="upload_incomplete"
         )
-    updated = table.set_release_fields(release.release_id, in_status="awaiting-upload", sha256=sha256) or release
+    updated = (
+        table.set_release_fields(release.release_id, in_status=ReleaseStatus.AWAITING_UPLOAD, sha256=sha256) or release
+    )
     if release.upload_id:
         # Completing fires ObjectCreated, whose verification now finds the SHA-256 declared.
         _assemble(blobs, release, parts)
@@ -121,7 +124,7 @@ def complete(
 
 def _completed_before(release: Release, body: dict[str, Any]) -> bool:
     """The upload was completed and verification has moved the release on: the same declaration again is a retry."""
-    if release.status == "awaiting-upload" or not release.object_key or not release.sha256:
+    if release.status == ReleaseStatus.AWAITING_UPLOAD or not release.object_key or not release.sha256:
         return False
     return body.get("sha256") in (None, release.sha256)
 

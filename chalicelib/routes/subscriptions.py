@@ -13,6 +13,7 @@ from chalicelib.errors import BadRequest
 from chalicelib.http import body_of, handled, html_response, identity_of, json_response, query_param, wants_json
 from chalicelib.routes import links
 from chalicelib.routes.auth import jwt_auth
+from chalicelib.states import HOLDING
 
 bp = Blueprint(__name__)
 # RFC 8058 mail clients post a form; the unsubscribe page's button posts the same form.
@@ -83,7 +84,7 @@ def unsubscribe_page() -> Any:
     sub = subscriptions.unsubscribe_target(wiring.get().table, wiring.get().keys.ring(), token)
     if wants_json(request):
         return json_response({"status": sub.status if sub else "removed"})
-    if sub is None or sub.status not in ("active", "pending"):
+    if sub is None or sub.status not in HOLDING:
         return html_response("Already unsubscribed", "<p>This address no longer receives these release alerts.</p>")
     products = html.escape(", ".join(sub.products))
     form = (

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 from chalicelib.models import Account, Subscription
 from chalicelib.store._base import TableBase
-from chalicelib.store.catalog import _account_item
-from chalicelib.store.subscriptions import _audience_item, _subscription_item
+from chalicelib.store.items import account_item, audience_item, subscription_item
 
 
 class BulkMixin(TableBase):
@@ -17,8 +16,8 @@ class BulkMixin(TableBase):
         No double opt-in and no conditions: for loading a population someone else already confirmed.
         """
         tiers = {a.account_id: a.tier for a in accounts}
-        items = [_account_item(a) for a in accounts]
+        items = [account_item(a) for a in accounts]
         for sub in subscriptions:
-            items.append(_subscription_item(sub))
-            items += [_audience_item(sub, p, tiers[sub.account_id]) for p in sub.products]
+            items.append(subscription_item(sub))
+            items += [audience_item(sub, p, tiers[sub.account_id]) for p in sub.products]
         self._batch_write(items)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterable
-from datetime import date
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import BadRequest
-from chalicelib.models import Account, Product, now_iso
+from chalicelib.models import Account, Product
 from chalicelib.store._base import TableBase, dump, is_error, key, load
+from chalicelib.store.items import CONTRACTS, account_item, account_of
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as validation.ident accepts
 
@@ -48,7 +47,7 @@ class CatalogMixin(TableBase):
     # -- accounts ---------------------------------------------------------------------------------
     def put_account(self, account: Account) -> bool:
         """Upsert a contract; returns False when the stored contract was already identical."""
-        item = _account_item(account)
+        item = account_item(account)
         try:
             self._db.put_item(
                 TableName=self.name,
@@ -68,7 +67,7 @@ class CatalogMixin(TableBase):
         got = self._db.get_item(
             TableName=self.name, Key=key(f"ACCOUNT#{account_id}", "CONTRACT"), ConsistentRead=consistent
         ).get("Item")
-        return _account(load(got)) if got else None
+        return account_of(load(got)) if got else None
 
     def accounts_page(self, *, limit: int, cursor: str | None) -> tuple[list[Account], str | None]:
         """Contracts in account id order, a page from ``cursor`` (the opaque next of the previous page)."""
@@ -85,16 +84,15 @@ class CatalogMixin(TableBase):
             Limit=limit,
             **kwargs,
         )
-        items = [_account(load(i)) for i in got.get("Items", [])]
+        items = [account_of(load(i)) for i in got.get("Items", [])]
         last = got.get("LastEvaluatedKey")
         return items, _cursor_after(items[-1].account_id) if last and items else None
 
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
         keys = [(f"ACCOUNT#{a}", "CONTRACT") for a in sorted(set(account_ids))]
-        return {a.account_id: a for a in (_account(i) for i in self._batch_get(keys, consistent=False))}
+        return {a.account_id: a for a in (account_of(i) for i in self._batch_get(keys, consistent=False))}
 
 
-CONTRACTS = "CONTRACTS"  # GSI1 partition of every contract, sorted by account id: the support admins' list
 _CURSOR_PREFIX = "a1:"  # versioned, so that the cursor's contents can change without misreading old ones
 
 
@@ -117,38 +115,3 @@ def _after_account(cursor: str) -> str:
 
 def _product(i: dict[str, Any]) -> Product:
     return Product(product_id=i["product_id"], name=i["name"], features=tuple(i.get("features", [])))
-
-
-def _account_item(a: Account) -> dict[str, Any]:
-    body = {
-        "type": "account",
-        "account_id": a.account_id,
-        "name": a.name,
-        "tier": a.tier,
-        "products": list(a.products),
-        "support_start": a.support_start.isoformat(),
-        "support_end": a.support_end.isoformat(),
-        "timezone": a.timezone,
-        "business_hours": list(a.business_hours),
-        "csm_email": a.csm_email,
-        "oncall_email": a.oncall_email,
-    }
-    body["digest"] = json.dumps(body, sort_keys=True)
-    return {"PK": f"ACCOUNT#{a.account_id}", "SK": "CONTRACT", "GSI1PK": CONTRACTS, "GSI1SK": a.account_id, **body,
-            "updated_at": now_iso()}  # fmt: skip
-
-
-def _account(i: dict[str, Any]) -> Account:
-    hours = [int(h) for h in i.get("business_hours", [8, 17])]
-    return Account(
-        account_id=i["account_id"],
-        name=i["name"],
-        tier=i["tier"],
-        products=tuple(i.get("products", [])),
-        support_start=date.fromisoformat(i["support_start"]),
-        support_end=date.fromisoformat(i["support_end"]),
-        timezone=i.get("timezone", "UTC"),
-        business_hours=(hours[0], hours[1]),
-        csm_email=i.get("csm_email"),
-        oncall_email=i.get("oncall_email"),
-    )

@@ -9,21 +9,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.models import (
-    Account,
-    BatchClaim,
-    ClaimStatus,
-    DeliveryOutcome,
-    Recipient,
-    Release,
-    Subscription,
-    now_iso,
-)
+from chalicelib.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.records import BatchState, DeliveryRecord, FailedBatch, StuckBatch
+from chalicelib.states import ClaimStatus, Role
 from chalicelib.store._base import TableBase, dump, is_error, key, load
-from chalicelib.store.catalog import _account
-from chalicelib.store.releases import _release
+from chalicelib.store.items import (
+    account_of,
+    batch_state_of,
+    delivery_item,
+    delivery_record_of,
+    failed_batch_of,
+    release_of,
+    stuck_batch_of,
+    subscription_of,
+)
 from chalicelib.store.reports import tally_update, transact
-from chalicelib.store.subscriptions import _subscription
 
 
 class DeliveriesMixin(TableBase):
@@ -107,7 +107,7 @@ class DeliveriesMixin(TableBase):
         if any((tally or {}).values()):
             actions.append(tally_update(self.name, release_id, notice, batch_id, tally or {}))
         actions += [
-            {"Put": {"TableName": self.name, "Item": dump(_delivery_item(release_id, notice, o, at))}} for o in records
+            {"Put": {"TableName": self.name, "Item": dump(delivery_item(release_id, notice, o, at))}} for o in records
         ]
         if transact(self._db, actions) is None:
             return True
@@ -136,33 +136,29 @@ class DeliveriesMixin(TableBase):
             {":t": now_iso(), ":e": error[:1000]},
         )
 
-    def failed_batches(self, release_id: str) -> list[dict[str, Any]]:
-        """The release's batches given up, with why: ``notice``, ``batch_id``, ``error``, ``attempts``.
+    def failed_batches(self, release_id: str) -> list[FailedBatch]:
+        """The release's batches given up, with why."""
+        return [failed_batch_of(i) for i in self._failed_claims(release_id)]
+
+    def _failed_claims(self, release_id: str) -> Iterator[dict[str, Any]]:
+        """The claims of the release's batches given up.
 
         One Query over the release's claims (a few hundred bytes each, one per ~49 recipients), filtered.
         """
-        items = self._query(
+        return self._query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
             FilterExpression="attribute_exists(failed_at)",
             ProjectionExpression="SK, last_error, attempts",
             ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": "BATCH#"}),
         )
-        failed = []
-        for item in items:
-            notice, _, batch = str(item["SK"]).removeprefix("BATCH#").partition("#")
-            failed.append({"notice": notice, "batch_id": batch, "error": str(item.get("last_error", "")),
-                           "attempts": int(item.get("attempts", 0))})  # fmt: skip
-        return failed
 
-    def batch_states(self, release_id: str, batch_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Claims of some batches by id (consistent): ``done`` and the ``counts`` they finished with."""
+    def batch_states(self, release_id: str, batch_ids: Sequence[str]) -> dict[str, BatchState]:
+        """Claims of some batches by id (consistent): finished yet, and how many recipients they retried.
+        A batch never claimed is missing."""
         keys = [(f"RELEASE#{release_id}", f"BATCH#{b}") for b in batch_ids]
-        return {
-            str(i["SK"]).removeprefix("BATCH#"): {"done": "done_at" in i, "counts": i.get("counts", {})}
-            for i in self._batch_get(keys, consistent=True)
-        }
+        return {str(i["SK"]).removeprefix("BATCH#"): batch_state_of(i) for i in self._batch_get(keys, consistent=True)}
 
-    def stuck_batches(self, now: int, *, limit: int = 100) -> list[dict[str, Any]]:
+    def stuck_batches(self, now: int, *, limit: int = 100) -> list[StuckBatch]:
         """Claims whose lease ran out before they finished (in-flight index, oldest first, one page)."""
         got = self._db.query(
             TableName=self.name,
@@ -171,27 +167,17 @@ class DeliveriesMixin(TableBase):
             ExpressionAttributeValues=dump({":pk": _INFLIGHT, ":now": f"{now:012d}"}),
             Limit=limit,
         )
-        return [
-            {
-                "release_id": str(i["PK"]).removeprefix("RELEASE#"),
-                "batch_id": str(i["SK"]).removeprefix("BATCH#"),
-                "check": i["GSI1SK"],
-                "queue": i.get("queue_name", ""),
-                "body": json.loads(i.get("body") or "{}"),
-                "redrives": int(i.get("redrives", 0)),
-            }
-            for i in map(load, got.get("Items", []))
-        ]
+        return [stuck_batch_of(i) for i in map(load, got.get("Items", []))]
 
-    def mark_redriven(self, stuck: dict[str, Any], *, next_check: int) -> bool:
+    def mark_redriven(self, stuck: StuckBatch, *, next_check: int) -> bool:
         """Push a stuck claim's next check out (and count the re-drive); False if someone else moved it."""
-        release_id, batch_id = stuck["release_id"], stuck["batch_id"]
+        release_id, batch_id = stuck.release_id, stuck.batch_id
         return self._update_claim(
             release_id,
             batch_id,
             "SET GSI1SK = :next, redrives = if_not_exists(redrives, :zero) + :one",
             "attribute_not_exists(done_at) AND GSI1SK = :old",
-            {":next": _inflight_sk(next_check, release_id, batch_id), ":old": stuck["check"], ":zero": 0, ":one": 1},
+            {":next": _inflight_sk(next_check, release_id, batch_id), ":old": stuck.check, ":zero": 0, ":one": 1},
         )
 
     def _update_claim(
@@ -224,7 +210,7 @@ class DeliveriesMixin(TableBase):
         keys: list[tuple[str, str]] = [(f"RELEASE#{release_id}", "RELEASE")]
         for r in recipients:
             keys.append((f"RELEASE#{release_id}", f"DELIVERY#{notice}#{r.key}"))
-            if r.role == "subscriber":
+            if r.role == Role.SUBSCRIBER:
                 keys.append((f"ACCOUNT#{r.account_id}", f"SUB#{r.subscription_id}"))
             else:
                 keys.append((f"SUPPRESSED#{r.email.lower()}", "SUPPRESSION"))
@@ -234,12 +220,12 @@ class DeliveriesMixin(TableBase):
         suppressed: set[str] = set()
         for item in self._batch_get(list(dict.fromkeys(keys)), consistent=True):
             if item.get("type") == "subscription":
-                sub = _subscription(item)
+                sub = subscription_of(item)
                 subs[f"{sub.account_id}#{sub.subscription_id}"] = sub
             elif item.get("type") == "delivery":
                 sent.add(str(item["recipient"]))
             elif item.get("type") == "release":
-                release = _release(item)
+                release = release_of(item)
             elif str(item["PK"]).startswith("SUPPRESSED#"):
                 suppressed.add(str(item["PK"]).removeprefix("SUPPRESSED#"))
         return release, subs, sent, suppressed
@@ -254,7 +240,9 @@ class DeliveriesMixin(TableBase):
         keys = [(pk, f"DELIVERY#release#{r.key}") for r in recipients]
         if release.superseded_by:
             keys.append((f"RELEASE#{release.superseded_by}", "RELEASE"))
-            keys += [(f"ACCOUNT#{a}", "CONTRACT") for a in {r.account_id for r in recipients if r.role == "subscriber"}]
+            keys += [
+                (f"ACCOUNT#{a}", "CONTRACT") for a in {r.account_id for r in recipients if r.role == Role.SUBSCRIBER}
+            ]
         parents: dict[str, str] = {}
         accounts: dict[str, Account] = {}
         successor: Release | None = None
@@ -262,10 +250,10 @@ class DeliveriesMixin(TableBase):
             if item.get("type") == "delivery" and item.get("message_id"):
                 parents[str(item["recipient"])] = str(item["message_id"])
             elif item.get("type") == "account":
-                account = _account(item)
+                account = account_of(item)
                 accounts[account.account_id] = account
             elif item.get("type") == "release":
-                successor = _release(item)
+                successor = release_of(item)
         return parents, accounts, successor
 
     def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None:
@@ -283,37 +271,19 @@ class DeliveriesMixin(TableBase):
         keys = [(f"SUPPRESSED#{a.lower()}", "SUPPRESSION") for a in dict.fromkeys(addresses)]
         return {str(i["PK"]).removeprefix("SUPPRESSED#") for i in self._batch_get(keys, consistent=True)}
 
-    def account_deliveries(self, release_id: str, notice: str, account_id: str) -> Iterator[dict[str, Any]]:
+    def account_deliveries(self, release_id: str, notice: str, account_id: str) -> Iterator[DeliveryRecord]:
         """The recorded outcomes of one account's recipients of a notice (their keys start with the account)."""
-        yield from self._query(
+        items = self._query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
             ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": f"DELIVERY#{notice}#{account_id}#"}),
             ConsistentRead=True,
         )
+        yield from map(delivery_record_of, items)
 
     def record_deliveries(self, release_id: str, notice: str, outcomes: Sequence[DeliveryOutcome]) -> None:
         if outcomes:
             at = now_iso()
-            self._batch_write([_delivery_item(release_id, notice, o, at) for o in outcomes])
-
-
-def _delivery_item(release_id: str, notice: str, o: DeliveryOutcome, at: str) -> dict[str, Any]:
-    return {
-        "PK": f"RELEASE#{release_id}",
-        "SK": f"DELIVERY#{notice}#{o.recipient.key}",
-        "type": "delivery",
-        "notice": notice,
-        "recipient": o.recipient.key,
-        "account_id": o.recipient.account_id,
-        "subscription_id": o.recipient.subscription_id,
-        "email": o.recipient.email,
-        "tier": o.recipient.tier,
-        "role": o.recipient.role,
-        "status": o.status,
-        "message_id": o.message_id,
-        "detail": o.detail,
-        "at": at,
-    }
+            self._batch_write([delivery_item(release_id, notice, o, at) for o in outcomes])
 
 
 _INFLIGHT = "INFLIGHT"

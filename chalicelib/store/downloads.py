@@ -11,10 +11,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.models import Account, Release, Subscription, now_iso
 from chalicelib.store._base import TableBase, dump, is_error, key
-from chalicelib.store.catalog import _account
-from chalicelib.store.releases import _release
+from chalicelib.store.items import account_of, release_of, subscription_of
 from chalicelib.store.reports import tally_update, transact
-from chalicelib.store.subscriptions import _subscription
 
 
 class DownloadsMixin(TableBase):
@@ -72,9 +70,9 @@ class DownloadsMixin(TableBase):
             (f"RELEASE#{release_id}", f"DOWNLOADER#{account_id}#{subscription_id}"),
         ]
         found = {item["type"]: item for item in self._batch_get(keys, consistent=True)}
-        release = _release(found["release"]) if "release" in found else None
-        account = _account(found["account"]) if "account" in found else None
-        sub = _subscription(found["subscription"]) if "subscription" in found else None
+        release = release_of(found["release"]) if "release" in found else None
+        account = account_of(found["account"]) if "account" in found else None
+        sub = subscription_of(found["subscription"]) if "subscription" in found else None
         return release, account, sub, "downloader" in found
 
     def record_download(

@@ -10,11 +10,12 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import AlreadyExists, BadRequest
 from chalicelib.models import Release, now_iso
+from chalicelib.states import ClaimStatus, ReleaseStatus
 from chalicelib.store._base import TableBase, decode_cursor, dump, encode_cursor, is_error, key, load
+from chalicelib.store.items import RELEASES_LIST, release_item, release_of
 
 # The release list: every release item on GSI2 under one partition, newest first by creation time. Releases
 # are made by people (a few a day), so one partition is far from any write limit.
-_LIST_PK = "RELEASES"
 _LIST_KEYS = ("PK", "SK", "GSI2PK", "GSI2SK")
 _LIST_ROUNDS = 10  # filtered Query pages read for one answer at most
 _LIST_READ = 200  # releases a filtered round evaluates (a release item is ~1 KB: well inside a 1 MB page)
@@ -37,7 +38,7 @@ class ReleasesMixin(TableBase):
                     {
                         "Put": {
                             "TableName": self.name,
-                            "Item": dump(_release_item(release)),
+                            "Item": dump(release_item(release)),
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
                     },
@@ -54,10 +55,16 @@ class ReleasesMixin(TableBase):
         got = self._db.get_item(
             TableName=self.name, Key=key(f"RELEASE#{release_id}", "RELEASE"), ConsistentRead=consistent
         ).get("Item")
-        return _release(load(got)) if got else None
+        return release_of(load(got)) if got else None
 
     def transition_release(
-        self, release_id: str, *, from_status: Sequence[str], to_status: str, due_by: str | None = None, **fields: Any
+        self,
+        release_id: str,
+        *,
+        from_status: Sequence[ReleaseStatus],
+        to_status: ReleaseStatus,
+        due_by: str | None = None,
+        **fields: Any,
     ) -> Release | None:
         """Move a release between states atomically; None when it was not in one of ``from_status`` (or,
         with ``due_by``, its ``notify_at`` is later: an edit moved it after the schedule read the index).
@@ -72,7 +79,7 @@ class ReleasesMixin(TableBase):
             names[f"#f{i}"] = name
             values[f":f{i}"] = value
             sets.append(f"#f{i} = :f{i}")
-        update = "SET " + ", ".join(sets) + ("" if to_status == "scheduled" else " REMOVE GSI1PK, GSI1SK")
+        update = "SET " + ", ".join(sets) + ("" if to_status == ReleaseStatus.SCHEDULED else " REMOVE GSI1PK, GSI1SK")
         allowed = []
         for i, status in enumerate(from_status):
             values[f":from{i}"] = status
@@ -101,14 +108,14 @@ class ReleasesMixin(TableBase):
             if is_error(exc, "ConditionalCheckFailedException"):
                 return None
             raise
-        return _release(load(got["Attributes"]))
+        return release_of(load(got["Attributes"]))
 
     def schedule_release(self, release: Release) -> Release | None:
         """available -> scheduled, listed on the SCHEDULE index (GSI1) under its ``notify_at``."""
         return self.transition_release(
             release.release_id,
-            from_status=["available"],
-            to_status="scheduled",
+            from_status=[ReleaseStatus.AVAILABLE],
+            to_status=ReleaseStatus.SCHEDULED,
             GSI1PK="SCHEDULE",
             GSI1SK=f"{release.notify_at}#{release.release_id}",
         )
@@ -124,7 +131,7 @@ class ReleasesMixin(TableBase):
         )
         return [str(load(i)["release_id"]) for i in got.get("Items", [])]
 
-    def set_release_fields(self, release_id: str, *, in_status: str, **fields: Any) -> Release | None:
+    def set_release_fields(self, release_id: str, *, in_status: ReleaseStatus, **fields: Any) -> Release | None:
         """Set fields of a release while it is in ``in_status``; None when it is not (or does not exist)."""
         return self.transition_release(release_id, from_status=[in_status], to_status=in_status, **fields)
 
@@ -157,7 +164,7 @@ class ReleasesMixin(TableBase):
             ExpressionAttributeValues=dump({":t": now_iso()}),
         )
 
-    def edit_release(self, release_id: str, *, in_status: str, fields: dict[str, Any]) -> Release | None:
+    def edit_release(self, release_id: str, *, in_status: ReleaseStatus, fields: dict[str, Any]) -> Release | None:
         """Change a release not yet published, in one conditional write; None when it is no longer
         ``in_status`` (a publish got there first: nothing is written).
 
@@ -166,8 +173,8 @@ class ReleasesMixin(TableBase):
         a release still awaiting its upload stays so (verification decides then).
         """
         target = in_status
-        if in_status != "awaiting-upload":
-            target = "scheduled" if fields["notify_at"] and not fields["draft"] else "available"
+        if in_status != ReleaseStatus.AWAITING_UPLOAD:
+            target = ReleaseStatus.SCHEDULED if fields["notify_at"] and not fields["draft"] else ReleaseStatus.AVAILABLE
         names = {"#s": "status", **{f"#f{i}": n for i, n in enumerate(fields)}}
         values: dict[str, Any] = {":in": in_status, ":to": target}
         sets, removes = ["#s = :to"], []
@@ -177,7 +184,7 @@ class ReleasesMixin(TableBase):
             else:
                 values[f":f{i}"] = value
                 sets.append(f"#f{i} = :f{i}")
-        if target == "scheduled":
+        if target == ReleaseStatus.SCHEDULED:
             values[":g1pk"], values[":g1sk"] = "SCHEDULE", f"{fields['notify_at']}#{release_id}"
             sets += ["GSI1PK = :g1pk", "GSI1SK = :g1sk"]
         else:
@@ -199,7 +206,7 @@ class ReleasesMixin(TableBase):
         """
         start = _list_start(cursor)
         cond = "GSI2PK = :pk"
-        values: dict[str, Any] = {":pk": _LIST_PK}
+        values: dict[str, Any] = {":pk": RELEASES_LIST}
         if where.get("created_from") or where.get("created_to"):
             cond += " AND GSI2SK BETWEEN :c0 AND :c1"
             values[":c0"], values[":c1"] = where.get("created_from", "0"), f"{where.get('created_to', '~')}#~"
@@ -222,10 +229,10 @@ class ReleasesMixin(TableBase):
         if len(found) >= limit and (last or len(found) > limit):
             found = found[:limit]
             last = dump({k: found[-1][k] for k in _LIST_KEYS})  # resume after the last release returned
-        return [_release(i) for i in found], encode_cursor(last)
+        return [release_of(i) for i in found], encode_cursor(last)
 
     # -- fan-out pages ----------------------------------------------------------------------------
-    def claim_page(self, release_id: str, notice: str, page: int, *, lease_seconds: int) -> str:
+    def claim_page(self, release_id: str, notice: str, page: int, *, lease_seconds: int) -> ClaimStatus:
         """Take one fan-out page of a notice: ``claimed``, ``done`` (planned earlier) or ``busy`` (held elsewhere).
 
         A page is done once the page after it is claimed (planning enqueues its successor last) or, for the
@@ -250,11 +257,11 @@ class ReleasesMixin(TableBase):
             if not is_error(exc, "ConditionalCheckFailedException"):
                 raise
             got = {str(i["SK"]): i for i in self._batch_get([(pk, after), (pk, this)], consistent=True)}
-            return "done" if after in got or "done_at" in got.get(this, {}) else "busy"
+            return ClaimStatus.DONE if after in got or "done_at" in got.get(this, {}) else ClaimStatus.BUSY
         if old and self._db.get_item(TableName=self.name, Key=key(pk, after), ConsistentRead=True).get("Item"):
             self.finish_page(release_id, notice, page)
-            return "done"
-        return "claimed"
+            return ClaimStatus.DONE
+        return ClaimStatus.CLAIMED
 
     def finish_page(self, release_id: str, notice: str, page: int) -> None:
         """The last page of a notice has no successor to show it is done: it says so itself."""
@@ -266,40 +273,6 @@ class ReleasesMixin(TableBase):
         )
 
 
-_RELEASE_FIELDS = (
-    "product", "version", "kind", "channel", "title", "summary", "status", "created_at", "created_by",
-    "filename", "sha256", "article_url", "notify_at", "object_key", "published_at", "fanout_at", "reason",
-    "upload_id", "superseded_by", "superseded_version", "yanked_at", "recall_at", "object_version",
-)  # fmt: skip
-
-
-def _release_item(r: Release) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "PK": f"RELEASE#{r.release_id}",
-        "SK": "RELEASE",
-        "type": "release",
-        "release_id": r.release_id,
-        "GSI2PK": _LIST_PK,
-        "GSI2SK": f"{r.created_at}#{r.release_id}",
-    }
-    item.update({f: getattr(r, f) for f in _RELEASE_FIELDS})
-    item.update({"severity": r.severity, "size": r.size, "draft": r.draft, "part_size": r.part_size})
-    item["applies_to"] = list(r.applies_to) if r.applies_to else None
-    return item
-
-
-def _release(i: dict[str, Any]) -> Release:
-    return Release(
-        release_id=i["release_id"],
-        severity=int(i["severity"]),
-        size=int(i["size"]) if i.get("size") is not None else None,
-        part_size=int(i["part_size"]) if i.get("part_size") is not None else None,
-        draft=bool(i.get("draft", False)),
-        applies_to=tuple(i["applies_to"]) if i.get("applies_to") else None,
-        **{f: i.get(f) for f in _RELEASE_FIELDS},  # type: ignore[arg-type]
-    )
-
-
 def _list_start(cursor: str | None) -> dict[str, Any] | None:
     """A list cursor back to the key it encodes; anything that is not one of ours is a 400, never a 500."""
     if not cursor:
@@ -308,7 +281,7 @@ def _list_start(cursor: str | None) -> dict[str, Any] | None:
         start: Any = decode_cursor(cursor)
         ok = isinstance(start, dict) and set(start) == set(_LIST_KEYS)
         ok = ok and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in start.values())
-        ok = ok and start["GSI2PK"]["S"] == _LIST_PK and start["PK"]["S"].startswith("RELEASE#")
+        ok = ok and start["GSI2PK"]["S"] == RELEASES_LIST and start["PK"]["S"].startswith("RELEASE#")
     except (ValueError, TypeError, UnicodeDecodeError):
         ok = False
     if not ok:

@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import TransientError
+from chalicelib.records import DeliveryRecord
+from chalicelib.states import Notice
 from chalicelib.store._base import TableBase, dump, is_error, key, load
+from chalicelib.store.items import delivery_record_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,16 +30,16 @@ if TYPE_CHECKING:
 # Only what a report or a recall needs: keeps each Query page small (1 MB of items per page).
 _DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s"
 TALLY_SHARDS = 8
-TALLIED = ("release", "recall", "download")  # the notices (and clicks) a report counts: 24 keys, one BatchGet
+TALLIED = (Notice.RELEASE, Notice.RECALL, "download")  # the notices (and clicks) a report counts: 24 keys, one BatchGet
 _TRANSACT_ATTEMPTS = 6
 
 
 class ReportsMixin(TableBase):
     def delivery_page(
         self, release_id: str, notice: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[DeliveryRecord], str | None]:
         """One page of a notice's delivery records, and the cursor of the next page (None at the end)."""
-        return self._page(
+        items, following = self._page(
             limit=limit,
             cursor=cursor,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
@@ -44,15 +47,17 @@ class ReportsMixin(TableBase):
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
+        return [delivery_record_of(i) for i in items], following
 
-    def delivery_outcomes(self, release_id: str, notice: str) -> Iterator[dict[str, Any]]:
+    def delivery_outcomes(self, release_id: str, notice: str) -> Iterator[DeliveryRecord]:
         """Every delivery record of one notice, projected (for inspection: the report reads counters)."""
-        yield from self._query(
+        items = self._query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
             ExpressionAttributeValues=dump({":pk": f"RELEASE#{release_id}", ":sk": f"DELIVERY#{notice}#"}),
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
+        yield from map(delivery_record_of, items)
 
     def first_download(self, release_id: str) -> str | None:
         """When the release was first downloaded: the oldest audit record (one Query, Limit 1)."""

@@ -20,12 +20,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.entitlements import TIERS
 from chalicelib.errors import AlreadySubscribed, Conflict, NotFound
 from chalicelib.models import Subscription, now_iso
+from chalicelib.records import AudienceEntry
+from chalicelib.states import HOLDING, SubscriptionStatus
 from chalicelib.store._base import TableBase, dump, encode_cursor, is_error, key, load
-from chalicelib.store.catalog import _account
 from chalicelib.store.confirmations import CountersMoved
+from chalicelib.store.items import account_of, audience_entry_of, audience_item, subscription_item, subscription_of
 
 _RETRIES = 3
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
@@ -42,7 +43,7 @@ class SubscriptionsMixin(TableBase):
         """The pending subscription and its address item, atomically: ``AlreadySubscribed`` (naming the
         subscription that has the address) when the account already has it, pending or active. ``guards``
         (the confirmation counters) join the transaction; ``CountersMoved`` when one of them fails."""
-        item = _subscription_item(sub)
+        item = subscription_item(sub)
         item["expires_at"] = expires_at  # DynamoDB TTL removes pending items nobody confirmed
         address = {**_address_item(sub), "expires_at": expires_at}  # ... and their address items with them
         actions: list[dict[str, Any]] = [
@@ -94,7 +95,7 @@ class SubscriptionsMixin(TableBase):
             ConsistentRead=True,
         )
         return [
-            _subscription(i)
+            subscription_of(i)
             for i in items
             if i.get("type") == "subscription" and int(i.get("expires_at") or now + 1) > now
         ]
@@ -108,15 +109,15 @@ class SubscriptionsMixin(TableBase):
         if found is None:
             raise NotFound("This subscription does not exist or its confirmation link has expired.")
         sub, rev = found
-        if sub.status == "active":
+        if sub.status == SubscriptionStatus.ACTIVE:
             return sub
-        active = dataclasses.replace(sub, status="active", confirmed_at=now_iso())
+        active = dataclasses.replace(sub, status=SubscriptionStatus.ACTIVE, confirmed_at=now_iso())
         update = self._sub_update(
             sub,
             rev,
             "SET #s = :active, confirmed_at = :t REMOVE expires_at",
-            {":active": "active", ":t": active.confirmed_at},
-            require_status="pending",
+            {":active": SubscriptionStatus.ACTIVE, ":t": active.confirmed_at},
+            require_status=SubscriptionStatus.PENDING,
         )
         entries = _entries(active, tier, contract_products)
         actions = [update, *({"Put": {"TableName": self.name, "Item": dump(e)}} for e in entries)]
@@ -137,7 +138,7 @@ class SubscriptionsMixin(TableBase):
             # Two clicks of one link (or a mail scanner and a person) race: whoever lost finds it active,
             # which is what both asked for.
             now = self.get_subscription(account_id, subscription_id)
-            if now is not None and now.status == "active":
+            if now is not None and now.status == SubscriptionStatus.ACTIVE:
                 return now
             raise
         return self.get_subscription(account_id, subscription_id) or active
@@ -161,7 +162,7 @@ class SubscriptionsMixin(TableBase):
                 ":m": changed.max_severity,
                 ":c": list(changed.channels),
                 ":t": now_iso(),
-                **({":i": _subscription_item(changed)["installed"]} if changed.installed else {}),
+                **({":i": subscription_item(changed)["installed"]} if changed.installed else {}),
             },  # fmt: skip
             require_status=old.status,
         )
@@ -169,7 +170,7 @@ class SubscriptionsMixin(TableBase):
                                   max_severity=changed.max_severity, channels=changed.channels,
                                   installed=changed.installed)  # fmt: skip
         actions = [update]
-        if old.status == "active":
+        if old.status == SubscriptionStatus.ACTIVE:
             entries = _entries(new, tier, contract_products)
             keep = {e["SK"] for e in entries}
             actions += [{"Put": {"TableName": self.name, "Item": dump(e)}} for e in entries]
@@ -201,7 +202,9 @@ class SubscriptionsMixin(TableBase):
         self._transact(actions, "This subscription was changed at the same time; try again.")
         return True
 
-    def turn_off_subscription(self, account_id: str, subscription_id: str, status: str) -> Subscription | None:
+    def turn_off_subscription(
+        self, account_id: str, subscription_id: str, status: SubscriptionStatus
+    ) -> Subscription | None:
         """active or pending -> ``status`` (unsubscribed, suppressed), audience entries removed in the same
         transaction, so the very next fan-out and delivery see it. Idempotent; None if there is none."""
         for _attempt in range(_RETRIES):
@@ -209,7 +212,7 @@ class SubscriptionsMixin(TableBase):
             if found is None:
                 return None
             sub, rev = found
-            if sub.status not in ("active", "pending"):
+            if sub.status not in HOLDING:
                 return sub
             update = self._sub_update(
                 sub, rev, "SET #s = :off, ended_at = :t", {":off": status, ":t": now_iso()}, require_status=sub.status
@@ -232,7 +235,7 @@ class SubscriptionsMixin(TableBase):
         if "Item" not in got:
             return None
         contract = load(got["Item"])
-        account = _account(contract)
+        account = account_of(contract)
         items, following = self._subscription_groups(account_id, cursor, limit or SYNC_PAGE)
         existing: dict[str, dict[str, dict[str, Any]]] = {}
         for i in items:
@@ -248,9 +251,10 @@ class SubscriptionsMixin(TableBase):
             }
         }
         for raw in (i for i in items if i.get("type") == "subscription"):
-            sub = _subscription(raw)
+            sub = subscription_of(raw)
             have = existing.pop(sub.subscription_id, {})
-            want = {e["SK"]: e for e in _entries(sub, account.tier, account.products)} if sub.status == "active" else {}
+            active = sub.status == SubscriptionStatus.ACTIVE
+            want = {e["SK"]: e for e in _entries(sub, account.tier, account.products)} if active else {}
             puts = [e for sk, e in want.items() if {k: have.get(sk, {}).get(k) for k in e} != e]
             deletes = [sk for sk in have if sk not in want]
             if puts or deletes:
@@ -296,12 +300,12 @@ class SubscriptionsMixin(TableBase):
 
     def audience_page(
         self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> tuple[list[AudienceEntry], str | None]:
         """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank).
         ``planning_only``: just what fan-out's planning reads (the audience preview: less to parse per page)."""
         projection = {"ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(_PLANNED))),
                       "ExpressionAttributeNames": {f"#p{i}": f for i, f in enumerate(_PLANNED)}}  # fmt: skip
-        return self._page(
+        items, following = self._page(
             limit=limit,
             cursor=cursor,
             IndexName="GSI1",
@@ -309,6 +313,7 @@ class SubscriptionsMixin(TableBase):
             ExpressionAttributeValues=dump({":pk": f"AUDIENCE#{product}"}),
             **(projection if planning_only else {}),
         )
+        return [audience_entry_of(i) for i in items], following
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _read_subscription(
@@ -322,7 +327,7 @@ class SubscriptionsMixin(TableBase):
         if not got:
             return None
         item = load(got)
-        return _subscription(item), int(item.get("rev", 0))
+        return subscription_of(item), int(item.get("rev", 0))
 
     def _sub_update(
         self, sub: Subscription, rev: int, expression: str, values: dict[str, Any], *, require_status: str
@@ -412,60 +417,4 @@ def _entry_key(sub: Subscription, product: str) -> dict[str, Any]:
 def _entries(sub: Subscription, tier: str, contract_products: Iterable[str] | None) -> list[dict[str, Any]]:
     """The audience entries of an active subscription: one per product it wants that the contract has."""
     allowed = set(sub.products if contract_products is None else contract_products)
-    return [_audience_item(sub, product, tier) for product in sub.products if product in allowed]
-
-
-def _audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]:
-    return {
-        "PK": f"ACCOUNT#{sub.account_id}",
-        "SK": f"SUB#{sub.subscription_id}#P#{product}",
-        "GSI1PK": f"AUDIENCE#{product}",
-        "GSI1SK": f"{TIERS[tier].rank}#{sub.account_id}#{sub.subscription_id}",
-        "type": "audience",
-        "account_id": sub.account_id,
-        "subscription_id": sub.subscription_id,
-        "email": sub.email,
-        "tier": tier,
-        "kinds": list(sub.kinds),
-        "channels": list(sub.channels),
-        "max_severity": sub.max_severity,
-        # the version lines run of this product (absent: all), which fan-out filters on in memory
-        "installed": list(sub.installed[product]) if sub.installed and product in sub.installed else None,
-    }
-
-
-def _subscription_item(s: Subscription) -> dict[str, Any]:
-    return {
-        "PK": f"ACCOUNT#{s.account_id}",
-        "SK": f"SUB#{s.subscription_id}",
-        "GSI2PK": f"EMAIL#{s.email.lower()}",
-        "GSI2SK": f"{s.account_id}#{s.subscription_id}",
-        "type": "subscription",
-        "account_id": s.account_id,
-        "subscription_id": s.subscription_id,
-        "email": s.email,
-        "products": list(s.products),
-        "kinds": list(s.kinds),
-        "max_severity": s.max_severity,
-        "channels": list(s.channels),
-        "status": s.status,
-        "created_at": s.created_at,
-        "confirmed_at": s.confirmed_at,
-        "installed": {p: list(v) for p, v in s.installed.items()} if s.installed else None,
-    }
-
-
-def _subscription(i: dict[str, Any]) -> Subscription:
-    return Subscription(
-        account_id=i["account_id"],
-        subscription_id=i["subscription_id"],
-        email=i["email"],
-        products=tuple(i["products"]),
-        kinds=tuple(i["kinds"]),
-        max_severity=int(i["max_severity"]),
-        channels=tuple(i["channels"]),
-        status=i["status"],
-        created_at=i["created_at"],
-        confirmed_at=i.get("confirmed_at"),
-        installed={p: tuple(v) for p, v in i["installed"].items()} if i.get("installed") else None,
-    )
+    return [audience_item(sub, product, tier) for product in sub.products if product in allowed]

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict
 from chalicelib.models import Subscription, now_iso
+from chalicelib.states import SubscriptionStatus
 from chalicelib.store._base import dump, is_error, key, load
 from chalicelib.store.subscriptions import SubscriptionsMixin
 
@@ -37,8 +38,8 @@ class SuppressionsMixin(SubscriptionsMixin):
         )
         turned: list[Subscription] = []
         for ref in self._subscriptions_of(addr):
-            sub = self.turn_off_subscription(ref["account_id"], ref["subscription_id"], "suppressed")
-            if sub is not None and sub.status == "suppressed":
+            sub = self.turn_off_subscription(ref["account_id"], ref["subscription_id"], SubscriptionStatus.SUPPRESSED)
+            if sub is not None and sub.status == SubscriptionStatus.SUPPRESSED:
                 turned.append(sub)
         return turned
 

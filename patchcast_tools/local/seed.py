@@ -7,6 +7,7 @@ from datetime import date
 
 from chalicelib import wiring
 from chalicelib.models import Account, Product, Subscription, now_iso
+from chalicelib.states import SubscriptionStatus
 
 PRODUCTS = [Product("M3", "M3 Business Suite", ("X10", "P1", "E7")), Product("XA", "XA Manufacturing", ("X10",))]
 ACCOUNTS = [
@@ -33,7 +34,7 @@ def load_demo_data() -> None:
             kinds=("patch", "service-pack", "feature-pack", "update", "critical-solution"),
             max_severity=4,
             channels=("ga", "beta") if account.tier == "elite" else ("ga",),
-            status="pending",
+            status=SubscriptionStatus.PENDING,
             created_at=now_iso(),
         )
         table.put_pending_subscription(sub, expires_at=int(time.time()) + 3600)

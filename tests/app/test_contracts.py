@@ -35,14 +35,14 @@ def test_a_tier_change_moves_the_audience_entries_in_the_delivery_order(
     _put(app_client, premium, account_body("premium", [product]))
     e_sub = subscribe_and_confirm(app_client, provisioned, elite, f"{unique('e')}@customer.example", [product])
     p_sub = subscribe_and_confirm(app_client, provisioned, premium, f"{unique('p')}@customer.example", [product])
-    assert [e["subscription_id"] for e in _audience(table, product)] == [e_sub, p_sub]
+    assert [e.subscription_id for e in _audience(table, product)] == [e_sub, p_sub]
 
     # WHEN the Elite contract becomes Xtreme (and the account-change queue is drained)
     assert _put(app_client, elite, account_body("xtreme", [product]))["changed"] is True
     runner.pump()
     # THEN its entries follow the new tier: Premium goes first now
     entries = _audience(table, product)
-    assert [(e["subscription_id"], e["tier"]) for e in entries] == [(p_sub, "premium"), (e_sub, "xtreme")]
+    assert [(e.subscription_id, e.tier) for e in entries] == [(p_sub, "premium"), (e_sub, "xtreme")]
     # AND putting the same contract again changes nothing
     assert _put(app_client, elite, account_body("xtreme", [product]))["changed"] is False
     runner.pump()
@@ -60,10 +60,10 @@ def test_a_product_dropped_from_the_contract_drops_its_entries_and_comes_back_wi
     release = Release(unique("rel"), p2, "1.0", "patch", 2, "ga", "Fix", "Fixes", "published", now_iso(), "t")
     assert fanout.eligible(entry, release, table.get_account(account), datetime.now(UTC)) is None
     runner.pump()
-    assert [e["subscription_id"] for e in _audience(table, p1)] == [sub] and _audience(table, p2) == []
+    assert [e.subscription_id for e in _audience(table, p1)] == [sub] and _audience(table, p2) == []
     _put(app_client, account, account_body("premium", [p1, p2]))
     runner.pump()
-    assert [e["subscription_id"] for e in _audience(table, p2)] == [sub]
+    assert [e.subscription_id for e in _audience(table, p2)] == [sub]
 
 
 def _bulk_account(table: Any, tier: str, subscriptions: int) -> tuple[str, str, list[str]]:
@@ -100,11 +100,11 @@ def test_a_tier_change_answers_at_once_and_the_queue_reranks_page_by_page(
         inside.setattr(table, "_transact", no_transactions)
         assert _put(app_client, account, account_body("xtreme", [product]))["changed"] is True
     # THEN the entries still carry the old rank until the queue is drained
-    assert {e["tier"] for e in _audience(table, product)} == {"elite"}
+    assert {e.tier for e in _audience(table, product)} == {"elite"}
     runner.pump()
     # AND then every entry has the new one, written a page per message, the next page re-enqueued
     entries = _audience(table, product)
-    assert [e["subscription_id"] for e in entries] == subs and {e["tier"] for e in entries} == {"xtreme"}
+    assert [e.subscription_id for e in entries] == subs and {e.tier for e in entries} == {"xtreme"}
     assert 3 <= len(pages) <= len(subs) and pages[0] is None and None not in pages[1:]
     # AND a page handled again writes nothing (idempotent)
     monkeypatch.setattr(table, "_transact", no_transactions)
@@ -131,9 +131,9 @@ def test_a_sync_behind_a_newer_contract_cannot_write_the_older_rank(table: Any) 
             table.sync_audience(account)
     finally:
         del table._db.get_item
-    assert {e["tier"] for e in _audience(table, product)} == {"elite"}
+    assert {e.tier for e in _audience(table, product)} == {"elite"}
     table.sync_audience(account)
-    assert {e["tier"] for e in _audience(table, product)} == {"premium"}
+    assert {e.tier for e in _audience(table, product)} == {"premium"}
 
 
 def wired_queues_send(account: str) -> None:

@@ -73,7 +73,7 @@ def test_throttled_sends_are_retried_alone_until_everyone_has_exactly_one(
     # THEN every subscriber got exactly one email, every record says sent, and the retries were counted
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
     records = list(wired.table.delivery_outcomes(world.release.release_id, "release"))
-    assert len(records) == 30 and {r["status"] for r in records} == {"sent"}
+    assert len(records) == 30 and {r.status for r in records} == {"sent"}
     assert '"EmailsRetried"' in capsys.readouterr().out
 
     # AND each retry batch held only the recipients throttled, each once per time it was throttled
@@ -120,7 +120,7 @@ def test_the_duplicate_window_is_what_ses_accepted_after_the_last_record_chunk(
     message = batch_message(world, world.subscribers)
     with pytest.raises(Killed):
         delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
-    recorded = {r["email"] for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    recorded = {r.email for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
     accepted = {a for a, n in mailer.accepted.items() if n}
 
     # WHEN the batch is delivered again after its lease
@@ -322,7 +322,7 @@ def test_an_unsubscribe_between_fan_out_and_delivery_is_honoured(wired: Any, run
     # THEN they got nothing, everyone else exactly one, and the record says why
     assert mailer.accepted[gone.email] == 0
     assert {a: mailer.accepted[a] for a in rest} == dict.fromkeys(rest, 1)
-    statuses = {r["email"]: r["status"] for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    statuses = {r.email: r.status for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
     assert statuses[gone.email] == "skipped"
 
 
@@ -433,7 +433,7 @@ def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer:
 
     # THEN it is recorded failed, nothing is re-enqueued, and the others got theirs
     assert counts["failed"] == 1 and counts["sent"] == 5 and counts["retry"] == 0 and queued == []
-    statuses = {r["email"]: r["status"] for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    statuses = {r.email: r.status for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
     assert statuses[bad] == "failed"
 
 
@@ -502,12 +502,12 @@ def test_a_batch_failing_the_same_way_every_time_ends_in_the_dlq_after_max_recei
 
     # THEN the batch record keeps the error and the attempts, and the report lists the batch and why
     failed = wired.table.failed_batches(world.release.release_id)
-    assert [(f["notice"], f["attempts"]) for f in failed] == [("release", receives)]
-    assert failed[0]["error"] == "RuntimeError: the SES client is broken"
+    assert [(f.notice, f.attempts) for f in failed] == [("release", receives)]
+    assert failed[0].error == "RuntimeError: the SES client is broken"
     from tests.conftest import auth
 
     resp = app_client.http.get(f"/releases/{world.release.release_id}/report", headers=auth("release-engineer"))
-    assert json.loads(resp.body)["failed_batches"] == failed
+    assert json.loads(resp.body)["failed_batches"] == [f.public() for f in failed]
 
     # THEN the rest of the batch got exactly one email each, across the attempts
     rest = world.addresses - {bad}
@@ -535,7 +535,7 @@ def test_a_failed_attempt_whose_error_cannot_be_written_still_ends_after_max_att
     # THEN the claims counted the attempts across the new messages: given up after maxReceiveCount of
     # them, every copy then refused into the DLQ, nothing left on the delivery queue
     failed = wired.table.failed_batches(world.release.release_id)
-    assert [f["attempts"] for f in failed] == [receives]
+    assert [f.attempts for f in failed] == [receives]
     assert len(_bodies(f"{NAMES.deliver_queue}-dlq", world.release.release_id)) >= 1
     assert _bodies(NAMES.deliver_queue, world.release.release_id) == []
     assert 0 < mailer.calls <= receives * len(world.subscribers)  # no send after the batch was given up
@@ -559,7 +559,7 @@ def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(wir
     # THEN it is refused without a send and the batch is given up, saying why
     assert mailer.calls <= receives * len(world.subscribers)
     failed = wired.table.failed_batches(world.release.release_id)
-    assert [(f["attempts"], f["error"]) for f in failed] == [
+    assert [(f.attempts, f.error) for f in failed] == [
         (receives, f"{receives} attempts ended without finishing (timeout or crash)")
     ]
 
@@ -589,15 +589,15 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
     drain(runner, _exactly_once(mailer, rest))
 
     # THEN that one is recorded failed with the reason, every other one got exactly one, nothing failed
-    records = {r["email"]: r for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
-    assert records[bad]["status"] == "failed" and mailer.accepted[bad] == 0
+    records = {r.email: r for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    assert records[bad].status == "failed" and mailer.accepted[bad] == 0
     assert {a: mailer.accepted[a] for a in rest} == dict.fromkeys(rest, 1)
     assert runner.stats.failures == failures and wired.table.failed_batches(world.release.release_id) == []
     detail = next(
         d for d in wired.table.account_deliveries(world.release.release_id, "release", world.subscribers[4].account_id)
-        if d["email"] == bad
+        if d.email == bad
     )  # fmt: skip
-    assert detail["detail"] == "message could not be built: ValueError: a header line would exceed 998 octets"
+    assert detail.detail == "message could not be built: ValueError: a header line would exceed 998 octets"
 
 
 def test_sends_stop_before_the_function_timeout_and_the_rest_go_on_as_a_new_batch(
@@ -629,4 +629,4 @@ def test_sends_stop_before_the_function_timeout_and_the_rest_go_on_as_a_new_batc
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
     assert len(durations) >= 2 and max(durations) < 4, durations
     records = list(wired.table.delivery_outcomes(world.release.release_id, "release"))
-    assert len(records) == 12 and {r["status"] for r in records} == {"sent"}
+    assert len(records) == 12 and {r.status for r in records} == {"sent"}

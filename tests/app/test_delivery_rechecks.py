@@ -49,7 +49,7 @@ def test_suppressed_oncall_and_csm_addresses_get_no_copy(wired: Any, mailer: Fau
     # THEN neither copy was sent, both are recorded suppressed, and the subscribers got theirs
     assert mailer.accepted[oncall] == 0 and mailer.accepted[csm] == 0
     assert counts["suppressed"] == 2 and counts["sent"] == 3
-    statuses = {r["email"]: r["status"] for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
+    statuses = {r.email: r.status for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
     assert statuses[oncall] == statuses[csm] == "suppressed"
 
 
@@ -108,8 +108,8 @@ def test_two_reconcilers_at_once_re_drive_a_stuck_batch_once(
     together = threading.Barrier(2, timeout=10)
     stuck_batches = Table.stuck_batches
 
-    def both_find_it(self: Table, now: int, **kwargs: Any) -> list[dict[str, Any]]:
-        found = [s for s in stuck_batches(self, now, **kwargs) if s["release_id"] == world.release.release_id]
+    def both_find_it(self: Table, now: int, **kwargs: Any) -> list[Any]:
+        found = [s for s in stuck_batches(self, now, **kwargs) if s.release_id == world.release.release_id]
         together.wait()
         return found
 

@@ -56,7 +56,7 @@ def test_a_batch_of_30_writes_one_chunk_and_finishes_with_the_rest_in_one_transa
         for a in world.accounts
         for d in wired.table.account_deliveries(world.release.release_id, "release", a.account_id)
     ]
-    assert len(recorded) == 30 and all(r["status"] == "sent" and r["message_id"] for r in recorded)
+    assert len(recorded) == 30 and all(r.status == "sent" and r.message_id for r in recorded)
 
 
 def test_a_finish_of_a_batch_already_done_still_keeps_what_this_attempt_sent(wired: Any) -> None:
@@ -74,4 +74,4 @@ def test_a_finish_of_a_batch_already_done_still_keeps_what_this_attempt_sent(wir
     # THEN the finish does not count twice, and the record is kept
     assert finished is False
     recorded = list(wired.table.account_deliveries(release_id, "release", sub.account_id))
-    assert [r["message_id"] for r in recorded] == ["m-late"]
+    assert [r.message_id for r in recorded] == ["m-late"]

@@ -120,9 +120,9 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
            if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC), business_hours=(0, 0))]  # fmt: skip
     reached = len(world.subscribers) + len(due) + 1
     _publish(wired, runner, world, reached)
-    notices = {r["email"]: r for a in world.accounts
+    notices = {r.email: r for a in world.accounts
                for r in wired.table.account_deliveries(world.release.release_id, "release", a.account_id)}  # fmt: skip
-    assert len(notices) == reached and {r["status"] for r in notices.values()} == {"sent"}
+    assert len(notices) == reached and {r.status for r in notices.values()} == {"sent"}
     # AND since then one premium subscriber changed preferences (no more patches), one xtreme one unsubscribed
     changed = next(s for s in world.subscribers if s.account_id.startswith("premium"))
     gone = next(s for s in world.subscribers if s.account_id.startswith("xtreme"))
@@ -144,7 +144,7 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
     elite = {s.email for s in world.subscribers if s.account_id == world.accounts[0].account_id}
     for m in sent:
         # AND each replies to the Message-ID SES gave the notice it recalls
-        parent = ses_message_id_header(notices[_address(m)]["message_id"], "us-east-1")
+        parent = ses_message_id_header(notices[_address(m)].message_id, "us-east-1")
         assert m["In-Reply-To"] == parent and m["References"] == parent
         # AND the successor's download is linked for elite subscribers only; role copies have no link
         body = text_of(m)
@@ -249,7 +249,7 @@ def test_a_fresh_link_email_threads_under_the_release_notice(
     release = create_release(app_client, product, b"fix")
     upload(release, b"fix")
     runner.pump()
-    (notice,) = [d for d in wired.table.account_deliveries(release["id"], "release", account) if d["status"] == "sent"]
+    (notice,) = [d for d in wired.table.account_deliveries(release["id"], "release", account) if d.status == "sent"]
     expired = links().download(account, sub_id, release["id"], expires=int(time.time()) - 60)
 
     # WHEN a fresh link is asked for
@@ -258,4 +258,4 @@ def test_a_fresh_link_email_threads_under_the_release_notice(
     # THEN it is emailed as a reply to the notice SES sent
     assert resp.status_code == 202, resp.body
     fresh = [m for m in emails_to(provisioned, address) if m["In-Reply-To"]]
-    assert len(fresh) == 1 and fresh[0]["In-Reply-To"] == ses_message_id_header(notice["message_id"], "us-east-1")
+    assert len(fresh) == 1 and fresh[0]["In-Reply-To"] == ses_message_id_header(notice.message_id, "us-east-1")

@@ -46,7 +46,7 @@ def _account_items(table: Any, account: str) -> list[str]:
     return sorted(i["SK"]["S"] for i in got["Items"])
 
 
-def _audience(table: Any, product: str) -> list[dict[str, Any]]:
+def _audience(table: Any, product: str) -> list[Any]:
     return table.audience_page(product, limit=100, cursor=None)[0]
 
 
@@ -94,8 +94,8 @@ def test_a_customer_lists_changes_and_deletes_only_their_own_subscriptions(
     )
     assert resp.status_code == 200 and _json(resp)["products"] == [p2]
     # THEN the audience entries moved with it
-    assert [e["subscription_id"] for e in _audience(table, p1)] == []
-    assert [e["subscription_id"] for e in _audience(table, p2)] == [sub_id]
+    assert [e.subscription_id for e in _audience(table, p1)] == []
+    assert [e.subscription_id for e in _audience(table, p2)] == [sub_id]
 
     # AND another account's subscription id answers 404 to PATCH and DELETE, and stays untouched
     mine = auth("customer", account)

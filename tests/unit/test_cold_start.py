@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # what registering the routes needs (settings and resource names, errors, the HTTP edge). An allow-list:
 # a new import of anything else (a domain module, boto3, Powertools, a new dependency) fails here.
 ALLOWED = {"app", "chalicelib", "chalicelib.auth", "chalicelib.errors", "chalicelib.http", "chalicelib.names",
-           "chalicelib.settings", "chalicelib.wiring"}  # fmt: skip
+           "chalicelib.settings", "chalicelib.states", "chalicelib.wiring"}  # fmt: skip
 ALLOWED_PACKAGES = ("chalice", "chalicelib.routes")  # with their submodules
 # Standard-library code that costs a cold start as much as a dependency would: MIME and time zone data.
 COSTLY_STDLIB = ("email.mime", "zoneinfo")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from typing import Any
 
 from chalicelib import fanout
 from chalicelib.models import Account, Recipient, Release
+from chalicelib.records import AudienceEntry
 
 SUNDAY_3AM = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -21,9 +23,9 @@ def _account(account_id: str, tier: str) -> Account:
                    csm_email=f"csm@{account_id}.vendor", oncall_email=f"oncall@{account_id}.example")  # fmt: skip
 
 
-def _entry(account: Account, n: int) -> dict[str, Any]:
-    return {"account_id": account.account_id, "subscription_id": f"s{n}", "email": f"u{n}@{account.account_id}.example",
-            "kinds": ["patch"], "max_severity": 4, "channels": ["ga"]}  # fmt: skip
+def _entry(account: Account, n: int) -> AudienceEntry:
+    return AudienceEntry(account.account_id, f"s{n}", f"u{n}@{account.account_id}.example", kinds=("patch",),
+                         channels=("ga",), max_severity=4)  # fmt: skip
 
 
 def test_batches_hold_at_most_49_recipients_and_ids_follow_their_members() -> None:
@@ -102,8 +104,8 @@ def test_the_csm_copy_waits_for_every_batch_of_the_elite_account_across_pages() 
     assert copies[0]["recipients"] == [["e", "csm", "csm@e.vendor", "elite", "csm"]]
 
 
-def _same(account: Account, n: int, email: str) -> dict[str, Any]:
-    return {**_entry(account, n), "email": email}
+def _same(account: Account, n: int, email: str) -> AudienceEntry:
+    return dataclasses.replace(_entry(account, n), email=email)
 
 
 def test_two_subscriptions_of_one_address_get_one_notice_within_a_page_and_across_pages() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib import recall
+from chalicelib.models import Recipient
+from chalicelib.records import DeliveryRecord
+from chalicelib.states import DeliveryStatus, Role
 
 
-def _record(account: str, sub: str, email: str, role: str = "subscriber", status: str = "sent") -> dict[str, Any]:
-    return {"account_id": account, "subscription_id": sub, "email": email, "tier": "elite", "role": role,
-            "status": status}  # fmt: skip
+def _record(account: str, sub: str, email: str, role: str = "subscriber", status: str = "sent") -> DeliveryRecord:
+    return DeliveryRecord(Recipient(account, sub, email, "elite", Role(role)), DeliveryStatus(status))
 
 
 def test_a_recall_goes_once_per_address_and_account_across_pages_preferring_the_subscriber() -> None:

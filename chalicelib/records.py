@@ -1,0 +1,85 @@
+"""What the store answers about the work in progress, as typed records: an audience entry fan-out plans
+from, a recorded delivery, the state of a delivery batch's claim, a claim stuck in flight, a batch given
+up. (The domain's own records, releases, subscriptions and accounts, are in ``chalicelib.models``.)
+
+No AWS here: the domain reads these without loading the table adapter, and the in-memory store of the
+fast tests builds the same records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.models import Recipient
+from chalicelib.states import DeliveryStatus, Role
+
+
+@dataclass(frozen=True)
+class AudienceEntry:
+    """One active subscription's entry in a product's audience index, with what planning reads of it."""
+
+    account_id: str
+    subscription_id: str
+    email: str
+    kinds: tuple[str, ...]
+    channels: tuple[str, ...]
+    max_severity: int
+    tier: str = ""  # the account's tier when the entry was written (planning reads the contract's instead)
+    installed: tuple[str, ...] | None = None  # the version lines run of this product (None: all)
+
+    def wants(self, *, kind: str, severity: int, channel: str) -> bool:
+        """The subscriber's kind, severity and channel preferences (version lines and the contract apart)."""
+        return kind in self.kinds and severity <= self.max_severity and channel in self.channels
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """The recorded outcome of one recipient's notice."""
+
+    recipient: Recipient
+    status: DeliveryStatus
+    message_id: str | None = None  # SES's, when sent: what a later email about the release replies to
+    detail: str | None = None  # why it failed or was skipped
+
+    @property
+    def role(self) -> Role:
+        return self.recipient.role
+
+    @property
+    def email(self) -> str:
+        return self.recipient.email
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """A delivery batch's claim as a CSM copy waiting for it reads it: finished yet, and how many of its
+    recipients it handed on to a retry batch."""
+
+    done: bool
+    retried: int = 0
+
+
+@dataclass(frozen=True)
+class StuckBatch:
+    """A claimed batch whose lease ran out before it finished, with the message that re-drives it."""
+
+    release_id: str
+    batch_id: str  # ``<notice>#<batch>``
+    check: str  # its place in the in-flight index: a re-drive moves it only if nobody moved it meanwhile
+    queue: str
+    body: dict[str, Any]
+    redrives: int = 0
+
+
+@dataclass(frozen=True)
+class FailedBatch:
+    """A delivery batch given up after its attempts, and why (the report lists them for a human)."""
+
+    notice: str
+    batch_id: str
+    error: str
+    attempts: int
+
+    def public(self) -> dict[str, Any]:
+        return {"notice": self.notice, "batch_id": self.batch_id, "error": self.error, "attempts": self.attempts}

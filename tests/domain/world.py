@@ -1,0 +1,91 @@
+"""The world of the domain's fast tests: the in-memory store seeded with a catalog, contracts and active
+subscriptions, and doubles of the queues and the mailer that record what the domain asked of them.
+Nothing here imports boto3 (tests/domain/test_no_aws.py holds the folder to it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from chalicelib import delivery
+from chalicelib.errors import Throttled
+from chalicelib.fanout import FanoutQueues
+from chalicelib.links import LinkMaker
+from chalicelib.models import Account, Product, Release, Subscription, now_iso
+from chalicelib.states import ReleaseStatus, SubscriptionStatus
+from chalicelib.tokens import KeyRing
+from tests.memory_store import MemoryStore
+
+PRODUCT = "M3"
+NAMES = FanoutQueues(fanout="fanout", deliver="deliver", critical="critical")
+LINKS = LinkMaker(KeyRing(current="k1", keys={"k1": b"k" * 40}), "https://patchcast.test")
+
+
+@dataclass
+class Queues:
+    """What the domain put on which queue, in order: ``(queue, body, delay)``."""
+
+    sent: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
+
+    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
+        self.sent.append((name, body, delay))
+
+    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+        self.sent += [(name, b, delay) for b in bodies]
+
+    def on(self, name: str) -> list[dict[str, Any]]:
+        return [body for queue, body, _ in self.sent if queue == name]
+
+
+@dataclass
+class Mailer:
+    """Accepts every email (a message id per send) except to the addresses in ``throttle``."""
+
+    sender: str = "alerts@patchcast.test"
+    throttle: set[str] = field(default_factory=set)
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def send_raw(self, to: str, raw: bytes) -> str:
+        if to in self.throttle:
+            raise Throttled("slow down")
+        self.accepted.append((to, raw))
+        return f"m-{len(self.accepted)}"
+
+    def to(self) -> list[str]:
+        return [address for address, _ in self.accepted]
+
+
+def account(account_id: str, tier: str, **kw: Any) -> Account:
+    return Account(account_id, account_id.title(), tier, (PRODUCT,), date(2026, 1, 1), date(2030, 12, 31), **kw)
+
+
+def subscription(acct: Account, n: int, *, email: str | None = None, **kw: Any) -> Subscription:
+    fields: dict[str, Any] = {"products": (PRODUCT,), "kinds": ("patch",), "max_severity": 4, "channels": ("ga",),
+                              "status": SubscriptionStatus.ACTIVE, **kw}  # fmt: skip
+    return Subscription(acct.account_id, f"s{n}", email or f"u{n}@{acct.account_id}.example",
+                        created_at=now_iso(), **fields)  # fmt: skip
+
+
+def release(release_id: str = "r1", **kw: Any) -> Release:
+    fields: dict[str, Any] = {"product": PRODUCT, "version": "1.0", "kind": "patch", "severity": 2, "channel": "ga",
+                              "title": "Fix", "summary": "Fixes it", "status": ReleaseStatus.PUBLISHED,
+                              "created_at": now_iso(), "created_by": "re", "object_key": f"uploads/{release_id}/f.zip",
+                              "filename": "f.zip", "published_at": now_iso(), **kw}  # fmt: skip
+    return Release(release_id, **fields)
+
+
+def store_with(*accounts: Account, subscribers: int = 2, **release_fields: Any) -> MemoryStore:
+    """A store holding the catalog, the accounts, ``subscribers`` active subscriptions each, and release r1."""
+    store = MemoryStore()
+    store.put_product(Product(PRODUCT, "M3 Suite"))
+    for acct in accounts:
+        store.put_account(acct)
+        for n in range(subscribers):
+            store.put_subscription(subscription(acct, n))
+    store.create_release(release(**release_fields))
+    return store
+
+
+def deps(store: MemoryStore, mailer: Mailer, queues: Queues) -> delivery.Deps:
+    return delivery.Deps(table=store, mailer=mailer, queues=queues, links=LINKS, link_days=7)  # type: ignore[arg-type]
