@@ -22,9 +22,12 @@ import time
 import tracemalloc
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from chalicelib.queues import Queues
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,16 +111,14 @@ class CpuMeter:
                 "local_aws_cpu_ms_per_email": round((aws1 - aws0) * 1000 / n, 2)}  # fmt: skip
 
 
-class Stub:
-    """A Queues stand-in that keeps what a probe invocation would enqueue."""
+class Stub(Queues):
+    """Queues that keep what a probe invocation would enqueue instead of sending it."""
 
     def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
+        super().__init__(None)
+        self.sent: list[Mapping[str, Any]] = []
 
-    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
-        self.sent.append(body)
-
-    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+    def send_many(self, name: str, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None:
         self.sent.extend(bodies)
 
 
@@ -154,28 +155,18 @@ def _queues_empty(sqs: Any, urls: list[str]) -> bool:
 def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, Any]]:
     """Peak Python heap of one fan-out and one delivery invocation of a fresh release, each alone."""
     from chalicelib import delivery, fanout
-    from chalicelib.names import ResourceNames
-    from chalicelib.routes import links
+    from chalicelib.messages import DeliveryBatch, FanoutPage
+    from chalicelib.routes import link_maker
 
-    names = ResourceNames("local")
     # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
     probe = _release(loader, product, "published")
-    stub: Any = Stub()  # a Queues stand-in
-    _, fanout_peak = _peak(
-        lambda: fanout.run(
-            w.table,
-            stub,
-            fanout.FanoutQueues(
-                names.fanout_queue,
-                names.deliver_queue,  # type: ignore[arg-type]
-                names.critical_queue,
-            ),
-            {"release_id": probe},
-        )  # fmt: skip
+    stub = Stub()
+    _, fanout_peak = _peak(lambda: fanout.run(w.table, stub, FanoutPage(probe)))
+    deps = delivery.Deps(
+        table=w.table, mailer=w.mailer, queues=w.queues, urls=link_maker(), link_days=30, quota=w.quota
     )
-    deps = delivery.Deps(table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=30, quota=w.quota)
-    batch = next(m for m in stub.sent if "recipients" in m)
-    counts, delivery_peak = _peak(lambda: delivery.run(deps, batch, queue=names.deliver_queue))
+    batch = DeliveryBatch.from_json(next(m for m in stub.sent if "recipients" in m))
+    counts, delivery_peak = _peak(lambda: delivery.run(deps, batch))
     return fanout_peak, delivery_peak, counts
 
 
@@ -225,7 +216,7 @@ def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dic
     try:
         release_id = _release(loader, people.product, "available")
         t0, cpu = time.monotonic(), CpuMeter(aws_pids)
-        releases.publish(loader, Queues(sqs), names.fanout_queue, release_id)
+        releases.publish(loader, Queues(sqs, names), release_id)
         deadline = t0 + 120 + n / 20
         while time.monotonic() < deadline:
             time.sleep(0.25)
@@ -374,7 +365,7 @@ def cold_start(repeat: int = 5) -> dict[str, Any]:
 
 
 def extras() -> dict[str, Any]:
-    """Issue 6's token and download figures, when that benchmark is present."""
+    """The token and download figures of ``bench/downloads.py``, when that benchmark is present."""
     if importlib.util.find_spec("bench.downloads") is None:
         return {}
     from bench import downloads  # type: ignore[attr-defined]

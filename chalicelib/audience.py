@@ -85,7 +85,7 @@ def _page(table: Table, pool: ThreadPoolExecutor, release: Release, tally: _Tall
           entries: list[dict[str, Any]], *, page: int, carry: dict[str, Any], more: bool) -> dict[str, Any]:  # fmt: skip
     accounts = table.get_accounts(e["account_id"] for e in entries) if entries else {}
     planned, carry_on = fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry, more=more)
-    recipients = [Recipient.from_message(row) for b in planned for row in b["recipients"]]
+    recipients = [r for b in planned for r in b.recipients]
     suppressed = _suppressed(table, pool, [r.email for r in recipients])
     for r in recipients:
         tally.planned(r, r.email.lower() in suppressed)

@@ -13,6 +13,7 @@ from chalicelib import validation as v
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.entitlements import CHANNELS, KINDS
 from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
+from chalicelib.messages import FanoutPage
 from chalicelib.models import Release, now_iso
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
@@ -209,7 +210,6 @@ def create(
     table: Table,
     blobs: Blobs,
     queues: Queues,
-    fanout_queue: str,
     who: Identity,
     body: dict[str, Any],
     limits: UploadLimits | None = None,
@@ -240,7 +240,7 @@ def create(
         raise
     logger.info("release created", extra={"release_id": release_id, "product": release.product})
     if not has_file:
-        return after_available(table, queues, fanout_queue, release), None
+        return after_available(table, queues, release), None
     assert release.object_key and release.size
     if upload_id and release.part_size:
         return release, {
@@ -263,7 +263,7 @@ def get(table: Table, who: Identity, release_id: str) -> Release:
     return release
 
 
-def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str, key: str) -> Release | None:
+def verify_upload(table: Table, blobs: Blobs, queues: Queues, key: str) -> Release | None:
     """S3 ObjectCreated: the size and SHA-256 must be what the release declared, or nobody hears of it."""
     parts = key.split("/")
     if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX:
@@ -302,7 +302,7 @@ def verify_upload(table: Table, blobs: Blobs, queues: Queues, fanout_queue: str,
     if verified is None:
         return None
     logger.info("upload verified", extra={"release_id": release.release_id, "version_id": stored.version_id})
-    return after_available(table, queues, fanout_queue, verified)
+    return after_available(table, queues, verified)
 
 
 def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> str | None:
@@ -321,15 +321,15 @@ def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> s
     return None
 
 
-def after_available(table: Table, queues: Queues, fanout_queue: str, release: Release) -> Release:
+def after_available(table: Table, queues: Queues, release: Release) -> Release:
     if release.draft:
         return release
     if release.notify_at and release.notify_at > now_iso():
         return table.schedule_release(release) or release
-    return publish(table, queues, fanout_queue, release.release_id)
+    return publish(table, queues, release.release_id)
 
 
-def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str, *, due_by: str | None = None) -> Release:
+def publish(table: Table, queues: Queues, release_id: str, *, due_by: str | None = None) -> Release:
     """Idempotent: the state moves once, and the fan-out's first page is queued once. With ``due_by`` (the
     schedule), only a scheduled release whose ``notify_at`` has come: one rescheduled since the index was
     read stays scheduled (409).
@@ -350,13 +350,19 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str, *,
     if release.status != "published":
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
     if not release.fanout_at and table.claim_queueing(release_id, "fanout", lease_seconds=QUEUEING_LEASE_SECONDS):
-        queues.send(fanout_queue, {"release_id": release_id, "page": 0, "cursor": None})
+        queues.send_fanout_page(FanoutPage(release_id))
         table.mark_queued(release_id, "fanout")
         logger.info("release published", extra={"release_id": release_id})
     return release
 
 
-def publish_due(table: Table, queues: Queues, fanout_queue: str, *, now: str | None = None) -> list[str]:
+def publish_as(table: Table, queues: Queues, who: Identity, release_id: str) -> Release:
+    """``publish`` on a release engineer's request (the schedule and a verified upload publish as the system)."""
+    who.require_group(RELEASE_ENGINEERS)
+    return publish(table, queues, release_id)
+
+
+def publish_due(table: Table, queues: Queues, *, now: str | None = None) -> list[str]:
     """The schedule: publish every scheduled release whose time has come (a page at a time, until none)."""
     published: list[str] = []
     now = now or now_iso()
@@ -368,7 +374,7 @@ def publish_due(table: Table, queues: Queues, fanout_queue: str, *, now: str | N
             break
         for release_id in due:
             try:
-                publish(table, queues, fanout_queue, release_id, due_by=now)
+                publish(table, queues, release_id, due_by=now)
             except Conflict:
                 logger.warning("due release no longer publishable", extra={"release_id": release_id})
                 skipped.add(release_id)

@@ -13,7 +13,7 @@ from chalicelib.models import Release
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP, RIGHT = 640, 280, 56, 36, 12, 110
 COLOURS = {"elite": "#7b2cbf", "premium": "#1d70b8", "xtreme": "#2a9d8f"}
-_COLUMNS = (("notified", "subscribers notified"), ("failed", "failed"), ("suppressed", "suppressed"),
+_COLUMNS = (("notified", "subscribers notified"), ("failed", "failed"), ("skipped", "skipped"), ("suppressed", "suppressed"),
             ("oncall_copies", "on-call copies"), ("csm_copies", "CSM copies"), ("downloaded", "downloads"),
             ("downloaders", "downloaders"), ("recalled", "recalled"))  # fmt: skip
 _TICKS = ((1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1 h"), (21600, "6 h"), (86400, "1 d"))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.tokens import KeyRing
 
 
-def links(ring: KeyRing | None = None) -> LinkMaker:
+def link_maker(ring: KeyRing | None = None) -> LinkMaker:
     from chalicelib.links import LinkMaker
 
     w = wiring.get()

@@ -186,13 +186,13 @@ def cmd_release_preview(args: argparse.Namespace) -> None:
     emit(args, got, preview_table(got))
 
 
-REPORT_COLUMNS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
+REPORT_COLUMNS = ("notified", "failed", "skipped", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
                   "recalled")  # fmt: skip
 
 
 def report_table(report: dict[str, Any]) -> str:
     """The report as text: counts per tier and in total, then the time to notice per tier."""
-    heads = ("notified", "failed", "suppressed", "on-call", "csm", "downloads", "downloaders", "recalled")
+    heads = ("notified", "failed", "skipped", "suppressed", "on-call", "csm", "downloads", "downloaders", "recalled")
     lines = [f"{report['id']} {report['status']}", f"{'tier':<10}" + "".join(f"{c:>12}" for c in heads)]
     rows = [*report["tiers"].items(), ("total", report["totals"])]
     lines += [f"{tier:<10}" + "".join(f"{counts.get(c, 0):>12}" for c in REPORT_COLUMNS) for tier, counts in rows]

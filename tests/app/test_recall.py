@@ -29,7 +29,7 @@ from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, drain
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, subscribed_world, upload
 from tests.conftest import account_body, auth, sent_messages, unique
-from tests.helpers import link, parse, text_of
+from tests.helpers import ENGINEER, link, parse, text_of
 
 NAMES = ResourceNames("local")
 
@@ -84,7 +84,7 @@ def _publish(wired: Any, runner: Any, world: Population, expected: int) -> None:
 def _yank(wired: Any, runner: Any, world: Population, expected: int) -> list[EmailMessage]:
     """Yank the release (superseded by the beta one) and return every email sent meanwhile."""
     before = len(sent_messages(wired.settings.names.stage))
-    recall.yank(wired.table, wired.queues, NAMES.fanout_queue, world.release.release_id,
+    recall.yank(wired.table, wired.queues, ENGINEER, world.release.release_id,
                 {"reason": "corrupts ledgers", "superseded_by": world.successor.release_id})  # fmt: skip
     drain(
         runner,
@@ -155,10 +155,10 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
 
 
 def _downloaded_release(link: str, wired: Any) -> str:
-    from chalicelib.routes import links
+    from chalicelib.routes import link_maker
     from chalicelib.tokens import Purpose, verify
 
-    return verify(links().ring, link.rsplit("/d/", 1)[1].split()[0], Purpose.DOWNLOAD).release_id
+    return verify(link_maker().ring, link.rsplit("/d/", 1)[1].split()[0], Purpose.DOWNLOAD).release_id
 
 
 def test_the_successor_link_in_a_recall_is_a_download_of_the_successor(
@@ -239,7 +239,7 @@ def test_a_fresh_link_email_threads_under_the_release_notice(
     app_client: Client, runner: Any, provisioned: str, wired: Any
 ) -> None:
     # GIVEN a subscriber notified of a release, whose link has expired
-    from chalicelib.routes import links
+    from chalicelib.routes import link_maker
 
     admin = auth("support-admin")
     product, account, address = unique("P"), unique("acct"), f"{unique('ops')}@customer.example"
@@ -250,7 +250,7 @@ def test_a_fresh_link_email_threads_under_the_release_notice(
     upload(release, b"fix")
     runner.pump()
     (notice,) = [d for d in wired.table.account_deliveries(release["id"], "release", account) if d["status"] == "sent"]
-    expired = links().download(account, sub_id, release["id"], expires=int(time.time()) - 60)
+    expired = link_maker().download(account, sub_id, release["id"], expires=int(time.time()) - 60)
 
     # WHEN a fresh link is asked for
     resp = app_client.http.post(f"{urlsplit(expired).path}/renew", headers={"Content-Type": "application/json"})

@@ -141,7 +141,7 @@ def test_rescheduling_moves_the_schedule_entry_and_unscheduling_removes_it(app_c
     # AND a schedule tick that read the old entry does not publish it (publish checks notify_at)
     w = wiring.get()
     with pytest.raises(releases.Conflict):
-        releases.publish(w.table, w.queues, w.settings.names.fanout_queue, release["id"], due_by=_at(700))
+        releases.publish(w.table, w.queues, release["id"], due_by=_at(700))
     assert _get(app_client, release["id"])["status"] == "scheduled"
     # WHEN it is unscheduled: off the schedule, available for a publish by hand
     assert _patch(app_client, release["id"], {"notify_at": None}).status_code == 200
@@ -211,7 +211,7 @@ def test_an_edit_racing_a_publish_leaves_the_published_release_as_published(
         got = real_get(self, release_id, consistent=consistent)
         if not consistent:
             monkeypatch.setattr(type(w.table), "get_release", real_get)
-            releases.publish(w.table, w.queues, w.settings.names.fanout_queue, release_id)
+            releases.publish(w.table, w.queues, release_id)
         return got
 
     monkeypatch.setattr(type(w.table), "get_release", get_then_publish)

@@ -1,5 +1,5 @@
 """Release publishing at the app level: multipart uploads (retry, resume), declared checksums, the schedule,
-publishing twice, yank with recall, the report, and every bad input of the issue."""
+publishing twice, yank with recall, the report, and every bad input refused."""
 
 from __future__ import annotations
 
@@ -233,13 +233,13 @@ def test_a_release_scheduled_ahead_is_published_by_the_schedule_once(
     release = _scheduled(app_client, runner, world["product"], _in(30))
     w = wiring.get()
     # WHEN the schedule runs before the time: nothing; after it: published
-    assert release["id"] not in releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue)
+    assert release["id"] not in releases.publish_due(w.table, w.queues)
     later = _in(60)
-    assert release["id"] in releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue, now=later)
+    assert release["id"] in releases.publish_due(w.table, w.queues, now=later)
     runner.pump()
     assert _get(app_client, release["id"])["status"] == "published"
     # AND publishing again (the schedule, the route) sends nothing twice
-    assert release["id"] not in releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue, now=later)
+    assert release["id"] not in releases.publish_due(w.table, w.queues, now=later)
     resp = app_client.http.post(f"/releases/{release['id']}/publish", headers=auth(RE), body="{}")
     assert resp.status_code == 200
     runner.pump()

@@ -1,4 +1,4 @@
-"""End to end through the local stack over HTTP, the CLI and the outbox (issue: one release delivered)."""
+"""End to end through the local stack over HTTP, the CLI and the outbox (one release delivered)."""
 
 from __future__ import annotations
 
