@@ -39,8 +39,9 @@ def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[
     start = faults.check("support_start", lambda: v.iso_date(body, "support_start"), None)
     end = faults.check("support_end", lambda: v.iso_date(body, "support_end"), None)
     if start is not None and end is not None and end < start:
-        faults.add("support_end", BadRequest("Field 'support_end' must not be before 'support_start'.",
-                                             code="invalid_field"))  # fmt: skip
+        faults.add(
+            "support_end", BadRequest("Field 'support_end' must not be before 'support_start'.", code="invalid_field")
+        )
     tz = faults.check("timezone", lambda: _timezone(body.get("timezone", "UTC")), "UTC")
     name = faults.check("name", lambda: v.text(body, "name", max_len=200) or "", "")
     tier = faults.check("tier", lambda: v.choice(body, "tier", TIERS), "")
@@ -49,8 +50,18 @@ def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[
     oncall = faults.check("oncall_email", lambda: _optional_email(body, "oncall_email"), None)
     faults.raise_any()
     assert start is not None and end is not None  # no fault: both parsed
-    return Account(account_id=account_id, name=name, tier=tier, products=tuple(products), support_start=start,
-                   support_end=end, timezone=tz, business_hours=hours, csm_email=csm, oncall_email=oncall)  # fmt: skip
+    return Account(
+        account_id=account_id,
+        name=name,
+        tier=tier,
+        products=tuple(products),
+        support_start=start,
+        support_end=end,
+        timezone=tz,
+        business_hours=hours,
+        csm_email=csm,
+        oncall_email=oncall,
+    )
 
 
 class _Faults:

@@ -91,19 +91,28 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
     if notice == RECALL:
         from chalicelib import recall  # only recall batches need it (and what it imports)
 
-        return recall.composer(deps.table, deps.urls, sender=deps.mailer.sender, region=deps.region,
-                               link_days=deps.link_days, release=release, recipients=todo)  # fmt: skip
+        return recall.composer(
+            deps.table,
+            deps.urls,
+            sender=deps.mailer.sender,
+            region=deps.region,
+            link_days=deps.link_days,
+            release=release,
+            recipients=todo,
+        )
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
-    notice_for = mail.NoticeTemplate(mail.NOTICES[notice], sender=sender, release=release, expires=until,
-                                     download=bool(release.object_key))  # fmt: skip
+    notice_for = mail.NoticeTemplate(
+        mail.NOTICES[notice], sender=sender, release=release, expires=until, download=bool(release.object_key)
+    )
 
     def compose(r: Recipient) -> bytes:
         if r.role == "oncall":
             return copies.oncall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id)
         if r.role == "csm":
-            return copies.csm_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
-                                   notified=notified)  # fmt: skip
+            return copies.csm_copy(
+                sender=sender, to=r.email, release=release, account_id=r.account_id, notified=notified
+            )
         links = mail.Links(
             download=deps.urls.download(r.account_id, r.subscription_id, release.release_id, expires=expires)
             if release.object_key
@@ -136,9 +145,13 @@ def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bo
 
 
 def _partition(
-    recipients: list[Recipient], already: set[str], subs: dict[str, Subscription], suppressed: set[str],
-    release: Release, notice: str = "release",
-) -> tuple[list[Recipient], list[DeliveryOutcome]]:  # fmt: skip
+    recipients: list[Recipient],
+    already: set[str],
+    subs: dict[str, Subscription],
+    suppressed: set[str],
+    release: Release,
+    notice: str = "release",
+) -> tuple[list[Recipient], list[DeliveryOutcome]]:
     """Who to send to now, and the outcomes already known (opted out or suppressed since fan-out; for a
     recall, only unsubscribed or suppressed since the notice)."""
     todo: list[Recipient] = []
@@ -316,9 +329,14 @@ def run(deps: Deps, batch: DeliveryBatch, *, critical: bool = False) -> dict[str
         _postpone(deps, critical, replace(batch, waits=batch.waits + 1), WAIT_DELAY_SECONDS)
         return {"waiting": 1}
     claim_id = f"{notice}#{batch.batch_id}"
-    claim = deps.table.claim_batch(release_id, claim_id, lease_seconds=LEASE_SECONDS, max_attempts=MAX_ATTEMPTS,
-                                   queue=deps.queues.delivery_queue(critical=critical),
-                                   body=batch.to_json())  # fmt: skip
+    claim = deps.table.claim_batch(
+        release_id,
+        claim_id,
+        lease_seconds=LEASE_SECONDS,
+        max_attempts=MAX_ATTEMPTS,
+        queue=deps.queues.delivery_queue(critical=critical),
+        body=batch.to_json(),
+    )
     if claim.status == ClaimStatus.DONE:
         return {}
     if claim.status == ClaimStatus.BUSY:

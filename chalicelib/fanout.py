@@ -148,8 +148,9 @@ class _Contacts:
     oncall: str | None  # the on-call address, when a copy is due
 
     @classmethod
-    def of(cls, account_id: str, accounts: dict[str, Account], carry: Mapping[str, Any], release: Release,
-           now: datetime) -> _Contacts:  # fmt: skip
+    def of(
+        cls, account_id: str, accounts: dict[str, Account], carry: Mapping[str, Any], release: Release, now: datetime
+    ) -> _Contacts:
         account = accounts.get(account_id)
         if account is None:
             return cls(str(carry.get("tier", "")), carry.get("csm"), carry.get("oncall"))
@@ -165,9 +166,15 @@ def _order(entries: list[dict[str, Any]], carry: Mapping[str, Any]) -> list[str]
 
 
 def plan_accounts(
-    release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime, *,
-    page: int, carry: Mapping[str, Any], more: bool,
-) -> tuple[list[DeliveryBatch], dict[str, Any]]:  # fmt: skip
+    release: Release,
+    entries: list[dict[str, Any]],
+    accounts: dict[str, Account],
+    now: datetime,
+    *,
+    page: int,
+    carry: Mapping[str, Any],
+    more: bool,
+) -> tuple[list[DeliveryBatch], dict[str, Any]]:
     """One page's delivery batches, role copies included, and the carry to the next page.
 
     Each address gets one notice per account: repeats among an account's subscribers are dropped, and a
@@ -189,22 +196,33 @@ def plan_accounts(
         contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now)
         had = people or (account_id == carry.get("account") and carry.get("batches"))
         if account_id != continuing and had and c.oncall:
-            people = first_per_address([Recipient(account_id, "oncall", c.oncall, c.tier, "oncall")],
-                                       seen[account_id]) + people  # fmt: skip
+            people = (
+                first_per_address([Recipient(account_id, "oncall", c.oncall, c.tier, "oncall")], seen[account_id])
+                + people
+            )
         planned += people
     planned_batches = batches(release.release_id, planned, page)
     ids = _account_batches(planned_batches, carry)
     copies = [
         DeliveryBatch(release.release_id, f"csm-{a}", (Recipient(a, "csm", c.csm, c.tier, "csm"),), after=tuple(ids[a]))
         for a, c in contacts.items()
-        if a != continuing and a in ids and c.csm and (TIERS.get(c.tier) and TIERS[c.tier].csm_copy)
+        if a != continuing
+        and a in ids
+        and c.csm
+        and (TIERS.get(c.tier) and TIERS[c.tier].csm_copy)
         and address_digest(c.csm) not in seen[a]
-    ]  # fmt: skip
+    ]
     if continuing is None:
         return planned_batches + copies, {}
     last = contacts[continuing]
-    carry_on = {"account": continuing, "batches": ids.get(continuing, []), "csm": last.csm, "tier": last.tier,
-                "oncall": last.oncall, "seen": seen_for_carry(seen[continuing])}  # fmt: skip
+    carry_on = {
+        "account": continuing,
+        "batches": ids.get(continuing, []),
+        "csm": last.csm,
+        "tier": last.tier,
+        "oncall": last.oncall,
+        "seen": seen_for_carry(seen[continuing]),
+    }
     return planned_batches + copies, carry_on
 
 
@@ -249,8 +267,9 @@ def run(table: Table, queues: Queues, message: FanoutPage) -> int:
         return stand_back(queues, message, claim)
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.cursor)
     accounts = table.get_accounts(e["account_id"] for e in entries) if entries else {}
-    planned, carry_on = plan_accounts(release, entries, accounts, datetime.now(UTC), page=page,
-                                      carry=message.carry, more=bool(cursor))  # fmt: skip
+    planned, carry_on = plan_accounts(
+        release, entries, accounts, datetime.now(UTC), page=page, carry=message.carry, more=bool(cursor)
+    )
     if planned:
         queues.send_batches(planned, critical=critical(release))
     if cursor:
@@ -258,6 +277,8 @@ def run(table: Table, queues: Queues, message: FanoutPage) -> int:
     else:
         table.finish_page(release_id, RELEASE, page)
     recipients = sum(len(b.recipients) for b in planned)
-    logger.info("fan-out page", extra={"release_id": release_id, "page": page, "entries": len(entries),
-                                       "recipients": recipients})  # fmt: skip
+    logger.info(
+        "fan-out page",
+        extra={"release_id": release_id, "page": page, "entries": len(entries), "recipients": recipients},
+    )
     return recipients

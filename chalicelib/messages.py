@@ -73,8 +73,13 @@ def retry_batch_id(batch_id: str) -> str:
 
 
 def recipient_to_json(r: Recipient) -> dict[str, str]:
-    return {"account_id": r.account_id, "subscription_id": r.subscription_id, "email": r.email, "tier": r.tier,
-            "role": r.role}  # fmt: skip
+    return {
+        "account_id": r.account_id,
+        "subscription_id": r.subscription_id,
+        "email": r.email,
+        "tier": r.tier,
+        "role": r.role,
+    }
 
 
 def recipient_from_json(data: Any) -> Recipient:
@@ -119,8 +124,13 @@ class FanoutPage:
         carry = obj.get("carry") or {}
         if not isinstance(carry, Mapping):
             raise MalformedMessage(f"{what}: field 'carry' must be an object")
-        return cls(_str(obj, "release_id", what), _kind(obj, "kind", what), _int(obj, "page", what),
-                   _str(obj, "cursor", what, optional=True), dict(carry))  # fmt: skip
+        return cls(
+            _str(obj, "release_id", what),
+            _kind(obj, "kind", what),
+            _int(obj, "page", what),
+            _str(obj, "cursor", what, optional=True),
+            dict(carry),
+        )
 
 
 @dataclass(frozen=True)
@@ -139,12 +149,17 @@ class DeliveryBatch:
 
     def retry(self, recipients: Iterable[Recipient]) -> DeliveryBatch:
         """The batch that takes over these unsent recipients of this one (``retry_batch_id``)."""
-        return DeliveryBatch(self.release_id, retry_batch_id(self.batch_id), tuple(recipients), self.notice,
-                             self.attempt + 1)  # fmt: skip
+        return DeliveryBatch(
+            self.release_id, retry_batch_id(self.batch_id), tuple(recipients), self.notice, self.attempt + 1
+        )
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"release_id": self.release_id, "notice": self.notice, "batch_id": self.batch_id,
-                                "recipients": [recipient_to_json(r) for r in self.recipients]}  # fmt: skip
+        body: dict[str, Any] = {
+            "release_id": self.release_id,
+            "notice": self.notice,
+            "batch_id": self.batch_id,
+            "recipients": [recipient_to_json(r) for r in self.recipients],
+        }
         extra = {"attempt": self.attempt, "after": list(self.after), "waits": self.waits}
         return body | {k: v for k, v in extra.items() if v}
 
@@ -156,8 +171,15 @@ class DeliveryBatch:
         if not all(isinstance(b, str) for b in after):
             raise MalformedMessage(f"{what}: field 'after' must list batch ids")
         recipients = tuple(recipient_from_json(r) for r in _list(obj, "recipients", what))
-        return cls(_str(obj, "release_id", what), _str(obj, "batch_id", what), recipients, _kind(obj, "notice", what),
-                   _int(obj, "attempt", what), tuple(after), _int(obj, "waits", what))  # fmt: skip
+        return cls(
+            _str(obj, "release_id", what),
+            _str(obj, "batch_id", what),
+            recipients,
+            _kind(obj, "notice", what),
+            _int(obj, "attempt", what),
+            tuple(after),
+            _int(obj, "waits", what),
+        )
 
 
 @dataclass(frozen=True)

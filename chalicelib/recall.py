@@ -82,9 +82,12 @@ def _queue_recall(table: Table, queues: Queues, release: Release) -> Release:
 
 def _recipient(item: dict[str, Any]) -> Recipient:
     return Recipient(
-        str(item["account_id"]), str(item["subscription_id"]), str(item["email"]), str(item.get("tier", "")),
+        str(item["account_id"]),
+        str(item["subscription_id"]),
+        str(item["email"]),
+        str(item.get("tier", "")),
         str(item.get("role", "subscriber")),
-    )  # fmt: skip
+    )
 
 
 def reached(
@@ -135,9 +138,15 @@ def run_page(table: Table, queues: Queues, message: FanoutPage) -> int:
 
 
 def composer(
-    table: Table, urls: LinkMaker, *, sender: str, region: str, link_days: int, release: Release,
+    table: Table,
+    urls: LinkMaker,
+    *,
+    sender: str,
+    region: str,
+    link_days: int,
+    release: Release,
     recipients: list[Recipient],
-) -> Callable[[Recipient], bytes]:  # fmt: skip
+) -> Callable[[Recipient], bytes]:
     """The recall of each recipient of a batch, rendered in full (recalls are few): a subscriber's with its
     unsubscribe link and, where its contract is entitled to it, the successor's download; an on-call or
     CSM contact's a role recall. Each replies to the Message-ID SES gave the notice it recalls."""
@@ -148,15 +157,21 @@ def composer(
     def compose(r: Recipient) -> bytes:
         parent = mail.ses_message_id_header(parents[r.key], region) if r.key in parents else None
         if r.role != "subscriber":
-            return copies.recall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
-                                      role=r.role, in_reply_to=parent)  # fmt: skip
+            return copies.recall_copy(
+                sender=sender, to=r.email, release=release, account_id=r.account_id, role=r.role, in_reply_to=parent
+            )
         download = (
             urls.download(r.account_id, r.subscription_id, successor.release_id, expires=expires)
             if successor is not None and downloadable(successor, accounts.get(r.account_id), now)
             else None
         )
         unsubscribe = urls.unsubscribe(r.account_id, r.subscription_id)
-        return mail.recall_notice(sender=sender, to=r.email, release=release,
-                                  links=mail.Links(download, unsubscribe, until), in_reply_to=parent)  # fmt: skip
+        return mail.recall_notice(
+            sender=sender,
+            to=r.email,
+            release=release,
+            links=mail.Links(download, unsubscribe, until),
+            in_reply_to=parent,
+        )
 
     return compose

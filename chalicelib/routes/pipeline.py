@@ -73,10 +73,16 @@ def _deliver(event: SQSEvent, *, critical: bool) -> None:
     w = wiring.get()
     context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
     deps = delivery.Deps(
-        table=w.table, mailer=w.mailer, queues=w.queues, urls=link_maker(), link_days=w.settings.download_link_days,
-        quota=w.quota, share=w.settings.send_share, region=w.settings.region,
+        table=w.table,
+        mailer=w.mailer,
+        queues=w.queues,
+        urls=link_maker(),
+        link_days=w.settings.download_link_days,
+        quota=w.quota,
+        share=w.settings.send_share,
+        region=w.settings.region,
         remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
-    )  # fmt: skip
+    )
     with flushing_metrics():
         for message in _messages(event):
             delivery.run(deps, DeliveryBatch.from_json(message), critical=critical)

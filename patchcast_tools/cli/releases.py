@@ -17,9 +17,14 @@ KINDS = ["patch", "service-pack", "feature-pack", "update", "critical-solution"]
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "product": args.product, "version": args.version, "kind": args.kind, "severity": args.severity,
-        "channel": args.channel, "title": args.title, "draft": args.draft,
-    }  # fmt: skip
+        "product": args.product,
+        "version": args.version,
+        "kind": args.kind,
+        "severity": args.severity,
+        "channel": args.channel,
+        "title": args.title,
+        "draft": args.draft,
+    }
     if args.summary:
         body["summary"] = args.summary
     if args.article_url:
@@ -126,8 +131,13 @@ def cmd_release_list(args: argparse.Namespace) -> None:
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while len(found) < args.limit:
-        page = api.call("GET", "/releases?" + urlencode({**query, "limit": min(PAGE_SIZE, args.limit - len(found)),
-                                                         **({"cursor": cursor} if cursor else {})}))  # fmt: skip
+        page = api.call(
+            "GET",
+            "/releases?"
+            + urlencode(
+                {**query, "limit": min(PAGE_SIZE, args.limit - len(found)), **({"cursor": cursor} if cursor else {})}
+            ),
+        )
         found += page["items"]
         cursor = page["next"]
         if not cursor:
@@ -166,8 +176,10 @@ PREVIEW_COLUMNS = ("subscribers", "oncall_copies", "csm_copies", "emails", "done
 def preview_table(got: dict[str, Any]) -> str:
     """The audience preview as text: who would be notified per tier, then who is left out and why."""
     heads = ("subscribers", "on-call", "csm", "emails", "done after s")
-    lines = [f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
-             f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads)]  # fmt: skip
+    lines = [
+        f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
+        f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads),
+    ]
     rows = [*got["tiers"].items(), ("total", {**got["totals"], "done_after_s": got["estimated_send_s"]})]
     lines += [f"{t:<10}" + "".join(f"{_seconds(c.get(k)):>14}" for k in PREVIEW_COLUMNS) for t, c in rows]
     reasons = list(got["totals"]["excluded"])
@@ -295,6 +307,10 @@ def _add_edit(release: Any) -> None:
     when = p.add_mutually_exclusive_group()
     when.add_argument("--notify-at", help="RFC 3339 time to notify subscribers (reschedule)")
     when.add_argument("--unschedule", action="store_true", help="take it off the schedule (publish by hand)")
-    p.add_argument("--draft", action=argparse.BooleanOptionalAction, default=None,
-                   help="--draft holds it until `release publish`; --no-draft lets it go at its time")  # fmt: skip
+    p.add_argument(
+        "--draft",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--draft holds it until `release publish`; --no-draft lets it go at its time",
+    )
     p.set_defaults(func=cmd_release_edit)

@@ -58,13 +58,14 @@ def load_world(table: Table, *, per_tier: int = 3, severity: int = 2, **account_
             ("ga",),
             "active",
             now_iso(),
-        )  # fmt: skip
+        )
         for a in accounts
         for i in range(per_tier)
     ]
     table.bulk_load(accounts, subs)
-    release = Release(f"rel-{tag}", product, "1.0", "patch", severity, "ga", "Fix", "Fixes", "published", now_iso(),
-                      "test")  # fmt: skip
+    release = Release(
+        f"rel-{tag}", product, "1.0", "patch", severity, "ga", "Fix", "Fixes", "published", now_iso(), "test"
+    )
     table.create_release(release)
     return World(product, release, accounts, subs)
 
@@ -129,8 +130,14 @@ def drain(runner: Any, done: Callable[[], bool], timeout: float = 30, pause: flo
 
 
 def deps_of(wired: Any, table: Table | None = None, queues: Any = None) -> delivery.Deps:
-    return delivery.Deps(table=table or wired.table, mailer=wired.mailer, queues=queues or wired.queues,
-                         urls=link_maker(), link_days=30, quota=wired.quota)  # fmt: skip
+    return delivery.Deps(
+        table=table or wired.table,
+        mailer=wired.mailer,
+        queues=queues or wired.queues,
+        urls=link_maker(),
+        link_days=30,
+        quota=wired.quota,
+    )
 
 
 def batch_message(world: World, subs: list[Any], page: int = 0) -> DeliveryBatch:

@@ -73,7 +73,7 @@ def _bulk_account(table: Any, tier: str, subscriptions: int) -> tuple[str, str, 
     subs = [
         Subscription(
             account, f"s{i:03d}", f"u{i}.{account}@example.com", (product,), ("patch",), 4, ("ga",), "active", now_iso()
-        )  # fmt: skip
+        )
         for i in range(subscriptions)
     ]
     table.put_product(Product(product, product, ()))
@@ -89,8 +89,9 @@ def test_a_tier_change_answers_at_once_and_the_queue_reranks_page_by_page(
     monkeypatch.setattr(store_subscriptions, "SYNC_PAGE", 4)
     pages: list[str | None] = []
     real = accounts.sync_page
-    monkeypatch.setattr(accounts, "sync_page", lambda t, q, change: (pages.append(change.cursor),
-                                                                      real(t, q, change))[1])  # fmt: skip
+    monkeypatch.setattr(
+        accounts, "sync_page", lambda t, q, change: (pages.append(change.cursor), real(t, q, change))[1]
+    )
 
     # WHEN the contract becomes Xtreme, with no transaction allowed inside the request
     def no_transactions(*_: Any, **__: Any) -> None:

@@ -280,7 +280,7 @@ class StingyDynamo:
         return getattr(self.real, name)
 
     def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:  # noqa: N803
-        (table, requests), = RequestItems.items()  # fmt: skip
+        ((table, requests),) = RequestItems.items()
         keep, leave = requests[: len(requests) // 2 or 1], requests[len(requests) // 2 or 1 :]
         self.real.batch_write_item(RequestItems={table: keep})
         self.unprocessed += len(leave)
@@ -332,8 +332,9 @@ def test_a_poison_delivery_message_reaches_the_dlq_after_three_receives(wired: A
     dlq = sqs.get_queue_url(QueueName=f"{NAMES.deliver_queue}-dlq")["QueueUrl"]
     runner.pump()
     before = runner.stats.failures
-    wired.queues.send(NAMES.deliver_queue, {"release_id": "x", "notice": "no-such-notice", "batch_id": "b",
-                                            "recipients": []})  # fmt: skip
+    wired.queues.send(
+        NAMES.deliver_queue, {"release_id": "x", "notice": "no-such-notice", "batch_id": "b", "recipients": []}
+    )
     runner.pump()
     assert runner.stats.failures - before == max_receives(NAMES.deliver_queue)
     got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
@@ -380,8 +381,14 @@ def test_a_paused_account_stops_delivery_without_burning_receives(
     monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(14.0, sending_enabled=False)))
     world = load_world(wired.table, per_tier=2)
     sent_to_queue: list[tuple[str, dict[str, Any], int]] = []
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=QueueRecorder(sent_to_queue), urls=link_maker(),  # type: ignore[arg-type]
-                         link_days=30, quota=wired.quota)  # fmt: skip
+    deps = delivery.Deps(
+        table=wired.table,
+        mailer=mailer,
+        queues=QueueRecorder(sent_to_queue),
+        urls=link_maker(),  # type: ignore[arg-type]
+        link_days=30,
+        quota=wired.quota,
+    )
     message = batch_message(world, world.subscribers)
 
     # WHEN a batch arrives
@@ -429,10 +436,19 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
     from tests.helpers import parse, text_of
 
     monkeypatch.setattr(fanout, "PAGE_SIZE", 50)
-    world = load_world(wired.table, per_tier=60, severity=1, business_hours=(0, 0),
-                       csm_email="csm@vendor.example", oncall_email="oncall@customer.example")  # fmt: skip
-    oncall_due = [a for a in world.accounts if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC),
-                                                               business_hours=(0, 0))]  # fmt: skip
+    world = load_world(
+        wired.table,
+        per_tier=60,
+        severity=1,
+        business_hours=(0, 0),
+        csm_email="csm@vendor.example",
+        oncall_email="oncall@customer.example",
+    )
+    oncall_due = [
+        a
+        for a in world.accounts
+        if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC), business_hours=(0, 0))
+    ]
 
     # WHEN it is published
     _publish(wired, world)
@@ -442,8 +458,11 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
     assert mailer.accepted["oncall@customer.example"] == len(oncall_due) >= 2
     assert mailer.accepted["csm@vendor.example"] == 1
-    csm = [parse(m["raw"]) for m in sent_messages(moto_server) if "csm@vendor.example" in m["to"]
-           and world.product in str(parse(m["raw"])["Subject"])]  # fmt: skip
+    csm = [
+        parse(m["raw"])
+        for m in sent_messages(moto_server)
+        if "csm@vendor.example" in m["to"] and world.product in str(parse(m["raw"])["Subject"])
+    ]
     body = text_of(csm[-1])
     elite = world.accounts[0]
     assert f"{len([s for s in world.subscribers if s.account_id == elite.account_id]) + 1} contact(s)" in body
@@ -459,8 +478,14 @@ def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer:
     bad = world.subscribers[1].email
     mailer.fault = lambda n, to: Rejected("MessageRejected: bad address") if to == bad else None
     queued: list[tuple[str, dict[str, Any], int]] = []
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=QueueRecorder(queued), urls=link_maker(),  # type: ignore[arg-type]
-                         link_days=30, quota=wired.quota)  # fmt: skip
+    deps = delivery.Deps(
+        table=wired.table,
+        mailer=mailer,
+        queues=QueueRecorder(queued),
+        urls=link_maker(),  # type: ignore[arg-type]
+        link_days=30,
+        quota=wired.quota,
+    )
 
     # WHEN its batch is delivered
     counts = delivery.run(deps, batch_message(world, world.subscribers))
@@ -474,8 +499,15 @@ def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer:
 def test_sends_are_spaced_at_the_invocation_share_of_the_account_send_rate(wired: Any, mailer: FaultyMailer) -> None:
     # GIVEN SES allows 28 emails/s and this invocation a quarter of it: 7/s, one send every 1/7 s
     world = load_world(wired.table, per_tier=2)
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=wired.queues, urls=link_maker(), link_days=30,
-                         quota=QuotaCache(lambda: SendQuota(28.0)), share=0.25)  # fmt: skip
+    deps = delivery.Deps(
+        table=wired.table,
+        mailer=mailer,
+        queues=wired.queues,
+        urls=link_maker(),
+        link_days=30,
+        quota=QuotaCache(lambda: SendQuota(28.0)),
+        share=0.25,
+    )
 
     # WHEN a batch of 6 is delivered (8 send threads: unpaced, all would leave at once)
     delivery.run(deps, batch_message(world, world.subscribers))
@@ -628,9 +660,10 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
     assert {a: mailer.accepted[a] for a in rest} == dict.fromkeys(rest, 1)
     assert runner.stats.failures == failures and wired.table.failed_batches(world.release.release_id) == []
     detail = next(
-        d for d in wired.table.account_deliveries(world.release.release_id, "release", world.subscribers[4].account_id)
+        d
+        for d in wired.table.account_deliveries(world.release.release_id, "release", world.subscribers[4].account_id)
         if d["email"] == bad
-    )  # fmt: skip
+    )
     assert detail["detail"] == "message could not be built: ValueError: a header line would exceed 998 octets"
 
 

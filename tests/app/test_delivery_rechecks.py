@@ -37,10 +37,14 @@ def test_suppressed_oncall_and_csm_addresses_get_no_copy(wired: Any, mailer: Fau
     world = load_world(wired.table, per_tier=1, severity=1)
     xtreme, elite = world.accounts[2], world.accounts[0]
     planned = batch_message(world, world.subscribers)
-    message = dataclasses.replace(planned, recipients=planned.recipients + (
-        Recipient(xtreme.account_id, "oncall", oncall, "xtreme", "oncall"),
-        Recipient(elite.account_id, "csm", csm, "elite", "csm"),
-    ))  # fmt: skip
+    message = dataclasses.replace(
+        planned,
+        recipients=planned.recipients
+        + (
+            Recipient(xtreme.account_id, "oncall", oncall, "xtreme", "oncall"),
+            Recipient(elite.account_id, "csm", csm, "elite", "csm"),
+        ),
+    )
     for address in (oncall, csm):
         wired.table.suppress_address(address, reason="bounce", detail="permanent", feedback_id=unique("f"))
 

@@ -140,8 +140,9 @@ def test_a_recall_page_delivered_twice_enqueues_its_successor_and_its_batches_on
     # GIVEN a yanked release whose notice reached nine subscribers (two pages of records)
     world = load_world(wired.table, per_tier=3)
     reached = [Recipient(s.account_id, s.subscription_id, s.email, "elite") for s in world.subscribers]
-    wired.table.record_deliveries(world.release.release_id, "release",
-                                  [DeliveryOutcome(r, "sent", message_id="m") for r in reached])  # fmt: skip
+    wired.table.record_deliveries(
+        world.release.release_id, "release", [DeliveryOutcome(r, "sent", message_id="m") for r in reached]
+    )
     wired.table.transition_release(world.release.release_id, from_status=["published"], to_status="yanked")
     queues = Recorder()
 
@@ -163,8 +164,9 @@ def test_a_recall_page_delivered_twice_enqueues_its_successor_and_its_batches_on
 def test_two_publishes_at_once_queue_one_first_page(wired: Any) -> None:
     # GIVEN a release ready to publish, and a fan-out queue that takes its time to accept a message
     world = load_world(wired.table, per_tier=1)
-    release = dataclasses.replace(world.release, release_id=world.release.release_id + "b", version="2.0",
-                                  status="available")  # fmt: skip
+    release = dataclasses.replace(
+        world.release, release_id=world.release.release_id + "b", version="2.0", status="available"
+    )
     wired.table.create_release(release)
     queues = Recorder(gate=threading.Event())
 

@@ -29,8 +29,15 @@ def _product(client: Client) -> str:
 
 def _article(client: Client, product: str, **extra: Any) -> dict[str, Any]:
     """A release without a file (a critical-solution article): available, or scheduled, at once."""
-    body = {"product": product, "version": unique("v"), "kind": "critical-solution", "severity": 2,
-            "title": "Article", "article_url": "https://kb.example/a", **extra}  # fmt: skip
+    body = {
+        "product": product,
+        "version": unique("v"),
+        "kind": "critical-solution",
+        "severity": 2,
+        "title": "Article",
+        "article_url": "https://kb.example/a",
+        **extra,
+    }
     resp = client.http.post("/releases", headers=auth(RE), body=json.dumps(body))
     assert resp.status_code == 201, resp.body
     return dict(json.loads(resp.body))
@@ -121,8 +128,9 @@ def test_customers_cannot_list_releases(app_client: Client) -> None:
 def test_a_draft_is_edited_and_scheduling_it_puts_it_on_the_schedule(app_client: Client) -> None:
     release = _article(app_client, _product(app_client), draft=True)
     at = _at(3600)
-    resp = _patch(app_client, release["id"], {"title": "Fixed title", "summary": "Better words", "notify_at": at,
-                                              "draft": False})  # fmt: skip
+    resp = _patch(
+        app_client, release["id"], {"title": "Fixed title", "summary": "Better words", "notify_at": at, "draft": False}
+    )
     assert resp.status_code == 200, resp.body
     got = _get(app_client, release["id"])
     assert (got["title"], got["summary"], got["notify_at"], got["draft"]) == ("Fixed title", "Better words", at, False)

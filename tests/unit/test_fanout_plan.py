@@ -18,13 +18,27 @@ def _release(severity: int = 1) -> Release:
 
 
 def _account(account_id: str, tier: str) -> Account:
-    return Account(account_id, account_id, tier, ("M3",), date(2026, 1, 1), date(2030, 1, 1),
-                   csm_email=f"csm@{account_id}.vendor", oncall_email=f"oncall@{account_id}.example")  # fmt: skip
+    return Account(
+        account_id,
+        account_id,
+        tier,
+        ("M3",),
+        date(2026, 1, 1),
+        date(2030, 1, 1),
+        csm_email=f"csm@{account_id}.vendor",
+        oncall_email=f"oncall@{account_id}.example",
+    )
 
 
 def _entry(account: Account, n: int) -> dict[str, Any]:
-    return {"account_id": account.account_id, "subscription_id": f"s{n}", "email": f"u{n}@{account.account_id}.example",
-            "kinds": ["patch"], "max_severity": 4, "channels": ["ga"]}  # fmt: skip
+    return {
+        "account_id": account.account_id,
+        "subscription_id": f"s{n}",
+        "email": f"u{n}@{account.account_id}.example",
+        "kinds": ["patch"],
+        "max_severity": 4,
+        "channels": ["ga"],
+    }
 
 
 def test_batches_hold_at_most_49_recipients_and_ids_follow_their_members() -> None:
@@ -44,9 +58,14 @@ def test_elite_is_planned_before_premium_before_xtreme_as_the_index_returns_them
 
 
 def _plan(
-    release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime, page: int = 0,
-    carry: dict[str, Any] | None = None, more: bool = False,
-) -> tuple[list[DeliveryBatch], dict[str, Any]]:  # fmt: skip
+    release: Release,
+    entries: list[dict[str, Any]],
+    accounts: dict[str, Account],
+    now: datetime,
+    page: int = 0,
+    carry: dict[str, Any] | None = None,
+    more: bool = False,
+) -> tuple[list[DeliveryBatch], dict[str, Any]]:
     return fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry or {}, more=more)
 
 
@@ -92,8 +111,9 @@ def test_the_csm_copy_waits_for_every_batch_of_the_elite_account_across_pages() 
 
     # WHEN page 0 (more pages follow) and page 1 are planned
     page0, carry = _plan(_release(2), page0_entries, accounts, TUESDAY_NOON, more=True)
-    page1, carry1 = _plan(_release(2), [_entry(elite, 99), _entry(premium, 1)], accounts, TUESDAY_NOON, page=1,
-                          carry=carry)  # fmt: skip
+    page1, carry1 = _plan(
+        _release(2), [_entry(elite, 99), _entry(premium, 1)], accounts, TUESDAY_NOON, page=1, carry=carry
+    )
 
     # THEN one CSM copy, on page 1, waiting for all three batches that hold the account; none for premium
     assert [b.batch_id for b in page0 if b.batch_id.startswith("csm-")] == [] and carry["account"] == "e"
@@ -110,8 +130,13 @@ def _same(account: Account, n: int, email: str) -> dict[str, Any]:
 def test_two_subscriptions_of_one_address_get_one_notice_within_a_page_and_across_pages() -> None:
     # GIVEN an account with the same address (its domain in another case) three times, over two pages
     acct = _account("a", "premium")
-    entries = [_same(acct, 1, "ops@A.example"), _entry(acct, 2), _same(acct, 3, "ops@a.EXAMPLE"),
-               _same(acct, 4, "Ops@a.example"), _same(acct, 5, "ops@a.example")]  # fmt: skip
+    entries = [
+        _same(acct, 1, "ops@A.example"),
+        _entry(acct, 2),
+        _same(acct, 3, "ops@a.EXAMPLE"),
+        _same(acct, 4, "Ops@a.example"),
+        _same(acct, 5, "ops@a.example"),
+    ]
 
     # WHEN the account is planned over two pages
     first, carry = _plan(_release(2), entries[:3], {"a": acct}, TUESDAY_NOON, more=True)
@@ -139,8 +164,13 @@ def test_role_copies_go_only_to_an_address_that_is_not_already_a_recipient_of_th
     # THEN the elite account has no role copy (both addresses are its subscribers), the premium account its
     # on-call copy (the same address in another account is another account's notice)
     rows = _rows(first) + _rows(second)
-    assert [(r.account_id, r.role) for r in rows] == [("e", "subscriber"), ("e", "subscriber"), ("e", "subscriber"),
-                                            ("p", "oncall"), ("p", "subscriber")]  # fmt: skip
+    assert [(r.account_id, r.role) for r in rows] == [
+        ("e", "subscriber"),
+        ("e", "subscriber"),
+        ("e", "subscriber"),
+        ("p", "oncall"),
+        ("p", "subscriber"),
+    ]
     assert {r.email for r in rows if r.role == "oncall"} == {"oncall@p.example"}
 
 

@@ -39,7 +39,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "upsert contract": lambda who: accounts.upsert(NOTHING, NOTHING, who, ACCOUNT),
     "subscribe": lambda who: subscriptions.create(
         NOTHING, NOTHING, NOTHING, who, {"email": "a@b.example"}, confirm_hours=1
-    ),  # fmt: skip
+    ),
     "change subscription": lambda who: subscriptions.change(NOTHING, who, "s1", {"max_severity": 2}),
     "delete subscription": lambda who: subscriptions.remove(NOTHING, who, "s1"),
 }
