@@ -98,10 +98,16 @@ def _settings() -> Any:
     from chalicelib.settings import Settings
 
     return Settings(
-        names=ResourceNames(stage="bench"), region="us-east-1", sender="alerts@patchcast.bench",
-        public_base_url="https://patchcast.bench", jwt_issuer="bench", jwt_audience="bench",
-        jwks_url="file:///dev/null", download_link_days=30, confirm_link_hours=72,
-    )  # fmt: skip
+        names=ResourceNames(stage="bench"),
+        region="us-east-1",
+        sender="alerts@patchcast.bench",
+        public_base_url="https://patchcast.bench",
+        jwt_issuer="bench",
+        jwt_audience="bench",
+        jwks_url="file:///dev/null",
+        download_link_days=30,
+        confirm_link_hours=72,
+    )
 
 
 def _seed(w: Any) -> str:
@@ -133,11 +139,17 @@ def _seed(w: Any) -> str:
             size=3,
             sha256="-",
             object_key="uploads/rel1/fix.zip",
-        )  # fmt: skip
+        )
     )
     w.client("s3").put_object(Bucket=w.blobs.bucket, Key="uploads/rel1/fix.zip", Body=b"zip")
-    return mint(w.keys.ring(), Purpose.DOWNLOAD, account_id="acct1", subject="sub1", release_id="rel1",
-                expires=int(time.time()) + 3600)  # fmt: skip
+    return mint(
+        w.keys.ring(),
+        Purpose.DOWNLOAD,
+        account_id="acct1",
+        subject="sub1",
+        release_id="rel1",
+        expires=int(time.time()) + 3600,
+    )
 
 
 def click_counts(token: str, settings: Any, warm_clicks: int = 30) -> dict[str, Any]:
@@ -199,12 +211,15 @@ def run() -> dict[str, Any]:
         "tokens": tokens,
         "click": clicks,
         "targets": {
-            "requests_before_redirect": {"limit": MAX_REQUESTS, "worst": clicks["cold_requests"],
-                                         "met": clicks["cold_requests"] <= MAX_REQUESTS},
+            "requests_before_redirect": {
+                "limit": MAX_REQUESTS,
+                "worst": clicks["cold_requests"],
+                "met": clicks["cold_requests"] <= MAX_REQUESTS,
+            },
             "mint_per_s": {"limit": MIN_TOKENS_PER_SECOND, "met": tokens["mint_per_s"] >= MIN_TOKENS_PER_SECOND},
             "verify_per_s": {"limit": MIN_TOKENS_PER_SECOND, "met": tokens["verify_per_s"] >= MIN_TOKENS_PER_SECOND},
         },
-    }  # fmt: skip
+    }
 
 
 def main() -> None:

@@ -38,8 +38,17 @@ def make(n: int, product: str, *, seed: int = 5) -> Population:
         accounts.append(acct)
         for s in range(min(PER_ACCOUNT, n - a * PER_ACCOUNT)):
             kinds = ("service-pack",) if rng.random() < 0.06 else ("patch", "service-pack")
-            sub = Subscription(acct.account_id, f"s{s}", f"u{s}.{acct.account_id}@bench.example", (product,), kinds, 4,
-                               ("ga",), SubscriptionStatus.ACTIVE, now_iso())  # fmt: skip
+            sub = Subscription(
+                acct.account_id,
+                f"s{s}",
+                f"u{s}.{acct.account_id}@bench.example",
+                (product,),
+                kinds,
+                4,
+                ("ga",),
+                SubscriptionStatus.ACTIVE,
+                now_iso(),
+            )
             subs.append(sub)
             if not expired and "patch" in kinds:
                 eligible.add(sub.email)

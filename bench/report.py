@@ -62,8 +62,14 @@ def run(n: int, repeat: int, *, records: bool, compare: bool) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="patchcast-bench-report-"))
     keys = issuer.ensure_keys(state)
     settings = _settings()
-    settings = type(settings)(**{**settings.__dict__, "jwt_issuer": issuer.ISSUER, "jwt_audience": issuer.AUDIENCE,
-                                 "jwks_url": keys.resolve().as_uri()})  # fmt: skip
+    settings = type(settings)(
+        **{
+            **settings.__dict__,
+            "jwt_issuer": issuer.ISSUER,
+            "jwt_audience": issuer.AUDIENCE,
+            "jwks_url": keys.resolve().as_uri(),
+        }
+    )
     with _local_aws():
         provision("bench", sender=settings.sender, session=boto3.session.Session(region_name="us-east-1"))
         w = wiring.Wiring(settings)

@@ -22,9 +22,12 @@ import time
 import tracemalloc
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from chalicelib.queues import Queues
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,20 +107,20 @@ class CpuMeter:
     def per_email(self, emails: int) -> dict[str, float]:
         (own0, aws0), (own1, aws1) = self.start_at, self._now()
         n = max(emails, 1)
-        return {"client_cpu_ms_per_email": round((own1 - own0) * 1000 / n, 2),
-                "local_aws_cpu_ms_per_email": round((aws1 - aws0) * 1000 / n, 2)}  # fmt: skip
+        return {
+            "client_cpu_ms_per_email": round((own1 - own0) * 1000 / n, 2),
+            "local_aws_cpu_ms_per_email": round((aws1 - aws0) * 1000 / n, 2),
+        }
 
 
-class Stub:
-    """A Queues stand-in that keeps what a probe invocation would enqueue."""
+class Stub(Queues):
+    """Queues that keep what a probe invocation would enqueue instead of sending it."""
 
     def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
+        super().__init__(None)
+        self.sent: list[Mapping[str, Any]] = []
 
-    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
-        self.sent.append(body)
-
-    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+    def send_many(self, name: str, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None:
         self.sent.extend(bodies)
 
 
@@ -135,8 +138,21 @@ def _release(table: Any, product: str, status: str) -> str:
     from chalicelib.states import ReleaseStatus
 
     release_id = uuid.uuid4().hex[:16]
-    table.create_release(Release(release_id, product, f"1.{release_id[:6]}", "patch", 2, "ga", "Bench fix",
-                                 "Fixes the benchmark", ReleaseStatus(status), now_iso(), "bench"))  # fmt: skip
+    table.create_release(
+        Release(
+            release_id,
+            product,
+            f"1.{release_id[:6]}",
+            "patch",
+            2,
+            "ga",
+            "Bench fix",
+            "Fixes the benchmark",
+            ReleaseStatus(status),
+            now_iso(),
+            "bench",
+        )
+    )
     return release_id
 
 
@@ -155,28 +171,18 @@ def _queues_empty(sqs: Any, urls: list[str]) -> bool:
 def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, Any]]:
     """Peak Python heap of one fan-out and one delivery invocation of a fresh release, each alone."""
     from chalicelib import delivery, fanout
-    from chalicelib.names import ResourceNames
-    from chalicelib.routes import links
+    from chalicelib.messages import DeliveryBatch, FanoutPage
+    from chalicelib.routes import link_maker
 
-    names = ResourceNames("local")
     # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
     probe = _release(loader, product, "published")
-    stub: Any = Stub()  # a Queues stand-in
-    _, fanout_peak = _peak(
-        lambda: fanout.run(
-            w.table,
-            stub,
-            fanout.FanoutQueues(
-                names.fanout_queue,
-                names.deliver_queue,  # type: ignore[arg-type]
-                names.critical_queue,
-            ),
-            {"release_id": probe},
-        )  # fmt: skip
+    stub = Stub()
+    _, fanout_peak = _peak(lambda: fanout.run(w.table, stub, FanoutPage(probe)))
+    deps = delivery.Deps(
+        table=w.table, mailer=w.mailer, queues=w.queues, urls=link_maker(), link_days=30, quota=w.quota
     )
-    deps = delivery.Deps(table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=30, quota=w.quota)
-    batch = next(m for m in stub.sent if "recipients" in m)
-    counts, delivery_peak = _peak(lambda: delivery.run(deps, batch, queue=names.deliver_queue))
+    batch = DeliveryBatch.from_json(next(m for m in stub.sent if "recipients" in m))
+    counts, delivery_peak = _peak(lambda: delivery.run(deps, batch))
     return fanout_peak, delivery_peak, counts
 
 
@@ -194,8 +200,11 @@ def memory_only(n: int, session: Any) -> dict[str, Any]:
     pop.load(loader, people)
     probe_peaks(wiring.get(), loader, people.product)  # warm-up: first imports and clients, as in a warm container
     fanout_peak, delivery_peak, _ = probe_peaks(wiring.get(), loader, people.product)
-    return {"subscribers": n, "peak_kib_fanout_invocation": fanout_peak // 1024,
-            "peak_kib_delivery_invocation": delivery_peak // 1024}  # fmt: skip
+    return {
+        "subscribers": n,
+        "peak_kib_fanout_invocation": fanout_peak // 1024,
+        "peak_kib_delivery_invocation": delivery_peak // 1024,
+    }
 
 
 def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dict[str, Any]:
@@ -226,7 +235,7 @@ def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dic
     try:
         release_id = _release(loader, people.product, "available")
         t0, cpu = time.monotonic(), CpuMeter(aws_pids)
-        releases.publish(loader, Queues(sqs), names.fanout_queue, release_id)
+        releases.publish(loader, Queues(sqs, names), release_id)
         deadline = t0 + 120 + n / 20
         while time.monotonic() < deadline:
             time.sleep(0.25)
@@ -280,8 +289,11 @@ def _sample_raw(sender: str) -> bytes:
     rel = Release(
         "r", "P", "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", ReleaseStatus.PUBLISHED, now_iso(), "b"
     )
-    links = mail.Links(download="https://x.example/d/" + "t" * 120, unsubscribe="https://x.example/u/" + "t" * 120,
-                       expires=datetime.now(UTC))  # fmt: skip
+    links = mail.Links(
+        download="https://x.example/d/" + "t" * 120,
+        unsubscribe="https://x.example/u/" + "t" * 120,
+        expires=datetime.now(UTC),
+    )
     return mail.release_notice(sender=sender, to="ceiling@bench.example", release=rel, links=links)
 
 
@@ -293,8 +305,11 @@ def ceiling(session: Any, sender: str, threads: int, count: int, aws_pids: list[
     raw = _sample_raw(sender)
 
     def send(i: int) -> None:
-        ses.send_email(FromEmailAddress=sender, Destination={"ToAddresses": [f"c{i}@bench.example"]},
-                       Content={"Raw": {"Data": raw}})  # fmt: skip
+        ses.send_email(
+            FromEmailAddress=sender,
+            Destination={"ToAddresses": [f"c{i}@bench.example"]},
+            Content={"Raw": {"Data": raw}},
+        )
 
     t0, cpu = time.monotonic(), CpuMeter(aws_pids)
     with ThreadPoolExecutor(threads) as pool:
@@ -333,8 +348,11 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
     )
     t0 = time.monotonic()
     requests, audience = 0, list[dict[str, Any]]()
-    kwargs: dict[str, Any] = {"TableName": table_name, "FilterExpression": "GSI1PK = :p",
-                              "ExpressionAttributeValues": {":p": {"S": f"AUDIENCE#{product}"}}}  # fmt: skip
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": "GSI1PK = :p",
+        "ExpressionAttributeValues": {":p": {"S": f"AUDIENCE#{product}"}},
+    }
     while len(audience) < limit:
         page = db.scan(**kwargs)
         requests += 1
@@ -355,9 +373,14 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
         requests += 2
     sent = min(limit, len(audience))
     send_s = time.monotonic() - t1
-    return {**cpu.per_email(sent), "emails": sent, "scan_seconds": round(scan_s, 2), "send_seconds": round(send_s, 2),
-            "emails_per_second": round(sent / send_s, 1) if send_s else 0.0,
-            "requests_per_email": round(requests / max(sent, 1), 3)}  # fmt: skip
+    return {
+        **cpu.per_email(sent),
+        "emails": sent,
+        "scan_seconds": round(scan_s, 2),
+        "send_seconds": round(send_s, 2),
+        "emails_per_second": round(sent / send_s, 1) if send_s else 0.0,
+        "requests_per_email": round(requests / max(sent, 1), 3),
+    }
 
 
 # What a function has imported by its first AWS call, beyond ``app``: an API route's (the table adapter,
@@ -377,19 +400,29 @@ def cold_start(repeat: int = 5) -> dict[str, Any]:
 
     def measure(modules: str) -> float:
         code = f"import time; t = time.perf_counter(); import {modules}; print(time.perf_counter() - t)"
-        runs = [float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                                     check=True).stdout) for _ in range(repeat)]  # fmt: skip
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(repeat)
+        ]
         return statistics.median(runs) * 1000
 
     app_ms, boto_ms = measure("app"), measure("boto3")
     first = {name: measure(modules) for name, modules in FIRST_CALL.items()}
-    return {"import_app_ms": round(app_ms, 1), "import_boto3_ms": round(boto_ms, 1), "ratio": round(app_ms / boto_ms, 2),
-            "first_aws_call_ms": {k: round(v, 1) for k, v in first.items()},
-            "first_aws_call_ratio": {k: round(v / boto_ms, 2) for k, v in first.items()}}  # fmt: skip
+    return {
+        "import_app_ms": round(app_ms, 1),
+        "import_boto3_ms": round(boto_ms, 1),
+        "ratio": round(app_ms / boto_ms, 2),
+        "first_aws_call_ms": {k: round(v, 1) for k, v in first.items()},
+        "first_aws_call_ratio": {k: round(v / boto_ms, 2) for k, v in first.items()},
+    }
 
 
 def extras() -> dict[str, Any]:
-    """Issue 6's token and download figures, when that benchmark is present."""
+    """The token and download figures of ``bench/downloads.py``, when that benchmark is present."""
     if importlib.util.find_spec("bench.downloads") is None:
         return {}
     from bench import downloads  # type: ignore[attr-defined]
@@ -439,9 +472,16 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 1000,
-        ceiling_n: int = 3000, quiet: bool = False, memory: bool = False,
-        dynamodb_process: bool = True) -> dict[str, Any]:  # fmt: skip
+def run(
+    n: int = 10_000,
+    concurrency: int = 2,
+    out: Path | None = ROOT / "bench" / "results",
+    naive_n: int = 1000,
+    ceiling_n: int = 3000,
+    quiet: bool = False,
+    memory: bool = False,
+    dynamodb_process: bool = True,
+) -> dict[str, Any]:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
     import boto3
@@ -451,16 +491,24 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
 
     os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)
     state = Path(tempfile.mkdtemp(prefix="patchcast-bench-"))
-    stack = LocalStack(state_dir=state, api_port=free_port(), aws_port=free_port(), outbox_port=free_port(),
-                       dynamodb_port=free_port() if dynamodb_process else None)  # fmt: skip
+    stack = LocalStack(
+        state_dir=state,
+        api_port=free_port(),
+        aws_port=free_port(),
+        outbox_port=free_port(),
+        dynamodb_port=free_port() if dynamodb_process else None,
+    )
     try:
         stack.start(seed=False, api=False, events=False)
         session = boto3.session.Session(region_name="us-east-1")
         from chalicelib import settings
 
         sender = settings.get().sender
-        result: dict[str, Any] = {"concurrency": concurrency, "send_threads": delivery.SEND_CONCURRENCY,
-                                  "dynamodb_process": dynamodb_process}  # fmt: skip
+        result: dict[str, Any] = {
+            "concurrency": concurrency,
+            "send_threads": delivery.SEND_CONCURRENCY,
+            "dynamodb_process": dynamodb_process,
+        }
         if memory:
             result = {"memory_only": memory_only(n, session)}
             print(json.dumps(result["memory_only"]))
@@ -469,8 +517,9 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
         result["pipeline"] = pipeline(n, concurrency, session, aws_pids)
         threads = concurrency * delivery.SEND_CONCURRENCY
         result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)), aws_pids)
-        result["naive"] = naive(session, settings.get().names.table, result["pipeline"]["product"], sender,
-                                min(naive_n, n), aws_pids)  # fmt: skip
+        result["naive"] = naive(
+            session, settings.get().names.table, result["pipeline"]["product"], sender, min(naive_n, n), aws_pids
+        )
     finally:
         stack.stop()
     result["cold_start"] = cold_start()
@@ -495,8 +544,11 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=1000, help="recipients the naive baseline sends to")
     parser.add_argument("--ceiling", type=int, default=3000, help="emails of the bare SES ceiling run")
     parser.add_argument("--memory-only", action="store_true", help="only the per-invocation peak heap at --n")
-    parser.add_argument("--one-process", action="store_true",
-                        help="serve DynamoDB from the same local AWS process as SES, as make run does")  # fmt: skip
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="serve DynamoDB from the same local AWS process as SES, as make run does",
+    )
     args = parser.parse_args()
     run(
         args.n,

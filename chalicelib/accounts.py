@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +11,8 @@ from chalicelib import entitlements
 from chalicelib import validation as v
 from chalicelib.auth import SUPPORT_ADMINS, Identity
 from chalicelib.entitlements import TIERS
-from chalicelib.errors import BadRequest, InvalidFields, NotFound
+from chalicelib.errors import BadRequest, Forbidden, InvalidFields, NotFound
+from chalicelib.messages import AccountChange
 from chalicelib.models import Account, Product
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -39,8 +39,9 @@ def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[
     start = faults.check("support_start", lambda: v.iso_date(body, "support_start"), None)
     end = faults.check("support_end", lambda: v.iso_date(body, "support_end"), None)
     if start is not None and end is not None and end < start:
-        faults.add("support_end", BadRequest("Field 'support_end' must not be before 'support_start'.",
-                                             code="invalid_field"))  # fmt: skip
+        faults.add(
+            "support_end", BadRequest("Field 'support_end' must not be before 'support_start'.", code="invalid_field")
+        )
     tz = faults.check("timezone", lambda: _timezone(body.get("timezone", "UTC")), "UTC")
     name = faults.check("name", lambda: v.text(body, "name", max_len=200) or "", "")
     tier = faults.check("tier", lambda: v.choice(body, "tier", TIERS), "")
@@ -49,8 +50,18 @@ def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[
     oncall = faults.check("oncall_email", lambda: _optional_email(body, "oncall_email"), None)
     faults.raise_any()
     assert start is not None and end is not None  # no fault: both parsed
-    return Account(account_id=account_id, name=name, tier=tier, products=tuple(products), support_start=start,
-                   support_end=end, timezone=tz, business_hours=hours, csm_email=csm, oncall_email=oncall)  # fmt: skip
+    return Account(
+        account_id=account_id,
+        name=name,
+        tier=tier,
+        products=tuple(products),
+        support_start=start,
+        support_end=end,
+        timezone=tz,
+        business_hours=hours,
+        csm_email=csm,
+        oncall_email=oncall,
+    )
 
 
 class _Faults:
@@ -126,38 +137,40 @@ def parse_product(product_id: str, body: dict[str, Any]) -> Product:
     )
 
 
-@dataclass(frozen=True)
-class AccountChange:
-    """The message that re-ranks an account's audience entries after its contract changed, a page per message."""
-
-    account_id: str
-    cursor: str | None = None
-
-    def to_message(self) -> dict[str, Any]:
-        return {"account_id": self.account_id, **({"cursor": self.cursor} if self.cursor else {})}
-
-    @classmethod
-    def from_message(cls, body: dict[str, Any]) -> AccountChange:
-        return cls(account_id=str(body["account_id"]), cursor=body.get("cursor"))
+def upsert_product(table: Table, who: Identity, product_id: str, body: dict[str, Any]) -> Product:
+    who.require_group(SUPPORT_ADMINS)
+    product = parse_product(product_id, body)
+    table.put_product(product)
+    return product
 
 
-def upsert(table: Table, queues: Queues, queue: str, account: Account) -> bool:
+def put_account(
+    table: Table, queues: Queues, who: Identity, account_id: str, body: dict[str, Any]
+) -> tuple[Account, bool]:
+    """A support admin's contract, parsed and written (``upsert``): the account, and whether it changed."""
+    who.require_group(SUPPORT_ADMINS)
+    account = parse_account(account_id, body, known_products=known_products(table))
+    return account, upsert(table, queues, who, account)
+
+
+def upsert(table: Table, queues: Queues, who: Identity, account: Account) -> bool:
     """Write the contract, and queue the rewrite of its subscribers' audience entries (a tier change moves
     them in the delivery order; a product dropped from the contract drops its entries): an account's
     subscriptions are paged through by the account-change handler, not in the request. Fan-out checks
     the entitlement from the contract itself, so it is right meanwhile; only the order waits. Queued on
     every upsert, unchanged or not, so an interrupted earlier sync heals on the next import."""
+    who.require_group(SUPPORT_ADMINS)
     changed = table.put_account(account)
-    queues.send(queue, AccountChange(account.account_id).to_message())
+    queues.send_account_change(AccountChange(account.account_id))
     return changed
 
 
-def sync_page(table: Table, queues: Queues, queue: str, change: AccountChange) -> None:
+def sync_page(table: Table, queues: Queues, change: AccountChange) -> None:
     """One page of an account change; the next page goes back on the queue (idempotent: a page synced
     twice writes nothing the second time)."""
     following = table.sync_audience(change.account_id, cursor=change.cursor)
     if following:
-        queues.send(queue, AccountChange(change.account_id, following).to_message())
+        queues.send_account_change(AccountChange(change.account_id, following))
 
 
 def entitlements_of(table: Table, who: Identity, *, now: datetime | None = None) -> dict[str, Any]:
@@ -165,7 +178,7 @@ def entitlements_of(table: Table, who: Identity, *, now: datetime | None = None)
     account_id = who.require_customer()
     account = table.get_account(account_id)
     if account is None:
-        raise NotFound(f"Account {account_id} has no support contract.", code="no_contract")
+        raise Forbidden(f"Account {account_id} has no support contract.", code="no_contract")
     active = entitlements.period_active(account.contract(), now or datetime.now(UTC))
     tier = entitlements.policy(account.tier)
     catalog = {p.product_id: p for p in table.list_products()}

@@ -49,8 +49,7 @@ def why_left_out(entry: AudienceEntry, release: Release, account: Account | None
     """Why fan-out drops an audience entry (``eligible`` said no): the contract's reason, else preferences."""
     if account is None:
         return "no_contract"
-    decision = decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel,
-                      now=now)  # fmt: skip
+    decision = decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=now)
     if decision:
         # runs none of the lines the release is for, though it wants this kind, severity and channel
         return "version_lines" if fanout.prefers(entry, release) else "preferences"
@@ -84,11 +83,21 @@ def _suppressed(table: Table, pool: ThreadPoolExecutor, addresses: list[str]) ->
     return found
 
 
-def _page(table: Table, pool: ThreadPoolExecutor, release: Release, tally: _Tally, now: datetime,
-          entries: list[AudienceEntry], *, page: int, carry: dict[str, Any], more: bool) -> dict[str, Any]:  # fmt: skip
+def _page(
+    table: Table,
+    pool: ThreadPoolExecutor,
+    release: Release,
+    tally: _Tally,
+    now: datetime,
+    entries: list[AudienceEntry],
+    *,
+    page: int,
+    carry: dict[str, Any],
+    more: bool,
+) -> dict[str, Any]:
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
     planned, carry_on = fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry, more=more)
-    recipients = [Recipient.from_message(row) for b in planned for row in b["recipients"]]
+    recipients = [r for b in planned for r in b.recipients]
     suppressed = _suppressed(table, pool, [r.email for r in recipients])
     for r in recipients:
         tally.planned(r, r.email.lower() in suppressed)
@@ -130,8 +139,9 @@ def preview(
     return _answer(release, tally, quota, pages=pages, complete=complete, now=now)
 
 
-def _answer(release: Release, tally: _Tally, quota: SendQuota, *, pages: int, complete: bool,
-            now: datetime) -> dict[str, Any]:  # fmt: skip
+def _answer(
+    release: Release, tally: _Tally, quota: SendQuota, *, pages: int, complete: bool, now: datetime
+) -> dict[str, Any]:
     rate = quota.max_send_rate
     sent_before = 0
     tiers = dict(sorted(tally.tiers.items(), key=lambda kv: TIERS[kv[0]].rank if kv[0] in TIERS else 99))

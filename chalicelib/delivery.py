@@ -14,13 +14,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from chalicelib import copies, mail, reports
 from chalicelib.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.links import LinkMaker
+from chalicelib.messages import DeliveryBatch, MalformedMessage, retry_batch_id
 from chalicelib.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.observability import count_outcomes, logger
 from chalicelib.pacing import Pacer, QuotaCache, SendQuota
@@ -98,7 +99,7 @@ class Deps:
     table: DeliveryStore
     mailer: Mailer
     queues: Queues
-    links: LinkMaker
+    urls: LinkMaker
     link_days: int
     quota: QuotaCache | None = None
     share: float = 1.0  # the fraction of the account's MaxSendRate this invocation may use (settings.send_share)
@@ -129,24 +130,33 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
     if notice == RECALL:
         from chalicelib import recall  # only recall batches need it (and what it imports)
 
-        return recall.composer(deps.table, deps.links, sender=deps.mailer.sender, region=deps.region,
-                               link_days=deps.link_days, release=release, recipients=todo)  # fmt: skip
+        return recall.composer(
+            deps.table,
+            deps.urls,
+            sender=deps.mailer.sender,
+            region=deps.region,
+            link_days=deps.link_days,
+            release=release,
+            recipients=todo,
+        )
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
-    notice_for = mail.NoticeTemplate(mail.NOTICES[notice], sender=sender, release=release, expires=until,
-                                     download=bool(release.object_key))  # fmt: skip
+    notice_for = mail.NoticeTemplate(
+        mail.NOTICES[notice], sender=sender, release=release, expires=until, download=bool(release.object_key)
+    )
 
     def compose(r: Recipient) -> bytes:
         if r.role == Role.ONCALL:
             return copies.oncall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id)
         if r.role == Role.CSM:
-            return copies.csm_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
-                                   notified=notified)  # fmt: skip
+            return copies.csm_copy(
+                sender=sender, to=r.email, release=release, account_id=r.account_id, notified=notified
+            )
         links = mail.Links(
-            download=deps.links.download(r.account_id, r.subscription_id, release.release_id, expires=expires)
+            download=deps.urls.download(r.account_id, r.subscription_id, release.release_id, expires=expires)
             if release.object_key
             else None,
-            unsubscribe=deps.links.unsubscribe(r.account_id, r.subscription_id),
+            unsubscribe=deps.urls.unsubscribe(r.account_id, r.subscription_id),
             expires=until,
         )
         return notice_for.render(r.email, links)
@@ -177,9 +187,13 @@ def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bo
 
 
 def _partition(
-    recipients: list[Recipient], already: set[str], subs: dict[str, Subscription], suppressed: set[str],
-    release: Release, notice: str = Notice.RELEASE,
-) -> tuple[list[Recipient], list[DeliveryOutcome]]:  # fmt: skip
+    recipients: list[Recipient],
+    already: set[str],
+    subs: dict[str, Subscription],
+    suppressed: set[str],
+    release: Release,
+    notice: str = Notice.RELEASE,
+) -> tuple[list[Recipient], list[DeliveryOutcome]]:
     """Who to send to now, and the outcomes already known (opted out or suppressed since fan-out; for a
     recall, only unsubscribed or suppressed since the notice)."""
     todo: list[Recipient] = []
@@ -197,38 +211,26 @@ def _partition(
     return todo, skipped
 
 
-def _postpone(deps: Deps, queue: str, message: dict[str, Any], delay: int, **changes: Any) -> None:
+def _postpone(deps: Deps, critical: bool, batch: DeliveryBatch, delay: int) -> None:
     """The same batch back on the queue as a new message: no receive is burnt on waiting."""
-    deps.queues.send(queue, {**message, **changes}, delay=delay)
+    deps.queues.send_batch(batch, critical=critical, delay=delay)
 
 
-def retry_batch_id(batch_id: str) -> str:
-    """The id of the batch that takes over a batch's unsent recipients: the one name for retry batches."""
-    return f"{batch_id}.r{batch_id.count('.r') + 1}"
-
-
-def _requeue(deps: Deps, queue: str, message: dict[str, Any], retry: list[DeliveryOutcome]) -> None:
+def _requeue(deps: Deps, critical: bool, batch: DeliveryBatch, retry: list[DeliveryOutcome]) -> None:
     """Only the recipients not sent (failed transiently, or not reached before the timeout) go back, as a
     new batch: later after a failure, at once when only the deadline stopped them."""
-    attempt = int(message.get("attempt", 0)) + 1
+    successor = batch.retry(o.recipient for o in retry)
     paused = any(o.extra.get("paused") for o in retry)
     failed = any(not o.extra.get("deferred") for o in retry)
-    body = {
-        "release_id": message["release_id"],
-        "notice": message.get("notice", Notice.RELEASE),
-        "batch_id": retry_batch_id(str(message["batch_id"])),
-        "attempt": attempt,
-        "recipients": [o.recipient.to_message() for o in retry],
-    }
-    delay = PAUSE_DELAY_SECONDS if paused else min(RETRY_DELAY_SECONDS * attempt, 900) if failed else 0
-    deps.queues.send(queue, body, delay=delay)
+    delay = PAUSE_DELAY_SECONDS if paused else min(RETRY_DELAY_SECONDS * successor.attempt, 900) if failed else 0
+    deps.queues.send_batch(successor, critical=critical, delay=delay)
 
 
 def _quota(deps: Deps) -> SendQuota:
     return deps.quota.get() if deps.quota else SendQuota(0.0)
 
 
-def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> list[str]:
+def _unfinished(deps: Deps, release_id: str, notice: str, after: Iterable[str]) -> list[str]:
     """Of the batches a CSM copy waits for (and the retry batches they spawned), those not finished."""
     pending, waiting = list(after), []
     while pending:
@@ -332,9 +334,9 @@ class Delivered:
     unrecorded: list[DeliveryOutcome] = field(default_factory=list)
 
 
-def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Delivered:
-    release_id, notice = str(message["release_id"]), str(message.get("notice", Notice.RELEASE))
-    recipients = [Recipient.from_message(r) for r in message["recipients"]]
+def _deliver_claimed(deps: Deps, batch: DeliveryBatch, critical: bool) -> Delivered:
+    release_id, notice = batch.release_id, batch.notice
+    recipients = list(batch.recipients)
     release, subs, already, suppressed = deps.table.delivery_context(release_id, notice, recipients)
     counts: dict[str, int] = {str(status): 0 for status in DeliveryStatus}
     if release is None or release.status not in mail.SENDABLE[notice]:
@@ -346,7 +348,7 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Deliver
     outcomes += sent
     retry = [o for o in outcomes if o.status == DeliveryStatus.RETRY]
     if retry:
-        _requeue(deps, queue, message, retry)
+        _requeue(deps, critical, batch, retry)
         if any(o.extra.get("paused") for o in retry) and deps.quota:
             deps.quota.mark_paused()
     for status, n in outcomes_by_status(outcomes).items():
@@ -356,32 +358,37 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Deliver
     return Delivered(counts, tally_of(outcomes, published_at=published_at), unrecorded)
 
 
-def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
-    release_id = str(message["release_id"])
-    notice = str(message.get("notice", Notice.RELEASE))
+def run(deps: Deps, batch: DeliveryBatch, *, critical: bool = False) -> dict[str, int]:
+    """Deliver one batch from the delivery queue (``critical``: the severity-1 one, where it goes back to)."""
+    release_id, notice = batch.release_id, batch.notice
     if notice not in mail.NOTICES:
-        raise ValueError(f"unknown notice kind {notice!r}")  # a poison message: let it reach the DLQ
+        raise MalformedMessage(f"unknown notice kind {notice!r}")  # a poison message: let it reach the DLQ
     if not _quota(deps).sending_enabled:
-        _postpone(deps, queue, message, PAUSE_DELAY_SECONDS)
+        _postpone(deps, critical, batch, PAUSE_DELAY_SECONDS)
         logger.warning("SES sending is paused: batch postponed", extra={"release_id": release_id})
         return {"paused": 1}
-    waits = int(message.get("waits", 0))
-    if message.get("after") and waits < MAX_WAITS and _unfinished(deps, release_id, notice, message["after"]):
-        _postpone(deps, queue, message, WAIT_DELAY_SECONDS, waits=waits + 1)
+    if batch.after and batch.waits < MAX_WAITS and _unfinished(deps, release_id, notice, batch.after):
+        _postpone(deps, critical, replace(batch, waits=batch.waits + 1), WAIT_DELAY_SECONDS)
         return {"waiting": 1}
-    claim_id = f"{notice}#{message['batch_id']}"
-    claim = deps.table.claim_batch(release_id, claim_id, lease_seconds=LEASE_SECONDS, max_attempts=MAX_ATTEMPTS,
-                                   queue=queue, body=message)  # fmt: skip
+    claim_id = f"{notice}#{batch.batch_id}"
+    claim = deps.table.claim_batch(
+        release_id,
+        claim_id,
+        lease_seconds=LEASE_SECONDS,
+        max_attempts=MAX_ATTEMPTS,
+        queue=deps.queues.delivery_queue(critical=critical),
+        body=batch.to_json(),
+    )
     if claim.status == ClaimStatus.DONE:
         return {}
     if claim.status == ClaimStatus.BUSY:
         # Another invocation holds it: look again once its lease could have run out (no receive burnt; the
         # claims, not the receives, count the attempts).
-        _postpone(deps, queue, message, LEASE_SECONDS)
+        _postpone(deps, critical, batch, LEASE_SECONDS)
         return {"busy": 1}
     if claim.status != ClaimStatus.CLAIMED:
         _refuse(deps, release_id, claim_id, claim)
-    delivered = _attempt(deps, message, queue, claim_id, claim)
+    delivered = _attempt(deps, batch, critical, claim_id, claim)
     counts = delivered.counts
     deps.table.finish_batch(release_id, claim_id, counts, tally=delivered.tally, records=delivered.unrecorded)
     count_outcomes(counts)
@@ -389,12 +396,12 @@ def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
     return counts
 
 
-def _attempt(deps: Deps, message: dict[str, Any], queue: str, claim_id: str, claim: BatchClaim) -> Delivered:
+def _attempt(deps: Deps, batch: DeliveryBatch, critical: bool, claim_id: str, claim: BatchClaim) -> Delivered:
     """Deliver a claimed batch; if that fails, keep the error on the claim and give the batch up on its
     last attempt, then raise (SQS retries the message, and after the last moves it to the DLQ)."""
-    release_id = str(message["release_id"])
+    release_id = batch.release_id
     try:
-        return _deliver_claimed(deps, message, queue)
+        return _deliver_claimed(deps, batch, critical)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if claim.attempts >= MAX_ATTEMPTS:
@@ -433,7 +440,14 @@ def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None) -
         if stuck.redrives >= MAX_REDRIVES or not stuck.queue or not stuck.body:
             logger.error("batch stuck beyond re-drives: look at it by hand", extra=_ids(stuck))
             continue
-        queues.send(stuck.queue, stuck.body)
+        try:
+            batch = DeliveryBatch.from_json(stuck.body)
+        except MalformedMessage as exc:
+            logger.error(
+                "stuck batch's message is malformed: look at it by hand", extra={**_ids(stuck), "error": str(exc)}
+            )
+            continue
+        queues.redrive(stuck.queue, batch)
         redriven += 1
     if redriven:
         logger.warning("re-drove stuck batches", extra={"count": redriven})

@@ -89,9 +89,9 @@ def _invalid() -> NotFound:
     return NotFound("This download link is not valid.", code="invalid_link", hint=_INVALID_HINT)
 
 
-def _claims(links: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
+def _claims(urls: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
     try:
-        return verify(links.ring, token, Purpose.DOWNLOAD)
+        return verify(urls.ring, token, Purpose.DOWNLOAD)
     except TokenExpired as exc:
         if allow_expired:
             return exc.claims  # authentic: the MAC was checked before the expiry
@@ -100,7 +100,7 @@ def _claims(links: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
             f"This download link expired on {when}.",
             code="link_expired",
             hint="We can email a fresh link to the address this one was sent to, if you are still entitled.",
-            action=Action(label="Email me a fresh link", href=links.renew(token)),
+            action=Action(label="Email me a fresh link", href=urls.renew(token)),
         ) from exc
     except TokenInvalid as exc:
         raise _invalid() from exc
@@ -119,7 +119,7 @@ def downloadable(release: Release, account: Account | None, now: datetime) -> bo
 
 
 def _withdrawn(
-    table: DownloadStore, links: LinkMaker, claims: Claims, release: Release, account: Account | None
+    table: DownloadStore, urls: LinkMaker, claims: Claims, release: Release, account: Account | None
 ) -> Gone:
     """The 410 of a yanked release's link: the reason, and the successor's download where the link's
     contract is entitled to it, a fresh link that lives as long as the one clicked (no longer than what
@@ -128,7 +128,7 @@ def _withdrawn(
     successor = table.get_release(release.superseded_by) if release.superseded_by and account else None
     action = None
     if successor is not None and downloadable(successor, account, datetime.now(UTC)):
-        href = links.download(claims.account_id, claims.subject, successor.release_id, expires=claims.expires)
+        href = urls.download(claims.account_id, claims.subject, successor.release_id, expires=claims.expires)
         action = Action(f"Download version {successor.version}", href, method="GET")
     return Gone(
         f"This release was withdrawn: {release.reason or 'no reason given'}.{instead}",
@@ -138,7 +138,7 @@ def _withdrawn(
     )
 
 
-def _entitled(table: DownloadStore, links: LinkMaker, claims: Claims) -> Grant:
+def _entitled(table: DownloadStore, urls: LinkMaker, claims: Claims) -> Grant:
     """Release, contract and subscription in one read, then the entitlement as it stands now."""
     release, account, sub, seen = table.download_context(claims.release_id, claims.account_id, claims.subject)
     if (
@@ -148,7 +148,7 @@ def _entitled(table: DownloadStore, links: LinkMaker, claims: Claims) -> Grant:
     ):
         raise _invalid()
     if release.status == ReleaseStatus.YANKED:
-        raise _withdrawn(table, links, claims, release, account if sub is not None else None)
+        raise _withdrawn(table, urls, claims, release, account if sub is not None else None)
     if account is None:
         raise Forbidden("The support contract for this link no longer exists.", code="no_contract", hint=_CONTRACT_HINT)
     if sub is None:
@@ -165,12 +165,12 @@ def _entitled(table: DownloadStore, links: LinkMaker, claims: Claims) -> Grant:
     return Grant(release=release, account=account, subscription=sub, downloaded_before=seen)
 
 
-def authorize(table: DownloadStore, links: LinkMaker, token: str) -> Grant:
-    return _entitled(table, links, _claims(links, token, allow_expired=False))
+def authorize(table: DownloadStore, urls: LinkMaker, token: str) -> Grant:
+    return _entitled(table, urls, _claims(urls, token, allow_expired=False))
 
 
-def redirect_url(table: DownloadStore, blobs: Blobs, links: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
-    grant = authorize(table, links, token)
+def redirect_url(table: DownloadStore, blobs: Blobs, urls: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
+    grant = authorize(table, urls, token)
     release = grant.release
     assert release.object_key is not None
     table.record_download(
@@ -192,9 +192,9 @@ def redirect_url(table: DownloadStore, blobs: Blobs, links: LinkMaker, token: st
     )
 
 
-def info(table: DownloadStore, links: LinkMaker, token: str) -> dict[str, Any]:
+def info(table: DownloadStore, urls: LinkMaker, token: str) -> dict[str, Any]:
     """What a script needs to verify the file it downloads through the same link."""
-    r = authorize(table, links, token).release
+    r = authorize(table, urls, token).release
     return {
         "filename": r.filename,
         "size": r.size,
@@ -204,14 +204,14 @@ def info(table: DownloadStore, links: LinkMaker, token: str) -> dict[str, Any]:
 
 
 def send_fresh_link(
-    table: DownloadStore, mailer: Mailer, links: LinkMaker, token: str, *, days: int, region: str
+    table: DownloadStore, mailer: Mailer, urls: LinkMaker, token: str, *, days: int, region: str
 ) -> datetime:
     """Email a new link for the same release to the subscribed address; returns when it expires.
 
     Only for a subscription still active (we do not email people who unsubscribed) and entitled now. It
     threads under the release's notice (``region``: SES's, whose Message-ID that notice carries).
     """
-    grant = _entitled(table, links, _claims(links, token, allow_expired=True))
+    grant = _entitled(table, urls, _claims(urls, token, allow_expired=True))
     sub, release = grant.subscription, grant.release
     if sub.status != SubscriptionStatus.ACTIVE:
         raise Forbidden(
@@ -234,8 +234,8 @@ def send_fresh_link(
         to=sub.email,
         release=release,
         links=mail.Links(
-            download=links.download(grant.account_id, grant.subscription_id, release.release_id, expires=expires),
-            unsubscribe=links.unsubscribe(grant.account_id, grant.subscription_id),
+            download=urls.download(grant.account_id, grant.subscription_id, release.release_id, expires=expires),
+            unsubscribe=urls.unsubscribe(grant.account_id, grant.subscription_id),
             expires=datetime.fromtimestamp(expires, UTC),
         ),
         note="You asked for a fresh download link; the earlier one has expired or is about to.",

@@ -13,12 +13,14 @@ the batches holding the account's recipients (see docs/delivery.md).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.entitlements import TIERS, decide, oncall_copy_due
+from chalicelib.messages import DeliveryBatch, FanoutPage
 from chalicelib.models import Account, Recipient, Release
 from chalicelib.observability import logger
 from chalicelib.records import AudienceEntry
@@ -44,14 +46,9 @@ PAGE_LEASE_SECONDS = 120
 MAX_CARRIED_ADDRESSES = 4000
 
 
-@dataclass(frozen=True)
-class FanoutQueues:
-    fanout: str
-    deliver: str
-    critical: str
-
-    def for_release(self, release: Release) -> str:
-        return self.critical if release.severity == 1 else self.deliver
+def critical(release: Release) -> bool:
+    """Severity-1 notices go to the critical delivery queue."""
+    return release.severity == 1
 
 
 class PageStore(Protocol):
@@ -141,7 +138,7 @@ def by_account(recipients: list[Recipient]) -> dict[str, list[Recipient]]:
     return groups
 
 
-def carried_seen(carry: dict[str, Any], account_id: str) -> set[str]:
+def carried_seen(carry: Mapping[str, Any], account_id: str) -> set[str]:
     return set(carry.get("seen", [])) if carry.get("account") == account_id else set()
 
 
@@ -158,12 +155,9 @@ def batch_id(page: int, position: int, recipients: list[Recipient]) -> str:
     return f"{page}-{position}-{digest}"
 
 
-def batches(recipients: list[Recipient], page: int) -> list[dict[str, Any]]:
+def batches(release_id: str, recipients: list[Recipient], page: int) -> list[DeliveryBatch]:
     chunks = [recipients[i : i + BATCH_SIZE] for i in range(0, len(recipients), BATCH_SIZE)]
-    return [
-        {"batch_id": batch_id(page, n, chunk), "recipients": [r.to_message() for r in chunk]}
-        for n, chunk in enumerate(chunks)
-    ]
+    return [DeliveryBatch(release_id, batch_id(page, n, chunk), tuple(chunk)) for n, chunk in enumerate(chunks)]
 
 
 @dataclass
@@ -176,8 +170,9 @@ class _Contacts:
     oncall: str | None  # the on-call address, when a copy is due
 
     @classmethod
-    def of(cls, account_id: str, accounts: dict[str, Account], carry: dict[str, Any], release: Release,
-           now: datetime) -> _Contacts:  # fmt: skip
+    def of(
+        cls, account_id: str, accounts: dict[str, Account], carry: Mapping[str, Any], release: Release, now: datetime
+    ) -> _Contacts:
         account = accounts.get(account_id)
         if account is None:
             return cls(str(carry.get("tier", "")), carry.get("csm"), carry.get("oncall"))
@@ -185,7 +180,7 @@ class _Contacts:
         return cls(account.tier, account.csm_email, oncall)
 
 
-def _order(entries: list[AudienceEntry], carry: dict[str, Any]) -> list[str]:
+def _order(entries: list[AudienceEntry], carry: Mapping[str, Any]) -> list[str]:
     """The accounts this page touches, in order: the one carried over first (it continues here or ended
     with the previous page), then those of the entries."""
     carried = [carry["account"]] if carry.get("account") else []
@@ -193,9 +188,15 @@ def _order(entries: list[AudienceEntry], carry: dict[str, Any]) -> list[str]:
 
 
 def plan_accounts(
-    release: Release, entries: list[AudienceEntry], accounts: dict[str, Account], now: datetime, *,
-    page: int, carry: dict[str, Any], more: bool,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    release: Release,
+    entries: list[AudienceEntry],
+    accounts: dict[str, Account],
+    now: datetime,
+    *,
+    page: int,
+    carry: Mapping[str, Any],
+    more: bool,
+) -> tuple[list[DeliveryBatch], dict[str, Any]]:
     """One page's delivery batches, role copies included, and the carry to the next page.
 
     Each address gets one notice per account: repeats among an account's subscribers are dropped, and a
@@ -217,48 +218,61 @@ def plan_accounts(
         contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now)
         had = people or (account_id == carry.get("account") and carry.get("batches"))
         if account_id != continuing and had and c.oncall:
-            people = first_per_address([Recipient(account_id, Role.ONCALL, c.oncall, c.tier, Role.ONCALL)],
-                                       seen[account_id]) + people  # fmt: skip
+            people = (
+                first_per_address([Recipient(account_id, Role.ONCALL, c.oncall, c.tier, Role.ONCALL)], seen[account_id])
+                + people
+            )
         planned += people
-    planned_batches = batches(planned, page)
+    planned_batches = batches(release.release_id, planned, page)
     ids = _account_batches(planned_batches, carry)
     copies = [
-        {"batch_id": f"csm-{a}", "after": ids[a], "recipients": [[a, Role.CSM, c.csm, c.tier, Role.CSM]]}
+        DeliveryBatch(
+            release.release_id, f"csm-{a}", (Recipient(a, Role.CSM, c.csm, c.tier, Role.CSM),), after=tuple(ids[a])
+        )
         for a, c in contacts.items()
-        if a != continuing and a in ids and c.csm and (TIERS.get(c.tier) and TIERS[c.tier].csm_copy)
+        if a != continuing
+        and a in ids
+        and c.csm
+        and (TIERS.get(c.tier) and TIERS[c.tier].csm_copy)
         and address_digest(c.csm) not in seen[a]
-    ]  # fmt: skip
+    ]
     if continuing is None:
         return planned_batches + copies, {}
     last = contacts[continuing]
-    carry_on = {"account": continuing, "batches": ids.get(continuing, []), "csm": last.csm, "tier": last.tier,
-                "oncall": last.oncall, "seen": seen_for_carry(seen[continuing])}  # fmt: skip
+    carry_on = {
+        "account": continuing,
+        "batches": ids.get(continuing, []),
+        "csm": last.csm,
+        "tier": last.tier,
+        "oncall": last.oncall,
+        "seen": seen_for_carry(seen[continuing]),
+    }
     return planned_batches + copies, carry_on
 
 
-def _account_batches(planned: list[dict[str, Any]], carry: dict[str, Any]) -> dict[str, list[str]]:
+def _account_batches(planned: list[DeliveryBatch], carry: Mapping[str, Any]) -> dict[str, list[str]]:
     """Each account of the page, in order, with the ids of the batches holding its recipients."""
     found: dict[str, list[str]] = {}
     if carry.get("account") and carry.get("batches"):
         found[carry["account"]] = list(carry["batches"])
     for b in planned:
-        for row in b["recipients"]:
-            ids = found.setdefault(row[0], [])
-            if b["batch_id"] not in ids:
-                ids.append(b["batch_id"])
+        for r in b.recipients:
+            ids = found.setdefault(r.account_id, [])
+            if b.batch_id not in ids:
+                ids.append(b.batch_id)
     return found
 
 
-def stand_back(queues: Queues, names: FanoutQueues, message: dict[str, Any], claim: ClaimStatus) -> int:
+def stand_back(queues: Queues, message: FanoutPage, claim: ClaimStatus) -> int:
     """A page planned already is dropped; one held by a live invocation is looked at again once its lease
     could have run out (a new message: no receive burnt), in case that invocation dies."""
     if claim == ClaimStatus.BUSY:
-        queues.send(names.fanout, message, delay=PAGE_LEASE_SECONDS)
-    logger.info("fan-out page not planned again", extra={"release_id": message["release_id"], "claim": claim})
+        queues.send_fanout_page(message, delay=PAGE_LEASE_SECONDS)
+    logger.info("fan-out page not planned again", extra={"release_id": message.release_id, "claim": claim})
     return 0
 
 
-def run(table: FanoutStore, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
+def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
     """Plan one page of the release notice: claim it, read it, enqueue its batches, then its successor.
 
     The page's claim (``Table.claim_page``) comes first, so a page delivered twice, or queued twice, is
@@ -267,27 +281,28 @@ def run(table: FanoutStore, queues: Queues, names: FanoutQueues, message: dict[s
     SQS retry (after the visibility timeout, longer than the lease) plans it again. The batches it had
     enqueued already get the same ids (delivery's claim drops the copies); its successor goes out once.
     """
-    release_id = str(message["release_id"])
-    page = int(message.get("page", 0))
+    release_id, page = message.release_id, message.page
     release = table.get_release(release_id)
     if release is None or release.status != ReleaseStatus.PUBLISHED:
         logger.info("fan-out skipped: release not published", extra={"release_id": release_id})
         return 0
     claim = table.claim_page(release_id, Notice.RELEASE, page, lease_seconds=PAGE_LEASE_SECONDS)
     if claim != ClaimStatus.CLAIMED:
-        return stand_back(queues, names, message, claim)
-    entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.get("cursor"))
+        return stand_back(queues, message, claim)
+    entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.cursor)
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
-    planned, carry_on = plan_accounts(release, entries, accounts, datetime.now(UTC), page=page,
-                                      carry=message.get("carry") or {}, more=bool(cursor))  # fmt: skip
-    outgoing = [{"release_id": release_id, "notice": Notice.RELEASE, **b} for b in planned]
-    if outgoing:
-        queues.send_many(names.for_release(release), outgoing)
+    planned, carry_on = plan_accounts(
+        release, entries, accounts, datetime.now(UTC), page=page, carry=message.carry, more=bool(cursor)
+    )
+    if planned:
+        queues.send_batches(planned, critical=critical(release))
     if cursor:
-        queues.send(names.fanout, {"release_id": release_id, "page": page + 1, "cursor": cursor, "carry": carry_on})
+        queues.send_fanout_page(message.following(cursor, carry_on))
     else:
         table.finish_page(release_id, Notice.RELEASE, page)
-    recipients = sum(len(b["recipients"]) for b in planned)
-    logger.info("fan-out page", extra={"release_id": release_id, "page": page, "entries": len(entries),
-                                       "recipients": recipients})  # fmt: skip
+    recipients = sum(len(b.recipients) for b in planned)
+    logger.info(
+        "fan-out page",
+        extra={"release_id": release_id, "page": page, "entries": len(entries), "recipients": recipients},
+    )
     return recipients

@@ -158,14 +158,6 @@ class Recipient:
     def key(self) -> str:
         return f"{self.account_id}#{self.subscription_id}#{self.role}"
 
-    def to_message(self) -> list[str]:
-        return [self.account_id, self.subscription_id, self.email, self.tier, self.role]
-
-    @classmethod
-    def from_message(cls, row: list[str]) -> Recipient:
-        account_id, subscription_id, email, tier, role = row
-        return cls(account_id, subscription_id, email, tier, Role(role))
-
 
 @dataclass
 class DeliveryOutcome:

@@ -7,6 +7,7 @@ Decorators in ``app.py`` need queue and topic names at import time, so they are 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Where release files live in the packages bucket: uploads arrive here, mismatches are set aside.
@@ -68,5 +69,6 @@ class ResourceNames:
         return f"patchcast/{self.stage}/signing-keys"
 
 
-def current() -> ResourceNames:
-    return ResourceNames(stage=os.environ.get("PATCHCAST_STAGE", "local"))
+def current(env: Mapping[str, str] = os.environ) -> ResourceNames:
+    """The one source of resource names: the decorators' at import time, and ``Settings.names`` at run time."""
+    return ResourceNames(stage=env.get("PATCHCAST_STAGE", "local"))

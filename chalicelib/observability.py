@@ -86,7 +86,13 @@ def message_context(message: Any) -> Iterator[None]:
     keys: dict[str, Any] = {}
     if isinstance(message, dict):
         keys = {k: message[k] for k in _MESSAGE_KEYS if message.get(k) is not None}
-        accounts = sorted({str(r[0]) for r in message.get("recipients") or [] if isinstance(r, list) and r})
+        accounts = sorted(
+            {
+                str(r["account_id"])
+                for r in message.get("recipients") or []
+                if isinstance(r, dict) and r.get("account_id")
+            }
+        )
         if accounts:
             keys["account_ids"] = accounts
     for key in ("release_id", "batch_id", "account_id"):

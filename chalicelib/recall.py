@@ -5,26 +5,28 @@ page from the recorded deliveries on the fan-out queue, threaded under the notic
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib import copies, mail
 from chalicelib import validation as v
+from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.downloads import downloadable
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.fanout import (
     BATCH_SIZE,
     PAGE_LEASE_SECONDS,
-    FanoutQueues,
     PageStore,
     by_account,
     carried_seen,
+    critical,
     first_per_address,
     seen_for_carry,
     stand_back,
 )
 from chalicelib.links import LinkMaker
+from chalicelib.messages import DeliveryBatch, FanoutPage
 from chalicelib.models import Account, Recipient, Release, now_iso
 from chalicelib.observability import logger
 from chalicelib.records import DeliveryRecord
@@ -56,7 +58,8 @@ class RecallStore(PageStore, ReleaseTransitions, Protocol):
     ) -> tuple[list[DeliveryRecord], str | None]: ...
 
 
-def yank(table: RecallStore, queues: Queues, fanout_queue: str, release_id: str, body: dict[str, Any]) -> Release:
+def yank(table: RecallStore, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]) -> Release:
+    who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(body, ("reason", "superseded_by"))
     reason = v.text(body, "reason", max_len=500)
     superseded_by = v.identifier(body, "superseded_by", required=False)
@@ -69,7 +72,7 @@ def yank(table: RecallStore, queues: Queues, fanout_queue: str, release_id: str,
         if successor is None or superseded_by == release_id:
             raise BadRequest(f"Field 'superseded_by' names no other release ({superseded_by}).", code="invalid_field")
     if release.status == ReleaseStatus.YANKED:
-        return _queue_recall(table, queues, fanout_queue, release)  # idempotent; finishes a recall not yet queued
+        return _queue_recall(table, queues, release)  # idempotent; finishes a recall not yet queued
     fields: dict[str, Any] = {"reason": reason, "yanked_at": now_iso()}
     if successor is not None:
         fields.update(superseded_by=successor.release_id, superseded_version=successor.version)
@@ -77,27 +80,27 @@ def yank(table: RecallStore, queues: Queues, fanout_queue: str, release_id: str,
     if yanked is None:
         current = table.get_release(release_id, consistent=True)
         if current is not None and current.status == ReleaseStatus.YANKED:
-            return _queue_recall(table, queues, fanout_queue, current)
+            return _queue_recall(table, queues, current)
         raise Conflict(f"Release {release_id} is {release.status} and cannot be yanked.", code="not_yankable")
     logger.info("release yanked", extra={"release_id": release_id})
-    return _queue_recall(table, queues, fanout_queue, yanked)
+    return _queue_recall(table, queues, yanked)
 
 
-def _queue_recall(table: RecallStore, queues: Queues, fanout_queue: str, release: Release) -> Release:
+def _queue_recall(table: RecallStore, queues: Queues, release: Release) -> Release:
     """Queue the recall's first page once, and only if the release notice went out to anyone."""
     if (
         release.fanout_at
         and not release.recall_at
         and table.claim_queueing(release.release_id, "recall", lease_seconds=QUEUEING_LEASE_SECONDS)
     ):
-        queues.send(fanout_queue, {"kind": RECALL, "release_id": release.release_id, "page": 0, "cursor": None})
+        queues.send_fanout_page(FanoutPage(release.release_id, RECALL))
         table.mark_queued(release.release_id, "recall")
     return release
 
 
 def reached(
-    items: list[DeliveryRecord], carry: dict[str, Any], *, more: bool
-) -> tuple[list[Recipient], dict[str, Any]]:
+    items: list[DeliveryRecord], carry: Mapping[str, Any], *, more: bool
+) -> tuple[list[Recipient], Mapping[str, Any]]:
     """The recipients a page of delivery records shows the notice reached, each address once per account
     (a subscriber's row before a role copy's), and the carry of the last account when more pages follow."""
     groups = by_account([i.recipient for i in items if i.status == DeliveryStatus.SENT])
@@ -112,37 +115,30 @@ def reached(
     return out, {"account": last, "seen": seen_for_carry(seen)}
 
 
-def plan_page(table: RecallStore, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
+def run_page(table: RecallStore, queues: Queues, message: FanoutPage) -> int:
     """One page of the release notice's deliveries -> recall batches of <= 49 of those it reached.
 
     Claimed like a release notice's page (``fanout.run`` says why the successor goes last). Batch ids
     derive from the page number and position, so a page planned again yields the same batches and
     delivery's claim keeps them from sending twice.
     """
-    release_id = str(message["release_id"])
-    page = int(message.get("page", 0))
+    release_id, page = message.release_id, message.page
     release = table.get_release(release_id)
     if release is None or release.status != ReleaseStatus.YANKED:
         return 0
     claim = table.claim_page(release_id, RECALL, page, lease_seconds=PAGE_LEASE_SECONDS)
     if claim != ClaimStatus.CLAIMED:
-        return stand_back(queues, names, message, claim)
-    items, cursor = table.delivery_page(release_id, Notice.RELEASE, limit=PAGE_SIZE, cursor=message.get("cursor"))
-    people, carry_on = reached(items, message.get("carry") or {}, more=bool(cursor))
+        return stand_back(queues, message, claim)
+    items, cursor = table.delivery_page(release_id, Notice.RELEASE, limit=PAGE_SIZE, cursor=message.cursor)
+    people, carry_on = reached(items, message.carry, more=bool(cursor))
     batches = [
-        {
-            "release_id": release_id,
-            "notice": RECALL,
-            "batch_id": f"{page}-{i // BATCH_SIZE}",
-            "recipients": [r.to_message() for r in people[i : i + BATCH_SIZE]],
-        }
+        DeliveryBatch(release_id, f"{page}-{i // BATCH_SIZE}", tuple(people[i : i + BATCH_SIZE]), RECALL)
         for i in range(0, len(people), BATCH_SIZE)
     ]
     if batches:
-        queues.send_many(names.for_release(release), batches)
+        queues.send_batches(batches, critical=critical(release))
     if cursor:
-        queues.send(names.fanout, {"kind": RECALL, "release_id": release_id, "page": page + 1, "cursor": cursor,
-                                   "carry": carry_on})  # fmt: skip
+        queues.send_fanout_page(message.following(cursor, carry_on))
     else:
         table.finish_page(release_id, RECALL, page)
     logger.info("recall page", extra={"release_id": release_id, "page": page, "recipients": len(people)})
@@ -150,9 +146,15 @@ def plan_page(table: RecallStore, queues: Queues, names: FanoutQueues, message: 
 
 
 def composer(
-    table: RecallMailStore, links: LinkMaker, *, sender: str, region: str, link_days: int, release: Release,
+    table: RecallMailStore,
+    urls: LinkMaker,
+    *,
+    sender: str,
+    region: str,
+    link_days: int,
+    release: Release,
     recipients: list[Recipient],
-) -> Callable[[Recipient], bytes]:  # fmt: skip
+) -> Callable[[Recipient], bytes]:
     """The recall of each recipient of a batch, rendered in full (recalls are few): a subscriber's with its
     unsubscribe link and, where its contract is entitled to it, the successor's download; an on-call or
     CSM contact's a role recall. Each replies to the Message-ID SES gave the notice it recalls."""
@@ -163,15 +165,21 @@ def composer(
     def compose(r: Recipient) -> bytes:
         parent = mail.ses_message_id_header(parents[r.key], region) if r.key in parents else None
         if r.role != Role.SUBSCRIBER:
-            return copies.recall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id,
-                                      role=r.role, in_reply_to=parent)  # fmt: skip
+            return copies.recall_copy(
+                sender=sender, to=r.email, release=release, account_id=r.account_id, role=r.role, in_reply_to=parent
+            )
         download = (
-            links.download(r.account_id, r.subscription_id, successor.release_id, expires=expires)
+            urls.download(r.account_id, r.subscription_id, successor.release_id, expires=expires)
             if successor is not None and downloadable(successor, accounts.get(r.account_id), now)
             else None
         )
-        unsubscribe = links.unsubscribe(r.account_id, r.subscription_id)
-        return mail.recall_notice(sender=sender, to=r.email, release=release,
-                                  links=mail.Links(download, unsubscribe, until), in_reply_to=parent)  # fmt: skip
+        unsubscribe = urls.unsubscribe(r.account_id, r.subscription_id)
+        return mail.recall_notice(
+            sender=sender,
+            to=r.email,
+            release=release,
+            links=mail.Links(download, unsubscribe, until),
+            in_reply_to=parent,
+        )
 
     return compose

@@ -15,6 +15,7 @@ from chalicelib import versions
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.entitlements import CHANNELS, KINDS
 from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
+from chalicelib.messages import FanoutPage
 from chalicelib.models import Product, Release, now_iso
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
@@ -250,7 +251,6 @@ def create(
     table: ReleaseStore,
     blobs: Blobs,
     queues: Queues,
-    fanout_queue: str,
     who: Identity,
     body: dict[str, Any],
     limits: UploadLimits | None = None,
@@ -281,7 +281,7 @@ def create(
         raise
     logger.info("release created", extra={"release_id": release_id, "product": release.product})
     if not has_file:
-        return after_available(table, queues, fanout_queue, release), None
+        return after_available(table, queues, release), None
     assert release.object_key and release.size
     if upload_id and release.part_size:
         return release, {
@@ -304,7 +304,7 @@ def get(table: ReleaseStore, who: Identity, release_id: str) -> Release:
     return release
 
 
-def verify_upload(table: ReleaseStore, blobs: Blobs, queues: Queues, fanout_queue: str, key: str) -> Release | None:
+def verify_upload(table: ReleaseStore, blobs: Blobs, queues: Queues, key: str) -> Release | None:
     """S3 ObjectCreated: the size and SHA-256 must be what the release declared, or nobody hears of it."""
     parts = key.split("/")
     if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX:
@@ -346,7 +346,7 @@ def verify_upload(table: ReleaseStore, blobs: Blobs, queues: Queues, fanout_queu
     if verified is None:
         return None
     logger.info("upload verified", extra={"release_id": release.release_id, "version_id": stored.version_id})
-    return after_available(table, queues, fanout_queue, verified)
+    return after_available(table, queues, verified)
 
 
 def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> str | None:
@@ -365,17 +365,15 @@ def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> s
     return None
 
 
-def after_available(table: ReleaseStore, queues: Queues, fanout_queue: str, release: Release) -> Release:
+def after_available(table: ReleaseStore, queues: Queues, release: Release) -> Release:
     if release.draft:
         return release
     if release.notify_at and release.notify_at > now_iso():
         return table.schedule_release(release) or release
-    return publish(table, queues, fanout_queue, release.release_id)
+    return publish(table, queues, release.release_id)
 
 
-def publish(
-    table: ReleaseStore, queues: Queues, fanout_queue: str, release_id: str, *, due_by: str | None = None
-) -> Release:
+def publish(table: ReleaseStore, queues: Queues, release_id: str, *, due_by: str | None = None) -> Release:
     """Idempotent: the state moves once, and the fan-out's first page is queued once. With ``due_by`` (the
     schedule), only a scheduled release whose ``notify_at`` has come: one rescheduled since the index was
     read stays scheduled (409).
@@ -396,13 +394,19 @@ def publish(
     if release.status != ReleaseStatus.PUBLISHED:
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
     if not release.fanout_at and table.claim_queueing(release_id, "fanout", lease_seconds=QUEUEING_LEASE_SECONDS):
-        queues.send(fanout_queue, {"release_id": release_id, "page": 0, "cursor": None})
+        queues.send_fanout_page(FanoutPage(release_id))
         table.mark_queued(release_id, "fanout")
         logger.info("release published", extra={"release_id": release_id})
     return release
 
 
-def publish_due(table: ReleaseStore, queues: Queues, fanout_queue: str, *, now: str | None = None) -> list[str]:
+def publish_as(table: ReleaseStore, queues: Queues, who: Identity, release_id: str) -> Release:
+    """``publish`` on a release engineer's request (the schedule and a verified upload publish as the system)."""
+    who.require_group(RELEASE_ENGINEERS)
+    return publish(table, queues, release_id)
+
+
+def publish_due(table: ReleaseStore, queues: Queues, *, now: str | None = None) -> list[str]:
     """The schedule: publish every scheduled release whose time has come (a page at a time, until none)."""
     published: list[str] = []
     now = now or now_iso()
@@ -414,7 +418,7 @@ def publish_due(table: ReleaseStore, queues: Queues, fanout_queue: str, *, now: 
             break
         for release_id in due:
             try:
-                publish(table, queues, fanout_queue, release_id, due_by=now)
+                publish(table, queues, release_id, due_by=now)
             except Conflict:
                 logger.warning("due release no longer publishable", extra={"release_id": release_id})
                 skipped.add(release_id)

@@ -13,7 +13,7 @@ from chalicelib.models import Release
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP, RIGHT = 640, 280, 56, 36, 12, 110
 COLOURS = {"elite": "#7b2cbf", "premium": "#1d70b8", "xtreme": "#2a9d8f"}
-_COLUMNS = (("notified", "subscribers notified"), ("failed", "failed"), ("suppressed", "suppressed"),
+_COLUMNS = (("notified", "subscribers notified"), ("failed", "failed"), ("skipped", "skipped"), ("suppressed", "suppressed"),
             ("oncall_copies", "on-call copies"), ("csm_copies", "CSM copies"), ("downloaded", "downloads"),
             ("downloaders", "downloaders"), ("recalled", "recalled"))  # fmt: skip
 _TICKS = ((1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1 h"), (21600, "6 h"), (86400, "1 d"))
@@ -51,8 +51,10 @@ def _y(count: int, most: int) -> float:
 
 def _axes(longest: float, most: int) -> list[str]:
     base = HEIGHT - BOTTOM
-    parts = [f"<line x1='{LEFT}' y1='{base}' x2='{WIDTH - RIGHT}' y2='{base}' stroke='#333'/>",
-             f"<line x1='{LEFT}' y1='{TOP}' x2='{LEFT}' y2='{base}' stroke='#333'/>"]  # fmt: skip
+    parts = [
+        f"<line x1='{LEFT}' y1='{base}' x2='{WIDTH - RIGHT}' y2='{base}' stroke='#333'/>",
+        f"<line x1='{LEFT}' y1='{TOP}' x2='{LEFT}' y2='{base}' stroke='#333'/>",
+    ]
     for seconds, label in _TICKS:
         if seconds <= max(longest, 10.0):
             x = _x(seconds, longest)
@@ -61,8 +63,10 @@ def _axes(longest: float, most: int) -> list[str]:
     for count in sorted({0, most // 2, most}):
         y = _y(count, most)
         parts.append(f"<text x='{LEFT - 6}' y='{y + 4:.1f}' font-size='11' text-anchor='end'>{count}</text>")
-    parts.append(f"<text x='{(WIDTH - RIGHT + LEFT) / 2}' y='{HEIGHT - 4}' font-size='11' text-anchor='middle'>"
-                 "time since publishing (log scale)</text>")  # fmt: skip
+    parts.append(
+        f"<text x='{(WIDTH - RIGHT + LEFT) / 2}' y='{HEIGHT - 4}' font-size='11' text-anchor='middle'>"
+        "time since publishing (log scale)</text>"
+    )
     return parts
 
 
@@ -81,14 +85,20 @@ def chart(histograms: dict[str, dict[int, int]]) -> str:
             total += filled[tier][edge]
             points.append(f"{_x(edge, longest):.1f},{_y(total, most):.1f}")
         colour = COLOURS.get(tier, "#555")
-        parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{' '.join(points)}'>"
-                     f"<title>{_e(tier)}: {total} accepted</title></polyline>")  # fmt: skip
+        parts.append(
+            f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{' '.join(points)}'>"
+            f"<title>{_e(tier)}: {total} accepted</title></polyline>"
+        )
         y = TOP + 14 * n + 8
-        parts.append(f"<rect x='{WIDTH - RIGHT + 10}' y='{y - 8}' width='10' height='10' fill='{colour}'/>"
-                     f"<text x='{WIDTH - RIGHT + 24}' y='{y + 1}' font-size='12'>{_e(tier)} ({total})</text>")  # fmt: skip
+        parts.append(
+            f"<rect x='{WIDTH - RIGHT + 10}' y='{y - 8}' width='10' height='10' fill='{colour}'/>"
+            f"<text x='{WIDTH - RIGHT + 24}' y='{y + 1}' font-size='12'>{_e(tier)} ({total})</text>"
+        )
     label = _e("Subscribers' notices accepted by SES per tier, cumulative, against the time since publishing")
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{label}' width='{WIDTH}' "
-            f"height='{HEIGHT}' viewBox='0 0 {WIDTH} {HEIGHT}'><title>{label}</title>{''.join(parts)}</svg>")  # fmt: skip
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{label}' width='{WIDTH}' "
+        f"height='{HEIGHT}' viewBox='0 0 {WIDTH} {HEIGHT}'><title>{label}</title>{''.join(parts)}</svg>"
+    )
 
 
 def _failed(report: dict[str, Any]) -> str:
@@ -107,10 +117,14 @@ def render(release: Release, report: dict[str, Any]) -> tuple[str, str]:
     }
     title = f"Report: {release.product} {release.version}"
     first = report.get("time_to_first_download_s")
-    facts = (f"<p>{_e(release.title)}</p><p>Status <strong>{_e(release.status)}</strong>; published "
-             f"{_e(release.published_at or 'not yet')}. First download {_e(_seconds(first))} after publishing.</p>")  # fmt: skip
+    facts = (
+        f"<p>{_e(release.title)}</p><p>Status <strong>{_e(release.status)}</strong>; published "
+        f"{_e(release.published_at or 'not yet')}. First download {_e(_seconds(first))} after publishing.</p>"
+    )
     note = f"<p><small>Times: {_e(report.get('time_precision', ''))}.</small></p>"
-    style = ("<style>body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse}"
-             "th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}</style>")  # fmt: skip
+    style = (
+        "<style>body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse}"
+        "th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}</style>"
+    )
     body = f"{style}{facts}<h2>Delivery over time</h2>{chart(histograms)}<h2>Counts</h2>{_table(report)}{note}"
     return title, body + _failed(report)

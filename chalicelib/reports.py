@@ -1,4 +1,4 @@
-"""A release's report: per tier, subscribers notified / failed / suppressed, on-call and CSM copies apart,
+"""A release's report: per tier, subscribers notified / failed / skipped / suppressed, on-call and CSM copies apart,
 downloads (clicks) and distinct downloaders, recalls, and the time to notice (p50, p95, max seconds from
 publishing to SES accepting a subscriber's notice); the time to the first download.
 
@@ -26,16 +26,17 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
     from chalicelib.store import Table
 
 
-# Delivery outcomes as the report names them: "skipped" (opted out since fan-out, or a suppressed address).
+# Delivery outcomes as the report names them: "skipped", opted out since fan-out; "suppressed", an address on
+# the suppression list (``suppressed`` once counted both: their sum is that older figure).
 _OUTCOMES: dict[str, str] = {
     DeliveryStatus.SENT: "notified",
     DeliveryStatus.FAILED: "failed",
-    DeliveryStatus.SKIPPED: "suppressed",
+    DeliveryStatus.SKIPPED: "skipped",
     DeliveryStatus.SUPPRESSED: "suppressed",
 }
 _COPIES: dict[str, str] = {Role.ONCALL: "oncall_copies", Role.CSM: "csm_copies"}
-_COUNTS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "copies_failed", "downloaded",
-           "downloaders", "recalled")  # fmt: skip
+_COUNTS = ("notified", "failed", "skipped", "suppressed", "oncall_copies", "csm_copies", "copies_failed",
+           "downloaded", "downloaders", "recalled")  # fmt: skip
 AFTER = "after"  # the role slot of a histogram counter: <tier>#after#<edge>
 # Upper edges of the seconds-after-publishing buckets: each a quarter more than the last, to about 9 days.
 EDGES: tuple[int, ...] = tuple(sorted({math.ceil(1.25**k) for k in range(62)}))

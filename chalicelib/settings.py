@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from chalicelib import names as names_module
 from chalicelib.names import ResourceNames
 
 
@@ -75,9 +76,10 @@ def _float(env: dict[str, str] | os._Environ[str], key: str, default: float) -> 
 
 
 def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
-    stage = env.get("PATCHCAST_STAGE", "local")
+    names = names_module.current(env)
+    stage = names.stage
     return Settings(
-        names=ResourceNames(stage=stage),
+        names=names,
         region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         sender=_require(env, "PATCHCAST_SENDER"),
         public_base_url=_require(env, "PATCHCAST_PUBLIC_URL").rstrip("/"),

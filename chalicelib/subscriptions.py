@@ -77,7 +77,7 @@ def _contract(table: Table, account_id: str) -> Account:
 
 
 def create(
-    table: Table, mailer: Mailer, links: LinkMaker, who: Identity, body: dict[str, Any], *, confirm_hours: int
+    table: Table, mailer: Mailer, urls: LinkMaker, who: Identity, body: dict[str, Any], *, confirm_hours: int
 ) -> Subscription:
     account_id = who.require_customer()
     account = _contract(table, account_id)
@@ -101,7 +101,7 @@ def create(
         to=sub.email,
         account_name=account.name,
         products=list(sub.products),
-        confirm_url=links.confirm(account_id, sub.subscription_id, hours=confirm_hours),
+        confirm_url=urls.confirm(account_id, sub.subscription_id, hours=confirm_hours),
         hours=confirm_hours,
     )
     expires_at = int(time.time()) + confirm_hours * 3600

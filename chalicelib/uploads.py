@@ -4,10 +4,12 @@ SHA-256 arrives here when the client hashed the file while uploading it)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus
 
+from chalicelib import releases
 from chalicelib import validation as v
+from chalicelib.auth import Identity
 from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.messages import UploadReady
 from chalicelib.models import Release
 from chalicelib.observability import logger
 from chalicelib.releases import sha256_field
@@ -36,9 +38,9 @@ def _part_count(release: Release) -> int:
     return -(-release.size // release.part_size)
 
 
-def part_urls(blobs: Blobs, release: Release, body: dict[str, Any]) -> dict[str, Any]:
+def part_urls(table: Table, blobs: Blobs, who: Identity, release_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Presigned UploadPart URLs for the part numbers asked (minted on demand, so a resumed upload gets fresh ones)."""
-    _waiting(release)
+    release = _waiting(releases.get(table, who, release_id))
     if not release.upload_id:
         raise Conflict(
             f"Release {release.release_id} uploads with a presigned POST, not in parts.", code="not_multipart"
@@ -85,13 +87,14 @@ def _parts(body: dict[str, Any], count: int) -> list[tuple[int, str]]:
 
 
 def complete(
-    table: Table, blobs: Blobs, queues: Queues, uploads_queue: str, release: Release, body: dict[str, Any]
+    table: Table, blobs: Blobs, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]
 ) -> Release:
     """Declare the SHA-256 (if not declared at creation), assemble a multipart upload, queue the verification.
 
     Idempotent: a retry (after a gateway timeout, or a 401 that came after the work was done) answers as the
     first call did, whether S3 and the verification have finished since or not.
     """
+    release = releases.get(table, who, release_id)
     v.reject_unknown(body, ("sha256", "parts"))
     if _completed_before(release, body):
         logger.info("upload completed again", extra={"release_id": release.release_id, "status": release.status})
@@ -116,8 +119,7 @@ def complete(
         _assemble(blobs, release, parts)
     else:
         # The POST's ObjectCreated may have come before the SHA-256 did, and waited: queue the check again.
-        event = {"Records": [{"s3": {"object": {"key": quote_plus(release.object_key)}}}]}
-        queues.send(uploads_queue, event)
+        queues.send_upload_ready(UploadReady(release.object_key))
     logger.info("upload completed", extra={"release_id": release.release_id, "multipart": bool(release.upload_id)})
     return updated
 

@@ -63,7 +63,7 @@ class Wiring:
     def queues(self) -> Queues:
         from chalicelib.queues import Queues
 
-        return Queues(self.client("sqs"))
+        return Queues(self.client("sqs"), self.settings.names)
 
     @cached_property
     def mailer(self) -> Mailer:

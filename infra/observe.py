@@ -151,7 +151,7 @@ def dashboard(stage: str, dlq_names: list[str]) -> dict[str, Any]:
                 "query": progress,
                 "region": "${AWS::Region}",
                 "view": "table",
-            },  # fmt: skip
+            },
         },
     ]
     body = json.dumps({"widgets": widgets}, separators=(",", ":"))

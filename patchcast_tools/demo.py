@@ -38,8 +38,14 @@ def run_scenario(stack: LocalStack, say: Any = print) -> dict[str, Any]:
     def bearer(role: str, account: str | None = None, email: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {issuer.mint(state, role=role, account=account, email=email)}"}
 
-    contract = {"name": "Northwind Traders", "tier": "premium", "products": ["M3"], "support_start": "2026-01-01",
-                "support_end": "2027-12-31", "timezone": "Europe/London"}  # fmt: skip
+    contract = {
+        "name": "Northwind Traders",
+        "tier": "premium",
+        "products": ["M3"],
+        "support_start": "2026-01-01",
+        "support_end": "2027-12-31",
+        "timezone": "Europe/London",
+    }
     resp = requests.put(f"{api}/accounts/northwind", json=contract, headers=bearer("support-admin"), timeout=10)
     _check(resp.status_code == 200, f"PUT /accounts/northwind answered {resp.status_code}: {resp.text}")
     say("support admin   put contract northwind (premium, product M3)")
@@ -68,9 +74,27 @@ def run_scenario(stack: LocalStack, say: Any = print) -> dict[str, Any]:
     package.parent.mkdir(parents=True, exist_ok=True)
     package.write_bytes(os.urandom(256 * 1024))
     digest = hashlib.sha256(package.read_bytes()).hexdigest()
-    cli = [str(Path(sys.executable).with_name("patchctl")), "release", "create", "--api", api, "--product", "M3",
-           "--version", "13.5.0", "--kind", "patch", "--severity", "2", "--title", "Invoice rounding fix",
-           "--summary", "Totals on multi-currency invoices are rounded once, at the end.", "--file", str(package)]  # fmt: skip
+    cli = [
+        str(Path(sys.executable).with_name("patchctl")),
+        "release",
+        "create",
+        "--api",
+        api,
+        "--product",
+        "M3",
+        "--version",
+        "13.5.0",
+        "--kind",
+        "patch",
+        "--severity",
+        "2",
+        "--title",
+        "Invoice rounding fix",
+        "--summary",
+        "Totals on multi-currency invoices are rounded once, at the end.",
+        "--file",
+        str(package),
+    ]
     done = subprocess.run(
         cli, env={**os.environ, "PATCHCAST_STATE_DIR": str(state)}, capture_output=True, text=True, timeout=120
     )

@@ -61,8 +61,15 @@ class Outbox:
         items: list[dict[str, object]] = []
         for path in self.paths():
             msg = read(path)
-            items.append({"n": int(path.stem), "to": str(msg["To"] or ""), "subject": str(msg["Subject"] or ""),
-                          "date": _date(msg), "file": str(path)})  # fmt: skip
+            items.append(
+                {
+                    "n": int(path.stem),
+                    "to": str(msg["To"] or ""),
+                    "subject": str(msg["Subject"] or ""),
+                    "date": _date(msg),
+                    "file": str(path),
+                }
+            )
         return items
 
 
@@ -122,11 +129,16 @@ def index_page(items: list[dict[str, object]]) -> bytes:
 def message_page(n: int, msg: EmailMessage) -> bytes:
     summary = "".join(f"<tr><th>{h}</th><td>{_e(msg[h] or '')}</td></tr>" for h in ("From", "To", "Subject", "Date"))
     headers = "".join(f"{_e(k)}: {_e(v)}\n" for k, v in msg.items())
-    parts = [f"<p><a href='/'>&larr; outbox</a> &middot; <a href='/messages/{n}.eml'>raw .eml</a></p>",
-             f"<table>{summary}</table>", f"<details><summary>All headers</summary><pre>{headers}</pre></details>"]  # fmt: skip
+    parts = [
+        f"<p><a href='/'>&larr; outbox</a> &middot; <a href='/messages/{n}.eml'>raw .eml</a></p>",
+        f"<table>{summary}</table>",
+        f"<details><summary>All headers</summary><pre>{headers}</pre></details>",
+    ]
     if msg.get_body(("html",)) is not None:
-        parts.append(f"<h2>HTML part</h2><iframe sandbox='allow-popups allow-popups-to-escape-sandbox' "
-                     f"src='/messages/{n}/html' title='the HTML part'></iframe>")  # fmt: skip
+        parts.append(
+            f"<h2>HTML part</h2><iframe sandbox='allow-popups allow-popups-to-escape-sandbox' "
+            f"src='/messages/{n}/html' title='the HTML part'></iframe>"
+        )
     if msg.get_body(("plain",)) is not None:
         parts.append(f"<h2>Text part</h2><pre>{_linked(text_of(msg))}</pre>")
     return _page(str(msg["Subject"] or f"message {n}"), "".join(parts))
@@ -175,8 +187,12 @@ def handler(directory: Path, before: Callable[[], None] = lambda: None) -> type[
             before()
             status, ctype, body, headers = respond(outbox, self.path, self.headers.get("Accept", ""))
             self.send_response(status)
-            for name, value in {"Content-Type": ctype, "Content-Length": str(len(body)),
-                                "X-Content-Type-Options": "nosniff", **headers}.items():  # fmt: skip
+            for name, value in {
+                "Content-Type": ctype,
+                "Content-Length": str(len(body)),
+                "X-Content-Type-Options": "nosniff",
+                **headers,
+            }.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)

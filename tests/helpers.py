@@ -7,9 +7,15 @@ import hashlib
 from email.message import EmailMessage
 from email.policy import default
 
+from chalicelib.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS, Identity
 from patchcast_tools.outbox import link, text_of
 
-__all__ = ["link", "parse", "sha256", "text_of"]
+__all__ = ["ADMIN", "CUSTOMER", "ENGINEER", "link", "parse", "sha256", "text_of"]
+
+# Callers of the domain functions, as a verified token makes them (tests that call those functions directly).
+ENGINEER = Identity(subject="engineer", email=None, account_id=None, groups=frozenset({RELEASE_ENGINEERS}))
+ADMIN = Identity(subject="admin", email=None, account_id=None, groups=frozenset({SUPPORT_ADMINS}))
+CUSTOMER = Identity(subject="customer", email="ops@acme.example", account_id="acme", groups=frozenset())
 
 
 def parse(raw: str | bytes) -> EmailMessage:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.tokens import KeyRing
 
 
-def links(ring: KeyRing | None = None) -> LinkMaker:
+def link_maker(ring: KeyRing | None = None) -> LinkMaker:
     from chalicelib.links import LinkMaker
 
     w = wiring.get()
@@ -39,7 +39,10 @@ def traced_invocation(event: Any, get_response: Callable[[Any], Any]) -> Any:
     keys: dict[str, Any] = {}
     if isinstance(request, dict):  # an HTTP request: API Gateway's request context
         authorizer = request.get("authorizer") or {}
-        keys = {"request_id": request.get("requestId"), "route": request.get("resourcePath"),
-                "account_id": authorizer.get("account_id") or None}  # fmt: skip
+        keys = {
+            "request_id": request.get("requestId"),
+            "route": request.get("resourcePath"),
+            "account_id": authorizer.get("account_id") or None,
+        }
     with logger.append_context_keys(**{k: v for k, v in keys.items() if v}):
         return traced(name, lambda: get_response(event))

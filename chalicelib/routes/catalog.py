@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice import Blueprint  # type: ignore[attr-defined]
 
-from chalicelib import names, wiring
+from chalicelib import wiring
 from chalicelib.auth import SUPPORT_ADMINS
 from chalicelib.http import body_of, handled, identity_of, json_response, query_param
 from chalicelib.routes.auth import jwt_auth
@@ -59,9 +59,8 @@ def openapi() -> Any:
 def put_product(product_id: str) -> Any:
     from chalicelib import accounts
 
-    identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
-    product = accounts.parse_product(product_id, body_of(bp.current_request))
-    wiring.get().table.put_product(product)
+    request = bp.current_request
+    product = accounts.upsert_product(wiring.get().table, identity_of(request), product_id, body_of(request))
     return json_response(product.public())
 
 
@@ -77,12 +76,8 @@ def list_products() -> Any:
 def put_account(account_id: str) -> Any:
     from chalicelib import accounts
 
-    identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
-    table = wiring.get().table
-    account = accounts.parse_account(
-        account_id, body_of(bp.current_request), known_products=accounts.known_products(table)
-    )
-    changed = accounts.upsert(table, wiring.get().queues, names.current().accounts_queue, account)
+    w, request = wiring.get(), bp.current_request
+    account, changed = accounts.put_account(w.table, w.queues, identity_of(request), account_id, body_of(request))
     return json_response({**account.public(), "changed": changed})
 
 

@@ -8,7 +8,7 @@ from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
 from chalicelib import wiring
 from chalicelib.http import handled, header, html_response, json_response, source_ip, wants_json
-from chalicelib.routes import links
+from chalicelib.routes import link_maker
 
 bp = Blueprint(__name__)
 
@@ -23,7 +23,7 @@ def download(token: str) -> Any:
     url = downloads.redirect_url(
         w.table,
         w.blobs,
-        links(w.keys.ring_for(token)),
+        link_maker(w.keys.ring_for(token)),
         token,
         ip=source_ip(request),
         user_agent=header(request, "user-agent"),
@@ -41,7 +41,7 @@ def download_info(token: str) -> Any:
     from chalicelib import downloads
 
     w = wiring.get()
-    return json_response(downloads.info(w.table, links(w.keys.ring_for(token)), token))
+    return json_response(downloads.info(w.table, link_maker(w.keys.ring_for(token)), token))
 
 
 @bp.route("/d/{token}/renew", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
@@ -50,7 +50,7 @@ def renew_download_link(token: str) -> Any:
     from chalicelib import downloads
 
     w = wiring.get()
-    maker = links(w.keys.ring_for(token))
+    maker = link_maker(w.keys.ring_for(token))
     expires = downloads.send_fresh_link(
         w.table, w.mailer, maker, token, days=w.settings.download_link_days, region=w.settings.region
     )

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
 from chalicelib import names, wiring
-from chalicelib.routes import links
+from chalicelib.routes import link_maker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    from chalicelib.fanout import FanoutQueues
 
 # The domain modules are imported in the handlers (see chalicelib.routes: cold start).
 
@@ -25,70 +22,80 @@ N = names.current()
 
 
 def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
-    """Each record's message, with its ids (release, batch, account...) on every log line while it is handled."""
+    """Each record's message as JSON, with its ids (release, batch, account...) on every log line while it is
+    handled. A body that is not a JSON object raises ``MalformedMessage``: the record is poison (the DLQ)."""
+    from chalicelib.messages import MalformedMessage
     from chalicelib.observability import message_context
 
     for record in event:
-        message = json.loads(record.body)
+        try:
+            message = json.loads(record.body)
+        except ValueError as exc:
+            raise MalformedMessage(f"message body is not JSON ({exc})") from exc
+        if not isinstance(message, dict):
+            raise MalformedMessage(f"message body must be a JSON object, got {type(message).__name__}")
         with message_context(message):
             yield message
-
-
-def _queues() -> FanoutQueues:
-    from chalicelib import fanout
-
-    return fanout.FanoutQueues(fanout=N.fanout_queue, deliver=N.deliver_queue, critical=N.critical_queue)
 
 
 @bp.on_sqs_message(queue=N.uploads_queue, batch_size=1)
 def on_upload(event: SQSEvent) -> None:
     from chalicelib import releases
+    from chalicelib.messages import uploaded_keys
     from chalicelib.observability import logger
 
     w = wiring.get()
-    for record in event:
-        for s3_record in json.loads(record.body).get("Records", []):  # s3:TestEvent has none
-            key = unquote_plus(s3_record["s3"]["object"]["key"])
+    for message in _messages(event):
+        for key in uploaded_keys(message):  # S3's ObjectCreated, or ours once the SHA-256 is declared
             with logger.append_context_keys(key=key):
-                releases.verify_upload(w.table, w.blobs, w.queues, N.fanout_queue, key)
+                releases.verify_upload(w.table, w.blobs, w.queues, key)
 
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
     from chalicelib import fanout, recall
+    from chalicelib.messages import FanoutPage
 
     w = wiring.get()
     for message in _messages(event):
-        if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
-            recall.plan_page(w.table, w.queues, _queues(), message)
+        page = FanoutPage.from_json(message)
+        if page.kind == recall.RECALL:  # a yanked release's recall, planned page by page
+            recall.run_page(w.table, w.queues, page)
         else:
-            fanout.run(w.table, w.queues, _queues(), message)
+            fanout.run(w.table, w.queues, page)
 
 
-def _deliver(event: SQSEvent, queue: str) -> None:
+def _deliver(event: SQSEvent, *, critical: bool) -> None:
     from chalicelib import delivery
+    from chalicelib.messages import DeliveryBatch
     from chalicelib.observability import flushing_metrics
 
     w = wiring.get()
     context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
     deps = delivery.Deps(
-        table=w.table, mailer=w.mailer, queues=w.queues, links=links(), link_days=w.settings.download_link_days,
-        quota=w.quota, share=w.settings.send_share, region=w.settings.region,
+        table=w.table,
+        mailer=w.mailer,
+        queues=w.queues,
+        urls=link_maker(),
+        link_days=w.settings.download_link_days,
+        quota=w.quota,
+        share=w.settings.send_share,
+        region=w.settings.region,
         remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
-    )  # fmt: skip
+    )
     with flushing_metrics():
         for message in _messages(event):
-            delivery.run(deps, message, queue=queue)
+            delivery.run(deps, DeliveryBatch.from_json(message), critical=critical)
 
 
 @bp.on_sqs_message(queue=N.deliver_queue, batch_size=1)
 def on_deliver(event: SQSEvent) -> None:
-    _deliver(event, N.deliver_queue)
+    _deliver(event, critical=False)
 
 
 @bp.on_sqs_message(queue=N.critical_queue, batch_size=1)
 def on_deliver_critical(event: SQSEvent) -> None:
-    _deliver(event, N.critical_queue)
+    _deliver(event, critical=True)
 
 
 @bp.schedule("rate(5 minutes)")
@@ -102,7 +109,8 @@ def reconcile_deliveries(event: object) -> None:
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
 def on_account_change(event: SQSEvent) -> None:
     from chalicelib import accounts
+    from chalicelib.messages import AccountChange
 
     w = wiring.get()
     for message in _messages(event):
-        accounts.sync_page(w.table, w.queues, N.accounts_queue, accounts.AccountChange.from_message(message))
+        accounts.sync_page(w.table, w.queues, AccountChange.from_json(message))

@@ -28,9 +28,7 @@ def create_release() -> Any:
     w = wiring.get()
     request = bp.current_request
     limits = releases.UploadLimits(threshold=w.settings.multipart_threshold, part_size=w.settings.multipart_part_size)
-    release, upload = releases.create(
-        w.table, w.blobs, w.queues, w.settings.names.fanout_queue, identity_of(request), body_of(request), limits
-    )
+    release, upload = releases.create(w.table, w.blobs, w.queues, identity_of(request), body_of(request), limits)
     body = release.public()
     if upload:
         body["upload"] = upload
@@ -68,7 +66,8 @@ def edit_release(release_id: str) -> Any:
 def upload_parts(release_id: str) -> Any:
     from chalicelib import uploads
 
-    return json_response(uploads.part_urls(wiring.get().blobs, _release(release_id), body_of(bp.current_request)))
+    w, request = wiring.get(), bp.current_request
+    return json_response(uploads.part_urls(w.table, w.blobs, identity_of(request), release_id, body_of(request)))
 
 
 @bp.route("/releases/{release_id}/upload/complete", methods=["POST"], authorizer=jwt_auth)
@@ -76,11 +75,8 @@ def upload_parts(release_id: str) -> Any:
 def upload_complete(release_id: str) -> Any:
     from chalicelib import uploads
 
-    w = wiring.get()
-    release = _release(release_id)
-    done = uploads.complete(
-        w.table, w.blobs, w.queues, w.settings.names.uploads_queue, release, body_of(bp.current_request)
-    )
+    w, request = wiring.get(), bp.current_request
+    done = uploads.complete(w.table, w.blobs, w.queues, identity_of(request), release_id, body_of(request))
     return json_response(done.public(), status=202)
 
 
@@ -90,8 +86,7 @@ def publish_release(release_id: str) -> Any:
     from chalicelib import releases
 
     w = wiring.get()
-    _release(release_id)
-    return json_response(releases.publish(w.table, w.queues, w.settings.names.fanout_queue, release_id).public())
+    return json_response(releases.publish_as(w.table, w.queues, identity_of(bp.current_request), release_id).public())
 
 
 @bp.route("/releases/{release_id}/yank", methods=["POST"], authorizer=jwt_auth)
@@ -99,9 +94,8 @@ def publish_release(release_id: str) -> Any:
 def yank_release(release_id: str) -> Any:
     from chalicelib import recall
 
-    w = wiring.get()
-    _release(release_id)
-    yanked = recall.yank(w.table, w.queues, w.settings.names.fanout_queue, release_id, body_of(bp.current_request))
+    w, request = wiring.get(), bp.current_request
+    yanked = recall.yank(w.table, w.queues, identity_of(request), release_id, body_of(request))
     return json_response(yanked.public())
 
 
@@ -148,6 +142,6 @@ def publish_scheduled(event: Any) -> None:
     from chalicelib.observability import logger
 
     w = wiring.get()
-    published = releases.publish_due(w.table, w.queues, w.settings.names.fanout_queue)
+    published = releases.publish_due(w.table, w.queues)
     if published:
         logger.info("scheduled releases published", extra={"release_ids": published})

@@ -11,7 +11,7 @@ from chalice import Blueprint, Response  # type: ignore[attr-defined]
 from chalicelib import wiring
 from chalicelib.errors import BadRequest
 from chalicelib.http import body_of, handled, html_response, identity_of, json_response, query_param, wants_json
-from chalicelib.routes import links
+from chalicelib.routes import link_maker
 from chalicelib.routes.auth import jwt_auth
 from chalicelib.states import HOLDING
 
@@ -28,7 +28,12 @@ def create_subscription() -> Any:
     w = wiring.get()
     request = bp.current_request
     sub = subscriptions.create(
-        w.table, w.mailer, links(), identity_of(request), body_of(request), confirm_hours=w.settings.confirm_link_hours
+        w.table,
+        w.mailer,
+        link_maker(),
+        identity_of(request),
+        body_of(request),
+        confirm_hours=w.settings.confirm_link_hours,
     )
     return json_response({"id": sub.subscription_id, "status": sub.status}, status=202)
 

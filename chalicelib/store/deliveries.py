@@ -267,7 +267,7 @@ class DeliveriesMixin(TableBase):
         return str(load(got)["message_id"]) if got and "message_id" in got else None
 
     def suppressed(self, addresses: Sequence[str]) -> set[str]:
-        """Which of these addresses are on the suppression list (lower-cased). Issue 3 owns the list."""
+        """Which of these addresses are on the suppression list (lower-cased)."""
         keys = [(f"SUPPRESSED#{a.lower()}", "SUPPRESSION") for a in dict.fromkeys(addresses)]
         return {str(i["PK"]).removeprefix("SUPPRESSED#") for i in self._batch_get(keys, consistent=True)}
 

@@ -81,16 +81,23 @@ def _row_faults(row: dict[str, Any], seen: dict[str, int]) -> list[dict[str, str
     if not account_id:
         faults.append({"field": "account_id", "message": "column 'account_id' is empty"})
     elif account_id in seen:
-        faults.append({"field": "account_id", "message": f"account {account_id} is already on line "
-                                                         f"{seen[account_id]} of this file"})  # fmt: skip
+        faults.append(
+            {
+                "field": "account_id",
+                "message": f"account {account_id} is already on line {seen[account_id]} of this file",
+            }
+        )
     return faults
 
 
 def _api_faults(exc: ApiError, mine: list[dict[str, str]]) -> list[dict[str, str]]:
     """The API's faults of a row, the CLI's own wording where it saw the fault first."""
     ours = {f["field"] for f in mine}
-    theirs = [{"field": str(f.get("field", "")), "message": str(f.get("message", ""))}
-              for f in exc.body.get("fields", []) if f.get("field") not in ours]  # fmt: skip
+    theirs = [
+        {"field": str(f.get("field", "")), "message": str(f.get("message", ""))}
+        for f in exc.body.get("fields", [])
+        if f.get("field") not in ours
+    ]
     if not theirs and not mine:  # a single fault comes as the plain {"error", "message"}
         theirs = [{"field": "", "message": str(exc.body.get("message") or exc)}]
     return [*mine, *theirs]

@@ -19,9 +19,14 @@ _APPLIES = ("the version lines it is for, e.g. 13.4,13.5 (or the option once per
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "product": args.product, "version": args.version, "kind": args.kind, "severity": args.severity,
-        "channel": args.channel, "title": args.title, "draft": args.draft,
-    }  # fmt: skip
+        "product": args.product,
+        "version": args.version,
+        "kind": args.kind,
+        "severity": args.severity,
+        "channel": args.channel,
+        "title": args.title,
+        "draft": args.draft,
+    }
     if args.summary:
         body["summary"] = args.summary
     if args.article_url:
@@ -136,8 +141,13 @@ def cmd_release_list(args: argparse.Namespace) -> None:
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while len(found) < args.limit:
-        page = api.call("GET", "/releases?" + urlencode({**query, "limit": min(PAGE_SIZE, args.limit - len(found)),
-                                                         **({"cursor": cursor} if cursor else {})}))  # fmt: skip
+        page = api.call(
+            "GET",
+            "/releases?"
+            + urlencode(
+                {**query, "limit": min(PAGE_SIZE, args.limit - len(found)), **({"cursor": cursor} if cursor else {})}
+            ),
+        )
         found += page["items"]
         cursor = page["next"]
         if not cursor:
@@ -183,8 +193,10 @@ PREVIEW_COLUMNS = ("subscribers", "oncall_copies", "csm_copies", "emails", "done
 def preview_table(got: dict[str, Any]) -> str:
     """The audience preview as text: who would be notified per tier, then who is left out and why."""
     heads = ("subscribers", "on-call", "csm", "emails", "done after s")
-    lines = [f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
-             f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads)]  # fmt: skip
+    lines = [
+        f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
+        f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads),
+    ]
     rows = [*got["tiers"].items(), ("total", {**got["totals"], "done_after_s": got["estimated_send_s"]})]
     lines += [f"{t:<10}" + "".join(f"{_seconds(c.get(k)):>14}" for k in PREVIEW_COLUMNS) for t, c in rows]
     reasons = list(got["totals"]["excluded"])
@@ -203,13 +215,13 @@ def cmd_release_preview(args: argparse.Namespace) -> None:
     emit(args, got, preview_table(got))
 
 
-REPORT_COLUMNS = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
+REPORT_COLUMNS = ("notified", "failed", "skipped", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
                   "recalled")  # fmt: skip
 
 
 def report_table(report: dict[str, Any]) -> str:
     """The report as text: counts per tier and in total, then the time to notice per tier."""
-    heads = ("notified", "failed", "suppressed", "on-call", "csm", "downloads", "downloaders", "recalled")
+    heads = ("notified", "failed", "skipped", "suppressed", "on-call", "csm", "downloads", "downloaders", "recalled")
     lines = [f"{report['id']} {report['status']}", f"{'tier':<10}" + "".join(f"{c:>12}" for c in heads)]
     rows = [*report["tiers"].items(), ("total", report["totals"])]
     lines += [f"{tier:<10}" + "".join(f"{counts.get(c, 0):>12}" for c in REPORT_COLUMNS) for tier, counts in rows]
@@ -316,6 +328,10 @@ def _add_edit(release: Any) -> None:
     lines = p.add_mutually_exclusive_group()
     lines.add_argument("--applies-to", action="append", metavar="LINES", help=_APPLIES)
     lines.add_argument("--all-versions", action="store_true", help="for every version line (clears --applies-to)")
-    p.add_argument("--draft", action=argparse.BooleanOptionalAction, default=None,
-                   help="--draft holds it until `release publish`; --no-draft lets it go at its time")  # fmt: skip
+    p.add_argument(
+        "--draft",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="--draft holds it until `release publish`; --no-draft lets it go at its time",
+    )
     p.set_defaults(func=cmd_release_edit)

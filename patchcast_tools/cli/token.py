@@ -28,8 +28,12 @@ def register(sub: Any) -> None:
         "`Authorization: Bearer <token>` or export it as PATCHCAST_TOKEN.",
     )
     add_common(token)
-    token.add_argument("--role", required=True, choices=["customer", "release-engineer", "support-admin"],
-                       help="whose token: a customer (needs --account), a release engineer or a support admin")  # fmt: skip
+    token.add_argument(
+        "--role",
+        required=True,
+        choices=["customer", "release-engineer", "support-admin"],
+        help="whose token: a customer (needs --account), a release engineer or a support admin",
+    )
     token.add_argument("--account", help="the customer's account id (custom:account_id claim)")
     token.add_argument("--email", help="the email claim (a customer's address)")
     token.set_defaults(func=cmd_token)

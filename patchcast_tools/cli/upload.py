@@ -44,8 +44,13 @@ class Progress:
             from rich.progress import BarColumn, DownloadColumn, TransferSpeedColumn
             from rich.progress import Progress as Bar
 
-            self._bar = Bar("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                            TransferSpeedColumn(), transient=True)  # fmt: skip
+            self._bar = Bar(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                transient=True,
+            )
             self._bar.start()
             self._task = self._bar.add_task(label, total=total)
 
@@ -161,9 +166,13 @@ def _put_part(http: requests.Session, api: Api, release_id: str, number: int, da
 
 
 def multipart_file(
-    api: Api, release: dict[str, Any], path: Path, size: int, progress: Progress,
+    api: Api,
+    release: dict[str, Any],
+    path: Path,
+    size: int,
+    progress: Progress,
     http: requests.Session | None = None,
-) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
+) -> tuple[str, list[dict[str, Any]]]:
     """Upload the parts S3 does not have yet, hashing every byte once; returns the SHA-256 and the parts."""
     release_id, part_size = release["id"], int(release["part_size"])
     http = http or requests.Session()
@@ -192,8 +201,9 @@ def _declared_size(release: dict[str, Any], path: Path) -> int:
     return size
 
 
-def upload(api: Api, release: dict[str, Any], path: Path, *, show_progress: bool,
-           http: requests.Session | None = None) -> dict[str, Any]:  # fmt: skip
+def upload(
+    api: Api, release: dict[str, Any], path: Path, *, show_progress: bool, http: requests.Session | None = None
+) -> dict[str, Any]:
     """Send the file as the release's ``upload`` says, then declare its SHA-256 and parts (completion)."""
     size = _declared_size(release, path)
     progress = Progress(size, path.name, enabled=show_progress)

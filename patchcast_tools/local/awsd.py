@@ -75,9 +75,18 @@ def realistic_ses_feedback() -> None:
         msg: dict[str, Any] = copy.deepcopy({**COMMON_MAIL, "notificationType": kind})
         msg["mail"].update(source=source, destination=to, sendingAccountId=self.account_id)
         if kind == "Bounce":
-            msg["bounce"] = {**copy.deepcopy(BOUNCE), "bouncedRecipients": [
-                {"emailAddress": a, "action": "failed", "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
-                for a in to]}  # fmt: skip
+            msg["bounce"] = {
+                **copy.deepcopy(BOUNCE),
+                "bouncedRecipients": [
+                    {
+                        "emailAddress": a,
+                        "action": "failed",
+                        "status": "5.1.1",
+                        "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                    }
+                    for a in to
+                ],
+            }
         else:
             msg["complaint"] = {**copy.deepcopy(COMPLAINT), "complainedRecipients": [{"emailAddress": a} for a in to]}
         # moto's raw delivery to SQS (the feedback queue) iterates the attributes: None would fail the send

@@ -129,8 +129,11 @@ class Runner:
 
     def pump(self, *, idle_rounds: int = 2, max_rounds: int = 1000) -> int:
         """Synchronously feed every SQS handler until all queues stay empty; for tests. Returns invocations."""
-        sources = [(s, self.sqs.get_queue_url(QueueName=s.queue)["QueueUrl"]) for s in self.app.event_sources
-                   if type(s).__name__ == "SQSEventConfig"]  # fmt: skip
+        sources = [
+            (s, self.sqs.get_queue_url(QueueName=s.queue)["QueueUrl"])
+            for s in self.app.event_sources
+            if type(s).__name__ == "SQSEventConfig"
+        ]
         done, idle = 0, 0
         for _ in range(max_rounds):
             worked = False

@@ -154,15 +154,27 @@ class LocalStack:
         os.environ.update(env)  # the runner (this process) sees the same world as the API (until stop)
         py = sys.executable
         awsd = self._spawn(
-            [py, "-m", "patchcast_tools.local.awsd", "--port", str(self.aws_port), "--outbox-port", str(self.outbox_port),
-             "--outbox-dir", str(self.outbox_dir)],
+            [
+                py,
+                "-m",
+                "patchcast_tools.local.awsd",
+                "--port",
+                str(self.aws_port),
+                "--outbox-port",
+                str(self.outbox_port),
+                "--outbox-dir",
+                str(self.outbox_dir),
+            ],
             "aws.log",
             env,
-        )  # fmt: skip
+        )
         _wait(f"{self.aws_url}/moto-api/", "the local AWS", 30, awsd)
         if self.dynamodb_port:
-            ddb = self._spawn([py, "-m", "patchcast_tools.local.awsd", "--port", str(self.dynamodb_port), "--outbox-port",
-                               "0"], "aws-dynamodb.log", env)  # fmt: skip
+            ddb = self._spawn(
+                [py, "-m", "patchcast_tools.local.awsd", "--port", str(self.dynamodb_port), "--outbox-port", "0"],
+                "aws-dynamodb.log",
+                env,
+            )
             _wait(f"http://127.0.0.1:{self.dynamodb_port}/moto-api/", "the local DynamoDB", 30, ddb)
 
         import boto3

@@ -55,8 +55,11 @@ def _header_block(raw: bytes) -> bytes:
 
 def _header_values(head: str, names: tuple[str, ...]) -> list[str]:
     unfolded = re.sub(r"\r?\n[ \t]", " ", head)
-    return [value.strip() for name, _, value in (line.partition(":") for line in unfolded.splitlines())
-            if name.strip().lower() in names]  # fmt: skip
+    return [
+        value.strip()
+        for name, _, value in (line.partition(":") for line in unfolded.splitlines())
+        if name.strip().lower() in names
+    ]
 
 
 def _shape(raw: bytes) -> None:
@@ -171,7 +174,7 @@ def install() -> None:
                     from_address=params.get("FromEmailAddress"),
                     destinations=[
                         a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(key, [])
-                    ],  # fmt: skip
+                    ],
                     region=self.region,
                     verified=core._is_verified_address,
                 )

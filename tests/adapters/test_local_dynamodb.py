@@ -107,14 +107,24 @@ def _pages(client: Any, **query: Any) -> list[str]:
 @pytest.mark.parametrize("forward", [True, False])
 def test_a_table_query_pages_through_its_partition_only_in_key_order(indexed: Any, forward: bool) -> None:
     client, name = indexed
-    got = _pages(client, TableName=name, KeyConditionExpression="PK = :p", ScanIndexForward=forward,
-                 ExpressionAttributeValues={":p": {"S": "b"}})  # fmt: skip
+    got = _pages(
+        client,
+        TableName=name,
+        KeyConditionExpression="PK = :p",
+        ScanIndexForward=forward,
+        ExpressionAttributeValues={":p": {"S": "b"}},
+    )
     expected = [f"b/{n:02d}" for n in range(7)]
     assert got == (expected if forward else expected[::-1])
 
 
 def test_an_index_query_pages_through_its_partition_only_in_index_order(indexed: Any) -> None:
     client, name = indexed
-    got = _pages(client, TableName=name, IndexName="GSI", KeyConditionExpression="GPK = :g AND GSK > :x",
-                 ExpressionAttributeValues={":g": {"S": "even"}, ":x": {"S": "a"}})  # fmt: skip
+    got = _pages(
+        client,
+        TableName=name,
+        IndexName="GSI",
+        KeyConditionExpression="GPK = :g AND GSK > :x",
+        ExpressionAttributeValues={":g": {"S": "even"}, ":x": {"S": "a"}},
+    )
     assert got == [f"{p}/{n:02d}" for p in ("a", "b", "c") for n in (0, 6)]

@@ -46,7 +46,7 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(table: Any) -> None
                         "ConditionExpression": "attribute_exists(PK)",
                     }
                 },
-            ]  # fmt: skip
+            ]
         )
     # THEN it is cancelled, and nothing it wrote remains
     assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"

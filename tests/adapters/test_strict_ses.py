@@ -69,8 +69,9 @@ def _stored(message_id: str) -> str:
          "Recipient count exceeds 50."),
     ],
 )  # fmt: skip
-def test_the_local_ses_refuses_what_ses_refuses(sesv2: Any, shape: str, kwargs: dict[str, Any], code: str,
-                                                says: str) -> None:  # fmt: skip
+def test_the_local_ses_refuses_what_ses_refuses(
+    sesv2: Any, shape: str, kwargs: dict[str, Any], code: str, says: str
+) -> None:
     raw = kwargs.pop("raw")
     with pytest.raises(ClientError) as refused:
         _send(sesv2, raw, **kwargs)
@@ -89,8 +90,12 @@ def test_a_message_over_the_sesv2_size_limit_is_refused(sesv2: Any, monkeypatch:
 
 def test_fifty_recipients_and_a_domain_identity_are_accepted(sesv2: Any) -> None:
     sesv2.create_email_identity(EmailIdentity="verified-domain.example")
-    _send(sesv2, _raw(sender="anyone@verified-domain.example"), sender="anyone@verified-domain.example",
-          to=[f"r{n}@acme.example" for n in range(50)])  # fmt: skip
+    _send(
+        sesv2,
+        _raw(sender="anyone@verified-domain.example"),
+        sender="anyone@verified-domain.example",
+        to=[f"r{n}@acme.example" for n in range(50)],
+    )
 
 
 def test_a_refused_message_reaches_the_mailer_as_a_permanent_rejection(sesv2: Any) -> None:

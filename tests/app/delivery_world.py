@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -17,10 +17,12 @@ import pytest
 
 from chalicelib import delivery, fanout
 from chalicelib.mailer import Mailer
+from chalicelib.messages import DeliveryBatch
 from chalicelib.models import Account, Release, Subscription, now_iso
 from chalicelib.names import ResourceNames
 from chalicelib.pacing import QuotaCache, SendQuota
-from chalicelib.routes import links
+from chalicelib.queues import Queues
+from chalicelib.routes import link_maker
 from chalicelib.store import Table
 
 NAMES = ResourceNames("local")
@@ -56,13 +58,14 @@ def load_world(table: Table, *, per_tier: int = 3, severity: int = 2, **account_
             ("ga",),
             "active",
             now_iso(),
-        )  # fmt: skip
+        )
         for a in accounts
         for i in range(per_tier)
     ]
     table.bulk_load(accounts, subs)
-    release = Release(f"rel-{tag}", product, "1.0", "patch", severity, "ga", "Fix", "Fixes", "published", now_iso(),
-                      "test")  # fmt: skip
+    release = Release(
+        f"rel-{tag}", product, "1.0", "patch", severity, "ga", "Fix", "Fixes", "published", now_iso(), "test"
+    )
     table.create_release(release)
     return World(product, release, accounts, subs)
 
@@ -127,26 +130,28 @@ def drain(runner: Any, done: Callable[[], bool], timeout: float = 30, pause: flo
 
 
 def deps_of(wired: Any, table: Table | None = None, queues: Any = None) -> delivery.Deps:
-    return delivery.Deps(table=table or wired.table, mailer=wired.mailer, queues=queues or wired.queues,
-                         links=links(), link_days=30, quota=wired.quota)  # fmt: skip
+    return delivery.Deps(
+        table=table or wired.table,
+        mailer=wired.mailer,
+        queues=queues or wired.queues,
+        urls=link_maker(),
+        link_days=30,
+        quota=wired.quota,
+    )
 
 
-def batch_message(world: World, subs: list[Any], page: int = 0) -> dict[str, Any]:
+def batch_message(world: World, subs: list[Any], page: int = 0) -> DeliveryBatch:
     """The delivery message of the first batch fan-out would plan for these subscribers."""
     people = [fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0]) for s in subs]
-    batch = fanout.batches(people, page)[0]
-    return {"release_id": world.release.release_id, "notice": "release", **batch}
+    return fanout.batches(world.release.release_id, people, page)[0]
 
 
-class QueueRecorder:
+class QueueRecorder(Queues):
     """Queues that keep what is sent to them (name, body, delay) instead of sending it."""
 
     def __init__(self, into: list[tuple[str, dict[str, Any], int]] | None = None) -> None:
+        super().__init__(None, NAMES)
         self.into = [] if into is None else into
 
-    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
-        self.into.append((name, body, delay))
-
-    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
-        for body in bodies:
-            self.send(name, body, delay=delay)
+    def send_many(self, name: str, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None:
+        self.into += [(name, dict(body), delay) for body in bodies]

@@ -41,9 +41,17 @@ def subscribe_and_confirm(
 
 def create_release(client: Client, product: str, data: bytes, **extra: Any) -> dict[str, Any]:
     body = {
-        "product": product, "version": unique("v"), "kind": "patch", "severity": 2, "title": "Rounding fix",
-        "summary": "Fixes totals", "filename": "fix.zip", "size": len(data), "sha256": sha256(data), **extra,
-    }  # fmt: skip
+        "product": product,
+        "version": unique("v"),
+        "kind": "patch",
+        "severity": 2,
+        "title": "Rounding fix",
+        "summary": "Fixes totals",
+        "filename": "fix.zip",
+        "size": len(data),
+        "sha256": sha256(data),
+        **extra,
+    }
     resp = client.http.post("/releases", headers=auth("release-engineer"), body=json.dumps(body))
     assert resp.status_code == 201, resp.body
     return json.loads(resp.body)

@@ -144,8 +144,18 @@ def test_an_export_imports_back_changing_nothing(
 ) -> None:
     # GIVEN contracts with every optional field set or left out
     account = unique("rt")
-    assert _put(app_client, account, products=["M3", "XA"], timezone="Europe/Stockholm", name="Ström, \"AB\"",
-                business_hours={"start": 7, "end": 19}, csm_email="kim@vendor.example").status_code == 200  # fmt: skip
+    assert (
+        _put(
+            app_client,
+            account,
+            products=["M3", "XA"],
+            timezone="Europe/Stockholm",
+            name='Ström, "AB"',
+            business_hours={"start": 7, "end": 19},
+            csm_email="kim@vendor.example",
+        ).status_code
+        == 200
+    )
     # WHEN every contract is exported and the file imported again
     exported = tmp_path / "all.csv"
     assert _run(cli_accounts.cmd_accounts_export, capsys, file=str(exported))[0] == 0
@@ -175,8 +185,11 @@ def test_a_contract_stored_before_the_list_index_joins_it_on_its_next_import(app
     account = unique("old")
     assert _put(app_client, account).status_code == 200
     db = boto3.client("dynamodb", region_name="us-east-1")
-    db.update_item(TableName=table.name, Key={"PK": {"S": f"ACCOUNT#{account}"}, "SK": {"S": "CONTRACT"}},
-                   UpdateExpression="REMOVE GSI1PK, GSI1SK")  # fmt: skip
+    db.update_item(
+        TableName=table.name,
+        Key={"PK": {"S": f"ACCOUNT#{account}"}, "SK": {"S": "CONTRACT"}},
+        UpdateExpression="REMOVE GSI1PK, GSI1SK",
+    )
     assert account not in _all_ids(app_client, 100)
     # WHEN the same contract is imported again THEN it is rewritten once, into the list
     assert _json(_put(app_client, account))["changed"] is True

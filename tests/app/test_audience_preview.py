@@ -18,8 +18,9 @@ from tests.conftest import auth
 
 
 def _sub(account: str, n: int, product: str, *, email: str | None = None, kinds: tuple[str, ...] = ("patch",)) -> Any:
-    return Subscription(account, f"s{n}", email or f"u{n}.{account}@example.com", (product,), kinds, 4, ("ga",),
-                        "active", now_iso())  # fmt: skip
+    return Subscription(
+        account, f"s{n}", email or f"u{n}.{account}@example.com", (product,), kinds, 4, ("ga",), "active", now_iso()
+    )
 
 
 @pytest.fixture
@@ -37,16 +38,21 @@ def population(wired: Any) -> dict[str, Any]:
     ]
     e, p, ended, other, x = (a.account_id for a in accounts)
     subs = [
-        _sub(e, 1, product), _sub(e, 2, product),
+        _sub(e, 1, product),
+        _sub(e, 2, product),
         _sub(e, 3, product, email=f"u1.{e}@example.com"),  # the same address again in the account
         _sub(e, 4, product, kinds=("service-pack",)),  # does not want patches
-        _sub(p, 1, product), _sub(ended, 1, product), _sub(other, 1, product),
-        _sub(x, 1, product), _sub(x, 2, product),
-    ]  # fmt: skip
+        _sub(p, 1, product),
+        _sub(ended, 1, product),
+        _sub(other, 1, product),
+        _sub(x, 1, product),
+        _sub(x, 2, product),
+    ]
     wired.table.bulk_load(accounts, subs)
     # An address suppressed after fan-out's index listed it (delivery would skip it)
-    wired.table._db.put_item(TableName=wired.table.name, Item={"PK": {"S": f"SUPPRESSED#u2.{x}@example.com"},
-                             "SK": {"S": "SUPPRESSION"}})  # fmt: skip
+    wired.table._db.put_item(
+        TableName=wired.table.name, Item={"PK": {"S": f"SUPPRESSED#u2.{x}@example.com"}, "SK": {"S": "SUPPRESSION"}}
+    )
     release = Release(f"rel-{tag}", product, "1.0", "patch", 2, "ga", "Fix", "Fixes", "available", now_iso(), "t")
     wired.table.create_release(release)
     return {"release": release, "product": product}

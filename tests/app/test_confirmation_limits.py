@@ -97,9 +97,9 @@ def _create_at_once(wired: Any, asks: list[tuple[str, str, str]]) -> list[str]:
     """``POST /subscriptions``'s domain call for each (account, product, address), all at once (as concurrent
     API requests would), on the session's moto server: "sent", or the error code."""
     from chalicelib import subscriptions
-    from chalicelib.routes import links
+    from chalicelib.routes import link_maker
 
-    maker = links()
+    maker = link_maker()
 
     def create(ask: tuple[str, str, str]) -> str:
         account, product, address = ask

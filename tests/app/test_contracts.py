@@ -12,8 +12,8 @@ from chalice.test import Client
 
 from chalicelib import accounts, fanout
 from chalicelib.errors import Conflict
+from chalicelib.messages import AccountChange
 from chalicelib.models import Account, Product, Release, Subscription, now_iso
-from chalicelib.names import ResourceNames
 from chalicelib.store import subscriptions as store_subscriptions
 from tests.app.flows import subscribe_and_confirm
 from tests.app.test_subscriptions import _audience, _customer
@@ -73,7 +73,7 @@ def _bulk_account(table: Any, tier: str, subscriptions: int) -> tuple[str, str, 
     subs = [
         Subscription(
             account, f"s{i:03d}", f"u{i}.{account}@example.com", (product,), ("patch",), 4, ("ga",), "active", now_iso()
-        )  # fmt: skip
+        )
         for i in range(subscriptions)
     ]
     table.put_product(Product(product, product, ()))
@@ -89,8 +89,9 @@ def test_a_tier_change_answers_at_once_and_the_queue_reranks_page_by_page(
     monkeypatch.setattr(store_subscriptions, "SYNC_PAGE", 4)
     pages: list[str | None] = []
     real = accounts.sync_page
-    monkeypatch.setattr(accounts, "sync_page", lambda t, q, name, change: (pages.append(change.cursor),
-                                                                            real(t, q, name, change))[1])  # fmt: skip
+    monkeypatch.setattr(
+        accounts, "sync_page", lambda t, q, change: (pages.append(change.cursor), real(t, q, change))[1]
+    )
 
     # WHEN the contract becomes Xtreme, with no transaction allowed inside the request
     def no_transactions(*_: Any, **__: Any) -> None:
@@ -139,7 +140,7 @@ def test_a_sync_behind_a_newer_contract_cannot_write_the_older_rank(table: Any) 
 def wired_queues_send(account: str) -> None:
     from chalicelib import wiring
 
-    wiring.get().queues.send(ResourceNames("local").accounts_queue, {"account_id": account})
+    wiring.get().queues.send_account_change(AccountChange(account))
 
 
 def test_entitlements_say_what_the_contract_gives_and_why_it_stopped(app_client: Client) -> None:
@@ -163,6 +164,6 @@ def test_entitlements_say_what_the_contract_gives_and_why_it_stopped(app_client:
     assert yesterday.isoformat() in got["message"] and "renew" in got["message"]
 
 
-def test_entitlements_of_an_account_without_a_contract_answer_404(app_client: Client) -> None:
+def test_entitlements_of_an_account_without_a_contract_answer_403_no_contract(app_client: Client) -> None:
     resp = app_client.http.get("/entitlements", headers=auth("customer", unique("none")))
-    assert resp.status_code == 404 and json.loads(resp.body)["error"] == "no_contract"
+    assert resp.status_code == 403 and json.loads(resp.body)["error"] == "no_contract"

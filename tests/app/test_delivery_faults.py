@@ -4,6 +4,7 @@ ends with every eligible recipient emailed exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -15,8 +16,9 @@ import pytest
 
 from chalicelib import delivery, fanout
 from chalicelib.mailer import Throttled
+from chalicelib.messages import DeliveryBatch, FanoutPage, retry_batch_id
 from chalicelib.pacing import QuotaCache, SendQuota
-from chalicelib.routes import links
+from chalicelib.routes import link_maker
 from chalicelib.store import Table
 from tests.app import delivery_world
 from tests.app.delivery_world import (
@@ -77,21 +79,22 @@ def test_throttled_sends_are_retried_alone_until_everyone_has_exactly_one(
     assert '"EmailsRetried"' in capsys.readouterr().out
 
     # AND each retry batch held only the recipients throttled, each once per time it was throttled
-    retried = [row[2] for body in retries for row in body["recipients"]]
+    retried = [row["email"] for body in retries for row in body["recipients"]]
     assert sorted(retried) == sorted(throttled) and len(throttled) == 10
 
 
 def _retry_batches(wired: Any, monkeypatch: pytest.MonkeyPatch, world: World) -> list[dict[str, Any]]:
     """The retry batches of the world's release as delivery enqueues them (they go on to the queue too)."""
     seen: list[dict[str, Any]] = []
-    send = wired.queues.send
+    send_many = wired.queues.send_many
 
-    def recording(name: str, body: dict[str, Any], *, delay: int = 0) -> None:
-        if body.get("release_id") == world.release.release_id and ".r" in str(body.get("batch_id")):
-            seen.append(body)
-        send(name, body, delay=delay)
+    def recording(name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+        for body in bodies:
+            if body.get("release_id") == world.release.release_id and ".r" in str(body.get("batch_id")):
+                seen.append(body)
+        send_many(name, bodies, delay=delay)
 
-    monkeypatch.setattr(wired.queues, "send", recording)
+    monkeypatch.setattr(wired.queues, "send_many", recording)
     return seen
 
 
@@ -119,13 +122,13 @@ def test_the_duplicate_window_is_what_ses_accepted_after_the_last_record_chunk(
     mailer.fault = lambda n, to: Killed() if n == 40 else None
     message = batch_message(world, world.subscribers)
     with pytest.raises(Killed):
-        delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
+        delivery.run(deps_of(wired), message)
     recorded = {r.email for r in wired.table.delivery_outcomes(world.release.release_id, "release")}
     accepted = {a for a, n in mailer.accepted.items() if n}
 
     # WHEN the batch is delivered again after its lease
     time.sleep(2.1)  # the lease is whole seconds
-    assert delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)["sent"] > 0
+    assert delivery.run(deps_of(wired), message)["sent"] > 0
 
     # THEN the first chunk was on record before the kill, and the only duplicates are those SES accepted
     # after it: fewer than one record chunk
@@ -151,7 +154,7 @@ def test_the_same_message_delivered_twice_and_concurrently_sends_once(
     results: list[dict[str, int]] = []
 
     def invoke() -> None:
-        results.append(delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue))
+        results.append(delivery.run(deps_of(wired), message))
 
     first = threading.Thread(target=invoke)
     first.start()
@@ -159,7 +162,7 @@ def test_the_same_message_delivered_twice_and_concurrently_sends_once(
     invoke()
     first.join()
     drain(runner, lambda: False, timeout=2.5)  # the busy copy comes back after the lease and is dropped
-    again = delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
+    again = delivery.run(deps_of(wired), message)
 
     # THEN one invocation sent, the other stood back without burning a receive, the third found it done
     assert sorted(r.get("sent", 0) for r in results) == [0, 9]
@@ -187,7 +190,7 @@ def test_two_invocations_claiming_one_batch_at_the_same_moment_send_it_once(
 
     # WHEN both run
     def invoke() -> None:
-        results.append(delivery.run(deps_of(wired, queues=QueueRecorder(queued)), message, queue=NAMES.deliver_queue))
+        results.append(delivery.run(deps_of(wired, queues=QueueRecorder(queued)), message))
 
     threads = [threading.Thread(target=invoke) for _ in range(2)]
     for t in threads:
@@ -198,7 +201,7 @@ def test_two_invocations_claiming_one_batch_at_the_same_moment_send_it_once(
     # THEN exactly one claimed and sent the batch, the other found it busy and put it back for later
     assert sorted(r.get("sent", 0) for r in results) == [0, 6]
     assert [r for r in results if "sent" not in r] == [{"busy": 1}]
-    assert queued == [(NAMES.deliver_queue, message, delivery.LEASE_SECONDS)]
+    assert queued == [(NAMES.deliver_queue, message.to_json(), delivery.LEASE_SECONDS)]
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
 
 
@@ -213,10 +216,9 @@ def test_the_csm_copy_waits_for_every_batch_of_its_account_and_for_their_retry_b
     csm = f"{unique('csm')}@vendor.example"
     world = load_world(wired.table, per_tier=2, csm_email=csm)
     planned = QueueRecorder()
-    fanout.run(wired.table, planned, fanout.FanoutQueues(NAMES.fanout_queue, NAMES.deliver_queue,  # type: ignore[arg-type]
-               NAMES.critical_queue), {"release_id": world.release.release_id})  # fmt: skip
-    (copy,) = [b for _, b, _ in planned.into if str(b["batch_id"]).startswith("csm-")]
-    (batch,) = [b for _, b, _ in planned.into if b is not copy]
+    fanout.run(wired.table, planned, FanoutPage(world.release.release_id))
+    (copy,) = [DeliveryBatch.from_json(b) for _, b, _ in planned.into if str(b["batch_id"]).startswith("csm-")]
+    (batch,) = [DeliveryBatch.from_json(b) for _, b, _ in planned.into if b["batch_id"] != copy.batch_id]
     elite = [s for s in world.subscribers if s.account_id == world.accounts[0].account_id]
     throttled: list[str] = []
 
@@ -229,13 +231,13 @@ def test_the_csm_copy_waits_for_every_batch_of_its_account_and_for_their_retry_b
     mailer.fault = once
     queued: list[tuple[str, dict[str, Any], int]] = []
 
-    def deliver(message: dict[str, Any]) -> dict[str, int]:
-        return delivery.run(deps_of(wired, queues=QueueRecorder(queued)), message, queue=NAMES.deliver_queue)
+    def deliver(message: DeliveryBatch) -> dict[str, int]:
+        return delivery.run(deps_of(wired, queues=QueueRecorder(queued)), message)
 
     # WHEN the copy comes before the account's batch, then after it but before its retry batch, then last
     first = deliver(copy)
     assert deliver(batch)["retry"] == 1
-    (retry,) = [b for _, b, _ in queued if b["batch_id"] == delivery.retry_batch_id(batch["batch_id"])]
+    (retry,) = [DeliveryBatch.from_json(b) for _, b, _ in queued if b["batch_id"] == retry_batch_id(batch.batch_id)]
     second = deliver(copy)
     assert deliver(retry)["sent"] == 1
     last = deliver(copy)
@@ -243,7 +245,7 @@ def test_the_csm_copy_waits_for_every_batch_of_its_account_and_for_their_retry_b
     # THEN it waited twice (put back as a new message each time), then went out once, listing every
     # subscriber of the account
     assert (first, second, last.get("sent")) == ({"waiting": 1}, {"waiting": 1}, 1)
-    assert [(b["waits"], d) for _, b, d in queued if b["batch_id"] == copy["batch_id"]] == [(1, 0), (1, 0)]
+    assert [(b["waits"], d) for _, b, d in queued if b["batch_id"] == copy.batch_id] == [(1, 0), (1, 0)]
     assert mailer.accepted[csm] == 1
     (sent,) = [parse(m["raw"]) for m in sent_messages(moto_server) if csm in m["to"]]
     assert all(s.email in text_of(sent) for s in elite)
@@ -256,11 +258,11 @@ def test_two_different_messages_for_the_same_batch_send_the_union_once(
     world = load_world(wired.table, per_tier=4)
     first = batch_message(world, world.subscribers[:8])
     second = batch_message(world, world.subscribers[3:])
-    assert first["batch_id"] != second["batch_id"]
+    assert first.batch_id != second.batch_id
 
     # WHEN both are delivered
     for m in (first, second):
-        wired.queues.send(NAMES.deliver_queue, m)
+        wired.queues.send_batch(m, critical=False)
     drain(runner, _exactly_once(mailer, world.addresses))
 
     # THEN everyone in either got exactly one email
@@ -278,7 +280,7 @@ class StingyDynamo:
         return getattr(self.real, name)
 
     def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:  # noqa: N803
-        (table, requests), = RequestItems.items()  # fmt: skip
+        ((table, requests),) = RequestItems.items()
         keep, leave = requests[: len(requests) // 2 or 1], requests[len(requests) // 2 or 1 :]
         self.real.batch_write_item(RequestItems={table: keep})
         self.unprocessed += len(leave)
@@ -292,20 +294,19 @@ def test_unprocessed_items_from_dynamodb_are_written_in_the_end(wired: Any, mail
     table = Table(stingy, wired.table.name)  # type: ignore[arg-type]
 
     # WHEN a batch is delivered through it
-    counts = delivery.run(deps_of(wired, table), batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
+    counts = delivery.run(deps_of(wired, table), batch_message(world, world.subscribers))
 
     # THEN DynamoDB did leave items, every outcome is recorded anyway, and a redelivery sends nothing
     assert stingy.unprocessed > 0 and counts["sent"] == 30
     assert len(list(wired.table.delivery_outcomes(world.release.release_id, "release"))) == 30
-    delivery.run(deps_of(wired), {**batch_message(world, world.subscribers), "batch_id": "again"}, queue="unused")
+    delivery.run(deps_of(wired), dataclasses.replace(batch_message(world, world.subscribers), batch_id="again"))
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
 
 
 def test_an_unsubscribe_between_fan_out_and_delivery_is_honoured(wired: Any, runner: Any, mailer: FaultyMailer) -> None:
     # GIVEN the fan-out already planned the batches
     world = load_world(wired.table, per_tier=3)
-    fanout.run(wired.table, wired.queues, fanout.FanoutQueues(NAMES.fanout_queue, NAMES.deliver_queue,
-               NAMES.critical_queue), {"release_id": world.release.release_id})  # fmt: skip
+    fanout.run(wired.table, wired.queues, FanoutPage(world.release.release_id))
     gone = world.subscribers[4]
 
     # WHEN one subscriber unsubscribes before delivery runs
@@ -331,12 +332,47 @@ def test_a_poison_delivery_message_reaches_the_dlq_after_three_receives(wired: A
     dlq = sqs.get_queue_url(QueueName=f"{NAMES.deliver_queue}-dlq")["QueueUrl"]
     runner.pump()
     before = runner.stats.failures
-    wired.queues.send(NAMES.deliver_queue, {"release_id": "x", "notice": "no-such-notice", "batch_id": "b",
-                                            "recipients": []})  # fmt: skip
+    wired.queues.send(
+        NAMES.deliver_queue, {"release_id": "x", "notice": "no-such-notice", "batch_id": "b", "recipients": []}
+    )
     runner.pump()
     assert runner.stats.failures - before == max_receives(NAMES.deliver_queue)
     got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert any("no-such-notice" in m["Body"] for m in got)
+
+
+@pytest.mark.parametrize(
+    ("queue", "body"),
+    [
+        # recipients in the positional shape they once had: a typed record refuses them
+        (NAMES.deliver_queue, {"release_id": "x", "batch_id": "poison-1", "recipients": [["a", "s", "e@x.test", "elite", "subscriber"]]}),
+        (NAMES.fanout_queue, {"release_id": "x", "page": "poison-2"}),
+        (NAMES.accounts_queue, {"cursor": "poison-3"}),
+    ],
+)  # fmt: skip
+def test_a_malformed_message_reaches_the_dlq_after_its_receives_and_is_never_re_enqueued(
+    wired: Any, runner: Any, queue: str, body: dict[str, Any]
+) -> None:
+    # GIVEN a message that is not the record its queue carries
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    dlq = sqs.get_queue_url(QueueName=f"{queue}-dlq")["QueueUrl"]
+    runner.pump()
+    before = runner.stats.failures
+    marker = json.dumps(body, separators=(",", ":"))
+
+    # WHEN the runner feeds it to its handler
+    wired.queues.send(queue, body)
+    runner.pump()
+
+    # THEN the handler refused it on every receive, and it is in the DLQ, not back on its queue (no loop)
+    assert runner.stats.failures - before == max_receives(queue)
+    assert any(
+        m["Body"] == marker for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    )
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    assert all(m["Body"] != marker for m in left)
+    sqs.purge_queue(QueueUrl=dlq)  # the DLQs are the session's: later tests count what lands there
 
 
 def test_a_paused_account_stops_delivery_without_burning_receives(
@@ -346,18 +382,24 @@ def test_a_paused_account_stops_delivery_without_burning_receives(
     monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(14.0, sending_enabled=False)))
     world = load_world(wired.table, per_tier=2)
     sent_to_queue: list[tuple[str, dict[str, Any], int]] = []
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=QueueRecorder(sent_to_queue), links=links(),  # type: ignore[arg-type]
-                         link_days=30, quota=wired.quota)  # fmt: skip
+    deps = delivery.Deps(
+        table=wired.table,
+        mailer=mailer,
+        queues=QueueRecorder(sent_to_queue),
+        urls=link_maker(),  # type: ignore[arg-type]
+        link_days=30,
+        quota=wired.quota,
+    )
     message = batch_message(world, world.subscribers)
 
     # WHEN a batch arrives
-    got = delivery.run(deps, message, queue=NAMES.deliver_queue)
+    got = delivery.run(deps, message)
 
     # THEN nothing was sent or claimed, and the message went back as a new (delayed) one: the handler
     # succeeds, so SQS deletes the received copy and its receive count never grows towards the DLQ
     assert got == {"paused": 1} and sum(mailer.accepted.values()) == 0
-    assert sent_to_queue == [(NAMES.deliver_queue, message, delivery.PAUSE_DELAY_SECONDS)]
-    assert wired.table.batch_states(world.release.release_id, [f"release#{message['batch_id']}"]) == {}
+    assert sent_to_queue == [(NAMES.deliver_queue, message.to_json(), delivery.PAUSE_DELAY_SECONDS)]
+    assert wired.table.batch_states(world.release.release_id, [f"release#{message.batch_id}"]) == {}
 
 
 def test_the_reconciler_re_drives_a_batch_whose_invocation_died_and_whose_message_was_lost(
@@ -366,7 +408,7 @@ def test_the_reconciler_re_drives_a_batch_whose_invocation_died_and_whose_messag
     # GIVEN an invocation that claimed a batch, sent some, and died; its message is gone (e.g. the DLQ)
     world = _dying_at(26, wired, mailer, monkeypatch, per_tier=10)
     with pytest.raises(RuntimeError):
-        delivery.run(deps_of(wired), batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
+        delivery.run(deps_of(wired), batch_message(world, world.subscribers))
 
     # WHEN the scheduled reconciler's Lambda runs after the lease, and the queues are drained
     redrives: list[int] = []
@@ -395,10 +437,19 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
     from tests.helpers import parse, text_of
 
     monkeypatch.setattr(fanout, "PAGE_SIZE", 50)
-    world = load_world(wired.table, per_tier=60, severity=1, business_hours=(0, 0),
-                       csm_email="csm@vendor.example", oncall_email="oncall@customer.example")  # fmt: skip
-    oncall_due = [a for a in world.accounts if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC),
-                                                               business_hours=(0, 0))]  # fmt: skip
+    world = load_world(
+        wired.table,
+        per_tier=60,
+        severity=1,
+        business_hours=(0, 0),
+        csm_email="csm@vendor.example",
+        oncall_email="oncall@customer.example",
+    )
+    oncall_due = [
+        a
+        for a in world.accounts
+        if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC), business_hours=(0, 0))
+    ]
 
     # WHEN it is published
     _publish(wired, world)
@@ -408,8 +459,11 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
     assert {a: mailer.accepted[a] for a in world.addresses} == dict.fromkeys(world.addresses, 1)
     assert mailer.accepted["oncall@customer.example"] == len(oncall_due) >= 2
     assert mailer.accepted["csm@vendor.example"] == 1
-    csm = [parse(m["raw"]) for m in sent_messages(moto_server) if "csm@vendor.example" in m["to"]
-           and world.product in str(parse(m["raw"])["Subject"])]  # fmt: skip
+    csm = [
+        parse(m["raw"])
+        for m in sent_messages(moto_server)
+        if "csm@vendor.example" in m["to"] and world.product in str(parse(m["raw"])["Subject"])
+    ]
     body = text_of(csm[-1])
     elite = world.accounts[0]
     assert f"{len([s for s in world.subscribers if s.account_id == elite.account_id]) + 1} contact(s)" in body
@@ -425,11 +479,17 @@ def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer:
     bad = world.subscribers[1].email
     mailer.fault = lambda n, to: Rejected("MessageRejected: bad address") if to == bad else None
     queued: list[tuple[str, dict[str, Any], int]] = []
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=QueueRecorder(queued), links=links(),  # type: ignore[arg-type]
-                         link_days=30, quota=wired.quota)  # fmt: skip
+    deps = delivery.Deps(
+        table=wired.table,
+        mailer=mailer,
+        queues=QueueRecorder(queued),
+        urls=link_maker(),  # type: ignore[arg-type]
+        link_days=30,
+        quota=wired.quota,
+    )
 
     # WHEN its batch is delivered
-    counts = delivery.run(deps, batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
+    counts = delivery.run(deps, batch_message(world, world.subscribers))
 
     # THEN it is recorded failed, nothing is re-enqueued, and the others got theirs
     assert counts["failed"] == 1 and counts["sent"] == 5 and counts["retry"] == 0 and queued == []
@@ -440,11 +500,18 @@ def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer:
 def test_sends_are_spaced_at_the_invocation_share_of_the_account_send_rate(wired: Any, mailer: FaultyMailer) -> None:
     # GIVEN SES allows 28 emails/s and this invocation a quarter of it: 7/s, one send every 1/7 s
     world = load_world(wired.table, per_tier=2)
-    deps = delivery.Deps(table=wired.table, mailer=mailer, queues=wired.queues, links=links(), link_days=30,
-                         quota=QuotaCache(lambda: SendQuota(28.0)), share=0.25)  # fmt: skip
+    deps = delivery.Deps(
+        table=wired.table,
+        mailer=mailer,
+        queues=wired.queues,
+        urls=link_maker(),
+        link_days=30,
+        quota=QuotaCache(lambda: SendQuota(28.0)),
+        share=0.25,
+    )
 
     # WHEN a batch of 6 is delivered (8 send threads: unpaced, all would leave at once)
-    delivery.run(deps, batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
+    delivery.run(deps, batch_message(world, world.subscribers))
 
     # THEN the sends took five intervals at least (5/7 s; unpaced they all leave within milliseconds). The
     # span, not each gap: one thread waking late on a busy machine shortens one gap, not the whole span.
@@ -549,12 +616,12 @@ def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(wir
     receives = max_receives(NAMES.deliver_queue)
     for _ in range(receives):
         with pytest.raises(Killed):
-            delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
+            delivery.run(deps_of(wired), message)
         time.sleep(2.1)  # the lease runs out (whole seconds)
 
     # WHEN the message comes once more (an SQS retry, a busy copy, the reconciler)
     with pytest.raises(delivery.BatchFailed):
-        delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
+        delivery.run(deps_of(wired), message)
 
     # THEN it is refused without a send and the batch is given up, saying why
     assert mailer.calls <= receives * len(world.subscribers)
@@ -594,9 +661,10 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
     assert {a: mailer.accepted[a] for a in rest} == dict.fromkeys(rest, 1)
     assert runner.stats.failures == failures and wired.table.failed_batches(world.release.release_id) == []
     detail = next(
-        d for d in wired.table.account_deliveries(world.release.release_id, "release", world.subscribers[4].account_id)
+        d
+        for d in wired.table.account_deliveries(world.release.release_id, "release", world.subscribers[4].account_id)
         if d.email == bad
-    )  # fmt: skip
+    )
     assert detail.detail == "message could not be built: ValueError: a header line would exceed 998 octets"
 
 

@@ -4,6 +4,7 @@ in-flight index left when a batch finishes, and reconcilers racing for one stuck
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -35,16 +36,20 @@ def test_suppressed_oncall_and_csm_addresses_get_no_copy(wired: Any, mailer: Fau
     oncall, csm = f"{unique('oncall')}@customer.example", f"{unique('csm')}@vendor.example"
     world = load_world(wired.table, per_tier=1, severity=1)
     xtreme, elite = world.accounts[2], world.accounts[0]
-    message = batch_message(world, world.subscribers)
-    message["recipients"] += [
-        Recipient(xtreme.account_id, "oncall", oncall, "xtreme", "oncall").to_message(),
-        Recipient(elite.account_id, "csm", csm, "elite", "csm").to_message(),
-    ]
+    planned = batch_message(world, world.subscribers)
+    message = dataclasses.replace(
+        planned,
+        recipients=planned.recipients
+        + (
+            Recipient(xtreme.account_id, "oncall", oncall, "xtreme", "oncall"),
+            Recipient(elite.account_id, "csm", csm, "elite", "csm"),
+        ),
+    )
     for address in (oncall, csm):
         wired.table.suppress_address(address, reason="bounce", detail="permanent", feedback_id=unique("f"))
 
     # WHEN it is delivered
-    counts = delivery.run(deps_of(wired), message, queue=NAMES.critical_queue)
+    counts = delivery.run(deps_of(wired), message, critical=True)
 
     # THEN neither copy was sent, both are recorded suppressed, and the subscribers got theirs
     assert mailer.accepted[oncall] == 0 and mailer.accepted[csm] == 0
@@ -65,7 +70,7 @@ def test_the_re_check_before_sending_reads_consistently(wired: Any, mailer: Faul
     events.register("before-call.dynamodb.BatchGetItem", record)
     try:
         # WHEN a batch is delivered
-        counts = delivery.run(deps_of(wired), batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
+        counts = delivery.run(deps_of(wired), batch_message(world, world.subscribers))
     finally:
         events.unregister("before-call.dynamodb.BatchGetItem", record)
 
@@ -80,12 +85,12 @@ def test_a_finished_batch_leaves_the_in_flight_index(wired: Any, mailer: FaultyM
     # GIVEN a batch delivered to the end
     world = load_world(wired.table, per_tier=1)
     message = batch_message(world, world.subscribers)
-    delivery.run(deps_of(wired), message, queue=NAMES.deliver_queue)
+    delivery.run(deps_of(wired), message)
 
     # WHEN its claim is read
     got = boto3.client("dynamodb", region_name="us-east-1").get_item(
         TableName=wired.table.name,
-        Key={"PK": {"S": f"RELEASE#{world.release.release_id}"}, "SK": {"S": f"BATCH#release#{message['batch_id']}"}},
+        Key={"PK": {"S": f"RELEASE#{world.release.release_id}"}, "SK": {"S": f"BATCH#release#{message.batch_id}"}},
         ConsistentRead=True,
     )["Item"]
 
@@ -101,7 +106,7 @@ def test_two_reconcilers_at_once_re_drive_a_stuck_batch_once(
     world = load_world(wired.table, per_tier=1)
     mailer.fault = lambda n, to: Killed()
     with pytest.raises(Killed):
-        delivery.run(deps_of(wired), batch_message(world, world.subscribers), queue=NAMES.deliver_queue)
+        delivery.run(deps_of(wired), batch_message(world, world.subscribers))
 
     # WHEN two reconcilers run at once after its lease, both finding it stuck before either re-drives it
     # (each sees only this test's batch: other tests' stuck batches are left alone)
@@ -130,5 +135,5 @@ def test_two_reconcilers_at_once_re_drive_a_stuck_batch_once(
     # THEN the batch went back on its queue once, from one of them
     assert sorted(redriven) == [0, 1]
     assert [(name, body["batch_id"]) for name, body, _ in sent.into] == [
-        (NAMES.deliver_queue, batch_message(world, world.subscribers)["batch_id"])
+        (NAMES.deliver_queue, batch_message(world, world.subscribers).batch_id)
     ]

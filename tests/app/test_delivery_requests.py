@@ -12,7 +12,7 @@ import pytest
 from chalicelib import delivery, fanout
 from chalicelib.models import DeliveryOutcome
 from chalicelib.pacing import QuotaCache, SendQuota
-from chalicelib.routes import links
+from chalicelib.routes import link_maker
 from tests.app.delivery_world import load_world
 
 
@@ -30,8 +30,14 @@ def operations(wired: Any) -> Iterator[Counter[str]]:
 
 
 def _deps(wired: Any) -> delivery.Deps:
-    return delivery.Deps(table=wired.table, mailer=wired.mailer, queues=wired.queues, links=links(), link_days=30,
-                         quota=QuotaCache(lambda: SendQuota(0.0)))  # fmt: skip
+    return delivery.Deps(
+        table=wired.table,
+        mailer=wired.mailer,
+        queues=wired.queues,
+        urls=link_maker(),
+        link_days=30,
+        quota=QuotaCache(lambda: SendQuota(0.0)),
+    )
 
 
 def test_a_batch_of_30_writes_one_chunk_and_finishes_with_the_rest_in_one_transaction(
@@ -43,11 +49,10 @@ def test_a_batch_of_30_writes_one_chunk_and_finishes_with_the_rest_in_one_transa
         fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0])
         for s in world.subscribers
     ]
-    batch = fanout.batches(people, 0)[0]
+    batch = fanout.batches(world.release.release_id, people, 0)[0]
     operations.clear()  # loading the world wrote too
     # WHEN it is delivered
-    counts = delivery.run(_deps(wired), {"release_id": world.release.release_id, "notice": "release", **batch},
-                          queue="q")  # fmt: skip
+    counts = delivery.run(_deps(wired), batch)
     # THEN one BatchWriteItem (25 records) and one TransactWriteItems (the finish, the tally, the last 5)
     assert counts["sent"] == 30
     assert operations["BatchWriteItem"] == 1 and operations["TransactWriteItems"] == 1
@@ -67,10 +72,12 @@ def test_a_finish_of_a_batch_already_done_still_keeps_what_this_attempt_sent(wir
     assert wired.table.finish_batch(release_id, batch, {"sent": 0})
     # WHEN a slower attempt finishes it too, with an outcome it recorded no other way
     sub = world.subscribers[0]
-    late = DeliveryOutcome(fanout.Recipient(sub.account_id, sub.subscription_id, sub.email, "elite"), "sent",
-                           message_id="m-late")  # fmt: skip
-    finished = wired.table.finish_batch(release_id, batch, {"sent": 1}, tally={"elite#subscriber#sent": 1},
-                                        records=[late])  # fmt: skip
+    late = DeliveryOutcome(
+        fanout.Recipient(sub.account_id, sub.subscription_id, sub.email, "elite"), "sent", message_id="m-late"
+    )
+    finished = wired.table.finish_batch(
+        release_id, batch, {"sent": 1}, tally={"elite#subscriber#sent": 1}, records=[late]
+    )
     # THEN the finish does not count twice, and the record is kept
     assert finished is False
     recorded = list(wired.table.account_deliveries(release_id, "release", sub.account_id))

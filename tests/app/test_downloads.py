@@ -55,11 +55,24 @@ def _release(w: Any, product: str, *, data: bytes = DATA, channel: str = "ga", s
     key = f"uploads/{rid}/fix-{rid}.zip"
     put = w.client("s3").put_object(Bucket=w.blobs.bucket, Key=key, Body=data)
     release = Release(
-        release_id=rid, product=product, version=unique("v"), kind="patch", severity=2, channel=channel,
-        title="Rounding fix", summary="Fixes totals", status=status, created_at=now_iso(), created_by="re",
-        filename=f"fix-{rid}.zip", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        object_key=key, object_version=put["VersionId"], published_at=now_iso(),
-    )  # fmt: skip
+        release_id=rid,
+        product=product,
+        version=unique("v"),
+        kind="patch",
+        severity=2,
+        channel=channel,
+        title="Rounding fix",
+        summary="Fixes totals",
+        status=status,
+        created_at=now_iso(),
+        created_by="re",
+        filename=f"fix-{rid}.zip",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        object_key=key,
+        object_version=put["VersionId"],
+        published_at=now_iso(),
+    )
     w.table.create_release(release)
     return release
 
@@ -225,10 +238,11 @@ def test_info_tells_a_script_what_it_will_download(app_client: Client, world: Wo
     body = json.loads(resp.body)
     r = world.release
     assert body == {
-        "filename": r.filename, "size": len(DATA), "sha256": hashlib.sha256(DATA).hexdigest(),
-        "release": {"id": r.release_id, "product": r.product, "kind": "patch", "version": r.version,
-                    "title": r.title},
-    }  # fmt: skip
+        "filename": r.filename,
+        "size": len(DATA),
+        "sha256": hashlib.sha256(DATA).hexdigest(),
+        "release": {"id": r.release_id, "product": r.product, "kind": "patch", "version": r.version, "title": r.title},
+    }
     assert list(world.w.table.download_audit(r.release_id)) == []  # looking is not downloading
 
 

@@ -8,33 +8,33 @@ import dataclasses
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
 from chalicelib import fanout, recall, releases
+from chalicelib.messages import FanoutPage
 from chalicelib.models import DeliveryOutcome, Recipient
 from chalicelib.names import ResourceNames
+from chalicelib.queues import Queues
 from chalicelib.store import Table
 from tests.app.delivery_world import World, load_world
 
 NAMES = ResourceNames("local")
-QUEUES = fanout.FanoutQueues(NAMES.fanout_queue, NAMES.deliver_queue, NAMES.critical_queue)
 
 
-@dataclasses.dataclass
-class Recorder:
+class Recorder(Queues):
     """Queues that keep what they are given: (queue, body, delay) per SQS message."""
 
-    sent: list[tuple[str, dict[str, Any], int]] = dataclasses.field(default_factory=list)
-    fail_at: int = 0  # the enqueue call (1, 2, ...) at which the invocation dies
-    calls: int = 0
-    gate: threading.Event | None = None  # set on the first send, which then waits a moment
+    def __init__(self, *, fail_at: int = 0, gate: threading.Event | None = None) -> None:
+        super().__init__(None, NAMES)
+        self.sent: list[tuple[str, Mapping[str, Any], int]] = []
+        self.fail_at = fail_at  # the enqueue call (1, 2, ...) at which the invocation dies
+        self.calls = 0
+        self.gate = gate  # set on the first send, which then waits a moment
 
-    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
-        self.send_many(name, [body], delay=delay)
-
-    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+    def send_many(self, name: str, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None:
         self.calls += 1
         if self.calls == self.fail_at:
             raise RuntimeError("the invocation died")
@@ -56,21 +56,23 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(recall, "PAGE_SIZE", 4)
 
 
-def _page(world: World, page: int = 0, cursor: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"release_id": world.release.release_id, "page": page, "cursor": cursor, **extra}
+def _page(world: World, page: int = 0, cursor: str | None = None, kind: str = "release") -> FanoutPage:
+    return FanoutPage(world.release.release_id, kind, page, cursor)
 
 
-def _successor(queues: Recorder, page: int) -> dict[str, Any]:
-    return next(b for q, b, d in queues.sent if q == NAMES.fanout_queue and b.get("page") == page + 1 and not d)
+def _successor(queues: Recorder, page: int) -> FanoutPage:
+    return FanoutPage.from_json(
+        next(b for q, b, d in queues.sent if q == NAMES.fanout_queue and b.get("page") == page + 1 and not d)
+    )
 
 
-def _all_pages(table: Table, queues: Recorder, first: dict[str, Any], plan: Any = fanout.run) -> None:
+def _all_pages(table: Table, queues: Recorder, first: FanoutPage, plan: Any = fanout.run) -> None:
     """Run a page and then every successor it enqueues, as the fan-out queue would."""
     todo = [first]
     while todo:
         before = len(queues.sent)
-        plan(table, queues, QUEUES, todo.pop())
-        todo += [b for q, b, d in queues.sent[before:] if q == NAMES.fanout_queue and not d]
+        plan(table, queues, todo.pop())
+        todo += [FanoutPage.from_json(b) for q, b, d in queues.sent[before:] if q == NAMES.fanout_queue and not d]
 
 
 @pytest.mark.parametrize("lease", [fanout.PAGE_LEASE_SECONDS, 1])
@@ -83,8 +85,8 @@ def test_a_page_delivered_twice_enqueues_its_successor_and_its_batches_once(
     queues = Recorder()
 
     # WHEN page 0 is delivered, and again while it is being planned (its successor not claimed yet)
-    fanout.run(wired.table, queues, QUEUES, _page(world))
-    fanout.run(wired.table, queues, QUEUES, _page(world))
+    fanout.run(wired.table, queues, _page(world))
+    fanout.run(wired.table, queues, _page(world))
 
     # THEN one successor and one set of batches; the copy only came back to look again after the lease
     assert queues.pages() == Counter({1: 1})
@@ -98,10 +100,10 @@ def test_a_page_delivered_twice_enqueues_its_successor_and_its_batches_once(
     time.sleep(2.1 if lease == 1 else 0)  # the lease is whole seconds
     for page in (0, 1, 2):
         cursor = next((b["cursor"] for q, b, d in queues.sent if b.get("page") == page and not d), None)
-        fanout.run(wired.table, queues, QUEUES, _page(world, page, cursor))
+        fanout.run(wired.table, queues, _page(world, page, cursor))
     assert len(queues.sent) == planned
     assert queues.pages() == Counter({1: 1, 2: 1}) and set(queues.batches().values()) == {1}
-    addresses = Counter(r[2] for q, b, _ in queues.sent if q != NAMES.fanout_queue for r in b["recipients"])
+    addresses = Counter(r["email"] for q, b, _ in queues.sent if q != NAMES.fanout_queue for r in b["recipients"])
     assert addresses == Counter(dict.fromkeys(world.addresses, 1))
 
 
@@ -114,21 +116,21 @@ def test_a_page_whose_invocation_died_after_its_claim_completes_on_the_retry(
     world = load_world(wired.table, per_tier=3)
     queues = Recorder(fail_at=dies_at)
     with pytest.raises(RuntimeError):
-        fanout.run(wired.table, queues, QUEUES, _page(world))
+        fanout.run(wired.table, queues, _page(world))
     # AND whatever it did enqueue ran meanwhile
     for body in [b for q, b, d in queues.sent if q == NAMES.fanout_queue]:
-        _all_pages(wired.table, queues, body)
+        _all_pages(wired.table, queues, FanoutPage.from_json(body))
 
     # WHEN SQS hands the message back (after its visibility timeout: the lease has run out), and every page runs
     time.sleep(2.1)  # the lease is whole seconds
     before = len(queues.sent)
-    fanout.run(wired.table, queues, QUEUES, _page(world))
+    fanout.run(wired.table, queues, _page(world))
     for body in [b for q, b, d in queues.sent[before:] if q == NAMES.fanout_queue]:
-        _all_pages(wired.table, queues, body)
+        _all_pages(wired.table, queues, FanoutPage.from_json(body))
 
     # THEN every page ran once and every subscriber is in a batch (a batch enqueued again has the same id)
     assert queues.pages() == Counter({1: 1, 2: 1})
-    addresses = {r[2] for q, b, _ in queues.sent if q != NAMES.fanout_queue for r in b["recipients"]}
+    addresses = {r["email"] for q, b, _ in queues.sent if q != NAMES.fanout_queue for r in b["recipients"]}
     assert addresses == world.addresses
 
 
@@ -138,44 +140,44 @@ def test_a_recall_page_delivered_twice_enqueues_its_successor_and_its_batches_on
     # GIVEN a yanked release whose notice reached nine subscribers (two pages of records)
     world = load_world(wired.table, per_tier=3)
     reached = [Recipient(s.account_id, s.subscription_id, s.email, "elite") for s in world.subscribers]
-    wired.table.record_deliveries(world.release.release_id, "release",
-                                  [DeliveryOutcome(r, "sent", message_id="m") for r in reached])  # fmt: skip
+    wired.table.record_deliveries(
+        world.release.release_id, "release", [DeliveryOutcome(r, "sent", message_id="m") for r in reached]
+    )
     wired.table.transition_release(world.release.release_id, from_status=["published"], to_status="yanked")
     queues = Recorder()
 
     # WHEN its first recall page is delivered twice, then every page runs, then each is delivered again
     first = _page(world, kind=recall.RECALL)
-    recall.plan_page(wired.table, queues, QUEUES, first)
-    recall.plan_page(wired.table, queues, QUEUES, first)
-    _all_pages(wired.table, queues, _successor(queues, 0), recall.plan_page)
+    recall.run_page(wired.table, queues, first)
+    recall.run_page(wired.table, queues, first)
+    _all_pages(wired.table, queues, _successor(queues, 0), recall.run_page)
     planned = len(queues.sent)
-    recall.plan_page(wired.table, queues, QUEUES, first)
+    recall.run_page(wired.table, queues, first)
 
     # THEN each page and batch was enqueued once, and each recipient is in one recall batch
     assert len(queues.sent) == planned
     assert queues.pages() == Counter({1: 1, 2: 1}) and set(queues.batches().values()) == {1}
-    addresses = Counter(r[2] for q, b, _ in queues.sent if q != NAMES.fanout_queue for r in b["recipients"])
+    addresses = Counter(r["email"] for q, b, _ in queues.sent if q != NAMES.fanout_queue for r in b["recipients"])
     assert addresses == Counter(dict.fromkeys(world.addresses, 1))
 
 
 def test_two_publishes_at_once_queue_one_first_page(wired: Any) -> None:
     # GIVEN a release ready to publish, and a fan-out queue that takes its time to accept a message
     world = load_world(wired.table, per_tier=1)
-    release = dataclasses.replace(world.release, release_id=world.release.release_id + "b", version="2.0",
-                                  status="available")  # fmt: skip
+    release = dataclasses.replace(
+        world.release, release_id=world.release.release_id + "b", version="2.0", status="available"
+    )
     wired.table.create_release(release)
     queues = Recorder(gate=threading.Event())
 
     # WHEN two publish calls run at once, the second while the first is queueing page 0
-    first = threading.Thread(
-        target=releases.publish, args=(wired.table, queues, NAMES.fanout_queue, release.release_id)
-    )
+    first = threading.Thread(target=releases.publish, args=(wired.table, queues, release.release_id))
     first.start()
     assert queues.gate is not None and queues.gate.wait(5)
-    releases.publish(wired.table, queues, NAMES.fanout_queue, release.release_id)
+    releases.publish(wired.table, queues, release.release_id)
     first.join()
 
     # THEN page 0 was queued once, and a later publish queues nothing
-    releases.publish(wired.table, queues, NAMES.fanout_queue, release.release_id)
+    releases.publish(wired.table, queues, release.release_id)
     assert queues.pages() == Counter({0: 1})
     assert wired.table.get_release(release.release_id, consistent=True).fanout_at

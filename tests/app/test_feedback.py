@@ -20,11 +20,18 @@ from tests.helpers import link
 def _publish(runner: Any, kind: str, address: str, **detail: Any) -> None:
     """A notification as SES publishes it for an identity (``notificationType``), through the real topic."""
     if kind == "Bounce":
-        body = {"bounceType": detail.get("bounce_type", "Permanent"), "bounceSubType": "General",
-                "bouncedRecipients": [{"emailAddress": address, "status": "5.1.1"}], "feedbackId": unique("f")}  # fmt: skip
+        body = {
+            "bounceType": detail.get("bounce_type", "Permanent"),
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": address, "status": "5.1.1"}],
+            "feedbackId": unique("f"),
+        }
     else:
-        body = {"complainedRecipients": [{"emailAddress": address}], "complaintFeedbackType": "abuse",
-                "feedbackId": unique("f")}  # fmt: skip
+        body = {
+            "complainedRecipients": [{"emailAddress": address}],
+            "complaintFeedbackType": "abuse",
+            "feedbackId": unique("f"),
+        }
     message = {"notificationType": kind, kind.lower(): body, "mail": {"destination": [address]}}
     sns = boto3.client("sns", region_name="us-east-1")
     arn = sns.create_topic(Name=ResourceNames("local").feedback_topic)["TopicArn"]

@@ -21,8 +21,15 @@ from tests.conftest import STATE, account_body, auth, unique
 
 def _claims(**over: Any) -> dict[str, Any]:
     now = int(time.time())
-    base: dict[str, Any] = {"iss": issuer.ISSUER, "aud": issuer.AUDIENCE, "sub": "someone", "iat": now, "nbf": now,
-                            "exp": now + 600, "cognito:groups": ["support-admins"]}  # fmt: skip
+    base: dict[str, Any] = {
+        "iss": issuer.ISSUER,
+        "aud": issuer.AUDIENCE,
+        "sub": "someone",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "cognito:groups": ["support-admins"],
+    }
     base.update(over)
     return {k: v for k, v in base.items() if v is not None}
 

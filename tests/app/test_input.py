@@ -59,8 +59,18 @@ def product(app_client: Client) -> str:
 
 
 def _release(product: str, **over: Any) -> dict[str, Any]:
-    body = {"product": product, "version": unique("v"), "kind": "patch", "severity": 2, "title": "Rounding fix",
-            "summary": "Fixes totals", "filename": "fix.zip", "size": 10, "sha256": "0" * 64, **over}  # fmt: skip
+    body = {
+        "product": product,
+        "version": unique("v"),
+        "kind": "patch",
+        "severity": 2,
+        "title": "Rounding fix",
+        "summary": "Fixes totals",
+        "filename": "fix.zip",
+        "size": 10,
+        "sha256": "0" * 64,
+        **over,
+    }
     return body
 
 

@@ -27,8 +27,14 @@ def _rotate(capsys: pytest.CaptureFixture[str], name: str, *extra: str) -> dict[
 
 def _link(world: World, source: KeySource) -> str:
     ring = source.refresh()
-    return mint(ring, Purpose.DOWNLOAD, account_id=world.account, subject=world.sub,
-                release_id=world.release.release_id, expires=int(time.time()) + 3600)  # fmt: skip
+    return mint(
+        ring,
+        Purpose.DOWNLOAD,
+        account_id=world.account,
+        subject=world.sub,
+        release_id=world.release.release_id,
+        expires=int(time.time()) + 3600,
+    )
 
 
 @pytest.fixture

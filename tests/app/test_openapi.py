@@ -49,14 +49,35 @@ def _valid_bodies(app_client: Client, provisioned: str) -> list[tuple[str, str, 
     return [
         ("/products/{product_id}", "put", f"/products/{unique('P')}", {"name": "Product"}, admin),
         ("/accounts/{account_id}", "put", f"/accounts/{unique('a')}", account_body("premium", [product]), admin),
-        ("/subscriptions", "post", "/subscriptions",
-         {"email": f"{unique('new')}@customer.example", "products": [product], "kinds": ["patch"], "max_severity": 3},
-         auth("customer", account, address)),
-        ("/releases", "post", "/releases",
-         {"product": product, "version": unique("v"), "kind": "patch", "severity": 2, "title": "Fix",
-          "filename": "fix.zip", "size": 5}, engineer),
+        (
+            "/subscriptions",
+            "post",
+            "/subscriptions",
+            {
+                "email": f"{unique('new')}@customer.example",
+                "products": [product],
+                "kinds": ["patch"],
+                "max_severity": 3,
+            },
+            auth("customer", account, address),
+        ),
+        (
+            "/releases",
+            "post",
+            "/releases",
+            {
+                "product": product,
+                "version": unique("v"),
+                "kind": "patch",
+                "severity": 2,
+                "title": "Fix",
+                "filename": "fix.zip",
+                "size": 5,
+            },
+            engineer,
+        ),
         ("/releases/{release_id}/yank", "post", f"/releases/{release['id']}/yank", {"reason": "broken"}, engineer),
-    ]  # fmt: skip
+    ]
 
 
 def test_documented_request_bodies_and_error_responses_match_what_the_routes_do(
@@ -72,8 +93,9 @@ def test_documented_request_bodies_and_error_responses_match_what_the_routes_do(
         assert required, f"{method} {path}"
         # WHEN a documented required field is missing, or a field the document does not allow is added
         for missing in required:
-            resp = getattr(app_client.http, method)(real, headers=headers,
-                                                    body=json.dumps({k: v for k, v in body.items() if k != missing}))  # fmt: skip
+            resp = getattr(app_client.http, method)(
+                real, headers=headers, body=json.dumps({k: v for k, v in body.items() if k != missing})
+            )
             # THEN the route refuses it with a documented 400 naming the field, in the documented error shape
             got = json.loads(resp.body)
             assert resp.status_code == 400 and "400" in documented, (method, path, missing, resp.status_code, got)

@@ -29,7 +29,7 @@ from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, drain
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, subscribed_world, upload
 from tests.conftest import account_body, auth, sent_messages, unique
-from tests.helpers import link, parse, text_of
+from tests.helpers import ENGINEER, link, parse, text_of
 
 NAMES = ResourceNames("local")
 
@@ -51,21 +51,53 @@ def _load(table: Table, *, per_tier: int, emails: Callable[[Account, int], str] 
     tag = uuid.uuid4().hex[:8]
     product = f"P{tag}"
     accounts = [
-        Account(f"{tier}-{tag}", tier, tier, (product,), date(2026, 1, 1), date(2030, 12, 31), business_hours=(0, 0),
-                csm_email=f"csm.{tier}-{tag}@vendor.example", oncall_email=f"oncall@{tier}-{tag}.example")
+        Account(
+            f"{tier}-{tag}",
+            tier,
+            tier,
+            (product,),
+            date(2026, 1, 1),
+            date(2030, 12, 31),
+            business_hours=(0, 0),
+            csm_email=f"csm.{tier}-{tag}@vendor.example",
+            oncall_email=f"oncall@{tier}-{tag}.example",
+        )
         for tier in ("elite", "premium", "xtreme")
-    ]  # fmt: skip
+    ]
     subs = [
-        Subscription(a.account_id, f"s{i}", emails(a, i) if emails else f"u{i}@{a.account_id}.example", (product,),
-                     ("patch",), 4, ("ga", "beta"), "active", now_iso())
+        Subscription(
+            a.account_id,
+            f"s{i}",
+            emails(a, i) if emails else f"u{i}@{a.account_id}.example",
+            (product,),
+            ("patch",),
+            4,
+            ("ga", "beta"),
+            "active",
+            now_iso(),
+        )
         for a in accounts
         for i in range(per_tier)
-    ]  # fmt: skip
+    ]
     table.bulk_load(accounts, subs)
-    release = Release(f"rel-{tag}", product, "1.0", "patch", 1, "ga", "Fix", "Fixes", "published", now_iso(), "test",
-                      filename="fix.zip", object_key=f"uploads/rel-{tag}/fix.zip")  # fmt: skip
-    successor = dataclasses.replace(release, release_id=f"next-{tag}", version="1.1", channel="beta",
-                                    object_key=f"uploads/next-{tag}/fix.zip")  # fmt: skip
+    release = Release(
+        f"rel-{tag}",
+        product,
+        "1.0",
+        "patch",
+        1,
+        "ga",
+        "Fix",
+        "Fixes",
+        "published",
+        now_iso(),
+        "test",
+        filename="fix.zip",
+        object_key=f"uploads/rel-{tag}/fix.zip",
+    )
+    successor = dataclasses.replace(
+        release, release_id=f"next-{tag}", version="1.1", channel="beta", object_key=f"uploads/next-{tag}/fix.zip"
+    )
     table.create_release(release)
     table.create_release(successor)
     return Population(release, successor, accounts, subs)
@@ -84,8 +116,13 @@ def _publish(wired: Any, runner: Any, world: Population, expected: int) -> None:
 def _yank(wired: Any, runner: Any, world: Population, expected: int) -> list[EmailMessage]:
     """Yank the release (superseded by the beta one) and return every email sent meanwhile."""
     before = len(sent_messages(wired.settings.names.stage))
-    recall.yank(wired.table, wired.queues, NAMES.fanout_queue, world.release.release_id,
-                {"reason": "corrupts ledgers", "superseded_by": world.successor.release_id})  # fmt: skip
+    recall.yank(
+        wired.table,
+        wired.queues,
+        ENGINEER,
+        world.release.release_id,
+        {"reason": "corrupts ledgers", "superseded_by": world.successor.release_id},
+    )
     drain(
         runner,
         timeout=60,
@@ -116,12 +153,18 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
 ) -> None:
     # GIVEN a severity-1 release sent to subscribers, on-call contacts (where due) and the elite CSM
     world = _load(wired.table, per_tier=3)
-    due = [a for a in world.accounts
-           if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC), business_hours=(0, 0))]  # fmt: skip
+    due = [
+        a
+        for a in world.accounts
+        if oncall_copy_due(a.tier, severity=1, local_now=datetime.now(UTC), business_hours=(0, 0))
+    ]
     reached = len(world.subscribers) + len(due) + 1
     _publish(wired, runner, world, reached)
-    notices = {r.email: r for a in world.accounts
-               for r in wired.table.account_deliveries(world.release.release_id, "release", a.account_id)}  # fmt: skip
+    notices = {
+        r.email: r
+        for a in world.accounts
+        for r in wired.table.account_deliveries(world.release.release_id, "release", a.account_id)
+    }
     assert len(notices) == reached and {r.status for r in notices.values()} == {"sent"}
     # AND since then one premium subscriber changed preferences (no more patches), one xtreme one unsubscribed
     changed = next(s for s in world.subscribers if s.account_id.startswith("premium"))
@@ -155,10 +198,10 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
 
 
 def _downloaded_release(link: str, wired: Any) -> str:
-    from chalicelib.routes import links
+    from chalicelib.routes import link_maker
     from chalicelib.tokens import Purpose, verify
 
-    return verify(links().ring, link.rsplit("/d/", 1)[1].split()[0], Purpose.DOWNLOAD).release_id
+    return verify(link_maker().ring, link.rsplit("/d/", 1)[1].split()[0], Purpose.DOWNLOAD).release_id
 
 
 def test_the_successor_link_in_a_recall_is_a_download_of_the_successor(
@@ -178,8 +221,11 @@ def test_one_address_held_twice_and_as_a_role_gets_one_notice_and_one_recall(
     # GIVEN in each account two subscriptions of one address (the domain in another case), which is also the
     # account's on-call address, and a third subscription whose address is the elite account's CSM's
     def emails(account: Account, n: int) -> str:
-        return [f"ops@{account.account_id}.example", f"ops@{account.account_id.upper()}.EXAMPLE",
-                account.csm_email or ""][n]  # fmt: skip
+        return [
+            f"ops@{account.account_id}.example",
+            f"ops@{account.account_id.upper()}.EXAMPLE",
+            account.csm_email or "",
+        ][n]
 
     world = _load(wired.table, per_tier=3, emails=emails)
     accounts = [dataclasses.replace(a, oncall_email=f"ops@{a.account_id}.example") for a in world.accounts]
@@ -203,8 +249,9 @@ def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contr
     # GIVEN an elite and a premium subscriber of a product, notified of a release
     product, _, elite_address = subscribed_world(app_client, provisioned, "elite")
     premium, premium_address = unique("acct"), f"{unique('ops')}@customer.example"
-    app_client.http.put(f"/accounts/{premium}", headers=auth("support-admin"),
-                        body=json.dumps(account_body("premium", [product])))  # fmt: skip
+    app_client.http.put(
+        f"/accounts/{premium}", headers=auth("support-admin"), body=json.dumps(account_body("premium", [product]))
+    )
     subscribe_and_confirm(app_client, provisioned, premium, premium_address, [product])
     release = create_release(app_client, product, b"bad fix")
     upload(release, b"bad fix")
@@ -215,8 +262,10 @@ def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contr
 
     # WHEN the release is yanked, superseded by the beta one
     body = json.dumps({"reason": "corrupts ledgers", "superseded_by": successor["id"]})
-    assert app_client.http.post(f"/releases/{release['id']}/yank", headers=auth("release-engineer"),
-                                body=body).status_code == 200  # fmt: skip
+    assert (
+        app_client.http.post(f"/releases/{release['id']}/yank", headers=auth("release-engineer"), body=body).status_code
+        == 200
+    )
     runner.pump()
 
     # THEN the elite link's 410 offers a fresh link to the successor's download, which works
@@ -239,7 +288,7 @@ def test_a_fresh_link_email_threads_under_the_release_notice(
     app_client: Client, runner: Any, provisioned: str, wired: Any
 ) -> None:
     # GIVEN a subscriber notified of a release, whose link has expired
-    from chalicelib.routes import links
+    from chalicelib.routes import link_maker
 
     admin = auth("support-admin")
     product, account, address = unique("P"), unique("acct"), f"{unique('ops')}@customer.example"
@@ -250,7 +299,7 @@ def test_a_fresh_link_email_threads_under_the_release_notice(
     upload(release, b"fix")
     runner.pump()
     (notice,) = [d for d in wired.table.account_deliveries(release["id"], "release", account) if d.status == "sent"]
-    expired = links().download(account, sub_id, release["id"], expires=int(time.time()) - 60)
+    expired = link_maker().download(account, sub_id, release["id"], expires=int(time.time()) - 60)
 
     # WHEN a fresh link is asked for
     resp = app_client.http.post(f"{urlsplit(expired).path}/renew", headers={"Content-Type": "application/json"})

@@ -71,8 +71,18 @@ def test_release_report_has_a_downloaders_column_and_times(patchctl: Any, app_cl
     release = _article(app_client, _product(app_client))
     out = patchctl("release", "report", release["id"])
     head = out.splitlines()[1].split()
-    assert head == ["tier", "notified", "failed", "suppressed", "on-call", "csm", "downloads", "downloaders",
-                    "recalled"]  # fmt: skip
+    assert head == [
+        "tier",
+        "notified",
+        "failed",
+        "skipped",
+        "suppressed",
+        "on-call",
+        "csm",
+        "downloads",
+        "downloaders",
+        "recalled",
+    ]
     assert "time to notice (s)" in out and "p95" in out
 
 

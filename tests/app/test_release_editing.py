@@ -29,8 +29,15 @@ def _product(client: Client) -> str:
 
 def _article(client: Client, product: str, **extra: Any) -> dict[str, Any]:
     """A release without a file (a critical-solution article): available, or scheduled, at once."""
-    body = {"product": product, "version": unique("v"), "kind": "critical-solution", "severity": 2,
-            "title": "Article", "article_url": "https://kb.example/a", **extra}  # fmt: skip
+    body = {
+        "product": product,
+        "version": unique("v"),
+        "kind": "critical-solution",
+        "severity": 2,
+        "title": "Article",
+        "article_url": "https://kb.example/a",
+        **extra,
+    }
     resp = client.http.post("/releases", headers=auth(RE), body=json.dumps(body))
     assert resp.status_code == 201, resp.body
     return dict(json.loads(resp.body))
@@ -121,8 +128,9 @@ def test_customers_cannot_list_releases(app_client: Client) -> None:
 def test_a_draft_is_edited_and_scheduling_it_puts_it_on_the_schedule(app_client: Client) -> None:
     release = _article(app_client, _product(app_client), draft=True)
     at = _at(3600)
-    resp = _patch(app_client, release["id"], {"title": "Fixed title", "summary": "Better words", "notify_at": at,
-                                              "draft": False})  # fmt: skip
+    resp = _patch(
+        app_client, release["id"], {"title": "Fixed title", "summary": "Better words", "notify_at": at, "draft": False}
+    )
     assert resp.status_code == 200, resp.body
     got = _get(app_client, release["id"])
     assert (got["title"], got["summary"], got["notify_at"], got["draft"]) == ("Fixed title", "Better words", at, False)
@@ -141,7 +149,7 @@ def test_rescheduling_moves_the_schedule_entry_and_unscheduling_removes_it(app_c
     # AND a schedule tick that read the old entry does not publish it (publish checks notify_at)
     w = wiring.get()
     with pytest.raises(releases.Conflict):
-        releases.publish(w.table, w.queues, w.settings.names.fanout_queue, release["id"], due_by=_at(700))
+        releases.publish(w.table, w.queues, release["id"], due_by=_at(700))
     assert _get(app_client, release["id"])["status"] == "scheduled"
     # WHEN it is unscheduled: off the schedule, available for a publish by hand
     assert _patch(app_client, release["id"], {"notify_at": None}).status_code == 200
@@ -211,7 +219,7 @@ def test_an_edit_racing_a_publish_leaves_the_published_release_as_published(
         got = real_get(self, release_id, consistent=consistent)
         if not consistent:
             monkeypatch.setattr(type(w.table), "get_release", real_get)
-            releases.publish(w.table, w.queues, w.settings.names.fanout_queue, release_id)
+            releases.publish(w.table, w.queues, release_id)
         return got
 
     monkeypatch.setattr(type(w.table), "get_release", get_then_publish)

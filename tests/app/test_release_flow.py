@@ -75,9 +75,12 @@ def test_beta_releases_reach_elite_only(app_client: Client, runner: Any, provisi
     subscribe_and_confirm(app_client, provisioned, elite, addresses["elite"], [product], ["ga", "beta"])
     table.bulk_load(
         [Account(premium, "Premium Customer", "premium", (product,), date(2026, 1, 1), date(2030, 12, 31))],
-        [Subscription(premium, "s1", addresses["premium"], (product,), ("patch",), 4, ("ga", "beta"), "active",
-                      now_iso())],
-    )  # fmt: skip
+        [
+            Subscription(
+                premium, "s1", addresses["premium"], (product,), ("patch",), 4, ("ga", "beta"), "active", now_iso()
+            )
+        ],
+    )
 
     # WHEN a beta release is uploaded and published
     data = b"beta build"

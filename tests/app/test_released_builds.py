@@ -126,5 +126,5 @@ def test_an_upload_to_a_bucket_without_versions_is_not_verified_and_is_retried(
     monkeypatch.setattr(wired.blobs, "stat", lambda key: Stored(version_id=None, size=len(data), sha256=None))
     # WHEN verification runs, THEN it fails loudly (the event is retried, then dead-lettered) and nobody hears
     with pytest.raises(RuntimeError, match="keeps no versions"):
-        releases.verify_upload(wired.table, wired.blobs, wired.queues, "unused", f"uploads/{created['id']}/fix.zip")
+        releases.verify_upload(wired.table, wired.blobs, wired.queues, f"uploads/{created['id']}/fix.zip")
     assert wired.table.get_release(created["id"], consistent=True).status == "awaiting-upload"

@@ -26,8 +26,9 @@ def delivered(wired: Any, runner: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
     world = load_world(wired.table, per_tier=1)
     published = (datetime.now(UTC) - timedelta(seconds=2)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    release = dataclasses.replace(world.release, release_id=world.release.release_id + "h", version="2.0",
-                                  title=HOSTILE, published_at=published)  # fmt: skip
+    release = dataclasses.replace(
+        world.release, release_id=world.release.release_id + "h", version="2.0", title=HOSTILE, published_at=published
+    )
     wired.table.create_release(release)
     wired.queues.send(NAMES.fanout_queue, {"release_id": release.release_id})
     for _ in range(3):
@@ -45,7 +46,10 @@ def test_the_report_page_draws_delivery_per_tier_and_escapes_every_text(app_clie
     # AND the chart has a line per tier, Elite first, each up to its one accepted email
     assert page.count("<svg") == 1 and page.count("<polyline") == 3
     assert [m for m in re.findall(r"<title>(\w+): (\d+) accepted</title>", page)] == [
-        ("elite", "1"), ("premium", "1"), ("xtreme", "1")]  # fmt: skip
+        ("elite", "1"),
+        ("premium", "1"),
+        ("xtreme", "1"),
+    ]
     # AND the table has the downloaders column
     assert "downloaders" in page and "time to notice" in page
     # AND the same page at report.html; JSON stays the default

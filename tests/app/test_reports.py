@@ -3,6 +3,7 @@ records: counts per tier stay right through retries, re-drives and repeated clic
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,9 +12,10 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import delivery, fanout
+from chalicelib.messages import DeliveryBatch
 from chalicelib.names import ResourceNames
 from chalicelib.pacing import QuotaCache, SendQuota
-from chalicelib.routes import links
+from chalicelib.routes import link_maker
 from tests.app.delivery_world import World, load_world
 from tests.conftest import auth
 
@@ -32,12 +34,12 @@ def _report(app_client: Client, release_id: str) -> dict[str, Any]:
     return body
 
 
-def _batch(world: World) -> dict[str, Any]:
+def _batch(world: World) -> DeliveryBatch:
     people = [
         fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0])
         for s in world.subscribers
     ]
-    return {"release_id": world.release.release_id, "notice": "release", **fanout.batches(people, 0)[0]}
+    return fanout.batches(world.release.release_id, people, 0)[0]
 
 
 def test_the_report_counts_per_tier_without_reading_the_delivery_records(
@@ -49,8 +51,7 @@ def test_the_report_counts_per_tier_without_reading_the_delivery_records(
     runner.pump()
     # AND a batch of it to one subscriber per tier who no longer wants it (delivery re-checks: skipped)
     late = load_world(wired.table, per_tier=1)  # subscribed to another product
-    message = {**_batch(late), "release_id": world.release.release_id}
-    wired.queues.send(NAMES.deliver_queue, message)
+    wired.queues.send_batch(dataclasses.replace(_batch(late), release_id=world.release.release_id), critical=False)
     runner.pump()
 
     # WHEN the report is asked for, with the delivery records out of reach
@@ -61,28 +62,39 @@ def test_the_report_counts_per_tier_without_reading_the_delivery_records(
     monkeypatch.setattr(wired.table, "delivery_page", unread)
     report = _report(app_client, world.release.release_id)
 
-    # THEN each tier has its counts
-    assert {t: (c["notified"], c["suppressed"]) for t, c in report["tiers"].items()} == {
-        "elite": (2, 1),
-        "premium": (2, 1),
-        "xtreme": (2, 1),
+    # THEN each tier has its counts, those who opted out since the fan-out skipped (not suppressed)
+    assert {t: (c["notified"], c["skipped"], c["suppressed"]) for t, c in report["tiers"].items()} == {
+        "elite": (2, 1, 0),
+        "premium": (2, 1, 0),
+        "xtreme": (2, 1, 0),
     }
     totals = {k: v for k, v in report["totals"].items() if k != "time_to_notice_s"}
-    assert totals == {"notified": 6, "failed": 0, "suppressed": 3, "oncall_copies": 0, "csm_copies": 0,
-                      "copies_failed": 0, "downloaded": 0, "downloaders": 0, "recalled": 0}  # fmt: skip
+    assert totals == {
+        "notified": 6,
+        "failed": 0,
+        "skipped": 3,
+        "suppressed": 0,
+        "oncall_copies": 0,
+        "csm_copies": 0,
+        "copies_failed": 0,
+        "downloaded": 0,
+        "downloaders": 0,
+        "recalled": 0,
+    }
 
 
 def test_a_batch_finished_twice_counts_once(app_client: Client, wired: Any, unpaced: None) -> None:
     # GIVEN one batch of 3 subscribers per tier, delivered and finished
     world = load_world(wired.table, per_tier=3)
     message = _batch(world)
-    deps = delivery.Deps(table=wired.table, mailer=wired.mailer, queues=wired.queues, links=links(),
-                         link_days=30, quota=wired.quota)  # fmt: skip
-    delivery.run(deps, message, queue=NAMES.deliver_queue)
-    claim = f"release#{message['batch_id']}"
+    deps = delivery.Deps(
+        table=wired.table, mailer=wired.mailer, queues=wired.queues, urls=link_maker(), link_days=30, quota=wired.quota
+    )
+    delivery.run(deps, message)
+    claim = f"release#{message.batch_id}"
 
     # WHEN the same batch is delivered again (a duplicate message) and finished again (a re-drive racing)
-    delivery.run(deps, message, queue=NAMES.deliver_queue)
+    delivery.run(deps, message)
     again = wired.table.finish_batch(world.release.release_id, claim, {"sent": 9}, tally={"elite#subscriber#sent": 3})
 
     # THEN the second finish was refused, and the report counts every recipient once
@@ -130,13 +142,9 @@ def test_clicks_count_downloads_and_distinct_downloaders_per_tier(app_client: Cl
     first, second = world.subscribers[2], world.subscribers[3]  # the premium ones
     for sub, clicks in ((first, 2), (second, 1)):
         for _ in range(clicks):
-            wired.table.record_download(world.release.release_id, account_id=sub.account_id,
-                                        subscription_id=sub.subscription_id, ip="10.0.0.1", user_agent="t",
-                                        tier="premium", first=not _downloaded_before(wired, world, sub))  # fmt: skip
+            _click(wired, world, sub, first=not _downloaded_before(wired, world, sub))
     # AND a first click whose read raced another first click of the same subscriber
-    wired.table.record_download(world.release.release_id, account_id=second.account_id,
-                                subscription_id=second.subscription_id, ip="10.0.0.1", user_agent="t", tier="premium",
-                                first=True)  # fmt: skip
+    _click(wired, world, second, first=True)
 
     report = _report(app_client, world.release.release_id)
     assert (report["tiers"]["premium"]["downloaded"], report["tiers"]["premium"]["downloaders"]) == (4, 2)
@@ -145,6 +153,19 @@ def test_clicks_count_downloads_and_distinct_downloaders_per_tier(app_client: Cl
 
 def _downloaded_before(wired: Any, world: World, sub: Any) -> bool:
     return bool(wired.table.download_context(world.release.release_id, sub.account_id, sub.subscription_id)[3])
+
+
+def _click(wired: Any, world: World, sub: Any, *, first: bool) -> None:
+    """A premium subscriber's click as the download path records it."""
+    wired.table.record_download(
+        world.release.release_id,
+        account_id=sub.account_id,
+        subscription_id=sub.subscription_id,
+        ip="10.0.0.1",
+        user_agent="t",
+        tier="premium",
+        first=first,
+    )
 
 
 def test_copies_are_counted_apart_from_subscribers_and_time_to_notice_is_per_tier(
@@ -178,7 +199,13 @@ def test_the_time_to_first_download_is_from_publishing_to_the_first_click(app_cl
     wired.table.set_release_fields(world.release.release_id, in_status="published", published_at=published)
     sub = world.subscribers[0]
     for _ in range(2):
-        wired.table.record_download(world.release.release_id, account_id=sub.account_id,
-                                    subscription_id=sub.subscription_id, ip="10.0.0.1", user_agent="t", tier="elite")  # fmt: skip
+        wired.table.record_download(
+            world.release.release_id,
+            account_id=sub.account_id,
+            subscription_id=sub.subscription_id,
+            ip="10.0.0.1",
+            user_agent="t",
+            tier="elite",
+        )
     report = _report(app_client, world.release.release_id)
     assert 89 <= report["time_to_first_download_s"] <= 100

@@ -302,7 +302,7 @@ def _ring(wired: Any) -> KeyRing:
                 expires=int(time.time()) + 60,
             ),
             404,
-        ),  # fmt: skip
+        ),
         (
             lambda r, a, s: (
                 mint(r, Purpose.UNSUBSCRIBE, account_id=a, subject=s, expires=int(time.time()) + 60)[:-2] + "AA"
@@ -476,8 +476,10 @@ def test_two_concurrent_subscriptions_of_one_address_cannot_both_be_written(app_
     from chalicelib.models import Subscription, now_iso
 
     account, product, address = _fresh(app_client, "race")
-    subs = [Subscription(account, unique("s"), address, (product,), ("patch",), 4, ("ga",), "pending", now_iso())
-            for _ in range(8)]  # fmt: skip
+    subs = [
+        Subscription(account, unique("s"), address, (product,), ("patch",), 4, ("ga",), "pending", now_iso())
+        for _ in range(8)
+    ]
 
     def put(sub: Any) -> str:
         try:
@@ -527,8 +529,9 @@ def test_twenty_concurrent_clicks_of_one_confirm_link_all_succeed(
     # THEN every one succeeds, and it is active with one audience entry and an address item that stays
     assert outcomes == ["active"] * 20
     assert _mine(app_client, account)[0]["status"] == "active" and len(_audience(table, product)) == 1
-    item = table._db.get_item(TableName=table.name, Key={"PK": {"S": f"ACCOUNT#{account}"},
-                                                          "SK": {"S": f"ADDRESS#{address}"}})["Item"]  # fmt: skip
+    item = table._db.get_item(
+        TableName=table.name, Key={"PK": {"S": f"ACCOUNT#{account}"}, "SK": {"S": f"ADDRESS#{address}"}}
+    )["Item"]
     assert item["subscription_id"]["S"] == sub_id and "expires_at" not in item
 
 

@@ -89,9 +89,13 @@ def test_an_upload_deleted_before_its_verification_is_dropped_without_an_error(
 # -- completion is idempotent -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("verified_first", [False, True])
 def test_a_multipart_completion_retried_after_a_gateway_timeout_answers_202_and_notifies_once(
-    app_client: Client, runner: Any, provisioned: str, world: dict[str, str], small_multipart: None,
+    app_client: Client,
+    runner: Any,
+    provisioned: str,
+    world: dict[str, str],
+    small_multipart: None,
     verified_first: bool,
-) -> None:  # fmt: skip
+) -> None:
     # GIVEN a multipart upload completed once, whose answer the client never saw (API Gateway's 504 at 29 s)
     data = os.urandom(6 * MiB)
     release = _new(app_client, world["product"], filename="sp.zip", size=len(data))
@@ -166,15 +170,30 @@ class SlowSession(FlakySession):
 
 
 def test_a_multipart_upload_outliving_its_token_renews_it_and_completes(
-    app_client: Client, runner: Any, world: dict[str, str], small_multipart: None, short_tokens: float,
+    app_client: Client,
+    runner: Any,
+    world: dict[str, str],
+    small_multipart: None,
+    short_tokens: float,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     # GIVEN patchctl's client with a token that expires while part 1 is being sent
     path = tmp_path / "sp.zip"
     path.write_bytes(os.urandom(6 * MiB))
     api = cli_api(app_client)
-    release = api.call("POST", "/releases", {"product": world["product"], "version": f"v{time.time_ns()}",
-                       "kind": "patch", "severity": 2, "title": "Fix", "filename": "sp.zip", "size": 6 * MiB})  # fmt: skip
+    release = api.call(
+        "POST",
+        "/releases",
+        {
+            "product": world["product"],
+            "version": f"v{time.time_ns()}",
+            "kind": "patch",
+            "severity": 2,
+            "title": "Fix",
+            "filename": "sp.zip",
+            "size": 6 * MiB,
+        },
+    )
     # WHEN it uploads both parts and completes
     uploader.upload(api, release, path, show_progress=False, http=SlowSession(short_tokens))
     runner.pump()
@@ -186,14 +205,29 @@ def test_a_multipart_upload_outliving_its_token_renews_it_and_completes(
 
 
 def test_a_post_upload_outliving_its_token_still_completes(
-    app_client: Client, runner: Any, world: dict[str, str], short_tokens: float, tmp_path: Path,
+    app_client: Client,
+    runner: Any,
+    world: dict[str, str],
+    short_tokens: float,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     path = tmp_path / "u.zip"
     path.write_bytes(b"a slow post" * 100)
     api = cli_api(app_client)
-    release = api.call("POST", "/releases", {"product": world["product"], "version": f"v{time.time_ns()}",
-                       "kind": "patch", "severity": 2, "title": "Fix", "filename": "u.zip", "size": path.stat().st_size})  # fmt: skip
+    release = api.call(
+        "POST",
+        "/releases",
+        {
+            "product": world["product"],
+            "version": f"v{time.time_ns()}",
+            "kind": "patch",
+            "severity": 2,
+            "title": "Fix",
+            "filename": "u.zip",
+            "size": path.stat().st_size,
+        },
+    )
     post = uploader.post_file
 
     def slow_post(*args: Any) -> str:
@@ -212,8 +246,15 @@ def test_a_post_upload_outliving_its_token_still_completes(
 def test_a_file_larger_than_verification_can_read_in_time_is_400_naming_size_and_the_limit(
     app_client: Client, world: dict[str, str]
 ) -> None:
-    body = {"product": world["product"], "version": f"v{time.time_ns()}", "kind": "patch", "severity": 2,
-            "title": "Fix", "filename": "big.zip", "size": MAX_FILE_SIZE + 1}  # fmt: skip
+    body = {
+        "product": world["product"],
+        "version": f"v{time.time_ns()}",
+        "kind": "patch",
+        "severity": 2,
+        "title": "Fix",
+        "filename": "big.zip",
+        "size": MAX_FILE_SIZE + 1,
+    }
     resp = app_client.http.post("/releases", headers=auth(RE), body=json.dumps(body))
     assert resp.status_code == 400, resp.body
     message = json.loads(resp.body)["message"]
@@ -222,9 +263,13 @@ def test_a_file_larger_than_verification_can_read_in_time_is_400_naming_size_and
 
 
 def test_a_rejected_upload_above_the_copy_part_is_set_aside_in_parts_not_one_copy_object(
-    app_client: Client, runner: Any, wired: Any, world: dict[str, str], small_multipart: None,
+    app_client: Client,
+    runner: Any,
+    wired: Any,
+    world: dict[str, str],
+    small_multipart: None,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     # GIVEN an uploaded object larger than the managed copy's part (S3 refuses one CopyObject above 5 GB)
     monkeypatch.setattr(wired.blobs, "_copy_part", 5 * MiB)
     operations: list[str] = []

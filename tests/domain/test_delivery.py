@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from chalicelib import delivery, fanout
+from chalicelib.messages import DeliveryBatch, retry_batch_id
 from chalicelib.models import Recipient
 from chalicelib.states import DeliveryStatus, Role, SubscriptionStatus
-from tests.domain.world import Mailer, Queues, account, deps, store_with, subscription
+from tests.domain.world import NAMES, Mailer, Queues, account, deps, store_with, subscription
 from tests.memory_store import MemoryStore
 
 
-def _message(store: MemoryStore, *roles: Recipient) -> dict[str, Any]:
+def _message(store: MemoryStore, *roles: Recipient) -> DeliveryBatch:
     people = [Recipient(s.account_id, s.subscription_id, s.email, "premium") for s in store.subscriptions.values()]
-    batch = fanout.batches(people + list(roles), 0)[0]
-    return {"release_id": "r1", "notice": "release", **batch}
+    return fanout.batches("r1", people + list(roles), 0)[0]
+
+
+def _csm_waiting_for(people: DeliveryBatch) -> DeliveryBatch:
+    csm = Recipient("elite1", Role.CSM, "csm@vendor.example", "elite", Role.CSM)
+    return DeliveryBatch("r1", "csm-elite1", (csm,), after=(people.batch_id,))
+
+
+def _elite_people() -> DeliveryBatch:
+    return fanout.batches("r1", [Recipient("elite1", f"s{n}", f"u{n}@elite1.example", "elite") for n in range(2)], 0)[0]
 
 
 def _statuses(store: MemoryStore) -> dict[str, DeliveryStatus]:
@@ -27,8 +35,8 @@ def _statuses(store: MemoryStore) -> dict[str, DeliveryStatus]:
 def test_a_batch_is_sent_once_and_recorded_and_counted_once() -> None:
     store, mailer, queues = store_with(account("prem1", "premium"), subscribers=3), Mailer(), Queues()
     message = _message(store)
-    counts = delivery.run(deps(store, mailer, queues), message, queue="deliver")
-    again = delivery.run(deps(store, mailer, queues), message, queue="deliver")
+    counts = delivery.run(deps(store, mailer, queues), message)
+    again = delivery.run(deps(store, mailer, queues), message)
     assert counts["sent"] == 3 and again == {} and len(mailer.accepted) == 3
     assert set(_statuses(store).values()) == {DeliveryStatus.SENT}
     assert store.tally[("r1", "release")]["premium#subscriber#sent"] == 3
@@ -42,7 +50,7 @@ def test_the_recheck_skips_who_opted_out_since_fan_out_and_never_emails_a_suppre
     store.put_subscription(subscription(prem, 1, status=SubscriptionStatus.UNSUBSCRIBED))
     store.put_subscription(subscription(prem, 2, status=SubscriptionStatus.SUPPRESSED))  # feedback turned it off
     store.suppress("pager@prem1.example")
-    delivery.run(deps(store, mailer, queues), message, queue="deliver")
+    delivery.run(deps(store, mailer, queues), message)
     assert mailer.to() == ["u0@prem1.example"]
     assert _statuses(store) == {"u0@prem1.example": "sent", "u1@prem1.example": "skipped",
                                 "u2@prem1.example": "suppressed", "pager@prem1.example": "suppressed"}  # fmt: skip
@@ -52,19 +60,21 @@ def test_throttled_recipients_go_back_alone_as_a_retry_batch() -> None:
     store, queues = store_with(account("prem1", "premium"), subscribers=3), Queues()
     mailer = Mailer(throttle={"u1@prem1.example"})
     message = _message(store)
-    counts = delivery.run(deps(store, mailer, queues), message, queue="deliver")
-    (retry,) = queues.on("deliver")
-    assert counts["retry"] == 1 and retry["batch_id"] == delivery.retry_batch_id(message["batch_id"])
-    assert [r[2] for r in retry["recipients"]] == ["u1@prem1.example"]
+    counts = delivery.run(deps(store, mailer, queues), message)
+    (retry,) = [DeliveryBatch.from_json(m) for m in queues.on(NAMES.deliver_queue)]
+    assert counts["retry"] == 1 and retry.batch_id == retry_batch_id(message.batch_id)
+    assert [r.email for r in retry.recipients] == ["u1@prem1.example"]
     mailer.throttle.clear()
-    delivery.run(deps(store, mailer, queues), retry, queue="deliver")
+    delivery.run(deps(store, mailer, queues), retry)
     assert sorted(mailer.to()) == ["u0@prem1.example", "u1@prem1.example", "u2@prem1.example"]
 
 
 def test_a_stuck_batch_is_re_driven_once_when_two_reconcilers_race() -> None:
     store, queues = store_with(account("prem1", "premium"), subscribers=1), Queues()
     message = _message(store)
-    claim = store.claim_batch("r1", f"release#{message['batch_id']}", lease_seconds=1, queue="deliver", body=message)
+    claim = store.claim_batch(
+        "r1", f"release#{message.batch_id}", lease_seconds=1, queue=NAMES.deliver_queue, body=message.to_json()
+    )
     assert claim.status == "claimed"
     later = int(time.time()) + 10
     found = store.stuck_batches(later)
@@ -83,12 +93,12 @@ def test_a_stuck_batch_is_re_driven_once_when_two_reconcilers_race() -> None:
     assert sorted(results) == [False, True]
     assert delivery.reconcile(store, queues, now=later) == 0  # its next check is not due yet
     assert delivery.reconcile(store, queues, now=later + delivery.REDRIVE_AFTER_SECONDS + 1) == 1
-    assert queues.on("deliver") == [message]
+    assert queues.on(NAMES.deliver_queue) == [message.to_json()]
 
 
 def test_a_finished_batch_leaves_the_in_flight_index() -> None:
     store, mailer, queues = store_with(account("prem1", "premium"), subscribers=1), Mailer(), Queues()
-    delivery.run(deps(store, mailer, queues), _message(store), queue="deliver")
+    delivery.run(deps(store, mailer, queues), _message(store))
     assert store.stuck_batches(int(time.time()) + 10_000) == []
 
 
@@ -96,15 +106,14 @@ def test_a_csm_copy_also_waits_for_the_retry_batch_its_account_batch_spawned() -
     elite = account("elite1", "elite", csm_email="csm@vendor.example")
     store, queues = store_with(elite, subscribers=2), Queues()
     mailer = Mailer(throttle={"u1@elite1.example"})
-    people = fanout.batches([Recipient("elite1", f"s{n}", f"u{n}@elite1.example", "elite") for n in range(2)], 0)[0]
-    csm = {"release_id": "r1", "notice": "release", "batch_id": "csm-elite1", "after": [people["batch_id"]],
-           "recipients": [["elite1", "csm", "csm@vendor.example", "elite", "csm"]]}  # fmt: skip
-    delivery.run(deps(store, mailer, queues), {"release_id": "r1", "notice": "release", **people}, queue="deliver")
-    assert delivery.run(deps(store, mailer, queues), csm, queue="deliver") == {"waiting": 1}
-    (retry,) = [m for m in queues.on("deliver") if m["batch_id"] != "csm-elite1"]
+    people = _elite_people()
+    csm = _csm_waiting_for(people)
+    delivery.run(deps(store, mailer, queues), people)
+    assert delivery.run(deps(store, mailer, queues), csm) == {"waiting": 1}
+    (retry,) = [DeliveryBatch.from_json(m) for m in queues.on(NAMES.deliver_queue) if m["batch_id"] != "csm-elite1"]
     mailer.throttle.clear()
-    delivery.run(deps(store, mailer, queues), retry, queue="deliver")
-    delivery.run(deps(store, mailer, queues), csm, queue="deliver")
+    delivery.run(deps(store, mailer, queues), retry)
+    delivery.run(deps(store, mailer, queues), csm)
     assert mailer.to()[-1] == "csm@vendor.example"
     assert b"u1@elite1.example (subscriber)" in mailer.accepted[-1][1]
 
@@ -112,12 +121,11 @@ def test_a_csm_copy_also_waits_for_the_retry_batch_its_account_batch_spawned() -
 def test_a_csm_copy_waits_until_the_account_batches_are_done_then_lists_who_was_notified() -> None:
     elite = account("elite1", "elite", csm_email="csm@vendor.example")
     store, mailer, queues = store_with(elite, subscribers=2), Mailer(), Queues()
-    people = fanout.batches([Recipient("elite1", f"s{n}", f"u{n}@elite1.example", "elite") for n in range(2)], 0)[0]
-    csm = {"release_id": "r1", "notice": "release", "batch_id": "csm-elite1", "after": [people["batch_id"]],
-           "recipients": [["elite1", "csm", "csm@vendor.example", "elite", "csm"]]}  # fmt: skip
-    assert delivery.run(deps(store, mailer, queues), csm, queue="deliver") == {"waiting": 1}
-    assert mailer.accepted == [] and queues.on("deliver")[0]["waits"] == 1
-    delivery.run(deps(store, mailer, queues), {"release_id": "r1", "notice": "release", **people}, queue="deliver")
-    delivery.run(deps(store, mailer, queues), csm, queue="deliver")
+    people = _elite_people()
+    csm = _csm_waiting_for(people)
+    assert delivery.run(deps(store, mailer, queues), csm) == {"waiting": 1}
+    assert mailer.accepted == [] and queues.on(NAMES.deliver_queue)[0]["waits"] == 1
+    delivery.run(deps(store, mailer, queues), people)
+    delivery.run(deps(store, mailer, queues), csm)
     to, raw = mailer.accepted[-1]
     assert to == "csm@vendor.example" and b"u0@elite1.example (subscriber)" in raw

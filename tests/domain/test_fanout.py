@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from chalicelib import fanout
+from chalicelib.messages import FanoutPage, recipient_from_json
 from chalicelib.models import Recipient
 from chalicelib.states import Role, SubscriptionStatus
 from tests.domain.world import NAMES, PRODUCT, Queues, account, store_with, subscription
 
 
 def _recipients(queues: Queues, name: str) -> list[Recipient]:
-    return [Recipient.from_message(row) for b in queues.on(name) for row in b["recipients"]]
+    return [recipient_from_json(row) for b in queues.on(name) for row in b["recipients"]]
 
 
 def test_a_page_plans_the_wanting_and_entitled_elite_first_and_queues_its_successor() -> None:
@@ -27,16 +28,16 @@ def test_a_page_plans_the_wanting_and_entitled_elite_first_and_queues_its_succes
     # WHEN the first page (of three entries per page) is planned
     fanout.PAGE_SIZE, saved = 3, fanout.PAGE_SIZE
     try:
-        planned = fanout.run(store, queues, NAMES, {"release_id": "r1", "page": 0, "cursor": None})
+        planned = fanout.run(store, queues, FanoutPage.from_json({"release_id": "r1", "page": 0, "cursor": None}))
     finally:
         fanout.PAGE_SIZE = saved
 
     # THEN elite's two come first, the premium one wanting patches follows, and page 1 is queued after them
     people = [
-        (r.account_id, r.subscription_id) for r in _recipients(queues, NAMES.deliver) if r.role == Role.SUBSCRIBER
+        (r.account_id, r.subscription_id) for r in _recipients(queues, NAMES.deliver_queue) if r.role == Role.SUBSCRIBER
     ]
     assert people == [("elite1", "s0"), ("elite1", "s1"), ("prem1", "s0")] and planned >= 3
-    (successor,) = queues.on(NAMES.fanout)
+    (successor,) = queues.on(NAMES.fanout_queue)
     assert successor["page"] == 1 and successor["cursor"]
 
 
@@ -44,22 +45,24 @@ def test_a_page_delivered_twice_is_planned_once() -> None:
     store = store_with(account("prem1", "premium"), subscribers=3)
     queues = Queues()
     message = {"release_id": "r1", "page": 0, "cursor": None}
-    assert fanout.run(store, queues, NAMES, message) == 3
-    assert fanout.run(store, queues, NAMES, message) == 0
-    assert len(_recipients(queues, NAMES.deliver)) == 3 and queues.on(NAMES.fanout) == []
+    assert fanout.run(store, queues, FanoutPage.from_json(message)) == 3
+    assert fanout.run(store, queues, FanoutPage.from_json(message)) == 0
+    assert len(_recipients(queues, NAMES.deliver_queue)) == 3 and queues.on(NAMES.fanout_queue) == []
 
 
 def test_batches_hold_at_most_49_and_an_elite_csm_copy_waits_for_the_account_batches() -> None:
     elite = account("elite1", "elite", csm_email="csm@vendor.example")
     store = store_with(elite, subscribers=60)
     queues = Queues()
-    fanout.run(store, queues, NAMES, {"release_id": "r1", "page": 0, "cursor": None})
-    batches = queues.on(NAMES.deliver)
+    fanout.run(store, queues, FanoutPage.from_json({"release_id": "r1", "page": 0, "cursor": None}))
+    batches = queues.on(NAMES.deliver_queue)
     sizes = [len(b["recipients"]) for b in batches if not b["batch_id"].startswith("csm-")]
     (csm,) = [b for b in batches if b["batch_id"].startswith("csm-")]
     assert sizes == [49, 11]
     assert csm["after"] == [b["batch_id"] for b in batches if b is not csm]
-    assert csm["recipients"] == [["elite1", "csm", "csm@vendor.example", "elite", "csm"]]
+    assert [recipient_from_json(r) for r in csm["recipients"]] == [
+        Recipient("elite1", Role.CSM, "csm@vendor.example", "elite", Role.CSM)
+    ]
 
 
 def test_an_unsubscribed_subscription_is_not_in_the_audience() -> None:

@@ -4,35 +4,40 @@ Nothing here imports boto3 (tests/domain/test_no_aws.py holds the folder to it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from chalicelib import delivery
+from chalicelib.auth import Identity
 from chalicelib.errors import Throttled
-from chalicelib.fanout import FanoutQueues
 from chalicelib.links import LinkMaker
 from chalicelib.models import Account, Product, Release, Subscription, now_iso
-from chalicelib.states import ReleaseStatus, SubscriptionStatus
+from chalicelib.names import ResourceNames
+from chalicelib.queues import Queues as SqsQueues
+from chalicelib.states import Group, ReleaseStatus, SubscriptionStatus
 from chalicelib.tokens import KeyRing
 from tests.memory_store import MemoryStore
 
 PRODUCT = "M3"
-NAMES = FanoutQueues(fanout="fanout", deliver="deliver", critical="critical")
+NAMES = ResourceNames(stage="test")
+ENGINEER = Identity(
+    subject="re-1", email="re@vendor.example", account_id=None, groups=frozenset({Group.RELEASE_ENGINEERS})
+)
 LINKS = LinkMaker(KeyRing(current="k1", keys={"k1": b"k" * 40}), "https://patchcast.test")
 
 
-@dataclass
-class Queues:
-    """What the domain put on which queue, in order: ``(queue, body, delay)``."""
+class Queues(SqsQueues):
+    """The real adapter's intent methods over a recording transport: what the domain put on which queue, in
+    order, as ``(queue, body, delay)``."""
 
-    sent: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__(None, NAMES)
+        self.sent: list[tuple[str, dict[str, Any], int]] = []
 
-    def send(self, name: str, body: dict[str, Any], *, delay: int = 0) -> None:
-        self.sent.append((name, body, delay))
-
-    def send_many(self, name: str, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
-        self.sent += [(name, b, delay) for b in bodies]
+    def send_many(self, name: str, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None:
+        self.sent += [(name, dict(b), delay) for b in bodies]
 
     def on(self, name: str) -> list[dict[str, Any]]:
         return [body for queue, body, _ in self.sent if queue == name]
@@ -88,4 +93,4 @@ def store_with(*accounts: Account, subscribers: int = 2, **release_fields: Any) 
 
 
 def deps(store: MemoryStore, mailer: Mailer, queues: Queues) -> delivery.Deps:
-    return delivery.Deps(table=store, mailer=mailer, queues=queues, links=LINKS, link_days=7)  # type: ignore[arg-type]
+    return delivery.Deps(table=store, mailer=mailer, queues=queues, urls=LINKS, link_days=7)  # type: ignore[arg-type]

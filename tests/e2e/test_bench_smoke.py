@@ -19,8 +19,12 @@ def test_the_benchmark_delivers_exactly_once_to_every_eligible_subscriber(tmp_pa
     # WHEN it runs on 300 subscribers
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--n", "300", "--out", str(tmp_path), "--naive", "20", "--ceiling", "100"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
     # THEN it prints the table and writes JSON in which nobody was missed, doubled or wrongly emailed
     assert done.returncode == 0, done.stderr[-3000:]

@@ -65,8 +65,10 @@ def test_links_keep_working_across_a_key_rotation(stack: LocalStack, emailed: tu
     rotated = _patchctl_keys(stack, "rotate")
     assert (rotated["current"], rotated["previous"], rotated["retired"]) == ("k2", "k1", [])
     assert _patchctl_keys(stack, "list") == {
-        "secret": "patchcast/local/signing-keys", "current": "k2", "keys": ["k1", "k2"]
-    }  # fmt: skip
+        "secret": "patchcast/local/signing-keys",
+        "current": "k2",
+        "keys": ["k1", "k2"],
+    }
     assert requests.get(url, allow_redirects=False, timeout=10).status_code == 302
 
 
@@ -78,21 +80,29 @@ def test_an_expired_link_gets_a_fresh_one_by_email_from_its_page(
     payload = urlsplit(url).path.split("/")[-1].split(".")[1]
     _, account, sub, release, _ = base64.urlsafe_b64decode(payload + "==").decode().split("|")
     secrets = boto3.client(
-        "secretsmanager", endpoint_url=stack.aws_url, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        "secretsmanager",
+        endpoint_url=stack.aws_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     doc = json.loads(secrets.get_secret_value(SecretId="patchcast/local/signing-keys")["SecretString"])
     ring = KeyRing(current=doc["current"], keys={k: v.encode() for k, v in doc.items() if k != "current"})
-    expired = mint(ring, Purpose.DOWNLOAD, account_id=account, subject=sub, release_id=release,
-                   expires=int(time.time()) - 60)  # fmt: skip
+    expired = mint(
+        ring, Purpose.DOWNLOAD, account_id=account, subject=sub, release_id=release, expires=int(time.time()) - 60
+    )
     base = url.split("/d/")[0]
     # WHEN a browser opens it: 410 and a form posting to <token>/renew
     page = requests.get(f"{base}/d/{expired}", headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 410 and f"action='{base}/d/{expired}/renew'" in page.text
     before = len(Outbox(stack.outbox_dir).to(who["to"]))
     # AND the button is pressed (a form POST, as the browser sends it)
-    sent = requests.post(f"{base}/d/{expired}/renew", data=b"", timeout=10,
-                         headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"})  # fmt: skip
+    sent = requests.post(
+        f"{base}/d/{expired}/renew",
+        data=b"",
+        timeout=10,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"},
+    )
     # THEN a fresh, working link arrives by email only
     assert sent.status_code == 202 and "/d/" not in sent.text
     mails = Outbox(stack.outbox_dir).wait_for(lambda m: who["to"] in str(m["To"]), count=before + 1, timeout=10)

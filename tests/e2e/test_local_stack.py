@@ -1,4 +1,4 @@
-"""End to end through the local stack over HTTP, the CLI and the outbox (issue: one release delivered)."""
+"""End to end through the local stack over HTTP, the CLI and the outbox (one release delivered)."""
 
 from __future__ import annotations
 
@@ -62,16 +62,24 @@ def test_patchctl_finds_a_moved_api_and_the_stack_from_a_folder_below_it(stack: 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHCAST_")}
     env["PATCHCAST_API_PORT"] = str(stack.api_port)
     # WHEN patchctl runs there with no --api and no state folder named
-    listed = subprocess.run([patchctl(), "accounts", "list"], cwd=deep, env=env, capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
-    minted = subprocess.run([patchctl(), "token", "--role", "customer", "--account", "acme"], cwd=deep, env=env,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    listed = subprocess.run(
+        [patchctl(), "accounts", "list"], cwd=deep, env=env, capture_output=True, text=True, timeout=60
+    )
+    minted = subprocess.run(
+        [patchctl(), "token", "--role", "customer", "--account", "acme"],
+        cwd=deep,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # THEN it reaches the moved API with a token from the stack's own issuer
     assert listed.returncode == 0, listed.stderr
     assert any(line.startswith("acme ") and "elite" in line for line in listed.stdout.splitlines()), listed.stdout
     assert minted.returncode == 0, minted.stderr
-    resp = requests.get(f"{stack.api_url}/entitlements", headers={"Authorization": f"Bearer {minted.stdout.strip()}"},
-                        timeout=5)  # fmt: skip
+    resp = requests.get(
+        f"{stack.api_url}/entitlements", headers={"Authorization": f"Bearer {minted.stdout.strip()}"}, timeout=5
+    )
     assert resp.status_code == 200
     assert list(deep.rglob("*")) == []  # nothing written where it ran
 
@@ -81,8 +89,25 @@ def test_patchctl_errors_are_one_line_and_exit_nonzero(stack: LocalStack, tmp_pa
     package = os.path.join(tmp_path, "x.zip")
     with open(package, "wb") as f:
         f.write(b"x")
-    args = [patchctl(), "release", "create", "--api", stack.api_url, "--product", "NOPE", "--version", "1",
-            "--kind", "patch", "--severity", "2", "--title", "t", "--file", package]  # fmt: skip
+    args = [
+        patchctl(),
+        "release",
+        "create",
+        "--api",
+        stack.api_url,
+        "--product",
+        "NOPE",
+        "--version",
+        "1",
+        "--kind",
+        "patch",
+        "--severity",
+        "2",
+        "--title",
+        "t",
+        "--file",
+        package,
+    ]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "unknown_product" in done.stderr and "NOPE" in done.stderr
@@ -91,8 +116,13 @@ def test_patchctl_errors_are_one_line_and_exit_nonzero(stack: LocalStack, tmp_pa
 
 def test_patchctl_token_mints_a_token_the_api_accepts(stack: LocalStack) -> None:
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
-    done = subprocess.run([patchctl(), "token", "--role", "customer", "--account", "acme", "--email", "ops@acme.example"],
-                          env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    done = subprocess.run(
+        [patchctl(), "token", "--role", "customer", "--account", "acme", "--email", "ops@acme.example"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0
     resp = requests.get(
         f"{stack.api_url}/accounts/acme", headers={"Authorization": f"Bearer {done.stdout.strip()}"}, timeout=5
@@ -122,8 +152,12 @@ def test_ctrl_c_stops_everything_and_frees_the_ports(tmp_path: os.PathLike[str])
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(tmp_path), **{k: str(v) for k, v in ports.items()}}
     log_path = os.path.join(tmp_path, "stack.log")
     with open(log_path, "wb") as log:  # a file, not a pipe: a chatty child must never block on a full pipe
-        proc = subprocess.Popen([sys.executable, "-m", "patchcast_tools.local.stack", "--no-seed"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "patchcast_tools.local.stack", "--no-seed"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120  # generous: the suite may share two cores with other work
         healthy = False
         while not healthy and time.monotonic() < deadline and proc.poll() is None:

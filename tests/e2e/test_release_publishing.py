@@ -29,21 +29,41 @@ SEEDED = sorted(["ops@acme.example", "it@globex.example", "admin@initech.example
 
 def _cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
-    return subprocess.run([patchctl(), *args, "--api", stack.api_url, "--json"], env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [patchctl(), *args, "--api", stack.api_url, "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _create(stack: LocalStack, kind: str, version: str, *extra: str) -> dict[str, Any]:
-    done = _cli(stack, "release", "create", "--product", "M3", "--version", version, "--kind", kind,
-                "--severity", "2", "--title", f"M3 {kind} {version}", "--summary", "Fixes things.", *extra)  # fmt: skip
+    done = _cli(
+        stack,
+        "release",
+        "create",
+        "--product",
+        "M3",
+        "--version",
+        version,
+        "--kind",
+        kind,
+        "--severity",
+        "2",
+        "--title",
+        f"M3 {kind} {version}",
+        "--summary",
+        "Fixes things.",
+        *extra,
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     return dict(json.loads(done.stdout))
 
 
 def _notified(outbox: Outbox, version: str, prefix: str = "[Sev 2]") -> list[str]:
-    found = outbox.wait_for(lambda m: str(m["Subject"]).startswith(prefix) and f" {version})" in str(m["Subject"]),
-                            count=len(SEEDED), timeout=30)  # fmt: skip
+    found = outbox.wait_for(
+        lambda m: str(m["Subject"]).startswith(prefix) and f" {version})" in str(m["Subject"]),
+        count=len(SEEDED),
+        timeout=30,
+    )
     return sorted(str(m["To"]) for m in found)
 
 
@@ -73,8 +93,16 @@ def test_a_rejected_upload_notifies_nobody(stack: LocalStack) -> None:
     api, version = stack.api_url, f"9.{uuid.uuid4().hex[:6]}"
     bearer = {"Authorization": f"Bearer {issuer.mint(stack.state_dir, role='release-engineer')}"}
     declared = b"the declared bytes"
-    body = {"product": "M3", "version": version, "kind": "patch", "severity": 2, "title": "Bad upload",
-            "filename": "bad.zip", "size": len(declared), "sha256": "0" * 64}  # fmt: skip
+    body = {
+        "product": "M3",
+        "version": version,
+        "kind": "patch",
+        "severity": 2,
+        "title": "Bad upload",
+        "filename": "bad.zip",
+        "size": len(declared),
+        "sha256": "0" * 64,
+    }
     release = requests.post(f"{api}/releases", json=body, headers=bearer, timeout=10).json()
     up = release["upload"]
     assert requests.post(up["url"], data=up["fields"], files={"file": ("bad.zip", declared)}, timeout=10).ok

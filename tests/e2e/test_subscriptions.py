@@ -46,8 +46,12 @@ def _import(stack: LocalStack, tmp: Path, rows: str, *extra: str) -> subprocess.
 
 def _product(stack: LocalStack) -> str:
     product = unique("P")
-    resp = requests.put(f"{stack.api_url}/products/{product}", json={"name": product},
-                        headers=_bearer(stack, "support-admin"), timeout=10)  # fmt: skip
+    resp = requests.put(
+        f"{stack.api_url}/products/{product}",
+        json={"name": product},
+        headers=_bearer(stack, "support-admin"),
+        timeout=10,
+    )
     assert resp.status_code == 200, resp.text
     return product
 
@@ -66,8 +70,9 @@ def _subscribe(stack: LocalStack, account: str, address: str, product: str, chan
     body: dict[str, Any] = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 3}
     if channels:
         body["channels"] = channels
-    resp = requests.post(f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account),
-                         timeout=10)  # fmt: skip
+    resp = requests.post(
+        f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account), timeout=10
+    )
     assert resp.status_code == 202, resp.text
     confirmation = _wait(Outbox(stack.outbox_dir), _to(address, "Confirm"))[-1]
     page = requests.get(link(confirmation, "/subscriptions/confirm"), timeout=10)
@@ -79,8 +84,27 @@ def _release(stack: LocalStack, product: str, channel: str = "ga") -> str:
     version = unique("v")
     package = stack.state_dir / f"{version}.zip"
     package.write_bytes(os.urandom(2048))
-    done = _cli(stack, "release", "create", "--api", stack.api_url, "--product", product, "--version", version,
-                "--kind", "patch", "--severity", "2", "--channel", channel, "--title", "A fix", "--file", str(package))  # fmt: skip
+    done = _cli(
+        stack,
+        "release",
+        "create",
+        "--api",
+        stack.api_url,
+        "--product",
+        product,
+        "--version",
+        version,
+        "--kind",
+        "patch",
+        "--severity",
+        "2",
+        "--channel",
+        channel,
+        "--title",
+        "A fix",
+        "--file",
+        str(package),
+    )
     assert done.returncode == 0, done.stderr
     return version
 
@@ -159,8 +183,9 @@ def test_over_http_a_second_subscription_of_an_address_is_409_and_chalices_refus
     address = f"{unique('dup')}@customer.example"
     sub_id = _subscribe(stack, account, address, product)
     body = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 3}
-    again = requests.post(f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account),
-                          timeout=10)  # fmt: skip
+    again = requests.post(
+        f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account), timeout=10
+    )
     assert again.status_code == 409 and again.json()["error"] == "already_subscribed" and again.json()["id"] == sub_id
     wrong_method = requests.delete(f"{stack.api_url}/health", timeout=10)
     assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
@@ -218,10 +243,16 @@ def test_an_elite_account_receives_a_beta_release_that_premium_and_xtreme_with_t
     _wait(outbox, _to(addresses["elite"], version))
     assert _none_after(outbox, addresses["premium"], version) and _none_after(outbox, addresses["xtreme"], version)
     # AND a new Premium subscription asking for beta is refused with the reason
-    body = {"email": addresses["premium"], "products": [product], "kinds": ["patch"], "max_severity": 3,
-            "channels": ["beta"]}  # fmt: skip
-    resp = requests.post(f"{stack.api_url}/subscriptions", json=body,
-                         headers=_bearer(stack, "customer", accounts["premium"]), timeout=10)  # fmt: skip
+    body = {
+        "email": addresses["premium"],
+        "products": [product],
+        "kinds": ["patch"],
+        "max_severity": 3,
+        "channels": ["beta"],
+    }
+    resp = requests.post(
+        f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", accounts["premium"]), timeout=10
+    )
     assert resp.status_code == 403 and "Elite only" in resp.json()["message"]
 
 

@@ -110,8 +110,14 @@ def test_the_api_logs_each_request_without_link_secrets_and_traces_it(packaged: 
     fields = json.loads(setting["Format"])
     assert fields == observe.ACCESS_LOG_FORMAT
     variables = set(fields.values())
-    for wanted in ("$context.requestId", "$context.resourcePath", "$context.status", "$context.responseLatency",
-                   "$context.authorizer.account_id", "$context.authorizer.groups"):  # fmt: skip
+    for wanted in (
+        "$context.requestId",
+        "$context.resourcePath",
+        "$context.status",
+        "$context.responseLatency",
+        "$context.authorizer.account_id",
+        "$context.authorizer.groups",
+    ):
         assert wanted in variables
     # /d/{token} and ?token= carry link secrets; the raw path, query string and headers would log them
     assert not [v for v in variables if v.startswith(("$context.path", "$input", "$method", "$request"))]
@@ -149,8 +155,12 @@ def test_data_is_encrypted_with_aws_managed_keys_or_the_stage_customer_key(packa
     assert rule["Fn::If"][2] == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
     for role in _of_type(packaged, "AWS::IAM::Role").values():
         for policy in role["Properties"].get("Policies", []):
-            assert {"Sid": "CustomerKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": {"Ref": "KmsKeyArn"}} in _statements(policy)  # fmt: skip
+            assert {
+                "Sid": "CustomerKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": {"Ref": "KmsKeyArn"},
+            } in _statements(policy)
 
 
 def _settings(fn: dict[str, Any]) -> settings.Settings:
@@ -252,8 +262,12 @@ def test_gateway_responses_answer_in_the_api_error_format(packaged: dict[str, An
         assert response["statusCode"] == error.status
         assert set(body) == {"error", "message"} and body["error"] == error.code
     # and the ones it answers instead of the app: no route, too large, throttled, timed out
-    for kind, status in (("MISSING_AUTHENTICATION_TOKEN", 404), ("REQUEST_TOO_LARGE", 413), ("THROTTLED", 429),
-                         ("INTEGRATION_TIMEOUT", 504)):  # fmt: skip
+    for kind, status in (
+        ("MISSING_AUTHENTICATION_TOKEN", 404),
+        ("REQUEST_TOO_LARGE", 413),
+        ("THROTTLED", 429),
+        ("INTEGRATION_TIMEOUT", 504),
+    ):
         body = json.loads(responses[kind]["responseTemplates"]["application/json"])
         assert responses[kind]["statusCode"] == status and set(body) == {"error", "message"}
 
@@ -289,9 +303,10 @@ def test_feedback_reaches_its_handler_through_a_queue_with_a_dlq(packaged: dict[
     events = _functions(packaged)["on_feedback"]["Properties"]["Events"].values()
     assert [e["Type"] for e in events] == ["SQS"]
     assert not [
-        name for name, fn in _functions(packaged).items()
+        name
+        for name, fn in _functions(packaged).items()
         if any(e["Type"] == "SNS" for e in fn["Properties"].get("Events", {}).values())
-    ], "a function invoked by SNS directly loses what fails three times"  # fmt: skip
+    ], "a function invoked by SNS directly loses what fails three times"
 
 
 def test_cognito_emails_users_through_the_ses_identity(packaged: dict[str, Any]) -> None:

@@ -68,10 +68,25 @@ def findings(packaged: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
     for name, doc in variants.items():
         (folder / f"{name}.json").write_text(json.dumps(doc))
     done = subprocess.run(
-        [str(CHECKOV), "-d", str(folder), "--framework", "cloudformation", "--external-checks-dir",
-         str(ROOT / "infra" / "checks"), "--skip-download", "--compact", "--quiet", "-o", "json"],
-        capture_output=True, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=300,
-    )  # fmt: skip
+        [
+            str(CHECKOV),
+            "-d",
+            str(folder),
+            "--framework",
+            "cloudformation",
+            "--external-checks-dir",
+            str(ROOT / "infra" / "checks"),
+            "--skip-download",
+            "--compact",
+            "--quiet",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        timeout=300,
+    )
     reports = json.loads(done.stdout or "null")
     assert reports is not None, f"checkov printed no report (exit {done.returncode}): {done.stderr[-2000:]}"
     found: dict[str, set[Finding]] = {name: set() for name in variants}
@@ -106,6 +121,9 @@ def test_a_template_that_drops_encryption_logging_tracing_or_limits_fails_with_t
     findings: dict[str, set[Finding]],
 ) -> None:
     new = findings["broken"] - findings["without_exceptions"]
-    missed = [f"{what}: expected {check} on {resource}" for (check, resource), what in BREAKS.items()
-              if (check, resource) not in new]  # fmt: skip
+    missed = [
+        f"{what}: expected {check} on {resource}"
+        for (check, resource), what in BREAKS.items()
+        if (check, resource) not in new
+    ]
     assert not missed, "\n".join(missed)

@@ -97,8 +97,24 @@ def test_patchctl_refuses_a_file_above_the_apis_limit_before_creating_the_releas
 
     sent: list[Any] = []
     monkeypatch.setattr(Api, "call", lambda self, *a, **k: sent.append(a))
-    args = build_parser().parse_args(["release", "create", "--product", "P", "--version", "1", "--kind", "patch",
-                                      "--severity", "2", "--title", "T", "--file", str(sparse)])  # fmt: skip
+    args = build_parser().parse_args(
+        [
+            "release",
+            "create",
+            "--product",
+            "P",
+            "--version",
+            "1",
+            "--kind",
+            "patch",
+            "--severity",
+            "2",
+            "--title",
+            "T",
+            "--file",
+            str(sparse),
+        ]
+    )
     with pytest.raises(CliError, match=f"largest release file is {uploader.MAX_FILE_SIZE} bytes"):
         args.func(args)
     assert sent == []

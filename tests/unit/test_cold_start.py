@@ -35,9 +35,10 @@ def _within(module: str, packages: tuple[str, ...]) -> bool:
 def test_importing_app_loads_only_what_registering_the_routes_needs() -> None:
     modules = loaded_after("import app") - loaded_after("pass")  # the interpreter's own start-up is not ours
     beyond = {
-        m for m in modules
+        m
+        for m in modules
         if m.split(".")[0] not in sys.stdlib_module_names and m not in ALLOWED and not _within(m, ALLOWED_PACKAGES)
-    }  # fmt: skip
+    }
     assert beyond == set(), f"imported at cold start, not in the allow-list: {sorted(beyond)}"
     costly = sorted(m for m in modules if _within(m, COSTLY_STDLIB))
     assert costly == [], f"imported at cold start: {costly}"

@@ -1,4 +1,4 @@
-"""Pins every row of the matrix in shared/seed/tiers.en.md ("What the pipeline enforces")."""
+"""Pins every row of the tier matrix the pipeline enforces (``chalicelib/entitlements.py``: the seed's tiers)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from chalicelib import fanout
+from chalicelib.messages import DeliveryBatch
 from chalicelib.models import Account, Recipient, Release
 from chalicelib.records import AudienceEntry
 
@@ -19,22 +20,36 @@ def _release(severity: int = 1) -> Release:
 
 
 def _account(account_id: str, tier: str) -> Account:
-    return Account(account_id, account_id, tier, ("M3",), date(2026, 1, 1), date(2030, 1, 1),
-                   csm_email=f"csm@{account_id}.vendor", oncall_email=f"oncall@{account_id}.example")  # fmt: skip
+    return Account(
+        account_id,
+        account_id,
+        tier,
+        ("M3",),
+        date(2026, 1, 1),
+        date(2030, 1, 1),
+        csm_email=f"csm@{account_id}.vendor",
+        oncall_email=f"oncall@{account_id}.example",
+    )
 
 
 def _entry(account: Account, n: int) -> AudienceEntry:
-    return AudienceEntry(account.account_id, f"s{n}", f"u{n}@{account.account_id}.example", kinds=("patch",),
-                         channels=("ga",), max_severity=4)  # fmt: skip
+    return AudienceEntry(
+        account.account_id,
+        f"s{n}",
+        f"u{n}@{account.account_id}.example",
+        kinds=("patch",),
+        channels=("ga",),
+        max_severity=4,
+    )
 
 
 def test_batches_hold_at_most_49_recipients_and_ids_follow_their_members() -> None:
     people = [Recipient("a", f"s{i}", f"u{i}@a.example", "elite") for i in range(100)]
-    planned = fanout.batches(people, page=3)
-    assert [len(b["recipients"]) for b in planned] == [49, 49, 2]
-    assert fanout.batches(people, page=3) == planned  # a retried page plans the same ids
-    changed = fanout.batches([Recipient("a", "new", "n@a.example", "elite"), *people], page=3)
-    assert changed[0]["batch_id"] != planned[0]["batch_id"]
+    planned = fanout.batches("r1", people, page=3)
+    assert [len(b.recipients) for b in planned] == [49, 49, 2]
+    assert fanout.batches("r1", people, page=3) == planned  # a retried page plans the same ids
+    changed = fanout.batches("r1", [Recipient("a", "new", "n@a.example", "elite"), *people], page=3)
+    assert changed[0].batch_id != planned[0].batch_id
 
 
 def test_elite_is_planned_before_premium_before_xtreme_as_the_index_returns_them() -> None:
@@ -45,14 +60,19 @@ def test_elite_is_planned_before_premium_before_xtreme_as_the_index_returns_them
 
 
 def _plan(
-    release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime, page: int = 0,
-    carry: dict[str, Any] | None = None, more: bool = False,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    release: Release,
+    entries: list[dict[str, Any]],
+    accounts: dict[str, Account],
+    now: datetime,
+    page: int = 0,
+    carry: dict[str, Any] | None = None,
+    more: bool = False,
+) -> tuple[list[DeliveryBatch], dict[str, Any]]:
     return fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry or {}, more=more)
 
 
-def _rows(planned: list[dict[str, Any]]) -> list[list[str]]:
-    return [row for b in planned for row in b["recipients"]]
+def _rows(planned: list[DeliveryBatch]) -> list[Recipient]:
+    return [row for b in planned for row in b.recipients]
 
 
 def test_the_oncall_copy_goes_once_per_account_even_when_its_subscribers_span_pages() -> None:
@@ -66,8 +86,8 @@ def test_the_oncall_copy_goes_once_per_account_even_when_its_subscribers_span_pa
     second, carry2 = _plan(_release(1), entries[2:], accounts, SUNDAY_3AM, page=1, carry=carry)
 
     # THEN exactly one on-call copy, ahead of the account's first subscriber of the page where it ends
-    roles = [row[4] for row in _rows(first) + _rows(second)]
-    assert roles.count("oncall") == 1 and _rows(second)[0][4] == "oncall"
+    roles = [row.role for row in _rows(first) + _rows(second)]
+    assert roles.count("oncall") == 1 and _rows(second)[0].role == "oncall"
     assert carry["account"] == "p" and carry2 == {}
 
 
@@ -77,7 +97,7 @@ def test_xtreme_oncall_copies_go_on_weekday_nights_only_and_never_for_lower_seve
     weekday_night = datetime(2026, 11, 24, 23, 0, tzinfo=UTC)
 
     def roles(release: Release, now: datetime) -> list[str]:
-        return [row[4] for row in _rows(_plan(release, entries, {"x": acct}, now)[0])]
+        return [row.role for row in _rows(_plan(release, entries, {"x": acct}, now)[0])]
 
     assert roles(_release(1), weekday_night) == ["oncall", "subscriber"]
     assert roles(_release(1), SUNDAY_3AM) == ["subscriber"]
@@ -93,15 +113,16 @@ def test_the_csm_copy_waits_for_every_batch_of_the_elite_account_across_pages() 
 
     # WHEN page 0 (more pages follow) and page 1 are planned
     page0, carry = _plan(_release(2), page0_entries, accounts, TUESDAY_NOON, more=True)
-    page1, carry1 = _plan(_release(2), [_entry(elite, 99), _entry(premium, 1)], accounts, TUESDAY_NOON, page=1,
-                          carry=carry)  # fmt: skip
+    page1, carry1 = _plan(
+        _release(2), [_entry(elite, 99), _entry(premium, 1)], accounts, TUESDAY_NOON, page=1, carry=carry
+    )
 
     # THEN one CSM copy, on page 1, waiting for all three batches that hold the account; none for premium
-    assert [b["batch_id"] for b in page0 if b["batch_id"].startswith("csm-")] == [] and carry["account"] == "e"
-    copies = [b for b in page1 if b["batch_id"].startswith("csm-")]
+    assert [b.batch_id for b in page0 if b.batch_id.startswith("csm-")] == [] and carry["account"] == "e"
+    copies = [b for b in page1 if b.batch_id.startswith("csm-")]
     assert len(copies) == 1 and carry1 == {}
-    assert copies[0]["after"] == [b["batch_id"] for b in page0] + [page1[0]["batch_id"]]
-    assert copies[0]["recipients"] == [["e", "csm", "csm@e.vendor", "elite", "csm"]]
+    assert list(copies[0].after) == [b.batch_id for b in page0] + [page1[0].batch_id]
+    assert copies[0].recipients == (Recipient("e", "csm", "csm@e.vendor", "elite", "csm"),)
 
 
 def _same(account: Account, n: int, email: str) -> AudienceEntry:
@@ -111,15 +132,20 @@ def _same(account: Account, n: int, email: str) -> AudienceEntry:
 def test_two_subscriptions_of_one_address_get_one_notice_within_a_page_and_across_pages() -> None:
     # GIVEN an account with the same address (its domain in another case) three times, over two pages
     acct = _account("a", "premium")
-    entries = [_same(acct, 1, "ops@A.example"), _entry(acct, 2), _same(acct, 3, "ops@a.EXAMPLE"),
-               _same(acct, 4, "Ops@a.example"), _same(acct, 5, "ops@a.example")]  # fmt: skip
+    entries = [
+        _same(acct, 1, "ops@A.example"),
+        _entry(acct, 2),
+        _same(acct, 3, "ops@a.EXAMPLE"),
+        _same(acct, 4, "Ops@a.example"),
+        _same(acct, 5, "ops@a.example"),
+    ]
 
     # WHEN the account is planned over two pages
     first, carry = _plan(_release(2), entries[:3], {"a": acct}, TUESDAY_NOON, more=True)
     second, _ = _plan(_release(2), entries[3:], {"a": acct}, TUESDAY_NOON, page=1, carry=carry)
 
     # THEN ops@a.example once (the first subscription), the other local part (case matters there) once
-    emails = [row[2] for row in _rows(first) + _rows(second)]
+    emails = [row.email for row in _rows(first) + _rows(second)]
     assert emails == ["ops@A.example", "u2@a.example", "Ops@a.example"]
     assert len(carry["seen"]) == 2 and "ops" not in str(carry)  # digests, never addresses
 
@@ -140,9 +166,14 @@ def test_role_copies_go_only_to_an_address_that_is_not_already_a_recipient_of_th
     # THEN the elite account has no role copy (both addresses are its subscribers), the premium account its
     # on-call copy (the same address in another account is another account's notice)
     rows = _rows(first) + _rows(second)
-    assert [(r[0], r[4]) for r in rows] == [("e", "subscriber"), ("e", "subscriber"), ("e", "subscriber"),
-                                            ("p", "oncall"), ("p", "subscriber")]  # fmt: skip
-    assert {r[2] for r in rows if r[4] == "oncall"} == {"oncall@p.example"}
+    assert [(r.account_id, r.role) for r in rows] == [
+        ("e", "subscriber"),
+        ("e", "subscriber"),
+        ("e", "subscriber"),
+        ("p", "oncall"),
+        ("p", "subscriber"),
+    ]
+    assert {r.email for r in rows if r.role == "oncall"} == {"oncall@p.example"}
 
 
 def test_an_account_carried_to_an_empty_last_page_still_gets_its_role_copies() -> None:
@@ -154,6 +185,6 @@ def test_an_account_carried_to_an_empty_last_page_still_gets_its_role_copies() -
     last, carry_on = _plan(_release(1), [], {}, SUNDAY_3AM, page=1, carry=carry)
 
     # THEN the on-call copy and the CSM copy go out from the carry
-    assert [r[4] for r in _rows(first)] == ["subscriber"] and carry_on == {}
-    assert [r[2] for r in _rows(last)] == ["oncall@e.example", "csm@e.vendor"]
-    assert last[-1]["after"] == [first[0]["batch_id"], last[0]["batch_id"]]
+    assert [r.role for r in _rows(first)] == ["subscriber"] and carry_on == {}
+    assert [r.email for r in _rows(last)] == ["oncall@e.example", "csm@e.vendor"]
+    assert list(last[-1].after) == [first[0].batch_id, last[0].batch_id]

@@ -12,10 +12,22 @@ from chalicelib.models import Release
 
 def _release(**kw: object) -> Release:
     base = dict(
-        release_id="r1", product="M3", version="13.4", kind="patch", severity=1, channel="ga",
-        title="Fix <script>alert(1)</script>", summary="Rounding & totals", status="published",
-        created_at="t", created_by="u", filename="fix.zip", size=2048, sha256="ab" * 32, object_key="uploads/r1/fix.zip",
-    )  # fmt: skip
+        release_id="r1",
+        product="M3",
+        version="13.4",
+        kind="patch",
+        severity=1,
+        channel="ga",
+        title="Fix <script>alert(1)</script>",
+        summary="Rounding & totals",
+        status="published",
+        created_at="t",
+        created_by="u",
+        filename="fix.zip",
+        size=2048,
+        sha256="ab" * 32,
+        object_key="uploads/r1/fix.zip",
+    )
     base.update(kw)
     return Release(**base)  # type: ignore[arg-type]
 
@@ -95,8 +107,9 @@ def test_a_filled_template_is_the_message_the_builder_renders(build, release, do
 
 
 def test_each_filled_notice_has_its_own_message_id() -> None:
-    template = mail.NoticeTemplate(mail.release_notice, sender="Alerts <alerts@p.test>", release=_release(),
-                                   expires=UNTIL, download=True)  # fmt: skip
+    template = mail.NoticeTemplate(
+        mail.release_notice, sender="Alerts <alerts@p.test>", release=_release(), expires=UNTIL, download=True
+    )
     ids = {email.message_from_bytes(template.render("a@b.example", _links(1)))["Message-ID"] for _ in range(3)}
     assert len(ids) == 3 and all(i.endswith("@p.test>") for i in ids)
 
@@ -105,15 +118,18 @@ def test_each_filled_notice_has_its_own_message_id() -> None:
     "to", ["o'brien@acme.example", "x==y@acme.example", "josé@acme.example", "a@b.example\r\nBcc: x@evil.example"]
 )
 def test_a_value_the_email_package_would_encode_is_rendered_in_full(to: str) -> None:
-    template = mail.NoticeTemplate(mail.release_notice, sender="alerts@p.test", release=_release(), expires=UNTIL,
-                                   download=True)  # fmt: skip
+    template = mail.NoticeTemplate(
+        mail.release_notice, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True
+    )
     if "\r" in to:  # the builder refuses a header injection; the template must not let it through either
         with pytest.raises(ValueError):
             template.render(to, _links(1))
         return
     assert _boundary(template.render(to, _links(1))) != _boundary(template.render(to, _links(1)))  # rendered anew
-    _same_but_message_id_and_date(template.render(to, _links(1)),
-                                  mail.release_notice(sender="alerts@p.test", to=to, release=_release(), links=_links(1)))  # fmt: skip
+    _same_but_message_id_and_date(
+        template.render(to, _links(1)),
+        mail.release_notice(sender="alerts@p.test", to=to, release=_release(), links=_links(1)),
+    )
 
 
 def test_the_template_renders_once_and_only_when_a_recipient_needs_it() -> None:
@@ -153,7 +169,7 @@ def _every_message(release: Release) -> dict[str, bytes]:
             products=["M3"],
             confirm_url="https://p.test/c?t=x",
             hours=48,
-        ),  # fmt: skip
+        ),
     }
 
 
@@ -200,8 +216,9 @@ def test_the_summary_reads_the_same_after_encoding() -> None:
 
 
 def test_a_non_ascii_subject_is_rfc2047_encoded_in_words_of_at_most_75() -> None:
-    raw = mail.release_notice(sender="alerts@p.test", to="ops@acme.example", release=_release(**NON_ASCII),
-                              links=_links(1))  # fmt: skip
+    raw = mail.release_notice(
+        sender="alerts@p.test", to="ops@acme.example", release=_release(**NON_ASCII), links=_links(1)
+    )
     head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
     words = [w for w in head.replace("\r\n", " ").split() if w.startswith("=?")]
     assert words and all(len(w) <= 75 for w in words)
@@ -269,8 +286,9 @@ def test_an_encoded_part_is_filled_on_the_fast_path_and_decodes_to_the_full_rend
         filled = template.render(to, links)
         assert audit(filled) == []
         assert b"patchcast.invalid" not in filled
-        _same_but_message_id_and_date(filled, mail.release_notice(sender="alerts@p.test", to=to, release=release,
-                                                                  links=links))  # fmt: skip
+        _same_but_message_id_and_date(
+            filled, mail.release_notice(sender="alerts@p.test", to=to, release=release, links=links)
+        )
     assert len(calls) == 1  # all three from the one rendering
 
 

@@ -29,8 +29,15 @@ def test_log_lines_of_a_delivery_batch_carry_its_release_batch_and_account_ids(
     monkeypatch.setattr(observability.logger.registered_handler, "stream", out)
     level = observability.logger.log_level
     observability.logger.setLevel("INFO")
-    message = {"release_id": "r1", "notice": "release", "batch_id": "0-1-abc",
-               "recipients": [["acme", "s1", "a@x.test", "elite", "subscriber"], ["beta", "s2", "b@x.test", "elite", "subscriber"]]}  # fmt: skip
+    message = {
+        "release_id": "r1",
+        "notice": "release",
+        "batch_id": "0-1-abc",
+        "recipients": [
+            {"account_id": "acme", "subscription_id": "s1", "email": "a@x.test"},
+            {"account_id": "beta", "subscription_id": "s2", "email": "b@x.test"},
+        ],
+    }
     # WHEN the handler logs while it handles the message, and after
     with observability.message_context(message):
         observability.logger.info("batch delivered")

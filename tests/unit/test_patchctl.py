@@ -23,8 +23,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 def _run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PATCHCTL, *args], cwd=cwd, env=_clean_env(**env), capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    return subprocess.run([PATCHCTL, *args], cwd=cwd, env=_clean_env(**env), capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -84,8 +83,22 @@ def test_token_reads_the_stacks_key(tmp_path: Path) -> None:
 
 
 def test_release_create_without_file_or_article_url_names_both_options(tmp_path: Path) -> None:
-    done = _run("release", "create", "--product", "M3", "--version", "1", "--kind", "patch", "--severity", "2",
-                "--title", "t", cwd=tmp_path, PATCHCAST_API_PORT="9")  # fmt: skip
+    done = _run(
+        "release",
+        "create",
+        "--product",
+        "M3",
+        "--version",
+        "1",
+        "--kind",
+        "patch",
+        "--severity",
+        "2",
+        "--title",
+        "t",
+        cwd=tmp_path,
+        PATCHCAST_API_PORT="9",
+    )
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "--file" in done.stderr and "--article-url" in done.stderr and "filename" not in done.stderr
 

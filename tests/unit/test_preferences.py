@@ -1,4 +1,4 @@
-"""Pure pieces of issue 3: the one-click body, the masked address, the feedback parser's types, the
+"""Pure pieces of subscriptions and feedback: the one-click body, the masked address, the feedback parser's types, the
 delivery skip of a suppressed subscriber, and the per-product '*' features."""
 
 from __future__ import annotations

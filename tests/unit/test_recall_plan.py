@@ -15,8 +15,11 @@ def _record(account: str, sub: str, email: str, role: str = "subscriber", status
 def test_a_recall_goes_once_per_address_and_account_across_pages_preferring_the_subscriber() -> None:
     # GIVEN records of a notice sent before addresses were deduplicated: an on-call copy to a subscriber's
     # address (its record sorts first), the address again on the next page, a failed send, another account
-    page0 = [_record("a", "oncall", "ops@A.example", "oncall"), _record("a", "s1", "ops@a.example"),
-             _record("a", "s2", "bad@a.example", status="failed")]  # fmt: skip
+    page0 = [
+        _record("a", "oncall", "ops@A.example", "oncall"),
+        _record("a", "s1", "ops@a.example"),
+        _record("a", "s2", "bad@a.example", status="failed"),
+    ]
     page1 = [_record("a", "s3", "ops@a.EXAMPLE"), _record("b", "s1", "ops@a.example")]
 
     # WHEN both pages are planned
