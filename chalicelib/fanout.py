@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chalicelib import digests
 from chalicelib.entitlements import TIERS, decide, oncall_copy_due
 from chalicelib.models import Account, Recipient, Release
 from chalicelib.observability import logger
@@ -255,7 +256,11 @@ def run(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, An
         return stand_back(queues, names, message, claim)
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.get("cursor"))
     accounts = table.get_accounts(e["account_id"] for e in entries) if entries else {}
-    planned, carry_on = plan_accounts(release, entries, accounts, datetime.now(UTC), page=page,
+    now = datetime.now(UTC)
+    queued, entries = digests.split(release, entries, accounts, now, eligible)  # digested ones wait in a window
+    if queued:
+        table.queue_digest_items(queued)
+    planned, carry_on = plan_accounts(release, entries, accounts, now, page=page,
                                       carry=message.get("carry") or {}, more=bool(cursor))  # fmt: skip
     outgoing = [{"release_id": release_id, "notice": "release", **b} for b in planned]
     if outgoing:

@@ -72,6 +72,7 @@ class Subscription:
     status: str  # pending | active | unsubscribed | suppressed
     created_at: str
     confirmed_at: str | None = None
+    digest: dict[str, str] = field(default_factory=dict)  # severity -> daily | weekly (chalicelib/digests.py)
 
     def wants(self, *, product: str, kind: str, severity: int, channel: str) -> bool:
         return (
@@ -94,6 +95,7 @@ class Subscription:
             "status": self.status,
             "created_at": self.created_at,
             "confirmed_at": self.confirmed_at,
+            "digest": dict(self.digest),
         }
 
 

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import mail
+from chalicelib import digests, mail
 from chalicelib import validation as v
 from chalicelib.auth import Identity
 from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
     from chalicelib.store import Table
 
 
-CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels")
-CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels")
+CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels", "digest")
+CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels", "digest")
 
 
 def _preferences(body: dict[str, Any], account: Account, *, partial: bool) -> dict[str, Any]:
@@ -44,6 +44,8 @@ def _preferences(body: dict[str, Any], account: Account, *, partial: bool) -> di
         prefs["max_severity"] = v.integer(body, "max_severity", low=1, high=4)
     if not partial or "channels" in body:
         prefs["channels"] = v.string_list(body, "channels", item=v.one_of(CHANNELS), required=False, default=["ga"])
+    if not partial or "digest" in body:
+        prefs["digest"] = digests.parse(body.get("digest", {}))
     return prefs
 
 
@@ -87,6 +89,7 @@ def create(
         kinds=tuple(parsed["kinds"]),
         max_severity=parsed["max_severity"],
         channels=tuple(parsed["channels"]),
+        digest=parsed["digest"],
         status="pending",
         created_at=now_iso(),
     )

@@ -30,7 +30,7 @@ _RETRIES = 3
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 
 # The audience entry fields fan-out's planning reads (``fanout.eligible``, ``plan_accounts``).
-_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels")
+_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels", "digest")
 
 
 class SubscriptionsMixin(TableBase):
@@ -138,8 +138,9 @@ class SubscriptionsMixin(TableBase):
         update = self._sub_update(
             old,
             rev,
-            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t",
+            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t, digest = :d",
             {
+                ":d": dict(changed.digest),
                 ":p": list(changed.products),
                 ":k": list(changed.kinds),
                 ":m": changed.max_severity,
@@ -149,7 +150,8 @@ class SubscriptionsMixin(TableBase):
             require_status=old.status,
         )
         new = dataclasses.replace(old, products=changed.products, kinds=changed.kinds,
-                                  max_severity=changed.max_severity, channels=changed.channels)  # fmt: skip
+                                  max_severity=changed.max_severity, channels=changed.channels,
+                                  digest=changed.digest)  # fmt: skip
         actions = [update]
         if old.status == "active":
             entries = _entries(new, tier, contract_products)
@@ -411,6 +413,7 @@ def _audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]
         "kinds": list(sub.kinds),
         "channels": list(sub.channels),
         "max_severity": sub.max_severity,
+        "digest": dict(sub.digest) or None,
     }
 
 
@@ -431,6 +434,7 @@ def _subscription_item(s: Subscription) -> dict[str, Any]:
         "status": s.status,
         "created_at": s.created_at,
         "confirmed_at": s.confirmed_at,
+        "digest": dict(s.digest) or None,
     }
 
 
@@ -446,4 +450,5 @@ def _subscription(i: dict[str, Any]) -> Subscription:
         status=i["status"],
         created_at=i["created_at"],
         confirmed_at=i.get("confirmed_at"),
+        digest=dict(i.get("digest") or {}),
     )
