@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import digest_mail, digests, reports
@@ -22,6 +23,7 @@ from chalicelib.errors import Paused, Rejected, Throttled
 from chalicelib.links import LinkMaker
 from chalicelib.models import Recipient, Release, Subscription, now_iso
 from chalicelib.observability import logger
+from chalicelib.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.store.digests import MAX_ACTIONS, SentDigest, actions_for
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -40,7 +42,14 @@ class DigestDeps:
     links: LinkMaker
     link_days: int
     remaining_ms: Callable[[], int] | None = None
+    quota: QuotaCache | None = None
+    share: float = 1.0  # of the account's MaxSendRate (settings.send_share, from infra/package.py)
     releases: dict[str, Release] = field(default_factory=dict)  # read once per run
+    margin_ms: float = STOP_MARGIN_MS
+
+    @cached_property
+    def pacer(self) -> Pacer:
+        return Pacer.share(self.quota.get() if self.quota else SendQuota(0.0), self.share)
 
 
 class Stop(Exception):
@@ -55,6 +64,8 @@ def clock() -> datetime:
 def run(deps: DigestDeps, *, now: datetime | None = None) -> int:
     """Send every digest whose window has ended; answers how many were sent."""
     now = clock() if now is None else now
+    if deps.remaining_ms is not None:  # at most a quarter of a short timeout is kept in hand
+        deps.margin_ms = min(STOP_MARGIN_MS, deps.remaining_ms() / 4)
     ready = digests.ready_bucket(now)
     bucket = deps.table.digest_cursor() or digests.bucket(now - LOOKBACK)
     start, sent = bucket, 0
@@ -74,7 +85,7 @@ def run(deps: DigestDeps, *, now: datetime | None = None) -> int:
 
 
 def _out_of_time(deps: DigestDeps) -> bool:
-    return deps.remaining_ms is not None and deps.remaining_ms() < STOP_MARGIN_MS
+    return deps.remaining_ms is not None and deps.remaining_ms() < deps.margin_ms
 
 
 def _bucket(deps: DigestDeps, bucket: str) -> tuple[bool, int]:
@@ -168,6 +179,7 @@ def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | Non
         unsubscribe=deps.links.unsubscribe(recipient.account_id, recipient.subscription_id),
     )  # fmt: skip
     releases = tuple(e.release.release_id for e in entries)
+    deps.pacer.wait()
     try:
         message_id = deps.mailer.send_raw(recipient.email, raw)
     except (Throttled, Paused) as exc:

@@ -107,6 +107,7 @@ def send_digests(event: object) -> None:
     context = getattr(event, "context", None)
     digest_run.run(digest_run.DigestDeps(
         table=w.table, mailer=w.mailer, links=links(), link_days=w.settings.download_link_days,
+        quota=w.quota, share=w.settings.send_share,
         remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
     ))  # fmt: skip
 

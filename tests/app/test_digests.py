@@ -212,3 +212,69 @@ def test_the_digest_is_fit_for_ses(table: Table, mailer: FaultyMailer, provision
     _run(table, mailer, _due())
     raw = [m["raw"] for m in sent_messages(provisioned) if any(subs[0].email in d for d in m["to"])]
     assert len(raw) == 1 and audit(raw[0].encode() if isinstance(raw[0], str) else raw[0]) == []
+
+
+BAD_CHOICES = [
+    ({"1": "daily"}, "digest.1"),  # severity 1 is always instant
+    ({"3": "hourly"}, "digest.3"),  # unknown frequency
+    ({"0": "daily"}, "digest"),  # unknown severity key
+    ({"high": "daily"}, "digest"),
+    ("daily", "digest"),
+]
+
+
+@pytest.mark.parametrize(("choice", "field"), BAD_CHOICES)
+def test_a_bad_digest_choice_on_subscribe_is_a_400_naming_the_field_and_writes_nothing(
+    table: Table, app_client: Any, choice: Any, field: str
+) -> None:
+    subs = _world(table, n=1)
+    account, product = subs[0].account_id, subs[0].products[0]
+    address = f"new.{uuid.uuid4().hex[:6]}@example.com"
+    body = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 4, "digest": choice}
+    resp = app_client.http.post("/subscriptions", headers=auth("customer", account, address), body=json.dumps(body))
+    assert resp.status_code == 400, resp.body
+    error = json.loads(resp.body)
+    assert error["error"] == "invalid_field" and f"'{field}" in error["message"]
+    assert [s.email for s in table.list_subscriptions(account)] == [subs[0].email]
+
+
+@pytest.mark.parametrize(("choice", "field"), BAD_CHOICES)
+def test_a_bad_digest_choice_on_change_is_a_400_naming_the_field_and_changes_nothing(
+    table: Table, app_client: Any, choice: Any, field: str
+) -> None:
+    sub = _world(table, n=1)[0]
+    resp = app_client.http.patch(f"/subscriptions/{sub.subscription_id}",
+                                 headers=auth("customer", sub.account_id, sub.email),
+                                 body=json.dumps({"max_severity": 2, "digest": choice}))  # fmt: skip
+    assert resp.status_code == 400, resp.body
+    assert f"'{field}" in json.loads(resp.body)["message"]
+    after = table.get_subscription(sub.account_id, sub.subscription_id)
+    assert after is not None and after.digest == DIGEST and after.max_severity == 4
+
+
+def test_a_digest_choice_is_kept_and_listed_as_given_without_the_instant_ones(table: Table, app_client: Any) -> None:
+    sub = _world(table, n=1, digest={})[0]
+    headers = auth("customer", sub.account_id, sub.email)
+    resp = app_client.http.patch(f"/subscriptions/{sub.subscription_id}", headers=headers,
+                                 body=json.dumps({"digest": {"2": "instant", "4": "weekly"}}))  # fmt: skip
+    assert resp.status_code == 200 and json.loads(resp.body)["digest"] == {"4": "weekly"}
+    listed = json.loads(app_client.http.get("/subscriptions", headers=headers).body)["subscriptions"]
+    assert [s["digest"] for s in listed] == [{"4": "weekly"}]
+
+
+def test_the_scheduled_lambda_sends_the_digests_of_a_window_that_ended(
+    table: Table, wired: Any, app_client: Any, provisioned: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a queued notice (the real mailer and quota: the Lambda as deployed)
+    subs = _world(table, n=1)
+    _fan_out(table, _publish(table, subs[0].products[0]))
+    due = _due()
+    table.set_digest_cursor(digests.bucket(due))
+    # WHEN the schedule fires after the window's end (twice: the second finds nothing left)
+    monkeypatch.setattr(digest_run, "clock", lambda: due + timedelta(minutes=10))
+    event = app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
+    for _ in range(2):
+        app_client.lambda_.invoke("send_digests", event)
+    # THEN one digest, and the cursor moved past the window
+    assert len([m for m in sent_messages(provisioned) if any(subs[0].email in d for d in m["to"])]) == 1
+    assert table.digest_cursor() == digests.next_bucket(digests.ready_bucket(due + timedelta(minutes=10)))
