@@ -457,6 +457,7 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
         aws_pids = [p.pid for p in stack.procs]  # the local AWS (moto), the only processes this stack starts
         if digests_only:
             result = {"digests": bench_digests.run(n, session)}
+            print(json.dumps(result["digests"], indent=2))
             print(bench_digests.report(result["digests"]))
             return result
         result["pipeline"] = pipeline(n, concurrency, session, aws_pids)
