@@ -97,7 +97,7 @@ def test_fanout_queues_digested_notices_and_the_runner_sends_one_email_listing_e
     table: Table, mailer: FaultyMailer, provisioned: str
 ) -> None:
     # GIVEN three daily-digest subscribers and two severity-3 releases and one severity-1 release
-    subs = _world(table)
+    subs = _world(table, timezone="UTC")
     product = subs[0].products[0]
     low = [_publish(table, product), _publish(table, product)]
     critical = _publish(table, product, severity=1)
@@ -107,8 +107,8 @@ def test_fanout_queues_digested_notices_and_the_runner_sends_one_email_listing_e
     assert sorted(row[1] for b in batches for row in b["recipients"]) == ["s0", "s1", "s2"]
     assert mailer.accepted == {}
     # WHEN the runner runs before the window's end: nothing; after: one digest each
-    assert digest_run.run(digest_run.DigestDeps(table, mailer, links(), 30), now=_due() - timedelta(hours=1)) == 0
-    assert _run(table, mailer, _due()) == 3
+    assert digest_run.run(digest_run.DigestDeps(table, mailer, links(), 30), now=_due("UTC") - timedelta(hours=1)) == 0
+    _run(table, mailer, _due("UTC"))
     # THEN each got one email listing both releases with its own link, size and SHA-256
     assert {s.email: mailer.accepted[s.email] for s in subs} == {s.email: 1 for s in subs}
     msg = _last_digest(provisioned, subs[0].email)
@@ -123,42 +123,42 @@ def test_fanout_queues_digested_notices_and_the_runner_sends_one_email_listing_e
     # AND the delivery records say sent, at the digest's time
     record = table._db.get_item(TableName=table.name, Key={"PK": {"S": f"RELEASE#{low[0].release_id}"},
                                 "SK": {"S": f"DELIVERY#release#{subs[0].account_id}#s0#subscriber"}})["Item"]  # fmt: skip
-    assert record["status"]["S"] == "sent" and record["digest"]["S"] == digests.bucket(_due())
+    assert record["status"]["S"] == "sent" and record["digest"]["S"] == digests.bucket(_due("UTC"))
 
 
 def test_a_release_yanked_before_the_digest_is_left_out_and_its_successor_appears_once(
     table: Table, mailer: FaultyMailer, provisioned: str
 ) -> None:
-    subs = _world(table, n=1)
+    subs = _world(table, n=1, timezone="Asia/Kolkata")
     product = subs[0].products[0]
     first, successor, other = (_publish(table, product) for _ in range(3))
     for r in (first, successor, other):
         _fan_out(table, r)
     recall.yank(table, QueueRecorder(), NAMES.fanout_queue, first.release_id,  # type: ignore[arg-type]
                   {"reason": "breaks totals", "superseded_by": successor.release_id})  # fmt: skip
-    assert _run(table, mailer, _due()) == 1
+    assert _run(table, mailer, _due("Asia/Kolkata")) == 1
     body = text_of(_last_digest(provisioned, subs[0].email))
     assert f"Fix {first.release_id}" not in body
     assert body.count(f"Fix {successor.release_id}") == 1 and f"Fix {other.release_id}" in body
 
 
 def test_a_failed_run_then_a_second_run_send_each_digest_exactly_once(table: Table, mailer: FaultyMailer) -> None:
-    subs = _world(table, n=5)
+    subs = _world(table, n=5, timezone="Asia/Kathmandu")
     _fan_out(table, _publish(table, subs[0].products[0]))
     mailer.fault = lambda n, to: RuntimeError("the runner dies") if n == 3 else None
     with pytest.raises(RuntimeError):
-        _run(table, mailer, _due())
+        _run(table, mailer, _due("Asia/Kathmandu"))
     assert sum(mailer.accepted.values()) == 2
     mailer.fault = lambda n, to: None
-    _run(table, mailer, _due())
-    _run(table, mailer, _due())  # and once more: everything has a marker
+    _run(table, mailer, _due("Asia/Kathmandu"))
+    _run(table, mailer, _due("Asia/Kathmandu"))  # and once more: everything has a marker
     assert {s.email: mailer.accepted[s.email] for s in subs} == {s.email: 1 for s in subs}
 
 
 def test_a_change_to_instant_mid_window_sends_later_releases_at_once_and_the_queued_one_in_the_digest(
     table: Table, mailer: FaultyMailer, provisioned: str, app_client: Any
 ) -> None:
-    subs = _world(table, n=2)
+    subs = _world(table, n=2, timezone="Europe/Berlin")
     product = subs[0].products[0]
     queued = _publish(table, product)
     _fan_out(table, queued)
@@ -171,7 +171,7 @@ def test_a_change_to_instant_mid_window_sends_later_releases_at_once_and_the_que
     later = _publish(table, product)
     batches = _fan_out(table, later)
     assert [row[1] for b in batches for row in b["recipients"]] == ["s0"]
-    assert _run(table, mailer, _due()) == 1
+    assert _run(table, mailer, _due("Europe/Berlin")) == 1
     body = text_of(_last_digest(provisioned, subs[0].email))
     assert f"Fix {queued.release_id}" in body and f"Fix {later.release_id}" not in body
     assert mailer.accepted[subs[1].email] == 0
@@ -180,11 +180,11 @@ def test_a_change_to_instant_mid_window_sends_later_releases_at_once_and_the_que
 def test_the_report_counts_digested_notices_as_notified_with_the_digests_time(
     table: Table, mailer: FaultyMailer
 ) -> None:
-    subs = _world(table, n=4)
+    subs = _world(table, n=4, timezone="America/New_York")
     release = _publish(table, subs[0].products[0])
     _fan_out(table, release)
     table.turn_off_subscription(subs[3].account_id, subs[3].subscription_id, "unsubscribed")
-    due = _due()
+    due = _due("America/New_York")
     _run(table, mailer, due)
     got = reports.report(table, release)
     assert got["tiers"]["premium"]["notified"] == 3 and got["tiers"]["premium"]["suppressed"] == 1
@@ -206,10 +206,10 @@ def test_a_weekly_digest_waits_for_monday_in_the_accounts_time_zone(table: Table
 def test_the_digest_is_fit_for_ses(table: Table, mailer: FaultyMailer, provisioned: str) -> None:
     from patchcast_tools.local.strict_ses import audit
 
-    subs = _world(table, n=1)
+    subs = _world(table, n=1, timezone="Australia/Adelaide")
     for _ in range(3):
         _fan_out(table, _publish(table, subs[0].products[0]))
-    _run(table, mailer, _due())
+    _run(table, mailer, _due("Australia/Adelaide"))
     raw = [m["raw"] for m in sent_messages(provisioned) if any(subs[0].email in d for d in m["to"])]
     assert len(raw) == 1 and audit(raw[0].encode() if isinstance(raw[0], str) else raw[0]) == []
 
@@ -266,9 +266,9 @@ def test_the_scheduled_lambda_sends_the_digests_of_a_window_that_ended(
     table: Table, wired: Any, app_client: Any, provisioned: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a queued notice (the real mailer and quota: the Lambda as deployed)
-    subs = _world(table, n=1)
+    subs = _world(table, n=1, timezone="Asia/Tehran")
     _fan_out(table, _publish(table, subs[0].products[0]))
-    due = _due()
+    due = _due("Asia/Tehran")
     table.set_digest_cursor(digests.bucket(due))
     # WHEN the schedule fires after the window's end (twice: the second finds nothing left)
     monkeypatch.setattr(digest_run, "clock", lambda: due + timedelta(minutes=10))
@@ -278,3 +278,36 @@ def test_the_scheduled_lambda_sends_the_digests_of_a_window_that_ended(
     # THEN one digest, and the cursor moved past the window
     assert len([m for m in sent_messages(provisioned) if any(subs[0].email in d for d in m["to"])]) == 1
     assert table.digest_cursor() == digests.next_bucket(digests.ready_bucket(due + timedelta(minutes=10)))
+
+
+def test_the_fanout_lambda_queues_digest_items_through_its_queue(table: Table, wired: Any, runner: Any) -> None:
+    # GIVEN a daily-digest subscriber and a published release on the fan-out queue
+    sub = _world(table, n=1, timezone="Pacific/Chatham")[0]
+    release = _publish(table, sub.products[0])
+    wired.queues.send(NAMES.fanout_queue, {"release_id": release.release_id})  # type: ignore[attr-defined]
+
+    def queued() -> bool:
+        page, _ = table.digest_page(digests.bucket(_due("Pacific/Chatham")), cursor=None, limit=1000)
+        return any(i.get("release_id") == release.release_id for i in page)
+
+    # WHEN the fan-out handler takes it THEN the notice waits in the window, no delivery batch planned
+    delivery_world.drain(runner, queued, timeout=20)
+    assert queued()
+
+
+def test_a_late_item_whose_notice_an_earlier_window_sent_is_left_out(table: Table, mailer: FaultyMailer) -> None:
+    # GIVEN a notice digested in today's window, and the same notice queued again, late, for the next one
+    # (a fan-out page retried once its window was about to be sent)
+    sub = _world(table, n=1, timezone="America/St_Johns")[0]
+    release = _publish(table, sub.products[0])
+    _fan_out(table, release)
+    due = _due("America/St_Johns")
+    assert _run(table, mailer, due) == 1
+    recipient = fanout.Recipient(sub.account_id, sub.subscription_id, sub.email, "premium")
+    following = digests.due_after("daily", "America/St_Johns", due)
+    table.queue_digest_items([{"bucket": digests.bucket(following), "due": following.isoformat(), "late": True,
+                               "frequency": "daily", "window": "tomorrow", "release_id": release.release_id,
+                               "recipient": recipient}])  # fmt: skip
+    # WHEN the next window is sent THEN that notice is not sent again
+    assert _run(table, mailer, following) == 0
+    assert mailer.accepted[sub.email] == 1
