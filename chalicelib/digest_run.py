@@ -44,7 +44,7 @@ class DigestDeps:
     remaining_ms: Callable[[], int] | None = None
     quota: QuotaCache | None = None
     share: float = 1.0  # of the account's MaxSendRate (settings.send_share, from infra/package.py)
-    releases: dict[str, Release] = field(default_factory=dict)  # read once per run
+    releases: dict[str, Release] = field(default_factory=dict)  # as the last page read them
     margin_ms: float = STOP_MARGIN_MS
 
     @cached_property
@@ -121,7 +121,8 @@ def _page(deps: DigestDeps, bucket: str, items: list[dict[str, Any]]) -> int:
     groups = _groups(items)
     if not groups:
         return 0
-    wanted = sorted({i["release_id"] for g in groups.values() for i in g} - set(deps.releases))
+    # Releases re-read with every page (in the same BatchGet): one yanked during a run is left out from then on.
+    wanted = sorted({i["release_id"] for g in groups.values() for i in g})
     subs, found = deps.table.digest_context([tuple(k.split("#", 1)) for k in groups], wanted)  # type: ignore[misc]
     deps.releases.update(found)
     late = [(i["release_id"], _recipient(i)) for g in groups.values() for i in g if i.get("late")]
