@@ -436,6 +436,8 @@ def cpu(run: dict[str, Any]) -> float:
 
 
 def report(result: dict[str, Any]) -> str:
+    from bench import digests as bench_digests
+
     p, c, nv, cs = result["pipeline"], result["ceiling"], result["naive"], result["cold_start"]
     rows = [
         ("", "this pipeline", "local SES ceiling", "naive baseline"),
@@ -463,6 +465,7 @@ def report(result: dict[str, Any]) -> str:
         f"{cpu(p) / cpu(c) if cpu(c) else 0:.2f}x (target <= 1.5x)",
         f"exactly once: duplicates {p['duplicates']}, missing {p['missing']}, ineligible emailed "
         f"{p['ineligible_emailed']} (target 0/0/0)",
+        *([bench_digests.report(result["digests"])] if "digests" in result else []),
         f"peak Python heap of one invocation: fan-out {p['peak_kib_fanout_invocation']} KiB, "
         f"delivery {p['peak_kib_delivery_invocation']} KiB",
         f"cold start: import app {cs['import_app_ms']} ms vs boto3 {cs['import_boto3_ms']} ms = {cs['ratio']}x "
@@ -472,20 +475,14 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(
-    n: int = 10_000,
-    concurrency: int = 2,
-    out: Path | None = ROOT / "bench" / "results",
-    naive_n: int = 1000,
-    ceiling_n: int = 3000,
-    quiet: bool = False,
-    memory: bool = False,
-    dynamodb_process: bool = True,
-) -> dict[str, Any]:
+def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 1000,
+        ceiling_n: int = 3000, quiet: bool = False, memory: bool = False,
+        dynamodb_process: bool = True, digests_only: bool = False) -> dict[str, Any]:  # fmt: skip
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
     import boto3
 
+    from bench import digests as bench_digests
     from chalicelib import delivery
     from patchcast_tools.local.stack import LocalStack, free_port
 
@@ -514,7 +511,13 @@ def run(
             print(json.dumps(result["memory_only"]))
             return result
         aws_pids = [p.pid for p in stack.procs]  # the local AWS (moto), the only processes this stack starts
+        if digests_only:
+            result = {"digests": bench_digests.run(n, session)}
+            print(json.dumps(result["digests"], indent=2))
+            print(bench_digests.report(result["digests"]))
+            return result
         result["pipeline"] = pipeline(n, concurrency, session, aws_pids)
+        result["digests"] = bench_digests.run(n, session)
         threads = concurrency * delivery.SEND_CONCURRENCY
         result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)), aws_pids)
         result["naive"] = naive(
@@ -544,11 +547,9 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=1000, help="recipients the naive baseline sends to")
     parser.add_argument("--ceiling", type=int, default=3000, help="emails of the bare SES ceiling run")
     parser.add_argument("--memory-only", action="store_true", help="only the per-invocation peak heap at --n")
-    parser.add_argument(
-        "--one-process",
-        action="store_true",
-        help="serve DynamoDB from the same local AWS process as SES, as make run does",
-    )
+    parser.add_argument("--one-process", action="store_true",
+                        help="serve DynamoDB from the same local AWS process as SES, as make run does")  # fmt: skip
+    parser.add_argument("--digests-only", action="store_true", help="only the digest run at --n")
     args = parser.parse_args()
     run(
         args.n,
@@ -558,6 +559,7 @@ def main() -> None:
         ceiling_n=args.ceiling,
         memory=args.memory_only,
         dynamodb_process=not args.one_process,
+        digests_only=args.digests_only,
     )
 
 

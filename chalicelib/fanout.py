@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chalicelib import digests
 from chalicelib.entitlements import TIERS, decide, oncall_copy_due
 from chalicelib.messages import DeliveryBatch, FanoutPage
 from chalicelib.models import Account, Recipient, Release
@@ -28,7 +29,7 @@ from chalicelib.states import ClaimStatus, Notice, ReleaseStatus, Role
 from chalicelib.versions import meets
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from chalicelib.queues import Queues
 
@@ -66,6 +67,7 @@ class FanoutStore(PageStore, Protocol):
         self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
     ) -> tuple[list[AudienceEntry], str | None]: ...
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]: ...
+    def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None: ...
 
 
 def prefers(entry: AudienceEntry, release: Release) -> bool:
@@ -291,8 +293,12 @@ def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
         return stand_back(queues, message, claim)
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.cursor)
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
+    now = datetime.now(UTC)
+    queued, entries = digests.split(release, entries, accounts, now, eligible)  # digested ones wait in a window
+    if queued:
+        table.queue_digest_items(queued)
     planned, carry_on = plan_accounts(
-        release, entries, accounts, datetime.now(UTC), page=page, carry=message.carry, more=bool(cursor)
+        release, entries, accounts, now, page=page, carry=message.carry, more=bool(cursor)
     )
     if planned:
         queues.send_batches(planned, critical=critical(release))

@@ -205,6 +205,12 @@ def _base(sender: str, to: str, subject: str, unsubscribe: str | None) -> EmailM
     return msg
 
 
+def headers(sender: str, to: str, subject: str, unsubscribe: str | None) -> EmailMessage:
+    """The headers every email starts with (a digest builds its own body on them): From, To, a safe Subject,
+    Date, Message-ID, and RFC 8058's List-Unsubscribe pair when there is an unsubscribe link."""
+    return _base(sender, to, subject, unsubscribe)
+
+
 def subject_for(release: Release, prefix: str = "") -> str:
     return f"{prefix}[Sev {release.severity}] [{release.product}] {release.title} ({release.kind} {release.version})"
 

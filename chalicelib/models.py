@@ -74,6 +74,7 @@ class Subscription:
     created_at: str
     confirmed_at: str | None = None
     installed: dict[str, tuple[str, ...]] | None = None  # per product, the version lines run (None: all)
+    digest: dict[str, str] = field(default_factory=dict)  # severity -> daily | weekly (chalicelib/digests.py)
 
     def wants(
         self, *, product: str, kind: str, severity: int, channel: str, applies_to: tuple[str, ...] | None = None
@@ -100,6 +101,7 @@ class Subscription:
             "created_at": self.created_at,
             "confirmed_at": self.confirmed_at,
             "installed": {p: list(v) for p, v in self.installed.items()} if self.installed else None,
+            "digest": dict(self.digest),
         }
 
 

@@ -8,7 +8,8 @@ fast tests builds the same records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.models import Recipient
@@ -27,6 +28,7 @@ class AudienceEntry:
     max_severity: int
     tier: str = ""  # the account's tier when the entry was written (planning reads the contract's instead)
     installed: tuple[str, ...] | None = None  # the version lines run of this product (None: all)
+    digest: Mapping[str, str] = field(default_factory=dict)  # severity -> daily | weekly (chalicelib/digests.py)
 
     def wants(self, *, kind: str, severity: int, channel: str) -> bool:
         """The subscriber's kind, severity and channel preferences (version lines and the contract apart)."""

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import confirmations, mail, versions
+from chalicelib import confirmations, digests, mail, versions
 from chalicelib import validation as v
 from chalicelib.auth import Identity
 from chalicelib.entitlements import CHANNELS, KINDS, TIERS, decide
@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
     from chalicelib.store import Table
 
 
-CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels", "installed")
-CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels", "installed")
+CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels", "installed", "digest")
+CHANGE_FIELDS = ("products", "kinds", "max_severity", "channels", "installed", "digest")
 
 
 def _preferences(body: dict[str, Any], account: Account, *, partial: bool) -> dict[str, Any]:
@@ -48,6 +48,8 @@ def _preferences(body: dict[str, Any], account: Account, *, partial: bool) -> di
     if not partial or "installed" in body:  # absent or null: every version line
         raw = body.get("installed")
         prefs["installed"] = None if raw is None else versions.installed(raw, account.products)
+    if not partial or "digest" in body:
+        prefs["digest"] = digests.parse(body.get("digest", {}))
     return prefs
 
 
@@ -92,6 +94,7 @@ def create(
         max_severity=parsed["max_severity"],
         channels=tuple(parsed["channels"]),
         installed=parsed["installed"],
+        digest=parsed["digest"],
         status=SubscriptionStatus.PENDING,
         created_at=now_iso(),
     )

@@ -63,6 +63,7 @@ class MemoryStore:
         self.deliveries: dict[tuple[str, str], dict[str, DeliveryRecord]] = {}  # (release, notice) -> key -> record
         self.tally: dict[tuple[str, str], dict[str, int]] = {}  # (release, notice) -> counters
         self.downloads: list[dict[str, Any]] = []
+        self.digest_items: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (bucket, account, sub, release)
         self._downloaders: set[tuple[str, str]] = set()
         self._relinks: dict[tuple[str, str, str], int] = {}
 
@@ -217,6 +218,13 @@ class MemoryStore:
 
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
         return {a: self.accounts[a] for a in set(account_ids) if a in self.accounts}
+
+    def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None:
+        """Keyed as the table keys them, so a retried page writes the same items again."""
+        with self._lock:
+            for i in items:
+                r = i["recipient"]
+                self.digest_items[(i["bucket"], r.account_id, r.subscription_id, i["release_id"])] = dict(i)
 
     # -- delivery ---------------------------------------------------------------------------------
     def claim_batch(

@@ -106,6 +106,19 @@ def reconcile_deliveries(event: object) -> None:
     delivery.reconcile(w.table, w.queues)
 
 
+@bp.schedule("rate(15 minutes)")
+def send_digests(event: object) -> None:
+    from chalicelib import digest_run
+
+    w = wiring.get()
+    context = getattr(event, "context", None)
+    digest_run.run(digest_run.DigestDeps(
+        table=w.table, mailer=w.mailer, urls=link_maker(), link_days=w.settings.download_link_days,
+        quota=w.quota, share=w.settings.send_share,
+        remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
+    ))  # fmt: skip
+
+
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
 def on_account_change(event: SQSEvent) -> None:
     from chalicelib import accounts

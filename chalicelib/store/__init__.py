@@ -49,6 +49,7 @@ a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#
                                        (recall planning: one page per fan-out message)
 the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
                                        the successor release and contracts: ``recall_context``)
+digest items, markers, runner cursor    see chalicelib/store/digests.py (PK=DIGEST#<window bucket>)
 =====================================  ==============================================================
 """
 
@@ -59,6 +60,7 @@ from chalicelib.store.bulk import BulkMixin
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.confirmations import ConfirmationsMixin
 from chalicelib.store.deliveries import DeliveriesMixin
+from chalicelib.store.digests import DigestsMixin
 from chalicelib.store.downloads import DownloadsMixin
 from chalicelib.store.releases import ReleasesMixin
 from chalicelib.store.reports import ReportsMixin
@@ -78,5 +80,6 @@ class Table(
     ReportsMixin,
     BulkMixin,
     ConfirmationsMixin,
+    DigestsMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

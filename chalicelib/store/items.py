@@ -104,6 +104,7 @@ def audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]:
         "max_severity": sub.max_severity,
         # the version lines run of this product (absent: all), which fan-out filters on in memory
         "installed": list(sub.installed[product]) if sub.installed and product in sub.installed else None,
+        "digest": dict(sub.digest) or None,
     }
 
 
@@ -125,6 +126,7 @@ def subscription_item(s: Subscription) -> dict[str, Any]:
         "created_at": s.created_at,
         "confirmed_at": s.confirmed_at,
         "installed": {p: list(v) for p, v in s.installed.items()} if s.installed else None,
+        "digest": dict(s.digest) or None,
     }
 
 
@@ -141,6 +143,7 @@ def subscription_of(i: dict[str, Any]) -> Subscription:
         created_at=i["created_at"],
         confirmed_at=i.get("confirmed_at"),
         installed={p: tuple(v) for p, v in i["installed"].items()} if i.get("installed") else None,
+        digest=dict(i.get("digest") or {}),
     )
 
 
@@ -173,6 +176,7 @@ def audience_entry_of(i: dict[str, Any]) -> AudienceEntry:
         max_severity=int(i["max_severity"]),
         tier=str(i.get("tier", "")),
         installed=tuple(i["installed"]) if i.get("installed") is not None else None,
+        digest=dict(i.get("digest") or {}),
     )
 
 

@@ -32,7 +32,7 @@ _RETRIES = 3
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 
 # The audience entry fields fan-out's planning reads (``fanout.eligible``, ``plan_accounts``).
-_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels", "installed")
+_PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels", "installed", "digest")
 
 
 class SubscriptionsMixin(TableBase):
@@ -154,9 +154,10 @@ class SubscriptionsMixin(TableBase):
         update = self._sub_update(
             old,
             rev,
-            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t"
+            "SET products = :p, kinds = :k, max_severity = :m, channels = :c, updated_at = :t, digest = :d"
             + (", installed = :i" if changed.installed else " REMOVE installed"),
             {
+                ":d": dict(changed.digest),
                 ":p": list(changed.products),
                 ":k": list(changed.kinds),
                 ":m": changed.max_severity,
@@ -168,7 +169,7 @@ class SubscriptionsMixin(TableBase):
         )
         new = dataclasses.replace(old, products=changed.products, kinds=changed.kinds,
                                   max_severity=changed.max_severity, channels=changed.channels,
-                                  installed=changed.installed)  # fmt: skip
+                                  installed=changed.installed, digest=changed.digest)  # fmt: skip
         actions = [update]
         if old.status == SubscriptionStatus.ACTIVE:
             entries = _entries(new, tier, contract_products)

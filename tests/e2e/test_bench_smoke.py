@@ -37,3 +37,8 @@ def test_the_benchmark_delivers_exactly_once_to_every_eligible_subscriber(tmp_pa
     # ... with DynamoDB served by a local AWS process of its own (provisioned there), CPU measured per email
     assert result["dynamodb_process"] is True
     assert p["local_aws_cpu_ms_per_email"] > 0 and p["client_cpu_ms_per_email"] > 0
+    # ... and its digest run sent each digest subscriber one digest, nobody else
+    d = result["digests"]
+    assert d["digest_subscribers"] > 0 and d["digest_emails"] == d["digest_subscribers"]
+    assert (d["duplicates"], d["missing"], d["not_digested_emailed"], d["sent_by_second_run"]) == (0, 0, 0, 0)
+    assert "requests/digest email" in done.stdout
