@@ -92,6 +92,18 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
 
         return recall.composer(deps.table, deps.links, sender=deps.mailer.sender, region=deps.region,
                                link_days=deps.link_days, release=release, recipients=todo)  # fmt: skip
+    if notice.startswith(mail.ANNOUNCE):
+        from chalicelib import announce_delivery  # only announcements' batches need it
+
+        return announce_delivery.composer(
+            deps.table,
+            deps.links,
+            sender=deps.mailer.sender,
+            region=deps.region,
+            announcement_id=release.release_id,
+            recipients=todo,
+            notified=notified,
+        )
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
     notice_for = mail.NoticeTemplate(mail.NOTICES[notice], sender=sender, release=release, expires=until,
@@ -112,6 +124,10 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
         )
         return notice_for.render(r.email, links)
 
+    if release.announcement_id:  # its notice threads under the announcement, for those who got that
+        from chalicelib import announcements
+
+        return announcements.threaded(deps.table, release, todo, deps.region, compose)
     return compose
 
 
@@ -127,7 +143,9 @@ def _build_and_send(deps: Deps, pacer: Pacer, compose: Compose, r: Recipient, un
 
 
 def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
-    if notice == RECALL:  # whoever got the notice, preferences as they may be now, unless they left
+    if (
+        mail.notice_kind(notice) in mail.FOLLOW_UPS
+    ):  # whoever got the first, preferences as they may be now, unless they left
         return sub is not None and sub.status == "active"
     return sub is not None and sub.wants(
         product=release.product, kind=release.kind, severity=release.severity, channel=release.channel
@@ -203,7 +221,7 @@ def _unfinished(deps: Deps, release_id: str, notice: str, after: list[str]) -> l
 
 
 def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipient]) -> list[str]:
-    if notice == RECALL:
+    if mail.notice_kind(notice) in mail.FOLLOW_UPS:
         return []  # a CSM's recall lists nobody: no Query of the account's deliveries
     accounts = {r.account_id for r in recipients if r.role == "csm"}
     return [
@@ -295,7 +313,7 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Deliver
     recipients = [Recipient.from_message(r) for r in message["recipients"]]
     release, subs, already, suppressed = deps.table.delivery_context(release_id, notice, recipients)
     counts: dict[str, int] = {"sent": 0, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
-    if release is None or release.status not in mail.SENDABLE[notice]:
+    if release is None or release.status not in mail.SENDABLE[mail.notice_kind(notice)]:
         return Delivered(counts)
     todo, outcomes = _partition(recipients, already, subs, suppressed, release, notice)
     notified = _notified(deps, release_id, notice, todo) if any(r.role == "csm" for r in todo) else []
@@ -317,7 +335,7 @@ def _deliver_claimed(deps: Deps, message: dict[str, Any], queue: str) -> Deliver
 def run(deps: Deps, message: dict[str, Any], *, queue: str) -> dict[str, int]:
     release_id = str(message["release_id"])
     notice = str(message.get("notice", "release"))
-    if notice not in mail.NOTICES:
+    if mail.notice_kind(notice) not in mail.SENDABLE:
         raise ValueError(f"unknown notice kind {notice!r}")  # a poison message: let it reach the DLQ
     if not _quota(deps).sending_enabled:
         _postpone(deps, queue, message, PAUSE_DELAY_SECONDS)

@@ -127,6 +127,7 @@ class Release:
     superseded_version: str | None = None
     yanked_at: str | None = None
     recall_at: str | None = None  # when the recall of a yanked release was queued
+    announcement_id: str | None = None  # the advance notice it fulfils: its notice threads under that one
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)

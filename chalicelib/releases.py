@@ -81,18 +81,17 @@ def sha256_field(body: dict[str, Any], *, required: bool) -> str | None:
     return sha256
 
 
-def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, Any]:
-    v.reject_unknown(body, CREATE_FIELDS)
+def parse_product(body: dict[str, Any], known_products: set[str]) -> str:
     product = v.identifier(body, "product")
     if product not in known_products:
         raise BadRequest(f"Unknown product: {product}.", code="unknown_product")
-    version = body.get("version")
-    if isinstance(version, str):
-        v.safe(version, "version")
-    if not isinstance(version, str) or not _VERSION.fullmatch(version):
-        raise BadRequest(
-            "Field 'version' must be letters, digits, '.', '_', '+' or '-' (at most 64).", code="invalid_field"
-        )
+    return str(product)
+
+
+def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, Any]:
+    v.reject_unknown(body, CREATE_FIELDS)
+    product = parse_product(body, known_products)
+    version = parse_version(body)
     kind = v.choice(body, "kind", KINDS)
     notify_at = _future(body)
     return {
@@ -107,6 +106,17 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
         "draft": v.boolean(body, "draft", default=False),
         **_file_fields(body, kind),
     }
+
+
+def parse_version(body: dict[str, Any]) -> str:
+    version = body.get("version")
+    if isinstance(version, str):
+        v.safe(version, "version")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise BadRequest(
+            "Field 'version' must be letters, digits, '.', '_', '+' or '-' (at most 64).", code="invalid_field"
+        )
+    return version
 
 
 def _iso(when: datetime) -> str:
@@ -350,6 +360,9 @@ def publish(table: Table, queues: Queues, fanout_queue: str, release_id: str, *,
     if release.status != "published":
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
     if not release.fanout_at and table.claim_queueing(release_id, "fanout", lease_seconds=QUEUEING_LEASE_SECONDS):
+        from chalicelib import announcements  # an announced version: marked released, its notice threaded under
+
+        release = announcements.on_published(table, release)
         queues.send(fanout_queue, {"release_id": release_id, "page": 0, "cursor": None})
         table.mark_queued(release_id, "fanout")
         logger.info("release published", extra={"release_id": release_id})

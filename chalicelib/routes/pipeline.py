@@ -55,12 +55,14 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
-    from chalicelib import fanout, recall
+    from chalicelib import announce_delivery, fanout, recall
 
     w = wiring.get()
     for message in _messages(event):
         if message.get("kind") == recall.RECALL:  # a yanked release's recall, planned page by page
             recall.plan_page(w.table, w.queues, _queues(), message)
+        elif announce_delivery.plans(message):  # an announcement's notice (or its update, its cancellation)
+            announce_delivery.plan_page(w.table, w.queues, _queues(), message)
         else:
             fanout.run(w.table, w.queues, _queues(), message)
 

@@ -45,12 +45,19 @@ a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#
                                        (recall planning: one page per fan-out message)
 the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
                                        the successor release and contracts: ``recall_context``)
+announcement by id                     PK=RELEASE#<an-id>, SK=ANNOUNCEMENT (its page claims, batch claims
+                                       and delivery records beside it, as a release's: store/announcements.py)
+product + version announced once       PK=ANNOUNCEKEY#<product>#<version>, SK=ANNOUNCEKEY (deleted on cancel)
+announcements, newest first            GSI2: GSI2PK=ANNOUNCEMENTS, GSI2SK=<created_at>#<id>
+a product's announcements              GSI1: GSI1PK=ANNOUNCED#<product>, GSI1SK=<planned_for>#<id>
+one tier's audience of a product       GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK begins_with <rank>#
 =====================================  ==============================================================
 """
 
 from __future__ import annotations
 
 from chalicelib.store._base import decode_cursor, encode_cursor
+from chalicelib.store.announcements import AnnouncementsMixin
 from chalicelib.store.bulk import BulkMixin
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.deliveries import DeliveriesMixin
@@ -72,5 +79,6 @@ class Table(
     DownloadsMixin,
     ReportsMixin,
     BulkMixin,
+    AnnouncementsMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

@@ -20,6 +20,7 @@ from chalicelib.models import (
     now_iso,
 )
 from chalicelib.store._base import TableBase, dump, is_error, key, load
+from chalicelib.store.announcements import announcement, subject_sk
 from chalicelib.store.catalog import _account
 from chalicelib.store.releases import _release
 from chalicelib.store.reports import tally_update, transact
@@ -221,7 +222,7 @@ class DeliveriesMixin(TableBase):
         Subscribers' suppression shows in their subscription's status (feedback turns it off); only the
         role copies, which have no subscription, need the suppression list itself.
         """
-        keys: list[tuple[str, str]] = [(f"RELEASE#{release_id}", "RELEASE")]
+        keys: list[tuple[str, str]] = [(f"RELEASE#{release_id}", subject_sk(notice))]
         for r in recipients:
             keys.append((f"RELEASE#{release_id}", f"DELIVERY#{notice}#{r.key}"))
             if r.role == "subscriber":
@@ -240,6 +241,8 @@ class DeliveriesMixin(TableBase):
                 sent.add(str(item["recipient"]))
             elif item.get("type") == "release":
                 release = _release(item)
+            elif item.get("type") == "announcement":  # an announcement's notice: re-checked as a release's
+                release = announcement(item).as_release()
             elif str(item["PK"]).startswith("SUPPRESSED#"):
                 suppressed.add(str(item["PK"]).removeprefix("SUPPRESSED#"))
         return release, subs, sent, suppressed
