@@ -12,10 +12,10 @@ import argparse
 import sys
 from typing import NoReturn
 
-from patchcast_tools.cli import accounts, keys, releases, token
+from patchcast_tools.cli import accounts, announce, keys, releases, token
 from patchcast_tools.cli.common import CliError
 
-GROUPS = (token, accounts, releases, keys)
+GROUPS = (token, accounts, releases, keys, announce)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,6 +56,9 @@ def _valid_bodies(app_client: Client, provisioned: str) -> list[tuple[str, str, 
          {"product": product, "version": unique("v"), "kind": "patch", "severity": 2, "title": "Fix",
           "filename": "fix.zip", "size": 5}, engineer),
         ("/releases/{release_id}/yank", "post", f"/releases/{release['id']}/yank", {"reason": "broken"}, engineer),
+        ("/announcements", "post", "/announcements",
+         {"product": product, "kind": "update", "version": unique("v"), "planned_for": "2099-01-01", "title": "Update",
+          "summary": "Planned"}, engineer),
     ]  # fmt: skip
 
 
