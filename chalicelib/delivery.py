@@ -143,9 +143,7 @@ def _build_and_send(deps: Deps, pacer: Pacer, compose: Compose, r: Recipient, un
 
 
 def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
-    if (
-        mail.notice_kind(notice) in mail.FOLLOW_UPS
-    ):  # whoever got the first, preferences as they may be now, unless they left
+    if mail.notice_kind(notice) in mail.FOLLOW_UPS:  # whoever got the first, preferences as now, unless they left
         return sub is not None and sub.status == "active"
     return sub is not None and sub.wants(
         product=release.product, kind=release.kind, severity=release.severity, channel=release.channel

@@ -80,9 +80,26 @@ def _body(world: World, **changes: Any) -> dict[str, Any]:
             **changes}  # fmt: skip
 
 
-def _sent_since(wired: Any, runner: Any, before: int, expected: int) -> list[EmailMessage]:
-    drain(runner, timeout=60, done=lambda: len(sent_messages(wired.settings.names.stage)) - before >= expected)
-    runner.pump()
+def _planned(wired: Any, announcement_id: str) -> bool:
+    """Whether the fan-out of the announcement's latest notice finished its last page (its batches queued)."""
+    got = wired.table._db.query(TableName=wired.table.name, KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+                                ExpressionAttributeValues={":pk": {"S": f"RELEASE#{announcement_id}"},
+                                                           ":sk": {"S": "PAGE#"}})  # fmt: skip
+    return sum("done_at" in i for i in got["Items"]) >= wired.table.get_announcement(announcement_id).sequence + 1
+
+
+def _sent_since(wired: Any, runner: Any, before: int, expected: int, about: str | None = None) -> list[EmailMessage]:
+    """What SES accepted since ``before`` once ``expected`` emails went out (and, with ``about``, once that
+    announcement's notice is planned to its last page and delivered: nothing more is on its way)."""
+
+    def done() -> bool:
+        return len(sent_messages(wired.settings.names.stage)) - before >= expected and (
+            about is None or _planned(wired, about)
+        )
+
+    drain(runner, timeout=60, done=done)
+    for _ in range(3):  # batches queued by the last page, and a CSM copy waiting for them
+        runner.pump()
     return [parse(m["raw"]) for m in sent_messages(wired.settings.names.stage)[before:]]
 
 
@@ -112,7 +129,7 @@ def test_an_announcement_reaches_the_elite_contacts_who_want_it_and_the_csm_and_
 
     # WHEN a release engineer announces a service pack of it
     created = _announce(app_client, world)
-    sent = _sent_since(wired, runner, before, len(world.wanted))
+    sent = _sent_since(wired, runner, before, len(world.wanted), about=created["id"])
 
     # THEN the elite subscriber who wants service packs and the elite CSM get it, nobody else
     assert sorted(str(m["To"]) for m in sent) == sorted(world.wanted)
@@ -124,6 +141,11 @@ def test_an_announcement_reaches_the_elite_contacts_who_want_it_and_the_csm_and_
         assert event.decoded("DTSTART") == date.fromisoformat(PLANNED)
         assert str(event["ORGANIZER"]) == f"mailto:{world.accounts['elite'].csm_email}"
         assert "[Planned]" in str(msg["Subject"])
+    # AND only the elite tier's part of the audience was read: one page, no premium or xtreme page
+    pages = wired.table._db.query(TableName=wired.table.name, KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+                                  ExpressionAttributeValues={":pk": {"S": f"RELEASE#{created['id']}"},
+                                                             ":sk": {"S": "PAGE#"}})["Items"]  # fmt: skip
+    assert [p["SK"]["S"] for p in pages] == ["PAGE#announce#0"]
     subscriber = next(m for m in sent if str(m["To"]) == world.wanted[0])
     assert f"mailto:{world.accounts['elite'].csm_email}?subject=" in subscriber.get_body(("plain",)).get_content()
     assert subscriber["List-Unsubscribe"]
@@ -136,9 +158,15 @@ def test_moving_and_cancelling_reach_the_same_people_threaded_with_the_same_uid_
     world = _world(wired.table)
     before = len(sent_messages(wired.settings.names.stage))
     created = _announce(app_client, world)
-    first = {str(m["To"]): m for m in _sent_since(wired, runner, before, len(world.wanted))}
+    first = {str(m["To"]): m for m in _sent_since(wired, runner, before, len(world.wanted), about=created["id"])}
     records = {r["email"]: r["message_id"] for r in wired.table.account_deliveries(
         created["id"], "announce", world.accounts["elite"].account_id)}  # fmt: skip
+
+    # AND since then the elite subscriber stopped asking for service packs (the calendar entry is still theirs)
+    wired.table._db.update_item(
+        TableName=wired.table.name, UpdateExpression="SET kinds = :k", ExpressionAttributeValues={":k": {"L": [{"S": "patch"}]}},
+        Key={"PK": {"S": f"ACCOUNT#{world.accounts['elite'].account_id}"}, "SK": {"S": "SUB#s0"}},
+    )  # fmt: skip
 
     # WHEN it moves to a later date
     later = (date.fromisoformat(PLANNED) + timedelta(days=7)).isoformat()
@@ -146,7 +174,7 @@ def test_moving_and_cancelling_reach_the_same_people_threaded_with_the_same_uid_
     resp = app_client.http.patch(f"/announcements/{created['id']}", headers=auth("release-engineer"),
                                  body=json.dumps({"planned_for": later}))  # fmt: skip
     assert resp.status_code == 200 and json.loads(resp.body)["sequence"] == 1
-    moved = _sent_since(wired, runner, before, len(world.wanted))
+    moved = _sent_since(wired, runner, before, len(world.wanted), about=created["id"])
 
     # THEN each of them gets one update: same UID, SEQUENCE 1, the new date, threaded under what they got
     assert sorted(str(m["To"]) for m in moved) == sorted(world.wanted)
@@ -162,7 +190,7 @@ def test_moving_and_cancelling_reach_the_same_people_threaded_with_the_same_uid_
     for _ in range(2):
         resp = app_client.http.delete(f"/announcements/{created['id']}", headers=auth("release-engineer"))
         assert resp.status_code == 200 and json.loads(resp.body)["status"] == "cancelled"
-    cancelled = _sent_since(wired, runner, before, len(world.wanted))
+    cancelled = _sent_since(wired, runner, before, len(world.wanted), about=created["id"])
 
     # THEN each gets one cancellation: METHOD:CANCEL, STATUS:CANCELLED, SEQUENCE 2, threaded
     assert sorted(str(m["To"]) for m in cancelled) == sorted(world.wanted)
@@ -219,7 +247,7 @@ def test_taking_the_advance_notice_away_from_elite_stops_the_announcement(
 
     # WHEN a service pack is announced
     created = _announce(app_client, world)
-    drain(runner, timeout=5, done=lambda: False)
+    _sent_since(wired, runner, before, 0, about=created["id"])
 
     # THEN nobody is sent anything, and no elite customer may list it
     assert [m for m in sent_messages(wired.settings.names.stage)[before:]
@@ -227,6 +255,47 @@ def test_taking_the_advance_notice_away_from_elite_stops_the_announcement(
     assert list(wired.table.delivery_outcomes(created["id"], "announce")) == []
     customer = auth("customer", world.accounts["elite"].account_id, world.wanted[0])
     assert app_client.http.get("/announcements", headers=customer).status_code == 403
+
+
+def test_giving_the_advance_notice_to_premium_in_the_matrix_reaches_premium_too(
+    app_client: Client, wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    premium = entitlements.TIERS["premium"]
+    monkeypatch.setitem(entitlements.TIERS, "premium", dataclasses.replace(premium, advance_update_notice=True))
+    world = _world(wired.table)
+    before = len(sent_messages(wired.settings.names.stage))
+    created = _announce(app_client, world)
+    sent = _sent_since(wired, runner, before, len(world.wanted) + 1, about=created["id"])
+    premium_subscriber = f"u0@{world.accounts['premium'].account_id}.example"
+    assert sorted(str(m["To"]) for m in sent) == sorted([*world.wanted, premium_subscriber])  # no CSM copy: E-only
+
+
+def test_the_same_announcement_posted_again_is_the_same_one_and_is_sent_once(
+    app_client: Client, wired: Any, runner: Any, mailer: FaultyMailer
+) -> None:
+    world = _world(wired.table)
+    before = len(sent_messages(wired.settings.names.stage))
+    first, again = _announce(app_client, world), _announce(app_client, world)
+    assert again["id"] == first["id"]
+    sent = _sent_since(wired, runner, before, len(world.wanted), about=first["id"])
+    assert sorted(str(m["To"]) for m in sent) == sorted(world.wanted)
+    other = app_client.http.post("/announcements", headers=auth("release-engineer"),
+                                 body=json.dumps(_body(world, title="Another")))  # fmt: skip
+    assert other.status_code == 409
+
+
+def test_an_account_no_longer_elite_hears_nothing_even_while_its_audience_is_still_ranked_elite(
+    app_client: Client, wired: Any, runner: Any, mailer: FaultyMailer
+) -> None:
+    # GIVEN an elite account downgraded to premium, its audience entries not re-ranked yet
+    world = _world(wired.table)
+    wired.table.put_account(dataclasses.replace(world.accounts["elite"], tier="premium"))
+    before = len(sent_messages(wired.settings.names.stage))
+    # WHEN a service pack is announced
+    created = _announce(app_client, world)
+    _sent_since(wired, runner, before, 0, about=created["id"])
+    # THEN nobody of it is sent anything
+    assert not set(mailer.accepted) & {*world.wanted, *world.others}
 
 
 def test_customers_list_what_their_tier_and_contract_let_them_see(app_client: Client, wired: Any) -> None:

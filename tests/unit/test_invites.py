@@ -88,6 +88,8 @@ def test_any_text_makes_a_message_the_strict_ses_accepts(title: str) -> None:
         assert strict_ses.audit(raw) == []
         cal = next(p for p in _parse(raw).walk() if p.get_content_type() == "text/calendar")
         assert "\u202e" not in cal.get_content() and "\x07" not in cal.get_content()
+        alone = invites.calendar(a, sender=SENDER, invite=invite)
+        assert "\u202e" not in alone and "\x07" not in alone
 
 
 def test_critical_solutions_cannot_be_announced_and_each_announceable_kind_has_a_usual_severity() -> None:
