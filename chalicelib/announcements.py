@@ -48,16 +48,17 @@ def tiers_with_notice() -> list[int]:
     return sorted(t.rank for t in TIERS.values() if t.advance_update_notice)
 
 
-def _fields(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """The announcement's fields in ``body``, validated (on create, all but ``known_issues`` are required)."""
     got: dict[str, Any] = {}
-    if "planned_for" in names and ("planned_for" in body or names is CREATE_FIELDS):
+    if creating or "planned_for" in body:
         planned = v.iso_date(body, "planned_for")
         if planned < datetime.now(UTC).date():
             raise BadRequest("Field 'planned_for' is in the past.", code="invalid_field")
         got["planned_for"] = planned.isoformat()
-    if "title" in body or names is CREATE_FIELDS:
+    if creating or "title" in body:
         got["title"] = v.text(body, "title", max_len=200)
-    if "summary" in body or names is CREATE_FIELDS:
+    if creating or "summary" in body:
         got["summary"] = v.text(body, "summary", max_len=4000, multiline=True)
     if "known_issues" in body:
         got["known_issues"] = v.text(body, "known_issues", max_len=4000, multiline=True, required=False)
@@ -71,7 +72,7 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
     if kind not in ANNOUNCEABLE:
         raise BadRequest(f"Field 'kind' is {kind}: an incident's article has nothing to plan; announce "
                          f"one of {', '.join(ANNOUNCEABLE)}.", code="invalid_field")  # fmt: skip
-    return {"product": product, "kind": kind, "version": parse_version(body), **_fields(body, CREATE_FIELDS)}
+    return {"product": product, "kind": kind, "version": parse_version(body), **_fields(body, creating=True)}
 
 
 def create(table: Table, queues: Queues, fanout_queue: str, who: Identity, body: dict[str, Any]) -> Announcement:
@@ -103,7 +104,7 @@ def move(table: Table, queues: Queues, fanout_queue: str, who: Identity, announc
     """A new planned date or text: everyone who got the announcement gets the update (SEQUENCE + 1)."""
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(body, MOVE_FIELDS)
-    fields = _fields(body, MOVE_FIELDS)
+    fields = _fields(body, creating=False)
     if not fields:
         raise BadRequest(f"Give at least one of {', '.join(MOVE_FIELDS)}.", code="missing_field")
     found = _open(table, who, announcement_id)
@@ -164,8 +165,8 @@ def on_published(table: Table, release: Release) -> Release:
     """The publish hook: a release of an announced product and version marks the announcement released,
     and names it on the release (its notice then threads under the announcement)."""
     found = table.announcement_of(release.product, release.version)
-    if found is None or found.status == "cancelled" or release.announcement_id:
-        return release
+    if found is None or release.announcement_id or found.release_id not in (None, release.release_id):
+        return release  # none, linked already, or another release of that version fulfilled it
     table.set_announcement(found.announcement_id, status="released", release_id=release.release_id)
     linked = table.set_release_fields(release.release_id, in_status="published", announcement_id=found.announcement_id)
     return linked or release

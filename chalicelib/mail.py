@@ -320,7 +320,7 @@ RELEASE = "release"  # a release's notice
 RECALL = "recall"  # a yanked release's recall (also the fan-out message kind that plans it)
 NOTICES: dict[str, NoticeBuilder] = {RELEASE: release_notice, RECALL: recall_notice}
 SENDABLE: dict[str, tuple[str, ...]] = {RELEASE: ("published",), RECALL: ("yanked",)}
-# An announcement's notices (chalicelib/announcements.py renders them): its calendar invitation, each move
+# An announcement's notices (chalicelib/invites.py renders them): its calendar invitation, each move
 # ("announce-update.<sequence>": one notice per revision) and its cancellation, in the announcement's states.
 ANNOUNCE, UPDATE, CANCEL = "announce", "announce-update", "announce-cancel"
 SENDABLE.update({ANNOUNCE: ("announced",), UPDATE: ("announced",), CANCEL: ("cancelled",)})
