@@ -224,11 +224,17 @@ def test_the_published_release_threads_under_the_announcement_and_marks_it_relea
     wired.table.create_release(release)
     before = len(sent_messages(wired.settings.names.stage))
     releases.publish(wired.table, wired.queues, wired.settings.names.fanout_queue, release.release_id)
-    sent = _sent_since(wired, runner, before, 3)  # premium and xtreme subscribers, the elite one (and the CSM)
+    sent = _sent_since(wired, runner, before, 4)  # premium and xtreme subscribers, the elite one and its CSM
 
-    # THEN the elite subscriber's notice replies to the announcement they got; the others' to nothing
+    # THEN the elite subscriber's notice and the CSM's copy reply to the announcement each got; others' to nothing
     notice = next(m for m in sent if str(m["To"]) == world.wanted[0])
     assert notice["In-Reply-To"] == ses_message_id_header(parent, "us-east-1") == notice["References"]
+    csm = next(m for m in sent if str(m["To"]) == world.wanted[1])
+    csm_parent = next(r["message_id"] for r in wired.table.account_deliveries(created["id"], "announce", elite)
+                      if r["role"] == "csm")  # fmt: skip
+    assert str(csm["Subject"]).startswith("[CSM]") and csm["In-Reply-To"] == ses_message_id_header(
+        csm_parent, "us-east-1"
+    )
     assert all(m["In-Reply-To"] is None for m in sent if str(m["To"]) not in world.wanted)
     # AND the announcement is listed as released, naming the release
     listed = json.loads(app_client.http.get("/announcements", headers=auth("release-engineer")).body)["items"]
@@ -338,3 +344,17 @@ def test_a_bad_announcement_is_a_400_naming_the_field_and_writes_and_sends_nothi
     assert wired.table.product_announcements([world.product]) == []
     assert wired.table.announcement_of(world.product, "14.0") is None
     assert not set(mailer.accepted) & {*world.wanted, *world.others}
+
+
+def test_release_engineers_page_through_every_announcement_with_a_cursor(app_client: Client, wired: Any) -> None:
+    world = _world(wired.table)
+    for n in range(3):
+        _announce(app_client, world, version=f"14.{n}")
+    engineer = auth("release-engineer")
+    first = json.loads(app_client.http.get("/announcements?limit=2", headers=engineer).body)
+    assert len(first["items"]) == 2 and first["next"]
+    rest = json.loads(app_client.http.get(f"/announcements?limit=2&cursor={first['next']}", headers=engineer).body)
+    assert not {a["id"] for a in first["items"]} & {a["id"] for a in rest["items"]}
+    for query in ("limit=0", "limit=x", "cursor=bm9wZQ", "other=1"):
+        resp = app_client.http.get(f"/announcements?{query}", headers=engineer)
+        assert resp.status_code == 400, (query, resp.body)
