@@ -358,3 +358,38 @@ def test_release_engineers_page_through_every_announcement_with_a_cursor(app_cli
     for query in ("limit=0", "limit=x", "cursor=bm9wZQ", "other=1"):
         resp = app_client.http.get(f"/announcements?{query}", headers=engineer)
         assert resp.status_code == 400, (query, resp.body)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"planned_for": (datetime.now(UTC).date() - timedelta(days=1)).isoformat()},
+        {"planned_for": "next week"},
+        {"title": "Moved\x1b[31m"},
+        {"kind": "update"},
+        {},
+    ],
+)
+def test_a_bad_move_is_a_400_and_changes_and_sends_nothing(
+    app_client: Client, wired: Any, runner: Any, mailer: FaultyMailer, change: dict[str, Any]
+) -> None:
+    world = _world(wired.table)
+    created = _announce(app_client, world)
+    resp = app_client.http.patch(f"/announcements/{created['id']}", headers=auth("release-engineer"),
+                                 body=json.dumps(change))  # fmt: skip
+    assert resp.status_code == 400, resp.body
+    assert wired.table.get_announcement(created["id"], consistent=True).sequence == 0
+    assert wired.table.get_announcement(created["id"], consistent=True).title == created["title"]
+
+
+def test_an_unknown_announcement_is_404_and_a_released_one_cannot_be_cancelled(app_client: Client, wired: Any) -> None:
+    engineer = auth("release-engineer")
+    assert app_client.http.delete("/announcements/an-none", headers=engineer).status_code == 404
+    resp = app_client.http.patch("/announcements/an-none", headers=engineer, body=json.dumps({"title": "T"}))
+    assert resp.status_code == 404
+    world = _world(wired.table)
+    created = _announce(app_client, world)
+    wired.table.set_announcement(created["id"], status="released", release_id="rel-x")
+    assert app_client.http.delete(f"/announcements/{created['id']}", headers=engineer).status_code == 409
+    customer = auth("customer", world.accounts["elite"].account_id, world.wanted[0])
+    assert app_client.http.delete(f"/announcements/{created['id']}", headers=customer).status_code == 403
