@@ -95,15 +95,9 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
     if notice.startswith(mail.ANNOUNCE):
         from chalicelib import announce_delivery  # only announcements' batches need it
 
-        return announce_delivery.composer(
-            deps.table,
-            deps.links,
-            sender=deps.mailer.sender,
-            region=deps.region,
-            announcement_id=release.release_id,
-            recipients=todo,
-            notified=notified,
-        )
+        return announce_delivery.composer(deps.table, deps.links, sender=deps.mailer.sender, region=deps.region,
+                                          announcement_id=release.release_id, recipients=todo,
+                                          notified=notified)  # fmt: skip
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
     notice_for = mail.NoticeTemplate(mail.NOTICES[notice], sender=sender, release=release, expires=until,
