@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import invites, mail
-from chalicelib.announcements import tiers_with_notice
+from chalicelib.announcements import notice_of, tiers_with_notice
 from chalicelib.entitlements import policy
 from chalicelib.fanout import BATCH_SIZE, PAGE_LEASE_SECONDS, PAGE_SIZE, FanoutQueues, plan_accounts, stand_back
 from chalicelib.models import Recipient
@@ -36,12 +36,15 @@ def plans(message: dict[str, Any]) -> bool:
 
 def plan_page(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, Any]) -> int:
     """One page of an announcement's notice: claim it, plan its batches, enqueue them, then its successor
-    (last, as ``fanout.run`` explains). A notice its announcement has moved past is not planned."""
+    (last, as ``fanout.run`` explains). A notice its announcement's state no longer sends, or an update the
+    announcement has moved past (a later one goes to the same people), is not planned."""
     announcement_id, notice = str(message["release_id"]), str(message["kind"])
     page = int(message.get("page", 0))
     found = table.get_announcement(announcement_id)
     if found is None or found.status not in mail.SENDABLE[mail.notice_kind(notice)]:
         return 0
+    if mail.notice_kind(notice) == mail.UPDATE and notice != notice_of(found):
+        return 0  # moved again since: the later update reaches the same people
     claim = table.claim_page(announcement_id, notice, page, lease_seconds=PAGE_LEASE_SECONDS)
     if claim != "claimed":
         return stand_back(queues, names, message, claim)

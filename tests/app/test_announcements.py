@@ -393,3 +393,27 @@ def test_an_unknown_announcement_is_404_and_a_released_one_cannot_be_cancelled(a
     assert app_client.http.delete(f"/announcements/{created['id']}", headers=engineer).status_code == 409
     customer = auth("customer", world.accounts["elite"].account_id, world.wanted[0])
     assert app_client.http.delete(f"/announcements/{created['id']}", headers=customer).status_code == 403
+
+
+def test_moved_twice_before_the_first_update_went_out_each_gets_one_update_with_the_latest(
+    app_client: Client, wired: Any, runner: Any, mailer: FaultyMailer
+) -> None:
+    world = _world(wired.table)
+    before = len(sent_messages(wired.settings.names.stage))
+    created = _announce(app_client, world)
+    _sent_since(wired, runner, before, len(world.wanted), about=created["id"])
+    # WHEN it moves twice before the fan-out of the first move ran
+    last = (date.fromisoformat(PLANNED) + timedelta(days=14)).isoformat()
+    for planned in ((date.fromisoformat(PLANNED) + timedelta(days=7)).isoformat(), last):
+        resp = app_client.http.patch(f"/announcements/{created['id']}", headers=auth("release-engineer"),
+                                     body=json.dumps({"planned_for": planned}))  # fmt: skip
+        assert resp.status_code == 200
+    before = len(sent_messages(wired.settings.names.stage))
+    drain(runner, timeout=60, done=lambda: len(sent_messages(wired.settings.names.stage)) - before >= len(world.wanted))
+    for _ in range(3):
+        runner.pump()
+    # THEN each recipient gets one update, the latest: SEQUENCE 2 on the last date
+    moved = [m for m in (parse(x["raw"]) for x in sent_messages(wired.settings.names.stage)[before:])
+             if str(m["To"]) in world.wanted]  # fmt: skip
+    assert sorted(str(m["To"]) for m in moved) == sorted(world.wanted)
+    assert {(int(_event(m)["SEQUENCE"]), _event(m).decoded("DTSTART").isoformat()) for m in moved} == {(2, last)}
