@@ -2,8 +2,17 @@
 
 from chalice import Chalice  # type: ignore[attr-defined]
 
-from chalicelib.routes import auth, catalog, downloads, feedback, pipeline, releases, subscriptions
+from chalicelib.routes import announcements, auth, catalog, downloads, feedback, pipeline, releases, subscriptions
 
 app = Chalice(app_name="patchcast")
-for blueprint in (auth.bp, catalog.bp, subscriptions.bp, releases.bp, downloads.bp, pipeline.bp, feedback.bp):
+for blueprint in (
+    auth.bp,
+    catalog.bp,
+    subscriptions.bp,
+    releases.bp,
+    downloads.bp,
+    pipeline.bp,
+    feedback.bp,
+    announcements.bp,
+):
     app.register_blueprint(blueprint)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from chalicelib import copies, mail, reports
+from chalicelib.announced import AnnouncementMailStore, ThreadingStore
 from chalicelib.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.links import LinkMaker
 from chalicelib.messages import DeliveryBatch, MalformedMessage, retry_batch_id
@@ -26,7 +27,7 @@ from chalicelib.models import Account, BatchClaim, DeliveryOutcome, Recipient, R
 from chalicelib.observability import count_outcomes, logger
 from chalicelib.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.records import BatchState, DeliveryRecord, StuckBatch
-from chalicelib.states import ClaimStatus, DeliveryStatus, Notice, Role, SubscriptionStatus
+from chalicelib.states import FOLLOW_UPS, ClaimStatus, DeliveryStatus, Notice, Role, SubscriptionStatus, notice_kind
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.mailer import Mailer
@@ -52,7 +53,7 @@ DEADLINE_MARGIN_SECONDS = 15.0
 STOPPED_FOR_DEADLINE = "not sent before the function's timeout: re-enqueued"
 
 
-class DeliveryStore(Protocol):
+class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):
     """What delivering a batch (and re-driving a stuck one) needs from the store: the batch's claim, the
     consistent re-check, the delivery records, and a recall's context."""
 
@@ -139,6 +140,12 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
             release=release,
             recipients=todo,
         )
+    if notice.startswith(Notice.ANNOUNCE):
+        from chalicelib import announce_delivery  # only announcements' batches need it
+
+        return announce_delivery.composer(deps.table, deps.urls, sender=deps.mailer.sender, region=deps.region,
+                                          announcement_id=release.release_id, recipients=todo,
+                                          notified=notified)  # fmt: skip
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
     notice_for = mail.NoticeTemplate(
@@ -161,6 +168,10 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
         )
         return notice_for.render(r.email, links)
 
+    if release.announcement_id:  # its notice threads under the announcement, for those who got that
+        from chalicelib import announcements
+
+        return announcements.threaded(deps.table, release, todo, deps.region, compose)
     return compose
 
 
@@ -178,7 +189,7 @@ def _build_and_send(deps: Deps, pacer: Pacer, compose: Compose, r: Recipient, un
 
 
 def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
-    if notice == RECALL:  # whoever got the notice, preferences as they may be now, unless they left
+    if notice_kind(notice) in FOLLOW_UPS:  # whoever got the first, preferences as now, unless they left
         return sub is not None and sub.status == SubscriptionStatus.ACTIVE
     return sub is not None and sub.wants(
         product=release.product, kind=release.kind, severity=release.severity, channel=release.channel,
@@ -247,7 +258,7 @@ def _unfinished(deps: Deps, release_id: str, notice: str, after: Iterable[str]) 
 
 
 def _notified(deps: Deps, release_id: str, notice: str, recipients: list[Recipient]) -> list[str]:
-    if notice == RECALL:
+    if notice_kind(notice) in FOLLOW_UPS:
         return []  # a CSM's recall lists nobody: no Query of the account's deliveries
     accounts = {r.account_id for r in recipients if r.role == Role.CSM}
     return [
@@ -339,7 +350,7 @@ def _deliver_claimed(deps: Deps, batch: DeliveryBatch, critical: bool) -> Delive
     recipients = list(batch.recipients)
     release, subs, already, suppressed = deps.table.delivery_context(release_id, notice, recipients)
     counts: dict[str, int] = {str(status): 0 for status in DeliveryStatus}
-    if release is None or release.status not in mail.SENDABLE[notice]:
+    if release is None or release.status not in mail.SENDABLE[notice_kind(notice)]:
         return Delivered(counts)
     todo, outcomes = _partition(recipients, already, subs, suppressed, release, notice)
     notified = _notified(deps, release_id, notice, todo) if any(r.role == Role.CSM for r in todo) else []
@@ -361,7 +372,7 @@ def _deliver_claimed(deps: Deps, batch: DeliveryBatch, critical: bool) -> Delive
 def run(deps: Deps, batch: DeliveryBatch, *, critical: bool = False) -> dict[str, int]:
     """Deliver one batch from the delivery queue (``critical``: the severity-1 one, where it goes back to)."""
     release_id, notice = batch.release_id, batch.notice
-    if notice not in mail.NOTICES:
+    if notice_kind(notice) not in mail.SENDABLE:
         raise MalformedMessage(f"unknown notice kind {notice!r}")  # a poison message: let it reach the DLQ
     if not _quota(deps).sending_enabled:
         _postpone(deps, critical, batch, PAUSE_DELAY_SECONDS)

@@ -126,8 +126,9 @@ def encode_body(body: str) -> tuple[str, bytes]:
     return ("base64", b64) if len(b64) < len(qp) else ("quoted-printable", qp)
 
 
-def finish(msg: EmailMessage, plain: str, page: str) -> bytes:
-    """``msg`` (headers from ``_base``) as multipart/alternative of ``plain`` and the HTML ``page``, as bytes.
+def finish(msg: EmailMessage, plain: str, page: str, *, also: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """``msg`` (headers from ``_base``) as multipart/alternative of ``plain`` and the HTML ``page``, as bytes;
+    ``also``: further alternatives as (the text, its subtype and parameters after ``text/``), e.g. a calendar.
 
     The email package writes the headers (folding, RFC 2047); the two parts are written here, laid out as it
     would, because its per-part header objects cost more CPU than everything else in a notice."""
@@ -136,9 +137,13 @@ def finish(msg: EmailMessage, plain: str, page: str) -> bytes:
     msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     out = [*(_POLICY.fold_binary(k, v) for k, v in msg.raw_items()), b"\r\n"]
     delimiter = f"--{boundary}\r\n".encode()
-    for body, subtype in ((plain if plain.endswith("\n") else plain + "\n", "plain"), (page, "html")):
+    parts = (
+        (plain if plain.endswith("\n") else plain + "\n", 'plain; charset="utf-8"'),
+        (page, 'html; charset="utf-8"'),
+    )
+    for body, subtype in (*parts, *also):
         cte, data = encode_body(safe_text.clean(body, multiline=True))
-        head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
+        head = f"Content-Type: text/{subtype}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
         out += [delimiter, head.encode(), data, b"\r\n"]
     out.append(f"--{boundary}--\r\n".encode())
     return b"".join(out)
@@ -321,7 +326,11 @@ class NoticeBuilder(Protocol):
 RELEASE = Notice.RELEASE
 RECALL = Notice.RECALL
 NOTICES: dict[str, NoticeBuilder] = {RELEASE: release_notice, RECALL: recall_notice}
-SENDABLE: dict[str, tuple[ReleaseStatus, ...]] = {RELEASE: (ReleaseStatus.PUBLISHED,), RECALL: (ReleaseStatus.YANKED,)}
+SENDABLE: dict[str, tuple[str, ...]] = {RELEASE: (ReleaseStatus.PUBLISHED,), RECALL: (ReleaseStatus.YANKED,)}
+# An announcement's notices (chalicelib/invites.py renders them): its calendar invitation, each move
+# ("announce-update.<sequence>": one notice per revision) and its cancellation, in the announcement's states.
+ANNOUNCE, UPDATE, CANCEL = Notice.ANNOUNCE, Notice.ANNOUNCE_UPDATE, Notice.ANNOUNCE_CANCEL
+SENDABLE.update({ANNOUNCE: ("announced",), UPDATE: ("announced",), CANCEL: ("cancelled",)})
 
 
 # What may be dropped into a rendered notice for a placeholder: what the email package would itself have written

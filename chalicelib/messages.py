@@ -61,10 +61,18 @@ def _list(obj: Mapping[str, Any], key: str, what: str) -> list[Any]:
 
 
 def _kind(obj: Mapping[str, Any], key: str, what: str) -> str:
+    """A notice: one of ``Notice``, an announcement's update with its revision (``announce-update.2``)."""
     value = obj.get(key, Notice.RELEASE)
-    if value not in (Notice.RELEASE, Notice.RECALL):
-        raise MalformedMessage(f"{what}: field {key!r} must be {Notice.RELEASE!r} or {Notice.RECALL!r}, got {value!r}")
-    return str(value)
+    if not isinstance(value, str):
+        raise MalformedMessage(f"{what}: field {key!r} must be a notice kind, got {value!r}")
+    kind, dot, revision = value.partition(".")
+    try:
+        known = Notice(kind)
+    except ValueError:
+        raise MalformedMessage(f"{what}: field {key!r} must be a notice kind, got {value!r}") from None
+    if dot and not (known == Notice.ANNOUNCE_UPDATE and revision.isdigit()):
+        raise MalformedMessage(f"{what}: field {key!r} must be a notice kind, got {value!r}")
+    return value
 
 
 def retry_batch_id(batch_id: str) -> str:
@@ -109,13 +117,17 @@ class FanoutPage:
     page: int = 0
     cursor: str | None = None
     carry: Mapping[str, Any] = field(default_factory=dict)
+    rank: int | None = None  # an announcement's: the tier (by rank) whose audience this page reads
 
     def following(self, cursor: str, carry: Mapping[str, Any]) -> FanoutPage:
         return replace(self, page=self.page + 1, cursor=cursor, carry=carry)
 
     def to_json(self) -> dict[str, Any]:
-        body = {"kind": self.kind, "release_id": self.release_id, "page": self.page, "cursor": self.cursor}
-        return {**body, "carry": dict(self.carry)} if self.carry else body
+        body: dict[str, Any] = {"kind": self.kind, "release_id": self.release_id, "page": self.page,
+                                "cursor": self.cursor}  # fmt: skip
+        if self.carry:
+            body["carry"] = dict(self.carry)
+        return body if self.rank is None else {**body, "rank": self.rank}
 
     @classmethod
     def from_json(cls, data: str | Mapping[str, Any]) -> FanoutPage:
@@ -130,6 +142,7 @@ class FanoutPage:
             _int(obj, "page", what),
             _str(obj, "cursor", what, optional=True),
             dict(carry),
+            _int(obj, "rank", what) if obj.get("rank") is not None else None,
         )
 
 

@@ -136,6 +136,7 @@ class Release:
     yanked_at: str | None = None
     recall_at: str | None = None  # when the recall of a yanked release was queued
     applies_to: tuple[str, ...] | None = None  # the version lines it is for (None: all)
+    announcement_id: str | None = None  # the advance notice it fulfils: its notice threads under that one
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.models import Recipient
+from chalicelib.models import Recipient, Release
 from chalicelib.states import DeliveryStatus, Role
 
 
@@ -85,3 +85,36 @@ class FailedBatch:
 
     def public(self) -> dict[str, Any]:
         return {"notice": self.notice, "batch_id": self.batch_id, "error": self.error, "attempts": self.attempts}
+
+
+@dataclass(frozen=True)
+class Announcement:
+    announcement_id: str
+    product: str
+    kind: str
+    version: str
+    planned_for: str  # YYYY-MM-DD
+    title: str
+    summary: str
+    status: str  # announced | released | cancelled
+    created_at: str
+    created_by: str
+    severity: int  # what subscribers' thresholds compare it with (announcements.usual_severity)
+    sequence: int = 0  # the iCalendar SEQUENCE: one more for each move and for the cancellation
+    known_issues: str | None = None
+    updated_at: str | None = None
+    release_id: str | None = None  # the published release it announced
+    queued: int = -1  # the highest sequence whose first fan-out page is on the queue
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.announcement_id, "product": self.product, "kind": self.kind, "version": self.version,
+                "planned_for": self.planned_for, "title": self.title, "summary": self.summary,
+                "known_issues": self.known_issues, "status": self.status, "sequence": self.sequence,
+                "created_at": self.created_at, "created_by": self.created_by, "updated_at": self.updated_at,
+                "release_id": self.release_id}  # fmt: skip
+
+    def as_release(self) -> Release:
+        """The announcement as delivery re-checks a notice: product, kind, severity, GA channel, status."""
+        # its own state stands for the release's: mail.SENDABLE names the states an announcement's notices go in
+        return Release(self.announcement_id, self.product, self.version, self.kind, self.severity, "ga", self.title,
+                       self.summary, self.status, self.created_at, self.created_by)  # type: ignore[arg-type]  # fmt: skip

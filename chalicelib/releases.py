@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib import validation as v
 from chalicelib import versions
+from chalicelib.announced import AnnouncedStore
 from chalicelib.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.entitlements import CHANNELS, KINDS
 from chalicelib.errors import AlreadyExists, BadRequest, Conflict, NotFound
@@ -64,7 +65,7 @@ class ReleaseTransitions(Protocol):
     def mark_queued(self, release_id: str, notice: Literal["fanout", "recall"]) -> None: ...
 
 
-class ReleaseStore(ReleaseTransitions, Protocol):
+class ReleaseStore(ReleaseTransitions, AnnouncedStore, Protocol):
     """What creating, editing, listing and publishing releases need from the store."""
 
     def list_products(self) -> list[Product]: ...
@@ -114,18 +115,17 @@ def sha256_field(body: dict[str, Any], *, required: bool) -> str | None:
     return sha256
 
 
-def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, Any]:
-    v.reject_unknown(body, CREATE_FIELDS)
+def parse_product(body: dict[str, Any], known_products: set[str]) -> str:
     product = v.identifier(body, "product")
     if product not in known_products:
         raise BadRequest(f"Unknown product: {product}.", code="unknown_product")
-    version = body.get("version")
-    if isinstance(version, str):
-        v.safe(version, "version")
-    if not isinstance(version, str) or not _VERSION.fullmatch(version):
-        raise BadRequest(
-            "Field 'version' must be letters, digits, '.', '_', '+' or '-' (at most 64).", code="invalid_field"
-        )
+    return str(product)
+
+
+def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, Any]:
+    v.reject_unknown(body, CREATE_FIELDS)
+    product = parse_product(body, known_products)
+    version = parse_version(body)
     kind = v.choice(body, "kind", KINDS)
     notify_at = _future(body)
     return {
@@ -141,6 +141,17 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
         "applies_to": _applies_to(body),
         **_file_fields(body, kind),
     }
+
+
+def parse_version(body: dict[str, Any]) -> str:
+    version = body.get("version")
+    if isinstance(version, str):
+        v.safe(version, "version")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise BadRequest(
+            "Field 'version' must be letters, digits, '.', '_', '+' or '-' (at most 64).", code="invalid_field"
+        )
+    return version
 
 
 def _iso(when: datetime) -> str:
@@ -394,6 +405,9 @@ def publish(table: ReleaseStore, queues: Queues, release_id: str, *, due_by: str
     if release.status != ReleaseStatus.PUBLISHED:
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
     if not release.fanout_at and table.claim_queueing(release_id, "fanout", lease_seconds=QUEUEING_LEASE_SECONDS):
+        from chalicelib import announcements  # an announced version: marked released, its notice threaded under
+
+        release = announcements.on_published(table, release)
         queues.send_fanout_page(FanoutPage(release_id))
         table.mark_queued(release_id, "fanout")
         logger.info("release published", extra={"release_id": release_id})

@@ -73,3 +73,15 @@ class Notice(StrEnum):
 
     RELEASE = "release"  # a release's notice
     RECALL = "recall"  # a yanked release's recall
+    ANNOUNCE = "announce"  # an announcement's calendar invitation (Elite's advance notice)
+    ANNOUNCE_UPDATE = "announce-update"  # its move: one notice per revision, "announce-update.<sequence>"
+    ANNOUNCE_CANCEL = "announce-cancel"  # its cancellation
+
+
+# Notices that go to whoever got the first one, whatever their preferences are now (unless they left).
+FOLLOW_UPS = frozenset({Notice.RECALL, Notice.ANNOUNCE_UPDATE, Notice.ANNOUNCE_CANCEL})
+
+
+def notice_kind(notice: str) -> Notice:
+    """The kind of a notice (``announce-update.2`` is an ``announce-update``); ``ValueError`` for none."""
+    return Notice(notice.partition(".")[0])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from chalicelib.entitlements import TIERS
 from chalicelib.errors import AlreadyExists
 from chalicelib.models import Account, BatchClaim, DeliveryOutcome, Product, Recipient, Release, Subscription, now_iso
-from chalicelib.records import AudienceEntry, BatchState, DeliveryRecord, FailedBatch, StuckBatch
+from chalicelib.records import Announcement, AudienceEntry, BatchState, DeliveryRecord, FailedBatch, StuckBatch
 from chalicelib.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 
 if TYPE_CHECKING:
@@ -215,6 +215,21 @@ class MemoryStore:
         after = [(k, e) for k, e in index if cursor is None or k > cursor]
         page = after[:limit]
         return [e for _, e in page], (page[-1][0] if len(after) > limit else None)
+
+    # -- announcements: none are held here (their tests run on the table); what publishing and delivery ask
+    def announcement_of(self, product: str, version: str) -> Announcement | None:
+        return None
+
+    def set_announcement(self, announcement_id: str, **fields: Any) -> None:
+        raise KeyError(announcement_id)
+
+    def announcement_parents(self, announcement_id: str, recipients: Sequence[Recipient]) -> dict[str, str]:
+        return {}
+
+    def announcement_context(
+        self, announcement_id: str, recipients: Sequence[Recipient]
+    ) -> tuple[Announcement | None, dict[str, Account], dict[str, str]]:
+        return None, {}, {}
 
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
         return {a: self.accounts[a] for a in set(account_ids) if a in self.accounts}

@@ -53,7 +53,7 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
-    from chalicelib import fanout, recall
+    from chalicelib import announce_delivery, fanout, recall
     from chalicelib.messages import FanoutPage
 
     w = wiring.get()
@@ -61,6 +61,8 @@ def on_fanout(event: SQSEvent) -> None:
         page = FanoutPage.from_json(message)
         if page.kind == recall.RECALL:  # a yanked release's recall, planned page by page
             recall.run_page(w.table, w.queues, page)
+        elif announce_delivery.plans(page):  # an announcement's notice (or its update, its cancellation)
+            announce_delivery.plan_page(w.table, w.queues, page)
         else:
             fanout.run(w.table, w.queues, page)
 

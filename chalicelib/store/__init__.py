@@ -50,12 +50,19 @@ a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#
 the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
                                        the successor release and contracts: ``recall_context``)
 digest items, markers, runner cursor    see chalicelib/store/digests.py (PK=DIGEST#<window bucket>)
+announcement by id                     PK=RELEASE#<an-id>, SK=ANNOUNCEMENT (its page claims, batch claims
+                                       and delivery records beside it, as a release's: store/announcements.py)
+product + version announced once       PK=ANNOUNCEKEY#<product>#<version>, SK=ANNOUNCEKEY (deleted on cancel)
+announcements, newest first            GSI2: GSI2PK=ANNOUNCEMENTS, GSI2SK=<created_at>#<id>
+a product's announcements              GSI1: GSI1PK=ANNOUNCED#<product>, GSI1SK=<planned_for>#<id>
+one tier's audience of a product       GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK begins_with <rank>#
 =====================================  ==============================================================
 """
 
 from __future__ import annotations
 
 from chalicelib.store._base import decode_cursor, encode_cursor
+from chalicelib.store.announcements import AnnouncementsMixin
 from chalicelib.store.bulk import BulkMixin
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.confirmations import ConfirmationsMixin
@@ -81,5 +88,6 @@ class Table(
     BulkMixin,
     ConfirmationsMixin,
     DigestsMixin,
+    AnnouncementsMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

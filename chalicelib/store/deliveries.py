@@ -13,6 +13,7 @@ from chalicelib.models import Account, BatchClaim, DeliveryOutcome, Recipient, R
 from chalicelib.records import BatchState, DeliveryRecord, FailedBatch, StuckBatch
 from chalicelib.states import ClaimStatus, Role
 from chalicelib.store._base import TableBase, dump, is_error, key, load
+from chalicelib.store.announcements import announcement, subject_sk
 from chalicelib.store.items import (
     account_of,
     batch_state_of,
@@ -207,7 +208,7 @@ class DeliveriesMixin(TableBase):
         Subscribers' suppression shows in their subscription's status (feedback turns it off); only the
         role copies, which have no subscription, need the suppression list itself.
         """
-        keys: list[tuple[str, str]] = [(f"RELEASE#{release_id}", "RELEASE")]
+        keys: list[tuple[str, str]] = [(f"RELEASE#{release_id}", subject_sk(notice))]
         for r in recipients:
             keys.append((f"RELEASE#{release_id}", f"DELIVERY#{notice}#{r.key}"))
             if r.role == Role.SUBSCRIBER:
@@ -226,6 +227,8 @@ class DeliveriesMixin(TableBase):
                 sent.add(str(item["recipient"]))
             elif item.get("type") == "release":
                 release = release_of(item)
+            elif item.get("type") == "announcement":  # an announcement's notice: re-checked as a release's
+                release = announcement(item).as_release()
             elif str(item["PK"]).startswith("SUPPRESSED#"):
                 suppressed.add(str(item["PK"]).removeprefix("SUPPRESSED#"))
         return release, subs, sent, suppressed

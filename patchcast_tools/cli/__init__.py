@@ -12,10 +12,10 @@ import argparse
 import sys
 from typing import NoReturn
 
-from patchcast_tools.cli import accounts, keys, releases, suppressions, token
+from patchcast_tools.cli import accounts, announce, keys, releases, suppressions, token
 from patchcast_tools.cli.common import CliError
 
-GROUPS = (token, accounts, releases, keys, suppressions)
+GROUPS = (token, accounts, releases, keys, suppressions, announce)
 
 
 def build_parser() -> argparse.ArgumentParser:

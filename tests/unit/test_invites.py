@@ -1,0 +1,98 @@
+"""Announcement emails and their calendar invitations without AWS: what a calendar program needs (parsed
+back with icalendar), one UID per announcement, SEQUENCE and METHOD per change, the CSM as organizer, the
+booking link, and a message the strict local SES accepts whatever the text."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from email.policy import default
+
+import icalendar
+import pytest
+
+from chalicelib import announcements, invites
+from chalicelib.records import Announcement
+from patchcast_tools.local import strict_ses
+
+SENDER = "alerts@patchcast.test"
+PLANNED = Announcement("an-1", "M3", "service-pack", "14.0", "2027-01-15", "SP 14", "Speed-ups", "announced",
+                       "2026-12-01T00:00:00Z", "eng", 3, known_issues="Reindex takes an hour")  # fmt: skip
+TO = invites.Invite("ops@acme.example", "subscriber", "acme", "csm@vendor.example", "https://p.test/unsubscribe?t=1")
+NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+
+def _event(a: Announcement, invite: invites.Invite = TO) -> tuple[icalendar.Calendar, icalendar.Event]:
+    cal = icalendar.Calendar.from_ical(invites.calendar(a, sender=SENDER, invite=invite, now=NOW))
+    return cal, cal.walk("VEVENT")[0]
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=default)  # type: ignore[return-value]
+
+
+def test_the_invitation_has_what_a_calendar_program_needs_for_an_all_day_event_on_the_planned_date() -> None:
+    cal, event = _event(PLANNED)
+    assert str(cal["VERSION"]) == "2.0" and str(cal["PRODID"]) and str(cal["METHOD"]) == "REQUEST"
+    assert str(event["UID"]) == "an-1@patchcast.test" and int(event["SEQUENCE"]) == 0
+    assert event.decoded("DTSTAMP") == NOW
+    assert event.decoded("DTSTART") == date(2027, 1, 15) and event.decoded("DTEND") == date(2027, 1, 16)
+    assert (
+        str(event["ORGANIZER"]) == "mailto:csm@vendor.example" and str(event["ATTENDEE"]) == "mailto:ops@acme.example"
+    )
+    assert str(event["STATUS"]) == "CONFIRMED" and "M3 service-pack 14.0" in str(event["SUMMARY"])
+    assert "mailto:csm@vendor.example?subject=" in str(event["DESCRIPTION"])
+
+
+def test_a_move_keeps_the_uid_and_raises_the_sequence_and_a_cancellation_cancels() -> None:
+    moved = dataclasses.replace(PLANNED, planned_for="2027-02-01", sequence=1)
+    cancelled = dataclasses.replace(moved, status="cancelled", sequence=2)
+    (_, first), (_, update), (cal, cancel) = _event(PLANNED), _event(moved), _event(cancelled)
+    assert first["UID"] == update["UID"] == cancel["UID"]
+    assert int(update["SEQUENCE"]) == 1 and update.decoded("DTSTART") == date(2027, 2, 1)
+    assert str(cal["METHOD"]) == "CANCEL" and str(cancel["STATUS"]) == "CANCELLED" and int(cancel["SEQUENCE"]) == 2
+
+
+def test_without_a_csm_the_sender_organizes_and_no_booking_link_is_offered() -> None:
+    alone = dataclasses.replace(TO, csm=None)
+    _, event = _event(PLANNED, alone)
+    assert str(event["ORGANIZER"]) == f"mailto:{SENDER}" and "mailto:" not in str(event["DESCRIPTION"])
+    assert b"Book the planning call" not in invites.notice(sender=SENDER, a=PLANNED, invite=alone)
+
+
+def test_the_email_carries_the_calendar_as_an_alternative_with_its_method_and_threads_a_change() -> None:
+    parent = "<0100-first@email.amazonses.com>"
+    moved = dataclasses.replace(PLANNED, sequence=1)
+    msg = _parse(invites.notice(sender=SENDER, a=moved, invite=dataclasses.replace(TO, in_reply_to=parent)))
+    assert msg.get_content_type() == "multipart/alternative"
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    assert part.get_param("method") == "REQUEST"
+    assert icalendar.Calendar.from_ical(part.get_content()).walk("VEVENT")[0]["UID"] == "an-1@patchcast.test"
+    assert msg["In-Reply-To"] == parent == msg["References"] and str(msg["Subject"]).startswith("[Updated] [M3]")
+    plain = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "mailto:csm@vendor.example?subject=Planning%20call" in plain and "Unsubscribe: https://p.test" in plain
+
+
+@pytest.mark.parametrize("title", ["Überarbeitung der Buchhaltung " * 8, "x" * 200, "Zeichen\u202e\x07 verboten"])
+def test_any_text_makes_a_message_the_strict_ses_accepts(title: str) -> None:
+    # GIVEN long, non-ASCII and (old, stored) unsafe text in every field
+    a = dataclasses.replace(PLANNED, title=title, summary=("ä" * 3000) + " " + "y" * 990, known_issues="z" * 4000)
+    for invite in (
+        TO,
+        dataclasses.replace(TO, role="csm", unsubscribe=None, notified=("ops@acme.example (subscriber)",)),
+    ):
+        raw = invites.notice(sender=SENDER, a=a, invite=invite)
+        # THEN no line passes 998 octets, the headers are ASCII and every part decodes
+        assert strict_ses.audit(raw) == []
+        cal = next(p for p in _parse(raw).walk() if p.get_content_type() == "text/calendar")
+        assert "\u202e" not in cal.get_content() and "\x07" not in cal.get_content()
+        alone = invites.calendar(a, sender=SENDER, invite=invite)
+        assert "\u202e" not in alone and "\x07" not in alone
+
+
+def test_critical_solutions_cannot_be_announced_and_each_announceable_kind_has_a_usual_severity() -> None:
+    assert "critical-solution" not in announcements.ANNOUNCEABLE
+    assert set(announcements.USUAL_SEVERITY) == set(announcements.ANNOUNCEABLE)
+    assert announcements.tiers_with_notice() == [1]  # Elite only, from the matrix
