@@ -13,6 +13,7 @@ the batches holding the account's recipients (see docs/delivery.md).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,8 @@ def plan_page(
     return recipients
 
 
-def oncall_due(account: Account, release: Release, now: datetime) -> bool:
+def oncall_due(account: Account, release: Release, now: datetime, offered: Sequence[str] | None = None) -> bool:
+    """Is the on-call copy due, the release's product offering ``offered`` (None: not in the catalog)?"""
     if not account.oncall_email:
         return False
     try:
@@ -82,8 +84,21 @@ def oncall_due(account: Account, release: Release, now: datetime) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         local = now  # validated on import; a zone missing from this runtime falls back to UTC
     return oncall_copy_due(
-        account.tier, severity=release.severity, local_now=local, business_hours=account.business_hours
-    )
+        account.tier, severity=release.severity, local_now=local, business_hours=account.business_hours,
+        offered=offered,
+    )  # fmt: skip
+
+
+def catalog_features(table: Table, release: Release) -> tuple[str, ...] | None:
+    """The release's product's catalog features, read once per page (not per recipient); None: no entry."""
+    if release.severity != 1:  # only severity-1 on-call copies depend on them
+        return ()
+    product = table.get_product(release.product)
+    if product is None:
+        logger.warning("product not in the catalog: on-call copies go as the tier's days say",
+                       extra={"release_id": release.release_id, "product": release.product})  # fmt: skip
+        return None
+    return product.features
 
 
 def address_key(address: str) -> str:
@@ -154,11 +169,11 @@ class _Contacts:
 
     @classmethod
     def of(cls, account_id: str, accounts: dict[str, Account], carry: dict[str, Any], release: Release,
-           now: datetime) -> _Contacts:  # fmt: skip
+           now: datetime, offered: Sequence[str] | None) -> _Contacts:  # fmt: skip
         account = accounts.get(account_id)
         if account is None:
             return cls(str(carry.get("tier", "")), carry.get("csm"), carry.get("oncall"))
-        oncall = account.oncall_email if oncall_due(account, release, now) else None
+        oncall = account.oncall_email if oncall_due(account, release, now, offered) else None
         return cls(account.tier, account.csm_email, oncall)
 
 
@@ -171,9 +186,10 @@ def _order(entries: list[dict[str, Any]], carry: dict[str, Any]) -> list[str]:
 
 def plan_accounts(
     release: Release, entries: list[dict[str, Any]], accounts: dict[str, Account], now: datetime, *,
-    page: int, carry: dict[str, Any], more: bool,
+    page: int, carry: dict[str, Any], more: bool, offered: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
-    """One page's delivery batches, role copies included, and the carry to the next page.
+    """One page's delivery batches, role copies included, and the carry to the next page (``offered``: the
+    catalog features of the release's product, None when it has no entry: see ``entitlements.oncall_days``).
 
     Each address gets one notice per account: repeats among an account's subscribers are dropped, and a
     role copy (on-call, CSM) is planned only if its address is not among the account's recipients. So
@@ -191,7 +207,7 @@ def plan_accounts(
     for account_id in order:
         seen[account_id] = carried_seen(carry, account_id)
         people = first_per_address(groups.get(account_id, []), seen[account_id])
-        contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now)
+        contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now, offered)
         had = people or (account_id == carry.get("account") and carry.get("batches"))
         if account_id != continuing and had and c.oncall:
             people = first_per_address([Recipient(account_id, "oncall", c.oncall, c.tier, "oncall")],
@@ -256,7 +272,8 @@ def run(table: Table, queues: Queues, names: FanoutQueues, message: dict[str, An
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.get("cursor"))
     accounts = table.get_accounts(e["account_id"] for e in entries) if entries else {}
     planned, carry_on = plan_accounts(release, entries, accounts, datetime.now(UTC), page=page,
-                                      carry=message.get("carry") or {}, more=bool(cursor))  # fmt: skip
+                                      carry=message.get("carry") or {}, more=bool(cursor),
+                                      offered=catalog_features(table, release))  # fmt: skip
     outgoing = [{"release_id": release_id, "notice": "release", **b} for b in planned]
     if outgoing:
         queues.send_many(names.for_release(release), outgoing)
