@@ -2,8 +2,9 @@
 
 from chalice import Chalice  # type: ignore[attr-defined]
 
-from chalicelib.routes import auth, catalog, downloads, feedback, pipeline, releases, subscriptions
+from chalicelib.routes import auth, catalog, downloads, feedback, pipeline, releases, reviews, subscriptions
 
 app = Chalice(app_name="patchcast")
-for blueprint in (auth.bp, catalog.bp, subscriptions.bp, releases.bp, downloads.bp, pipeline.bp, feedback.bp):
+for blueprint in (auth.bp, catalog.bp, subscriptions.bp, releases.bp, downloads.bp, pipeline.bp, feedback.bp,
+                  reviews.bp):  # fmt: skip
     app.register_blueprint(blueprint)

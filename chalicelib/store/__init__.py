@@ -45,6 +45,12 @@ a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#
                                        (recall planning: one page per fan-out message)
 the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
                                        the successor release and contracts: ``recall_context``)
+contracts by support end date          GSI2: GSI2PK=SUPPORTEND, GSI2SK=<support_end>#<id> (on the contract
+                                       item; the warnings' daily Query of the ends due)
+one account's part of a release        PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#<account># and
+                                       DOWNLOADER#<account># (the review; markers hold first click and count)
+a review or warning sent once          PK=ACCOUNT#<id>, SK=ONCE#<review or warning key> (lease, addresses
+                                       sent, done_at)
 =====================================  ==============================================================
 """
 
@@ -57,6 +63,7 @@ from chalicelib.store.deliveries import DeliveriesMixin
 from chalicelib.store.downloads import DownloadsMixin
 from chalicelib.store.releases import ReleasesMixin
 from chalicelib.store.reports import ReportsMixin
+from chalicelib.store.reviews import ReviewsMixin
 from chalicelib.store.subscriptions import SubscriptionsMixin
 from chalicelib.store.suppressions import SuppressionsMixin
 
@@ -71,6 +78,7 @@ class Table(
     DeliveriesMixin,
     DownloadsMixin,
     ReportsMixin,
+    ReviewsMixin,
     BulkMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

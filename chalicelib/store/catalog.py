@@ -54,7 +54,8 @@ class CatalogMixin(TableBase):
                 TableName=self.name,
                 Item=dump(item),
                 # a contract stored before the list index existed is rewritten once, to join the list
-                ConditionExpression="attribute_not_exists(PK) OR #h <> :h OR attribute_not_exists(GSI1PK)",
+                ConditionExpression="attribute_not_exists(PK) OR #h <> :h OR attribute_not_exists(GSI1PK) "
+                "OR attribute_not_exists(GSI2PK)",
                 ExpressionAttributeNames={"#h": "digest"},
                 ExpressionAttributeValues=dump({":h": item["digest"]}),
             )
@@ -95,6 +96,7 @@ class CatalogMixin(TableBase):
 
 
 CONTRACTS = "CONTRACTS"  # GSI1 partition of every contract, sorted by account id: the support admins' list
+SUPPORT_ENDS = "SUPPORTEND"  # GSI2 partition of every contract, sorted by support_end: the warnings' daily Query
 _CURSOR_PREFIX = "a1:"  # versioned, so that the cursor's contents can change without misreading old ones
 
 
@@ -135,6 +137,7 @@ def _account_item(a: Account) -> dict[str, Any]:
     }
     body["digest"] = json.dumps(body, sort_keys=True)
     return {"PK": f"ACCOUNT#{a.account_id}", "SK": "CONTRACT", "GSI1PK": CONTRACTS, "GSI1SK": a.account_id, **body,
+            "GSI2PK": SUPPORT_ENDS, "GSI2SK": f"{a.support_end.isoformat()}#{a.account_id}",
             "updated_at": now_iso()}  # fmt: skip
 
 
