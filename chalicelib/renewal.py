@@ -62,8 +62,10 @@ def warning_email(*, sender: str, to: str, account: Account, days: int, lost: in
 
 
 def send_one(table: Table, mailer: Mailer, account: Account, days: int, lost: int) -> str:
-    """One account's warning for a threshold, once to each recipient: ``sent``, ``done`` or ``busy``."""
+    """One account's warning for a threshold (``days`` before its end), once to each recipient: ``sent``,
+    ``done`` or ``busy``."""
     what = f"WARNING#{account.support_end.isoformat()}#{days}"
+    left = (account.support_end - datetime.now(UTC).date()).days  # the threshold's day, or a missed one after it
     claim, sent = table.claim_once(account.account_id, what, lease_seconds=CLAIM_LEASE_SECONDS)
     if claim != "claimed":
         return claim
@@ -71,7 +73,7 @@ def send_one(table: Table, mailer: Mailer, account: Account, days: int, lost: in
         for address in recipients(table, account):
             if address.lower() in sent:
                 continue  # a run that died after sending it
-            raw = warning_email(sender=mailer.sender, to=address, account=account, days=days, lost=lost)
+            raw = warning_email(sender=mailer.sender, to=address, account=account, days=left, lost=lost)
             mailer.send_raw(address, raw)
             table.note_once_sent(account.account_id, what, address)
     except Exception:
