@@ -10,14 +10,14 @@ proportional to the releases of its products in the period. A release's counts a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import entitlements
 from chalicelib.auth import SUPPORT_ADMINS
 from chalicelib.errors import Conflict, Forbidden, NotFound
-from chalicelib.models import Account, Release
+from chalicelib.models import Account, Release, Subscription
 from chalicelib.observability import logger
 from chalicelib.periods import Period, period_just_ended
 from chalicelib.reports import delivery_counts
@@ -83,8 +83,7 @@ def _release_part(release: Release, part: dict[str, list[dict[str, Any]]], email
     }  # fmt: skip
 
 
-def _contacts(table: Table, account: Account) -> dict[str, Any]:
-    subs = table.list_subscriptions(account.account_id)
+def _contacts(table: Table, account: Account, subs: list[Subscription]) -> dict[str, Any]:
     roles = [("csm", account.csm_email), ("oncall", account.oncall_email)]
     addresses = [s.email for s in subs if s.status == "active"] + [a for _, a in roles if a]
     suppressed_roles = table.suppressed([a for _, a in roles if a])
@@ -107,8 +106,9 @@ def build(
     if published is None:
         published = table.published_between(period.start, period.end, account.products)
     releases = [r for r in published if r.product in account.products]
-    subs = {s.subscription_id: s.email for s in table.list_subscriptions(account.account_id)}
-    parts = [_release_part(r, table.account_part(r.release_id, account.account_id), subs) for r in releases]
+    subs = table.list_subscriptions(account.account_id)
+    emails = {s.subscription_id: s.email for s in subs}
+    parts = [_release_part(r, table.account_part(r.release_id, account.account_id), emails) for r in releases]
     waiting = sorted((p for p in parts if not p["downloads"] and p["status"] != "yanked"),
                      key=lambda p: (p["severity"], p["published_at"] or ""))  # fmt: skip
     totals = {c: sum(p["counts"][c] for p in parts) for c in COUNTED}
@@ -133,7 +133,7 @@ def build(
             for p in waiting
         ],  # fmt: skip
         "recalls": [{"id": p["id"], "version": p["version"], **p["recall"]} for p in parts if p["recall"]],
-        "contacts": _contacts(table, account),
+        "contacts": _contacts(table, account, subs),
         "totals": {"releases": len(parts), **totals},
     }
 
@@ -150,7 +150,7 @@ def csv_rows(review: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def elite_accounts(table: Table) -> Any:
+def elite_accounts(table: Table) -> Iterator[Account]:
     """Every contract whose tier has the review, page by page of the contract list (GSI1, no Scan)."""
     cursor: str | None = None
     while True:

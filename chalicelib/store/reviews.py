@@ -33,7 +33,8 @@ _LOOKBACK = timedelta(days=366)
 class ReviewsMixin(TableBase):
     def published_between(self, start: datetime, end: datetime, products: Sequence[str] | None = None) -> list[Release]:
         """Releases (of ``products``; None: of every product) published in ``[start, end)``, oldest first."""
-        low, high = _iso(start - _LOOKBACK), _iso(end)
+        # Stored times are to the second: an end within a second (``now``) counts that whole second as before it.
+        low, high = _iso(start - _LOOKBACK), _iso(end + timedelta(microseconds=999_999))
         items = self._query(
             IndexName="GSI2",
             KeyConditionExpression="GSI2PK = :pk AND GSI2SK BETWEEN :c0 AND :c1",

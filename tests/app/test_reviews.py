@@ -157,3 +157,13 @@ def test_customers_may_not_read_a_review_even_of_their_own_account_and_an_unknow
     assert _get(app_client, f"/accounts/{elite}/review", "customer", other)[0] == 403
     assert _get(app_client, f"/accounts/{elite}/review", "release-engineer")[0] == 403
     assert _get(app_client, f"/accounts/{unique('nobody')}/review", "support-admin")[0] == 404
+
+
+def test_a_release_published_in_the_current_second_is_in_a_range_ending_now(wired: Any) -> None:
+    # Stored times are to the second: a range ending now (sub-second) must still hold this second's releases.
+    world = load_world(wired.table, per_tier=1)
+    stamp = now_iso()
+    wired.table.set_release_fields(world.release.release_id, in_status="published", published_at=stamp)
+    now = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(microseconds=1)
+    found = wired.table.published_between(now - timedelta(days=1), now, [world.product])
+    assert [r.release_id for r in found] == [world.release.release_id]
