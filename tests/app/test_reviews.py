@@ -4,6 +4,7 @@ requests are refused."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import email
 import json
@@ -167,3 +168,24 @@ def test_a_release_published_in_the_current_second_is_in_a_range_ending_now(wire
     now = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(microseconds=1)
     found = wired.table.published_between(now - timedelta(days=1), now, [world.product])
     assert [r.release_id for r in found] == [world.release.release_id]
+
+
+def test_patchctl_accounts_review_prints_the_review_and_names_a_bad_field(
+    app_client: Client, wired: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from patchcast_tools.cli import accounts as cli_accounts
+    from patchcast_tools.cli.common import CliError
+    from tests.app.cli_api import cli_api
+    from tests.conftest import STATE
+
+    monkeypatch.setenv("PATCHCAST_STATE_DIR", str(STATE))
+    monkeypatch.setattr(cli_accounts, "Api", lambda _base, role: cli_api(app_client, role))
+    elite = load_world(wired.table, per_tier=1).accounts[0].account_id
+
+    def run(start: str | None, end: str | None) -> None:
+        cli_accounts.cmd_accounts_review(argparse.Namespace(api="http://x", json=False, id=elite, start=start, end=end))
+
+    run("2026-01-01", "2026-01-31")
+    assert capsys.readouterr().out.startswith(f"{elite} 2026-01-01T00:00:00Z..2026-02-01T00:00:00Z: 0 release(s)")
+    with pytest.raises(CliError, match="'to'"):
+        run("2026-02-01", "2026-01-01")
