@@ -29,10 +29,12 @@ TIME_LEFT_MS = 20_000  # a run stops taking accounts with less time than this; t
 
 
 def recipients(table: Table, account: Account) -> list[str]:
-    """The account's subscribed contacts (one per address) and its CSM."""
+    """The account's subscribed contacts (one per address) and its CSM, less suppressed addresses."""
     found = [s.email for s in table.list_subscriptions(account.account_id) if s.status == "active"]
     found += [account.csm_email] if account.csm_email else []
-    return list({a.lower(): a for a in found}.values())
+    unique = list({a.lower(): a for a in found}.values())
+    suppressed = table.suppressed(unique) if unique else set()
+    return [a for a in unique if a.lower() not in suppressed]
 
 
 def lost_releases(account: Account, releases: list[Release]) -> list[Release]:

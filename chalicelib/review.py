@@ -164,11 +164,13 @@ def send_one(
     table: Table, mailer: Mailer, account: Account, period: Period, now: datetime, published: list[Release]
 ) -> str:
     """The review of one account and period to its CSM, once: ``sent``, or why not (``done``, ``busy``,
-    ``no_csm``). A failed send gives the claim back (the next run tries again) and raises."""
+    ``no_csm``, ``suppressed``). A failed send gives the claim back (the next run tries again) and raises."""
     from chalicelib.review_mail import review_email
 
     if not account.csm_email:
         return "no_csm"
+    if table.suppressed([account.csm_email]):  # a bounce or complaint: SES would count another against us
+        return "suppressed"
     claim, sent = table.claim_once(account.account_id, f"REVIEW#{period.key}", lease_seconds=CLAIM_LEASE_SECONDS)
     if claim != "claimed":
         return claim

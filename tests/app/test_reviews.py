@@ -189,3 +189,13 @@ def test_patchctl_accounts_review_prints_the_review_and_names_a_bad_field(
     assert capsys.readouterr().out.startswith(f"{elite} 2026-01-01T00:00:00Z..2026-02-01T00:00:00Z: 0 release(s)")
     with pytest.raises(CliError, match="'to'"):
         run("2026-02-01", "2026-01-01")
+
+
+def test_a_suppressed_csm_gets_no_review(app_client: Client, wired: Any, runner: Any, unpaced: None) -> None:
+    period = periods.period_just_ended(wired.settings.review_period, datetime.now(UTC))
+    world, _ = _published_world(wired, runner, app_client, periods.stamp(period.start + timedelta(hours=1)))
+    csm = str(world.accounts[0].csm_email)
+    wired.table.suppress_address(csm, reason="complaint", detail="test", feedback_id=unique("f"))
+    before = len(sent_messages(wired.settings.names.stage))
+    _schedule(app_client, "review_reports")
+    assert not [m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]

@@ -120,3 +120,23 @@ def test_reimporting_the_contract_sends_nothing_again_and_renewing_stops_the_old
     _run(app_client, 2)
     # THEN its old end's warning is not sent
     assert _warnings(later, warned_too) == {a: [] for a in warned_too}
+
+
+def test_a_suppressed_address_gets_no_warning_and_a_contract_renewed_after_the_index_was_read_none(
+    app_client: Client, wired: Any, timely: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a contract 7 days from its end whose CSM's address is suppressed (a bounce)
+    account, warned = _account(wired, 7, active=1)
+    wired.table.suppress_address(str(account.csm_email), reason="bounce", detail="test", feedback_id=unique("f"))
+    before = len(sent_messages(""))
+    _run(app_client)
+    # THEN only the contact is warned
+    assert [len(v) for v in _warnings(before, warned).values()] == [1, 0]
+    # AND GIVEN another, renewed after the (eventually consistent) index showed its old end
+    stale, warned_too = _account(wired, 7, active=1)
+    wired.table.put_account(dataclasses.replace(stale, support_end=stale.support_end + timedelta(days=365)))
+    monkeypatch.setattr(wired.table, "contracts_ending", lambda first, last: [stale])
+    later = len(sent_messages(""))
+    _run(app_client)
+    # THEN the consistent read of the contract sees the renewal: no warning for the old end
+    assert _warnings(later, warned_too) == {a: [] for a in warned_too}
