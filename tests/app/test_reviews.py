@@ -199,3 +199,19 @@ def test_a_suppressed_csm_gets_no_review(app_client: Client, wired: Any, runner:
     before = len(sent_messages(wired.settings.names.stage))
     _schedule(app_client, "review_reports")
     assert not [m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]
+
+
+def test_a_run_short_of_time_leaves_the_reviews_to_the_next_run(
+    app_client: Client, wired: Any, runner: Any, unpaced: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    period = periods.period_just_ended(wired.settings.review_period, datetime.now(UTC))
+    world, _ = _published_world(wired, runner, app_client, periods.stamp(period.start + timedelta(hours=1)))
+    csm = str(world.accounts[0].csm_email)
+    monkeypatch.setattr(review, "TIME_LEFT_MS", 30_000)
+    before = len(sent_messages(wired.settings.names.stage))
+    assert review.run(wired.table, wired.mailer, spec=wired.settings.review_period, remaining_ms=lambda: 29_999) == {
+        "deferred": 1
+    }
+    assert not [m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]
+    review.run(wired.table, wired.mailer, spec=wired.settings.review_period, remaining_ms=lambda: 300_000)
+    assert len([m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]) == 1
