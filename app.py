@@ -2,7 +2,17 @@
 
 from chalice import Chalice  # type: ignore[attr-defined]
 
-from chalicelib.routes import announcements, auth, catalog, downloads, feedback, pipeline, releases, subscriptions
+from chalicelib.routes import (
+    announcements,
+    auth,
+    catalog,
+    downloads,
+    feedback,
+    pipeline,
+    releases,
+    reviews,
+    subscriptions,
+)
 
 app = Chalice(app_name="patchcast")
 for blueprint in (
@@ -14,5 +24,6 @@ for blueprint in (
     pipeline.bp,
     feedback.bp,
     announcements.bp,
+    reviews.bp,
 ):
     app.register_blueprint(blueprint)

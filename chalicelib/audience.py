@@ -59,6 +59,7 @@ def why_left_out(entry: AudienceEntry, release: Release, account: Account | None
 class _Tally:
     def __init__(self) -> None:
         self.tiers: dict[str, dict[str, Any]] = {t: _tier() for t in TIERS}
+        self.offered: tuple[str, ...] | None = ()  # the product's catalog features (fan-out's on-call rule)
 
     def of(self, tier: str) -> dict[str, Any]:
         return self.tiers.setdefault(tier or "unknown", _tier())
@@ -96,7 +97,9 @@ def _page(
     more: bool,
 ) -> dict[str, Any]:
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
-    planned, carry_on = fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry, more=more)
+    planned, carry_on = fanout.plan_accounts(
+        release, entries, accounts, now, page=page, carry=carry, more=more, offered=tally.offered
+    )
     recipients = [r for b in planned for r in b.recipients]
     suppressed = _suppressed(table, pool, [r.email for r in recipients])
     for r in recipients:
@@ -120,6 +123,7 @@ def preview(
     table: Table, release: Release, quota: SendQuota, now: datetime, *, clock: Callable[[], float] = time.monotonic
 ) -> dict[str, Any]:
     tally = _Tally()
+    tally.offered = fanout.catalog_features(table, release)
     started = clock()
     cursor: str | None = None
     carry: dict[str, Any] = {}

@@ -7,6 +7,7 @@ Every check in the pipeline (subscribe, fan-out, delivery, download) calls ``dec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -170,19 +171,42 @@ def decide(contract: Contract, *, product: str, kind: str, channel: str, now: da
     return Decision(True, Reason.OK, "entitled")
 
 
-def oncall_copy_due(tier: str, *, severity: int, local_now: datetime, business_hours: tuple[int, int]) -> bool:
-    """Severity-1 notices also go to the on-call contact outside business hours (X10, P1)."""
-    tier_policy = TIERS.get(tier)
-    if tier_policy is None or severity != 1:
+def oncall_copy_due(
+    tier: str, *, severity: int, local_now: datetime, business_hours: tuple[int, int],
+    offered: Sequence[str] | None = None,
+) -> bool:  # fmt: skip
+    """Severity-1 notices also go to the on-call contact outside business hours (X10, P1), for a product
+    that offers the tier's after-hours feature (``offered``: its catalog features; see ``oncall_days``)."""
+    days = oncall_days(tier, offered)
+    if days is None or severity != 1:
         return False
     start, end = business_hours
     weekday = local_now.weekday() < 5
     in_hours = weekday and start <= local_now.hour < end
     if in_hours:
         return False
-    if tier_policy.oncall_severity1 is OnCallDays.WEEKDAYS:
+    if days is OnCallDays.WEEKDAYS:
         return weekday
     return True
+
+
+# The after-hours severity-1 features (marked '*'), the widest first, and the days each covers.
+AFTER_HOURS: dict[str, OnCallDays] = {"P1": OnCallDays.EVERY_DAY, "X10": OnCallDays.WEEKDAYS}
+
+
+def oncall_days(tier: str, offered: Sequence[str] | None) -> OnCallDays | None:
+    """On which days the tier's on-call copies go for a product offering ``offered``: the widest after-hours
+    feature the tier includes (``STARRED``) and the product offers; None when there is none.
+
+    ``offered`` None is a product with no catalog entry: nothing limits it, so the tier's own days apply
+    (missing a severity-1 page costs more than an extra one; fan-out logs the missing entry).
+    """
+    tier_policy = TIERS.get(tier)
+    if tier_policy is None:
+        return None
+    if offered is None:
+        return tier_policy.oncall_severity1
+    return next((days for f, days in AFTER_HOURS.items() if f in STARRED.get(tier, ()) and f in offered), None)
 
 
 # The seed's features marked '*' ("only for some products") each tier includes: a product offers some of

@@ -13,7 +13,7 @@ the batches holding the account's recipients (see docs/delivery.md).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from chalicelib import digests
 from chalicelib.entitlements import TIERS, decide, oncall_copy_due
 from chalicelib.messages import DeliveryBatch, FanoutPage
-from chalicelib.models import Account, Recipient, Release
+from chalicelib.models import Account, Product, Recipient, Release
 from chalicelib.observability import logger
 from chalicelib.records import AudienceEntry
 from chalicelib.states import ClaimStatus, Notice, ReleaseStatus, Role
@@ -68,6 +68,7 @@ class FanoutStore(PageStore, Protocol):
     ) -> tuple[list[AudienceEntry], str | None]: ...
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]: ...
     def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None: ...
+    def get_product(self, product_id: str) -> Product | None: ...
 
 
 def prefers(entry: AudienceEntry, release: Release) -> bool:
@@ -96,7 +97,8 @@ def plan_page(
     return recipients
 
 
-def oncall_due(account: Account, release: Release, now: datetime) -> bool:
+def oncall_due(account: Account, release: Release, now: datetime, offered: Sequence[str] | None = None) -> bool:
+    """Is the on-call copy due, the release's product offering ``offered`` (None: not in the catalog)?"""
     if not account.oncall_email:
         return False
     try:
@@ -104,8 +106,21 @@ def oncall_due(account: Account, release: Release, now: datetime) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         local = now  # validated on import; a zone missing from this runtime falls back to UTC
     return oncall_copy_due(
-        account.tier, severity=release.severity, local_now=local, business_hours=account.business_hours
-    )
+        account.tier, severity=release.severity, local_now=local, business_hours=account.business_hours,
+        offered=offered,
+    )  # fmt: skip
+
+
+def catalog_features(table: FanoutStore, release: Release) -> tuple[str, ...] | None:
+    """The release's product's catalog features, read once per page (not per recipient); None: no entry."""
+    if release.severity != 1:  # only severity-1 on-call copies depend on them
+        return ()
+    product = table.get_product(release.product)
+    if product is None:
+        logger.warning("product not in the catalog: on-call copies go as the tier's days say",
+                       extra={"release_id": release.release_id, "product": release.product})  # fmt: skip
+        return None
+    return product.features
 
 
 def address_key(address: str) -> str:
@@ -173,12 +188,18 @@ class _Contacts:
 
     @classmethod
     def of(
-        cls, account_id: str, accounts: dict[str, Account], carry: Mapping[str, Any], release: Release, now: datetime
+        cls,
+        account_id: str,
+        accounts: dict[str, Account],
+        carry: Mapping[str, Any],
+        release: Release,
+        now: datetime,
+        offered: Sequence[str] | None,
     ) -> _Contacts:
         account = accounts.get(account_id)
         if account is None:
             return cls(str(carry.get("tier", "")), carry.get("csm"), carry.get("oncall"))
-        oncall = account.oncall_email if oncall_due(account, release, now) else None
+        oncall = account.oncall_email if oncall_due(account, release, now, offered) else None
         return cls(account.tier, account.csm_email, oncall)
 
 
@@ -198,8 +219,10 @@ def plan_accounts(
     page: int,
     carry: Mapping[str, Any],
     more: bool,
+    offered: Sequence[str] | None = None,
 ) -> tuple[list[DeliveryBatch], dict[str, Any]]:
-    """One page's delivery batches, role copies included, and the carry to the next page.
+    """One page's delivery batches, role copies included, and the carry to the next page (``offered``: the
+    catalog features of the release's product, None when it has no entry: see ``entitlements.oncall_days``).
 
     Each address gets one notice per account: repeats among an account's subscribers are dropped, and a
     role copy (on-call, CSM) is planned only if its address is not among the account's recipients. So
@@ -217,7 +240,7 @@ def plan_accounts(
     for account_id in order:
         seen[account_id] = carried_seen(carry, account_id)
         people = first_per_address(groups.get(account_id, []), seen[account_id])
-        contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now)
+        contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now, offered)
         had = people or (account_id == carry.get("account") and carry.get("batches"))
         if account_id != continuing and had and c.oncall:
             people = (
@@ -298,7 +321,14 @@ def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
     if queued:
         table.queue_digest_items(queued)
     planned, carry_on = plan_accounts(
-        release, entries, accounts, now, page=page, carry=message.carry, more=bool(cursor)
+        release,
+        entries,
+        accounts,
+        now,
+        page=page,
+        carry=message.carry,
+        more=bool(cursor),
+        offered=catalog_features(table, release),
     )
     if planned:
         queues.send_batches(planned, critical=critical(release))

@@ -155,3 +155,11 @@ def report(table: Table, release: Release) -> dict[str, Any]:
         "time_precision": PRECISION,
         "failed_batches": [f.public() for f in failed],
     }
+
+
+def delivery_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """The report's counts of some delivery records (one account's, for its review): as delivery tallies them."""
+    counts = _empty()
+    for r in records:
+        _add_delivery(counts, str(r.get("role", "subscriber")), str(r.get("status", "")), 1)
+    return counts

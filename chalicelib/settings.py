@@ -35,6 +35,8 @@ class Settings:
     # Emails/s when SES cannot tell its quota and none is known yet: the sandbox's 1/s outside the local
     # stage (whose AWS has no GetAccount: 0 = unpaced there).
     ses_default_rate: float = 1.0
+    # The CSM review's period (chalicelib.periods): month, week, day or <n>min.
+    review_period: str = "month"
 
     @property
     def stage(self) -> str:
@@ -75,6 +77,15 @@ def _float(env: dict[str, str] | os._Environ[str], key: str, default: float) -> 
     return value
 
 
+def _review_period(env: dict[str, str] | os._Environ[str]) -> str:
+    from chalicelib.periods import check_period_setting
+
+    try:
+        return check_period_setting(env.get("PATCHCAST_REVIEW_PERIOD") or "month")
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {exc}") from exc
+
+
 def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
     names = names_module.current(env)
     stage = names.stage
@@ -92,6 +103,7 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
         multipart_part_size=_int(env, "PATCHCAST_MULTIPART_PART_SIZE", 64 * 1024**2),
         send_share=_float(env, "PATCHCAST_SEND_SHARE", 1 / max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4))),
         ses_default_rate=_float(env, "PATCHCAST_SES_DEFAULT_RATE", 0.0 if stage == "local" else 1.0),
+        review_period=_review_period(env),
     )
 
 

@@ -71,6 +71,9 @@ class MemoryStore:
     def put_product(self, product: Product) -> None:
         self.products[product.product_id] = product
 
+    def get_product(self, product_id: str) -> Product | None:
+        return self.products.get(product_id)
+
     def put_account(self, account: Account) -> None:
         self.accounts[account.account_id] = account
 

@@ -56,6 +56,12 @@ product + version announced once       PK=ANNOUNCEKEY#<product>#<version>, SK=AN
 announcements, newest first            GSI2: GSI2PK=ANNOUNCEMENTS, GSI2SK=<created_at>#<id>
 a product's announcements              GSI1: GSI1PK=ANNOUNCED#<product>, GSI1SK=<planned_for>#<id>
 one tier's audience of a product       GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK begins_with <rank>#
+contracts by support end date          GSI2: GSI2PK=SUPPORTEND, GSI2SK=<support_end>#<id> (on the contract
+                                       item; the warnings' daily Query of the ends due)
+one account's part of a release        PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#<account># and
+                                       DOWNLOADER#<account># (the review; markers hold first click and count)
+a review or warning sent once          PK=ACCOUNT#<id>, SK=ONCE#<review or warning key> (lease, addresses
+                                       sent, done_at)
 =====================================  ==============================================================
 """
 
@@ -71,6 +77,7 @@ from chalicelib.store.digests import DigestsMixin
 from chalicelib.store.downloads import DownloadsMixin
 from chalicelib.store.releases import ReleasesMixin
 from chalicelib.store.reports import ReportsMixin
+from chalicelib.store.reviews import ReviewsMixin
 from chalicelib.store.subscriptions import SubscriptionsMixin
 from chalicelib.store.suppressions import SuppressionsMixin
 
@@ -85,6 +92,7 @@ class Table(
     DeliveriesMixin,
     DownloadsMixin,
     ReportsMixin,
+    ReviewsMixin,
     BulkMixin,
     ConfirmationsMixin,
     DigestsMixin,

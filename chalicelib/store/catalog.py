@@ -53,7 +53,8 @@ class CatalogMixin(TableBase):
                 TableName=self.name,
                 Item=dump(item),
                 # a contract stored before the list index existed is rewritten once, to join the list
-                ConditionExpression="attribute_not_exists(PK) OR #h <> :h OR attribute_not_exists(GSI1PK)",
+                ConditionExpression="attribute_not_exists(PK) OR #h <> :h OR attribute_not_exists(GSI1PK) "
+                "OR attribute_not_exists(GSI2PK)",
                 ExpressionAttributeNames={"#h": "digest"},
                 ExpressionAttributeValues=dump({":h": item["digest"]}),
             )

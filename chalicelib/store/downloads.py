@@ -115,7 +115,17 @@ class DownloadsMixin(TableBase):
             marker = {
                 "Put": {
                     "TableName": self.name,
-                    "Item": dump({"PK": f"RELEASE#{release_id}", "SK": f"DOWNLOADER#{who}", "type": "downloader"}),
+                    # first click, address and clicks: the CSM's review reads them per account (same write)
+                    "Item": dump(
+                        {
+                            "PK": f"RELEASE#{release_id}",
+                            "SK": f"DOWNLOADER#{who}",
+                            "type": "downloader",
+                            "at": at,
+                            "email": email,
+                            "clicks": 1,
+                        }
+                    ),  # fmt: skip
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
@@ -123,5 +133,9 @@ class DownloadsMixin(TableBase):
             if transact(self._db, [audit, marker, tally_update(self.name, release_id, "download", who, both)]) is None:
                 return
         again = tally_update(self.name, release_id, "download", who, {f"{counted}#downloaded": 1})
-        if transact(self._db, [audit, again]) is not None:  # nothing in it has a condition
+        clicked = {"Update": {"TableName": self.name, "Key": key(f"RELEASE#{release_id}", f"DOWNLOADER#{who}"),
+                              "UpdateExpression": "SET #type = :type ADD clicks :one",
+                              "ExpressionAttributeNames": {"#type": "type"},
+                              "ExpressionAttributeValues": dump({":type": "downloader", ":one": 1})}}  # fmt: skip
+        if transact(self._db, [audit, again, clicked]) is not None:  # nothing in it has a condition
             raise RuntimeError("the download audit transaction was refused")

@@ -14,6 +14,7 @@ from chalicelib.records import AudienceEntry, BatchState, DeliveryRecord, Failed
 from chalicelib.states import DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 
 CONTRACTS = "CONTRACTS"  # GSI1 partition of every contract, sorted by account id: the support admins' list
+SUPPORT_ENDS = "SUPPORTEND"  # GSI2 partition of every contract, sorted by support_end: the warnings' daily Query
 RELEASES_LIST = "RELEASES"  # GSI2 partition of every release, newest first
 
 
@@ -33,6 +34,7 @@ def account_item(a: Account) -> dict[str, Any]:
     }
     body["digest"] = json.dumps(body, sort_keys=True)
     return {"PK": f"ACCOUNT#{a.account_id}", "SK": "CONTRACT", "GSI1PK": CONTRACTS, "GSI1SK": a.account_id, **body,
+            "GSI2PK": SUPPORT_ENDS, "GSI2SK": f"{a.support_end.isoformat()}#{a.account_id}",
             "updated_at": now_iso()}  # fmt: skip
 
 

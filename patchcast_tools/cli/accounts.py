@@ -1,4 +1,4 @@
-"""``patchctl accounts import|list|show|export``: support contracts. ``import`` upserts one PUT per row and
+"""``patchctl accounts import|list|show|export|review``: support contracts (and an Elite account's review). ``import`` upserts one PUT per row and
 reports every row in file order by its line number, each rejected row with all its faults at once; a
 rejected row writes nothing, and importing the same file again (or a file ``export`` wrote) changes nothing."""
 
@@ -189,9 +189,33 @@ def cmd_accounts_show(args: argparse.Namespace) -> None:
     emit(args, account, "\n".join(f"{c:<15} {row[c]}" for c in REQUIRED + OPTIONAL))
 
 
+def _review_text(review: dict[str, Any]) -> str:
+    t, period = review["totals"], review["period"]
+    lines = [
+        f"{review['account_id']} {period['from']}..{period['to']}: {t['releases']} release(s), "
+        f"{t['notified']} notified, {t['downloaders']} downloader(s); {review['days_left']} day(s) of support left"
+    ]
+    lines += [
+        f"  {r['product']} {r['version']:<12} sev {r['severity']} {r['status']:<9} notified "
+        f"{r['counts']['notified']}, downloaders {r['counts']['downloaders']}"
+        for r in review["releases"]
+    ]
+    lines += [f"  not downloaded: sev {w['severity']} {w['product']} {w['version']}" for w in review["not_downloaded"]]
+    return "\n".join(lines)  # fmt: skip
+
+
+def cmd_accounts_review(args: argparse.Namespace) -> None:
+    query = "&".join(
+        f"{k}={requests.utils.quote(v, safe='')}" for k, v in (("from", args.start), ("to", args.end)) if v
+    )
+    path = f"/accounts/{requests.utils.quote(args.id, safe='')}/review" + (f"?{query}" if query else "")
+    review = Api(args.api, "support-admin").call("GET", path)
+    emit(args, review, _review_text(review))
+
+
 def register(sub: Any) -> None:
     accounts = sub.add_parser(
-        "accounts", help="support contracts: import, list, show, export", description="Support contracts."
+        "accounts", help="support contracts: import, list, show, export, review", description="Support contracts."
     ).add_subparsers(dest="action", required=True, metavar="SUBCOMMAND", title="subcommands")
     columns = (
         "Columns: " + ", ".join(REQUIRED) + " (required); " + ", ".join(OPTIONAL) + " (optional). "
@@ -216,3 +240,14 @@ def register(sub: Any) -> None:
     add_common(export)
     export.add_argument("file", help="the CSV file to write (replaced if it exists)")
     export.set_defaults(func=cmd_accounts_export)
+    review = accounts.add_parser(
+        "review",
+        help="an Elite account's review for its CSM",
+        description="The CSM's review of an Elite account: releases of its products in the period, who was notified "
+        "and downloaded, what nobody downloaded yet, recalls, suppressed and bouncing contacts. See docs/reviews.md.",
+    )
+    add_common(review)
+    review.add_argument("id", help="the account id")
+    review.add_argument("--from", dest="start", help="first day (YYYY-MM-DD) or time; default: the last period's")
+    review.add_argument("--to", dest="end", help="last day (YYYY-MM-DD, inclusive) or time; default: the last period's")
+    review.set_defaults(func=cmd_accounts_review)

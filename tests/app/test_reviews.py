@@ -1,0 +1,217 @@
+"""The CSM's review of an Elite account: its counts are the release report's for that account, the schedule
+sends each account's review once however often it runs, it asks the matrix (``csm_review_report``), and bad
+requests are refused."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import email
+import json
+from datetime import UTC, datetime, timedelta
+from email.policy import default
+from typing import Any
+
+import jsonschema
+import pytest
+from chalice.test import Client
+
+from chalicelib import entitlements, periods, review
+from chalicelib.models import now_iso
+from chalicelib.names import ResourceNames
+from chalicelib.pacing import QuotaCache, SendQuota
+from chalicelib.review import COUNTED
+from tests.app.delivery_world import World, drain, load_world
+from tests.conftest import auth, sent_messages, unique
+
+NAMES = ResourceNames("local")
+
+
+@pytest.fixture
+def unpaced(wired: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
+    monkeypatch.setattr(review, "TIME_LEFT_MS", 0)  # the test client gives a Lambda 3 s
+
+
+def _schedule(app_client: Client, name: str) -> None:
+    app_client.lambda_.invoke(name, app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, []))
+
+
+def _get(app_client: Client, path: str, role: str = "release-engineer", account: str | None = None) -> Any:
+    resp = app_client.http.get(path, headers=auth(role, account, f"ops@{account}.example" if account else None))
+    return resp.status_code, json.loads(resp.body)
+
+
+def _published_world(wired: Any, runner: Any, app_client: Client, published_at: str) -> tuple[World, str]:
+    """Two subscribers per tier and a CSM per account; a release of theirs published at ``published_at``,
+    delivered; the first Elite subscriber clicks it twice, then the release is yanked and recalled; a second
+    release nobody downloads. Returns the world and the second release's id."""
+    world = load_world(wired.table, per_tier=2, csm_email=f"{unique('csm')}@vendor.example")
+    release = dataclasses.replace(world.release, release_id=f"{world.release.release_id}-a", version="1.0.1",
+                                  created_at=published_at)  # made when it was published  # fmt: skip
+    wired.table.create_release(release)
+    world, release_id = dataclasses.replace(world, release=release), release.release_id
+    wired.table.set_release_fields(release_id, in_status="published", published_at=published_at, fanout_at=published_at)
+    wired.queues.send(NAMES.fanout_queue, {"release_id": release_id})
+    runner.pump()
+    elite = world.subscribers[0]
+    for first in (True, False):
+        wired.table.record_download(release_id, account_id=elite.account_id, subscription_id=elite.subscription_id,
+                                    ip="10.0.0.1", user_agent="t", email=elite.email, tier="elite", first=first)  # fmt: skip
+    resp = app_client.http.post(f"/releases/{release_id}/yank", headers=auth("release-engineer"),
+                                body=json.dumps({"reason": "Breaks invoices"}))  # fmt: skip
+    assert resp.status_code == 200, resp.body
+    drain(runner, lambda: len(list(wired.table.delivery_outcomes(release_id, "recall"))) >= 2 * 3 + 1)
+    other = dataclasses.replace(world.release, release_id=f"{release_id}-b", version="1.1", severity=1,
+                                status="published", published_at=published_at)  # fmt: skip
+    wired.table.create_release(other)
+    return world, other.release_id
+
+
+def test_the_review_counts_are_the_release_reports_for_the_account(
+    app_client: Client, wired: Any, runner: Any, unpaced: None
+) -> None:
+    # GIVEN a delivered, downloaded and recalled release and one nobody downloaded, published today
+    world, untouched = _published_world(wired, runner, app_client, now_iso())
+    elite = world.accounts[0]
+    today = datetime.now(UTC).date().isoformat()
+    # WHEN a support admin asks for the Elite account's review of today
+    status, review = _get(app_client, f"/accounts/{elite.account_id}/review?from={today}&to={today}", "support-admin")
+    # THEN its counts of the release are the report's Elite counts (the only Elite account of the product)
+    assert status == 200, review
+    _, report = _get(app_client, f"/releases/{world.release.release_id}/report")
+    part = next(r for r in review["releases"] if r["id"] == world.release.release_id)
+    assert {c: part["counts"][c] for c in COUNTED} == {c: report["tiers"]["elite"][c] for c in COUNTED}
+    assert (part["counts"]["notified"], part["counts"]["downloaded"], part["counts"]["downloaders"]) == (2, 2, 1)
+    assert part["counts"]["recalled"] >= 2 and review["recalls"][0]["build_downloaded"] is True
+    # AND who was notified and who downloaded, when; what nobody downloaded, severity 1 first; the days left
+    assert {n["email"] for n in part["notified"]} >= {s.email for s in world.subscribers[:2]}
+    assert [(d["email"], d["clicks"]) for d in part["downloads"]] == [(world.subscribers[0].email, 2)]
+    assert part["downloads"][0]["first_at"][:10] == today
+    assert [w["id"] for w in review["not_downloaded"]] == [untouched]
+    assert review["days_left"] == (elite.support_end - datetime.now(UTC).date()).days + 1
+    # AND it is what the OpenAPI document says
+    doc = json.loads(app_client.http.get("/openapi.json").body)
+    jsonschema.validate(review, {"$ref": "#/components/schemas/Review", "components": doc["components"]})
+
+
+def test_the_schedule_sends_each_review_once_however_often_it_runs_and_its_csv_matches_the_report(
+    app_client: Client, wired: Any, runner: Any, unpaced: None
+) -> None:
+    # GIVEN a release published in the period just ended
+    period = periods.period_just_ended(wired.settings.review_period, datetime.now(UTC))
+    world, _ = _published_world(wired, runner, app_client, periods.stamp(period.start + timedelta(hours=1)))
+    csm = world.accounts[0].csm_email
+    before = len(sent_messages(wired.settings.names.stage))
+    # WHEN the review schedule runs three times
+    for _ in range(3):
+        _schedule(app_client, "review_reports")
+    # THEN the Elite CSM got one review; the other tiers' CSMs none
+    mine = [m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]
+    assert len(mine) == 1
+    msg = email.message_from_string(mine[0]["raw"], policy=default)
+    rows = next(p for p in msg.walk() if p.get_content_type() == "text/csv").get_content().splitlines()
+    header, first = rows[0].split(","), dict(zip(rows[0].split(","), rows[1].split(","), strict=True))
+    _, report = _get(app_client, f"/releases/{world.release.release_id}/report")
+    assert first["release_id"] == world.release.release_id and "notified" in header
+    assert {c: int(first[c]) for c in COUNTED} == {c: report["tiers"]["elite"][c] for c in COUNTED}
+
+
+def test_taking_the_review_away_from_elite_stops_it(
+    app_client: Client, wired: Any, runner: Any, unpaced: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    period = periods.period_just_ended(wired.settings.review_period, datetime.now(UTC))
+    world, _ = _published_world(wired, runner, app_client, periods.stamp(period.start + timedelta(hours=1)))
+    elite = dataclasses.replace(entitlements.TIERS["elite"], csm_review_report=False)
+    monkeypatch.setitem(entitlements.TIERS, "elite", elite)
+    before = len(sent_messages(wired.settings.names.stage))
+    _schedule(app_client, "review_reports")
+    assert not [m for m in sent_messages(wired.settings.names.stage)[before:]
+                if world.accounts[0].csm_email in m["to"]]  # fmt: skip
+    status, body = _get(app_client, f"/accounts/{world.accounts[0].account_id}/review", "support-admin")
+    assert (status, body["error"]) == (409, "not_entitled")
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("?from=2026-02-01&to=2026-01-01", "invalid_range"),
+        ("?from=2024-01-01&to=2025-12-31", "invalid_range"),
+        ("?from=2026-13-01", "invalid_field"),
+        ("?since=2026-01-01", "unknown_parameter"),
+    ],
+)
+def test_a_reversed_or_too_long_range_a_bad_date_or_an_unknown_parameter_is_a_400(
+    app_client: Client, wired: Any, query: str, code: str
+) -> None:
+    world = load_world(wired.table, per_tier=1)
+    status, body = _get(app_client, f"/accounts/{world.accounts[0].account_id}/review{query}", "support-admin")
+    assert (status, body["error"]) == (400, code) and "message" in body
+
+
+def test_customers_may_not_read_a_review_even_of_their_own_account_and_an_unknown_account_is_404(
+    app_client: Client, wired: Any
+) -> None:
+    world = load_world(wired.table, per_tier=1)
+    elite, other = world.accounts[0].account_id, world.accounts[1].account_id
+    assert _get(app_client, f"/accounts/{elite}/review", "customer", elite)[0] == 403
+    assert _get(app_client, f"/accounts/{elite}/review", "customer", other)[0] == 403
+    assert _get(app_client, f"/accounts/{elite}/review", "release-engineer")[0] == 403
+    assert _get(app_client, f"/accounts/{unique('nobody')}/review", "support-admin")[0] == 404
+
+
+def test_a_release_published_in_the_current_second_is_in_a_range_ending_now(wired: Any) -> None:
+    # Stored times are to the second: a range ending now (sub-second) must still hold this second's releases.
+    world = load_world(wired.table, per_tier=1)
+    stamp = now_iso()
+    wired.table.set_release_fields(world.release.release_id, in_status="published", published_at=stamp)
+    now = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(microseconds=1)
+    found = wired.table.published_between(now - timedelta(days=1), now, [world.product])
+    assert [r.release_id for r in found] == [world.release.release_id]
+
+
+def test_patchctl_accounts_review_prints_the_review_and_names_a_bad_field(
+    app_client: Client, wired: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from patchcast_tools.cli import accounts as cli_accounts
+    from patchcast_tools.cli.common import CliError
+    from tests.app.cli_api import cli_api
+    from tests.conftest import STATE
+
+    monkeypatch.setenv("PATCHCAST_STATE_DIR", str(STATE))
+    monkeypatch.setattr(cli_accounts, "Api", lambda _base, role: cli_api(app_client, role))
+    elite = load_world(wired.table, per_tier=1).accounts[0].account_id
+
+    def run(start: str | None, end: str | None) -> None:
+        cli_accounts.cmd_accounts_review(argparse.Namespace(api="http://x", json=False, id=elite, start=start, end=end))
+
+    run("2026-01-01", "2026-01-31")
+    assert capsys.readouterr().out.startswith(f"{elite} 2026-01-01T00:00:00Z..2026-02-01T00:00:00Z: 0 release(s)")
+    with pytest.raises(CliError, match="'to'"):
+        run("2026-02-01", "2026-01-01")
+
+
+def test_a_suppressed_csm_gets_no_review(app_client: Client, wired: Any, runner: Any, unpaced: None) -> None:
+    period = periods.period_just_ended(wired.settings.review_period, datetime.now(UTC))
+    world, _ = _published_world(wired, runner, app_client, periods.stamp(period.start + timedelta(hours=1)))
+    csm = str(world.accounts[0].csm_email)
+    wired.table.suppress_address(csm, reason="complaint", detail="test", feedback_id=unique("f"))
+    before = len(sent_messages(wired.settings.names.stage))
+    _schedule(app_client, "review_reports")
+    assert not [m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]
+
+
+def test_a_run_short_of_time_leaves_the_reviews_to_the_next_run(
+    app_client: Client, wired: Any, runner: Any, unpaced: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    period = periods.period_just_ended(wired.settings.review_period, datetime.now(UTC))
+    world, _ = _published_world(wired, runner, app_client, periods.stamp(period.start + timedelta(hours=1)))
+    csm = str(world.accounts[0].csm_email)
+    monkeypatch.setattr(review, "TIME_LEFT_MS", 30_000)
+    before = len(sent_messages(wired.settings.names.stage))
+    assert review.run(wired.table, wired.mailer, spec=wired.settings.review_period, remaining_ms=lambda: 29_999) == {
+        "deferred": 1
+    }
+    assert not [m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]
+    review.run(wired.table, wired.mailer, spec=wired.settings.review_period, remaining_ms=lambda: 300_000)
+    assert len([m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]) == 1
