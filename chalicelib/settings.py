@@ -34,6 +34,9 @@ class Settings:
     # Emails/s when SES cannot tell its quota and none is known yet: the sandbox's 1/s outside the local
     # stage (whose AWS has no GetAccount: 0 = unpaced there).
     ses_default_rate: float = 1.0
+    # The user pool's managed login (https://<prefix>.auth.<region>.amazoncognito.com): the portal's sign-in
+    # in AWS; the local stage signs in on its own page instead.
+    cognito_domain: str = ""
 
     @property
     def stage(self) -> str:
@@ -90,6 +93,7 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
         multipart_part_size=_int(env, "PATCHCAST_MULTIPART_PART_SIZE", 64 * 1024**2),
         send_share=_float(env, "PATCHCAST_SEND_SHARE", 1 / max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4))),
         ses_default_rate=_float(env, "PATCHCAST_SES_DEFAULT_RATE", 0.0 if stage == "local" else 1.0),
+        cognito_domain=env.get("PATCHCAST_COGNITO_DOMAIN", "").rstrip("/"),
     )
 
 

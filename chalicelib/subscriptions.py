@@ -91,22 +91,44 @@ def create(
         created_at=now_iso(),
     )
     # The message first: one that cannot be built must leave nothing written.
-    raw = mail.confirmation(
-        sender=mailer.sender,
-        to=sub.email,
-        account_name=account.name,
-        products=list(sub.products),
-        confirm_url=links.confirm(account_id, sub.subscription_id, hours=confirm_hours),
-        hours=confirm_hours,
-    )
+    raw = _confirmation(mailer, links, account, sub, confirm_hours)
     table.put_pending_subscription(sub, expires_at=int(time.time()) + confirm_hours * 3600)
     try:
-        mailer.send_raw(sub.email, raw)
+        send_confirmation(mailer, sub, raw)
     except Exception:
         # Unsent, the pending subscription would hold the address (409) until it expired: take it back,
         # so that trying again works.
         table.delete_subscription(account_id, sub.subscription_id)
         raise
+    return sub
+
+
+def _confirmation(mailer: Mailer, links: LinkMaker, account: Account, sub: Subscription, hours: int) -> bytes:
+    return mail.confirmation(
+        sender=mailer.sender,
+        to=sub.email,
+        account_name=account.name,
+        products=list(sub.products),
+        confirm_url=links.confirm(sub.account_id, sub.subscription_id, hours=hours),
+        hours=hours,
+    )
+
+
+def send_confirmation(mailer: Mailer, sub: Subscription, raw: bytes) -> None:
+    """The one place a confirmation email leaves (for a new subscription and for a resend)."""
+    mailer.send_raw(sub.email, raw)
+
+
+def resend_confirmation(
+    table: Table, mailer: Mailer, links: LinkMaker, who: Identity, subscription_id: str, *, confirm_hours: int
+) -> Subscription:
+    """A new confirmation email for a pending subscription of the caller's account."""
+    sub = _own(table, who, subscription_id)
+    if sub.status != "pending":
+        raise Conflict(
+            f"This subscription is {sub.status}: there is nothing to confirm.", code=f"subscription_{sub.status}"
+        )
+    send_confirmation(mailer, sub, _confirmation(mailer, links, _contract(table, sub.account_id), sub, confirm_hours))
     return sub
 
 
@@ -126,6 +148,12 @@ def _claims(ring: KeyRing, token: str, purpose: Purpose, what: str) -> Claims:
         raise Gone(f"This {what} link has expired{hint}.", code="link_expired") from exc
     except TokenInvalid as exc:
         raise NotFound(f"This {what} link is not valid.", code="invalid_link") from exc
+
+
+def confirm_target(table: Table, ring: KeyRing, token: str) -> Subscription | None:
+    """What a confirmation link points at (the GET page, which changes nothing); None when it is gone."""
+    claims = _claims(ring, token, Purpose.CONFIRM, "confirmation")
+    return table.get_subscription(claims.account_id, claims.subject)
 
 
 def confirm(table: Table, ring: KeyRing, token: str) -> Subscription:

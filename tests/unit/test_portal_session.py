@@ -1,0 +1,34 @@
+"""The portal's pure pieces: where ``next=`` may lead, and the local ID token's claims matching patchctl's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import pytest
+
+from chalicelib.portal.local_issuer import id_token_claims
+from chalicelib.portal.session import safe_next
+from patchcast_tools.local import issuer
+
+
+@pytest.mark.parametrize("evil", ["//evil.example", "https://evil.example", "/\\evil.example", "javascript:alert(1)",
+                                  "/portal//evil.example", "/portal\\@evil.example", "/portalx:y", "", None,
+                                  "/portal\r\nLocation: x", "http:/portal"])  # fmt: skip
+def test_next_only_leads_to_the_portals_own_paths(evil: str | None) -> None:
+    assert safe_next(evil) == "/portal"
+
+
+@pytest.mark.parametrize("good", ["/portal", "/portal/alerts", "/portal/fixes?product=M3&kind=patch"])
+def test_next_keeps_a_portal_path(good: str) -> None:
+    assert safe_next(good) == good
+
+
+def test_the_local_sign_in_mints_the_claims_patchctl_token_mints(tmp_path: Path) -> None:
+    issuer.ensure_keys(tmp_path)
+    minted = jwt.decode(issuer.mint(tmp_path, role="customer", account="acme", email="ops@acme.example"),
+                        options={"verify_signature": False})  # fmt: skip
+    ours = id_token_claims(issuer=issuer.ISSUER, audience=issuer.AUDIENCE, role="customer", account="acme",
+                           email="ops@acme.example", seconds=issuer.lifetime_seconds())  # fmt: skip
+    timeless = lambda c: {k: v for k, v in c.items() if k not in ("iat", "nbf", "exp")}  # noqa: E731
+    assert timeless(minted) == timeless(ours) and minted["exp"] - minted["iat"] == ours["exp"] - ours["iat"]
