@@ -329,3 +329,41 @@ def test_pages_share_one_stylesheet_that_the_app_serves(app_client: Client) -> N
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
     page = app_client.http.get("/unsubscribe?token=bad")
     assert f"{BASE}/portal/static/style.css" in page.body.decode() and f"{BASE}/portal'" in page.body.decode()
+
+
+def _pending(resp: Any) -> tuple[str, dict[str, Any]]:
+    """A sign-in's cookie and what it holds (state, verifier): MAC'd, not secret from its own browser."""
+    import base64
+
+    cookie = _cookie(resp, "patchcast_signin").split(";")[0]
+    body = cookie.split("=", 1)[1].split(".")[0]
+    return cookie, json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def test_the_callback_checks_the_state_even_when_the_code_would_pass_pkce(app_client: Client) -> None:
+    import base64
+    import hashlib
+
+    from chalicelib.portal import local_issuer
+
+    cookie, held = _pending(app_client.http.get("/portal/signin"))
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(held["v"].encode()).digest()).rstrip(b"=").decode()
+    code = local_issuer.issue_code(account="acme", email="ops@acme.example", challenge=challenge)
+    wrong = app_client.http.get(f"/portal/callback?{urlencode({'code': code, 'state': 'not-' + held['s']})}",
+                                headers={"Cookie": cookie})  # fmt: skip
+    assert wrong.status_code == 400 and "patchcast_session=ey" not in str(wrong.headers.get("Set-Cookie"))
+    right = app_client.http.get(f"/portal/callback?{urlencode({'code': code, 'state': held['s']})}",
+                                headers={"Cookie": cookie})  # fmt: skip
+    assert right.status_code == 302
+
+
+def test_a_code_issued_for_another_sign_ins_challenge_fails_pkce(app_client: Client) -> None:
+    mine = app_client.http.get("/portal/signin")
+    cookie, held = _pending(mine)
+    theirs = app_client.http.get("/portal/signin")  # an intercepted code belongs to another verifier
+    code = app_client.http.post(_path(theirs.headers["Location"]), headers=FORM,
+                                body=urlencode({"account": "acme", "email": "ops@acme.example"}))  # fmt: skip
+    stolen = parse_qs(urlsplit(code.headers["Location"]).query)["code"][0]
+    resp = app_client.http.get(f"/portal/callback?{urlencode({'code': stolen, 'state': held['s']})}",
+                               headers={"Cookie": cookie})  # fmt: skip
+    assert resp.status_code == 400
