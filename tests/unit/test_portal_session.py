@@ -32,3 +32,29 @@ def test_the_local_sign_in_mints_the_claims_patchctl_token_mints(tmp_path: Path)
                            email="ops@acme.example", seconds=issuer.lifetime_seconds())  # fmt: skip
     timeless = lambda c: {k: v for k, v in c.items() if k not in ("iat", "nbf", "exp")}  # noqa: E731
     assert timeless(minted) == timeless(ours) and minted["exp"] - minted["iat"] == ours["exp"] - ours["iat"]
+
+
+@pytest.mark.parametrize(
+    ("base", "secure"),
+    [("http://127.0.0.1:8000", False), ("http://localhost:8000", False), ("https://api.example.com/api", True),
+     ("http://intranet.example", True)],
+)  # fmt: skip
+def test_the_session_cookie_is_secure_except_on_plain_http_localhost(base: str, secure: bool) -> None:
+    import dataclasses
+
+    from chalicelib import settings, wiring
+    from chalicelib.portal import session
+
+    env = {"PATCHCAST_SENDER": "a@b.test", "PATCHCAST_PUBLIC_URL": base, "PATCHCAST_JWT_ISSUER": "i",
+           "PATCHCAST_JWT_AUDIENCE": "a", "PATCHCAST_JWKS_URL": "file:///x"}  # fmt: skip
+    before = wiring._current
+    wiring.use(wiring.Wiring(dataclasses.replace(settings.from_env(env))))
+    try:
+        cookie = session.set_cookie(session.SESSION, "v", 60)
+    finally:
+        wiring.use(before)
+    assert ("; Secure" in cookie) is secure and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert (
+        f"Path={base.split('//', 1)[1].partition('/')[2] and '/' + base.split('//', 1)[1].partition('/')[2]}/portal"
+        in cookie
+    )

@@ -53,6 +53,41 @@ def _publish(stack: LocalStack, data: bytes) -> str:
     return version
 
 
+# Every visible control labelled (or named, for buttons and links), and headings that never skip a level.
+_A11Y = """() => {
+  const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter(e => e.labels.length === 0).map(e => e.outerHTML);
+  const unnamed = [...document.querySelectorAll('button, a')].filter(e => !e.textContent.trim()).map(e => e.outerHTML);
+  const levels = [...document.querySelectorAll('h1, h2, h3, h4')].map(h => +h.tagName[1]);
+  const skips = levels.filter((l, i) => i === 0 ? l !== 1 : l > levels[i - 1] + 1);
+  return {unlabelled, unnamed, skips};
+}"""
+
+
+def _accessible(page: Any) -> None:
+    assert page.evaluate(_A11Y) == {"unlabelled": [], "unnamed": [], "skips": []}, page.url
+
+
+def test_every_page_labels_its_controls_keeps_headings_in_order_and_is_keyboard_reachable(
+    stack: LocalStack, page: Any
+) -> None:
+    page.goto(f"{stack.api_url}/portal")
+    _accessible(page)  # the local sign-in page
+    sign_in(page, stack.api_url, "globex", "it@globex.example", demo=True)
+    for path in ("/portal", "/portal/alerts", "/portal/fixes", "/portal/signed-out"):
+        page.goto(f"{stack.api_url}{path}")
+        _accessible(page)
+    # the subscribe button is reached from the address field with the keyboard alone
+    page.goto(f"{stack.api_url}/portal/alerts")
+    page.locator("#new-email").focus()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Subscribe":
+            break
+    else:
+        raise AssertionError("the Subscribe button is not reachable with Tab")
+
+
 def test_a_customer_does_everything_in_the_browser(stack: LocalStack, page: Any, tmp_path: Path) -> None:
     api, account, address = stack.api_url, _contract(stack, "premium"), f"{unique('web')}@customer.example"
     # sign in
