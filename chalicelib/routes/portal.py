@@ -23,7 +23,7 @@ STATES = {
     "pending": "Waiting for the address to confirm: open the link in the confirmation email.",
     "active": "Confirmed: alerts are sent to this address.",
     "unsubscribed": "Unsubscribed through a link in an email; subscribe again to resume.",
-    "suppressed": "Stopped: mail to this address bounced or was reported as spam. Ask support to lift it.",
+    "suppressed": "Stopped: no more mail goes to this address. Ask your support administrator to lift it.",
 }
 DONE = {"created": "Subscribed: check the inbox for the confirmation email.", "changed": "Preferences saved.",
         "removed": "Subscription removed.", "resent": "A new confirmation email is on its way."}  # fmt: skip
@@ -100,10 +100,18 @@ def _alerts(who: Any, ctx: dict[str, Any], *, error: str = "", status: int = 200
     account = table.get_account(who.require_customer())
     tier = entitlements.policy(account.tier) if account else None
     notice = DONE.get(query_param(bp.current_request, "done"), "")
-    return pages.render("alerts.html", status=status, title="Your alerts", subs=subscriptions.list_own(table, who),
+    subs = subscriptions.list_own(table, who)
+    why = {s.subscription_id: _suppressed_why(table, s.email) for s in subs if s.status == "suppressed"}
+    return pages.render("alerts.html", status=status, title="Your alerts", subs=subs, why=why,
                         products=sorted(account.products) if account else [], kinds=entitlements.KINDS,
                         severities=SEVERITIES, beta=bool(tier and "beta" in tier.channels), states=STATES,
                         error=error, notice=notice, **ctx)  # fmt: skip
+
+
+def _suppressed_why(table: Any, address: str) -> str:
+    reason = str((table.suppression(address) or {}).get("reason", ""))
+    return {"bounce": "Mail to this address bounced permanently.",
+            "complaint": "A message to this address was reported as spam."}.get(reason, "")  # fmt: skip
 
 
 def _prefs(form: dict[str, list[str]], *, new: bool) -> dict[str, Any]:

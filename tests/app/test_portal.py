@@ -367,3 +367,13 @@ def test_a_code_issued_for_another_sign_ins_challenge_fails_pkce(app_client: Cli
     resp = app_client.http.get(f"/portal/callback?{urlencode({'code': stolen, 'state': held['s']})}",
                                headers={"Cookie": cookie})  # fmt: skip
     assert resp.status_code == 400
+
+
+def test_a_suppressed_subscription_says_why(app_client: Client, wired: Any) -> None:
+    account, product = _customer(app_client)
+    address = f"{unique('sup')}@customer.example"
+    body = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 4}
+    app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
+    wired.table.suppress_address(address, reason="complaint", detail="abuse", feedback_id=unique("fb"))
+    page = _get(app_client, "/portal/alerts", token("customer", account, address)).body.decode()
+    assert "suppressed" in page and "reported as spam" in page

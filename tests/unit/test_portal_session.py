@@ -58,3 +58,29 @@ def test_the_session_cookie_is_secure_except_on_plain_http_localhost(base: str, 
         f"Path={base.split('//', 1)[1].partition('/')[2] and '/' + base.split('//', 1)[1].partition('/')[2]}/portal"
         in cookie
     )
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_the_stylesheets_text_colours_have_a_contrast_of_at_least_4_5_to_1() -> None:
+    import re
+
+    from chalicelib.portal.pages import STYLESHEET
+
+    css = STYLESHEET.read_text()
+    var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    pairs = [("ink", "bg"), ("muted", "bg"), ("accent", "bg"), ("accent-ink", "accent"), ("danger", "bg"),
+             ("ok", "panel"), ("warn", "panel"), ("danger", "panel"), ("ink", "panel"), ("accent", "panel")]  # fmt: skip
+    low = {
+        f"{fg} on {bg}": round(_contrast(var[fg], var[bg]), 2) for fg, bg in pairs if _contrast(var[fg], var[bg]) < 4.5
+    }
+    assert low == {}
