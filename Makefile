@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # checkov's pins conflict with requirements-dev.txt: the scan gets a venv of its own
 SCAN_STAMP := .venv-scan/.installed
+CHROMIUM_STAMP := $(VENV)/.chromium
 STAGE ?= dev
 
 .PHONY: run test lint types unit e2e demo bench package deploy clean mutate
@@ -20,6 +21,12 @@ $(SCAN_STAMP): requirements-scan.txt
 	.venv-scan/bin/python -m pip install --quiet -r requirements-scan.txt
 	@touch $(SCAN_STAMP)
 
+# The browser tests drive Debian's Chromium (Playwright's own builds cannot be downloaded here); CI runs as root.
+$(CHROMIUM_STAMP): $(STAMP)
+	@test -x /usr/bin/chromium || apt-get install -y --no-install-recommends chromium \
+		|| (apt-get update && apt-get install -y --no-install-recommends chromium)
+	@touch $(CHROMIUM_STAMP)
+
 run: $(STAMP)
 	$(BIN)/python -m patchcast_tools.local.stack
 
@@ -33,7 +40,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py
 
-test: lint types $(SCAN_STAMP)
+test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all

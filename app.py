@@ -2,13 +2,17 @@
 
 from chalice import Chalice  # type: ignore[attr-defined]
 
+from chalicelib import names
 from chalicelib.routes import (
     announcements,
     auth,
     catalog,
     downloads,
     feedback,
+    fixes,
     pipeline,
+    portal,
+    portal_signin,
     releases,
     reviews,
     subscriptions,
@@ -25,5 +29,12 @@ for blueprint in (
     feedback.bp,
     announcements.bp,
     reviews.bp,
+    fixes.bp,
+    portal.bp,
+    portal_signin.bp,
 ):
     app.register_blueprint(blueprint)
+if names.current().stage == "local":  # the stand-in for Cognito's sign-in page: never routed in an AWS stage
+    from chalicelib.routes import portal_local
+
+    app.register_blueprint(portal_local.bp)

@@ -171,19 +171,36 @@ def authorize(table: DownloadStore, urls: LinkMaker, token: str) -> Grant:
 
 def redirect_url(table: DownloadStore, blobs: Blobs, urls: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
     grant = authorize(table, urls, token)
-    release = grant.release
+    return hand_out(table, blobs, grant.release, grant.account, downloader=grant.subscription_id,
+                    email=grant.subscription.email, first=not grant.downloaded_before, ip=ip,
+                    user_agent=user_agent)  # fmt: skip
+
+
+def hand_out(
+    table: DownloadStore,
+    blobs: Blobs,
+    release: Release,
+    account: Account,
+    *,
+    downloader: str,
+    email: str | None,
+    first: bool,
+    ip: str,
+    user_agent: str,
+) -> str:
+    """An entitled click: its audit record, then a presigned GET of the verified object version."""
     assert release.object_key is not None
     table.record_download(
         release.release_id,
-        account_id=grant.account_id,
-        subscription_id=grant.subscription_id,
-        email=grant.subscription.email,
-        tier=grant.account.tier,
-        first=not grant.downloaded_before,
+        account_id=account.account_id,
+        subscription_id=downloader,
+        email=email,
+        tier=account.tier,
+        first=first,
         ip=ip,
         user_agent=user_agent,
     )
-    logger.info("download", extra={"release_id": release.release_id, "account_id": grant.account_id})
+    logger.info("download", extra={"release_id": release.release_id, "account_id": account.account_id})
     return blobs.download_url(
         release.object_key,
         version_id=release.object_version,

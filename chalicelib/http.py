@@ -15,6 +15,8 @@ from chalicelib.auth import Identity
 from chalicelib.errors import AlreadySubscribed, InvalidFields, PatchcastError, RateLimited, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
+# The portal's stylesheet is the one style any page loads (``style-src 'self'``): no inline style, no script.
+PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -36,13 +38,19 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def html_response(title: str, inner_html: str, status: int = 200) -> Response:
+    from chalicelib import settings
+
+    portal = html.escape(settings.get().public_base_url + "/portal", quote=True)
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>{inner_html}</body></html>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<link rel='stylesheet' href='{portal}/static/style.css'><title>{html.escape(title)}</title></head>"
+        f"<body><header><a href='{portal}'>Patchcast customer portal</a></header>"
+        f"<main><h1>{html.escape(title)}</h1>{inner_html}</main></body></html>"
     )
     headers: dict[str, Any] = {
         "Content-Type": "text/html; charset=utf-8",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        "Content-Security-Policy": PAGE_CSP,
         "X-Frame-Options": "DENY",
         **_SECURITY_HEADERS,
     }

@@ -37,6 +37,9 @@ class Settings:
     ses_default_rate: float = 1.0
     # The CSM review's period (chalicelib.periods): month, week, day or <n>min.
     review_period: str = "month"
+    # The user pool's managed login (https://<prefix>.auth.<region>.amazoncognito.com): the portal's sign-in
+    # in AWS; the local stage signs in on its own page instead.
+    cognito_domain: str = ""
 
     @property
     def stage(self) -> str:
@@ -104,6 +107,7 @@ def from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
         send_share=_float(env, "PATCHCAST_SEND_SHARE", 1 / max(1, _int(env, "PATCHCAST_DELIVERY_CONCURRENCY", 4))),
         ses_default_rate=_float(env, "PATCHCAST_SES_DEFAULT_RATE", 0.0 if stage == "local" else 1.0),
         review_period=_review_period(env),
+        cognito_domain=env.get("PATCHCAST_COGNITO_DOMAIN", "").rstrip("/"),
     )
 
 

@@ -99,14 +99,7 @@ def create(
         created_at=now_iso(),
     )
     # The message first: one that cannot be built must leave nothing written.
-    raw = mail.confirmation(
-        sender=mailer.sender,
-        to=sub.email,
-        account_name=account.name,
-        products=list(sub.products),
-        confirm_url=urls.confirm(account_id, sub.subscription_id, hours=confirm_hours),
-        hours=confirm_hours,
-    )
+    raw = _confirmation(mailer, urls, account, sub, confirm_hours)
     expires_at = int(time.time()) + confirm_hours * 3600
     confirmations.send(
         table,
@@ -119,6 +112,32 @@ def create(
         # so that trying again works.
         undo=lambda: table.delete_subscription(account_id, sub.subscription_id),
     )
+    return sub
+
+
+def _confirmation(mailer: Mailer, urls: LinkMaker, account: Account, sub: Subscription, hours: int) -> bytes:
+    return mail.confirmation(
+        sender=mailer.sender,
+        to=sub.email,
+        account_name=account.name,
+        products=list(sub.products),
+        confirm_url=urls.confirm(sub.account_id, sub.subscription_id, hours=hours),
+        hours=hours,
+    )
+
+
+def resend_confirmation(
+    table: Table, mailer: Mailer, urls: LinkMaker, who: Identity, subscription_id: str, *, confirm_hours: int
+) -> Subscription:
+    """A new confirmation email for a pending subscription of the caller's account, through the same limits
+    (and suppression check) as the first one: ``confirmations.send`` is every confirmation's one way out."""
+    sub = _own(table, who, subscription_id)
+    if sub.status != SubscriptionStatus.PENDING:
+        raise Conflict(
+            f"This subscription is {sub.status}: there is nothing to confirm.", code=f"subscription_{sub.status}"
+        )
+    raw = _confirmation(mailer, urls, _contract(table, sub.account_id), sub, confirm_hours)
+    confirmations.send(table, mailer, account_id=sub.account_id, address=sub.email, raw=raw)
     return sub
 
 
@@ -138,6 +157,12 @@ def _claims(ring: KeyRing, token: str, purpose: Purpose, what: str) -> Claims:
         raise Gone(f"This {what} link has expired{hint}.", code="link_expired") from exc
     except TokenInvalid as exc:
         raise NotFound(f"This {what} link is not valid.", code="invalid_link") from exc
+
+
+def confirm_target(table: Table, ring: KeyRing, token: str) -> Subscription | None:
+    """What a confirmation link points at (the GET page, which changes nothing); None when it is gone."""
+    claims = _claims(ring, token, Purpose.CONFIRM, "confirmation")
+    return table.get_subscription(claims.account_id, claims.subject)
 
 
 def confirm(table: Table, ring: KeyRing, token: str) -> Subscription:

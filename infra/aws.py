@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from infra import encryption, observe, scan
-from infra.template import MAX_RECEIVES, template
+from infra.template import MAX_RECEIVES, portal_oauth, template
 
 LOG_RETENTION_DAYS = 90
 # Lambda's default concurrency quota per account and Region, and what it keeps unreserved: the functions'
@@ -171,6 +171,7 @@ def _environment(api_url: str) -> dict[str, Any]:
         "PATCHCAST_JWT_ISSUER": pool_or("JwtIssuer", {"Fn::Sub": COGNITO_ISSUER}),
         "PATCHCAST_JWT_AUDIENCE": pool_or("JwtAudience", {"Ref": "UserPoolClient"}),
         "PATCHCAST_JWKS_URL": pool_or("JwksUrl", {"Fn::Sub": COGNITO_ISSUER + "/.well-known/jwks.json"}),
+        "PATCHCAST_COGNITO_DOMAIN": {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"},
     }
 
 
@@ -255,6 +256,7 @@ def finish(doc: dict[str, Any], stage: str) -> dict[str, Any]:
     for logical in [k for k, v in res.items() if v["Type"] == "AWS::Serverless::Function"]:
         _wire_function(res, logical, stage, env)
     _unlink_api(res)
+    res["UserPoolClient"]["Properties"].update(portal_oauth(env["PATCHCAST_PUBLIC_URL"]))  # the URL emails carry too
     observe.wire_api(res, stage, LOG_RETENTION_DAYS)
     encryption.state_encryption(res)
     scan.mark(res)

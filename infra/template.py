@@ -312,6 +312,25 @@ def _mail(n: ResourceNames) -> dict[str, Any]:
 USER_GROUPS = {"release-engineers": "Create, publish and recall releases", "support-admins": "Load support contracts"}
 
 
+# The API's address as ``chalice package`` names it; ``infra/aws.py`` puts the stage's public URL in its place.
+DEFAULT_API_URL: dict[str, Any] = {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}
+
+
+def portal_oauth(api_url: Any) -> dict[str, Any]:
+    """The app client's settings for the portal's sign-in: the authorization code flow only (PKCE is the
+    portal's; a public client has no secret), openid and email scopes, and the portal's own callback and
+    signed-out page under the stage's API address as the only places Cognito sends a browser back to."""
+    at = lambda path: {"Fn::Join": ["", [api_url, path]]}  # noqa: E731
+    return {
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthFlows": ["code"],
+        "AllowedOAuthScopes": ["openid", "email"],
+        "SupportedIdentityProviders": ["COGNITO"],
+        "CallbackURLs": [at("/portal/callback")],
+        "LogoutURLs": [at("/portal/signed-out")],
+    }
+
+
 def _users(stage: str) -> dict[str, Any]:
     """The JWT issuer in AWS: a Cognito user pool, its two staff groups and the app client whose ID tokens
     the API accepts. Users are created by an administrator only; ``custom:account_id`` (the customer's
@@ -365,6 +384,15 @@ def _users(stage: str) -> dict[str, Any]:
                 "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"},
                 "ReadAttributes": ["email", "email_verified", "custom:account_id"],
                 "WriteAttributes": ["email"],
+                **portal_oauth(DEFAULT_API_URL),
+            },
+        },
+        # The managed login the portal signs in through (https://<prefix>.auth.<region>.amazoncognito.com)
+        "UserPoolDomain": {
+            "Type": "AWS::Cognito::UserPoolDomain",
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "Domain": {"Fn::Sub": f"patchcast-{stage}-${{AWS::AccountId}}"},
             },
         },
     }

@@ -61,7 +61,7 @@ def run_scenario(stack: LocalStack, say: Any = print) -> dict[str, Any]:
     _check(resp.status_code == 202, f"POST /subscriptions answered {resp.status_code}: {resp.text}")
     confirmation = outbox.wait_for(lambda m: address in str(m["To"]) and "Confirm" in str(m["Subject"]))
     _check(bool(confirmation), "no confirmation email arrived")
-    resp = requests.get(
+    resp = requests.post(
         link(confirmation[0], "/subscriptions/confirm"), headers={"Accept": "application/json"}, timeout=10
     )
     _check(

@@ -9,8 +9,8 @@ from typing import Any
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
 from chalicelib import wiring
-from chalicelib.errors import BadRequest
-from chalicelib.http import body_of, handled, html_response, identity_of, json_response, query_param, wants_json
+from chalicelib.errors import BadRequest, NotFound
+from chalicelib.http import body_of, handled, header, html_response, identity_of, json_response, query_param, wants_json
 from chalicelib.routes import link_maker
 from chalicelib.routes.auth import jwt_auth
 from chalicelib.states import HOLDING
@@ -66,16 +66,61 @@ def delete_subscription(subscription_id: str) -> Any:
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 
 
+@bp.route("/subscriptions/{subscription_id}/confirmation", methods=["POST"], authorizer=jwt_auth)
+@handled(bp)
+def resend_confirmation(subscription_id: str) -> Any:
+    from chalicelib import subscriptions
+
+    w = wiring.get()
+    who = identity_of(bp.current_request)
+    sub = subscriptions.resend_confirmation(
+        w.table, w.mailer, link_maker(), who, subscription_id, confirm_hours=w.settings.confirm_link_hours
+    )
+    return json_response({"id": sub.subscription_id, "status": sub.status}, status=202)
+
+
 @bp.route("/subscriptions/confirm", methods=["GET"])
 @handled(bp, page=True)
-def confirm_subscription() -> Any:
+def confirm_page() -> Any:
+    """Only a page: a link scanner's GET confirms nobody; the button POSTs."""
     from chalicelib import subscriptions
 
     request = bp.current_request
-    sub = subscriptions.confirm(wiring.get().table, wiring.get().keys.ring(), query_param(request, "token"))
+    token = query_param(request, "token")
+    sub = subscriptions.confirm_target(wiring.get().table, wiring.get().keys.ring(), token)
+    if sub is None:
+        raise NotFound("This confirmation link is not valid.", code="invalid_link")
+    if wants_json(request):
+        return json_response({"status": sub.status})
+    if sub.status == "active":
+        return html_response("Subscription confirmed", "<p>You will receive the release alerts you asked for.</p>")
+    question = f"Receive release alerts for {', '.join(sub.products)} at {subscriptions.masked(sub.email)}?"
+    return html_response(
+        "Confirm your subscription", _button_form(question, f"confirm?token={token}", "Confirm my subscription")
+    )
+
+
+@bp.route("/subscriptions/confirm", methods=["POST"], content_types=[*_FORM_TYPES, "application/json"])
+@handled(bp, page=True)
+def confirm_subscription() -> Any:
+    """The button's form (token in the query) or a script's JSON ``{"token"}``; confirming twice is a 200."""
+    from chalicelib import subscriptions
+
+    request = bp.current_request
+    token = query_param(request, "token") or _json_token(request)
+    sub = subscriptions.confirm(wiring.get().table, wiring.get().keys.ring(), token)
     if wants_json(request):
         return json_response(sub.public())
     return html_response("Subscription confirmed", "<p>You will now receive the release alerts you asked for.</p>")
+
+
+def _json_token(request: Any) -> str:
+    if "json" not in header(request, "content-type"):
+        return ""
+    token = body_of(request).get("token")
+    if not isinstance(token, str):
+        raise BadRequest("Field 'token' is required: the token of the emailed confirmation link.", code="missing_field")
+    return token
 
 
 @bp.route("/unsubscribe", methods=["GET"])
@@ -91,14 +136,18 @@ def unsubscribe_page() -> Any:
         return json_response({"status": sub.status if sub else "removed"})
     if sub is None or sub.status not in HOLDING:
         return html_response("Already unsubscribed", "<p>This address no longer receives these release alerts.</p>")
-    products = html.escape(", ".join(sub.products))
-    form = (
-        f"<p>Stop release alerts for {products} to {html.escape(subscriptions.masked(sub.email))}?</p>"
-        f'<form method="post" action="unsubscribe?token={html.escape(token)}">'
-        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Unsubscribe</button></form>'
+    question = f"Stop release alerts for {', '.join(sub.products)} to {subscriptions.masked(sub.email)}?"
+    hidden = '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+    return html_response("Unsubscribe", _button_form(question, f"unsubscribe?token={token}", "Unsubscribe", hidden))
+
+
+def _button_form(question: str, action: str, button: str, hidden: str = "") -> str:
+    """A question and the one button that does it (a POST: a link scanner's GET changes nothing)."""
+    return (
+        f"<p>{html.escape(question)}</p>"
+        f'<form method="post" action="{html.escape(action)}">{hidden}'
+        f'<button type="submit">{html.escape(button)}</button></form>'
     )
-    return html_response("Unsubscribe", form)
 
 
 @bp.route("/unsubscribe", methods=["POST"], content_types=_FORM_TYPES)

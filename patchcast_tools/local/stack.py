@@ -119,6 +119,7 @@ class LocalStack:
             "PATCHCAST_JWKS_URL": jwks.resolve().as_uri(),
             "PATCHCAST_STATE_DIR": str(self.state_dir),
             "PATCHCAST_API": self.api_url,
+            "PATCHCAST_LOCAL_USERS": demo_users(),  # what the local sign-in page offers
             **({"AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}"} if self.dynamodb_port else {}),
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "Patchcast",
@@ -244,11 +245,13 @@ Patchcast is running on the embedded local AWS.
 
   HTTP API      {api}          (GET {api}/health)
   local AWS     {aws}          (AWS_ENDPOINT_URL)
+  portal        {api}/portal   (sign in as a demo user, or any account and address)
   outbox        {outbox}          and {outbox_dir}/*.eml
   logs          {logs}/  (api.log, runner.log: requests, EMF metrics, handler logs; aws.log)
 
 Demo data: products M3 and XA; accounts acme (elite), globex (premium), initech (xtreme),
-each with one confirmed subscriber (ops@acme.example, it@globex.example, admin@initech.example).
+each with one confirmed subscriber. Demo users of the portal's sign-in page:
+{users}
 
 In another shell, paste:
 {paste}
@@ -256,6 +259,18 @@ Then open {outbox} for the notices, one per entitled subscriber.
 
 Ctrl-C stops everything.
 """
+
+
+def demo_users() -> str:
+    """The demo users as ``account:email:tier``, comma-separated: PATCHCAST_LOCAL_USERS for the sign-in page."""
+    from patchcast_tools.local.seed import ACCOUNTS, SUBSCRIBERS
+
+    return ",".join(f"{a.account_id}:{SUBSCRIBERS[a.account_id]}:{a.tier}" for a in ACCOUNTS)
+
+
+def users_lines() -> str:
+    rows = [u.split(":") for u in demo_users().split(",")]
+    return "".join(f"  {email:<24} account {account} ({tier})\n" for account, email, tier in rows)
 
 
 def paste_lines(stack: LocalStack, root: Path = ROOT) -> str:
@@ -325,6 +340,7 @@ def main() -> None:
                     outbox_dir=stack.outbox_dir,
                     logs=stack.state_dir / "logs",
                     paste=paste_lines(stack),
+                    users=users_lines(),
                 ),
                 file=terminal,
                 flush=True,

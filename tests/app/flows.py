@@ -34,7 +34,7 @@ def subscribe_and_confirm(
     sub_id = json.loads(resp.body)["id"]
     confirm = link(emails_to(moto, address)[-1], "/subscriptions/confirm")
     path = urlsplit(confirm)
-    page = client.http.get(f"{path.path}?{path.query}", headers={"Accept": "application/json"})
+    page = client.http.post(f"{path.path}?{path.query}", headers={"Accept": "application/json"})
     assert page.status_code == 200 and json.loads(page.body)["status"] == "active"
     return sub_id
 

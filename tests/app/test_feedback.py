@@ -76,7 +76,7 @@ def test_a_permanent_bounce_suppresses_the_address_everywhere_until_support_lift
         app_client.http.post("/subscriptions", headers=auth("customer", a1), body=json.dumps(body)).status_code == 202
     )
     confirm = link(emails_to(provisioned, address)[-1], "/subscriptions/confirm")
-    assert app_client.http.get(confirm.split("patchcast.test", 1)[1]).status_code == 200
+    assert app_client.http.post(confirm.split("patchcast.test", 1)[1]).status_code == 200
     _release(app_client, runner, p1)
     assert len(_notices(provisioned, address)) == 1
 
@@ -92,7 +92,7 @@ def test_a_complaint_suppresses_and_a_pending_confirmation_link_stops_working(
     assert table.suppression(address)["reason"] == "complaint"
     assert _mine(app_client, account)[0]["status"] == "suppressed"
     confirm = link(emails_to(provisioned, address)[-1], "/subscriptions/confirm")
-    resp = app_client.http.get(confirm.split("patchcast.test", 1)[1], headers={"Accept": "application/json"})
+    resp = app_client.http.post(confirm.split("patchcast.test", 1)[1], headers={"Accept": "application/json"})
     assert resp.status_code == 409 and _mine(app_client, account)[0]["status"] == "suppressed"
 
 

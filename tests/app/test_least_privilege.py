@@ -29,7 +29,6 @@ PARAMS = {"SesDomain": SENDER.rsplit("@", 1)[1], "SenderAddress": SENDER}
 UNEXERCISED: dict[tuple[str, str], str] = {
     ("on_deliver_critical", "sqs:SendMessage"): "re-enqueues throttled recipients on its own queue (SES throttling)",
     ("on_deliver_critical", "sqs:GetQueueUrl"): "the same re-enqueue",
-    ("publish_scheduled", "dynamodb:GetItem"): "re-reads a release another publisher took first (a race)",
     # The two delivery functions run the same code (routes/pipeline.py _deliver); the tests drive each
     # path through one of them.
     ("on_deliver_critical", "dynamodb:GetItem"): "a claim held elsewhere is re-read (driven via on_deliver)",
@@ -40,7 +39,7 @@ UNEXERCISED: dict[tuple[str, str], str] = {
 UNEXERCISED_RESOURCES: dict[tuple[str, str, str], str] = {
     (f, "ses:SendEmail", ":configuration-set/"): "in AWS every send names the configuration set; the local "
     "stage's AWS has none, so the sends there name none"
-    for f in ("api_handler", "on_deliver", "on_deliver_critical", "send_digests")
+    for f in ("api_handler", "on_deliver", "on_deliver_critical", "send_digests", "review_reports", "support_warnings")
 } | {
     (f, a, "-deliver-critical"): "re-drives a stuck severity-1 batch (the tests re-drive a normal one)"
     for f, a in (("reconcile_deliveries", "sqs:SendMessage"), ("reconcile_deliveries", "sqs:GetQueueUrl"))

@@ -36,7 +36,7 @@ def _subscriber(client: Client, moto: str, product: str, installed: dict[str, li
     resp = client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
     assert resp.status_code == 202, resp.body
     url = urlsplit(link(emails_to(moto, address)[-1], "/subscriptions/confirm"))
-    assert client.http.get(f"{url.path}?{url.query}", headers={"Accept": "application/json"}).status_code == 200
+    assert client.http.post(f"{url.path}?{url.query}", headers={"Accept": "application/json"}).status_code == 200
     return address
 
 

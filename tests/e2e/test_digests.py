@@ -64,7 +64,7 @@ def _world(stack: LocalStack) -> tuple[str, str, list[str]]:
                              timeout=10)  # fmt: skip
         assert resp.status_code == 202, resp.text
         found = outbox.wait_for(lambda m, a=address: a in str(m["To"]) and "Confirm" in str(m["Subject"]), timeout=30)
-        assert requests.get(link(found[-1], "/subscriptions/confirm"), timeout=10).status_code == 200
+        assert requests.post(link(found[-1], "/subscriptions/confirm"), timeout=10).status_code == 200
     return product, account, addresses
 
 

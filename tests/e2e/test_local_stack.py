@@ -41,6 +41,7 @@ def test_the_terminal_shows_the_banner_and_no_metrics_which_go_to_the_logs(stack
     runner_log = (stack.state_dir / "logs" / "runner.log").read_text()
     # THEN the terminal has the banner with the lines to paste for the moved port, and no metric or JSON log
     assert f"export PATCHCAST_API_PORT={stack.api_port}" in terminal and "patchctl token --role" in terminal
+    assert f"{stack.api_url}/portal" in terminal and "ops@acme.example         account acme (elite)" in terminal
     assert '"_aws"' not in terminal and '"level"' not in terminal, terminal[-2000:]
     assert '"_aws"' in runner_log and "EmailsSent" in runner_log
 

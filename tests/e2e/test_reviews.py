@@ -56,7 +56,7 @@ def _contract(stack: LocalStack, tmp: Path, tier: str, end: str) -> tuple[str, s
                          timeout=10)  # fmt: skip
     assert resp.status_code == 202, resp.text
     confirmation = Outbox(stack.outbox_dir).wait_for(lambda m: address in str(m["To"]), timeout=30)
-    assert requests.get(link(confirmation[-1], "/subscriptions/confirm"), timeout=10).status_code == 200
+    assert requests.post(link(confirmation[-1], "/subscriptions/confirm"), timeout=10).status_code == 200
     return product, account, csm, address
 
 

@@ -75,7 +75,7 @@ def _subscribe(stack: LocalStack, account: str, address: str, product: str, chan
     )
     assert resp.status_code == 202, resp.text
     confirmation = _wait(Outbox(stack.outbox_dir), _to(address, "Confirm"))[-1]
-    page = requests.get(link(confirmation, "/subscriptions/confirm"), timeout=10)
+    page = requests.post(link(confirmation, "/subscriptions/confirm"), timeout=10)
     assert page.status_code == 200 and "confirmed" in page.text
     return str(resp.json()["id"])
 

@@ -25,7 +25,7 @@ def _subscribe(stack: LocalStack, account: str, address: str, product: str, line
                          timeout=10)  # fmt: skip
     assert resp.status_code == 202, resp.text
     confirmation = _wait(Outbox(stack.outbox_dir), _to(address, "Confirm"))[-1]
-    assert requests.get(link(confirmation, "/subscriptions/confirm"), timeout=10).status_code == 200
+    assert requests.post(link(confirmation, "/subscriptions/confirm"), timeout=10).status_code == 200
 
 
 def test_a_release_for_13_4_reaches_the_13_4_contact_and_those_who_did_not_say_not_the_13_5_one(

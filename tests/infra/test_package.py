@@ -351,3 +351,22 @@ def test_policies_name_only_resources_of_the_stack(packaged: dict[str, Any]) -> 
                         f"{logical} {statement.get('Sid')}: Resource '*' for {sorted(set(actions) - RESOURCELESS)}, "
                         "which AWS can scope: name the resource"
                     )
+
+
+def test_the_portal_signs_in_through_the_user_pools_managed_login_with_the_code_flow(packaged: dict[str, Any]) -> None:
+    res = packaged["Resources"]
+    assert res["UserPoolDomain"]["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
+    client = res["UserPoolClient"]["Properties"]
+    assert client["AllowedOAuthFlows"] == ["code"] and client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert sorted(client["AllowedOAuthScopes"]) == ["email", "openid"] and client["GenerateSecret"] is False
+    # the callback and sign-out page live under the same public URL the functions build every link from
+    api = res["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert client["CallbackURLs"] == [{"Fn::Join": ["", [api["PATCHCAST_PUBLIC_URL"], "/portal/callback"]]}]
+    assert client["LogoutURLs"] == [{"Fn::Join": ["", [api["PATCHCAST_PUBLIC_URL"], "/portal/signed-out"]]}]
+    assert "UserPoolDomain" in json.dumps(api["PATCHCAST_COGNITO_DOMAIN"])
+
+
+def test_the_local_sign_in_page_is_not_routed_in_an_aws_stage(packaged: dict[str, Any]) -> None:
+    paths = packaged["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert "/portal/callback" in paths and "/catalog" in paths
+    assert not [p for p in paths if p.startswith("/portal/local")]

@@ -1,0 +1,220 @@
+"""The customer portal under ``/portal``: sign-in and sign-out, home, alerts (the preference centre) and
+fixes (the catalogue with its downloads), server-rendered. A thin layer: the session and pages come from
+``chalicelib.portal``, everything a customer may do from the same domain modules as the API's routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from chalice import Blueprint, Response  # type: ignore[attr-defined]
+
+from chalicelib import wiring
+from chalicelib.errors import PatchcastError
+from chalicelib.http import header, query_param, source_ip
+from chalicelib.routes import link_maker
+
+bp = Blueprint(__name__)
+FORM = ["application/x-www-form-urlencoded"]
+SEVERITIES = ((1, "critical"), (2, "high"), (3, "medium"), (4, "low"))
+STATES = {
+    "pending": "Waiting for the address to confirm: open the link in the confirmation email.",
+    "active": "Confirmed: alerts are sent to this address.",
+    "unsubscribed": "Unsubscribed through a link in an email; subscribe again to resume.",
+    "suppressed": "Stopped: no more mail goes to this address. Ask your support administrator to lift it.",
+}
+DONE = {"created": "Subscribed: check the inbox for the confirmation email.", "changed": "Preferences saved.",
+        "removed": "Subscription removed.", "resent": "A new confirmation email is on its way."}  # fmt: skip
+
+
+def base() -> str:
+    return wiring.get().settings.public_base_url
+
+
+def _refusal(err: PatchcastError, **ctx: Any) -> Response:
+    from chalicelib.portal import pages
+
+    titles = {403: "Not available to you", 404: "Not found", 410: "No longer available", 429: "Please wait"}
+    return pages.render("refusal.html", status=err.status, title=titles.get(err.status, "Sorry"), message=err.message,
+                        hint=err.hint, action=err.action, **ctx)  # fmt: skip
+
+
+def page(*, post: bool = False) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """A signed-in page: signed out, the browser goes to sign in (and back); a POST needs this session's CSRF
+    token before anything is read or written; domain errors become a refusal page."""
+
+    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        @wraps(fn)
+        def wrapper(*args: Any, **params: Any) -> Response:
+            from chalicelib.portal import pages, session
+
+            request = bp.current_request
+            current = session.signed_in(request)
+            if current is None:
+                here = request.path.format(**(request.uri_params or {}))
+                here += "?" + urlencode(dict(request.query_params)) if request.query_params else ""
+                back = here if not post else "/portal"
+                return pages.redirect(f"{base()}/portal/signin?next={quote(back, safe='/')}",
+                                      cookies=[session.set_cookie(session.SESSION, "", 0)])  # fmt: skip
+            who, token = current
+            ctx = {"who": who, "csrf": session.csrf_token(token)}
+            try:
+                if post:
+                    form = session.form_of(request)
+                    session.check_csrf(form, token)
+                    return fn(*args, **params, who=who, ctx=ctx, form=form)
+                return fn(*args, **params, who=who, ctx=ctx)
+            except PatchcastError as err:
+                return _refusal(err, **ctx)
+
+        return wrapper
+
+    return decorate
+
+
+# -- home -------------------------------------------------------------------------------------------
+@bp.route("/portal", methods=["GET"])
+@page()
+def home(*, who: Any, ctx: dict[str, Any]) -> Response:
+    from datetime import UTC, date, datetime
+
+    from chalicelib import accounts, fixes
+    from chalicelib.portal import pages
+
+    table = wiring.get().table
+    ent = accounts.entitlements_of(table, who)
+    days_left = (date.fromisoformat(ent["period"]["end"]) - datetime.now(UTC).date()).days
+    newest = fixes.newest(table, who) if ent["active"] else []
+    return pages.render("home.html", title=f"Welcome, {ent['name']}", ent=ent, tier=ent["features"],
+                        days_left=days_left, newest=newest, **ctx)  # fmt: skip
+
+
+# -- alerts: the preference centre ------------------------------------------------------------------
+def _alerts(who: Any, ctx: dict[str, Any], *, error: str = "", status: int = 200) -> Response:
+    from chalicelib import entitlements, subscriptions
+    from chalicelib.portal import pages
+
+    table = wiring.get().table
+    account = table.get_account(who.require_customer())
+    tier = entitlements.policy(account.tier) if account else None
+    notice = DONE.get(query_param(bp.current_request, "done"), "")
+    subs = subscriptions.list_own(table, who)
+    why = {s.subscription_id: _suppressed_why(table, s.email) for s in subs if s.status == "suppressed"}
+    return pages.render("alerts.html", status=status, title="Your alerts", subs=subs, why=why,
+                        products=sorted(account.products) if account else [], kinds=entitlements.KINDS,
+                        severities=SEVERITIES, beta=bool(tier and "beta" in tier.channels), states=STATES,
+                        error=error, notice=notice, **ctx)  # fmt: skip
+
+
+def _suppressed_why(table: Any, address: str) -> str:
+    reason = str((table.suppression(address) or {}).get("reason", ""))
+    return {"bounce": "Mail to this address bounced permanently.",
+            "complaint": "A message to this address was reported as spam."}.get(reason, "")  # fmt: skip
+
+
+def _prefs(form: dict[str, list[str]], *, new: bool) -> dict[str, Any]:
+    """A form's fields as the API's JSON body, so the same validation names the same fields."""
+    severity = (form.get("max_severity") or [""])[0]
+    body: dict[str, Any] = {"products": form.get("products", []), "kinds": form.get("kinds", []),
+                            "max_severity": int(severity) if severity.isdigit() and len(severity) < 3 else severity,
+                            "channels": form.get("channels") or ["ga"]}  # fmt: skip
+    if new:
+        body["email"] = (form.get("email") or [""])[0]
+    return body
+
+
+def _done(what: str) -> Response:
+    from chalicelib.portal import pages
+
+    return pages.redirect(f"{base()}/portal/alerts?done={what}", status=303)
+
+
+@bp.route("/portal/alerts", methods=["GET"])
+@page()
+def alerts(*, who: Any, ctx: dict[str, Any]) -> Response:
+    return _alerts(who, ctx)
+
+
+@bp.route("/portal/alerts", methods=["POST"], content_types=FORM)
+@page(post=True)
+def create_alert(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
+    from chalicelib import subscriptions
+
+    w = wiring.get()
+    try:
+        subscriptions.create(w.table, w.mailer, link_maker(), who, _prefs(form, new=True),
+                             confirm_hours=w.settings.confirm_link_hours)  # fmt: skip
+    except PatchcastError as err:
+        return _alerts(who, ctx, error=err.message, status=err.status)
+    return _done("created")
+
+
+@bp.route("/portal/alerts/{subscription_id}", methods=["POST"], content_types=FORM)
+@page(post=True)
+def change_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
+    from chalicelib import subscriptions
+
+    try:
+        subscriptions.change(wiring.get().table, who, subscription_id, _prefs(form, new=False))
+    except PatchcastError as err:
+        if err.status == 404:
+            raise
+        return _alerts(who, ctx, error=err.message, status=err.status)
+    return _done("changed")
+
+
+@bp.route("/portal/alerts/{subscription_id}/remove", methods=["POST"], content_types=FORM)
+@page(post=True)
+def remove_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
+    from chalicelib import subscriptions
+
+    subscriptions.remove(wiring.get().table, who, subscription_id)
+    return _done("removed")
+
+
+@bp.route("/portal/alerts/{subscription_id}/confirmation", methods=["POST"], content_types=FORM)
+@page(post=True)
+def resend_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
+    from chalicelib import subscriptions
+
+    w = wiring.get()
+    subscriptions.resend_confirmation(w.table, w.mailer, link_maker(), who, subscription_id,
+                                      confirm_hours=w.settings.confirm_link_hours)  # fmt: skip
+    return _done("resent")
+
+
+# -- fixes: the catalogue ---------------------------------------------------------------------------
+@bp.route("/portal/fixes", methods=["GET"])
+@page()
+def fixes_page(*, who: Any, ctx: dict[str, Any]) -> Response:
+    from chalicelib import entitlements, fixes
+    from chalicelib.portal import pages
+
+    params = {k: v for k, v in dict(bp.current_request.query_params or {}).items() if v}
+    found = fixes.page(wiring.get().table, who, params)
+    account = wiring.get().table.get_account(who.require_customer())
+    chosen = {k: params.get(k, "") for k in ("product", "kind", "severity")}
+    more = urlencode({**{k: v for k, v in chosen.items() if v}, "cursor": found["next"]}) if found["next"] else ""
+    return pages.render("fixes.html", title="Your fixes", items=found["items"], next=more, chosen=chosen,
+                        products=sorted(account.products) if account else [], kinds=entitlements.KINDS,
+                        severities=SEVERITIES, **ctx)  # fmt: skip
+
+
+@bp.route("/portal/fixes/{release_id}/download", methods=["GET"])
+@page()
+def download(release_id: str, *, who: Any, ctx: dict[str, Any]) -> Response:
+    """A GET that re-checks everything, as the emailed link does: the Download button is a plain link (it
+    can be opened in a new tab or handed to a download manager), and a form's redirect to S3 would need
+    the bucket in the pages' ``form-action``. SameSite=Lax keeps other sites' images and scripts from
+    sending the session; a top-level navigation only downloads what the person may download anyway."""
+    from chalicelib import fixes
+    from chalicelib.portal import pages
+
+    w = wiring.get()
+    request = bp.current_request
+    url = fixes.download_url(w.table, w.blobs, who, release_id, ip=source_ip(request),
+                             user_agent=header(request, "user-agent"),
+                             successor_href=lambda rid: f"{base()}/portal/fixes/{rid}/download")  # fmt: skip
+    return pages.redirect(url)

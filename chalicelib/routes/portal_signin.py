@@ -1,0 +1,59 @@
+"""The portal's sign-in (the authorization code flow's start and callback), sign-out, the signed-out page
+and the stylesheet every page shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response  # type: ignore[attr-defined]
+
+from chalicelib.errors import PatchcastError
+from chalicelib.http import query_param
+from chalicelib.routes.portal import FORM, base, page
+
+bp = Blueprint(__name__)
+
+
+# -- sign-in and sign-out ---------------------------------------------------------------------------
+@bp.route("/portal/signin", methods=["GET"])
+def signin() -> Response:
+    from chalicelib.portal import pages, session, signin
+
+    url, pending = signin.begin(query_param(bp.current_request, "next"))
+    return pages.redirect(url, cookies=[session.set_cookie(session.SIGNIN, pending, session.SIGNIN_SECONDS)])
+
+
+@bp.route("/portal/callback", methods=["GET"])
+def callback() -> Response:
+    from chalicelib.portal import pages, session, signin
+
+    request = bp.current_request
+    try:
+        token, next_path = signin.finish(session.cookies(request).get(session.SIGNIN), query_param(request, "state"),
+                                         query_param(request, "code"))  # fmt: skip
+    except PatchcastError as err:
+        return pages.render("signed_out.html", status=err.status, title="Sign-in failed", message=err.message)
+    cookies = [session.set_cookie(session.SESSION, token, 3600), session.set_cookie(session.SIGNIN, "", 0)]
+    return pages.redirect(base() + session.safe_next(next_path), cookies=cookies)
+
+
+@bp.route("/portal/signout", methods=["POST"], content_types=FORM)
+@page(post=True)
+def signout(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
+    from chalicelib.portal import pages, session, signin
+
+    return pages.redirect(signin.signout_url(), cookies=[session.set_cookie(session.SESSION, "", 0)])
+
+
+@bp.route("/portal/signed-out", methods=["GET"])
+def signed_out() -> Response:
+    from chalicelib.portal import pages
+
+    return pages.render("signed_out.html", title="Signed out", message="You are signed out of the Patchcast portal.")
+
+
+@bp.route("/portal/static/style.css", methods=["GET"])
+def stylesheet() -> Response:
+    from chalicelib.portal import pages
+
+    return pages.stylesheet()

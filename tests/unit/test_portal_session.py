@@ -1,0 +1,86 @@
+"""The portal's pure pieces: where ``next=`` may lead, and the local ID token's claims matching patchctl's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import pytest
+
+from chalicelib.portal.local_issuer import id_token_claims
+from chalicelib.portal.session import safe_next
+from patchcast_tools.local import issuer
+
+
+@pytest.mark.parametrize("evil", ["//evil.example", "https://evil.example", "/\\evil.example", "javascript:alert(1)",
+                                  "/portal//evil.example", "/portal\\@evil.example", "/portalx:y", "", None,
+                                  "/portal\r\nLocation: x", "http:/portal"])  # fmt: skip
+def test_next_only_leads_to_the_portals_own_paths(evil: str | None) -> None:
+    assert safe_next(evil) == "/portal"
+
+
+@pytest.mark.parametrize("good", ["/portal", "/portal/alerts", "/portal/fixes?product=M3&kind=patch"])
+def test_next_keeps_a_portal_path(good: str) -> None:
+    assert safe_next(good) == good
+
+
+def test_the_local_sign_in_mints_the_claims_patchctl_token_mints(tmp_path: Path) -> None:
+    issuer.ensure_keys(tmp_path)
+    minted = jwt.decode(issuer.mint(tmp_path, role="customer", account="acme", email="ops@acme.example"),
+                        options={"verify_signature": False})  # fmt: skip
+    ours = id_token_claims(issuer=issuer.ISSUER, audience=issuer.AUDIENCE, role="customer", account="acme",
+                           email="ops@acme.example", seconds=issuer.lifetime_seconds())  # fmt: skip
+    timeless = lambda c: {k: v for k, v in c.items() if k not in ("iat", "nbf", "exp")}  # noqa: E731
+    assert timeless(minted) == timeless(ours) and minted["exp"] - minted["iat"] == ours["exp"] - ours["iat"]
+
+
+@pytest.mark.parametrize(
+    ("base", "secure"),
+    [("http://127.0.0.1:8000", False), ("http://localhost:8000", False), ("https://api.example.com/api", True),
+     ("http://intranet.example", True)],
+)  # fmt: skip
+def test_the_session_cookie_is_secure_except_on_plain_http_localhost(base: str, secure: bool) -> None:
+    import dataclasses
+
+    from chalicelib import settings, wiring
+    from chalicelib.portal import session
+
+    env = {"PATCHCAST_SENDER": "a@b.test", "PATCHCAST_PUBLIC_URL": base, "PATCHCAST_JWT_ISSUER": "i",
+           "PATCHCAST_JWT_AUDIENCE": "a", "PATCHCAST_JWKS_URL": "file:///x"}  # fmt: skip
+    before = wiring._current
+    wiring.use(wiring.Wiring(dataclasses.replace(settings.from_env(env))))
+    try:
+        cookie = session.set_cookie(session.SESSION, "v", 60)
+    finally:
+        wiring.use(before)
+    assert ("; Secure" in cookie) is secure and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert (
+        f"Path={base.split('//', 1)[1].partition('/')[2] and '/' + base.split('//', 1)[1].partition('/')[2]}/portal"
+        in cookie
+    )
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_the_stylesheets_text_colours_have_a_contrast_of_at_least_4_5_to_1() -> None:
+    import re
+
+    from chalicelib.portal.pages import STYLESHEET
+
+    css = STYLESHEET.read_text()
+    var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    pairs = [("ink", "bg"), ("muted", "bg"), ("accent", "bg"), ("accent-ink", "accent"), ("danger", "bg"),
+             ("ok", "panel"), ("warn", "panel"), ("danger", "panel"), ("ink", "panel"), ("accent", "panel")]  # fmt: skip
+    low = {
+        f"{fg} on {bg}": round(_contrast(var[fg], var[bg]), 2) for fg, bg in pairs if _contrast(var[fg], var[bg]) < 4.5
+    }
+    assert low == {}
