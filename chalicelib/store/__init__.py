@@ -69,12 +69,15 @@ from __future__ import annotations
 
 from chalicelib.store._base import decode_cursor, encode_cursor
 from chalicelib.store.announcements import AnnouncementsMixin
+from chalicelib.store.audience import AudienceMixin
 from chalicelib.store.bulk import BulkMixin
 from chalicelib.store.catalog import CatalogMixin
 from chalicelib.store.confirmations import ConfirmationsMixin
 from chalicelib.store.deliveries import DeliveriesMixin
 from chalicelib.store.digests import DigestsMixin
 from chalicelib.store.downloads import DownloadsMixin
+from chalicelib.store.fanout_claims import FanoutClaimsMixin
+from chalicelib.store.release_index import ReleaseIndexMixin
 from chalicelib.store.releases import ReleasesMixin
 from chalicelib.store.reports import ReportsMixin
 from chalicelib.store.reviews import ReviewsMixin
@@ -88,7 +91,10 @@ class Table(
     CatalogMixin,
     SuppressionsMixin,
     SubscriptionsMixin,
+    AudienceMixin,
     ReleasesMixin,
+    ReleaseIndexMixin,
+    FanoutClaimsMixin,
     DeliveriesMixin,
     DownloadsMixin,
     ReportsMixin,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import TransientError
+from chalicelib.errors import Conflict, TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,6 +44,13 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 def is_error(exc: ClientError, *codes: str) -> bool:
     return exc.response.get("Error", {}).get("Code") in codes
+
+
+def rev_condition(rev: int) -> dict[str, Any]:
+    """The condition that an item is still at the revision read (``rev``: 0 for an item never revised)."""
+    if rev == 0:  # written before revisions, or never changed since
+        return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(rev)"}
+    return {"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": dump({":rev": rev})}
 
 
 class TableBase:
@@ -100,3 +107,12 @@ class TableBase:
                 time.sleep(min(0.05 * 2**attempt, 1.0))
             if pending:
                 raise TransientError(f"DynamoDB left {len(pending)} writes unprocessed after retries")
+
+    def _transact(self, actions: list[dict[str, Any]], conflict: str) -> None:
+        """One TransactWriteItems; a cancelled one is a ``Conflict`` saying ``conflict``."""
+        try:
+            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if is_error(exc, "TransactionCanceledException"):
+                raise Conflict(conflict) from exc
+            raise

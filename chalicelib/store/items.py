@@ -5,6 +5,7 @@ written once."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -109,6 +110,12 @@ def audience_item(sub: Subscription, product: str, tier: str) -> dict[str, Any]:
         "installed": list(sub.installed[product]) if sub.installed and product in sub.installed else None,
         "digest": dict(sub.digest) or None,
     }
+
+
+def audience_items(sub: Subscription, tier: str, contract_products: Iterable[str] | None) -> list[dict[str, Any]]:
+    """The audience entries of an active subscription: one per product it wants that the contract has."""
+    allowed = set(sub.products if contract_products is None else contract_products)
+    return [audience_item(sub, product, tier) for product in sub.products if product in allowed]
 
 
 def subscription_item(s: Subscription) -> dict[str, Any]:

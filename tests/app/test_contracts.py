@@ -14,7 +14,7 @@ from chalicelib import accounts, fanout
 from chalicelib.errors import Conflict
 from chalicelib.messages import AccountChange
 from chalicelib.models import Account, Product, Release, Subscription, now_iso
-from chalicelib.store import subscriptions as store_subscriptions
+from chalicelib.store import audience as store_audience
 from tests.app.flows import subscribe_and_confirm
 from tests.app.test_subscriptions import _audience, _customer
 from tests.conftest import account_body, auth, unique
@@ -86,7 +86,7 @@ def test_a_tier_change_answers_at_once_and_the_queue_reranks_page_by_page(
 ) -> None:
     # GIVEN an Elite account with 7 subscriptions, and account-change pages of 4 items (2 subscriptions each)
     account, product, subs = _bulk_account(table, "elite", 7)
-    monkeypatch.setattr(store_subscriptions, "SYNC_PAGE", 4)
+    monkeypatch.setattr(store_audience, "SYNC_PAGE", 4)
     pages: list[str | None] = []
     real = accounts.sync_page
     monkeypatch.setattr(
