@@ -210,7 +210,7 @@ def memory_only(n: int, session: Any) -> dict[str, Any]:
 def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dict[str, Any]:
     import app as app_module
     from bench import population as pop
-    from chalicelib import releases, wiring
+    from chalicelib import publishing, wiring
     from chalicelib.names import ResourceNames
     from chalicelib.queues import Queues
     from chalicelib.store import Table
@@ -235,7 +235,7 @@ def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dic
     try:
         release_id = _release(loader, people.product, "available")
         t0, cpu = time.monotonic(), CpuMeter(aws_pids)
-        releases.publish(loader, Queues(sqs, names), release_id)
+        publishing.publish(loader, Queues(sqs, names), release_id)
         deadline = t0 + 120 + n / 20
         while time.monotonic() < deadline:
             time.sleep(0.25)

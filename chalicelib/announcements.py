@@ -28,7 +28,7 @@ from chalicelib.messages import FanoutPage
 from chalicelib.models import Recipient, Release, now_iso
 from chalicelib.observability import logger
 from chalicelib.records import Announcement
-from chalicelib.releases import _number, parse_product, parse_version
+from chalicelib.release_body import _number, parse_product, parse_version
 from chalicelib.states import ReleaseStatus
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from chalicelib import mail
+from chalicelib import mail, mime
 from chalicelib.models import Release
 from chalicelib.states import Role
 
@@ -24,15 +24,15 @@ def _render(
     sender: str, to: str, release: Release, prefix: str, intro: str, extra: Sequence[str], parent: str | None = None
 ) -> bytes:
     # Role copies go to contract contacts, not subscribers: no unsubscribe link (the contract names them).
-    msg = mail._base(sender, to, mail.subject_for(release, prefix), None)
-    mail.thread_under(msg, parent)
+    msg = mime.headers(sender, to, mail.subject_for(release, prefix), None)
+    mime.thread_under(msg, parent)
     rows = _facts(release)
-    text = [intro, "", mail.header_safe(release.title, limit=500), "", release.summary, ""]
+    text = [intro, "", mime.header_safe(release.title, limit=500), "", release.summary, ""]
     text += [f"{k}: {v}" for k, v in rows] + [""] + list(extra)
     e = html.escape
     page = [f"<p>{e(intro)}</p>", f"<h1>{e(release.title)}</h1>", f"<p>{e(release.summary)}</p>"]
-    page += [*mail.table_rows(rows), "<ul>", *(f"<li>{e(x)}</li>" for x in extra), "</ul>"]
-    return mail.finish(msg, "\n".join(text) + "\n", mail.html_page(page))
+    page += [*mime.table_rows(rows), "<ul>", *(f"<li>{e(x)}</li>" for x in extra), "</ul>"]
+    return mime.finish(msg, "\n".join(text) + "\n", mime.html_page(page))
 
 
 def oncall_copy(*, sender: str, to: str, release: Release, account_id: str) -> bytes:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from chalicelib import copies, mail, reports
+from chalicelib import copies, mail, notice_template, reports
 from chalicelib.announced import AnnouncementMailStore, ThreadingStore
 from chalicelib.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.links import LinkMaker
@@ -148,7 +148,7 @@ def _composer(deps: Deps, release: Release, notice: str, notified: list[str], to
                                           notified=notified)  # fmt: skip
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
-    notice_for = mail.NoticeTemplate(
+    notice_for = notice_template.NoticeTemplate(
         mail.NOTICES[notice], sender=sender, release=release, expires=until, download=bool(release.object_key)
     )
 

@@ -1,5 +1,5 @@
 """The digest email: one per subscription and window, listing each release with its own download link,
-size and SHA-256, built on ``chalicelib.mail``'s helpers (ASCII headers, lines within 998 octets,
+size and SHA-256, built on ``chalicelib.mime``'s helpers (ASCII headers, lines within 998 octets,
 RFC 8058 List-Unsubscribe as on every notice)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import html
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib import mail
+from chalicelib import mail, mime
 from chalicelib.models import Release
 
 
@@ -41,21 +41,21 @@ def digest(
     """``window``: the window's end in the account's time zone, as the subject and heading show it."""
     count = f"{len(entries)} release{'s' if len(entries) != 1 else ''}"
     title = f"Your {frequency} Patchcast digest: {count} ({window})"
-    msg = mail.headers(sender, to, title, unsubscribe)
+    msg = mime.headers(sender, to, title, unsubscribe)
     until = expires.strftime("%Y-%m-%d %H:%M UTC")
     e = html.escape
     text = [title, ""]
     page = [f"<h1>{e(title)}</h1>"]
     for entry in entries:
         r = entry.release
-        heading = mail.header_safe(mail.subject_for(r), limit=500)
+        heading = mime.header_safe(mail.subject_for(r), limit=500)
         text += [heading, "", r.summary, "", *(f"{k}: {v}" for k, v in _rows(r))]
-        page += [f"<h2>{e(heading)}</h2>", f"<p>{e(r.summary)}</p>", *mail.table_rows(_rows(r))]
+        page += [f"<h2>{e(heading)}</h2>", f"<p>{e(r.summary)}</p>", *mime.table_rows(_rows(r))]
         if entry.download:
             text.append(f"Download: {entry.download}")
-            page += mail.link_lines(entry.download, f"Download {e(r.filename or 'the package')}")
+            page += mime.link_lines(entry.download, f"Download {e(r.filename or 'the package')}")
         text.append("")
     note = f"Each download link works until {until} while your support contract is active."
     text += [note, "", f"Unsubscribe: {unsubscribe}", ""]
-    page += [f"<p>{e(note)}</p>", *mail.link_lines(unsubscribe, "Unsubscribe")]
-    return mail.finish(msg, "\n".join(text), mail.html_page(page))
+    page += [f"<p>{e(note)}</p>", *mime.link_lines(unsubscribe, "Unsubscribe")]
+    return mime.finish(msg, "\n".join(text), mime.html_page(page))

@@ -5,7 +5,7 @@ date or text moves, and its cancellation, each with an invitation to book the pl
 The calendar is one all-day VEVENT on the planned date, its UID the same for every email about one
 announcement, SEQUENCE one higher for each change, METHOD:REQUEST (CANCEL and STATUS:CANCELLED for the
 cancellation), ORGANIZER the account's CSM (the sender when it has none). It goes as a
-``text/calendar; method=…`` alternative of the message, through ``mail.finish``: lines within 998 octets
+``text/calendar; method=…`` alternative of the message, through ``mime.finish``: lines within 998 octets
 (iCalendar folds at 75), headers ASCII.
 """
 
@@ -18,7 +18,7 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from chalicelib import mail
+from chalicelib import mime
 from chalicelib import text as safe_text
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def booking_link(csm: str, a: Announcement) -> str:
 
 
 def calendar(a: Announcement, *, sender: str, invite: Invite, now: datetime | None = None) -> str:
-    """The iCalendar object of ``a`` for one attendee, lines ending in LF (``mail.finish`` writes CRLF)."""
+    """The iCalendar object of ``a`` for one attendee, lines ending in LF (``mime.finish`` writes CRLF)."""
     from icalendar import Calendar, Event, vCalAddress, vText  # imported where used: cold start
 
     cancelled = a.status == "cancelled"
@@ -112,31 +112,31 @@ def _intro(a: Announcement, invite: Invite) -> str:
 
 def notice(*, sender: str, a: Announcement, invite: Invite, now: datetime | None = None) -> bytes:
     """The email of announcement ``a`` (as it is now) to one recipient, as raw RFC 5322 bytes for SES."""
-    msg = mail._base(sender, invite.to, subject(a, invite), invite.unsubscribe)
-    mail.thread_under(msg, invite.in_reply_to)
+    msg = mime.headers(sender, invite.to, subject(a, invite), invite.unsubscribe)
+    mime.thread_under(msg, invite.in_reply_to)
     rows = [("Product", a.product), ("Kind", a.kind), ("Version", a.version), ("Planned for", a.planned_for)]
     intro = _intro(a, invite)
-    text = [intro, "", mail.header_safe(a.title, limit=500), "", a.summary, ""]
+    text = [intro, "", mime.header_safe(a.title, limit=500), "", a.summary, ""]
     e = html.escape
     page = [f"<p>{e(intro)}</p>", f"<h1>{e(a.title)}</h1>", f"<p>{e(a.summary)}</p>"]
     if a.known_issues:
         text += ["Known issues:", a.known_issues, ""]
         page += ["<h2>Known issues</h2>", f"<p>{e(a.known_issues)}</p>"]
     text += [f"{k}: {v}" for k, v in rows] + [""]
-    page += mail.table_rows(rows)
+    page += mime.table_rows(rows)
     text += [f"Notified: {n}" for n in invite.notified]
     page += [f"<p>Notified: {e(n)}</p>" for n in invite.notified]
     if invite.csm and invite.role != "csm" and a.status != "cancelled":
         link = booking_link(invite.csm, a)
         text += [f"Book the planning call with your Customer Success Manager ({invite.csm}): {link}"]
-        page += mail.link_lines(
+        page += mime.link_lines(
             link, "Book the planning call", f" with your Customer Success Manager ({e(invite.csm)})"
         )
     text += ["", "The calendar invitation in this email holds the planned date; it follows any change."]
     if invite.unsubscribe:
         text += ["", f"Unsubscribe: {invite.unsubscribe}"]
-        page += mail.link_lines(invite.unsubscribe, "Unsubscribe")
+        page += mime.link_lines(invite.unsubscribe, "Unsubscribe")
     method = CANCEL if a.status == "cancelled" else REQUEST
     ics = calendar(a, sender=sender, invite=invite, now=now)
     also = ((ics, f'calendar; charset="utf-8"; method={method}'),)
-    return mail.finish(msg, "\n".join(text) + "\n", mail.html_page(page), also=also)
+    return mime.finish(msg, "\n".join(text) + "\n", mime.html_page(page), also=also)

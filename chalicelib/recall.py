@@ -29,8 +29,8 @@ from chalicelib.links import LinkMaker
 from chalicelib.messages import DeliveryBatch, FanoutPage
 from chalicelib.models import Account, Recipient, Release, now_iso
 from chalicelib.observability import logger
+from chalicelib.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
 from chalicelib.records import DeliveryRecord
-from chalicelib.releases import QUEUEING_LEASE_SECONDS, ReleaseTransitions
 from chalicelib.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import entitlements, mail
+from chalicelib import entitlements, mime
 from chalicelib.models import Account, Release
 from chalicelib.observability import logger
 from chalicelib.periods import due_threshold, ends_to_look_at
@@ -49,10 +49,10 @@ def warning_email(*, sender: str, to: str, account: Account, days: int, lost: in
     end = account.support_end.isoformat()
     when = "today" if days == 0 else f"in {days} days"
     subject = f"[Support ending] {label} support of account {account.account_id} ends {when} ({end})"
-    msg = mail._base(sender, to, subject, None)  # about the contract, not an alert subscription: no unsubscribe
+    msg = mime.headers(sender, to, subject, None)  # about the contract, not an alert subscription: no unsubscribe
     stop = (account.support_end + timedelta(days=1)).isoformat()
     lines = [
-        f"The {label} support period of account {account.account_id} ({mail.header_safe(account.name)}) ends on "
+        f"The {label} support period of account {account.account_id} ({mime.header_safe(account.name)}) ends on "
         f"{end}, {when}.",
         f"From {stop}, release notices stop and download links answer 403 until the contract is renewed.",
         f"In this support period {lost} release(s) of your products ({', '.join(account.products)}) were "
@@ -60,7 +60,7 @@ def warning_email(*, sender: str, to: str, account: Account, days: int, lost: in
         "To keep them, renew the support contract with your vendor or your Customer Success Manager.",
     ]
     page = [f"<h1>{html.escape(subject)}</h1>", *(f"<p>{html.escape(line)}</p>" for line in lines)]
-    return mail.finish(msg, "\n\n".join(lines) + "\n", mail.html_page(page))
+    return mime.finish(msg, "\n\n".join(lines) + "\n", mime.html_page(page))
 
 
 def send_one(table: Table, mailer: Mailer, account: Account, days: int, lost: int) -> str:

@@ -1,5 +1,5 @@
 """The CSM's review as an email: a readable text and HTML body, and the per-release table as a CSV attachment
-(multipart/mixed around multipart/alternative). Pure (no AWS); what SES accepts, as ``chalicelib.mail``
+(multipart/mixed around multipart/alternative). Pure (no AWS); what SES accepts, as ``chalicelib.mime``
 makes it: ASCII headers, every line within 998 octets, user text cleaned and HTML-escaped."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import io
 import secrets
 from typing import Any
 
-from chalicelib import mail
+from chalicelib import mime
 from chalicelib import text as safe_text
 from chalicelib.review import csv_rows
 
@@ -30,14 +30,14 @@ def _lines(review: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The body as (text lines, HTML lines)."""
     e, t = html.escape, review["totals"]
     period = f"{review['period']['from']} to {review['period']['to']}"
-    head = (f"Review of account {review['account_id']} ({mail.header_safe(review['name'])}), {period}: "
+    head = (f"Review of account {review['account_id']} ({mime.header_safe(review['name'])}), {period}: "
             f"{t['releases']} release(s), {t['notified']} contact notice(s), {t['downloaders']} downloader(s). "
             f"{review['days_left']} day(s) left in the support period (it ends on {review['support_end']}).")  # fmt: skip
     text, page = [head, ""], [f"<p>{e(head)}</p>", "<h2>Releases</h2>", "<ul>"]
     for p in review["releases"]:
         c = p["counts"]
         line = (f"{p['product']} {p['kind']} {p['version']} (severity {p['severity']}, {p['status']}): "
-                f"{mail.header_safe(p['title'], limit=300)}. Notified {c['notified']}, failed {c['failed']}, "
+                f"{mime.header_safe(p['title'], limit=300)}. Notified {c['notified']}, failed {c['failed']}, "
                 f"suppressed {c['suppressed']}; {c['downloaders']} downloader(s), {c['downloaded']} download(s).")  # fmt: skip
         who = [f"notified {n['email']} ({n['role']}, {n['status']}) at {n['at']}" for n in p["notified"]]
         who += [f"downloaded by {d['email']} first at {d['first_at']} ({d['clicks']} click(s))" for d in p["downloads"]]
@@ -46,7 +46,7 @@ def _lines(review: dict[str, Any]) -> tuple[list[str], list[str]]:
     page.append("</ul>")
     sections = [
         ("Nobody has downloaded yet", [f"severity {w['severity']}: {w['product']} {w['version']} "
-                                       f"{mail.header_safe(w['title'], limit=300)}" for w in review["not_downloaded"]]),
+                                       f"{mime.header_safe(w['title'], limit=300)}" for w in review["not_downloaded"]]),
         ("Recalls", [f"{r['version']} ({r['id']}): {len(r['recalled'])} recall notice(s); the recalled build was "
                      f"{'downloaded' if r['build_downloaded'] else 'not downloaded'}" for r in review["recalls"]]),
         ("Suppressed contacts", [f"{s['email']} ({s['role']})" for s in review["contacts"]["suppressed"]]),
@@ -61,22 +61,22 @@ def _lines(review: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def _part(content_type: str, body: str, extra: str = "") -> bytes:
-    cte, data = mail.encode_body(safe_text.clean(body, multiline=True))
+    cte, data = mime.encode_body(safe_text.clean(body, multiline=True))
     return f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {cte}\r\n{extra}\r\n".encode() + data
 
 
 def review_email(*, sender: str, to: str, review: dict[str, Any]) -> bytes:
     """The review of one account and period for its CSM."""
     subject = f"[Review] {review['account_id']} {review['period']['from'][:10]} to {review['period']['to'][:10]}"
-    msg = mail._base(sender, to, subject, None)  # to the contract's CSM, not a subscriber: no unsubscribe
+    msg = mime.headers(sender, to, subject, None)  # to the contract's CSM, not a subscriber: no unsubscribe
     text, page = _lines(review)
     mixed, alternative = (f"==============={secrets.token_hex(12)}==" for _ in range(2))
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/mixed; boundary="{mixed}"'
     filename = f"review-{review['account_id']}-{review['period']['from'][:10]}.csv"  # account ids are [A-Za-z0-9._-]
-    out = [*(mail._POLICY.fold_binary(k, v) for k, v in msg.raw_items()), b"\r\n"]
+    out = [*(mime.POLICY.fold_binary(k, v) for k, v in msg.raw_items()), b"\r\n"]
     out += [f'--{mixed}\r\nContent-Type: multipart/alternative; boundary="{alternative}"\r\n\r\n'.encode()]
-    for subtype, body in (("plain", "\n".join(text) + "\n"), ("html", mail.html_page(page))):
+    for subtype, body in (("plain", "\n".join(text) + "\n"), ("html", mime.html_page(page))):
         out += [f"--{alternative}\r\n".encode(), _part(f'text/{subtype}; charset="utf-8"', body), b"\r\n"]
     out += [f"--{alternative}--\r\n--{mixed}\r\n".encode()]
     disposition = f'Content-Disposition: attachment; filename="{filename}"\r\n'

@@ -12,7 +12,7 @@ from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.messages import UploadReady
 from chalicelib.models import Release
 from chalicelib.observability import logger
-from chalicelib.releases import sha256_field
+from chalicelib.release_body import sha256_field
 from chalicelib.states import ReleaseStatus
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

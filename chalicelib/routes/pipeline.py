@@ -40,7 +40,7 @@ def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
 
 @bp.on_sqs_message(queue=N.uploads_queue, batch_size=1)
 def on_upload(event: SQSEvent) -> None:
-    from chalicelib import releases
+    from chalicelib import publishing
     from chalicelib.messages import uploaded_keys
     from chalicelib.observability import logger
 
@@ -48,7 +48,7 @@ def on_upload(event: SQSEvent) -> None:
     for message in _messages(event):
         for key in uploaded_keys(message):  # S3's ObjectCreated, or ours once the SHA-256 is declared
             with logger.append_context_keys(key=key):
-                releases.verify_upload(w.table, w.blobs, w.queues, key)
+                publishing.verify_upload(w.table, w.blobs, w.queues, key)
 
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)

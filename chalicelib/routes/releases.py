@@ -83,10 +83,10 @@ def upload_complete(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/publish", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def publish_release(release_id: str) -> Any:
-    from chalicelib import releases
+    from chalicelib import publishing
 
     w = wiring.get()
-    return json_response(releases.publish_as(w.table, w.queues, identity_of(bp.current_request), release_id).public())
+    return json_response(publishing.publish_as(w.table, w.queues, identity_of(bp.current_request), release_id).public())
 
 
 @bp.route("/releases/{release_id}/yank", methods=["POST"], authorizer=jwt_auth)
@@ -138,10 +138,10 @@ def release_report_page(release_id: str) -> Any:
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def publish_scheduled(event: Any) -> None:
-    from chalicelib import releases
+    from chalicelib import publishing
     from chalicelib.observability import logger
 
     w = wiring.get()
-    published = releases.publish_due(w.table, w.queues)
+    published = publishing.publish_due(w.table, w.queues)
     if published:
         logger.info("scheduled releases published", extra={"release_ids": published})

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
-from chalicelib.mail import MAX_LINE, ses_message_id_header
+from chalicelib.mail import ses_message_id_header
+from chalicelib.mime import MAX_LINE
 
 MAX_RECIPIENTS = 50  # To + Cc + Bcc of one message
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # SESv2: 40 MB per message, measured after base64 encoding

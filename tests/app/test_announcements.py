@@ -17,7 +17,7 @@ import icalendar
 import pytest
 from chalice.test import Client
 
-from chalicelib import entitlements, releases
+from chalicelib import entitlements, publishing
 from chalicelib.mail import ses_message_id_header
 from chalicelib.models import Account, Product, Release, Subscription, now_iso
 from tests.app import delivery_world
@@ -223,7 +223,7 @@ def test_the_published_release_threads_under_the_announcement_and_marks_it_relea
                       "Speed-ups", "available", now_iso(), "test", article_url="https://kb.example/sp14")  # fmt: skip
     wired.table.create_release(release)
     before = len(sent_messages(wired.settings.names.stage))
-    releases.publish(wired.table, wired.queues, release.release_id)
+    publishing.publish(wired.table, wired.queues, release.release_id)
     sent = _sent_since(wired, runner, before, 4)  # premium and xtreme subscribers, the elite one and its CSM
 
     # THEN the elite subscriber's notice and the CSM's copy reply to the announcement each got; others' to nothing

@@ -635,18 +635,18 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN one recipient whose notice cannot be rendered
-    from chalicelib import mail
+    from chalicelib import mail, notice_template
 
     world = load_world(wired.table, per_tier=3)
     bad = world.subscribers[4].email
-    render = mail.NoticeTemplate.render
+    render = notice_template.NoticeTemplate.render
 
-    def refuse(self: mail.NoticeTemplate, to: str, links: mail.Links) -> bytes:
+    def refuse(self: notice_template.NoticeTemplate, to: str, links: mail.Links) -> bytes:
         if to == bad:
             raise ValueError("a header line would exceed 998 octets")
         return render(self, to, links)
 
-    monkeypatch.setattr(mail.NoticeTemplate, "render", refuse)
+    monkeypatch.setattr(notice_template.NoticeTemplate, "render", refuse)
     runner.pump()
     failures = runner.stats.failures
 

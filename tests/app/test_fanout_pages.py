@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import fanout, recall, releases
+from chalicelib import fanout, publishing, recall
 from chalicelib.messages import FanoutPage
 from chalicelib.models import DeliveryOutcome, Recipient
 from chalicelib.names import ResourceNames
@@ -171,13 +171,13 @@ def test_two_publishes_at_once_queue_one_first_page(wired: Any) -> None:
     queues = Recorder(gate=threading.Event())
 
     # WHEN two publish calls run at once, the second while the first is queueing page 0
-    first = threading.Thread(target=releases.publish, args=(wired.table, queues, release.release_id))
+    first = threading.Thread(target=publishing.publish, args=(wired.table, queues, release.release_id))
     first.start()
     assert queues.gate is not None and queues.gate.wait(5)
-    releases.publish(wired.table, queues, release.release_id)
+    publishing.publish(wired.table, queues, release.release_id)
     first.join()
 
     # THEN page 0 was queued once, and a later publish queues nothing
-    releases.publish(wired.table, queues, release.release_id)
+    publishing.publish(wired.table, queues, release.release_id)
     assert queues.pages() == Counter({0: 1})
     assert wired.table.get_release(release.release_id, consistent=True).fanout_at

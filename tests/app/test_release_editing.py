@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import releases, wiring
+from chalicelib import publishing, wiring
+from chalicelib.errors import Conflict
 from tests.app.flows import create_release, upload
 from tests.conftest import auth, unique
 
@@ -148,8 +149,8 @@ def test_rescheduling_moves_the_schedule_entry_and_unscheduling_removes_it(app_c
     assert release["id"] not in _due(_at(700)) and release["id"] in _due(_at(7300))
     # AND a schedule tick that read the old entry does not publish it (publish checks notify_at)
     w = wiring.get()
-    with pytest.raises(releases.Conflict):
-        releases.publish(w.table, w.queues, release["id"], due_by=_at(700))
+    with pytest.raises(Conflict):
+        publishing.publish(w.table, w.queues, release["id"], due_by=_at(700))
     assert _get(app_client, release["id"])["status"] == "scheduled"
     # WHEN it is unscheduled: off the schedule, available for a publish by hand
     assert _patch(app_client, release["id"], {"notify_at": None}).status_code == 200
@@ -219,7 +220,7 @@ def test_an_edit_racing_a_publish_leaves_the_published_release_as_published(
         got = real_get(self, release_id, consistent=consistent)
         if not consistent:
             monkeypatch.setattr(type(w.table), "get_release", real_get)
-            releases.publish(w.table, w.queues, release_id)
+            publishing.publish(w.table, w.queues, release_id)
         return got
 
     monkeypatch.setattr(type(w.table), "get_release", get_then_publish)

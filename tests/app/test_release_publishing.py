@@ -16,7 +16,7 @@ import pytest
 import requests
 from chalice.test import Client
 
-from chalicelib import releases, wiring
+from chalicelib import publishing, wiring
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import CliError
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, upload
@@ -235,13 +235,13 @@ def test_a_release_scheduled_ahead_is_published_by_the_schedule_once(
     release = _scheduled(app_client, runner, world["product"], _in(30))
     w = wiring.get()
     # WHEN the schedule runs before the time: nothing; after it: published
-    assert release["id"] not in releases.publish_due(w.table, w.queues)
+    assert release["id"] not in publishing.publish_due(w.table, w.queues)
     later = _in(60)
-    assert release["id"] in releases.publish_due(w.table, w.queues, now=later)
+    assert release["id"] in publishing.publish_due(w.table, w.queues, now=later)
     runner.pump()
     assert _get(app_client, release["id"])["status"] == "published"
     # AND publishing again (the schedule, the route) sends nothing twice
-    assert release["id"] not in releases.publish_due(w.table, w.queues, now=later)
+    assert release["id"] not in publishing.publish_due(w.table, w.queues, now=later)
     resp = app_client.http.post(f"/releases/{release['id']}/publish", headers=auth(RE), body="{}")
     assert resp.status_code == 200
     runner.pump()

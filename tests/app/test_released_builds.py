@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
-from chalicelib import releases
+from chalicelib import publishing
 from chalicelib.blobs import Stored
 from tests.app.flows import create_release, emails_to, subscribed_world, upload
 from tests.conftest import auth
@@ -80,7 +80,7 @@ def test_a_verified_build_is_locked_in_governance_mode_and_deleting_its_version_
     head = s3.head_object(Bucket=bucket, Key=release.object_key, VersionId=release.object_version)
     assert head["ObjectLockMode"] == "GOVERNANCE"
     until = head["ObjectLockRetainUntilDate"]
-    expected = datetime.now(UTC) + timedelta(days=releases.RETENTION_DAYS)
+    expected = datetime.now(UTC) + timedelta(days=publishing.RETENTION_DAYS)
     assert abs((until - expected).total_seconds()) < 3600
     # AND deleting that version without a governance bypass is refused
     with pytest.raises(ClientError) as refused:
@@ -126,5 +126,5 @@ def test_an_upload_to_a_bucket_without_versions_is_not_verified_and_is_retried(
     monkeypatch.setattr(wired.blobs, "stat", lambda key: Stored(version_id=None, size=len(data), sha256=None))
     # WHEN verification runs, THEN it fails loudly (the event is retried, then dead-lettered) and nobody hears
     with pytest.raises(RuntimeError, match="keeps no versions"):
-        releases.verify_upload(wired.table, wired.blobs, wired.queues, f"uploads/{created['id']}/fix.zip")
+        publishing.verify_upload(wired.table, wired.blobs, wired.queues, f"uploads/{created['id']}/fix.zip")
     assert wired.table.get_release(created["id"], consistent=True).status == "awaiting-upload"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import releases
+from chalicelib import publishing, releases
 from chalicelib.errors import Conflict
 from chalicelib.states import ReleaseStatus
 from tests.domain.world import ENGINEER, NAMES, PRODUCT, Queues, account, store_with
@@ -16,7 +16,7 @@ def test_an_article_is_published_at_once_and_its_fan_out_queued_once() -> None:
     body = {"product": PRODUCT, "version": "2.0", "kind": "critical-solution", "severity": 1, "title": "Do this",
             "article_url": "https://kb.example/a"}  # fmt: skip
     release, upload = releases.create(store, None, queues, ENGINEER, body)  # type: ignore[arg-type]
-    again = releases.publish(store, queues, release.release_id)
+    again = publishing.publish(store, queues, release.release_id)
     assert upload is None and release.status == again.status == ReleaseStatus.PUBLISHED
     assert queues.on(NAMES.fanout_queue) == [
         {"kind": "release", "release_id": release.release_id, "page": 0, "cursor": None}
@@ -27,7 +27,7 @@ def test_the_schedule_publishes_what_is_due_and_a_published_release_cannot_be_ed
     queues = Queues()
     store = store_with(account("prem1", "premium"), status=ReleaseStatus.SCHEDULED, published_at=None,
                        notify_at="2026-01-01T00:00:00Z")  # fmt: skip
-    assert releases.publish_due(store, queues, now="2026-01-01T00:00:01Z") == ["r1"]
+    assert publishing.publish_due(store, queues, now="2026-01-01T00:00:01Z") == ["r1"]
     assert store.releases["r1"].status == ReleaseStatus.PUBLISHED and len(queues.on(NAMES.fanout_queue)) == 1
     with pytest.raises(Conflict):
         releases.edit(store, ENGINEER, "r1", {"title": "Later"})
@@ -38,5 +38,5 @@ def test_a_release_not_due_yet_stays_scheduled() -> None:
     queues = Queues()
     store = store_with(account("prem1", "premium"), status=ReleaseStatus.SCHEDULED, published_at=None,
                        notify_at="2026-06-01T00:00:00Z")  # fmt: skip
-    assert releases.publish_due(store, queues, now="2026-01-01T00:00:01Z") == []
+    assert publishing.publish_due(store, queues, now="2026-01-01T00:00:01Z") == []
     assert store.releases["r1"].status == ReleaseStatus.SCHEDULED and queues.sent == []

@@ -13,7 +13,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from chalicelib import releases
+from chalicelib import release_body
 from infra.template import resources
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import Api, CliError, Credentials
@@ -121,7 +121,7 @@ def test_patchctl_refuses_a_file_above_the_apis_limit_before_creating_the_releas
 
 
 def test_patchctls_limit_is_the_apis() -> None:
-    assert uploader.MAX_FILE_SIZE == releases.MAX_FILE_SIZE
+    assert uploader.MAX_FILE_SIZE == release_body.MAX_FILE_SIZE
 
 
 def _app_client() -> dict[str, Any]:

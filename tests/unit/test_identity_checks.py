@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import accounts, recall, releases, subscriptions, uploads
+from chalicelib import accounts, publishing, recall, releases, subscriptions, uploads
 from chalicelib.errors import Forbidden
 from chalicelib.models import Account
 from tests.helpers import ADMIN, CUSTOMER, ENGINEER
@@ -30,7 +30,7 @@ ACCOUNT: Any = object.__new__(Account)  # never read: the check comes first
 CALLS: dict[str, Callable[[Any], object]] = {
     "create release": lambda who: releases.create(NOTHING, NOTHING, NOTHING, who, RELEASE_BODY),
     "edit release": lambda who: releases.edit(NOTHING, who, "r1", {"title": "new"}),
-    "publish release": lambda who: releases.publish_as(NOTHING, NOTHING, who, "r1"),
+    "publish release": lambda who: publishing.publish_as(NOTHING, NOTHING, who, "r1"),
     "yank release": lambda who: recall.yank(NOTHING, NOTHING, who, "r1", {"reason": "broken"}),
     "upload parts": lambda who: uploads.part_urls(NOTHING, NOTHING, who, "r1", {"parts": [1]}),
     "complete upload": lambda who: uploads.complete(NOTHING, NOTHING, NOTHING, who, "r1", {"sha256": "0" * 64}),

@@ -6,8 +6,9 @@ from email.policy import default
 
 import pytest
 
-from chalicelib import mail
+from chalicelib import mail, mime
 from chalicelib.models import Release
+from chalicelib.notice_template import NoticeTemplate
 
 
 def _release(**kw: object) -> Release:
@@ -95,7 +96,7 @@ TEMPLATE_CASES = [
 
 @pytest.mark.parametrize(("build", "release", "download"), TEMPLATE_CASES)
 def test_a_filled_template_is_the_message_the_builder_renders(build, release, download) -> None:  # type: ignore[no-untyped-def]
-    template = mail.NoticeTemplate(build, sender="alerts@p.test", release=release, expires=UNTIL, download=download)
+    template = NoticeTemplate(build, sender="alerts@p.test", release=release, expires=UNTIL, download=download)
     boundaries = set()
     for n, to in enumerate(("ops@acme.example", "first.last+alerts@sub.acme-corp.example")):
         links = _links(n, download)
@@ -107,7 +108,7 @@ def test_a_filled_template_is_the_message_the_builder_renders(build, release, do
 
 
 def test_each_filled_notice_has_its_own_message_id() -> None:
-    template = mail.NoticeTemplate(
+    template = NoticeTemplate(
         mail.release_notice, sender="Alerts <alerts@p.test>", release=_release(), expires=UNTIL, download=True
     )
     ids = {email.message_from_bytes(template.render("a@b.example", _links(1)))["Message-ID"] for _ in range(3)}
@@ -118,7 +119,7 @@ def test_each_filled_notice_has_its_own_message_id() -> None:
     "to", ["o'brien@acme.example", "x==y@acme.example", "josé@acme.example", "a@b.example\r\nBcc: x@evil.example"]
 )
 def test_a_value_the_email_package_would_encode_is_rendered_in_full(to: str) -> None:
-    template = mail.NoticeTemplate(
+    template = NoticeTemplate(
         mail.release_notice, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True
     )
     if "\r" in to:  # the builder refuses a header injection; the template must not let it through either
@@ -139,7 +140,7 @@ def test_the_template_renders_once_and_only_when_a_recipient_needs_it() -> None:
         calls.append(str(kw["to"]))
         return mail.release_notice(**kw)  # type: ignore[arg-type]
 
-    template = mail.NoticeTemplate(build, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True)
+    template = NoticeTemplate(build, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True)
     assert calls == []  # a batch of only on-call and CSM copies pays nothing
     for n in range(3):
         template.render(f"u{n}@acme.example", _links(n))
@@ -249,7 +250,7 @@ def test_an_unsafe_character_in_stored_text_renders_a_valid_message(char: str) -
         for part in parsed.walk():
             if not part.is_multipart():
                 assert char not in part.get_content(), name  # type: ignore[attr-defined]
-    assert mail.header_safe(f"a{char}{char}b") == "a b"
+    assert mime.header_safe(f"a{char}{char}b") == "a b"
 
 
 def test_ses_message_id_header_is_the_one_ses_writes() -> None:
@@ -279,7 +280,7 @@ def test_an_encoded_part_is_filled_on_the_fast_path_and_decodes_to_the_full_rend
         calls.append(str(kw["to"]))
         return mail.release_notice(**kw)  # type: ignore[arg-type]
 
-    template = mail.NoticeTemplate(build, sender="alerts@p.test", release=release, expires=UNTIL, download=True)
+    template = NoticeTemplate(build, sender="alerts@p.test", release=release, expires=UNTIL, download=True)
     long_link = mail.Links("https://p.test/d/v1." + "a" * 400, "https://p.test/unsubscribe?token=" + "b" * 300, UNTIL)
     for n, links in enumerate([_links(1), _links(2), long_link]):
         to = f"user{n}@acme.example"
@@ -294,9 +295,9 @@ def test_an_encoded_part_is_filled_on_the_fast_path_and_decodes_to_the_full_rend
 
 def test_a_link_too_long_for_its_7bit_line_is_rendered_in_full() -> None:
     def build(*, sender: str, to: str, release: Release, links: mail.Links) -> bytes:  # a link within a long line
-        return mail.finish(mail._base(sender, to, "s", None), f"See {'x' * 300} {links.download}", mail.html_page([]))
+        return mime.finish(mime.headers(sender, to, "s", None), f"See {'x' * 300} {links.download}", mime.html_page([]))
 
-    template = mail.NoticeTemplate(build, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True)
+    template = NoticeTemplate(build, sender="alerts@p.test", release=_release(), expires=UNTIL, download=True)
     short = template.render("a@b.example", _links(1))
     assert _boundary(short) == _boundary(template.render("a@b.example", _links(2)))  # filled in
     links = mail.Links("https://p.test/d/" + "a" * 880, "https://p.test/unsubscribe?token=u", UNTIL)
