@@ -48,7 +48,7 @@ test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 MUTATE ?= delivery fanout recall tokens entitlements downloads subscriptions
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)
-	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.$(m).*")
+	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.domain.$(m).*")
 	$(BIN)/python -m patchcast_tools.mutation_report $(MUTATE)
 
 # One CloudFormation template for the stage in build/$(STAGE)/ (docs/deploy.md); no AWS calls.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.messages import DeliveryBatch, FanoutPage
+from chalicelib.domain.messages import DeliveryBatch, FanoutPage
 
 RELEASES = 20
 
@@ -50,7 +50,7 @@ def _population(n: int) -> tuple[Any, list[Any], frozenset[str]]:
 
 
 def _fan_out(table: Any, release_id: str) -> int:
-    from chalicelib import fanout
+    from chalicelib.domain import fanout
 
     queues = _Queues()
     message: FanoutPage | None = FanoutPage(release_id)
@@ -62,11 +62,12 @@ def _fan_out(table: Any, release_id: str) -> int:
 
 def run(n: int, session: Any) -> dict[str, Any]:
     from bench.run import Accepted, RequestCounter, _release
-    from chalicelib import digest_run, digests, wiring
-    from chalicelib.models import now_iso
+    from chalicelib.adapters import wiring
+    from chalicelib.adapters.store import Table
+    from chalicelib.domain import digest_run, digests
+    from chalicelib.domain.models import now_iso
     from chalicelib.names import ResourceNames
     from chalicelib.routes import link_maker
-    from chalicelib.store import Table
 
     w = wiring.get()
     loader = Table(session.client("dynamodb"), ResourceNames("local").table)

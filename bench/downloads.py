@@ -55,7 +55,7 @@ def _rate(fn: Any, n: int) -> float:
 
 
 def token_throughput(n: int = 100_000) -> dict[str, float]:
-    from chalicelib.tokens import KeyRing, Purpose, mint, verify
+    from chalicelib.domain.tokens import KeyRing, Purpose, mint, verify
 
     ring = KeyRing(current="k2", keys={"k1": b"a" * 64, "k2": b"b" * 64})
     expires = int(time.time()) + 30 * 86400
@@ -94,8 +94,8 @@ def _local_aws() -> Iterator[str]:
 
 
 def _settings() -> Any:
+    from chalicelib.adapters.settings import Settings
     from chalicelib.names import ResourceNames
-    from chalicelib.settings import Settings
 
     return Settings(
         names=ResourceNames(stage="bench"),
@@ -112,9 +112,9 @@ def _settings() -> Any:
 
 def _seed(w: Any) -> str:
     """One entitled subscriber of one published release; returns its download token."""
-    from chalicelib.models import Account, Release, Subscription, now_iso
-    from chalicelib.states import ReleaseStatus, SubscriptionStatus
-    from chalicelib.tokens import Purpose, mint
+    from chalicelib.domain.models import Account, Release, Subscription, now_iso
+    from chalicelib.domain.states import ReleaseStatus, SubscriptionStatus
+    from chalicelib.domain.tokens import Purpose, mint
 
     w.table.put_account(Account("acct1", "Bench", "premium", ("M3",), date(2026, 1, 1), date(2099, 12, 31)))
     sub = Subscription(
@@ -157,7 +157,7 @@ def click_counts(token: str, settings: Any, warm_clicks: int = 30) -> dict[str, 
     from chalice.test import Client
 
     import app as app_module
-    from chalicelib import wiring
+    from chalicelib.adapters import wiring
     from chalicelib.observability import logger
 
     logger.setLevel("WARNING")  # one log line per click would swamp the table
@@ -198,7 +198,7 @@ def _operation(request: Any) -> str:
 def run() -> dict[str, Any]:
     import boto3
 
-    from chalicelib import wiring
+    from chalicelib.adapters import wiring
     from patchcast_tools.local.provision import provision
 
     tokens = token_throughput()

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
-from chalicelib.models import Account, Subscription, now_iso
-from chalicelib.states import SubscriptionStatus
-from chalicelib.store import Table
+from chalicelib.adapters.store import Table
+from chalicelib.domain.models import Account, Subscription, now_iso
+from chalicelib.domain.states import SubscriptionStatus
 
 TIERS = ("elite", "premium", "xtreme")
 PER_ACCOUNT = 5

@@ -26,15 +26,15 @@ TIERS = ("elite", "premium", "xtreme")
 
 
 def _recipients(n: int) -> list[Any]:
-    from chalicelib.models import Recipient
+    from chalicelib.domain.models import Recipient
 
     return [Recipient(f"{TIERS[i % 3]}-a{i // 100}", f"s{i}", f"u{i}@bench.example", TIERS[i % 3]) for i in range(n)]
 
 
 def _load(table: Any, release_id: str, n: int, *, records: bool) -> None:
-    from chalicelib import delivery
-    from chalicelib.models import DeliveryOutcome
-    from chalicelib.states import DeliveryStatus
+    from chalicelib.domain import delivery
+    from chalicelib.domain.models import DeliveryOutcome
+    from chalicelib.domain.states import DeliveryStatus
 
     people = _recipients(n)
     for start in range(0, n, BATCH):
@@ -53,9 +53,9 @@ def run(n: int, repeat: int, *, records: bool, compare: bool) -> dict[str, Any]:
     from chalice.test import Client
 
     import app as app_module
-    from chalicelib import wiring
-    from chalicelib.models import Release, now_iso
-    from chalicelib.states import ReleaseStatus
+    from chalicelib.adapters import wiring
+    from chalicelib.domain.models import Release, now_iso
+    from chalicelib.domain.states import ReleaseStatus
     from patchcast_tools.local import issuer
     from patchcast_tools.local.provision import provision
 

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from chalicelib.queues import Queues
+from chalicelib.adapters.queues import Queues
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ class Accepted:
         self.lock = threading.Lock()
 
     def install(self) -> None:
-        from chalicelib.mailer import Mailer
+        from chalicelib.adapters.mailer import Mailer
 
         original = Mailer.send_raw
         accepted = self
@@ -134,8 +134,8 @@ def _peak(fn: Any) -> tuple[Any, int]:
 
 
 def _release(table: Any, product: str, status: str) -> str:
-    from chalicelib.models import Release, now_iso
-    from chalicelib.states import ReleaseStatus
+    from chalicelib.domain.models import Release, now_iso
+    from chalicelib.domain.states import ReleaseStatus
 
     release_id = uuid.uuid4().hex[:16]
     table.create_release(
@@ -170,8 +170,8 @@ def _queues_empty(sqs: Any, urls: list[str]) -> bool:
 
 def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, Any]]:
     """Peak Python heap of one fan-out and one delivery invocation of a fresh release, each alone."""
-    from chalicelib import delivery, fanout
-    from chalicelib.messages import DeliveryBatch, FanoutPage
+    from chalicelib.domain import delivery, fanout
+    from chalicelib.domain.messages import DeliveryBatch, FanoutPage
     from chalicelib.routes import link_maker
 
     # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
@@ -191,9 +191,9 @@ def memory_only(n: int, session: Any) -> dict[str, Any]:
     that memory is flat in N, cheap enough for N = 100,000 where a full local run takes hours (moto's
     Query walks the whole index for every page)."""
     from bench import population as pop
-    from chalicelib import wiring
+    from chalicelib.adapters import wiring
+    from chalicelib.adapters.store import Table
     from chalicelib.names import ResourceNames
-    from chalicelib.store import Table
 
     people = pop.make(n, f"M{uuid.uuid4().hex[:6]}")
     loader = Table(session.client("dynamodb"), ResourceNames("local").table)
@@ -210,10 +210,11 @@ def memory_only(n: int, session: Any) -> dict[str, Any]:
 def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dict[str, Any]:
     import app as app_module
     from bench import population as pop
-    from chalicelib import publishing, wiring
+    from chalicelib.adapters import wiring
+    from chalicelib.adapters.queues import Queues
+    from chalicelib.adapters.store import Table
+    from chalicelib.domain import publishing
     from chalicelib.names import ResourceNames
-    from chalicelib.queues import Queues
-    from chalicelib.store import Table
     from patchcast_tools.local.runner import Runner
 
     names = ResourceNames("local")
@@ -282,9 +283,9 @@ def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dic
 def _sample_raw(sender: str) -> bytes:
     from datetime import UTC, datetime
 
-    from chalicelib import mail
-    from chalicelib.models import Release, now_iso
-    from chalicelib.states import ReleaseStatus
+    from chalicelib.domain import mail
+    from chalicelib.domain.models import Release, now_iso
+    from chalicelib.domain.states import ReleaseStatus
 
     rel = Release(
         "r", "P", "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", ReleaseStatus.PUBLISHED, now_iso(), "b"
@@ -328,9 +329,9 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
     """The obvious way: Scan for the audience, then per recipient one SendEmail and one PutItem, in turn."""
     from datetime import UTC, datetime
 
-    from chalicelib import mail
-    from chalicelib.models import Release, now_iso
-    from chalicelib.states import ReleaseStatus
+    from chalicelib.domain import mail
+    from chalicelib.domain.models import Release, now_iso
+    from chalicelib.domain.states import ReleaseStatus
 
     db, ses = session.client("dynamodb"), session.client("sesv2")
     rel = Release(
@@ -386,8 +387,8 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
 # What a function has imported by its first AWS call, beyond ``app``: an API route's (the table adapter,
 # hence boto3) and the heaviest one's, delivery (table, SES, SQS, MIME, Powertools metrics).
 FIRST_CALL = {
-    "api_route": "app, chalicelib.store",
-    "delivery": "app, chalicelib.store, chalicelib.mailer, chalicelib.queues, chalicelib.delivery, "
+    "api_route": "app, chalicelib.adapters.store",
+    "delivery": "app, chalicelib.adapters.store, chalicelib.adapters.mailer, chalicelib.adapters.queues, chalicelib.domain.delivery, "
     "chalicelib.observability",
 }
 
@@ -483,7 +484,7 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
     import boto3
 
     from bench import digests as bench_digests
-    from chalicelib import delivery
+    from chalicelib.domain import delivery
     from patchcast_tools.local.stack import LocalStack, free_port
 
     os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)
@@ -498,7 +499,7 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
     try:
         stack.start(seed=False, api=False, events=False)
         session = boto3.session.Session(region_name="us-east-1")
-        from chalicelib import settings
+        from chalicelib.adapters import settings
 
         sender = settings.get().sender
         result: dict[str, Any] = {

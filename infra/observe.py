@@ -12,7 +12,7 @@ from chalicelib.names import ResourceNames
 
 # One JSON line per request. The route is the resource path (``/d/{token}``), never ``$context.path``:
 # download, renewal and unsubscribe paths and their ``?token=`` carry link secrets. The caller is what
-# the authorizer verified (chalicelib/auth.py Identity.context), not the bearer token.
+# the authorizer verified (chalicelib/domain/auth.py Identity.context), not the bearer token.
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "time": "$context.requestTimeEpoch",
@@ -92,7 +92,7 @@ def dashboard(stage: str, dlq_names: list[str]) -> dict[str, Any]:
     """One page for a release's progress: what was sent, failed, retried, suppressed; what is stuck."""
     n = ResourceNames(stage)
     functions = [f"patchcast-{stage}-{f}" for f in DELIVERY_FUNCTIONS]
-    # Each delivered batch logs its counts with the release id (chalicelib/delivery.py "batch delivered")
+    # Each delivered batch logs its counts with the release id (chalicelib/domain/delivery.py "batch delivered")
     progress = (
         " | ".join(f"SOURCE '/aws/lambda/{f}'" for f in functions)
         + " | filter message = 'batch delivered'"

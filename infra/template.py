@@ -77,7 +77,7 @@ def resources(stage: str) -> dict[str, Any]:
             "Type": "AWS::S3::Bucket",
             "Properties": {
                 "BucketName": n.bucket,
-                # A verified build is locked per version at verification (chalicelib/publishing.py, governance
+                # A verified build is locked per version at verification (chalicelib/domain/publishing.py, governance
                 # mode), not by a default rule: uploads awaiting verification and rejected ones stay removable.
                 # Object Lock needs versioning, and cannot be turned off again once on.
                 "VersioningConfiguration": {"Status": "Enabled"},
@@ -213,7 +213,7 @@ def resources(stage: str) -> dict[str, Any]:
     return res
 
 
-# What SES reports to the feedback topic: only what chalicelib/feedback.py acts on (bounces and complaints
+# What SES reports to the feedback topic: only what chalicelib/domain/feedback.py acts on (bounces and complaints
 # suppress, a reject is logged as an error). SEND and DELIVERY would cost two invocations per email for
 # nothing: the report counts from the delivery records, not from SES events.
 MAIL_EVENTS = ["BOUNCE", "COMPLAINT", "REJECT"]

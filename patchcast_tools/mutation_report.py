@@ -34,7 +34,7 @@ def shares(rows: list[tuple[str, str]], modules: list[str]) -> dict[str, Counter
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for name, status in rows:
         match = _NAME.match(name)
-        module = match.group("module").removeprefix("chalicelib.") if match else name
+        module = match.group("module").removeprefix("chalicelib.domain.") if match else name
         if not modules or module in modules:
             by_module[module][status] += 1
     return dict(by_module)

@@ -68,7 +68,7 @@ def provisioned(moto_server: str) -> str:
 @pytest.fixture(scope="session")
 def wired(provisioned: str) -> Iterator[object]:
     import app as app_module
-    from chalicelib import wiring
+    from chalicelib.adapters import wiring
     from tests import iam_recorder, s3_double
 
     iam_recorder.install(app_module.app)  # before the app's clients exist: see tests/app/test_least_privilege.py

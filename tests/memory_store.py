@@ -1,7 +1,7 @@
 """An in-memory store for the domain's fast tests: the store Protocols of fan-out, delivery, recall,
 releases and downloads, served from dicts under one lock, with no AWS and no boto3.
 
-It keeps what the domain relies on from the real table (``chalicelib.store.Table``): claims are
+It keeps what the domain relies on from the real table (``chalicelib.adapters.store.Table``): claims are
 conditional (one winner, leases that run out, ``done`` once finished), each write that is one transaction
 there is all-or-nothing here (a batch finished twice counts once, its records kept either way), every
 read is consistent, pages come in the index's order with a cursor. The contract tests
@@ -16,19 +16,28 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from chalicelib.entitlements import TIERS
-from chalicelib.errors import AlreadyExists
-from chalicelib.models import Account, BatchClaim, DeliveryOutcome, Product, Recipient, Release, Subscription, now_iso
-from chalicelib.records import Announcement, AudienceEntry, BatchState, DeliveryRecord, FailedBatch, StuckBatch
-from chalicelib.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.entitlements import TIERS
+from chalicelib.domain.errors import AlreadyExists
+from chalicelib.domain.models import (
+    Account,
+    BatchClaim,
+    DeliveryOutcome,
+    Product,
+    Recipient,
+    Release,
+    Subscription,
+    now_iso,
+)
+from chalicelib.domain.records import Announcement, AudienceEntry, BatchState, DeliveryRecord, FailedBatch, StuckBatch
+from chalicelib.domain.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 
 if TYPE_CHECKING:
-    from chalicelib.delivery import DeliveryStore
-    from chalicelib.downloads import DownloadStore
-    from chalicelib.fanout import FanoutStore
-    from chalicelib.recall import RecallStore
-    from chalicelib.releases import ReleaseStore
-    from chalicelib.store import Table
+    from chalicelib.adapters.store import Table
+    from chalicelib.domain.delivery import DeliveryStore
+    from chalicelib.domain.downloads import DownloadStore
+    from chalicelib.domain.fanout import FanoutStore
+    from chalicelib.domain.recall import RecallStore
+    from chalicelib.domain.releases import ReleaseStore
 
 
 @dataclasses.dataclass

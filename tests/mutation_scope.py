@@ -23,7 +23,7 @@ SCOPE = {
     "downloads": ("tests/app/test_downloads.py",),
     "subscriptions": ("tests/unit/test_preferences.py", "tests/app/test_subscriptions.py"),
 }  # fmt: skip
-_MUTANT = re.compile(r"^chalicelib\.(?P<module>\w+)\.x[_ǁ]")
+_MUTANT = re.compile(r"^chalicelib\.domain\.(?P<module>\w+)\.x[_ǁ]")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

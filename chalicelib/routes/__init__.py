@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import wiring
+from chalicelib.adapters import wiring
 
 if TYPE_CHECKING:
-    from chalicelib.links import LinkMaker
-    from chalicelib.tokens import KeyRing
+    from chalicelib.domain.links import LinkMaker
+    from chalicelib.domain.tokens import KeyRing
 
 
 def link_maker(ring: KeyRing | None = None) -> LinkMaker:
-    from chalicelib.links import LinkMaker
+    from chalicelib.domain.links import LinkMaker
 
     w = wiring.get()
     return LinkMaker(ring=ring or w.keys.ring(), base_url=w.settings.public_base_url)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import AuthRequest, AuthResponse
 
-from chalicelib import wiring
-from chalicelib.errors import Unauthorized
-from chalicelib.http import our_error_shape
+from chalicelib.adapters import wiring
+from chalicelib.domain.errors import Unauthorized
 from chalicelib.routes import traced_invocation
+from chalicelib.routes.http import our_error_shape
 
 bp = Blueprint(__name__)
 bp.register_middleware(traced_invocation, "all")  # first registered, outermost: the trace spans the rest

@@ -6,9 +6,9 @@ from typing import Any
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib import wiring
-from chalicelib.http import handled, header, html_response, json_response, source_ip, wants_json
+from chalicelib.adapters import wiring
 from chalicelib.routes import link_maker
+from chalicelib.routes.http import handled, header, html_response, json_response, source_ip, wants_json
 
 bp = Blueprint(__name__)
 
@@ -16,7 +16,7 @@ bp = Blueprint(__name__)
 @bp.route("/d/{token}", methods=["GET"])
 @handled(bp, page=True)
 def download(token: str) -> Any:
-    from chalicelib import downloads
+    from chalicelib.domain import downloads
 
     w = wiring.get()
     request = bp.current_request
@@ -38,7 +38,7 @@ def download(token: str) -> Any:
 @bp.route("/d/{token}/info", methods=["GET"])
 @handled(bp)
 def download_info(token: str) -> Any:
-    from chalicelib import downloads
+    from chalicelib.domain import downloads
 
     w = wiring.get()
     return json_response(downloads.info(w.table, link_maker(w.keys.ring_for(token)), token))
@@ -47,7 +47,7 @@ def download_info(token: str) -> Any:
 @bp.route("/d/{token}/renew", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
 @handled(bp, page=True)
 def renew_download_link(token: str) -> Any:
-    from chalicelib import downloads
+    from chalicelib.domain import downloads
 
     w = wiring.get()
     maker = link_maker(w.keys.ring_for(token))

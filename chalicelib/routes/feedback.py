@@ -10,9 +10,10 @@ from typing import Any
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
-from chalicelib import names, wiring
-from chalicelib.http import handled, identity_of, json_response
+from chalicelib import names
+from chalicelib.adapters import wiring
 from chalicelib.routes.auth import jwt_auth
+from chalicelib.routes.http import handled, identity_of, json_response
 
 bp = Blueprint(__name__)
 N = names.current()
@@ -20,7 +21,7 @@ N = names.current()
 
 @bp.on_sqs_message(queue=N.feedback_queue, batch_size=1)
 def on_feedback(event: SQSEvent) -> None:
-    from chalicelib import feedback
+    from chalicelib.domain import feedback
 
     for record in event:  # raw delivery: the body is SES's JSON itself
         feedback.handle(wiring.get().table, record.body)
@@ -29,6 +30,6 @@ def on_feedback(event: SQSEvent) -> None:
 @bp.route("/suppressions/{email}", methods=["DELETE"], authorizer=jwt_auth)
 @handled(bp)
 def lift_suppression(email: str) -> Any:
-    from chalicelib import confirmations
+    from chalicelib.domain import confirmations
 
     return json_response(confirmations.lift(wiring.get().table, identity_of(bp.current_request), email))

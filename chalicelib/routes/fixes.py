@@ -7,9 +7,9 @@ from typing import Any
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib import wiring
-from chalicelib.http import handled, header, identity_of, json_response, source_ip
+from chalicelib.adapters import wiring
 from chalicelib.routes.auth import jwt_auth
+from chalicelib.routes.http import handled, header, identity_of, json_response, source_ip
 
 bp = Blueprint(__name__)
 
@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 @bp.route("/catalog", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def catalog() -> Any:
-    from chalicelib import fixes
+    from chalicelib.domain import fixes
 
     request = bp.current_request
     return json_response(fixes.page(wiring.get().table, identity_of(request), dict(request.query_params or {})))
@@ -26,7 +26,7 @@ def catalog() -> Any:
 @bp.route("/catalog/{release_id}/download", methods=["GET"], authorizer=jwt_auth)
 @handled(bp, page=True)
 def catalog_download(release_id: str) -> Any:
-    from chalicelib import fixes
+    from chalicelib.domain import fixes
 
     w = wiring.get()
     request = bp.current_request

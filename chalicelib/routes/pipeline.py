@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import SQSEvent
 
-from chalicelib import names, wiring
+from chalicelib import names
+from chalicelib.adapters import wiring
 from chalicelib.routes import link_maker
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ N = names.current()
 def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
     """Each record's message as JSON, with its ids (release, batch, account...) on every log line while it is
     handled. A body that is not a JSON object raises ``MalformedMessage``: the record is poison (the DLQ)."""
-    from chalicelib.messages import MalformedMessage
+    from chalicelib.domain.messages import MalformedMessage
     from chalicelib.observability import message_context
 
     for record in event:
@@ -40,8 +41,8 @@ def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
 
 @bp.on_sqs_message(queue=N.uploads_queue, batch_size=1)
 def on_upload(event: SQSEvent) -> None:
-    from chalicelib import publishing
-    from chalicelib.messages import uploaded_keys
+    from chalicelib.domain import publishing
+    from chalicelib.domain.messages import uploaded_keys
     from chalicelib.observability import logger
 
     w = wiring.get()
@@ -53,8 +54,8 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
-    from chalicelib import announce_delivery, fanout, recall
-    from chalicelib.messages import FanoutPage
+    from chalicelib.domain import announce_delivery, fanout, recall
+    from chalicelib.domain.messages import FanoutPage
 
     w = wiring.get()
     for message in _messages(event):
@@ -68,8 +69,8 @@ def on_fanout(event: SQSEvent) -> None:
 
 
 def _deliver(event: SQSEvent, *, critical: bool) -> None:
-    from chalicelib import delivery
-    from chalicelib.messages import DeliveryBatch
+    from chalicelib.domain import delivery
+    from chalicelib.domain.messages import DeliveryBatch
     from chalicelib.observability import flushing_metrics
 
     w = wiring.get()
@@ -102,7 +103,7 @@ def on_deliver_critical(event: SQSEvent) -> None:
 
 @bp.schedule("rate(5 minutes)")
 def reconcile_deliveries(event: object) -> None:
-    from chalicelib import delivery
+    from chalicelib.domain import delivery
 
     w = wiring.get()
     delivery.reconcile(w.table, w.queues)
@@ -110,7 +111,7 @@ def reconcile_deliveries(event: object) -> None:
 
 @bp.schedule("rate(15 minutes)")
 def send_digests(event: object) -> None:
-    from chalicelib import digest_run
+    from chalicelib.domain import digest_run
 
     w = wiring.get()
     context = getattr(event, "context", None)
@@ -123,8 +124,8 @@ def send_digests(event: object) -> None:
 
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
 def on_account_change(event: SQSEvent) -> None:
-    from chalicelib import accounts
-    from chalicelib.messages import AccountChange
+    from chalicelib.domain import accounts
+    from chalicelib.domain.messages import AccountChange
 
     w = wiring.get()
     for message in _messages(event):

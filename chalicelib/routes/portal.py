@@ -1,6 +1,6 @@
 """The customer portal under ``/portal``: sign-in and sign-out, home, alerts (the preference centre) and
 fixes (the catalogue with its downloads), server-rendered. A thin layer: the session and pages come from
-``chalicelib.portal``, everything a customer may do from the same domain modules as the API's routes."""
+``chalicelib.routes.web``, everything a customer may do from the same domain modules as the API's routes."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from urllib.parse import quote, urlencode
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib import wiring
-from chalicelib.errors import PatchcastError
-from chalicelib.http import header, query_param, source_ip
+from chalicelib.adapters import wiring
+from chalicelib.domain.errors import PatchcastError
 from chalicelib.routes import link_maker
+from chalicelib.routes.http import header, query_param, source_ip
 
 bp = Blueprint(__name__)
 FORM = ["application/x-www-form-urlencoded"]
@@ -34,7 +34,7 @@ def base() -> str:
 
 
 def _refusal(err: PatchcastError, **ctx: Any) -> Response:
-    from chalicelib.portal import pages
+    from chalicelib.routes.web import pages
 
     titles = {403: "Not available to you", 404: "Not found", 410: "No longer available", 429: "Please wait"}
     return pages.render("refusal.html", status=err.status, title=titles.get(err.status, "Sorry"), message=err.message,
@@ -48,7 +48,7 @@ def page(*, post: bool = False) -> Callable[[Callable[..., Response]], Callable[
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         @wraps(fn)
         def wrapper(*args: Any, **params: Any) -> Response:
-            from chalicelib.portal import pages, session
+            from chalicelib.routes.web import pages, session
 
             request = bp.current_request
             current = session.signed_in(request)
@@ -80,8 +80,8 @@ def page(*, post: bool = False) -> Callable[[Callable[..., Response]], Callable[
 def home(*, who: Any, ctx: dict[str, Any]) -> Response:
     from datetime import UTC, date, datetime
 
-    from chalicelib import accounts, fixes
-    from chalicelib.portal import pages
+    from chalicelib.domain import accounts, fixes
+    from chalicelib.routes.web import pages
 
     table = wiring.get().table
     ent = accounts.entitlements_of(table, who)
@@ -93,8 +93,8 @@ def home(*, who: Any, ctx: dict[str, Any]) -> Response:
 
 # -- alerts: the preference centre ------------------------------------------------------------------
 def _alerts(who: Any, ctx: dict[str, Any], *, error: str = "", status: int = 200) -> Response:
-    from chalicelib import entitlements, subscriptions
-    from chalicelib.portal import pages
+    from chalicelib.domain import entitlements, subscriptions
+    from chalicelib.routes.web import pages
 
     table = wiring.get().table
     account = table.get_account(who.require_customer())
@@ -126,7 +126,7 @@ def _prefs(form: dict[str, list[str]], *, new: bool) -> dict[str, Any]:
 
 
 def _done(what: str) -> Response:
-    from chalicelib.portal import pages
+    from chalicelib.routes.web import pages
 
     return pages.redirect(f"{base()}/portal/alerts?done={what}", status=303)
 
@@ -140,7 +140,7 @@ def alerts(*, who: Any, ctx: dict[str, Any]) -> Response:
 @bp.route("/portal/alerts", methods=["POST"], content_types=FORM)
 @page(post=True)
 def create_alert(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib import subscriptions
+    from chalicelib.domain import subscriptions
 
     w = wiring.get()
     try:
@@ -154,7 +154,7 @@ def create_alert(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -
 @bp.route("/portal/alerts/{subscription_id}", methods=["POST"], content_types=FORM)
 @page(post=True)
 def change_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib import subscriptions
+    from chalicelib.domain import subscriptions
 
     try:
         subscriptions.change(wiring.get().table, who, subscription_id, _prefs(form, new=False))
@@ -168,7 +168,7 @@ def change_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: d
 @bp.route("/portal/alerts/{subscription_id}/remove", methods=["POST"], content_types=FORM)
 @page(post=True)
 def remove_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib import subscriptions
+    from chalicelib.domain import subscriptions
 
     subscriptions.remove(wiring.get().table, who, subscription_id)
     return _done("removed")
@@ -177,7 +177,7 @@ def remove_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: d
 @bp.route("/portal/alerts/{subscription_id}/confirmation", methods=["POST"], content_types=FORM)
 @page(post=True)
 def resend_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib import subscriptions
+    from chalicelib.domain import subscriptions
 
     w = wiring.get()
     subscriptions.resend_confirmation(w.table, w.mailer, link_maker(), who, subscription_id,
@@ -189,8 +189,8 @@ def resend_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: d
 @bp.route("/portal/fixes", methods=["GET"])
 @page()
 def fixes_page(*, who: Any, ctx: dict[str, Any]) -> Response:
-    from chalicelib import entitlements, fixes
-    from chalicelib.portal import pages
+    from chalicelib.domain import entitlements, fixes
+    from chalicelib.routes.web import pages
 
     params = {k: v for k, v in dict(bp.current_request.query_params or {}).items() if v}
     found = fixes.page(wiring.get().table, who, params)
@@ -209,8 +209,8 @@ def download(release_id: str, *, who: Any, ctx: dict[str, Any]) -> Response:
     can be opened in a new tab or handed to a download manager), and a form's redirect to S3 would need
     the bucket in the pages' ``form-action``. SameSite=Lax keeps other sites' images and scripts from
     sending the session; a top-level navigation only downloads what the person may download anyway."""
-    from chalicelib import fixes
-    from chalicelib.portal import pages
+    from chalicelib.domain import fixes
+    from chalicelib.routes.web import pages
 
     w = wiring.get()
     request = bp.current_request

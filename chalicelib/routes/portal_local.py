@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib import wiring
-from chalicelib.errors import BadRequest, PatchcastError
-from chalicelib.http import query_param
+from chalicelib.adapters import wiring
+from chalicelib.domain.errors import BadRequest, PatchcastError
+from chalicelib.routes.http import query_param
 from chalicelib.routes.portal import FORM
 
 bp = Blueprint(__name__)
@@ -20,7 +20,7 @@ _PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code
 
 def _checked_query() -> dict[str, str]:
     """An authorize request only for this app's client and its own callback (no open redirect), with S256."""
-    from chalicelib.portal import signin
+    from chalicelib.routes.web import signin
 
     request = bp.current_request
     q = {k: query_param(request, k) for k in _PARAMS}
@@ -39,14 +39,14 @@ def demo_users() -> list[dict[str, str]]:
 
 
 def _refused(err: PatchcastError) -> Response:
-    from chalicelib.portal import pages
+    from chalicelib.routes.web import pages
 
     return pages.render("signed_out.html", status=err.status, title="Sign-in refused", message=err.message)
 
 
 @bp.route("/portal/local/authorize", methods=["GET"])
 def authorize_page() -> Response:
-    from chalicelib.portal import pages
+    from chalicelib.routes.web import pages
 
     try:
         q = _checked_query()
@@ -57,8 +57,8 @@ def authorize_page() -> Response:
 
 @bp.route("/portal/local/authorize", methods=["POST"], content_types=FORM)
 def authorize() -> Response:
-    from chalicelib import validation as v
-    from chalicelib.portal import local_issuer, pages, session
+    from chalicelib.domain import validation as v
+    from chalicelib.routes.web import local_issuer, pages, session
 
     try:
         q = _checked_query()

@@ -7,8 +7,8 @@ from typing import Any
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib.errors import PatchcastError
-from chalicelib.http import query_param
+from chalicelib.domain.errors import PatchcastError
+from chalicelib.routes.http import query_param
 from chalicelib.routes.portal import FORM, base, page
 
 bp = Blueprint(__name__)
@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 # -- sign-in and sign-out ---------------------------------------------------------------------------
 @bp.route("/portal/signin", methods=["GET"])
 def signin() -> Response:
-    from chalicelib.portal import pages, session, signin
+    from chalicelib.routes.web import pages, session, signin
 
     url, pending = signin.begin(query_param(bp.current_request, "next"))
     return pages.redirect(url, cookies=[session.set_cookie(session.SIGNIN, pending, session.SIGNIN_SECONDS)])
@@ -25,7 +25,7 @@ def signin() -> Response:
 
 @bp.route("/portal/callback", methods=["GET"])
 def callback() -> Response:
-    from chalicelib.portal import pages, session, signin
+    from chalicelib.routes.web import pages, session, signin
 
     request = bp.current_request
     try:
@@ -40,20 +40,20 @@ def callback() -> Response:
 @bp.route("/portal/signout", methods=["POST"], content_types=FORM)
 @page(post=True)
 def signout(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib.portal import pages, session, signin
+    from chalicelib.routes.web import pages, session, signin
 
     return pages.redirect(signin.signout_url(), cookies=[session.set_cookie(session.SESSION, "", 0)])
 
 
 @bp.route("/portal/signed-out", methods=["GET"])
 def signed_out() -> Response:
-    from chalicelib.portal import pages
+    from chalicelib.routes.web import pages
 
     return pages.render("signed_out.html", title="Signed out", message="You are signed out of the Patchcast portal.")
 
 
 @bp.route("/portal/static/style.css", methods=["GET"])
 def stylesheet() -> Response:
-    from chalicelib.portal import pages
+    from chalicelib.routes.web import pages
 
     return pages.stylesheet()

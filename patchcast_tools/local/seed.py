@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from chalicelib import wiring
-from chalicelib.models import Account, Product, Subscription, now_iso
-from chalicelib.states import SubscriptionStatus
+from chalicelib.adapters import wiring
+from chalicelib.domain.models import Account, Product, Subscription, now_iso
+from chalicelib.domain.states import SubscriptionStatus
 
 PRODUCTS = [Product("M3", "M3 Business Suite", ("X10", "P1", "E7")), Product("XA", "XA Manufacturing", ("X10",))]
 ACCOUNTS = [

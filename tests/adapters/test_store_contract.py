@@ -1,4 +1,4 @@
-"""The in-memory store (tests/memory_store.py) and the real table (``chalicelib.store.Table`` on the session's
+"""The in-memory store (tests/memory_store.py) and the real table (``chalicelib.adapters.store.Table`` on the session's
 moto server) answer the same small scenarios the same way: what the domain tests rely on from the double
 is what the table does, so the double cannot drift from it.
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.errors import AlreadyExists
-from chalicelib.models import Account, DeliveryOutcome, Product, Recipient, Release, Subscription, now_iso
-from chalicelib.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.errors import AlreadyExists
+from chalicelib.domain.models import Account, DeliveryOutcome, Product, Recipient, Release, Subscription, now_iso
+from chalicelib.domain.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 from tests.conftest import unique
 from tests.memory_store import MemoryStore
 

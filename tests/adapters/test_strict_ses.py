@@ -13,8 +13,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import mail
-from chalicelib.mailer import Mailer, Rejected
+from chalicelib.adapters.mailer import Mailer, Rejected
+from chalicelib.domain import mail
 from patchcast_tools.local import strict_ses
 from tests.conftest import SENDER
 from tests.unit.test_mail import _release

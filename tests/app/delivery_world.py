@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from chalicelib import delivery, fanout
-from chalicelib.mailer import Mailer
-from chalicelib.messages import DeliveryBatch
-from chalicelib.models import Account, Release, Subscription, now_iso
+from chalicelib.adapters.mailer import Mailer
+from chalicelib.adapters.queues import Queues
+from chalicelib.adapters.store import Table
+from chalicelib.domain import delivery, fanout
+from chalicelib.domain.messages import DeliveryBatch
+from chalicelib.domain.models import Account, Release, Subscription, now_iso
+from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames
-from chalicelib.pacing import QuotaCache, SendQuota
-from chalicelib.queues import Queues
 from chalicelib.routes import link_maker
-from chalicelib.store import Table
 
 NAMES = ResourceNames("local")
 

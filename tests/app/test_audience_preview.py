@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import audience, fanout
-from chalicelib.models import Account, Release, Subscription, now_iso
-from chalicelib.pacing import QuotaCache, SendQuota
+from chalicelib.domain import audience, fanout
+from chalicelib.domain.models import Account, Release, Subscription, now_iso
+from chalicelib.domain.pacing import QuotaCache, SendQuota
 from tests.conftest import auth
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import accounts, fanout
-from chalicelib.errors import Conflict
-from chalicelib.messages import AccountChange
-from chalicelib.models import Account, Product, Release, Subscription, now_iso
-from chalicelib.store import audience as store_audience
+from chalicelib.adapters.store import audience as store_audience
+from chalicelib.domain import accounts, fanout
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.messages import AccountChange
+from chalicelib.domain.models import Account, Product, Release, Subscription, now_iso
 from tests.app.flows import subscribe_and_confirm
 from tests.app.test_subscriptions import _audience, _customer
 from tests.conftest import account_body, auth, unique
@@ -138,7 +138,7 @@ def test_a_sync_behind_a_newer_contract_cannot_write_the_older_rank(table: Any) 
 
 
 def wired_queues_send(account: str) -> None:
-    from chalicelib import wiring
+    from chalicelib.adapters import wiring
 
     wiring.get().queues.send_account_change(AccountChange(account))
 

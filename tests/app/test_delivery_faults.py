@@ -14,12 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import delivery, fanout
-from chalicelib.mailer import Throttled
-from chalicelib.messages import DeliveryBatch, FanoutPage, retry_batch_id
-from chalicelib.pacing import QuotaCache, SendQuota
+from chalicelib.adapters.mailer import Throttled
+from chalicelib.adapters.store import Table
+from chalicelib.domain import delivery, fanout
+from chalicelib.domain.messages import DeliveryBatch, FanoutPage, retry_batch_id
+from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
-from chalicelib.store import Table
 from tests.app import delivery_world
 from tests.app.delivery_world import (
     NAMES,
@@ -432,7 +432,7 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
     # severity-1 release; the page size forces the elite account's subscribers over two pages
     from datetime import UTC, datetime
 
-    from chalicelib.entitlements import oncall_copy_due
+    from chalicelib.domain.entitlements import oncall_copy_due
     from tests.conftest import sent_messages
     from tests.helpers import parse, text_of
 
@@ -473,7 +473,7 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
 
 def test_a_permanent_rejection_is_recorded_and_never_retried(wired: Any, mailer: FaultyMailer) -> None:
     # GIVEN SES rejects one address for good
-    from chalicelib.mailer import Rejected
+    from chalicelib.adapters.mailer import Rejected
 
     world = load_world(wired.table, per_tier=2)
     bad = world.subscribers[1].email
@@ -635,7 +635,7 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN one recipient whose notice cannot be rendered
-    from chalicelib import mail, notice_template
+    from chalicelib.domain import mail, notice_template
 
     world = load_world(wired.table, per_tier=3)
     bad = world.subscribers[4].email

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib import delivery
-from chalicelib.models import Recipient
-from chalicelib.store import Table
+from chalicelib.adapters.store import Table
+from chalicelib.domain import delivery
+from chalicelib.domain.models import Recipient
 from tests.app import delivery_world
 from tests.app.delivery_world import (
     NAMES,

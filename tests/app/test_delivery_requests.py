@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import delivery, fanout
-from chalicelib.models import DeliveryOutcome
-from chalicelib.pacing import QuotaCache, SendQuota
+from chalicelib.domain import delivery, fanout
+from chalicelib.domain.models import DeliveryOutcome
+from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
 from tests.app.delivery_world import load_world
 

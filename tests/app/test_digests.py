@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import digest_run, digests, fanout, recall, reports
-from chalicelib.messages import FanoutPage
-from chalicelib.models import Account, Release, Subscription, now_iso
+from chalicelib.adapters.store import Table
+from chalicelib.domain import digest_run, digests, fanout, recall, reports
+from chalicelib.domain.messages import FanoutPage
+from chalicelib.domain.models import Account, Release, Subscription, now_iso
 from chalicelib.names import ResourceNames
 from chalicelib.routes import link_maker
-from chalicelib.store import Table
 from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, QueueRecorder
 from tests.conftest import auth, sent_messages

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import fanout, publishing, recall
-from chalicelib.messages import FanoutPage
-from chalicelib.models import DeliveryOutcome, Recipient
+from chalicelib.adapters.queues import Queues
+from chalicelib.adapters.store import Table
+from chalicelib.domain import fanout, publishing, recall
+from chalicelib.domain.messages import FanoutPage
+from chalicelib.domain.models import DeliveryOutcome, Recipient
 from chalicelib.names import ResourceNames
-from chalicelib.queues import Queues
-from chalicelib.store import Table
 from tests.app.delivery_world import World, load_world
 
 NAMES = ResourceNames("local")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.keys import KeySource
-from chalicelib.tokens import Purpose, mint
+from chalicelib.adapters.keys import KeySource
+from chalicelib.domain.tokens import Purpose, mint
 from patchcast_tools.cli import main
 from tests.app.test_downloads import World, _world
 from tests.conftest import unique

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import entitlements, fanout
-from chalicelib.messages import FanoutPage
-from chalicelib.models import Product
+from chalicelib.domain import entitlements, fanout
+from chalicelib.domain.messages import FanoutPage
+from chalicelib.domain.models import Product
 from tests.app.delivery_world import QueueRecorder, load_world
 
 

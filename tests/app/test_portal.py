@@ -356,7 +356,7 @@ def test_the_callback_checks_the_state_even_when_the_code_would_pass_pkce(app_cl
     import base64
     import hashlib
 
-    from chalicelib.portal import local_issuer
+    from chalicelib.routes.web import local_issuer
 
     cookie, held = _pending(app_client.http.get("/portal/signin"))
     challenge = base64.urlsafe_b64encode(hashlib.sha256(held["v"].encode()).digest()).rstrip(b"=").decode()

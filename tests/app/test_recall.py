@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 import boto3
 from chalice.test import Client
 
-from chalicelib import fanout, recall
-from chalicelib.entitlements import oncall_copy_due
-from chalicelib.mail import ses_message_id_header
-from chalicelib.models import Account, Release, Subscription, now_iso
+from chalicelib.adapters.store import Table
+from chalicelib.domain import fanout, recall
+from chalicelib.domain.entitlements import oncall_copy_due
+from chalicelib.domain.mail import ses_message_id_header
+from chalicelib.domain.models import Account, Release, Subscription, now_iso
 from chalicelib.names import ResourceNames
-from chalicelib.store import Table
 from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, drain
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, subscribed_world, upload
@@ -198,8 +198,8 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
 
 
 def _downloaded_release(link: str, wired: Any) -> str:
+    from chalicelib.domain.tokens import Purpose, verify
     from chalicelib.routes import link_maker
-    from chalicelib.tokens import Purpose, verify
 
     return verify(link_maker().ring, link.rsplit("/d/", 1)[1].split()[0], Purpose.DOWNLOAD).release_id
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import publishing, wiring
-from chalicelib.errors import Conflict
+from chalicelib.adapters import wiring
+from chalicelib.domain import publishing
+from chalicelib.domain.errors import Conflict
 from tests.app.flows import create_release, upload
 from tests.conftest import auth, unique
 

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
-from chalicelib import publishing
-from chalicelib.blobs import Stored
+from chalicelib.adapters.blobs import Stored
+from chalicelib.domain import publishing
 from tests.app.flows import create_release, emails_to, subscribed_world, upload
 from tests.conftest import auth
 from tests.helpers import link, sha256
@@ -33,7 +33,7 @@ def _published(app_client: Client, runner: Any, provisioned: str, data: bytes) -
     created = create_release(app_client, product, data)
     upload(created, data)
     runner.pump()
-    from chalicelib import wiring
+    from chalicelib.adapters import wiring
 
     release = wiring.get().table.get_release(created["id"], consistent=True)
     assert release is not None and release.status == "published"

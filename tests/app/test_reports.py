@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import delivery, fanout
-from chalicelib.messages import DeliveryBatch
+from chalicelib.domain import delivery, fanout
+from chalicelib.domain.messages import DeliveryBatch
+from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames
-from chalicelib.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
 from tests.app.delivery_world import World, load_world
 from tests.conftest import auth
@@ -107,7 +107,7 @@ def test_a_batch_finished_twice_counts_once(app_client: Client, wired: Any, unpa
 def test_a_retried_recipient_counts_once_in_the_tier_of_its_notice(
     app_client: Client, wired: Any, runner: Any, unpaced: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.mailer import Throttled
+    from chalicelib.adapters.mailer import Throttled
     from tests.app.delivery_world import FaultyMailer
 
     # GIVEN SES throttles the first send of every premium address once

@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 from chalice.test import Client
 
-from chalicelib import entitlements, periods, review
-from chalicelib.models import now_iso
+from chalicelib.domain import entitlements, periods, review
+from chalicelib.domain.models import now_iso
+from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.review import COUNTED
 from chalicelib.names import ResourceNames
-from chalicelib.pacing import QuotaCache, SendQuota
-from chalicelib.review import COUNTED
 from tests.app.delivery_world import World, drain, load_world
 from tests.conftest import auth, sent_messages, unique
 

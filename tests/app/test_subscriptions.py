@@ -11,8 +11,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 from chalice.test import Client
 
-from chalicelib.links import LinkMaker
-from chalicelib.tokens import KeyRing, Purpose, mint
+from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.tokens import KeyRing, Purpose, mint
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, upload
 from tests.conftest import account_body, auth, unique
 from tests.helpers import link
@@ -455,7 +455,7 @@ def test_a_request_that_passed_the_early_check_is_still_refused_by_the_address_i
     app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch, later: Any
 ) -> None:
     # GIVEN two requests for one address that both read the account before either wrote (no early refusal)
-    from chalicelib import subscriptions
+    from chalicelib.domain import subscriptions
 
     monkeypatch.setattr(subscriptions, "_refuse_duplicate", lambda *_: None)
     account, product, address = _fresh(app_client, "late")
@@ -472,8 +472,8 @@ def test_two_concurrent_subscriptions_of_one_address_cannot_both_be_written(app_
     # GIVEN an account, and 8 pending subscriptions of one address written at once (past the early check)
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.errors import AlreadySubscribed, Conflict
-    from chalicelib.models import Subscription, now_iso
+    from chalicelib.domain.errors import AlreadySubscribed, Conflict
+    from chalicelib.domain.models import Subscription, now_iso
 
     account, product, address = _fresh(app_client, "race")
     subs = [
@@ -496,7 +496,7 @@ def test_two_concurrent_subscriptions_of_one_address_cannot_both_be_written(app_
 
 
 def test_an_expired_pending_subscription_does_not_hold_its_address(app_client: Client, table: Any) -> None:
-    from chalicelib.models import Subscription, now_iso
+    from chalicelib.domain.models import Subscription, now_iso
 
     account, product, address = _fresh(app_client, "old")
     stale = Subscription(account, unique("s"), address, (product,), ("patch",), 4, ("ga",), "pending", now_iso())
@@ -510,7 +510,7 @@ def test_twenty_concurrent_clicks_of_one_confirm_link_all_succeed(
     # GIVEN a pending subscription and its confirmation token
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib import subscriptions
+    from chalicelib.domain import subscriptions
 
     account, product, address = _fresh(app_client, "cc")
     sub_id = _json(_subscribe(app_client, account, address, product))["id"]
@@ -538,7 +538,7 @@ def test_twenty_concurrent_clicks_of_one_confirm_link_all_succeed(
 def test_a_confirmation_that_cannot_be_built_writes_nothing(
     app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib import mail
+    from chalicelib.domain import mail
 
     def broken(**_: Any) -> bytes:
         raise ValueError("this message cannot be built")
@@ -553,7 +553,7 @@ def test_a_confirmation_that_cannot_be_built_writes_nothing(
 def test_a_confirmation_that_cannot_be_sent_takes_the_subscription_back(
     app_client: Client, table: Any, wired: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.errors import Throttled
+    from chalicelib.domain.errors import Throttled
 
     def throttled(*_: Any, **__: Any) -> None:
         raise Throttled("SES is throttling")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib import renewal
-from chalicelib.models import Account, Product, Release, Subscription, now_iso
+from chalicelib.domain import renewal
+from chalicelib.domain.models import Account, Product, Release, Subscription, now_iso
 from tests.conftest import auth, sent_messages, unique
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib import delivery, fanout
-from chalicelib.messages import DeliveryBatch, retry_batch_id
-from chalicelib.models import Recipient
-from chalicelib.states import DeliveryStatus, Role, SubscriptionStatus
+from chalicelib.domain import delivery, fanout
+from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
+from chalicelib.domain.models import Recipient
+from chalicelib.domain.states import DeliveryStatus, Role, SubscriptionStatus
 from tests.domain.world import NAMES, Mailer, Queues, account, deps, store_with, subscription
 from tests.memory_store import MemoryStore
 

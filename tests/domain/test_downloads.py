@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import downloads
-from chalicelib.errors import Forbidden, Gone, TooManyRequests
-from chalicelib.states import ReleaseStatus, SubscriptionStatus
+from chalicelib.domain import downloads
+from chalicelib.domain.errors import Forbidden, Gone, TooManyRequests
+from chalicelib.domain.states import ReleaseStatus, SubscriptionStatus
 from tests.domain.world import LINKS, Mailer, account, store_with, subscription
 
 
@@ -25,7 +25,7 @@ def _token(expires_in: int = 3600) -> str:
 
 def test_an_entitled_click_is_audited_and_counts_its_downloader_once() -> None:
     store = store_with(account("prem1", "premium"), subscribers=1, object_version="v1")
-    blobs: Any = _Blobs()  # the adapter (chalicelib.blobs) loads botocore: the double has its one call
+    blobs: Any = _Blobs()  # the adapter (chalicelib.adapters.blobs) loads botocore: the double has its one call
     for _ in range(2):
         url = downloads.redirect_url(store, blobs, LINKS, _token(), ip="192.0.2.1", user_agent="curl")
     assert url == "https://s3.test/uploads/r1/f.zip?v=v1" and len(store.downloads) == 2

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from chalicelib import fanout
-from chalicelib.messages import FanoutPage, recipient_from_json
-from chalicelib.models import Recipient
-from chalicelib.states import Role, SubscriptionStatus
+from chalicelib.domain import fanout
+from chalicelib.domain.messages import FanoutPage, recipient_from_json
+from chalicelib.domain.models import Recipient
+from chalicelib.domain.states import Role, SubscriptionStatus
 from tests.domain.world import NAMES, PRODUCT, Queues, account, store_with, subscription
 
 

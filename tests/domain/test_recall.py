@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from chalicelib import delivery, recall
-from chalicelib.messages import DeliveryBatch, FanoutPage
-from chalicelib.models import DeliveryOutcome, Recipient
-from chalicelib.states import DeliveryStatus, Notice, ReleaseStatus
+from chalicelib.domain import delivery, recall
+from chalicelib.domain.messages import DeliveryBatch, FanoutPage
+from chalicelib.domain.models import DeliveryOutcome, Recipient
+from chalicelib.domain.states import DeliveryStatus, Notice, ReleaseStatus
 from tests.domain.world import ENGINEER, NAMES, Mailer, Queues, account, deps, store_with
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import publishing, releases
-from chalicelib.errors import Conflict
-from chalicelib.states import ReleaseStatus
+from chalicelib.domain import publishing, releases
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.states import ReleaseStatus
 from tests.domain.world import ENGINEER, NAMES, PRODUCT, Queues, account, store_with
 
 

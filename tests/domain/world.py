@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from chalicelib import delivery
-from chalicelib.auth import Identity
-from chalicelib.errors import Throttled
-from chalicelib.links import LinkMaker
-from chalicelib.models import Account, Product, Release, Subscription, now_iso
+from chalicelib.adapters.queues import Queues as SqsQueues
+from chalicelib.domain import delivery
+from chalicelib.domain.auth import Identity
+from chalicelib.domain.errors import Throttled
+from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.models import Account, Product, Release, Subscription, now_iso
+from chalicelib.domain.states import Group, ReleaseStatus, SubscriptionStatus
+from chalicelib.domain.tokens import KeyRing
 from chalicelib.names import ResourceNames
-from chalicelib.queues import Queues as SqsQueues
-from chalicelib.states import Group, ReleaseStatus, SubscriptionStatus
-from chalicelib.tokens import KeyRing
 from tests.memory_store import MemoryStore
 
 PRODUCT = "M3"

@@ -75,7 +75,8 @@ class _Interrupted(Exception):
 def test_a_daily_digest_holds_the_days_low_releases_once_and_severity_1_goes_at_once(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib import digest_run, digests, settings, wiring
+    from chalicelib.adapters import settings, wiring
+    from chalicelib.domain import digest_run, digests
     from chalicelib.routes import link_maker
 
     product, _account, addresses = _world(stack)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import errors, settings
-from chalicelib.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
+from chalicelib.adapters import settings
+from chalicelib.domain import errors
+from chalicelib.domain.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
 from chalicelib.names import ResourceNames
 from infra import aws
 from infra.template import VISIBILITY_FACTOR
@@ -181,7 +182,7 @@ def test_every_function_gets_every_setting_the_app_requires(packaged: dict[str, 
 
 
 def test_all_delivery_invocations_together_never_send_faster_than_the_account_rate(packaged: dict[str, Any]) -> None:
-    from chalicelib.pacing import Pacer, SendQuota
+    from chalicelib.domain.pacing import Pacer, SendQuota
 
     functions = _functions(packaged)
     reserved = {name: int(functions[name]["Properties"]["ReservedConcurrentExecutions"]) for name in DELIVERY}
@@ -212,7 +213,7 @@ def test_delivery_paces_at_the_sandbox_rate_when_ses_cannot_tell_its_quota(packa
 def test_delivery_gives_a_batch_up_after_as_many_attempts_as_its_queue_allows_receives(
     packaged: dict[str, Any],
 ) -> None:
-    from chalicelib import delivery
+    from chalicelib.domain import delivery
 
     names = ResourceNames(STAGE)
     for name in (names.deliver_queue, names.critical_queue):

@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from chalicelib import settings, wiring
-from chalicelib.blobs import COPY_PART, MAX_COPY_OBJECT, Blobs, Stored
-from chalicelib.errors import BadRequest, NotFound
+from chalicelib.adapters import settings, wiring
+from chalicelib.adapters.blobs import COPY_PART, MAX_COPY_OBJECT, Blobs, Stored
+from chalicelib.domain.errors import BadRequest, NotFound
 
 BUCKET = "patchcast-prod-packages"
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import digests, fanout
-from chalicelib.errors import BadRequest
-from chalicelib.models import Account, Release
-from chalicelib.records import AudienceEntry
+from chalicelib.domain import digests, fanout
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import Account, Release
+from chalicelib.domain.records import AudienceEntry
 
 
 def _release(severity: int = 3, kind: str = "patch", published_at: str | None = "2026-12-01T10:00:00Z") -> Release:

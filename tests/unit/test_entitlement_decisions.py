@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chalicelib.entitlements import Contract, Reason, decide, matrix, oncall_copy_due, product_features
+from chalicelib.domain.entitlements import Contract, Reason, decide, matrix, oncall_copy_due, product_features
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -6,10 +6,10 @@ import dataclasses
 from datetime import UTC, date, datetime
 from typing import Any
 
-from chalicelib import fanout
-from chalicelib.messages import DeliveryBatch
-from chalicelib.models import Account, Recipient, Release
-from chalicelib.records import AudienceEntry
+from chalicelib.domain import fanout
+from chalicelib.domain.messages import DeliveryBatch
+from chalicelib.domain.models import Account, Recipient, Release
+from chalicelib.domain.records import AudienceEntry
 
 SUNDAY_3AM = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import accounts, publishing, recall, releases, subscriptions, uploads
-from chalicelib.errors import Forbidden
-from chalicelib.models import Account
+from chalicelib.domain import accounts, publishing, recall, releases, subscriptions, uploads
+from chalicelib.domain.errors import Forbidden
+from chalicelib.domain.models import Account
 from tests.helpers import ADMIN, CUSTOMER, ENGINEER
 
 

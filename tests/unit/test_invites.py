@@ -13,8 +13,8 @@ from email.policy import default
 import icalendar
 import pytest
 
-from chalicelib import announcements, invites
-from chalicelib.records import Announcement
+from chalicelib.domain import announcements, invites
+from chalicelib.domain.records import Announcement
 from patchcast_tools.local import strict_ses
 
 SENDER = "alerts@patchcast.test"

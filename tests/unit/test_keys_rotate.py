@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.keys import parse_ring
+from chalicelib.adapters.keys import parse_ring
 from patchcast_tools.cli.common import CliError
 from patchcast_tools.cli.keys import next_kid, rotated
 

@@ -6,9 +6,9 @@ from email.policy import default
 
 import pytest
 
-from chalicelib import mail, mime
-from chalicelib.models import Release
-from chalicelib.notice_template import NoticeTemplate
+from chalicelib.domain import mail, mime
+from chalicelib.domain.models import Release
+from chalicelib.domain.notice_template import NoticeTemplate
 
 
 def _release(**kw: object) -> Release:
@@ -153,7 +153,7 @@ NON_ASCII = dict(title="Größe & <b>Ünïcode</b> 修正", summary="Rundung é 
 
 
 def _every_message(release: Release) -> dict[str, bytes]:
-    from chalicelib import copies
+    from chalicelib.domain import copies
 
     links = mail.Links("https://p.test/d/tok", "https://p.test/unsubscribe?token=u", UNTIL)
     kw = dict(sender="Pätchcast Alerts <alerts@p.test>", to="Zoë Ops <ops@acme.example>", release=release)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.messages import (
+from chalicelib.domain.messages import (
     AccountChange,
     DeliveryBatch,
     FanoutPage,
@@ -17,7 +17,7 @@ from chalicelib.messages import (
     retry_batch_id,
     uploaded_keys,
 )
-from chalicelib.models import Recipient
+from chalicelib.domain.models import Recipient
 
 PEOPLE = (
     Recipient("acme", "s1", "ops@acme.example", "elite"),

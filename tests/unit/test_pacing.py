@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import settings
-from chalicelib.pacing import FALLBACK_TTL_SECONDS, QUOTA_TTL_SECONDS, Pacer, QuotaCache, SendQuota
+from chalicelib.adapters import settings
+from chalicelib.domain.pacing import FALLBACK_TTL_SECONDS, QUOTA_TTL_SECONDS, Pacer, QuotaCache, SendQuota
 
 
 class Clock:
@@ -148,7 +148,7 @@ def test_the_send_share_comes_from_its_variable_else_from_the_delivery_concurren
 
 def test_get_account_retries_with_backoff_on_its_own_client_while_send_email_does_not() -> None:
     # GIVEN the app's wiring (clients are made, no request is sent)
-    from chalicelib.wiring import QUOTA_ATTEMPTS, Wiring
+    from chalicelib.adapters.wiring import QUOTA_ATTEMPTS, Wiring
 
     w = Wiring(settings.from_env({**REQUIRED, "PATCHCAST_STAGE": "prod", "AWS_REGION": "us-east-1"}))
 
@@ -166,7 +166,7 @@ class _FailingAccount:
 
 
 def test_a_failed_get_account_is_unknown_to_the_mailer_and_paced_at_the_default() -> None:
-    from chalicelib.mailer import Mailer
+    from chalicelib.adapters.mailer import Mailer
 
     mailer = Mailer(None, sender="a@example.com", account_client=_FailingAccount())  # type: ignore[arg-type]
     assert mailer.send_quota() is None

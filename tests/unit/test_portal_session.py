@@ -7,8 +7,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from chalicelib.portal.local_issuer import id_token_claims
-from chalicelib.portal.session import safe_next
+from chalicelib.routes.web.local_issuer import id_token_claims
+from chalicelib.routes.web.session import safe_next
 from patchcast_tools.local import issuer
 
 
@@ -42,8 +42,8 @@ def test_the_local_sign_in_mints_the_claims_patchctl_token_mints(tmp_path: Path)
 def test_the_session_cookie_is_secure_except_on_plain_http_localhost(base: str, secure: bool) -> None:
     import dataclasses
 
-    from chalicelib import settings, wiring
-    from chalicelib.portal import session
+    from chalicelib.adapters import settings, wiring
+    from chalicelib.routes.web import session
 
     env = {"PATCHCAST_SENDER": "a@b.test", "PATCHCAST_PUBLIC_URL": base, "PATCHCAST_JWT_ISSUER": "i",
            "PATCHCAST_JWT_AUDIENCE": "a", "PATCHCAST_JWKS_URL": "file:///x"}  # fmt: skip
@@ -74,7 +74,7 @@ def _contrast(a: str, b: str) -> float:
 def test_the_stylesheets_text_colours_have_a_contrast_of_at_least_4_5_to_1() -> None:
     import re
 
-    from chalicelib.portal.pages import STYLESHEET
+    from chalicelib.routes.web.pages import STYLESHEET
 
     css = STYLESHEET.read_text()
     var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))

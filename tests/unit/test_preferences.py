@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import delivery, entitlements, feedback, subscriptions
-from chalicelib.models import Recipient, Subscription
+from chalicelib.domain import delivery, entitlements, feedback, subscriptions
+from chalicelib.domain.models import Recipient, Subscription
 from tests.unit.test_mail import _release
 
 

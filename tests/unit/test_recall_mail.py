@@ -9,8 +9,8 @@ from email.policy import default
 
 import pytest
 
-from chalicelib import copies, mail
-from chalicelib.models import Release
+from chalicelib.domain import copies, mail
+from chalicelib.domain.models import Release
 
 PARENT = "<0100018c-notice@email.amazonses.com>"
 YANKED = Release(

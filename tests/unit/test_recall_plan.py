@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chalicelib import recall
-from chalicelib.models import Recipient
-from chalicelib.records import DeliveryRecord
-from chalicelib.states import DeliveryStatus, Role
+from chalicelib.domain import recall
+from chalicelib.domain.models import Recipient
+from chalicelib.domain.records import DeliveryRecord
+from chalicelib.domain.states import DeliveryStatus, Role
 
 
 def _record(account: str, sub: str, email: str, role: str = "subscriber", status: str = "sent") -> DeliveryRecord:

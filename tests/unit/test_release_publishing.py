@@ -7,8 +7,8 @@ import io
 from datetime import UTC, datetime
 from email.policy import default
 
-from chalicelib import mail
-from chalicelib.releases import MAX_PARTS, UploadLimits
+from chalicelib.domain import mail
+from chalicelib.domain.releases import MAX_PARTS, UploadLimits
 from patchcast_tools.cli.upload import show_progress
 from tests.unit.test_mail import _release
 

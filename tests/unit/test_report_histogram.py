@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib import reports
+from chalicelib.domain import reports
 
 
 def test_a_bucket_is_the_smallest_edge_at_or_above_the_seconds() -> None:

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chalicelib import periods
-from chalicelib.errors import BadRequest
+from chalicelib.domain import periods
+from chalicelib.domain.errors import BadRequest
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import settings
+from chalicelib.adapters import settings
 
 _ENV = {
     "PATCHCAST_PUBLIC_URL": "https://patchcast.test",

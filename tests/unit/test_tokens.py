@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.tokens import KeyRing, Purpose, TokenExpired, TokenInvalid, mint, verify
+from chalicelib.domain.tokens import KeyRing, Purpose, TokenExpired, TokenInvalid, mint, verify
 from tests.mutations import mutations
 
 RING = KeyRing(current="k1", keys={"k1": b"a" * 40})

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chalicelib import validation as v
-from chalicelib.errors import BadRequest
+from chalicelib.domain import validation as v
+from chalicelib.domain.errors import BadRequest
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[]", b"null", b"\xff"])

@@ -1,0 +1,267 @@
+"""The click on a download link: verify the token, check the entitlement now, audit, redirect to S3.
+
+The redirect target is always a presigned GET of the release's own object at the version verification
+hashed, never anything a request parameter names nor anything written under the key since. An expired
+link can ask for a fresh one, which is emailed to the subscribed address (never shown to whoever holds
+the old link), at most once per ``FRESH_LINK_WINDOW`` per release.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chalicelib.domain import mail
+from chalicelib.domain.entitlements import decide
+from chalicelib.domain.errors import (
+    Action,
+    Forbidden,
+    Gone,
+    NotFound,
+    Rejected,
+    ServiceUnavailable,
+    Throttled,
+    TooManyRequests,
+)
+from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.models import Account, Release, Subscription
+from chalicelib.domain.states import ReleaseStatus, SubscriptionStatus
+from chalicelib.domain.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.adapters.blobs import Blobs
+    from chalicelib.adapters.mailer import Mailer
+
+
+PRESIGN_SECONDS = 300
+FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs
+
+_INVALID_HINT = (
+    "Open the link straight from the email; if your mail program split it across lines, copy the whole address."
+)
+_CONTRACT_HINT = "If you think this is wrong, ask your support administrator or Customer Success Manager."
+
+
+class DownloadStore(Protocol):
+    """What a click on a download link (and the request for a fresh one) needs from the store."""
+
+    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
+    def download_context(
+        self, release_id: str, account_id: str, subscription_id: str
+    ) -> tuple[Release | None, Account | None, Subscription | None, bool]: ...
+    def record_download(
+        self,
+        release_id: str,
+        *,
+        account_id: str,
+        subscription_id: str,
+        ip: str,
+        user_agent: str,
+        email: str | None = None,
+        tier: str | None = None,
+        first: bool = True,
+    ) -> None: ...
+    def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool: ...
+    def release_fresh_link(self, release_id: str, account_id: str, subscription_id: str) -> None: ...
+    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Grant:
+    release: Release
+    account: Account
+    subscription: Subscription
+    downloaded_before: bool = False  # the report counts a subscriber's first download as a downloader
+
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    @property
+    def subscription_id(self) -> str:
+        return self.subscription.subscription_id
+
+
+def _invalid() -> NotFound:
+    return NotFound("This download link is not valid.", code="invalid_link", hint=_INVALID_HINT)
+
+
+def _claims(urls: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
+    try:
+        return verify(urls.ring, token, Purpose.DOWNLOAD)
+    except TokenExpired as exc:
+        if allow_expired:
+            return exc.claims  # authentic: the MAC was checked before the expiry
+        when = datetime.fromtimestamp(exc.claims.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise Gone(
+            f"This download link expired on {when}.",
+            code="link_expired",
+            hint="We can email a fresh link to the address this one was sent to, if you are still entitled.",
+            action=Action(label="Email me a fresh link", href=urls.renew(token)),
+        ) from exc
+    except TokenInvalid as exc:
+        raise _invalid() from exc
+
+
+def downloadable(release: Release, account: Account | None, now: datetime) -> bool:
+    """May this account download this release now (it is out, has a file, and the contract covers it)?"""
+    return (
+        release.status == ReleaseStatus.PUBLISHED
+        and bool(release.object_key)
+        and account is not None
+        and bool(
+            decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=now)
+        )
+    )
+
+
+def _withdrawn(
+    table: DownloadStore, urls: LinkMaker, claims: Claims, release: Release, account: Account | None
+) -> Gone:
+    """The 410 of a yanked release's link: the reason, and the successor's download where the link's
+    contract is entitled to it, a fresh link that lives as long as the one clicked (no longer than what
+    was emailed)."""
+    instead = f" It is superseded by version {release.superseded_version}." if release.superseded_version else ""
+    successor = table.get_release(release.superseded_by) if release.superseded_by and account else None
+    action = None
+    if successor is not None and downloadable(successor, account, datetime.now(UTC)):
+        href = urls.download(claims.account_id, claims.subject, successor.release_id, expires=claims.expires)
+        action = Action(f"Download version {successor.version}", href, method="GET")
+    return Gone(
+        f"This release was withdrawn: {release.reason or 'no reason given'}.{instead}",
+        code="release_yanked",
+        hint=f"Do not install it; look for a newer {release.product} release in your alerts or ask support.",
+        action=action,
+    )
+
+
+def _entitled(table: DownloadStore, urls: LinkMaker, claims: Claims) -> Grant:
+    """Release, contract and subscription in one read, then the entitlement as it stands now."""
+    release, account, sub, seen = table.download_context(claims.release_id, claims.account_id, claims.subject)
+    if (
+        release is None
+        or not release.object_key
+        or release.status not in (ReleaseStatus.PUBLISHED, ReleaseStatus.YANKED)
+    ):
+        raise _invalid()
+    if release.status == ReleaseStatus.YANKED:
+        raise _withdrawn(table, urls, claims, release, account if sub is not None else None)
+    if account is None:
+        raise Forbidden("The support contract for this link no longer exists.", code="no_contract", hint=_CONTRACT_HINT)
+    if sub is None:
+        raise Forbidden(
+            "The subscription this link was sent to has been removed.",
+            code="subscription_removed",
+            hint=f"Subscribe again to {release.product} alerts to receive new links.",
+        )
+    decision = decide(
+        account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=datetime.now(UTC)
+    )
+    if not decision:
+        raise Forbidden(decision.message, code=decision.reason.value, hint=_CONTRACT_HINT)
+    return Grant(release=release, account=account, subscription=sub, downloaded_before=seen)
+
+
+def authorize(table: DownloadStore, urls: LinkMaker, token: str) -> Grant:
+    return _entitled(table, urls, _claims(urls, token, allow_expired=False))
+
+
+def redirect_url(table: DownloadStore, blobs: Blobs, urls: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
+    grant = authorize(table, urls, token)
+    return hand_out(table, blobs, grant.release, grant.account, downloader=grant.subscription_id,
+                    email=grant.subscription.email, first=not grant.downloaded_before, ip=ip,
+                    user_agent=user_agent)  # fmt: skip
+
+
+def hand_out(
+    table: DownloadStore,
+    blobs: Blobs,
+    release: Release,
+    account: Account,
+    *,
+    downloader: str,
+    email: str | None,
+    first: bool,
+    ip: str,
+    user_agent: str,
+) -> str:
+    """An entitled click: its audit record, then a presigned GET of the verified object version."""
+    assert release.object_key is not None
+    table.record_download(
+        release.release_id,
+        account_id=account.account_id,
+        subscription_id=downloader,
+        email=email,
+        tier=account.tier,
+        first=first,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    logger.info("download", extra={"release_id": release.release_id, "account_id": account.account_id})
+    return blobs.download_url(
+        release.object_key,
+        version_id=release.object_version,
+        filename=release.filename or "download",
+        expires=PRESIGN_SECONDS,
+    )
+
+
+def info(table: DownloadStore, urls: LinkMaker, token: str) -> dict[str, Any]:
+    """What a script needs to verify the file it downloads through the same link."""
+    r = authorize(table, urls, token).release
+    return {
+        "filename": r.filename,
+        "size": r.size,
+        "sha256": r.sha256,
+        "release": {"id": r.release_id, "product": r.product, "kind": r.kind, "version": r.version, "title": r.title},
+    }
+
+
+def send_fresh_link(
+    table: DownloadStore, mailer: Mailer, urls: LinkMaker, token: str, *, days: int, region: str
+) -> datetime:
+    """Email a new link for the same release to the subscribed address; returns when it expires.
+
+    Only for a subscription still active (we do not email people who unsubscribed) and entitled now. It
+    threads under the release's notice (``region``: SES's, whose Message-ID that notice carries).
+    """
+    grant = _entitled(table, urls, _claims(urls, token, allow_expired=True))
+    sub, release = grant.subscription, grant.release
+    if sub.status != SubscriptionStatus.ACTIVE:
+        raise Forbidden(
+            "The address this link was sent to no longer receives alerts, so we cannot email it a fresh link.",
+            code="not_subscribed",
+            hint=f"Subscribe again to {release.product} alerts, or ask your support administrator for the file.",
+        )
+    if not table.claim_fresh_link(
+        release.release_id, grant.account_id, grant.subscription_id, window=FRESH_LINK_WINDOW
+    ):
+        raise TooManyRequests(
+            "A fresh link for this release was emailed less than 15 minutes ago.",
+            code="fresh_link_recently_sent",
+            hint="Check the inbox (and spam folder) of the address the original link was sent to.",
+        )
+    expires = int(time.time()) + days * 86400
+    first = table.notice_message_id(release.release_id, grant.account_id, grant.subscription_id)
+    raw = mail.release_notice(
+        sender=mailer.sender,
+        to=sub.email,
+        release=release,
+        links=mail.Links(
+            download=urls.download(grant.account_id, grant.subscription_id, release.release_id, expires=expires),
+            unsubscribe=urls.unsubscribe(grant.account_id, grant.subscription_id),
+            expires=datetime.fromtimestamp(expires, UTC),
+        ),
+        note="You asked for a fresh download link; the earlier one has expired or is about to.",
+        in_reply_to=mail.ses_message_id_header(first, region) if first else None,
+    )
+    try:
+        mailer.send_raw(sub.email, raw)
+    except (Throttled, Rejected) as exc:
+        table.release_fresh_link(release.release_id, grant.account_id, grant.subscription_id)
+        raise ServiceUnavailable("We could not send the email just now; please try again in a few minutes.") from exc
+    logger.info("fresh download link sent", extra={"release_id": release.release_id, "account_id": grant.account_id})
+    return datetime.fromtimestamp(expires, UTC)

@@ -1,0 +1,90 @@
+"""Sign-in by the OAuth 2.0 authorization code flow with PKCE (S256) and a checked ``state``: against the
+Cognito user pool's managed login in AWS, against the app's local sign-in page in the local stage. The ID
+token that comes back is the session; sign-out goes through Cognito's logout endpoint in AWS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from urllib.parse import urlencode
+
+from chalicelib.adapters import wiring
+from chalicelib.domain.errors import BadRequest, ServiceUnavailable
+from chalicelib.routes.web import session
+
+SCOPES = "openid email"
+
+
+def callback_url() -> str:
+    return f"{wiring.get().settings.public_base_url}/portal/callback"
+
+
+def signed_out_url() -> str:
+    return f"{wiring.get().settings.public_base_url}/portal/signed-out"
+
+
+def _authorize_endpoint() -> str:
+    s = wiring.get().settings
+    if s.is_local:
+        return f"{s.public_base_url}/portal/local/authorize"
+    return f"{s.cognito_domain}/oauth2/authorize"
+
+
+def begin(next_path: str | None) -> tuple[str, str]:
+    """Where to send the browser, and the cookie that remembers this sign-in's state and verifier."""
+    state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {
+        "response_type": "code",
+        "client_id": wiring.get().settings.jwt_audience,
+        "redirect_uri": callback_url(),
+        "scope": SCOPES,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    cookie = session.pack_signin(state, verifier, session.safe_next(next_path))
+    return f"{_authorize_endpoint()}?{urlencode(query)}", cookie
+
+
+def finish(signin_cookie: str | None, state: str, code: str) -> tuple[str, str]:
+    """The ID token for the code and where to go next; a state that is not this browser's sign-in is refused."""
+    pending = session.unpack_signin(signin_cookie or "")
+    if pending is None or not state or not hmac.compare_digest(str(pending["s"]), state) or not code:
+        raise BadRequest(
+            "This sign-in has expired or was not started here; please sign in again.", code="invalid_state"
+        )
+    if wiring.get().settings.is_local:
+        from chalicelib.routes.web import local_issuer
+
+        return local_issuer.exchange(code, str(pending["v"])), str(pending["n"])
+    return _cognito_token(code, str(pending["v"])), str(pending["n"])
+
+
+def _cognito_token(code: str, verifier: str) -> str:
+    import urllib.error
+    import urllib.request
+
+    s = wiring.get().settings
+    form = urlencode({"grant_type": "authorization_code", "client_id": s.jwt_audience, "code": code,
+                      "redirect_uri": callback_url(), "code_verifier": verifier}).encode()  # fmt: skip
+    request = urllib.request.Request(  # noqa: S310 - the user pool's own https endpoint
+        f"{s.cognito_domain}/oauth2/token", data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            return str(json.load(resp)["id_token"])
+    except urllib.error.HTTPError as exc:
+        raise BadRequest("The sign-in code was refused; please sign in again.", code="invalid_grant") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise ServiceUnavailable("Sign-in is unavailable just now; please try again in a minute.") from exc
+
+
+def signout_url() -> str:
+    s = wiring.get().settings
+    if s.is_local:
+        return signed_out_url()
+    return f"{s.cognito_domain}/logout?{urlencode({'client_id': s.jwt_audience, 'logout_uri': signed_out_url()})}"
