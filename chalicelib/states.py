@@ -40,6 +40,7 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"  # no longer subscribed (or no longer wanting it) since fan-out
     SUPPRESSED = "suppressed"  # the address is on the suppression list
     RETRY = "retry"  # not sent yet: a new batch takes it over
+    DIGEST = "digest"  # queued for a digest window; its digest's marker says how it went (store/digested.py)
 
 
 class ClaimStatus(StrEnum):

@@ -14,6 +14,7 @@ from chalicelib.records import BatchState, DeliveryRecord, FailedBatch, StuckBat
 from chalicelib.states import ClaimStatus, Role
 from chalicelib.store._base import TableBase, dump, is_error, key, load
 from chalicelib.store.announcements import announcement, subject_sk
+from chalicelib.store.digested import settle
 from chalicelib.store.items import (
     account_of,
     batch_state_of,
@@ -249,7 +250,8 @@ class DeliveriesMixin(TableBase):
         parents: dict[str, str] = {}
         accounts: dict[str, Account] = {}
         successor: Release | None = None
-        for item in self._batch_get(list(dict.fromkeys(keys)), consistent=False):
+        found = list(self._batch_get(list(dict.fromkeys(keys)), consistent=False))
+        for item in settle(self, release.release_id, found):  # a digest's recipients reply to the digest
             if item.get("type") == "delivery" and item.get("message_id"):
                 parents[str(item["recipient"])] = str(item["message_id"])
             elif item.get("type") == "account":

@@ -22,13 +22,14 @@ from chalicelib.errors import TransientError
 from chalicelib.records import DeliveryRecord
 from chalicelib.states import Notice
 from chalicelib.store._base import TableBase, dump, is_error, key, load
+from chalicelib.store.digested import settle
 from chalicelib.store.items import delivery_record_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 # Only what a report or a recall needs: keeps each Query page small (1 MB of items per page).
-_DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s"
+_DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s, digest, late_from"
 TALLY_SHARDS = 8
 TALLIED = (Notice.RELEASE, Notice.RECALL, "download")  # the notices (and clicks) a report counts: 24 keys, one BatchGet
 _TRANSACT_ATTEMPTS = 6
@@ -38,7 +39,8 @@ class ReportsMixin(TableBase):
     def delivery_page(
         self, release_id: str, notice: str, *, limit: int, cursor: str | None
     ) -> tuple[list[DeliveryRecord], str | None]:
-        """One page of a notice's delivery records, and the cursor of the next page (None at the end)."""
+        """One page of a notice's delivery records, and the cursor of the next page (None at the end); a record
+        queued for a digest as its digest left it (``digested.settle``: one BatchGet, only if the page has any)."""
         items, following = self._page(
             limit=limit,
             cursor=cursor,
@@ -47,7 +49,7 @@ class ReportsMixin(TableBase):
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
-        return [delivery_record_of(i) for i in items], following
+        return [delivery_record_of(i) for i in settle(self, release_id, items)], following
 
     def delivery_outcomes(self, release_id: str, notice: str) -> Iterator[DeliveryRecord]:
         """Every delivery record of one notice, projected (for inspection: the report reads counters)."""
@@ -57,7 +59,7 @@ class ReportsMixin(TableBase):
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
-        yield from map(delivery_record_of, items)
+        yield from map(delivery_record_of, settle(self, release_id, list(items)))
 
     def first_download(self, release_id: str) -> str | None:
         """When the release was first downloaded: the oldest audit record (one Query, Limit 1)."""
