@@ -59,13 +59,18 @@ class DigestsMixin(TableBase):
         self._batch_write(rows)
 
     def _queue_late(self, record: dict[str, Any]) -> bool:
+        # An UpdateItem (fan-out's policy has no PutItem) writing the whole record, unless it is another status's.
+        fields = {k: v for k, v in record.items() if k not in ("PK", "SK") and v is not None}
+        names = {f"#f{n}": k for n, k in enumerate(fields)}
+        values = {f":f{n}": v for n, v in enumerate(fields.values())}
         try:
-            self._db.put_item(
+            self._db.update_item(
                 TableName=self.name,
-                Item=dump(record),
+                Key=key(record["PK"], record["SK"]),
+                UpdateExpression="SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
                 ConditionExpression="attribute_not_exists(PK) OR #s = :digest",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=dump({":digest": DeliveryStatus.DIGEST.value}),
+                ExpressionAttributeNames={**names, "#s": "status"},
+                ExpressionAttributeValues=dump({**values, ":digest": DeliveryStatus.DIGEST.value}),
             )
         except ClientError as exc:
             if is_error(exc, "ConditionalCheckFailedException"):

@@ -1,7 +1,7 @@
 """A digested notice's delivery record, written when fan-out queues it and settled by its digest's marker, as
 each reader sees it: the recall planner (a yank after the digest recalls its recipients, threaded under the
 digest; a yank before sends no recall and the digest leaves the release out), delivery's dedupe (an instant
-batch does not send a queued notice again), a late retry (a notice sent instantly is not queued again), the
+batch does not send a queued notice again), a late retry (a notice sent instantly is not queued again, one never queued is), the
 CSM review and the release report (notified once the digest is sent, at the digest's time)."""
 
 from __future__ import annotations
@@ -97,22 +97,23 @@ def test_an_instant_batch_does_not_send_a_notice_queued_for_a_digest(
     assert mailer.accepted[sub.email] == 1
 
 
-def test_a_late_retry_does_not_queue_again_a_notice_sent_instantly(table: Table) -> None:
-    # GIVEN a notice sent instantly (its record says so)
-    sub = _world(table, n=1, timezone="UTC")[0]
-    release = _publish(table, sub.products[0])
-    recipient = Recipient(sub.account_id, sub.subscription_id, sub.email, "premium")
-    table.record_deliveries(release.release_id, "release", [DeliveryOutcome(recipient, DeliveryStatus.SENT, "m-1")])
-    # WHEN a retried page (the subscription now digesting) queues it late for the next window
+def test_a_late_retry_queues_a_notice_not_sent_yet_but_not_one_sent_instantly(table: Table) -> None:
+    # GIVEN s0's notice sent instantly (its record says so) and s1's never written (the first attempt died)
+    subs = _world(table, n=2, timezone="UTC")
+    release = _publish(table, subs[0].products[0])
+    people = [Recipient(s.account_id, s.subscription_id, s.email, "premium") for s in subs]
+    table.record_deliveries(release.release_id, "release", [DeliveryOutcome(people[0], DeliveryStatus.SENT, "m-1")])
+    # WHEN a retried page (both now digesting) queues them late for the next window
     due = _due("UTC")
     following = digests.due_after("daily", "UTC", due)
     table.queue_digest_items([{"bucket": digests.bucket(following), "due": following.isoformat(), "late": True,
                                "natural": digests.bucket(due), "frequency": "daily", "window": "tomorrow",
-                               "release_id": release.release_id, "recipient": recipient}])  # fmt: skip
-    # THEN nothing is queued and the instant notice's record (its message id) stands
+                               "release_id": release.release_id, "recipient": p} for p in people])  # fmt: skip
+    # THEN only s1 is queued; s0's instant notice's record (its message id) stands
     page, _ = table.digest_page(digests.bucket(following), cursor=None, limit=1000)
-    assert not [i for i in page if i.get("release_id") == release.release_id]
-    assert table.notice_message_id(release.release_id, sub.account_id, sub.subscription_id) == "m-1"
+    assert [i["subscription_id"] for i in page if i.get("release_id") == release.release_id] == ["s1"]
+    assert table.notice_message_id(release.release_id, subs[0].account_id, "s0") == "m-1"
+    assert _statuses(table, release.release_id) == {"s0": DeliveryStatus.SENT, "s1": DeliveryStatus.DIGEST}
 
 
 def test_the_review_and_the_report_count_a_digested_notice_once_its_digest_is_sent(
