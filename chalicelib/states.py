@@ -41,6 +41,7 @@ class DeliveryStatus(StrEnum):
     SUPPRESSED = "suppressed"  # the address is on the suppression list
     RETRY = "retry"  # not sent yet: a new batch takes it over
     DIGEST = "digest"  # queued for a digest window; its digest's marker says how it went (store/digested.py)
+    LEFT_OUT = "left-out"  # queued for a digest that went out without it (yanked meanwhile): not notified
 
 
 class ClaimStatus(StrEnum):

@@ -8,7 +8,7 @@ markers of a page of records in one BatchGet and answers each record as it stand
 
 - listed by a digest sent (or rejected): ``sent`` (``failed``), with the digest's message id and time;
 - left out as no longer wanted: ``skipped``; left out otherwise (yanked before the digest went out):
-  ``skipped``, its detail saying so;
+  ``left-out``, which, like a yanked release's instant notice not sent, counts as nothing;
 - no marker yet: still ``digest`` (queued), which no reader counts as notified and no recall recalls.
 """
 
@@ -69,5 +69,5 @@ def settled(record: dict[str, Any], release_id: str, markers: dict[tuple[str, st
         if release_id in (marker.get("skipped") or ()):
             return {**record, "status": DeliveryStatus.SKIPPED, "at": at, "detail": "no longer subscribed"}
         if b == record["digest"]:
-            return {**record, "status": DeliveryStatus.SKIPPED, "at": at, "detail": LEFT_OUT}
+            return {**record, "status": DeliveryStatus.LEFT_OUT, "at": at, "detail": LEFT_OUT}
     return record

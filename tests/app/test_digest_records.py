@@ -78,8 +78,10 @@ def test_a_yank_before_the_digest_went_out_sends_no_recall_and_the_digest_leaves
     # AND the digest goes out without it; its record then reads as left out, which no recall recalls
     assert _run(table, mailer, _due("Asia/Tokyo")) == 1
     records, _ = table.delivery_page(yanked.release_id, "release", limit=100, cursor=None)
-    assert [(r.status, r.detail) for r in records] == [(DeliveryStatus.SKIPPED, LEFT_OUT)]
+    assert [(r.status, r.detail) for r in records] == [(DeliveryStatus.LEFT_OUT, LEFT_OUT)]
     assert recall.reached(records, {}, more=False) == ([], {})
+    counts = reports.delivery_counts(table.account_part(yanked.release_id, subs[0].account_id)["release"])
+    assert (counts["notified"], counts["skipped"]) == (0, 0)  # the review counts it nowhere, as the report
     assert _statuses(table, kept.release_id) == {"s0": DeliveryStatus.SENT}
 
 

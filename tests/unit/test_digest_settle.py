@@ -34,7 +34,7 @@ def test_left_out_as_unwanted_or_as_not_published_reads_skipped_and_says_which()
     unwanted = settled(_record(), "r1", _marker(A, releases=["r2"], skipped=["r1"]))
     yanked = settled(_record(), "r1", _marker(A, releases=["r2"]))
     assert (unwanted["status"], unwanted["detail"]) == (DeliveryStatus.SKIPPED, "no longer subscribed")
-    assert (yanked["status"], yanked["detail"]) == (DeliveryStatus.SKIPPED, LEFT_OUT)
+    assert (yanked["status"], yanked["detail"]) == (DeliveryStatus.LEFT_OUT, LEFT_OUT)
 
 
 def test_no_marker_yet_leaves_it_queued_and_other_records_are_untouched() -> None:
