@@ -12,6 +12,7 @@ subscriber) spread concurrent writers over several items, so their transactions 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ _DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s, digest, la
 TALLY_SHARDS = 8
 TALLIED = (Notice.RELEASE, Notice.RECALL, "download")  # the notices (and clicks) a report counts: 24 keys, one BatchGet
 _TRANSACT_ATTEMPTS = 6
+_SETTLE_CHUNK = 500  # records settled together: a BatchGet of their digests' markers (100 keys a request)
 
 
 class ReportsMixin(TableBase):
@@ -59,7 +61,8 @@ class ReportsMixin(TableBase):
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
-        yield from map(delivery_record_of, settle(self, release_id, list(items)))
+        while chunk := list(itertools.islice(items, _SETTLE_CHUNK)):  # streamed: a million records never in memory
+            yield from map(delivery_record_of, settle(self, release_id, chunk))
 
     def first_download(self, release_id: str) -> str | None:
         """When the release was first downloaded: the oldest audit record (one Query, Limit 1)."""
