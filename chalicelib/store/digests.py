@@ -7,6 +7,8 @@ a digest item (one notice waiting)     PK=DIGEST#<window end bucket>, SK=<accoun
 a digest sent (or given up)            PK=DIGEST#<bucket>, SK=<account>#<sub>#SENT (sorts right after
                                        that subscription's items: one Query reads both)
 the runner's next bucket               PK=DIGESTS, SK=CURSOR
+a queued notice's delivery record      PK=RELEASE#<release>, SK=DELIVERY#release#<recipient>, status digest
+                                       (written with its item; settled by the marker: store/digested.py)
 =====================================  ==============================================================
 
 Items are written in fan-out's BatchWriteItem (25 a request, at most a page's worth per invocation), each
