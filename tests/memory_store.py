@@ -252,6 +252,9 @@ class MemoryStore:
             for i in items:
                 r = i["recipient"]
                 self.digest_items[(i["bucket"], r.account_id, r.subscription_id, i["release_id"])] = dict(i)
+                detail = f"queued for the digest of {i['window']}"  # the delivery record fan-out writes with it
+                records = self.deliveries.setdefault((i["release_id"], "release"), {})
+                records[r.key] = DeliveryRecord(r, DeliveryStatus.DIGEST, None, detail)
 
     # -- delivery ---------------------------------------------------------------------------------
     def claim_batch(

@@ -152,8 +152,11 @@ def split(
         if recipient is None or account is None:
             instant.append(entry)  # instant, or not eligible: fan-out's planning drops it as before
             continue
-        due, late = window_for(freq, account.timezone, _published(release, now), now)
+        published = _published(release, now)
+        due, late = window_for(freq, account.timezone, published, now)
         window = due.astimezone(zone(account.timezone)).strftime("%a %d %b %Y %H:%M %Z")
+        natural = bucket(due_after(freq, account.timezone, published)) if late else None
         items.append({"bucket": bucket(due), "due": due.isoformat(), "frequency": freq, "late": late,
-                      "window": window, "release_id": release.release_id, "recipient": recipient})  # fmt: skip
+                      "natural": natural, "window": window, "release_id": release.release_id,
+                      "recipient": recipient})  # fmt: skip
     return items, instant

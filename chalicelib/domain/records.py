@@ -134,7 +134,3 @@ class SentDigest:
     message_id: str | None
     at: str
     skipped: tuple[str, ...] = ()  # releases left out because the subscription no longer wants them
-
-
-def actions_for(digest: SentDigest) -> int:
-    return 1 + len(digest.releases) + len(digest.skipped)

@@ -40,6 +40,8 @@ class DeliveryStatus(StrEnum):
     SKIPPED = "skipped"  # no longer subscribed (or no longer wanting it) since fan-out
     SUPPRESSED = "suppressed"  # the address is on the suppression list
     RETRY = "retry"  # not sent yet: a new batch takes it over
+    DIGEST = "digest"  # queued for a digest window; its digest's marker says how it went (store/digested.py)
+    LEFT_OUT = "left-out"  # queued for a digest that went out without it (yanked meanwhile): not notified
 
 
 class ClaimStatus(StrEnum):

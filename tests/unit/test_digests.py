@@ -127,3 +127,24 @@ def test_fanout_splits_a_page_into_digest_items_and_instant_entries() -> None:
     assert [e.subscription_id for e in instant] == ["s2", "s3"]
     items, instant = digests.split(_release(1), entries, accounts, now, fanout.eligible)
     assert items == [] and len(instant) == 3
+
+
+def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> None:
+    # Each write of sent digests holds at most 25 markers (as delivery's record chunks), whatever room the
+    # transaction has left: SES accepting a digest and its marker's write are not atomic.
+    from chalicelib.domain import digest_run
+    from chalicelib.domain.models import Recipient
+    from chalicelib.domain.records import SentDigest
+
+    writes: list[int] = []
+
+    class Table:
+        def record_digests(self, bucket: str, sent: list[SentDigest], tallies: dict[str, dict[str, int]]) -> None:
+            writes.append(len(sent))
+
+    release = _release(3)
+    chunk = digest_run._Chunk(Table(), "2026-12-02T07:00Z", {release.release_id: release})  # type: ignore[arg-type]
+    for n in range(60):
+        chunk.add(SentDigest(Recipient("a", f"s{n}", f"u{n}@a.example", "premium"), "skipped", (), None, "t"))
+    chunk.flush()
+    assert writes == [25, 25, 10]

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
 from chalicelib.adapters.store.announcements import announcement, subject_sk
+from chalicelib.adapters.store.digested import settle
 from chalicelib.adapters.store.items import (
     account_of,
     batch_state_of,
@@ -249,7 +250,8 @@ class DeliveriesMixin(TableBase):
         parents: dict[str, str] = {}
         accounts: dict[str, Account] = {}
         successor: Release | None = None
-        for item in self._batch_get(list(dict.fromkeys(keys)), consistent=False):
+        found = list(self._batch_get(list(dict.fromkeys(keys)), consistent=False))
+        for item in settle(self, release.release_id, found):  # a digest's recipients reply to the digest
             if item.get("type") == "delivery" and item.get("message_id"):
                 parents[str(item["recipient"])] = str(item["message_id"])
             elif item.get("type") == "account":

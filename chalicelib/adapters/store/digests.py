@@ -7,11 +7,15 @@ a digest item (one notice waiting)     PK=DIGEST#<window end bucket>, SK=<accoun
 a digest sent (or given up)            PK=DIGEST#<bucket>, SK=<account>#<sub>#SENT (sorts right after
                                        that subscription's items: one Query reads both)
 the runner's next bucket               PK=DIGESTS, SK=CURSOR
+a queued notice's delivery record      PK=RELEASE#<release>, SK=DELIVERY#release#<recipient>, status digest
+                                       (written with its item; settled by the marker: store/digested.py)
 =====================================  ==============================================================
 
-Items are written in fan-out's BatchWriteItem (25 a request, at most a page's worth per invocation); a
-digest's marker, its notices' delivery records and the release counters go in one transaction, so a
-digest is recorded whole or not at all.
+Items are written in fan-out's BatchWriteItem (25 a request, at most a page's worth per invocation), each
+with its recipient's delivery record (``status: digest``, in the release's partition); the runner writes one
+marker per digest, the markers of up to a transaction's worth of digests and the release counters they add
+in one transaction, so a digest is recorded whole or not at all. ``store/digested.py`` reads a queued
+record as its digest's marker left it.
 """
 
 from __future__ import annotations
@@ -19,31 +23,60 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.adapters.store._base import TableBase, dump, encode_cursor, key, load
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.store._base import TableBase, dump, encode_cursor, is_error, key, load
+from chalicelib.adapters.store.digested import digest_pk, marker_sk
 from chalicelib.adapters.store.items import delivery_item, release_of, subscription_of
 from chalicelib.adapters.store.reports import tally_update, transact
-from chalicelib.domain.models import DeliveryOutcome, Recipient, Release, Subscription
+from chalicelib.domain.models import DeliveryOutcome, Recipient, Release, Subscription, now_iso
 from chalicelib.domain.records import SentDigest
 from chalicelib.domain.states import DeliveryStatus, Notice
 
 
-def digest_pk(bucket: str) -> str:
-    return f"DIGEST#{bucket}"
-
-
 class DigestsMixin(TableBase):
     def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None:
-        """Fan-out's digest items (``digests.split``); written again by a retried page, with the same keys."""
+        """Fan-out's digest items (``digests.split``), each with its recipient's delivery record (``status:
+        digest``) in the same BatchWriteItem; written again by a retried page, with the same keys. A late item
+        (a retried page moving a notice to the next window) writes its record only where none or a queued one
+        is: a notice an earlier attempt sent instantly is not queued again."""
         rows = []
+        at = now_iso()
         for i in items:
             r: Recipient = i["recipient"]
-            rows.append({
+            item = {
                 "PK": digest_pk(i["bucket"]), "SK": f"{r.account_id}#{r.subscription_id}#I#{i['release_id']}",
                 "type": "digest_item", "account_id": r.account_id, "subscription_id": r.subscription_id,
                 "email": r.email, "tier": r.tier, "release_id": i["release_id"], "frequency": i["frequency"],
-                "due": i["due"], "window": i["window"], "late": i["late"] or None,
-            })  # fmt: skip
+                "due": i["due"], "window": i["window"], "late": i["late"] or None, "natural": i.get("natural"),
+            }  # fmt: skip
+            outcome = DeliveryOutcome(r, DeliveryStatus.DIGEST, None, f"queued for the digest of {i['window']}")
+            record = {**delivery_item(i["release_id"], Notice.RELEASE, outcome, at), "digest": i["bucket"],
+                      "late_from": i.get("natural") if i["late"] else None}  # fmt: skip
+            if i["late"] and not self._queue_late(record):
+                continue
+            rows += [item, record] if not i["late"] else [item]
         self._batch_write(rows)
+
+    def _queue_late(self, record: dict[str, Any]) -> bool:
+        # An UpdateItem (fan-out's policy has no PutItem) writing the whole record, unless it is another status's.
+        fields = {k: v for k, v in record.items() if k not in ("PK", "SK") and v is not None}
+        names = {f"#f{n}": k for n, k in enumerate(fields)}
+        values = {f":f{n}": v for n, v in enumerate(fields.values())}
+        try:
+            self._db.update_item(
+                TableName=self.name,
+                Key=key(record["PK"], record["SK"]),
+                UpdateExpression="SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+                ConditionExpression="attribute_not_exists(PK) OR #s = :digest",
+                ExpressionAttributeNames={**names, "#s": "status"},
+                ExpressionAttributeValues=dump({**values, ":digest": DeliveryStatus.DIGEST.value}),
+            )
+        except ClientError as exc:
+            if is_error(exc, "ConditionalCheckFailedException"):
+                return False
+            raise
+        return True
 
     def digest_page(self, bucket: str, *, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """A page of a window bucket's items and markers, never splitting a subscription (its items and
@@ -83,34 +116,26 @@ class DigestsMixin(TableBase):
                 found[release.release_id] = release
         return subs, found
 
-    def delivered_already(self, pairs: Sequence[tuple[str, Recipient]]) -> set[tuple[str, str]]:
-        """Of (release, recipient), those with a release notice recorded: what a late item checks."""
-        keys = [(f"RELEASE#{rel}", f"DELIVERY#release#{r.key}") for rel, r in pairs]
+    def queued_before(self, items: Sequence[dict[str, Any]]) -> set[str]:
+        """Of late digest items, the releases (``<account>#<sub>#<release>``) also queued in their natural window,
+        whose digest (sent earlier) carried or left them out already."""
+        keys = [(digest_pk(str(i["natural"])), f"{i['account_id']}#{i['subscription_id']}#I#{i['release_id']}")
+                for i in items if i.get("natural")]  # fmt: skip
         return {
-            (str(i["PK"]).removeprefix("RELEASE#"), str(i["recipient"]))
+            f"{i['account_id']}#{i['subscription_id']}#{i['release_id']}"
             for i in self._batch_get(list(dict.fromkeys(keys)), consistent=True)
         }
 
     def record_digests(self, bucket: str, sent: Sequence[SentDigest], tallies: dict[str, dict[str, int]]) -> None:
-        """Digests' markers, their notices' delivery records and the counters they add, in one transaction
-        (at most ``MAX_ACTIONS``: the runner sizes its chunks with ``actions_for``)."""
+        """Digests' markers and the counters they add, in one transaction (at most ``MAX_ACTIONS``: a marker a
+        digest, an update a release touched). Their notices' delivery records were written at queue time; the
+        marker settles them (``store/digested.py``)."""
         actions: list[dict[str, Any]] = []
         for d in sent:
-            marker = {"PK": digest_pk(bucket), "SK": f"{d.recipient.account_id}#{d.recipient.subscription_id}#SENT",
+            marker = {"PK": digest_pk(bucket), "SK": marker_sk(d.recipient.account_id, d.recipient.subscription_id),
                       "type": "digest", "status": d.status, "message_id": d.message_id, "at": d.at,
-                      "releases": list(d.releases) or None}  # fmt: skip
+                      "releases": list(d.releases) or None, "skipped": list(d.skipped) or None}  # fmt: skip
             actions.append({"Put": {"TableName": self.name, "Item": dump(marker)}})
-            outcomes = [
-                (r, DeliveryOutcome(d.recipient, DeliveryStatus(d.status), d.message_id, f"digest {bucket}"))
-                for r in d.releases
-            ]
-            outcomes += [
-                (r, DeliveryOutcome(d.recipient, DeliveryStatus.SKIPPED, None, "no longer subscribed"))
-                for r in d.skipped
-            ]
-            for release_id, outcome in outcomes:
-                record = {**delivery_item(release_id, Notice.RELEASE, outcome, d.at), "digest": bucket}
-                actions.append({"Put": {"TableName": self.name, "Item": dump(record)}})
         shard = sent[0].recipient.key if sent else bucket
         actions += [
             tally_update(self.name, r, "release", shard, t) for r, t in sorted(tallies.items()) if any(t.values())

@@ -12,6 +12,7 @@ subscriber) spread concurrent writers over several items, so their transactions 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
+from chalicelib.adapters.store.digested import settle
 from chalicelib.adapters.store.items import delivery_record_of
 from chalicelib.domain.errors import TransientError
 from chalicelib.domain.records import DeliveryRecord
@@ -28,17 +30,19 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 # Only what a report or a recall needs: keeps each Query page small (1 MB of items per page).
-_DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s"
+_DELIVERY_FIELDS = "account_id, subscription_id, email, tier, #r, #s, digest, late_from"
 TALLY_SHARDS = 8
 TALLIED = (Notice.RELEASE, Notice.RECALL, "download")  # the notices (and clicks) a report counts: 24 keys, one BatchGet
 _TRANSACT_ATTEMPTS = 6
+_SETTLE_CHUNK = 500  # records settled together: a BatchGet of their digests' markers (100 keys a request)
 
 
 class ReportsMixin(TableBase):
     def delivery_page(
         self, release_id: str, notice: str, *, limit: int, cursor: str | None
     ) -> tuple[list[DeliveryRecord], str | None]:
-        """One page of a notice's delivery records, and the cursor of the next page (None at the end)."""
+        """One page of a notice's delivery records, and the cursor of the next page (None at the end); a record
+        queued for a digest as its digest left it (``digested.settle``: one BatchGet, only if the page has any)."""
         items, following = self._page(
             limit=limit,
             cursor=cursor,
@@ -47,7 +51,7 @@ class ReportsMixin(TableBase):
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
-        return [delivery_record_of(i) for i in items], following
+        return [delivery_record_of(i) for i in settle(self, release_id, items)], following
 
     def delivery_outcomes(self, release_id: str, notice: str) -> Iterator[DeliveryRecord]:
         """Every delivery record of one notice, projected (for inspection: the report reads counters)."""
@@ -57,7 +61,8 @@ class ReportsMixin(TableBase):
             ProjectionExpression=_DELIVERY_FIELDS,
             ExpressionAttributeNames={"#r": "role", "#s": "status"},
         )
-        yield from map(delivery_record_of, items)
+        while chunk := list(itertools.islice(items, _SETTLE_CHUNK)):  # streamed: a million records never in memory
+            yield from map(delivery_record_of, settle(self, release_id, chunk))
 
     def first_download(self, release_id: str) -> str | None:
         """When the release was first downloaded: the oldest audit record (one Query, Limit 1)."""

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
+from chalicelib.adapters.store.digested import settle
 from chalicelib.adapters.store.items import SUPPORT_ENDS, account_of, release_of
 from chalicelib.domain.models import Release, now_iso
 
@@ -50,7 +51,7 @@ class ReviewsMixin(TableBase):
         pk = f"RELEASE#{release_id}"
         prefixes = {"release": f"DELIVERY#release#{account_id}#", "recall": f"DELIVERY#recall#{account_id}#",
                     "downloads": f"DOWNLOADER#{account_id}#"}  # fmt: skip
-        return {
+        part = {
             name: list(
                 self._query(
                     KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
@@ -59,6 +60,8 @@ class ReviewsMixin(TableBase):
             )
             for name, prefix in prefixes.items()
         }
+        part["release"] = settle(self, release_id, part["release"])  # a digested notice as its digest left it
+        return part
 
     def transient_bounces(self, addresses: Sequence[str]) -> dict[str, int]:
         """How many transient bounces each of these addresses had lately (the feedback counter)."""
