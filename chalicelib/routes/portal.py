@@ -120,6 +120,12 @@ def _prefs(form: dict[str, list[str]], *, new: bool) -> dict[str, Any]:
     body: dict[str, Any] = {"products": form.get("products", []), "kinds": form.get("kinds", []),
                             "max_severity": int(severity) if severity.isdigit() and len(severity) < 3 else severity,
                             "channels": form.get("channels") or ["ga"]}  # fmt: skip
+    # per product the version lines run (none given: every line), per severity a digest (instant: absent)
+    lines = {p: [v.strip() for v in (form.get(f"installed-{p}") or [""])[0].split(",") if v.strip()]
+             for p in body["products"] if isinstance(p, str)}  # fmt: skip
+    body["installed"] = {p: v for p, v in lines.items() if v} or None
+    choices = {str(n): (form.get(f"digest-{n}") or ["instant"])[0] for n, _ in SEVERITIES if n > 1}
+    body["digest"] = {n: f for n, f in choices.items() if f != "instant"}
     if new:
         body["email"] = (form.get("email") or [""])[0]
     return body

@@ -157,6 +157,33 @@ def test_a_form_without_this_sessions_csrf_token_is_403_and_writes_nothing(
     assert _post(app_client, "/portal/alerts", session, {**form, "csrf": other}).status_code == 403
 
 
+def test_the_alerts_form_sets_version_lines_and_digests_as_the_api_does_and_refuses_bad_lines(
+    app_client: Client, provisioned: str
+) -> None:
+    account, product = _customer(app_client)
+    session = token("customer", account, "a@customer.example")
+    csrf = _csrf(_get(app_client, "/portal/alerts", session))
+    form = {"csrf": csrf, "products": product, "kinds": ["patch"], "max_severity": "4"}
+    # a line that is not dotted numbers: the page names the field, and nothing is written or sent
+    bad = f"{unique('pv')}@customer.example"
+    refused = _post(app_client, "/portal/alerts", session, {**form, "email": bad, f"installed-{product}": "13.x"})
+    assert refused.status_code == 400 and "installed" in refused.body.decode() and emails_to(provisioned, bad) == []
+    address = f"{unique('pv')}@customer.example"
+    made = _post(app_client, "/portal/alerts", session,
+                 {**form, "email": address, f"installed-{product}": "13.4, 13.5.2", "digest-3": "daily",
+                  "digest-4": "weekly", "digest-2": "instant"})  # fmt: skip
+    assert made.status_code == 303
+    (sub,) = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", account)).body)["subscriptions"]
+    assert sub["installed"] == {product: ["13.4", "13.5.2"]} and sub["digest"] == {"3": "daily", "4": "weekly"}
+    page = _get(app_client, "/portal/alerts", session).body.decode()
+    assert 'value="13.4, 13.5.2"' in page and '<option value="daily" selected>' in page
+    # emptied again: every line, all at once
+    changed = _post(app_client, f"/portal/alerts/{sub['id']}", session, {**form, f"installed-{product}": ""})
+    assert changed.status_code == 303
+    (sub,) = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", account)).body)["subscriptions"]
+    assert sub.get("installed") is None and not sub.get("digest")
+
+
 def test_alerts_create_edit_resend_and_remove_through_the_forms(
     app_client: Client, provisioned: str, later: Callable[[float], None]
 ) -> None:
