@@ -32,7 +32,7 @@ def _recipients(n: int) -> list[Any]:
 
 
 def _load(table: Any, release_id: str, n: int, *, records: bool) -> None:
-    from chalicelib.domain import delivery
+    from chalicelib.domain import delivery_tally
     from chalicelib.domain.models import DeliveryOutcome
     from chalicelib.domain.states import DeliveryStatus
 
@@ -45,7 +45,7 @@ def _load(table: Any, release_id: str, n: int, *, records: bool) -> None:
             table.record_deliveries(release_id, "release", outcomes)
         batch = f"release#0-{start // BATCH}"
         table.claim_batch(release_id, batch, lease_seconds=60)
-        table.finish_batch(release_id, batch, {"sent": len(outcomes)}, tally=delivery.tally_of(outcomes))
+        table.finish_batch(release_id, batch, {"sent": len(outcomes)}, tally=delivery_tally.tally_of(outcomes))
 
 
 def run(n: int, repeat: int, *, records: bool, compare: bool) -> dict[str, Any]:

@@ -484,7 +484,7 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
     import boto3
 
     from bench import digests as bench_digests
-    from chalicelib.domain import delivery
+    from chalicelib.domain import delivery_send
     from patchcast_tools.local.stack import LocalStack, free_port
 
     os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)
@@ -504,7 +504,7 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
         sender = settings.get().sender
         result: dict[str, Any] = {
             "concurrency": concurrency,
-            "send_threads": delivery.SEND_CONCURRENCY,
+            "send_threads": delivery_send.SEND_CONCURRENCY,
             "dynamodb_process": dynamodb_process,
         }
         if memory:
@@ -519,7 +519,7 @@ def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench"
             return result
         result["pipeline"] = pipeline(n, concurrency, session, aws_pids)
         result["digests"] = bench_digests.run(n, session)
-        threads = concurrency * delivery.SEND_CONCURRENCY
+        threads = concurrency * delivery_send.SEND_CONCURRENCY
         result["ceiling"] = ceiling(session, sender, threads, min(ceiling_n, max(n, 200)), aws_pids)
         result["naive"] = naive(
             session, settings.get().names.table, result["pipeline"]["product"], sender, min(naive_n, n), aws_pids

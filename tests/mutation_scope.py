@@ -13,11 +13,18 @@ import re
 
 import pytest
 
+_DELIVERY = ("tests/unit/test_pacing.py", "tests/app/test_delivery_faults.py", "tests/app/test_delivery_rechecks.py")
 SCOPE = {
     "tokens": ("tests/unit/test_tokens.py", "tests/app/test_key_rotation.py", "tests/app/test_downloads.py"),
     "entitlements": ("tests/unit/test_entitlements.py", "tests/unit/test_entitlement_decisions.py", "tests/unit/test_preferences.py",
                      "tests/unit/test_fanout_plan.py", "tests/app/test_release_flow.py"),
-    "delivery": ("tests/unit/test_pacing.py", "tests/app/test_delivery_faults.py", "tests/app/test_delivery_rechecks.py"),
+    "delivery": _DELIVERY,
+    "delivery_compose": _DELIVERY,
+    "delivery_recheck": (*_DELIVERY, "tests/unit/test_preferences.py"),
+    "delivery_reconcile": _DELIVERY,
+    "delivery_send": _DELIVERY,
+    "delivery_tally": _DELIVERY,
+    "delivery_waits": _DELIVERY,
     "fanout": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
     "recall": ("tests/unit/test_recall_plan.py", "tests/unit/test_recall_mail.py", "tests/app/test_recall.py"),
     "downloads": ("tests/app/test_downloads.py",),

@@ -103,10 +103,10 @@ def on_deliver_critical(event: SQSEvent) -> None:
 
 @bp.schedule("rate(5 minutes)")
 def reconcile_deliveries(event: object) -> None:
-    from chalicelib.domain import delivery
+    from chalicelib.domain import delivery_reconcile
 
     w = wiring.get()
-    delivery.reconcile(w.table, w.queues)
+    delivery_reconcile.reconcile(w.table, w.queues)
 
 
 @bp.schedule("rate(15 minutes)")

@@ -18,7 +18,7 @@ import pytest
 from chalicelib.adapters.mailer import Mailer
 from chalicelib.adapters.queues import Queues
 from chalicelib.adapters.store import Table
-from chalicelib.domain import delivery, fanout
+from chalicelib.domain import delivery, delivery_waits, fanout
 from chalicelib.domain.messages import DeliveryBatch
 from chalicelib.domain.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.pacing import QuotaCache, SendQuota
@@ -114,7 +114,7 @@ def mailer(wired: Any, monkeypatch: pytest.MonkeyPatch) -> FaultyMailer:
     monkeypatch.setitem(wired.__dict__, "mailer", faulty)
     monkeypatch.setitem(wired.__dict__, "quota", QuotaCache(lambda: SendQuota(0.0)))
     monkeypatch.setattr(delivery, "RETRY_DELAY_SECONDS", 0)
-    monkeypatch.setattr(delivery, "WAIT_DELAY_SECONDS", 0)
+    monkeypatch.setattr(delivery_waits, "WAIT_DELAY_SECONDS", 0)
     monkeypatch.setattr(delivery, "LEASE_SECONDS", 1)
     return faulty
 

@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.adapters.mailer import Throttled
 from chalicelib.adapters.store import Table
-from chalicelib.domain import delivery, fanout
+from chalicelib.domain import delivery, delivery_reconcile, delivery_send, fanout
 from chalicelib.domain.messages import DeliveryBatch, FanoutPage, retry_batch_id
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
@@ -47,7 +47,7 @@ def _exactly_once(mailer: FaultyMailer, addresses: set[str]) -> Callable[[], boo
 
 def _dying_at(call: int, wired: Any, mailer: FaultyMailer, mp: pytest.MonkeyPatch, *, per_tier: int) -> World:
     """A world whose sends go one at a time and whose invocation dies at send number ``call``."""
-    mp.setattr(delivery, "SEND_CONCURRENCY", 1)
+    mp.setattr(delivery_send, "SEND_CONCURRENCY", 1)
     mailer.fault = lambda n, to: RuntimeError("the invocation died") if n == call else None
     return load_world(wired.table, per_tier=per_tier)
 
@@ -117,7 +117,7 @@ def test_the_duplicate_window_is_what_ses_accepted_after_the_last_record_chunk(
 ) -> None:
     # GIVEN a batch of 48 sent one at a time, and the invocation killed (timeout, out of memory) at the 40th
     # send: one record chunk was written while the batch was sending, the 14 accepted after it were not
-    monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
+    monkeypatch.setattr(delivery_send, "SEND_CONCURRENCY", 1)
     world = load_world(wired.table, per_tier=16)
     mailer.fault = lambda n, to: Killed() if n == 40 else None
     message = batch_message(world, world.subscribers)
@@ -132,10 +132,10 @@ def test_the_duplicate_window_is_what_ses_accepted_after_the_last_record_chunk(
 
     # THEN the first chunk was on record before the kill, and the only duplicates are those SES accepted
     # after it: fewer than one record chunk
-    assert len(recorded) == delivery.RECORD_CHUNK and recorded <= accepted
+    assert len(recorded) == delivery_send.RECORD_CHUNK and recorded <= accepted
     twice = {a for a, n in mailer.accepted.items() if n > 1}
     assert twice == accepted - recorded, (sorted(twice - (accepted - recorded)), sorted((accepted - recorded) - twice))
-    assert 39 - delivery.RECORD_CHUNK <= len(twice) < delivery.RECORD_CHUNK
+    assert 39 - delivery_send.RECORD_CHUNK <= len(twice) < delivery_send.RECORD_CHUNK
     assert all(mailer.accepted[a] >= 1 for a in world.addresses)
 
 
@@ -412,9 +412,11 @@ def test_the_reconciler_re_drives_a_batch_whose_invocation_died_and_whose_messag
 
     # WHEN the scheduled reconciler's Lambda runs after the lease, and the queues are drained
     redrives: list[int] = []
-    reconcile = delivery.reconcile
-    monkeypatch.setattr(delivery, "clock", lambda: time.time() + 5)
-    monkeypatch.setattr(delivery, "reconcile", lambda *a, **kw: redrives.append(reconcile(*a, **kw)) or redrives[-1])
+    reconcile = delivery_reconcile.reconcile
+    monkeypatch.setattr(delivery_reconcile, "clock", lambda: time.time() + 5)
+    monkeypatch.setattr(
+        delivery_reconcile, "reconcile", lambda *a, **kw: redrives.append(reconcile(*a, **kw)) or redrives[-1]
+    )
     app_client.lambda_.invoke(
         "reconcile_deliveries", app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
     )
@@ -547,7 +549,7 @@ def test_a_batch_failing_the_same_way_every_time_ends_in_the_dlq_after_max_recei
     # whole fails (after recording the others SES accepted). One send at a time, the failing one last in the
     # batch: an unexpected error cancels the sends not started yet (they stay in the message, which the DLQ
     # keeps), so with 8 threads which of the others had started would depend on the machine's load.
-    monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
+    monkeypatch.setattr(delivery_send, "SEND_CONCURRENCY", 1)
     world = load_world(wired.table, per_tier=2)
     bad = world.subscribers[-1].email
     mailer.fault = lambda n, to: RuntimeError("the SES client is broken") if to == bad else None
@@ -673,7 +675,7 @@ def test_sends_stop_before_the_function_timeout_and_the_rest_go_on_as_a_new_batc
 ) -> None:
     # GIVEN a batch of 12 whose sends take 0.5 s each, one at a time, in a function with a 4 s timeout
     world = load_world(wired.table, per_tier=4)
-    monkeypatch.setattr(delivery, "SEND_CONCURRENCY", 1)
+    monkeypatch.setattr(delivery_send, "SEND_CONCURRENCY", 1)
     monkeypatch.setitem(runner.timeouts, "on_deliver", 4)
     mailer.delay = 0.5
     durations: list[float] = []

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from chalicelib.adapters.store import Table
-from chalicelib.domain import delivery
+from chalicelib.domain import delivery, delivery_reconcile
 from chalicelib.domain.models import Recipient
 from tests.app import delivery_world
 from tests.app.delivery_world import (
@@ -124,7 +124,7 @@ def test_two_reconcilers_at_once_re_drive_a_stuck_batch_once(
     now = int(time.time()) + 10
 
     def reconcile() -> None:
-        redriven.append(delivery.reconcile(wired.table, sent, now=now))  # type: ignore[arg-type]
+        redriven.append(delivery_reconcile.reconcile(wired.table, sent, now=now))  # type: ignore[arg-type]
 
     threads = [threading.Thread(target=reconcile) for _ in range(2)]
     for t in threads:

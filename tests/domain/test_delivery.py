@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib.domain import delivery, fanout
+from chalicelib.domain import delivery, delivery_reconcile, fanout
 from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.models import Recipient
 from chalicelib.domain.states import DeliveryStatus, Role, SubscriptionStatus
@@ -83,7 +83,7 @@ def test_a_stuck_batch_is_re_driven_once_when_two_reconcilers_race() -> None:
 
     def reconcile() -> None:
         together.wait()
-        results.append(store.mark_redriven(found[0], next_check=later + delivery.REDRIVE_AFTER_SECONDS))
+        results.append(store.mark_redriven(found[0], next_check=later + delivery_reconcile.REDRIVE_AFTER_SECONDS))
 
     threads = [threading.Thread(target=reconcile) for _ in range(2)]
     for t in threads:
@@ -91,8 +91,8 @@ def test_a_stuck_batch_is_re_driven_once_when_two_reconcilers_race() -> None:
     for t in threads:
         t.join()
     assert sorted(results) == [False, True]
-    assert delivery.reconcile(store, queues, now=later) == 0  # its next check is not due yet
-    assert delivery.reconcile(store, queues, now=later + delivery.REDRIVE_AFTER_SECONDS + 1) == 1
+    assert delivery_reconcile.reconcile(store, queues, now=later) == 0  # its next check is not due yet
+    assert delivery_reconcile.reconcile(store, queues, now=later + delivery_reconcile.REDRIVE_AFTER_SECONDS + 1) == 1
     assert queues.on(NAMES.deliver_queue) == [message.to_json()]
 
 

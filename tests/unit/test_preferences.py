@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import delivery, entitlements, feedback, subscriptions
+from chalicelib.domain import delivery_recheck, entitlements, feedback, subscriptions
 from chalicelib.domain.models import Recipient, Subscription
 from tests.unit.test_mail import _release
 
@@ -39,7 +39,7 @@ def _sub(status: str) -> Subscription:
 @pytest.mark.parametrize(("status", "outcome"), [("suppressed", "suppressed"), ("unsubscribed", "skipped")])
 def test_delivery_skips_a_subscriber_who_turned_off_since_fan_out(status: str, outcome: str) -> None:
     r = Recipient("a", "s", "x@y.example", "elite")
-    todo, done = delivery._partition([r], set(), {"a#s": _sub(status)}, set(), _release(severity=2))
+    todo, done = delivery_recheck.partition([r], set(), {"a#s": _sub(status)}, set(), _release(severity=2))
     assert todo == [] and [o.status for o in done] == [outcome]
 
 

@@ -1,0 +1,69 @@
+"""The message of each recipient of a delivery batch: a release notice rendered once per batch and filled in
+per subscriber, the on-call and CSM copies, and a recall's or an announcement's own composer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.domain import copies, mail, notice_template
+from chalicelib.domain.models import Recipient, Release
+from chalicelib.domain.states import Notice, Role
+
+if TYPE_CHECKING:
+    from chalicelib.domain.delivery import Deps
+
+RECALL = mail.RECALL
+
+Compose = Callable[[Recipient], bytes]
+
+
+def composer(deps: Deps, release: Release, notice: str, notified: list[str], todo: list[Recipient]) -> Compose:
+    if notice == RECALL:
+        from chalicelib.domain import recall  # only recall batches need it (and what it imports)
+
+        return recall.composer(
+            deps.table,
+            deps.urls,
+            sender=deps.mailer.sender,
+            region=deps.region,
+            link_days=deps.link_days,
+            release=release,
+            recipients=todo,
+        )
+    if notice.startswith(Notice.ANNOUNCE):
+        from chalicelib.domain import announce_delivery  # only announcements' batches need it
+
+        return announce_delivery.composer(deps.table, deps.urls, sender=deps.mailer.sender, region=deps.region,
+                                          announcement_id=release.release_id, recipients=todo,
+                                          notified=notified)  # fmt: skip
+    expires = int(time.time()) + deps.link_days * 86400
+    sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
+    notice_for = notice_template.NoticeTemplate(
+        mail.NOTICES[notice], sender=sender, release=release, expires=until, download=bool(release.object_key)
+    )
+
+    def compose(r: Recipient) -> bytes:
+        if r.role == Role.ONCALL:
+            return copies.oncall_copy(sender=sender, to=r.email, release=release, account_id=r.account_id)
+        if r.role == Role.CSM:
+            return copies.csm_copy(
+                sender=sender, to=r.email, release=release, account_id=r.account_id, notified=notified
+            )
+        links = mail.Links(
+            download=deps.urls.download(r.account_id, r.subscription_id, release.release_id, expires=expires)
+            if release.object_key
+            else None,
+            unsubscribe=deps.urls.unsubscribe(r.account_id, r.subscription_id),
+            expires=until,
+        )
+        return notice_for.render(r.email, links)
+
+    if release.announcement_id:  # its notice threads under the announcement, for those who got that
+        from chalicelib.domain import announcements
+
+        return announcements.threaded(deps.table, release, todo, deps.region, compose)
+    return compose

@@ -1,0 +1,42 @@
+"""Who of a delivery batch is sent to, from the batch's consistent re-check: not recorded yet, not suppressed,
+and still subscribed to the notice (to a recall or another follow-up: not unsubscribed since the first).
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.models import DeliveryOutcome, Recipient, Release, Subscription
+from chalicelib.domain.states import FOLLOW_UPS, DeliveryStatus, Notice, Role, SubscriptionStatus, notice_kind
+
+
+def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:
+    if notice_kind(notice) in FOLLOW_UPS:  # whoever got the first, preferences as now, unless they left
+        return sub is not None and sub.status == SubscriptionStatus.ACTIVE
+    return sub is not None and sub.wants(
+        product=release.product, kind=release.kind, severity=release.severity, channel=release.channel,
+        applies_to=release.applies_to,
+    )  # fmt: skip
+
+
+def partition(
+    recipients: list[Recipient],
+    already: set[str],
+    subs: dict[str, Subscription],
+    suppressed: set[str],
+    release: Release,
+    notice: str = Notice.RELEASE,
+) -> tuple[list[Recipient], list[DeliveryOutcome]]:
+    """Who to send to now, and the outcomes already known (opted out or suppressed since fan-out; for a
+    recall, only unsubscribed or suppressed since the notice)."""
+    todo: list[Recipient] = []
+    skipped: list[DeliveryOutcome] = []
+    for r in recipients:
+        sub = subs.get(f"{r.account_id}#{r.subscription_id}")
+        if r.key in already:
+            continue
+        if r.email.lower() in suppressed or (sub is not None and sub.status == SubscriptionStatus.SUPPRESSED):
+            skipped.append(DeliveryOutcome(r, DeliveryStatus.SUPPRESSED, detail="address suppressed"))
+        elif r.role == Role.SUBSCRIBER and not _still_wanted(sub, release, notice):
+            skipped.append(DeliveryOutcome(r, DeliveryStatus.SKIPPED, detail="no longer subscribed"))
+        else:
+            todo.append(r)
+    return todo, skipped

@@ -1,0 +1,53 @@
+"""The reconciler of stuck delivery batches (a schedule): re-drives batches claimed but never finished, their
+message kept in the claim, at most ``MAX_REDRIVES`` times before a human looks at them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.domain.delivery import LEASE_SECONDS
+from chalicelib.domain.messages import DeliveryBatch, MalformedMessage
+from chalicelib.domain.records import StuckBatch
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.adapters.queues import Queues
+    from chalicelib.domain.delivery import DeliveryStore
+
+REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
+MAX_REDRIVES = 5
+
+
+def clock() -> float:
+    """Now, for the reconciler; a seam so a test can run the scheduled handler as if the lease had run out."""
+    return time.time()
+
+
+def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None) -> int:
+    """Re-drive batches claimed but never finished (the invocation died): their message is in the claim."""
+    now = int(clock()) if now is None else now
+    redriven = 0
+    for stuck in table.stuck_batches(now):
+        if not table.mark_redriven(stuck, next_check=now + REDRIVE_AFTER_SECONDS):
+            continue  # another reconciler run, or the batch finished meanwhile
+        if stuck.redrives >= MAX_REDRIVES or not stuck.queue or not stuck.body:
+            logger.error("batch stuck beyond re-drives: look at it by hand", extra=_ids(stuck))
+            continue
+        try:
+            batch = DeliveryBatch.from_json(stuck.body)
+        except MalformedMessage as exc:
+            logger.error(
+                "stuck batch's message is malformed: look at it by hand", extra={**_ids(stuck), "error": str(exc)}
+            )
+            continue
+        queues.redrive(stuck.queue, batch)
+        redriven += 1
+    if redriven:
+        logger.warning("re-drove stuck batches", extra={"count": redriven})
+    return redriven
+
+
+def _ids(stuck: StuckBatch) -> dict[str, Any]:
+    return {"release_id": stuck.release_id, "batch": stuck.batch_id, "redrives": stuck.redrives}
