@@ -44,8 +44,8 @@ test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
-# seven by default), each mutant against the tests of setup.cfg's selection that call what it mutated.
-MUTATE ?= delivery fanout recall tokens entitlements downloads subscriptions
+# all of them by default), each mutant against the tests of setup.cfg's selection that call what it mutated.
+MUTATE ?= delivery fanout fanout_plan recall tokens entitlements downloads subscriptions
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)
 	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.domain.$(m).*")

@@ -19,6 +19,7 @@ SCOPE = {
                      "tests/unit/test_fanout_plan.py", "tests/app/test_release_flow.py"),
     "delivery": ("tests/unit/test_pacing.py", "tests/app/test_delivery_faults.py", "tests/app/test_delivery_rechecks.py"),
     "fanout": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
+    "fanout_plan": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
     "recall": ("tests/unit/test_recall_plan.py", "tests/unit/test_recall_mail.py", "tests/app/test_recall.py"),
     "downloads": ("tests/app/test_downloads.py",),
     "subscriptions": ("tests/unit/test_preferences.py", "tests/app/test_subscriptions.py"),
