@@ -45,7 +45,7 @@ test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
 # all of them by default), each mutant against the tests of setup.cfg's selection that call what it mutated.
-MUTATE ?= delivery fanout fanout_plan recall tokens entitlements downloads subscriptions
+MUTATE ?= delivery fanout fanout_plan recall tokens entitlements downloads fresh_links subscriptions
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)
 	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.domain.$(m).*")
