@@ -44,10 +44,10 @@ test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
-# seven areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
+# nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
 # selection that call what it mutated.
 MUTATE ?= delivery delivery_compose delivery_recheck delivery_reconcile delivery_send delivery_tally delivery_waits \
-	fanout recall tokens entitlements downloads subscriptions
+	fanout fanout_plan recall tokens entitlements downloads fresh_links subscriptions
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)
 	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.domain.$(m).*")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.delivery import DeliveryStore
     from chalicelib.domain.downloads import DownloadStore
     from chalicelib.domain.fanout import FanoutStore
+    from chalicelib.domain.fresh_links import FreshLinkStore
     from chalicelib.domain.recall import RecallStore
     from chalicelib.domain.releases import ReleaseStore
 
@@ -453,4 +454,5 @@ if TYPE_CHECKING:  # mypy (``make types``) holds both stores to every domain are
         recall: list[RecallStore] = [real, double]
         releases: list[ReleaseStore] = [real, double]
         downloads: list[DownloadStore] = [real, double]
-        del fanout, delivery, recall, releases, downloads
+        fresh_links: list[FreshLinkStore] = [real, double]
+        del fanout, delivery, recall, releases, downloads, fresh_links

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chalicelib.domain import entitlements
+from chalicelib.domain import entitlements, timestamps
 from chalicelib.domain import validation as v
 from chalicelib.domain.auth import SUPPORT_ADMINS, Identity
 from chalicelib.domain.entitlements import TIERS
@@ -36,8 +36,8 @@ def parse_account(account_id: str, body: dict[str, Any], *, known_products: set[
         faults.add(unknown, BadRequest(f"Unknown field '{unknown}'.", code="unknown_field"))
     account_id = faults.check("account_id", lambda: v.ident(account_id, "account_id"), account_id)
     products: list[str] = faults.check("products", lambda: _products(body, known_products), [])
-    start = faults.check("support_start", lambda: v.iso_date(body, "support_start"), None)
-    end = faults.check("support_end", lambda: v.iso_date(body, "support_end"), None)
+    start = faults.check("support_start", lambda: timestamps.iso_date(body, "support_start"), None)
+    end = faults.check("support_end", lambda: timestamps.iso_date(body, "support_end"), None)
     if start is not None and end is not None and end < start:
         faults.add(
             "support_end", BadRequest("Field 'support_end' must not be before 'support_start'.", code="invalid_field")

@@ -1,6 +1,6 @@
 """An announcement's notices through the release pipeline: fan-out pages and the emails of a delivery batch.
 
-The announcement itself (``mail.ANNOUNCE``) is planned like a release notice (``fanout.plan_accounts``:
+The announcement itself (``mail.ANNOUNCE``) is planned like a release notice (``fanout_plan.plan_accounts``:
 preferences, contract, one email per address and account, the Elite CSM's copy waiting for the
 account's batches), over the audience of the tiers that have the advance notice only (a Query per
 tier's rank, never the other tiers). An update or cancellation is planned like a recall, from the
@@ -18,7 +18,8 @@ from chalicelib.domain import invites, mail
 from chalicelib.domain.announced import AnnouncementMailStore
 from chalicelib.domain.announcements import notice_of, tiers_with_notice
 from chalicelib.domain.entitlements import policy
-from chalicelib.domain.fanout import BATCH_SIZE, PAGE_LEASE_SECONDS, PAGE_SIZE, plan_accounts, stand_back
+from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PAGE_SIZE, stand_back
+from chalicelib.domain.fanout_plan import BATCH_SIZE, plan_accounts
 from chalicelib.domain.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.models import Recipient
 from chalicelib.domain.recall import PAGE_SIZE as RECORDS_PAGE

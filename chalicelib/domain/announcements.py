@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import mail
+from chalicelib.domain import mail, timestamps
 from chalicelib.domain import validation as v
 from chalicelib.domain.announced import AnnouncedStore, ThreadingStore
 from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
@@ -55,7 +55,7 @@ def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     """The announcement's fields in ``body``, validated (on create, all but ``known_issues`` are required)."""
     got: dict[str, Any] = {}
     if creating or "planned_for" in body:
-        planned = v.iso_date(body, "planned_for")
+        planned = timestamps.iso_date(body, "planned_for")
         if planned < datetime.now(UTC).date():
             raise BadRequest("Field 'planned_for' is in the past.", code="invalid_field")
         got["planned_for"] = planned.isoformat()

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import fanout
+from chalicelib.domain import fanout, fanout_plan
 from chalicelib.domain.entitlements import TIERS, Reason, decide
 from chalicelib.domain.models import Account, Recipient, Release
 from chalicelib.domain.records import AudienceEntry
@@ -52,7 +52,7 @@ def why_left_out(entry: AudienceEntry, release: Release, account: Account | None
     decision = decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=now)
     if decision:
         # runs none of the lines the release is for, though it wants this kind, severity and channel
-        return "version_lines" if fanout.prefers(entry, release) else "preferences"
+        return "version_lines" if fanout_plan.prefers(entry, release) else "preferences"
     return _PERIOD.get(decision.reason, "not_entitled")
 
 
@@ -97,7 +97,7 @@ def _page(
     more: bool,
 ) -> dict[str, Any]:
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
-    planned, carry_on = fanout.plan_accounts(
+    planned, carry_on = fanout_plan.plan_accounts(
         release, entries, accounts, now, page=page, carry=carry, more=more, offered=tally.offered
     )
     recipients = [r for b in planned for r in b.recipients]
@@ -112,7 +112,7 @@ def _page(
         # account has already (one notice per address and account).
         account = accounts.get(e.account_id)
         tier = account.tier if account else "unknown"
-        if fanout.eligible(e, release, account, now) is None:
+        if fanout_plan.eligible(e, release, account, now) is None:
             tally.left_out(tier, why_left_out(e, release, account, now))
         else:
             tally.left_out(tier, "same_address")

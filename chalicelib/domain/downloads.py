@@ -2,42 +2,33 @@
 
 The redirect target is always a presigned GET of the release's own object at the version verification
 hashed, never anything a request parameter names nor anything written under the key since. An expired
-link can ask for a fresh one, which is emailed to the subscribed address (never shown to whoever holds
-the old link), at most once per ``FRESH_LINK_WINDOW`` per release.
+link's page offers a fresh one (``fresh_links``).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain import mail
 from chalicelib.domain.entitlements import decide
 from chalicelib.domain.errors import (
     Action,
     Forbidden,
     Gone,
     NotFound,
-    Rejected,
-    ServiceUnavailable,
-    Throttled,
-    TooManyRequests,
 )
 from chalicelib.domain.links import LinkMaker
 from chalicelib.domain.models import Account, Release, Subscription
-from chalicelib.domain.states import ReleaseStatus, SubscriptionStatus
+from chalicelib.domain.states import ReleaseStatus
 from chalicelib.domain.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.blobs import Blobs
-    from chalicelib.adapters.mailer import Mailer
 
 
 PRESIGN_SECONDS = 300
-FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs
 
 _INVALID_HINT = (
     "Open the link straight from the email; if your mail program split it across lines, copy the whole address."
@@ -46,7 +37,7 @@ _CONTRACT_HINT = "If you think this is wrong, ask your support administrator or 
 
 
 class DownloadStore(Protocol):
-    """What a click on a download link (and the request for a fresh one) needs from the store."""
+    """What a click on a download link needs from the store."""
 
     def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
     def download_context(
@@ -64,9 +55,6 @@ class DownloadStore(Protocol):
         tier: str | None = None,
         first: bool = True,
     ) -> None: ...
-    def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool: ...
-    def release_fresh_link(self, release_id: str, account_id: str, subscription_id: str) -> None: ...
-    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -165,8 +153,9 @@ def _entitled(table: DownloadStore, urls: LinkMaker, claims: Claims) -> Grant:
     return Grant(release=release, account=account, subscription=sub, downloaded_before=seen)
 
 
-def authorize(table: DownloadStore, urls: LinkMaker, token: str) -> Grant:
-    return _entitled(table, urls, _claims(urls, token, allow_expired=False))
+def authorize(table: DownloadStore, urls: LinkMaker, token: str, *, allow_expired: bool = False) -> Grant:
+    """The grant of an authentic link (``allow_expired``: one past its expiry too, to ask for a fresh one)."""
+    return _entitled(table, urls, _claims(urls, token, allow_expired=allow_expired))
 
 
 def redirect_url(table: DownloadStore, blobs: Blobs, urls: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
@@ -218,50 +207,3 @@ def info(table: DownloadStore, urls: LinkMaker, token: str) -> dict[str, Any]:
         "sha256": r.sha256,
         "release": {"id": r.release_id, "product": r.product, "kind": r.kind, "version": r.version, "title": r.title},
     }
-
-
-def send_fresh_link(
-    table: DownloadStore, mailer: Mailer, urls: LinkMaker, token: str, *, days: int, region: str
-) -> datetime:
-    """Email a new link for the same release to the subscribed address; returns when it expires.
-
-    Only for a subscription still active (we do not email people who unsubscribed) and entitled now. It
-    threads under the release's notice (``region``: SES's, whose Message-ID that notice carries).
-    """
-    grant = _entitled(table, urls, _claims(urls, token, allow_expired=True))
-    sub, release = grant.subscription, grant.release
-    if sub.status != SubscriptionStatus.ACTIVE:
-        raise Forbidden(
-            "The address this link was sent to no longer receives alerts, so we cannot email it a fresh link.",
-            code="not_subscribed",
-            hint=f"Subscribe again to {release.product} alerts, or ask your support administrator for the file.",
-        )
-    if not table.claim_fresh_link(
-        release.release_id, grant.account_id, grant.subscription_id, window=FRESH_LINK_WINDOW
-    ):
-        raise TooManyRequests(
-            "A fresh link for this release was emailed less than 15 minutes ago.",
-            code="fresh_link_recently_sent",
-            hint="Check the inbox (and spam folder) of the address the original link was sent to.",
-        )
-    expires = int(time.time()) + days * 86400
-    first = table.notice_message_id(release.release_id, grant.account_id, grant.subscription_id)
-    raw = mail.release_notice(
-        sender=mailer.sender,
-        to=sub.email,
-        release=release,
-        links=mail.Links(
-            download=urls.download(grant.account_id, grant.subscription_id, release.release_id, expires=expires),
-            unsubscribe=urls.unsubscribe(grant.account_id, grant.subscription_id),
-            expires=datetime.fromtimestamp(expires, UTC),
-        ),
-        note="You asked for a fresh download link; the earlier one has expired or is about to.",
-        in_reply_to=mail.ses_message_id_header(first, region) if first else None,
-    )
-    try:
-        mailer.send_raw(sub.email, raw)
-    except (Throttled, Rejected) as exc:
-        table.release_fresh_link(release.release_id, grant.account_id, grant.subscription_id)
-        raise ServiceUnavailable("We could not send the email just now; please try again in a few minutes.") from exc
-    logger.info("fresh download link sent", extra={"release_id": release.release_id, "account_id": grant.account_id})
-    return datetime.fromtimestamp(expires, UTC)

@@ -77,7 +77,7 @@ def period_just_ended(spec: str, now: datetime) -> Period:
 
 def _bound(value: str, field: str, *, end: bool) -> datetime:
     """A date (the whole day: its start, or for ``to`` the next midnight) or an RFC 3339 timestamp."""
-    from chalicelib.domain.validation import parse_date, parse_timestamp
+    from chalicelib.domain.timestamps import parse_date, parse_timestamp
 
     if len(value) == 10:
         day = parse_date(value, field)

@@ -14,17 +14,8 @@ from chalicelib.domain import validation as v
 from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.downloads import downloadable
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
-from chalicelib.domain.fanout import (
-    BATCH_SIZE,
-    PAGE_LEASE_SECONDS,
-    PageStore,
-    by_account,
-    carried_seen,
-    critical,
-    first_per_address,
-    seen_for_carry,
-    stand_back,
-)
+from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PageStore, critical, stand_back
+from chalicelib.domain.fanout_plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
 from chalicelib.domain.links import LinkMaker
 from chalicelib.domain.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.models import Account, Recipient, Release, now_iso

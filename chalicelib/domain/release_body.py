@@ -8,8 +8,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain import timestamps, versions
 from chalicelib.domain import validation as v
-from chalicelib.domain import versions
 from chalicelib.domain.entitlements import CHANNELS, KINDS
 from chalicelib.domain.errors import BadRequest
 
@@ -106,7 +106,7 @@ def _iso(when: datetime) -> str:
 
 
 def _future(body: dict[str, Any]) -> str | None:
-    notify_at = v.timestamp(body, "notify_at")
+    notify_at = timestamps.timestamp(body, "notify_at")
     if notify_at is not None and notify_at <= datetime.now(UTC):
         raise BadRequest("Field 'notify_at' is in the past.", code="invalid_field")
     return _iso(notify_at) if notify_at else None

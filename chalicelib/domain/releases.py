@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain import timestamps
 from chalicelib.domain import validation as v
 from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.entitlements import KINDS
@@ -75,7 +76,7 @@ def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) ->
     """``GET /releases``: newest first, filtered, a page at a time (``{"items", "next"}``)."""
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(params, LIST_FILTERS)
-    where = {f: _iso(v.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if params.get(f)}
+    where = {f: _iso(timestamps.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if params.get(f)}
     if params.get("product"):
         where["product"] = v.ident(params["product"], "product")
     for name, options in (("status", STATUSES), ("kind", KINDS)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
 from typing import Any
 
 from chalicelib.domain.errors import BadRequest
@@ -21,9 +20,6 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # An RFC 2047 encoded word ("=?charset?b?...?=") in an address is decoded by some mail readers into
 # another address, and the email package refuses to fold it into a header: never accept one.
 _ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
-# RFC 3339 (section 5.6) as fromisoformat alone is looser (week dates, no zone, a zone of seconds, ...).
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 MAX_DEPTH = 32  # JSON nesting no request needs more of; deeper is refused before anything recurses over it
 
 
@@ -74,11 +70,11 @@ def reject_unknown(body: dict[str, Any], allowed: Iterable[str]) -> None:
         raise BadRequest(f"Unknown field(s): {', '.join(unknown)}.", code="unknown_field")
 
 
-def _missing(field: str) -> BadRequest:
+def missing(field: str) -> BadRequest:
     return BadRequest(f"Field '{field}' is required.", code="missing_field")
 
 
-def _wrong(field: str, expected: str) -> BadRequest:
+def wrong(field: str, expected: str) -> BadRequest:
     return BadRequest(f"Field '{field}' must be {expected}.", code="invalid_field")
 
 
@@ -88,12 +84,12 @@ def text(
     value = body.get(field)
     if value is None:
         if required:
-            raise _missing(field)
+            raise missing(field)
         return None
     if not isinstance(value, str) or not value.strip():
-        raise _wrong(field, "a non-empty string")
+        raise wrong(field, "a non-empty string")
     if len(value) > max_len:
-        raise _wrong(field, f"at most {max_len} characters")
+        raise wrong(field, f"at most {max_len} characters")
     return safe(value, field, multiline=multiline).strip()
 
 
@@ -115,14 +111,14 @@ def identifier(body: dict[str, Any], field: str, *, required: bool = True) -> st
     value = body.get(field)
     if value is None:
         if required:
-            raise _missing(field)
+            raise missing(field)
         return None
     return ident(value, field)
 
 
 def ident(value: Any, field: str) -> str:
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise _wrong(field, "an identifier of letters, digits, '.', '_' or '-' (at most 64 characters)")
+        raise wrong(field, "an identifier of letters, digits, '.', '_' or '-' (at most 64 characters)")
     return value
 
 
@@ -133,10 +129,10 @@ def email(value: Any, field: str = "email", *, test_domain: bool = False) -> str
     quoted local parts, no domain literals; RFC 5321 lengths (local part <= 64, whole <= 254). Special-use
     domains are refused (``test_domain``: except ``.test``, for the local stage's own sender)."""
     if not isinstance(value, str):
-        raise _wrong(field, "an email address")
+        raise wrong(field, "an email address")
     safe(value, field)
     if _ENCODED_WORD.search(value):
-        raise _wrong(field, "a plain email address, without RFC 2047 encoded words (=?...?=)")
+        raise wrong(field, "a plain email address, without RFC 2047 encoded words (=?...?=)")
     from email_validator import EmailNotValidError, validate_email  # cold start: only where an address is read
 
     try:
@@ -154,7 +150,7 @@ def email(value: Any, field: str = "email", *, test_domain: bool = False) -> str
     address = f"{valid.local_part}@{valid.ascii_domain}"
     # email-validator tolerates longer local parts than RFC 5321 section 4.5.3.1 lets a server accept
     if len(valid.local_part) > 64 or len(address) > 254:
-        raise _wrong(field, "an email address of at most 254 characters, at most 64 before the @ (RFC 5321)")
+        raise wrong(field, "an email address of at most 254 characters, at most 64 before the @ (RFC 5321)")
     return address
 
 
@@ -162,17 +158,17 @@ def integer(body: dict[str, Any], field: str, *, low: int, high: int, required: 
     value = body.get(field)
     if value is None:
         if required:
-            raise _missing(field)
+            raise missing(field)
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _wrong(field, f"an integer from {low} to {high}")
+        raise wrong(field, f"an integer from {low} to {high}")
     return value
 
 
 def boolean(body: dict[str, Any], field: str, *, default: bool) -> bool:
     value = body.get(field, default)
     if not isinstance(value, bool):
-        raise _wrong(field, "true or false")
+        raise wrong(field, "true or false")
     return value
 
 
@@ -180,9 +176,9 @@ def choice(body: dict[str, Any], field: str, options: Iterable[str], *, default:
     allowed = tuple(options)
     value = body.get(field, default)
     if value is None:
-        raise _missing(field)
+        raise missing(field)
     if value not in allowed:
-        raise _wrong(field, f"one of {', '.join(allowed)}")
+        raise wrong(field, f"one of {', '.join(allowed)}")
     return str(value)
 
 
@@ -198,10 +194,10 @@ def string_list(
     value = body.get(field)
     if value is None:
         if required or default is None:
-            raise _missing(field)
+            raise missing(field)
         return list(default)
     if not isinstance(value, list) or not value or len(value) > max_items:
-        raise _wrong(field, f"a non-empty list of at most {max_items} items")
+        raise wrong(field, f"a non-empty list of at most {max_items} items")
     return sorted({item(v, field) for v in value})
 
 
@@ -210,44 +206,7 @@ def one_of(options: Iterable[str]) -> Callable[[Any, str], str]:
 
     def check(value: Any, field: str) -> str:
         if value not in allowed:
-            raise _wrong(field, f"a list of values from {', '.join(allowed)}")
+            raise wrong(field, f"a list of values from {', '.join(allowed)}")
         return str(value)
 
     return check
-
-
-def iso_date(body: dict[str, Any], field: str) -> date:
-    value = body.get(field)
-    if value is None:
-        raise _missing(field)
-    return parse_date(value, field)
-
-
-def parse_date(value: Any, field: str) -> date:
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise _wrong(field, "a date as YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise _wrong(field, "a date as YYYY-MM-DD") from exc
-
-
-def timestamp(body: dict[str, Any], field: str) -> datetime | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    return parse_timestamp(value, field)
-
-
-_RFC3339 = "an RFC 3339 timestamp with a time zone, e.g. 2026-12-01T09:00:00Z"
-
-
-def parse_timestamp(value: Any, field: str) -> datetime:
-    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
-        raise _wrong(field, _RFC3339)
-    try:
-        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        # OverflowError: a valid local time whose UTC is outside years 1-9999 (9999-12-31T23:59:59-23:59)
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise _wrong(field, f"{_RFC3339}, in years 0001 to 9999 (UTC)") from exc

@@ -47,11 +47,11 @@ def download_info(token: str) -> Any:
 @bp.route("/d/{token}/renew", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
 @handled(bp, page=True)
 def renew_download_link(token: str) -> Any:
-    from chalicelib.domain import downloads
+    from chalicelib.domain import fresh_links
 
     w = wiring.get()
     maker = link_maker(w.keys.ring_for(token))
-    expires = downloads.send_fresh_link(
+    expires = fresh_links.send_fresh_link(
         w.table, w.mailer, maker, token, days=w.settings.download_link_days, region=w.settings.region
     )
     until = expires.strftime("%Y-%m-%d %H:%M UTC")

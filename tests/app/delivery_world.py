@@ -18,7 +18,7 @@ import pytest
 from chalicelib.adapters.mailer import Mailer
 from chalicelib.adapters.queues import Queues
 from chalicelib.adapters.store import Table
-from chalicelib.domain import delivery, delivery_waits, fanout
+from chalicelib.domain import delivery, delivery_waits, fanout_plan
 from chalicelib.domain.messages import DeliveryBatch
 from chalicelib.domain.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.pacing import QuotaCache, SendQuota
@@ -142,8 +142,8 @@ def deps_of(wired: Any, table: Table | None = None, queues: Any = None) -> deliv
 
 def batch_message(world: World, subs: list[Any], page: int = 0) -> DeliveryBatch:
     """The delivery message of the first batch fan-out would plan for these subscribers."""
-    people = [fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0]) for s in subs]
-    return fanout.batches(world.release.release_id, people, page)[0]
+    people = [fanout_plan.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0]) for s in subs]
+    return fanout_plan.batches(world.release.release_id, people, page)[0]
 
 
 class QueueRecorder(Queues):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import audience, fanout
+from chalicelib.domain import audience, fanout_plan
 from chalicelib.domain.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from tests.conftest import auth
@@ -89,7 +89,7 @@ def test_the_preview_plans_with_fanout_itself(
     app_client: Client, population: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN fan-out's decision changed (here: nobody is eligible)
-    monkeypatch.setattr(fanout, "eligible", lambda *_a, **_k: None)
+    monkeypatch.setattr(fanout_plan, "eligible", lambda *_a, **_k: None)
     got = _preview(app_client, population["release"].release_id)
     # THEN the preview follows it: nobody would be notified
     assert got["totals"]["emails"] == 0

@@ -11,7 +11,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.adapters.store import audience as store_audience
-from chalicelib.domain import accounts, fanout
+from chalicelib.domain import accounts, fanout_plan
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.messages import AccountChange
 from chalicelib.domain.models import Account, Product, Release, Subscription, now_iso
@@ -58,7 +58,7 @@ def test_a_product_dropped_from_the_contract_drops_its_entries_and_comes_back_wi
     # until the account change is handled its p2 entry stays, but fan-out asks the contract: nobody is due
     (entry,) = _audience(table, p2)
     release = Release(unique("rel"), p2, "1.0", "patch", 2, "ga", "Fix", "Fixes", "published", now_iso(), "t")
-    assert fanout.eligible(entry, release, table.get_account(account), datetime.now(UTC)) is None
+    assert fanout_plan.eligible(entry, release, table.get_account(account), datetime.now(UTC)) is None
     runner.pump()
     assert [e.subscription_id for e in _audience(table, p1)] == [sub] and _audience(table, p2) == []
     _put(app_client, account, account_body("premium", [p1, p2]))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import delivery, fanout
+from chalicelib.domain import delivery, fanout_plan
 from chalicelib.domain.models import DeliveryOutcome
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
@@ -46,10 +46,10 @@ def test_a_batch_of_30_writes_one_chunk_and_finishes_with_the_rest_in_one_transa
     # GIVEN a batch of 30 subscribers (a chunk of 25 is written while the rest still send)
     world = load_world(wired.table, per_tier=10)
     people = [
-        fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0])
+        fanout_plan.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0])
         for s in world.subscribers
     ]
-    batch = fanout.batches(world.release.release_id, people, 0)[0]
+    batch = fanout_plan.batches(world.release.release_id, people, 0)[0]
     operations.clear()  # loading the world wrote too
     # WHEN it is delivered
     counts = delivery.run(_deps(wired), batch)
@@ -73,7 +73,7 @@ def test_a_finish_of_a_batch_already_done_still_keeps_what_this_attempt_sent(wir
     # WHEN a slower attempt finishes it too, with an outcome it recorded no other way
     sub = world.subscribers[0]
     late = DeliveryOutcome(
-        fanout.Recipient(sub.account_id, sub.subscription_id, sub.email, "elite"), "sent", message_id="m-late"
+        fanout_plan.Recipient(sub.account_id, sub.subscription_id, sub.email, "elite"), "sent", message_id="m-late"
     )
     finished = wired.table.finish_batch(
         release_id, batch, {"sent": 1}, tally={"elite#subscriber#sent": 1}, records=[late]

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.adapters.store import Table
 from chalicelib.adapters.store.digested import LEFT_OUT
-from chalicelib.domain import delivery, digests, fanout, recall, reports
+from chalicelib.domain import delivery, digests, fanout_plan, recall, reports
 from chalicelib.domain.messages import FanoutPage
 from chalicelib.domain.models import DeliveryOutcome, Recipient
 from chalicelib.domain.states import DeliveryStatus
@@ -93,7 +93,7 @@ def test_an_instant_batch_does_not_send_a_notice_queued_for_a_digest(
     sub = subs[0]
     recipient = Recipient(sub.account_id, sub.subscription_id, sub.email, "premium")
     # WHEN delivery takes that batch THEN it sends nothing: the digest will carry the notice, once
-    delivery.run(deps_of(wired), fanout.batches(release.release_id, [recipient], 0)[0])
+    delivery.run(deps_of(wired), fanout_plan.batches(release.release_id, [recipient], 0)[0])
     assert mailer.accepted[sub.email] == 0
     assert _run(table, mailer, _due("UTC")) == 1
     assert mailer.accepted[sub.email] == 1

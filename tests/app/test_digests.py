@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.store import Table
-from chalicelib.domain import digest_run, digests, fanout, recall, reports
+from chalicelib.domain import digest_run, digests, fanout, fanout_plan, recall, reports
 from chalicelib.domain.messages import FanoutPage
 from chalicelib.domain.models import Account, Release, Subscription, now_iso
 from chalicelib.names import ResourceNames
@@ -308,7 +308,7 @@ def test_a_late_item_whose_notice_an_earlier_window_sent_is_left_out(table: Tabl
     _fan_out(table, release)
     due = _due("America/St_Johns")
     assert _run(table, mailer, due) == 1
-    recipient = fanout.Recipient(sub.account_id, sub.subscription_id, sub.email, "premium")
+    recipient = fanout_plan.Recipient(sub.account_id, sub.subscription_id, sub.email, "premium")
     following = digests.due_after("daily", "America/St_Johns", due)
     table.queue_digest_items([{"bucket": digests.bucket(following), "due": following.isoformat(), "late": True,
                                "frequency": "daily", "window": "tomorrow", "release_id": release.release_id,

@@ -20,7 +20,7 @@ import boto3
 from chalice.test import Client
 
 from chalicelib.adapters.store import Table
-from chalicelib.domain import fanout, recall
+from chalicelib.domain import fanout_plan, recall
 from chalicelib.domain.entitlements import oncall_copy_due
 from chalicelib.domain.mail import ses_message_id_header
 from chalicelib.domain.models import Account, Release, Subscription, now_iso
@@ -233,13 +233,13 @@ def test_one_address_held_twice_and_as_a_role_gets_one_notice_and_one_recall(
 
     # WHEN the severity-1 release goes out and is then yanked
     _publish(wired, runner, world, 2 * 3)
-    notices = Counter(fanout.address_key(a) for a, n in mailer.accepted.items() for _ in range(n))
+    notices = Counter(fanout_plan.address_key(a) for a, n in mailer.accepted.items() for _ in range(n))
     sent = _yank(wired, runner, world, 2 * 3)
 
     # THEN each address got one notice (no on-call or CSM copy: those addresses were subscribers) and one recall
-    addresses = {fanout.address_key(s.email) for s in world.subscribers}
+    addresses = {fanout_plan.address_key(s.email) for s in world.subscribers}
     assert notices == Counter(dict.fromkeys(addresses, 1))
-    assert Counter(fanout.address_key(_address(m)) for m in sent) == Counter(dict.fromkeys(addresses, 1))
+    assert Counter(fanout_plan.address_key(_address(m)) for m in sent) == Counter(dict.fromkeys(addresses, 1))
     assert all(str(m["Subject"]).startswith("[RECALL] [Sev 1]") for m in sent)
 
 

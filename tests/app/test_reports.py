@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import delivery, fanout
+from chalicelib.domain import delivery, fanout_plan
 from chalicelib.domain.messages import DeliveryBatch
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames
@@ -36,10 +36,10 @@ def _report(app_client: Client, release_id: str) -> dict[str, Any]:
 
 def _batch(world: World) -> DeliveryBatch:
     people = [
-        fanout.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0])
+        fanout_plan.Recipient(s.account_id, s.subscription_id, s.email, s.account_id.split("-")[0])
         for s in world.subscribers
     ]
-    return fanout.batches(world.release.release_id, people, 0)[0]
+    return fanout_plan.batches(world.release.release_id, people, 0)[0]
 
 
 def test_the_report_counts_per_tier_without_reading_the_delivery_records(

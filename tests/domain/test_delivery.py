@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib.domain import delivery, delivery_reconcile, fanout
+from chalicelib.domain import delivery, delivery_reconcile, fanout_plan
 from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.models import Recipient
 from chalicelib.domain.states import DeliveryStatus, Role, SubscriptionStatus
@@ -16,7 +16,7 @@ from tests.memory_store import MemoryStore
 
 def _message(store: MemoryStore, *roles: Recipient) -> DeliveryBatch:
     people = [Recipient(s.account_id, s.subscription_id, s.email, "premium") for s in store.subscriptions.values()]
-    return fanout.batches("r1", people + list(roles), 0)[0]
+    return fanout_plan.batches("r1", people + list(roles), 0)[0]
 
 
 def _csm_waiting_for(people: DeliveryBatch) -> DeliveryBatch:
@@ -25,7 +25,9 @@ def _csm_waiting_for(people: DeliveryBatch) -> DeliveryBatch:
 
 
 def _elite_people() -> DeliveryBatch:
-    return fanout.batches("r1", [Recipient("elite1", f"s{n}", f"u{n}@elite1.example", "elite") for n in range(2)], 0)[0]
+    return fanout_plan.batches(
+        "r1", [Recipient("elite1", f"s{n}", f"u{n}@elite1.example", "elite") for n in range(2)], 0
+    )[0]
 
 
 def _statuses(store: MemoryStore) -> dict[str, DeliveryStatus]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import downloads
+from chalicelib.domain import downloads, fresh_links
 from chalicelib.domain.errors import Forbidden, Gone, TooManyRequests
 from chalicelib.domain.states import ReleaseStatus, SubscriptionStatus
 from tests.domain.world import LINKS, Mailer, account, store_with, subscription
@@ -44,13 +44,13 @@ def test_no_fresh_link_goes_to_an_address_that_unsubscribed() -> None:
     store, mailer = store_with(prem, subscribers=1), Mailer()
     store.put_subscription(subscription(prem, 0, status=SubscriptionStatus.UNSUBSCRIBED))
     with pytest.raises(Forbidden):
-        downloads.send_fresh_link(store, mailer, LINKS, _token(-60), days=7, region="us-east-1")
+        fresh_links.send_fresh_link(store, mailer, LINKS, _token(-60), days=7, region="us-east-1")
     assert mailer.accepted == []
 
 
 def test_a_fresh_link_is_emailed_once_per_window() -> None:
     store, mailer = store_with(account("prem1", "premium"), subscribers=1), Mailer()
-    downloads.send_fresh_link(store, mailer, LINKS, _token(-60), days=7, region="us-east-1")
+    fresh_links.send_fresh_link(store, mailer, LINKS, _token(-60), days=7, region="us-east-1")
     with pytest.raises(TooManyRequests):
-        downloads.send_fresh_link(store, mailer, LINKS, _token(-60), days=7, region="us-east-1")
+        fresh_links.send_fresh_link(store, mailer, LINKS, _token(-60), days=7, region="us-east-1")
     assert mailer.to() == ["u0@prem1.example"]

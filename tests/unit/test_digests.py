@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import digests, fanout
+from chalicelib.domain import digests, fanout_plan
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Account, Release
 from chalicelib.domain.records import AudienceEntry
@@ -120,12 +120,12 @@ def test_fanout_splits_a_page_into_digest_items_and_instant_entries() -> None:
     accounts = {"a": _account("a", "Europe/Berlin")}
     entries = [_entry("a", 1, {"3": "daily"}), _entry("a", 2), _entry("a", 3, {"3": "weekly"}, kinds=("update",))]
     now = _utc(2026, 12, 1, 10, 5)
-    items, instant = digests.split(_release(3), entries, accounts, now, fanout.eligible)
+    items, instant = digests.split(_release(3), entries, accounts, now, fanout_plan.eligible)
     assert [i["recipient"].subscription_id for i in items] == ["s1"]
     assert items[0]["bucket"] == "2026-12-02T07:00Z" and items[0]["frequency"] == "daily" and not items[0]["late"]
     # the instant one, and the one not eligible (its kinds), stay for fan-out's planning (which drops it)
     assert [e.subscription_id for e in instant] == ["s2", "s3"]
-    items, instant = digests.split(_release(1), entries, accounts, now, fanout.eligible)
+    items, instant = digests.split(_release(1), entries, accounts, now, fanout_plan.eligible)
     assert items == [] and len(instant) == 3
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, date, datetime
 from typing import Any
 
-from chalicelib.domain import fanout
+from chalicelib.domain import fanout_plan
 from chalicelib.domain.messages import DeliveryBatch
 from chalicelib.domain.models import Account, Recipient, Release
 from chalicelib.domain.records import AudienceEntry
@@ -45,17 +45,17 @@ def _entry(account: Account, n: int) -> AudienceEntry:
 
 def test_batches_hold_at_most_49_recipients_and_ids_follow_their_members() -> None:
     people = [Recipient("a", f"s{i}", f"u{i}@a.example", "elite") for i in range(100)]
-    planned = fanout.batches("r1", people, page=3)
+    planned = fanout_plan.batches("r1", people, page=3)
     assert [len(b.recipients) for b in planned] == [49, 49, 2]
-    assert fanout.batches("r1", people, page=3) == planned  # a retried page plans the same ids
-    changed = fanout.batches("r1", [Recipient("a", "new", "n@a.example", "elite"), *people], page=3)
+    assert fanout_plan.batches("r1", people, page=3) == planned  # a retried page plans the same ids
+    changed = fanout_plan.batches("r1", [Recipient("a", "new", "n@a.example", "elite"), *people], page=3)
     assert changed[0].batch_id != planned[0].batch_id
 
 
 def test_elite_is_planned_before_premium_before_xtreme_as_the_index_returns_them() -> None:
     accounts = {a.account_id: a for a in (_account("e", "elite"), _account("p", "premium"), _account("x", "xtreme"))}
     entries = [_entry(accounts["e"], 1), _entry(accounts["p"], 2), _entry(accounts["x"], 3)]
-    planned = fanout.plan_page(_release(2), entries, accounts, TUESDAY_NOON)
+    planned = fanout_plan.plan_page(_release(2), entries, accounts, TUESDAY_NOON)
     assert [r.tier for r in planned] == ["elite", "premium", "xtreme"]
 
 
@@ -68,7 +68,7 @@ def _plan(
     carry: dict[str, Any] | None = None,
     more: bool = False,
 ) -> tuple[list[DeliveryBatch], dict[str, Any]]:
-    return fanout.plan_accounts(release, entries, accounts, now, page=page, carry=carry or {}, more=more)
+    return fanout_plan.plan_accounts(release, entries, accounts, now, page=page, carry=carry or {}, more=more)
 
 
 def _rows(planned: list[DeliveryBatch]) -> list[Recipient]:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from chalicelib.domain import timestamps
 from chalicelib.domain import validation as v
 from chalicelib.domain.errors import BadRequest
 
@@ -90,7 +91,7 @@ def test_identifiers_match_the_whole_value(value: str) -> None:
 @pytest.mark.parametrize("value", ["2026-12-01\n", "20261201", "2026-W49-1", "2026-12-01T00:00:00"])
 def test_dates_are_whole_yyyy_mm_dd(value: str) -> None:
     with pytest.raises(BadRequest) as err:
-        v.parse_date(value, "support_end")
+        timestamps.parse_date(value, "support_end")
     assert "'support_end'" in err.value.message
 
 
@@ -136,9 +137,11 @@ def test_severity_must_be_an_integer_from_1_to_4(value: object) -> None:
 )  # fmt: skip
 def test_timestamps_need_a_zone_and_a_real_date_in_range(value: object) -> None:
     with pytest.raises(BadRequest) as err:
-        v.timestamp({"notify_at": value}, "notify_at")
+        timestamps.timestamp({"notify_at": value}, "notify_at")
     assert "'notify_at'" in err.value.message
 
 
 def test_a_timestamp_is_read_as_utc() -> None:
-    assert v.parse_timestamp("2026-12-01T10:00:00.5+01:00", "t").isoformat() == "2026-12-01T09:00:00.500000+00:00"
+    assert (
+        timestamps.parse_timestamp("2026-12-01T10:00:00.5+01:00", "t").isoformat() == "2026-12-01T09:00:00.500000+00:00"
+    )

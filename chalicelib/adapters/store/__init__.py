@@ -70,6 +70,7 @@ from __future__ import annotations
 from chalicelib.adapters.store._base import decode_cursor, encode_cursor
 from chalicelib.adapters.store.announcements import AnnouncementsMixin
 from chalicelib.adapters.store.audience import AudienceMixin
+from chalicelib.adapters.store.batch_claims import BatchClaimsMixin
 from chalicelib.adapters.store.bulk import BulkMixin
 from chalicelib.adapters.store.catalog import CatalogMixin
 from chalicelib.adapters.store.confirmations import ConfirmationsMixin
@@ -95,6 +96,7 @@ class Table(
     ReleasesMixin,
     ReleaseIndexMixin,
     FanoutClaimsMixin,
+    BatchClaimsMixin,
     DeliveriesMixin,
     DownloadsMixin,
     ReportsMixin,

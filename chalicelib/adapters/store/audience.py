@@ -14,7 +14,7 @@ from chalicelib.domain.states import SubscriptionStatus
 
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 
-# The audience entry fields fan-out's planning reads (``fanout.eligible``, ``plan_accounts``).
+# The audience entry fields fan-out's planning reads (``fanout_plan.eligible``, ``plan_accounts``).
 _PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels", "installed", "digest")
 
 

@@ -1,0 +1,79 @@
+"""A fresh download link for an expired one: emailed to the subscribed address (never shown to whoever holds
+the old link), only while the subscription is active and entitled, at most once per ``FRESH_LINK_WINDOW``
+per subscriber and release, threaded under the release's notice.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from chalicelib.domain import mail
+from chalicelib.domain.downloads import DownloadStore, authorize
+from chalicelib.domain.errors import Forbidden, Rejected, ServiceUnavailable, Throttled, TooManyRequests
+from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.states import SubscriptionStatus
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
+    from chalicelib.adapters.mailer import Mailer
+
+
+FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs
+
+
+class FreshLinkStore(DownloadStore, Protocol):
+    """What the request for a fresh link needs beyond a click's: its once-per-window claim, and the notice
+    it replies to."""
+
+    def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool: ...
+    def release_fresh_link(self, release_id: str, account_id: str, subscription_id: str) -> None: ...
+    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None: ...
+
+
+def send_fresh_link(
+    table: FreshLinkStore, mailer: Mailer, urls: LinkMaker, token: str, *, days: int, region: str
+) -> datetime:
+    """Email a new link for the same release to the subscribed address; returns when it expires.
+
+    Only for a subscription still active (we do not email people who unsubscribed) and entitled now. It
+    threads under the release's notice (``region``: SES's, whose Message-ID that notice carries).
+    """
+    grant = authorize(table, urls, token, allow_expired=True)
+    sub, release = grant.subscription, grant.release
+    if sub.status != SubscriptionStatus.ACTIVE:
+        raise Forbidden(
+            "The address this link was sent to no longer receives alerts, so we cannot email it a fresh link.",
+            code="not_subscribed",
+            hint=f"Subscribe again to {release.product} alerts, or ask your support administrator for the file.",
+        )
+    if not table.claim_fresh_link(
+        release.release_id, grant.account_id, grant.subscription_id, window=FRESH_LINK_WINDOW
+    ):
+        raise TooManyRequests(
+            "A fresh link for this release was emailed less than 15 minutes ago.",
+            code="fresh_link_recently_sent",
+            hint="Check the inbox (and spam folder) of the address the original link was sent to.",
+        )
+    expires = int(time.time()) + days * 86400
+    first = table.notice_message_id(release.release_id, grant.account_id, grant.subscription_id)
+    raw = mail.release_notice(
+        sender=mailer.sender,
+        to=sub.email,
+        release=release,
+        links=mail.Links(
+            download=urls.download(grant.account_id, grant.subscription_id, release.release_id, expires=expires),
+            unsubscribe=urls.unsubscribe(grant.account_id, grant.subscription_id),
+            expires=datetime.fromtimestamp(expires, UTC),
+        ),
+        note="You asked for a fresh download link; the earlier one has expired or is about to.",
+        in_reply_to=mail.ses_message_id_header(first, region) if first else None,
+    )
+    try:
+        mailer.send_raw(sub.email, raw)
+    except (Throttled, Rejected) as exc:
+        table.release_fresh_link(release.release_id, grant.account_id, grant.subscription_id)
+        raise ServiceUnavailable("We could not send the email just now; please try again in a few minutes.") from exc
+    logger.info("fresh download link sent", extra={"release_id": release.release_id, "account_id": grant.account_id})
+    return datetime.fromtimestamp(expires, UTC)
