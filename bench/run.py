@@ -476,9 +476,17 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(n: int = 10_000, concurrency: int = 2, out: Path | None = ROOT / "bench" / "results", naive_n: int = 1000,
-        ceiling_n: int = 3000, quiet: bool = False, memory: bool = False,
-        dynamodb_process: bool = True, digests_only: bool = False) -> dict[str, Any]:  # fmt: skip
+def run(
+    n: int = 10_000,
+    concurrency: int = 2,
+    out: Path | None = ROOT / "bench" / "results",
+    naive_n: int = 1000,
+    ceiling_n: int = 3000,
+    quiet: bool = False,
+    memory: bool = False,
+    dynamodb_process: bool = True,
+    digests_only: bool = False,
+) -> dict[str, Any]:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before chalicelib makes its logger
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # EMF to stdout would drown the table
     import boto3
@@ -548,8 +556,11 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=1000, help="recipients the naive baseline sends to")
     parser.add_argument("--ceiling", type=int, default=3000, help="emails of the bare SES ceiling run")
     parser.add_argument("--memory-only", action="store_true", help="only the per-invocation peak heap at --n")
-    parser.add_argument("--one-process", action="store_true",
-                        help="serve DynamoDB from the same local AWS process as SES, as make run does")  # fmt: skip
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="serve DynamoDB from the same local AWS process as SES, as make run does",
+    )
     parser.add_argument("--digests-only", action="store_true", help="only the digest run at --n")
     args = parser.parse_args()
     run(

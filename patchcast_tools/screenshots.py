@@ -20,9 +20,25 @@ OUT = ROOT / "docs" / "screenshots"
 def _release(stack: LocalStack) -> None:
     package = stack.state_dir / "m3-13.5.0.zip"
     package.write_bytes(os.urandom(300 * 1024))
-    cli = [str(Path(sys.executable).with_name("patchctl")), "release", "create", "--api", stack.api_url, "--product",
-           "M3", "--version", "13.5.0", "--kind", "critical-solution", "--severity", "1", "--title",
-           "Ledger lock on month-end close", "--file", str(package)]  # fmt: skip
+    cli = [
+        str(Path(sys.executable).with_name("patchctl")),
+        "release",
+        "create",
+        "--api",
+        stack.api_url,
+        "--product",
+        "M3",
+        "--version",
+        "13.5.0",
+        "--kind",
+        "critical-solution",
+        "--severity",
+        "1",
+        "--title",
+        "Ledger lock on month-end close",
+        "--file",
+        str(package),
+    ]
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
     subprocess.run(cli, env=env, check=True, capture_output=True, timeout=120)
     Outbox(stack.outbox_dir).wait_for(lambda m: "13.5.0" in str(m["Subject"]), count=3, timeout=60)
@@ -42,8 +58,11 @@ def shoot(stack: LocalStack, out: Path = OUT) -> list[Path]:
         shots.append(out / "portal-sign-in.png")
         page.screenshot(path=shots[-1], full_page=True)
         sign_in(page, stack.api_url, "acme", "ops@acme.example", demo=True)
-        for name, path in (("portal-home.png", "/portal"), ("portal-alerts.png", "/portal/alerts"),
-                           ("portal-fixes.png", "/portal/fixes")):  # fmt: skip
+        for name, path in (
+            ("portal-home.png", "/portal"),
+            ("portal-alerts.png", "/portal/alerts"),
+            ("portal-fixes.png", "/portal/fixes"),
+        ):
             page.goto(f"{stack.api_url}{path}")
             shots.append(out / name)
             page.screenshot(path=shots[-1], full_page=True)
@@ -58,8 +77,13 @@ def shoot(stack: LocalStack, out: Path = OUT) -> list[Path]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="patchcast-shots-") as tmp:
-        stack = LocalStack(state_dir=Path(tmp), api_port=free_port(), aws_port=free_port(), outbox_port=free_port(),
-                           extra_env={"POWERTOOLS_METRICS_DISABLED": "true"})  # fmt: skip
+        stack = LocalStack(
+            state_dir=Path(tmp),
+            api_port=free_port(),
+            aws_port=free_port(),
+            outbox_port=free_port(),
+            extra_env={"POWERTOOLS_METRICS_DISABLED": "true"},
+        )
         with stack:
             for path in shoot(stack):
                 print(path.relative_to(ROOT))

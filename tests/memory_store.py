@@ -221,8 +221,15 @@ class MemoryStore:
             if product not in account.products:
                 continue
             order = f"{TIERS[account.tier].rank}#{sub.account_id}#{sub.subscription_id}"
-            entry = AudienceEntry(sub.account_id, sub.subscription_id, sub.email, sub.kinds, sub.channels,
-                                  sub.max_severity, "" if planning_only else account.tier)  # fmt: skip
+            entry = AudienceEntry(
+                sub.account_id,
+                sub.subscription_id,
+                sub.email,
+                sub.kinds,
+                sub.channels,
+                sub.max_severity,
+                "" if planning_only else account.tier,
+            )
             index.append((order, entry))
         index.sort(key=lambda pair: pair[0])
         after = [(k, e) for k, e in index if cursor is None or k > cursor]
@@ -419,9 +426,18 @@ class MemoryStore:
     ) -> None:
         with self._lock:
             who, counted = f"{account_id}#{subscription_id}", tier or "unknown"
-            self.downloads.append({"release_id": release_id, "account_id": account_id, "subscription_id":
-                                   subscription_id, "email": email, "tier": tier, "ip": ip,
-                                   "user_agent": user_agent[:512], "at": now_iso()})  # fmt: skip
+            self.downloads.append(
+                {
+                    "release_id": release_id,
+                    "account_id": account_id,
+                    "subscription_id": subscription_id,
+                    "email": email,
+                    "tier": tier,
+                    "ip": ip,
+                    "user_agent": user_agent[:512],
+                    "at": now_iso(),
+                }
+            )
             counters = self.tally.setdefault((release_id, "download"), {})
             counters[f"{counted}#downloaded"] = counters.get(f"{counted}#downloaded", 0) + 1
             if first and (release_id, who) not in self._downloaders:

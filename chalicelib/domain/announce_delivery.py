@@ -64,8 +64,10 @@ def plan_page(table: Table, queues: Queues, message: FanoutPage) -> int:
     else:
         table.finish_page(announcement_id, notice, page)
     recipients = sum(len(b.recipients) for b in planned)
-    logger.info("announcement page", extra={"release_id": announcement_id, "notice": notice, "page": page,
-                                            "recipients": recipients})  # fmt: skip
+    logger.info(
+        "announcement page",
+        extra={"release_id": announcement_id, "notice": notice, "page": page, "recipients": recipients},
+    )
     return recipients
 
 
@@ -79,9 +81,15 @@ def _audience(table: Table, a: Announcement, message: FanoutPage) -> tuple[list[
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
     entitled = {k: acc for k, acc in accounts.items() if (tier := policy(acc.tier)) and tier.advance_update_notice}
     later = [r for r in ranks if r > rank]
-    planned, carry = plan_accounts(a.as_release(), [e for e in entries if e.account_id in entitled], entitled,
-                                   datetime.now(UTC), page=message.page, carry=message.carry,
-                                   more=bool(cursor))  # fmt: skip
+    planned, carry = plan_accounts(
+        a.as_release(),
+        [e for e in entries if e.account_id in entitled],
+        entitled,
+        datetime.now(UTC),
+        page=message.page,
+        carry=message.carry,
+        more=bool(cursor),
+    )
     if cursor:
         return planned, replace(message.following(cursor, carry), rank=rank)
     if later:
@@ -91,8 +99,7 @@ def _audience(table: Table, a: Announcement, message: FanoutPage) -> tuple[list[
 
 def _followers(table: Table, a: Announcement, message: FanoutPage) -> tuple[list[DeliveryBatch], FanoutPage | None]:
     """A page of those the announcement reached (its delivery records), as batches of an update or cancellation."""
-    items, cursor = table.delivery_page(a.announcement_id, Notice.ANNOUNCE, limit=RECORDS_PAGE,
-                                        cursor=message.cursor)  # fmt: skip
+    items, cursor = table.delivery_page(a.announcement_id, Notice.ANNOUNCE, limit=RECORDS_PAGE, cursor=message.cursor)
     people, carry = reached(items, message.carry, more=bool(cursor))
     batches = [
         DeliveryBatch(a.announcement_id, f"{message.page}-{i // BATCH_SIZE}", tuple(people[i : i + BATCH_SIZE]))
@@ -101,8 +108,16 @@ def _followers(table: Table, a: Announcement, message: FanoutPage) -> tuple[list
     return batches, (message.following(cursor, carry) if cursor else None)
 
 
-def composer(table: AnnouncementMailStore, urls: LinkMaker, *, sender: str, region: str, announcement_id: str,
-             recipients: list[Recipient], notified: list[str]) -> Callable[[Recipient], bytes]:  # fmt: skip
+def composer(
+    table: AnnouncementMailStore,
+    urls: LinkMaker,
+    *,
+    sender: str,
+    region: str,
+    announcement_id: str,
+    recipients: list[Recipient],
+    notified: list[str],
+) -> Callable[[Recipient], bytes]:
     """Each recipient's email about the announcement as it is now, with the calendar; a subscriber's with
     its unsubscribe link; an update or cancellation replying to the announcement that recipient got."""
     found, accounts, parents = table.announcement_context(announcement_id, recipients)
@@ -114,11 +129,14 @@ def composer(table: AnnouncementMailStore, urls: LinkMaker, *, sender: str, regi
         account = accounts.get(r.account_id)
         parent = parents.get(r.key) if found.sequence or found.status == "cancelled" else None
         invite = invites.Invite(
-            to=r.email, role=r.role, account_id=r.account_id, csm=account.csm_email if account else None,
+            to=r.email,
+            role=r.role,
+            account_id=r.account_id,
+            csm=account.csm_email if account else None,
             unsubscribe=urls.unsubscribe(r.account_id, r.subscription_id) if r.role == "subscriber" else None,
             in_reply_to=mail.ses_message_id_header(parent, region) if parent else None,
             notified=tuple(n for n in notified if n.split(" ")[0] != r.email) if r.role == "csm" else (),
-        )  # fmt: skip
+        )
         return invites.notice(sender=sender, a=found, invite=invite, now=now)
 
     return compose

@@ -73,16 +73,25 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
     product = parse_product(body, known_products)
     kind = v.choice(body, "kind", KINDS)
     if kind not in ANNOUNCEABLE:
-        raise BadRequest(f"Field 'kind' is {kind}: an incident's article has nothing to plan; announce "
-                         f"one of {', '.join(ANNOUNCEABLE)}.", code="invalid_field")  # fmt: skip
+        raise BadRequest(
+            f"Field 'kind' is {kind}: an incident's article has nothing to plan; announce "
+            f"one of {', '.join(ANNOUNCEABLE)}.",
+            code="invalid_field",
+        )
     return {"product": product, "kind": kind, "version": parse_version(body), **_fields(body, creating=True)}
 
 
 def create(table: Table, queues: Queues, who: Identity, body: dict[str, Any]) -> Announcement:
     who.require_group(RELEASE_ENGINEERS)
     fields = parse_new(body, known_products={p.product_id for p in table.list_products()})
-    new = Announcement(announcement_id=f"an-{uuid.uuid4().hex[:16]}", status=_OPEN, created_at=now_iso(),
-                       created_by=who.subject, severity=USUAL_SEVERITY[fields["kind"]], **fields)  # fmt: skip
+    new = Announcement(
+        announcement_id=f"an-{uuid.uuid4().hex[:16]}",
+        status=_OPEN,
+        created_at=now_iso(),
+        created_by=who.subject,
+        severity=USUAL_SEVERITY[fields["kind"]],
+        **fields,
+    )
     try:
         table.create_announcement(new)
     except AlreadyExists:
@@ -102,8 +111,7 @@ def _open(table: Table, who: Identity, announcement_id: str) -> Announcement:
     return found
 
 
-def move(table: Table, queues: Queues, who: Identity, announcement_id: str,
-         body: dict[str, Any]) -> Announcement:  # fmt: skip
+def move(table: Table, queues: Queues, who: Identity, announcement_id: str, body: dict[str, Any]) -> Announcement:
     """A new planned date or text: everyone who got the announcement gets the update (SEQUENCE + 1)."""
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(body, MOVE_FIELDS)
@@ -177,8 +185,9 @@ def on_published(table: AnnouncedStore, release: Release) -> Release:
     return linked or release
 
 
-def threaded(table: ThreadingStore, release: Release, todo: list[Recipient], region: str,
-             compose: Callable[[Recipient], bytes]) -> Callable[[Recipient], bytes]:  # fmt: skip
+def threaded(
+    table: ThreadingStore, release: Release, todo: list[Recipient], region: str, compose: Callable[[Recipient], bytes]
+) -> Callable[[Recipient], bytes]:
     """``compose`` with each message of one who got the announcement replying to it (In-Reply-To and
     References first among the headers: a header's place does not matter, and the template stays fast)."""
     parents = table.announcement_parents(str(release.announcement_id), todo)

@@ -13,8 +13,13 @@ from chalicelib.domain.states import Role
 
 
 def _facts(release: Release) -> list[tuple[str, str]]:
-    rows = [("Product", release.product), ("Kind", release.kind), ("Version", release.version),
-            ("Severity", str(release.severity)), ("Channel", release.channel)]  # fmt: skip
+    rows = [
+        ("Product", release.product),
+        ("Kind", release.kind),
+        ("Version", release.version),
+        ("Severity", str(release.severity)),
+        ("Channel", release.channel),
+    ]
     if release.article_url:
         rows.append(("Article", release.article_url))
     return rows

@@ -37,9 +37,15 @@ def composer(deps: Deps, release: Release, notice: str, notified: list[str], tod
     if notice.startswith(Notice.ANNOUNCE):
         from chalicelib.domain import announce_delivery  # only announcements' batches need it
 
-        return announce_delivery.composer(deps.table, deps.urls, sender=deps.mailer.sender, region=deps.region,
-                                          announcement_id=release.release_id, recipients=todo,
-                                          notified=notified)  # fmt: skip
+        return announce_delivery.composer(
+            deps.table,
+            deps.urls,
+            sender=deps.mailer.sender,
+            region=deps.region,
+            announcement_id=release.release_id,
+            recipients=todo,
+            notified=notified,
+        )
     expires = int(time.time()) + deps.link_days * 86400
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
     notice_for = notice_template.NoticeTemplate(

@@ -12,9 +12,12 @@ def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bo
     if notice_kind(notice) in FOLLOW_UPS:  # whoever got the first, preferences as now, unless they left
         return sub is not None and sub.status == SubscriptionStatus.ACTIVE
     return sub is not None and sub.wants(
-        product=release.product, kind=release.kind, severity=release.severity, channel=release.channel,
+        product=release.product,
+        kind=release.kind,
+        severity=release.severity,
+        channel=release.channel,
         applies_to=release.applies_to,
-    )  # fmt: skip
+    )
 
 
 def partition(

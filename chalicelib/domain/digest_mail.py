@@ -28,8 +28,11 @@ def _rows(release: Release) -> list[tuple[str, str]]:
         ("Severity", f"{release.severity} ({mail.SEVERITY_NAMES.get(release.severity, '?')})"),
     ]
     if release.filename:
-        rows += [("File", release.filename), ("Size", mail.human_size(release.size)),
-                 ("SHA-256", release.sha256 or "-")]  # fmt: skip
+        rows += [
+            ("File", release.filename),
+            ("Size", mail.human_size(release.size)),
+            ("SHA-256", release.sha256 or "-"),
+        ]
     if release.article_url:
         rows.append(("Article", release.article_url))
     return rows

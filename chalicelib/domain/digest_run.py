@@ -141,8 +141,9 @@ def _recipient(item: dict[str, Any]) -> Recipient:
     return Recipient(item["account_id"], item["subscription_id"], item["email"], item["tier"])
 
 
-def _choose(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | None,
-            already: set[str]) -> tuple[list[Release], list[str]]:  # fmt: skip
+def _choose(
+    deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | None, already: set[str]
+) -> tuple[list[Release], list[str]]:
     """(the releases the digest lists, those left out because the subscription no longer wants them)."""
     listed, skipped = [], []
     for item in group:
@@ -151,16 +152,16 @@ def _choose(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | N
             continue  # yanked (or gone) before the digest: left out
         if f"{item['account_id']}#{item['subscription_id']}#{release.release_id}" in already:
             continue  # a late item also queued in its natural window, whose digest (sent before) saw it
-        if sub is None or not sub.wants(product=release.product, kind=release.kind, severity=release.severity,
-                                        channel=release.channel):  # fmt: skip
+        if sub is None or not sub.wants(
+            product=release.product, kind=release.kind, severity=release.severity, channel=release.channel
+        ):
             skipped.append(release.release_id)
         else:
             listed.append(release)
     return listed, skipped
 
 
-def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | None,
-          already: set[str]) -> SentDigest:  # fmt: skip
+def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | None, already: set[str]) -> SentDigest:
     recipient = _recipient(group[0])
     listed, skipped = _choose(deps, group, sub, already)
     if not listed:
@@ -172,14 +173,18 @@ def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | Non
             deps.urls.download(recipient.account_id, recipient.subscription_id, r.release_id, expires=expires)
             if r.object_key
             else None,
-        )  # fmt: skip
+        )
         for r in sorted(listed, key=lambda r: (r.published_at or "", r.release_id))
     ]
     raw = digest_mail.digest(
-        sender=deps.mailer.sender, to=recipient.email, frequency=str(group[0]["frequency"]),
-        window=str(group[0].get("window", "")), entries=entries, expires=datetime.fromtimestamp(expires, UTC),
+        sender=deps.mailer.sender,
+        to=recipient.email,
+        frequency=str(group[0]["frequency"]),
+        window=str(group[0].get("window", "")),
+        entries=entries,
+        expires=datetime.fromtimestamp(expires, UTC),
         unsubscribe=deps.urls.unsubscribe(recipient.account_id, recipient.subscription_id),
-    )  # fmt: skip
+    )
     releases = tuple(e.release.release_id for e in entries)
     deps.pacer.wait()
     try:

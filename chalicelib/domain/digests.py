@@ -156,7 +156,16 @@ def split(
         due, late = window_for(freq, account.timezone, published, now)
         window = due.astimezone(zone(account.timezone)).strftime("%a %d %b %Y %H:%M %Z")
         natural = bucket(due_after(freq, account.timezone, published)) if late else None
-        items.append({"bucket": bucket(due), "due": due.isoformat(), "frequency": freq, "late": late,
-                      "natural": natural, "window": window, "release_id": release.release_id,
-                      "recipient": recipient})  # fmt: skip
+        items.append(
+            {
+                "bucket": bucket(due),
+                "due": due.isoformat(),
+                "frequency": freq,
+                "late": late,
+                "natural": natural,
+                "window": window,
+                "release_id": release.release_id,
+                "recipient": recipient,
+            }
+        )
     return items, instant

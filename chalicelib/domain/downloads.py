@@ -160,9 +160,17 @@ def authorize(table: DownloadStore, urls: LinkMaker, token: str, *, allow_expire
 
 def redirect_url(table: DownloadStore, blobs: Blobs, urls: LinkMaker, token: str, *, ip: str, user_agent: str) -> str:
     grant = authorize(table, urls, token)
-    return hand_out(table, blobs, grant.release, grant.account, downloader=grant.subscription_id,
-                    email=grant.subscription.email, first=not grant.downloaded_before, ip=ip,
-                    user_agent=user_agent)  # fmt: skip
+    return hand_out(
+        table,
+        blobs,
+        grant.release,
+        grant.account,
+        downloader=grant.subscription_id,
+        email=grant.subscription.email,
+        first=not grant.downloaded_before,
+        ip=ip,
+        user_agent=user_agent,
+    )
 
 
 def hand_out(

@@ -172,9 +172,13 @@ def decide(contract: Contract, *, product: str, kind: str, channel: str, now: da
 
 
 def oncall_copy_due(
-    tier: str, *, severity: int, local_now: datetime, business_hours: tuple[int, int],
+    tier: str,
+    *,
+    severity: int,
+    local_now: datetime,
+    business_hours: tuple[int, int],
     offered: Sequence[str] | None = None,
-) -> bool:  # fmt: skip
+) -> bool:
     """Severity-1 notices also go to the on-call contact outside business hours (X10, P1), for a product
     that offers the tier's after-hours feature (``offered``: its catalog features; see ``oncall_days``)."""
     days = oncall_days(tier, offered)

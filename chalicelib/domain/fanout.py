@@ -68,8 +68,10 @@ def catalog_features(table: FanoutStore, release: Release) -> tuple[str, ...] | 
         return ()
     product = table.get_product(release.product)
     if product is None:
-        logger.warning("product not in the catalog: on-call copies go as the tier's days say",
-                       extra={"release_id": release.release_id, "product": release.product})  # fmt: skip
+        logger.warning(
+            "product not in the catalog: on-call copies go as the tier's days say",
+            extra={"release_id": release.release_id, "product": release.product},
+        )
         return None
     return product.features
 

@@ -62,9 +62,12 @@ def oncall_due(account: Account, release: Release, now: datetime, offered: Seque
     except (ZoneInfoNotFoundError, ValueError):
         local = now  # validated on import; a zone missing from this runtime falls back to UTC
     return oncall_copy_due(
-        account.tier, severity=release.severity, local_now=local, business_hours=account.business_hours,
+        account.tier,
+        severity=release.severity,
+        local_now=local,
+        business_hours=account.business_hours,
         offered=offered,
-    )  # fmt: skip
+    )
 
 
 def address_key(address: str) -> str:

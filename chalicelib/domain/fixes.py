@@ -41,8 +41,11 @@ def _where(params: dict[str, str], account: Account) -> tuple[list[str], dict[st
     if params.get("product"):
         product = v.ident(params["product"], "product")
         if product not in account.products:
-            raise Forbidden(f"Product {product} is not part of the support contract of account "
-                            f"{account.account_id}.", code="product_not_in_contract", hint=_HINT)  # fmt: skip
+            raise Forbidden(
+                f"Product {product} is not part of the support contract of account {account.account_id}.",
+                code="product_not_in_contract",
+                hint=_HINT,
+            )
         products = [product]
     where: dict[str, Any] = {"status": "published"}
     if params.get("kind"):
@@ -73,10 +76,23 @@ def _encode(product: str, inner: str | None) -> str:
 
 
 def item(r: Release) -> dict[str, Any]:
-    return {"id": r.release_id, "product": r.product, "kind": r.kind, "severity": r.severity, "channel": r.channel,
-            "version": r.version, "title": r.title, "summary": r.summary, "published_at": r.published_at,
-            "filename": r.filename, "size": r.size, "sha256": r.sha256, "article_url": r.article_url,
-            "superseded_by": r.superseded_by, "superseded_version": r.superseded_version}  # fmt: skip
+    return {
+        "id": r.release_id,
+        "product": r.product,
+        "kind": r.kind,
+        "severity": r.severity,
+        "channel": r.channel,
+        "version": r.version,
+        "title": r.title,
+        "summary": r.summary,
+        "published_at": r.published_at,
+        "filename": r.filename,
+        "size": r.size,
+        "sha256": r.sha256,
+        "article_url": r.article_url,
+        "superseded_by": r.superseded_by,
+        "superseded_version": r.superseded_version,
+    }
 
 
 def page(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
@@ -88,15 +104,23 @@ def page(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
     if not active:
         raise Forbidden(active.message, code=active.reason.value, hint=_HINT)
     products, where = _where(params, account)
-    limit = int(v.integer({"limit": int(params.get("limit") or 50) if (params.get("limit") or "50").isdigit()
-                           else params["limit"]}, "limit", low=1, high=100) or 50)  # fmt: skip
+    limit = int(
+        v.integer(
+            {"limit": int(params.get("limit") or 50) if (params.get("limit") or "50").isdigit() else params["limit"]},
+            "limit",
+            low=1,
+            high=100,
+        )
+        or 50
+    )
     index, inner = _cursor(params.get("cursor", ""), products)
     severity = where.pop("severity", None)
     items: list[dict[str, Any]] = []
     nxt: str | None = None
     while index < len(products) and len(items) < limit:
-        found, inner = table.list_releases({**where, "product": products[index]}, limit=limit - len(items),
-                                           cursor=inner)  # fmt: skip
+        found, inner = table.list_releases(
+            {**where, "product": products[index]}, limit=limit - len(items), cursor=inner
+        )
         items += [item(r) for r in found if (severity is None or r.severity == severity) and _entitled(account, r, now)]
         if inner is None:
             index += 1
@@ -137,14 +161,24 @@ def download_url(
         raise _withdrawn(table, account, release, successor_href)
     if release.status != "published":
         raise NotFound(f"Release {release_id[:64]} does not exist.", code="not_found")
-    decision = decide(account.contract(), product=release.product, kind=release.kind, channel=release.channel,
-                      now=datetime.now(UTC))  # fmt: skip
+    decision = decide(
+        account.contract(), product=release.product, kind=release.kind, channel=release.channel, now=datetime.now(UTC)
+    )
     if not decision:
         if decision.reason.value == "channel_not_entitled":
             raise NotFound(f"Release {release_id[:64]} does not exist.", code="not_found")
         raise Forbidden(decision.message, code=decision.reason.value, hint=_HINT)
-    return hand_out(table, blobs, release, account, downloader=downloader(who), email=who.email, first=not seen,
-                    ip=ip, user_agent=user_agent)  # fmt: skip
+    return hand_out(
+        table,
+        blobs,
+        release,
+        account,
+        downloader=downloader(who),
+        email=who.email,
+        first=not seen,
+        ip=ip,
+        user_agent=user_agent,
+    )
 
 
 def _withdrawn(table: Table, account: Account, release: Release, successor_href: Any) -> Gone:

@@ -123,8 +123,12 @@ class FanoutPage:
         return replace(self, page=self.page + 1, cursor=cursor, carry=carry)
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"kind": self.kind, "release_id": self.release_id, "page": self.page,
-                                "cursor": self.cursor}  # fmt: skip
+        body: dict[str, Any] = {
+            "kind": self.kind,
+            "release_id": self.release_id,
+            "page": self.page,
+            "cursor": self.cursor,
+        }
         if self.carry:
             body["carry"] = dict(self.carry)
         return body if self.rank is None else {**body, "rank": self.rank}

@@ -90,16 +90,16 @@ def requested(params: dict[str, str], *, spec: str, now: datetime) -> Period:
     timestamps), each defaulting to the period just ended; reversed or over a year is a 400."""
     unknown = sorted(set(params) - {"from", "to"})
     if unknown:
-        raise BadRequest(f"Unknown query parameter '{unknown[0]}': only from and to are taken.",
-                         code="unknown_parameter")  # fmt: skip
+        raise BadRequest(
+            f"Unknown query parameter '{unknown[0]}': only from and to are taken.", code="unknown_parameter"
+        )
     last = period_just_ended(spec, now)
     start = _bound(params["from"], "from", end=False) if params.get("from") else last.start
     end = _bound(params["to"], "to", end=True) if params.get("to") else last.end
     if end <= start:
         raise BadRequest("Query parameter 'to' must come after 'from'.", code="invalid_range")
     if end - start > MAX_RANGE:
-        raise BadRequest("Query parameters 'from' and 'to' may span at most a year (366 days).",
-                         code="invalid_range")  # fmt: skip
+        raise BadRequest("Query parameters 'from' and 'to' may span at most a year (366 days).", code="invalid_range")
     return Period(start, end)
 
 

@@ -107,17 +107,39 @@ class Announcement:
     queued: int = -1  # the highest sequence whose first fan-out page is on the queue
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.announcement_id, "product": self.product, "kind": self.kind, "version": self.version,
-                "planned_for": self.planned_for, "title": self.title, "summary": self.summary,
-                "known_issues": self.known_issues, "status": self.status, "sequence": self.sequence,
-                "created_at": self.created_at, "created_by": self.created_by, "updated_at": self.updated_at,
-                "release_id": self.release_id}  # fmt: skip
+        return {
+            "id": self.announcement_id,
+            "product": self.product,
+            "kind": self.kind,
+            "version": self.version,
+            "planned_for": self.planned_for,
+            "title": self.title,
+            "summary": self.summary,
+            "known_issues": self.known_issues,
+            "status": self.status,
+            "sequence": self.sequence,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "updated_at": self.updated_at,
+            "release_id": self.release_id,
+        }
 
     def as_release(self) -> Release:
         """The announcement as delivery re-checks a notice: product, kind, severity, GA channel, status."""
         # its own state stands for the release's: mail.SENDABLE names the states an announcement's notices go in
-        return Release(self.announcement_id, self.product, self.version, self.kind, self.severity, "ga", self.title,
-                       self.summary, self.status, self.created_at, self.created_by)  # type: ignore[arg-type]  # fmt: skip
+        return Release(
+            self.announcement_id,
+            self.product,
+            self.version,
+            self.kind,
+            self.severity,
+            "ga",
+            self.title,
+            self.summary,
+            self.status,  # type: ignore[arg-type]
+            self.created_at,
+            self.created_by,
+        )
 
 
 MAX_ACTIONS = 100  # what the store writes in one transaction (DynamoDB's TransactWriteItems limit)

@@ -97,8 +97,9 @@ def _due(table: Table, today: date) -> list[tuple[Account, int]]:
     return due
 
 
-def run(table: Table, mailer: Mailer, *, now: datetime | None = None,
-        remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:  # fmt: skip
+def run(
+    table: Table, mailer: Mailer, *, now: datetime | None = None, remaining_ms: Callable[[], int] | None = None
+) -> dict[str, Any]:
     """The daily schedule: every warning due today (or missed on the last days), each sent once."""
     now = now or datetime.now(UTC)
     due = _due(table, now.date())

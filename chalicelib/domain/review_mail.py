@@ -30,29 +30,46 @@ def _lines(review: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The body as (text lines, HTML lines)."""
     e, t = html.escape, review["totals"]
     period = f"{review['period']['from']} to {review['period']['to']}"
-    head = (f"Review of account {review['account_id']} ({mime.header_safe(review['name'])}), {period}: "
-            f"{t['releases']} release(s), {t['notified']} contact notice(s), {t['downloaders']} downloader(s). "
-            f"{review['days_left']} day(s) left in the support period (it ends on {review['support_end']}).")  # fmt: skip
+    head = (
+        f"Review of account {review['account_id']} ({mime.header_safe(review['name'])}), {period}: "
+        f"{t['releases']} release(s), {t['notified']} contact notice(s), {t['downloaders']} downloader(s). "
+        f"{review['days_left']} day(s) left in the support period (it ends on {review['support_end']})."
+    )
     text, page = [head, ""], [f"<p>{e(head)}</p>", "<h2>Releases</h2>", "<ul>"]
     for p in review["releases"]:
         c = p["counts"]
-        line = (f"{p['product']} {p['kind']} {p['version']} (severity {p['severity']}, {p['status']}): "
-                f"{mime.header_safe(p['title'], limit=300)}. Notified {c['notified']}, failed {c['failed']}, "
-                f"suppressed {c['suppressed']}; {c['downloaders']} downloader(s), {c['downloaded']} download(s).")  # fmt: skip
+        line = (
+            f"{p['product']} {p['kind']} {p['version']} (severity {p['severity']}, {p['status']}): "
+            f"{mime.header_safe(p['title'], limit=300)}. Notified {c['notified']}, failed {c['failed']}, "
+            f"suppressed {c['suppressed']}; {c['downloaders']} downloader(s), {c['downloaded']} download(s)."
+        )
         who = [f"notified {n['email']} ({n['role']}, {n['status']}) at {n['at']}" for n in p["notified"]]
         who += [f"downloaded by {d['email']} first at {d['first_at']} ({d['clicks']} click(s))" for d in p["downloads"]]
         text += [f"- {line}", *(f"    {w}" for w in who)]
         page += [f"<li>{e(line)}<ul>", *(f"<li>{e(w)}</li>" for w in who), "</ul></li>"]
     page.append("</ul>")
     sections = [
-        ("Nobody has downloaded yet", [f"severity {w['severity']}: {w['product']} {w['version']} "
-                                       f"{mime.header_safe(w['title'], limit=300)}" for w in review["not_downloaded"]]),
-        ("Recalls", [f"{r['version']} ({r['id']}): {len(r['recalled'])} recall notice(s); the recalled build was "
-                     f"{'downloaded' if r['build_downloaded'] else 'not downloaded'}" for r in review["recalls"]]),
+        (
+            "Nobody has downloaded yet",
+            [
+                f"severity {w['severity']}: {w['product']} {w['version']} {mime.header_safe(w['title'], limit=300)}"
+                for w in review["not_downloaded"]
+            ],
+        ),
+        (
+            "Recalls",
+            [
+                f"{r['version']} ({r['id']}): {len(r['recalled'])} recall notice(s); the recalled build was "
+                f"{'downloaded' if r['build_downloaded'] else 'not downloaded'}"
+                for r in review["recalls"]
+            ],
+        ),
         ("Suppressed contacts", [f"{s['email']} ({s['role']})" for s in review["contacts"]["suppressed"]]),
-        ("Bouncing contacts", [f"{b['email']}: {b['transient_bounces']} transient bounce(s)"
-                               for b in review["contacts"]["bouncing"]]),
-    ]  # fmt: skip
+        (
+            "Bouncing contacts",
+            [f"{b['email']}: {b['transient_bounces']} transient bounce(s)" for b in review["contacts"]["bouncing"]],
+        ),
+    ]
     for title, items in sections:
         text += ["", f"{title}:", *(f"- {i}" for i in items or ["none"])]
         page += [f"<h2>{e(title)}</h2>", "<ul>", *(f"<li>{e(i)}</li>" for i in items or ["none"]), "</ul>"]

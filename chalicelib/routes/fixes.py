@@ -31,8 +31,17 @@ def catalog_download(release_id: str) -> Any:
     w = wiring.get()
     request = bp.current_request
     base = w.settings.public_base_url
-    url = fixes.download_url(w.table, w.blobs, identity_of(request), release_id, ip=source_ip(request),
-                             user_agent=header(request, "user-agent"),
-                             successor_href=lambda rid: f"{base}/catalog/{rid}/download")  # fmt: skip
-    return Response(body="", status_code=302,
-                    headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})  # fmt: skip
+    url = fixes.download_url(
+        w.table,
+        w.blobs,
+        identity_of(request),
+        release_id,
+        ip=source_ip(request),
+        user_agent=header(request, "user-agent"),
+        successor_href=lambda rid: f"{base}/catalog/{rid}/download",
+    )
+    return Response(
+        body="",
+        status_code=302,
+        headers={"Location": url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )

@@ -115,11 +115,17 @@ def send_digests(event: object) -> None:
 
     w = wiring.get()
     context = getattr(event, "context", None)
-    digest_run.run(digest_run.DigestDeps(
-        table=w.table, mailer=w.mailer, urls=link_maker(), link_days=w.settings.download_link_days,
-        quota=w.quota, share=w.settings.send_share,
-        remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
-    ))  # fmt: skip
+    digest_run.run(
+        digest_run.DigestDeps(
+            table=w.table,
+            mailer=w.mailer,
+            urls=link_maker(),
+            link_days=w.settings.download_link_days,
+            quota=w.quota,
+            share=w.settings.send_share,
+            remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
+        )
+    )
 
 
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)

@@ -24,8 +24,12 @@ def _checked_query() -> dict[str, str]:
 
     request = bp.current_request
     q = {k: query_param(request, k) for k in _PARAMS}
-    wanted = {"response_type": "code", "client_id": wiring.get().settings.jwt_audience,
-              "redirect_uri": signin.callback_url(), "code_challenge_method": "S256"}  # fmt: skip
+    wanted = {
+        "response_type": "code",
+        "client_id": wiring.get().settings.jwt_audience,
+        "redirect_uri": signin.callback_url(),
+        "code_challenge_method": "S256",
+    }
     wrong = [k for k, value in wanted.items() if q[k] != value] + [k for k in ("state", "code_challenge") if not q[k]]
     if wrong:
         raise BadRequest(f"Query parameter '{wrong[0]}' is missing or not this app's.", code="invalid_request")

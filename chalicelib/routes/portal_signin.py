@@ -29,8 +29,9 @@ def callback() -> Response:
 
     request = bp.current_request
     try:
-        token, next_path = signin.finish(session.cookies(request).get(session.SIGNIN), query_param(request, "state"),
-                                         query_param(request, "code"))  # fmt: skip
+        token, next_path = signin.finish(
+            session.cookies(request).get(session.SIGNIN), query_param(request, "state"), query_param(request, "code")
+        )
     except PatchcastError as err:
         return pages.render("signed_out.html", status=err.status, title="Sign-in failed", message=err.message)
     cookies = [session.set_cookie(session.SESSION, token, 3600), session.set_cookie(session.SIGNIN, "", 0)]

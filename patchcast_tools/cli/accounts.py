@@ -201,7 +201,7 @@ def _review_text(review: dict[str, Any]) -> str:
         for r in review["releases"]
     ]
     lines += [f"  not downloaded: sev {w['severity']} {w['product']} {w['version']}" for w in review["not_downloaded"]]
-    return "\n".join(lines)  # fmt: skip
+    return "\n".join(lines)
 
 
 def cmd_accounts_review(args: argparse.Namespace) -> None:

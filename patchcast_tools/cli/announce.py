@@ -56,9 +56,10 @@ def _text_options(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 def register(sub: Any) -> None:
     announce = sub.add_parser(
-        "announce", help="announce upcoming releases to Elite accounts, move or cancel them",
+        "announce",
+        help="announce upcoming releases to Elite accounts, move or cancel them",
         description="Advance notices of upcoming releases, with calendar invitations (Elite accounts).",
-    ).add_subparsers(dest="action", required=True, metavar="SUBCOMMAND", title="subcommands")  # fmt: skip
+    ).add_subparsers(dest="action", required=True, metavar="SUBCOMMAND", title="subcommands")
     create = announce.add_parser("create", help="announce an upcoming release; prints its id")
     add_common(create)
     create.add_argument("--product", required=True, help="the product id")

@@ -13,8 +13,10 @@ from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import Api, CliError, add_common, emit
 
 KINDS = ["patch", "service-pack", "feature-pack", "update", "critical-solution"]
-_APPLIES = ("the version lines it is for, e.g. 13.4,13.5 (or the option once per line); only contacts running one "
-            "of them are told (default: every line)")  # fmt: skip
+_APPLIES = (
+    "the version lines it is for, e.g. 13.4,13.5 (or the option once per line); only contacts running one "
+    "of them are told (default: every line)"
+)
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:

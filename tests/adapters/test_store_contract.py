@@ -32,11 +32,20 @@ def _world(store: Any, *tiers: str, subscribers: int = 1) -> tuple[str, list[Acc
     product = unique("P")
     accounts = [Account(unique(f"{t}-"), t, t, (product,), date(2026, 1, 1), date(2030, 12, 31)) for t in tiers]
     subs = [
-        Subscription(a.account_id, f"s{n}", f"u{n}@{a.account_id}.example", (product,), ("patch",), 4, ("ga",),
-                     SubscriptionStatus.ACTIVE, now_iso())
+        Subscription(
+            a.account_id,
+            f"s{n}",
+            f"u{n}@{a.account_id}.example",
+            (product,),
+            ("patch",),
+            4,
+            ("ga",),
+            SubscriptionStatus.ACTIVE,
+            now_iso(),
+        )
         for a in accounts
         for n in range(subscribers)
-    ]  # fmt: skip
+    ]
     store.put_product(Product(product, product))
     if isinstance(store, MemoryStore):
         for a in accounts:
@@ -50,8 +59,9 @@ def _world(store: Any, *tiers: str, subscribers: int = 1) -> tuple[str, list[Acc
 
 def _release(store: Any, product: str, **kw: Any) -> Release:
     fields: dict[str, Any] = {"status": ReleaseStatus.PUBLISHED, **kw}
-    release = Release(unique("r"), product, "1.0", "patch", 2, "ga", "Fix", "Fixes", created_at=now_iso(),
-                      created_by="re", **fields)  # fmt: skip
+    release = Release(
+        unique("r"), product, "1.0", "patch", 2, "ga", "Fix", "Fixes", created_at=now_iso(), created_by="re", **fields
+    )
     store.create_release(release)
     return release
 
@@ -61,8 +71,13 @@ def test_a_batch_is_claimed_by_one_finished_once_and_its_records_kept_either_way
     first = store.claim_batch(release_id, batch, lease_seconds=60, max_attempts=3, queue="q", body={"a": 1})
     busy = store.claim_batch(release_id, batch, lease_seconds=60, max_attempts=3)
     r1, r2 = (Recipient("a", f"s{n}", f"u{n}@a.example", "elite") for n in range(2))
-    finished = store.finish_batch(release_id, batch, {"sent": 1}, tally={"elite#subscriber#sent": 1},
-                                  records=[DeliveryOutcome(r1, DeliveryStatus.SENT, message_id="m1")])  # fmt: skip
+    finished = store.finish_batch(
+        release_id,
+        batch,
+        {"sent": 1},
+        tally={"elite#subscriber#sent": 1},
+        records=[DeliveryOutcome(r1, DeliveryStatus.SENT, message_id="m1")],
+    )
     again = store.finish_batch(release_id, batch, {"sent": 1}, records=[DeliveryOutcome(r2, DeliveryStatus.SENT)])
     assert (first.status, first.attempts, busy.status) == (ClaimStatus.CLAIMED, 1, ClaimStatus.BUSY)
     assert (finished, again) == (True, False)
@@ -130,9 +145,11 @@ def test_the_audience_comes_elite_first_a_page_at_a_time(store: Any) -> None:
         if cursor is None:
             break
     assert [(e.account_id, e.subscription_id) for e in seen] == [
-        (accounts[1].account_id, "s0"), (accounts[1].account_id, "s1"),
-        (accounts[0].account_id, "s0"), (accounts[0].account_id, "s1"),
-    ]  # fmt: skip
+        (accounts[1].account_id, "s0"),
+        (accounts[1].account_id, "s1"),
+        (accounts[0].account_id, "s0"),
+        (accounts[0].account_id, "s1"),
+    ]
     assert seen[0].tier == "elite" and seen[0].kinds == ("patch",) and seen[0].max_severity == 4
     planning, _ = store.audience_page(product, limit=1, cursor=None, planning_only=True)
     assert planning[0].subscription_id == "s0" and planning[0].tier == ""
@@ -164,10 +181,15 @@ def test_delivery_records_page_in_order_and_the_recheck_reads_them_consistently(
 def test_a_release_moves_only_from_the_states_named_and_its_first_page_is_queued_once(store: Any) -> None:
     product, _, _ = _world(store, "premium")
     release = _release(store, product, status=ReleaseStatus.AVAILABLE)
-    wrong = store.transition_release(release.release_id, from_status=[ReleaseStatus.SCHEDULED],
-                                     to_status=ReleaseStatus.PUBLISHED)  # fmt: skip
-    moved = store.transition_release(release.release_id, from_status=[ReleaseStatus.AVAILABLE],
-                                     to_status=ReleaseStatus.PUBLISHED, published_at="2026-01-01T00:00:00Z")  # fmt: skip
+    wrong = store.transition_release(
+        release.release_id, from_status=[ReleaseStatus.SCHEDULED], to_status=ReleaseStatus.PUBLISHED
+    )
+    moved = store.transition_release(
+        release.release_id,
+        from_status=[ReleaseStatus.AVAILABLE],
+        to_status=ReleaseStatus.PUBLISHED,
+        published_at="2026-01-01T00:00:00Z",
+    )
     assert wrong is None and moved.status == ReleaseStatus.PUBLISHED and moved.published_at == "2026-01-01T00:00:00Z"
     assert store.claim_queueing(release.release_id, "fanout", lease_seconds=60) is True
     assert store.claim_queueing(release.release_id, "fanout", lease_seconds=60) is False
@@ -182,10 +204,18 @@ def test_the_schedule_publishes_only_a_release_whose_time_has_come(store: Any) -
     product, _, _ = _world(store, "premium")
     release = _release(store, product, status=ReleaseStatus.AVAILABLE, notify_at="2026-06-01T00:00:00Z")
     scheduled = store.schedule_release(release)
-    early = store.transition_release(release.release_id, from_status=[ReleaseStatus.SCHEDULED],
-                                     to_status=ReleaseStatus.PUBLISHED, due_by="2026-05-31T23:59:59Z")  # fmt: skip
-    due = store.transition_release(release.release_id, from_status=[ReleaseStatus.SCHEDULED],
-                                   to_status=ReleaseStatus.PUBLISHED, due_by="2026-06-01T00:00:00Z")  # fmt: skip
+    early = store.transition_release(
+        release.release_id,
+        from_status=[ReleaseStatus.SCHEDULED],
+        to_status=ReleaseStatus.PUBLISHED,
+        due_by="2026-05-31T23:59:59Z",
+    )
+    due = store.transition_release(
+        release.release_id,
+        from_status=[ReleaseStatus.SCHEDULED],
+        to_status=ReleaseStatus.PUBLISHED,
+        due_by="2026-06-01T00:00:00Z",
+    )
     assert scheduled.status == ReleaseStatus.SCHEDULED and early is None and due.status == ReleaseStatus.PUBLISHED
 
 
@@ -198,7 +228,14 @@ def test_a_fresh_link_once_per_window_and_a_downloader_once(store: Any) -> None:
     store.release_fresh_link(*ids)
     assert store.claim_fresh_link(*ids, window=900) is True
     assert store.download_context(*ids)[3] is False
-    store.record_download(release.release_id, account_id=acct.account_id, subscription_id=sub.subscription_id,
-                          ip="192.0.2.1", user_agent="curl", email=sub.email, tier="premium")  # fmt: skip
+    store.record_download(
+        release.release_id,
+        account_id=acct.account_id,
+        subscription_id=sub.subscription_id,
+        ip="192.0.2.1",
+        user_agent="curl",
+        email=sub.email,
+        tier="premium",
+    )
     found, account, subscription, before = store.download_context(*ids)
     assert (found, account, subscription, before) == (release, acct, sub, True)

@@ -37,8 +37,22 @@ def patchctl(app_client: Client, monkeypatch: pytest.MonkeyPatch, capsys: pytest
 def test_announce_create_list_move_and_cancel(patchctl: Any, wired: Any) -> None:
     product = f"P{uuid.uuid4().hex[:8]}"
     wired.table.put_product(Product(product, "Product"))
-    made = patchctl("announce", "create", "--product", product, "--kind", "update", "--version", "2.0",
-                    "--planned-for", SOON, "--title", "Update 2", "--summary", "Planned").strip()  # fmt: skip
+    made = patchctl(
+        "announce",
+        "create",
+        "--product",
+        product,
+        "--kind",
+        "update",
+        "--version",
+        "2.0",
+        "--planned-for",
+        SOON,
+        "--title",
+        "Update 2",
+        "--summary",
+        "Planned",
+    ).strip()
     assert made.startswith("an-")
     listed = patchctl("announce", "list")
     assert listed.splitlines()[0].split()[:3] == ["id", "status", "product"]
@@ -53,10 +67,38 @@ def test_announce_errors_name_the_field(patchctl: Any, wired: Any) -> None:
     product = f"P{uuid.uuid4().hex[:8]}"
     wired.table.put_product(Product(product, "Product"))
     with pytest.raises(CliError, match="planned_for"):
-        patchctl("announce", "create", "--product", product, "--kind", "update", "--version", "2.0",
-                 "--planned-for", "2001-01-01", "--title", "Old", "--summary", "Past")  # fmt: skip
+        patchctl(
+            "announce",
+            "create",
+            "--product",
+            product,
+            "--kind",
+            "update",
+            "--version",
+            "2.0",
+            "--planned-for",
+            "2001-01-01",
+            "--title",
+            "Old",
+            "--summary",
+            "Past",
+        )
     with pytest.raises(CliError, match="--planned-for"):
         patchctl("announce", "move", "an-x")
     with pytest.raises(SystemExit):  # argparse names the option and its choices
-        patchctl("announce", "create", "--product", product, "--kind", "critical-solution", "--version", "1",
-                 "--planned-for", SOON, "--title", "T", "--summary", "S")  # fmt: skip
+        patchctl(
+            "announce",
+            "create",
+            "--product",
+            product,
+            "--kind",
+            "critical-solution",
+            "--version",
+            "1",
+            "--planned-for",
+            SOON,
+            "--title",
+            "T",
+            "--summary",
+            "S",
+        )

@@ -67,24 +67,42 @@ def _world(table: Any) -> World:
             now_iso(),
         )
 
-    subs = [sub("elite", 0), sub("elite", 1, ("patch",)), sub("elite", 2, max_severity=2),
-            sub("premium", 0), sub("xtreme", 0)]  # fmt: skip
+    subs = [
+        sub("elite", 0),
+        sub("elite", 1, ("patch",)),
+        sub("elite", 2, max_severity=2),
+        sub("premium", 0),
+        sub("xtreme", 0),
+    ]
     table.bulk_load(list(accounts.values()), subs)
-    return World(product, accounts, [subs[0].email, str(accounts["elite"].csm_email)],
-                 [s.email for s in subs[1:]] + [str(accounts["premium"].csm_email)])  # fmt: skip
+    return World(
+        product,
+        accounts,
+        [subs[0].email, str(accounts["elite"].csm_email)],
+        [s.email for s in subs[1:]] + [str(accounts["premium"].csm_email)],
+    )
 
 
 def _body(world: World, **changes: Any) -> dict[str, Any]:
-    return {"product": world.product, "kind": "service-pack", "version": "14.0", "planned_for": PLANNED,
-            "title": "Service pack 14", "summary": "Ledger speed-ups.", "known_issues": "Reindex takes an hour.",
-            **changes}  # fmt: skip
+    return {
+        "product": world.product,
+        "kind": "service-pack",
+        "version": "14.0",
+        "planned_for": PLANNED,
+        "title": "Service pack 14",
+        "summary": "Ledger speed-ups.",
+        "known_issues": "Reindex takes an hour.",
+        **changes,
+    }
 
 
 def _planned(wired: Any, announcement_id: str) -> bool:
     """Whether the fan-out of the announcement's latest notice finished its last page (its batches queued)."""
-    got = wired.table._db.query(TableName=wired.table.name, KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-                                ExpressionAttributeValues={":pk": {"S": f"RELEASE#{announcement_id}"},
-                                                           ":sk": {"S": "PAGE#"}})  # fmt: skip
+    got = wired.table._db.query(
+        TableName=wired.table.name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+        ExpressionAttributeValues={":pk": {"S": f"RELEASE#{announcement_id}"}, ":sk": {"S": "PAGE#"}},
+    )
     return sum("done_at" in i for i in got["Items"]) >= wired.table.get_announcement(announcement_id).sequence + 1
 
 
@@ -142,9 +160,11 @@ def test_an_announcement_reaches_the_elite_contacts_who_want_it_and_the_csm_and_
         assert str(event["ORGANIZER"]) == f"mailto:{world.accounts['elite'].csm_email}"
         assert "[Planned]" in str(msg["Subject"])
     # AND only the elite tier's part of the audience was read: one page, no premium or xtreme page
-    pages = wired.table._db.query(TableName=wired.table.name, KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
-                                  ExpressionAttributeValues={":pk": {"S": f"RELEASE#{created['id']}"},
-                                                             ":sk": {"S": "PAGE#"}})["Items"]  # fmt: skip
+    pages = wired.table._db.query(
+        TableName=wired.table.name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+        ExpressionAttributeValues={":pk": {"S": f"RELEASE#{created['id']}"}, ":sk": {"S": "PAGE#"}},
+    )["Items"]
     assert [p["SK"]["S"] for p in pages] == ["PAGE#announce#0"]
     subscriber = next(m for m in sent if str(m["To"]) == world.wanted[0])
     assert f"mailto:{world.accounts['elite'].csm_email}?subject=" in subscriber.get_body(("plain",)).get_content()
@@ -159,20 +179,25 @@ def test_moving_and_cancelling_reach_the_same_people_threaded_with_the_same_uid_
     before = len(sent_messages(wired.settings.names.stage))
     created = _announce(app_client, world)
     first = {str(m["To"]): m for m in _sent_since(wired, runner, before, len(world.wanted), about=created["id"])}
-    records = {r.email: r.message_id for r in wired.table.account_deliveries(
-        created["id"], "announce", world.accounts["elite"].account_id)}  # fmt: skip
+    records = {
+        r.email: r.message_id
+        for r in wired.table.account_deliveries(created["id"], "announce", world.accounts["elite"].account_id)
+    }
 
     # AND since then the elite subscriber stopped asking for service packs (the calendar entry is still theirs)
     wired.table._db.update_item(
-        TableName=wired.table.name, UpdateExpression="SET kinds = :k", ExpressionAttributeValues={":k": {"L": [{"S": "patch"}]}},
+        TableName=wired.table.name,
+        UpdateExpression="SET kinds = :k",
+        ExpressionAttributeValues={":k": {"L": [{"S": "patch"}]}},
         Key={"PK": {"S": f"ACCOUNT#{world.accounts['elite'].account_id}"}, "SK": {"S": "SUB#s0"}},
-    )  # fmt: skip
+    )
 
     # WHEN it moves to a later date
     later = (date.fromisoformat(PLANNED) + timedelta(days=7)).isoformat()
     before = len(sent_messages(wired.settings.names.stage))
-    resp = app_client.http.patch(f"/announcements/{created['id']}", headers=auth("release-engineer"),
-                                 body=json.dumps({"planned_for": later}))  # fmt: skip
+    resp = app_client.http.patch(
+        f"/announcements/{created['id']}", headers=auth("release-engineer"), body=json.dumps({"planned_for": later})
+    )
     assert resp.status_code == 200 and json.loads(resp.body)["sequence"] == 1
     moved = _sent_since(wired, runner, before, len(world.wanted), about=created["id"])
 
@@ -201,8 +226,9 @@ def test_moving_and_cancelling_reach_the_same_people_threaded_with_the_same_uid_
         assert int(event["SEQUENCE"]) == 2 and event["UID"] == _event(first[str(msg["To"])])["UID"]
         assert msg["In-Reply-To"] == ses_message_id_header(records[str(msg["To"])], "us-east-1")
     # AND a cancelled announcement no longer moves
-    resp = app_client.http.patch(f"/announcements/{created['id']}", headers=auth("release-engineer"),
-                                 body=json.dumps({"title": "Again"}))  # fmt: skip
+    resp = app_client.http.patch(
+        f"/announcements/{created['id']}", headers=auth("release-engineer"), body=json.dumps({"title": "Again"})
+    )
     assert resp.status_code == 409
 
 
@@ -215,12 +241,27 @@ def test_the_published_release_threads_under_the_announcement_and_marks_it_relea
     created = _announce(app_client, world)
     _sent_since(wired, runner, before, len(world.wanted))
     elite = world.accounts["elite"].account_id
-    parent = next(r.message_id for r in wired.table.account_deliveries(created["id"], "announce", elite)
-                  if r.email == world.wanted[0])  # fmt: skip
+    parent = next(
+        r.message_id
+        for r in wired.table.account_deliveries(created["id"], "announce", elite)
+        if r.email == world.wanted[0]
+    )
 
     # WHEN the release of that product and version is published
-    release = Release(f"rel-{uuid.uuid4().hex[:8]}", world.product, "14.0", "service-pack", 3, "ga", "SP 14",
-                      "Speed-ups", "available", now_iso(), "test", article_url="https://kb.example/sp14")  # fmt: skip
+    release = Release(
+        f"rel-{uuid.uuid4().hex[:8]}",
+        world.product,
+        "14.0",
+        "service-pack",
+        3,
+        "ga",
+        "SP 14",
+        "Speed-ups",
+        "available",
+        now_iso(),
+        "test",
+        article_url="https://kb.example/sp14",
+    )
     wired.table.create_release(release)
     before = len(sent_messages(wired.settings.names.stage))
     publishing.publish(wired.table, wired.queues, release.release_id)
@@ -230,8 +271,9 @@ def test_the_published_release_threads_under_the_announcement_and_marks_it_relea
     notice = next(m for m in sent if str(m["To"]) == world.wanted[0])
     assert notice["In-Reply-To"] == ses_message_id_header(parent, "us-east-1") == notice["References"]
     csm = next(m for m in sent if str(m["To"]) == world.wanted[1])
-    csm_parent = next(r.message_id for r in wired.table.account_deliveries(created["id"], "announce", elite)
-                      if r.role == "csm")  # fmt: skip
+    csm_parent = next(
+        r.message_id for r in wired.table.account_deliveries(created["id"], "announce", elite) if r.role == "csm"
+    )
     assert str(csm["Subject"]).startswith("[CSM]") and csm["In-Reply-To"] == ses_message_id_header(
         csm_parent, "us-east-1"
     )
@@ -256,8 +298,11 @@ def test_taking_the_advance_notice_away_from_elite_stops_the_announcement(
     _sent_since(wired, runner, before, 0, about=created["id"])
 
     # THEN nobody is sent anything, and no elite customer may list it
-    assert [m for m in sent_messages(wired.settings.names.stage)[before:]
-            if world.product in str(parse(m["raw"])["Subject"])] == []  # fmt: skip
+    assert [
+        m
+        for m in sent_messages(wired.settings.names.stage)[before:]
+        if world.product in str(parse(m["raw"])["Subject"])
+    ] == []
     assert list(wired.table.delivery_outcomes(created["id"], "announce")) == []
     customer = auth("customer", world.accounts["elite"].account_id, world.wanted[0])
     assert app_client.http.get("/announcements", headers=customer).status_code == 403
@@ -285,8 +330,9 @@ def test_the_same_announcement_posted_again_is_the_same_one_and_is_sent_once(
     assert again["id"] == first["id"]
     sent = _sent_since(wired, runner, before, len(world.wanted), about=first["id"])
     assert sorted(str(m["To"]) for m in sent) == sorted(world.wanted)
-    other = app_client.http.post("/announcements", headers=auth("release-engineer"),
-                                 body=json.dumps(_body(world, title="Another")))  # fmt: skip
+    other = app_client.http.post(
+        "/announcements", headers=auth("release-engineer"), body=json.dumps(_body(world, title="Another"))
+    )
     assert other.status_code == 409
 
 
@@ -335,8 +381,9 @@ def test_a_bad_announcement_is_a_400_naming_the_field_and_writes_and_sends_nothi
     app_client: Client, wired: Any, runner: Any, mailer: FaultyMailer, changes: dict[str, Any], field: str
 ) -> None:
     world = _world(wired.table)
-    resp = app_client.http.post("/announcements", headers=auth("release-engineer"),
-                                body=json.dumps(_body(world, **changes)))  # fmt: skip
+    resp = app_client.http.post(
+        "/announcements", headers=auth("release-engineer"), body=json.dumps(_body(world, **changes))
+    )
     assert resp.status_code == 400, resp.body
     body = json.loads(resp.body)
     assert field in body["message"] and body["error"]
@@ -375,8 +422,9 @@ def test_a_bad_move_is_a_400_and_changes_and_sends_nothing(
 ) -> None:
     world = _world(wired.table)
     created = _announce(app_client, world)
-    resp = app_client.http.patch(f"/announcements/{created['id']}", headers=auth("release-engineer"),
-                                 body=json.dumps(change))  # fmt: skip
+    resp = app_client.http.patch(
+        f"/announcements/{created['id']}", headers=auth("release-engineer"), body=json.dumps(change)
+    )
     assert resp.status_code == 400, resp.body
     assert wired.table.get_announcement(created["id"], consistent=True).sequence == 0
     assert wired.table.get_announcement(created["id"], consistent=True).title == created["title"]
@@ -405,15 +453,21 @@ def test_moved_twice_before_the_first_update_went_out_each_gets_one_update_with_
     # WHEN it moves twice before the fan-out of the first move ran
     last = (date.fromisoformat(PLANNED) + timedelta(days=14)).isoformat()
     for planned in ((date.fromisoformat(PLANNED) + timedelta(days=7)).isoformat(), last):
-        resp = app_client.http.patch(f"/announcements/{created['id']}", headers=auth("release-engineer"),
-                                     body=json.dumps({"planned_for": planned}))  # fmt: skip
+        resp = app_client.http.patch(
+            f"/announcements/{created['id']}",
+            headers=auth("release-engineer"),
+            body=json.dumps({"planned_for": planned}),
+        )
         assert resp.status_code == 200
     before = len(sent_messages(wired.settings.names.stage))
     drain(runner, timeout=60, done=lambda: len(sent_messages(wired.settings.names.stage)) - before >= len(world.wanted))
     for _ in range(3):
         runner.pump()
     # THEN each recipient gets one update, the latest: SEQUENCE 2 on the last date
-    moved = [m for m in (parse(x["raw"]) for x in sent_messages(wired.settings.names.stage)[before:])
-             if str(m["To"]) in world.wanted]  # fmt: skip
+    moved = [
+        m
+        for m in (parse(x["raw"]) for x in sent_messages(wired.settings.names.stage)[before:])
+        if str(m["To"]) in world.wanted
+    ]
     assert sorted(str(m["To"]) for m in moved) == sorted(world.wanted)
     assert {(int(_event(m)["SEQUENCE"]), _event(m).decoded("DTSTART").isoformat()) for m in moved} == {(2, last)}

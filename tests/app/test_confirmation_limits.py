@@ -136,8 +136,9 @@ def test_concurrent_requests_cannot_take_an_account_past_50_an_hour(
     for n in range(46):
         address = f"{unique(f'seed{n}-')}@customer.example"
         now = int(time.time())
-        table.take_confirmation(table.confirmation_guards(table.confirmation_history(account, address), account,
-                                                          address, now))  # fmt: skip
+        table.take_confirmation(
+            table.confirmation_guards(table.confirmation_history(account, address), account, address, now)
+        )
     # WHEN eight more are asked for at the same moment, to eight addresses
     addresses = [f"{unique(f'race{n}-')}@customer.example" for n in range(8)]
     outcomes = _create_at_once(wired, [(account, product, a) for a in addresses])

@@ -38,8 +38,10 @@ def _recall_page(table: Table, release_id: str) -> list[str]:
 
 
 def _marker(table: Table, due: Any, account_id: str, subscription_id: str) -> dict[str, Any]:
-    got = table._db.get_item(TableName=table.name, Key={"PK": {"S": f"DIGEST#{digests.bucket(due)}"},
-                             "SK": {"S": f"{account_id}#{subscription_id}#SENT"}})["Item"]  # fmt: skip
+    got = table._db.get_item(
+        TableName=table.name,
+        Key={"PK": {"S": f"DIGEST#{digests.bucket(due)}"}, "SK": {"S": f"{account_id}#{subscription_id}#SENT"}},
+    )["Item"]
     return {k: next(iter(v.values())) for k, v in got.items()}
 
 
@@ -108,9 +110,21 @@ def test_a_late_retry_queues_a_notice_not_sent_yet_but_not_one_sent_instantly(ta
     # WHEN a retried page (both now digesting) queues them late for the next window
     due = _due("UTC")
     following = digests.due_after("daily", "UTC", due)
-    table.queue_digest_items([{"bucket": digests.bucket(following), "due": following.isoformat(), "late": True,
-                               "natural": digests.bucket(due), "frequency": "daily", "window": "tomorrow",
-                               "release_id": release.release_id, "recipient": p} for p in people])  # fmt: skip
+    table.queue_digest_items(
+        [
+            {
+                "bucket": digests.bucket(following),
+                "due": following.isoformat(),
+                "late": True,
+                "natural": digests.bucket(due),
+                "frequency": "daily",
+                "window": "tomorrow",
+                "release_id": release.release_id,
+                "recipient": p,
+            }
+            for p in people
+        ]
+    )
     # THEN only s1 is queued; s0's instant notice's record (its message id) stands
     page, _ = table.digest_page(digests.bucket(following), cursor=None, limit=1000)
     assert [i["subscription_id"] for i in page if i.get("release_id") == release.release_id] == ["s1"]

@@ -33,8 +33,9 @@ mailer = delivery_world.mailer  # the app's mailer, faulty on demand, counting w
 def _world(table: Table, n: int = 3, timezone: str = "UTC", digest: dict[str, str] | None = None) -> list[Subscription]:
     tag = uuid.uuid4().hex[:8]
     product = f"P{tag}"
-    account = Account(f"acct-{tag}", "Acme", "premium", (product,), date(2026, 1, 1), date(2030, 12, 31),
-                      timezone=timezone)  # fmt: skip
+    account = Account(
+        f"acct-{tag}", "Acme", "premium", (product,), date(2026, 1, 1), date(2030, 12, 31), timezone=timezone
+    )
     subs = [
         Subscription(
             account.account_id,
@@ -47,7 +48,7 @@ def _world(table: Table, n: int = 3, timezone: str = "UTC", digest: dict[str, st
             "active",
             now_iso(),
             digest=dict(DIGEST if digest is None else digest),
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
     table.bulk_load([account], subs)
@@ -56,9 +57,24 @@ def _world(table: Table, n: int = 3, timezone: str = "UTC", digest: dict[str, st
 
 def _publish(table: Table, product: str, severity: int = 3, version: str | None = None) -> Release:
     release_id = f"rel-{uuid.uuid4().hex[:10]}"
-    release = Release(release_id, product, version or release_id[-6:], "patch", severity, "ga", f"Fix {release_id}",
-                      "Fixes totals", "published", now_iso(), "test", filename="fix.zip", size=2048,
-                      sha256="ab" * 32, object_key=f"releases/{release_id}/fix.zip", published_at=now_iso())  # fmt: skip
+    release = Release(
+        release_id,
+        product,
+        version or release_id[-6:],
+        "patch",
+        severity,
+        "ga",
+        f"Fix {release_id}",
+        "Fixes totals",
+        "published",
+        now_iso(),
+        "test",
+        filename="fix.zip",
+        size=2048,
+        sha256="ab" * 32,
+        object_key=f"releases/{release_id}/fix.zip",
+        published_at=now_iso(),
+    )
     table.create_release(release)
     return release
 
@@ -124,8 +140,13 @@ def test_fanout_queues_digested_notices_and_the_runner_sends_one_email_listing_e
     downloads = [line for line in body.splitlines() if line.startswith("Download: ")]
     assert len(set(downloads)) == 2
     # AND the delivery record, written when fan-out queued the notice, names its window; read, it says sent
-    record = table._db.get_item(TableName=table.name, Key={"PK": {"S": f"RELEASE#{low[0].release_id}"},
-                                "SK": {"S": f"DELIVERY#release#{subs[0].account_id}#s0#subscriber"}})["Item"]  # fmt: skip
+    record = table._db.get_item(
+        TableName=table.name,
+        Key={
+            "PK": {"S": f"RELEASE#{low[0].release_id}"},
+            "SK": {"S": f"DELIVERY#release#{subs[0].account_id}#s0#subscriber"},
+        },
+    )["Item"]
     assert record["status"]["S"] == "digest" and record["digest"]["S"] == digests.bucket(_due("UTC"))
     read = {d.recipient.subscription_id: d for d in table.delivery_outcomes(low[0].release_id, "release")}
     assert {s: d.status for s, d in read.items()} == {"s0": "sent", "s1": "sent", "s2": "sent"}
@@ -139,8 +160,13 @@ def test_a_release_yanked_before_the_digest_is_left_out_and_its_successor_appear
     first, successor, other = (_publish(table, product) for _ in range(3))
     for r in (first, successor, other):
         _fan_out(table, r)
-    recall.yank(table, QueueRecorder(), ENGINEER, first.release_id,
-                {"reason": "breaks totals", "superseded_by": successor.release_id})  # fmt: skip
+    recall.yank(
+        table,
+        QueueRecorder(),
+        ENGINEER,
+        first.release_id,
+        {"reason": "breaks totals", "superseded_by": successor.release_id},
+    )
     assert _run(table, mailer, _due("Asia/Kolkata")) == 1
     body = text_of(_last_digest(provisioned, subs[0].email))
     assert f"Fix {first.release_id}" not in body
@@ -168,9 +194,11 @@ def test_a_change_to_instant_mid_window_sends_later_releases_at_once_and_the_que
     queued = _publish(table, product)
     _fan_out(table, queued)
     # s0 switches to instant; s1 unsubscribes
-    resp = app_client.http.patch(f"/subscriptions/{subs[0].subscription_id}",
-                                 headers=auth("customer", subs[0].account_id, subs[0].email),
-                                 body=json.dumps({"digest": {"3": "instant"}}))  # fmt: skip
+    resp = app_client.http.patch(
+        f"/subscriptions/{subs[0].subscription_id}",
+        headers=auth("customer", subs[0].account_id, subs[0].email),
+        body=json.dumps({"digest": {"3": "instant"}}),
+    )
     assert resp.status_code == 200 and json.loads(resp.body)["digest"] == {}  # the choice is replaced whole
     table.turn_off_subscription(subs[1].account_id, subs[1].subscription_id, "unsubscribed")
     later = _publish(table, product)
@@ -248,9 +276,11 @@ def test_a_bad_digest_choice_on_change_is_a_400_naming_the_field_and_changes_not
     table: Table, app_client: Any, choice: Any, field: str
 ) -> None:
     sub = _world(table, n=1)[0]
-    resp = app_client.http.patch(f"/subscriptions/{sub.subscription_id}",
-                                 headers=auth("customer", sub.account_id, sub.email),
-                                 body=json.dumps({"max_severity": 2, "digest": choice}))  # fmt: skip
+    resp = app_client.http.patch(
+        f"/subscriptions/{sub.subscription_id}",
+        headers=auth("customer", sub.account_id, sub.email),
+        body=json.dumps({"max_severity": 2, "digest": choice}),
+    )
     assert resp.status_code == 400, resp.body
     assert f"'{field}" in json.loads(resp.body)["message"]
     after = table.get_subscription(sub.account_id, sub.subscription_id)
@@ -260,8 +290,11 @@ def test_a_bad_digest_choice_on_change_is_a_400_naming_the_field_and_changes_not
 def test_a_digest_choice_is_kept_and_listed_as_given_without_the_instant_ones(table: Table, app_client: Any) -> None:
     sub = _world(table, n=1, digest={})[0]
     headers = auth("customer", sub.account_id, sub.email)
-    resp = app_client.http.patch(f"/subscriptions/{sub.subscription_id}", headers=headers,
-                                 body=json.dumps({"digest": {"2": "instant", "4": "weekly"}}))  # fmt: skip
+    resp = app_client.http.patch(
+        f"/subscriptions/{sub.subscription_id}",
+        headers=headers,
+        body=json.dumps({"digest": {"2": "instant", "4": "weekly"}}),
+    )
     assert resp.status_code == 200 and json.loads(resp.body)["digest"] == {"4": "weekly"}
     listed = json.loads(app_client.http.get("/subscriptions", headers=headers).body)["subscriptions"]
     assert [s["digest"] for s in listed] == [{"4": "weekly"}]
@@ -310,9 +343,20 @@ def test_a_late_item_whose_notice_an_earlier_window_sent_is_left_out(table: Tabl
     assert _run(table, mailer, due) == 1
     recipient = fanout_plan.Recipient(sub.account_id, sub.subscription_id, sub.email, "premium")
     following = digests.due_after("daily", "America/St_Johns", due)
-    table.queue_digest_items([{"bucket": digests.bucket(following), "due": following.isoformat(), "late": True,
-                               "frequency": "daily", "window": "tomorrow", "release_id": release.release_id,
-                               "natural": digests.bucket(due), "recipient": recipient}])  # fmt: skip
+    table.queue_digest_items(
+        [
+            {
+                "bucket": digests.bucket(following),
+                "due": following.isoformat(),
+                "late": True,
+                "frequency": "daily",
+                "window": "tomorrow",
+                "release_id": release.release_id,
+                "natural": digests.bucket(due),
+                "recipient": recipient,
+            }
+        ]
+    )
     # WHEN the next window is sent THEN that notice is not sent again
     assert _run(table, mailer, following) == 0
     assert mailer.accepted[sub.email] == 1

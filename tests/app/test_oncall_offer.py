@@ -16,8 +16,9 @@ from tests.app.delivery_world import QueueRecorder, load_world
 def _oncall_tiers(wired: Any, features: tuple[str, ...] | None) -> set[str]:
     """Fan out a severity-1 release of a new product (catalog ``features``; None: no entry) to one account
     per tier, always out of business hours; the tiers whose on-call contact got a copy."""
-    world = load_world(wired.table, per_tier=1, severity=1, oncall_email="oncall@customer.example",
-                       business_hours=(0, 0))  # fmt: skip
+    world = load_world(
+        wired.table, per_tier=1, severity=1, oncall_email="oncall@customer.example", business_hours=(0, 0)
+    )
     if features is not None:
         wired.table.put_product(Product(world.product, "Product", features))
     sent: list[tuple[str, dict[str, Any], int]] = []

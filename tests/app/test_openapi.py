@@ -77,10 +77,21 @@ def _valid_bodies(app_client: Client, provisioned: str) -> list[tuple[str, str, 
             engineer,
         ),
         ("/releases/{release_id}/yank", "post", f"/releases/{release['id']}/yank", {"reason": "broken"}, engineer),
-        ("/announcements", "post", "/announcements",
-         {"product": product, "kind": "update", "version": unique("v"), "planned_for": "2099-01-01", "title": "Update",
-          "summary": "Planned"}, engineer),
-    ]  # fmt: skip
+        (
+            "/announcements",
+            "post",
+            "/announcements",
+            {
+                "product": product,
+                "kind": "update",
+                "version": unique("v"),
+                "planned_for": "2099-01-01",
+                "title": "Update",
+                "summary": "Planned",
+            },
+            engineer,
+        ),
+    ]
 
 
 def test_documented_request_bodies_and_error_responses_match_what_the_routes_do(

@@ -77,8 +77,9 @@ def _get(client: Client, path: str, session: str) -> Any:
 
 
 def _post(client: Client, path: str, session: str, form: dict[str, Any]) -> Any:
-    return client.http.post(path, headers={**FORM, "Cookie": f"patchcast_session={session}"},
-                            body=urlencode(form, doseq=True))  # fmt: skip
+    return client.http.post(
+        path, headers={**FORM, "Cookie": f"patchcast_session={session}"}, body=urlencode(form, doseq=True)
+    )
 
 
 def _csrf(page: Any) -> str:
@@ -98,8 +99,9 @@ def test_a_callback_without_this_browsers_state_signs_nobody_in(app_client: Clie
     query = parse_qs(urlsplit(start.headers["Location"]).query)
     other = app_client.http.get("/portal/signin")  # another sign-in's cookie: its state and verifier differ
     pending = _cookie(other, "patchcast_signin").split(";")[0]
-    code = app_client.http.post(_path(start.headers["Location"]), headers=FORM,
-                                body=urlencode({"account": "acme", "email": "ops@acme.example"}))  # fmt: skip
+    code = app_client.http.post(
+        _path(start.headers["Location"]), headers=FORM, body=urlencode({"account": "acme", "email": "ops@acme.example"})
+    )
     back = _path(code.headers["Location"])
     assert app_client.http.get(back, headers={"Cookie": pending}).status_code == 400  # state differs
     assert app_client.http.get(back).status_code == 400  # no sign-in cookie at all
@@ -131,9 +133,12 @@ def _other_key_token(account: str) -> str:
 @pytest.mark.parametrize("kind", ["tampered", "expired", "other-key", "garbage"])
 def test_a_bad_session_cookie_means_signed_out(app_client: Client, kind: str) -> None:
     good = token("customer", "acme", "ops@acme.example")
-    cookie = {"tampered": good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
-              "expired": token("customer", "acme", "ops@acme.example", hours=-1),
-              "other-key": _other_key_token("acme"), "garbage": "not-a-jwt"}[kind]  # fmt: skip
+    cookie = {
+        "tampered": good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
+        "expired": token("customer", "acme", "ops@acme.example", hours=-1),
+        "other-key": _other_key_token("acme"),
+        "garbage": "not-a-jwt",
+    }[kind]
     resp = _get(app_client, "/portal/alerts", cookie)
     assert resp.status_code == 302 and _path(resp.headers["Location"]) == "/portal/signin?next=/portal/alerts"
 
@@ -169,9 +174,19 @@ def test_the_alerts_form_sets_version_lines_and_digests_as_the_api_does_and_refu
     refused = _post(app_client, "/portal/alerts", session, {**form, "email": bad, f"installed-{product}": "13.x"})
     assert refused.status_code == 400 and "installed" in refused.body.decode() and emails_to(provisioned, bad) == []
     address = f"{unique('pv')}@customer.example"
-    made = _post(app_client, "/portal/alerts", session,
-                 {**form, "email": address, f"installed-{product}": "13.4, 13.5.2", "digest-3": "daily",
-                  "digest-4": "weekly", "digest-2": "instant"})  # fmt: skip
+    made = _post(
+        app_client,
+        "/portal/alerts",
+        session,
+        {
+            **form,
+            "email": address,
+            f"installed-{product}": "13.4, 13.5.2",
+            "digest-3": "daily",
+            "digest-4": "weekly",
+            "digest-2": "instant",
+        },
+    )
     assert made.status_code == 303
     (sub,) = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", account)).body)["subscriptions"]
     assert sub["installed"] == {product: ["13.4", "13.5.2"]} and sub["digest"] == {"3": "daily", "4": "weekly"}
@@ -191,8 +206,12 @@ def test_alerts_create_edit_resend_and_remove_through_the_forms(
     session = token("customer", account, "a@customer.example")
     csrf = _csrf(_get(app_client, "/portal/alerts", session))
     address = f"{unique('pf')}@customer.example"
-    made = _post(app_client, "/portal/alerts", session,
-                 {"csrf": csrf, "email": address, "products": product, "kinds": ["critical-solution"], "max_severity": "1"})  # fmt: skip
+    made = _post(
+        app_client,
+        "/portal/alerts",
+        session,
+        {"csrf": csrf, "email": address, "products": product, "kinds": ["critical-solution"], "max_severity": "1"},
+    )
     assert made.status_code == 303 and len(emails_to(provisioned, address)) == 1
     (sub,) = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", account)).body)["subscriptions"]
     assert sub["status"] == "pending" and sub["kinds"] == ["critical-solution"]
@@ -202,13 +221,21 @@ def test_alerts_create_edit_resend_and_remove_through_the_forms(
     later(601)
     assert _post(app_client, f"/portal/alerts/{sub['id']}/confirmation", session, {"csrf": csrf}).status_code == 303
     assert len(emails_to(provisioned, address)) == 2
-    changed = _post(app_client, f"/portal/alerts/{sub['id']}", session,
-                    {"csrf": csrf, "products": product, "kinds": ["patch", "update"], "max_severity": "2"})  # fmt: skip
+    changed = _post(
+        app_client,
+        f"/portal/alerts/{sub['id']}",
+        session,
+        {"csrf": csrf, "products": product, "kinds": ["patch", "update"], "max_severity": "2"},
+    )
     assert changed.status_code == 303
     (sub,) = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", account)).body)["subscriptions"]
     assert sub["kinds"] == ["patch", "update"] and sub["max_severity"] == 2
-    bad = _post(app_client, f"/portal/alerts/{sub['id']}", session, {"csrf": csrf, "products": product, "kinds": "nope",
-                                                                      "max_severity": "2"})  # fmt: skip
+    bad = _post(
+        app_client,
+        f"/portal/alerts/{sub['id']}",
+        session,
+        {"csrf": csrf, "products": product, "kinds": "nope", "max_severity": "2"},
+    )
     assert bad.status_code == 400 and "kinds" in unescape(bad.body.decode())
     assert _post(app_client, f"/portal/alerts/{sub['id']}/remove", session, {"csrf": csrf}).status_code == 303
     assert (
@@ -219,13 +246,29 @@ def test_alerts_create_edit_resend_and_remove_through_the_forms(
 def test_another_accounts_subscription_or_release_is_404_in_the_portal(app_client: Client, wired: Any) -> None:
     mine, _ = _customer(app_client)
     theirs, their_product = _customer(app_client)
-    their_sub = json.loads(app_client.http.post("/subscriptions", headers=auth("customer", theirs), body=json.dumps(
-        {"email": f"{unique('t')}@customer.example", "products": [their_product], "kinds": ["patch"], "max_severity": 4})).body)["id"]  # fmt: skip
+    their_sub = json.loads(
+        app_client.http.post(
+            "/subscriptions",
+            headers=auth("customer", theirs),
+            body=json.dumps(
+                {
+                    "email": f"{unique('t')}@customer.example",
+                    "products": [their_product],
+                    "kinds": ["patch"],
+                    "max_severity": 4,
+                }
+            ),
+        ).body
+    )["id"]
     session = token("customer", mine, "m@customer.example")
     csrf = _csrf(_get(app_client, "/portal/alerts", session))
     for action in ("", "/remove", "/confirmation"):
-        resp = _post(app_client, f"/portal/alerts/{their_sub}{action}", session,
-                     {"csrf": csrf, "products": their_product, "kinds": "patch", "max_severity": "1"})  # fmt: skip
+        resp = _post(
+            app_client,
+            f"/portal/alerts/{their_sub}{action}",
+            session,
+            {"csrf": csrf, "products": their_product, "kinds": "patch", "max_severity": "1"},
+        )
         assert resp.status_code == 404, action
     (still,) = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", theirs)).body)["subscriptions"]
     assert still["max_severity"] == 4
@@ -244,8 +287,12 @@ def test_every_text_a_page_shows_is_escaped(app_client: Client, wired: Any) -> N
     evil = "<script>alert(1)</script>"
     account, product = _customer(app_client, name=f"Evil {evil} Ltd")
     release = _release(wired, product)
-    wired.table._db.update_item(TableName=wired.table.name, Key={"PK": {"S": f"RELEASE#{release.release_id}"}, "SK": {"S": "RELEASE"}},
-                                UpdateExpression="SET title = :t", ExpressionAttributeValues={":t": {"S": f"Fix {evil}"}})  # fmt: skip
+    wired.table._db.update_item(
+        TableName=wired.table.name,
+        Key={"PK": {"S": f"RELEASE#{release.release_id}"}, "SK": {"S": "RELEASE"}},
+        UpdateExpression="SET title = :t",
+        ExpressionAttributeValues={":t": {"S": f"Fix {evil}"}},
+    )
     session = token("customer", account, f"o'neil+{unique('x')}@customer.example")
     for path in ("/portal", "/portal/fixes", "/portal/alerts"):
         body = _get(app_client, path, session).body.decode()
@@ -292,11 +339,18 @@ def test_a_lapsed_account_gets_the_refusal_page_and_the_api_its_403(app_client: 
 def test_a_withdrawn_release_is_a_410_page_naming_its_successor(app_client: Client, wired: Any) -> None:
     account, product = _customer(app_client)
     old, new = _release(wired, product), _release(wired, product)
-    wired.table._db.update_item(TableName=wired.table.name, Key={"PK": {"S": f"RELEASE#{old.release_id}"}, "SK": {"S": "RELEASE"}},
-                                UpdateExpression="SET #s = :y, superseded_by = :n, superseded_version = :v, reason = :r",
-                                ExpressionAttributeNames={"#s": "status"},
-                                ExpressionAttributeValues={":y": {"S": "yanked"}, ":n": {"S": new.release_id},
-                                                           ":v": {"S": new.version}, ":r": {"S": "corrupts data"}})  # fmt: skip
+    wired.table._db.update_item(
+        TableName=wired.table.name,
+        Key={"PK": {"S": f"RELEASE#{old.release_id}"}, "SK": {"S": "RELEASE"}},
+        UpdateExpression="SET #s = :y, superseded_by = :n, superseded_version = :v, reason = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":y": {"S": "yanked"},
+            ":n": {"S": new.release_id},
+            ":v": {"S": new.version},
+            ":r": {"S": "corrupts data"},
+        },
+    )
     page = _get(
         app_client, f"/portal/fixes/{old.release_id}/download", token("customer", account, "y@customer.example")
     )
@@ -325,8 +379,11 @@ def test_confirming_is_a_post_a_get_changes_nothing_and_twice_is_200(app_client:
     assert app_client.http.post(confirm, headers=FORM, body="").status_code == 200
     assert mine()[0]["status"] == "active"
     token_only = confirm.split("token=", 1)[1]
-    again = app_client.http.post("/subscriptions/confirm", headers={"Content-Type": "application/json", "Accept": "application/json"},
-                                 body=json.dumps({"token": token_only.replace("%3D", "=")}))  # fmt: skip
+    again = app_client.http.post(
+        "/subscriptions/confirm",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        body=json.dumps({"token": token_only.replace("%3D", "=")}),
+    )
     assert again.status_code == 200 and json.loads(again.body)["status"] == "active"
 
 
@@ -388,11 +445,13 @@ def test_the_callback_checks_the_state_even_when_the_code_would_pass_pkce(app_cl
     cookie, held = _pending(app_client.http.get("/portal/signin"))
     challenge = base64.urlsafe_b64encode(hashlib.sha256(held["v"].encode()).digest()).rstrip(b"=").decode()
     code = local_issuer.issue_code(account="acme", email="ops@acme.example", challenge=challenge)
-    wrong = app_client.http.get(f"/portal/callback?{urlencode({'code': code, 'state': 'not-' + held['s']})}",
-                                headers={"Cookie": cookie})  # fmt: skip
+    wrong = app_client.http.get(
+        f"/portal/callback?{urlencode({'code': code, 'state': 'not-' + held['s']})}", headers={"Cookie": cookie}
+    )
     assert wrong.status_code == 400 and "patchcast_session=ey" not in str(wrong.headers.get("Set-Cookie"))
-    right = app_client.http.get(f"/portal/callback?{urlencode({'code': code, 'state': held['s']})}",
-                                headers={"Cookie": cookie})  # fmt: skip
+    right = app_client.http.get(
+        f"/portal/callback?{urlencode({'code': code, 'state': held['s']})}", headers={"Cookie": cookie}
+    )
     assert right.status_code == 302
 
 
@@ -400,11 +459,15 @@ def test_a_code_issued_for_another_sign_ins_challenge_fails_pkce(app_client: Cli
     mine = app_client.http.get("/portal/signin")
     cookie, held = _pending(mine)
     theirs = app_client.http.get("/portal/signin")  # an intercepted code belongs to another verifier
-    code = app_client.http.post(_path(theirs.headers["Location"]), headers=FORM,
-                                body=urlencode({"account": "acme", "email": "ops@acme.example"}))  # fmt: skip
+    code = app_client.http.post(
+        _path(theirs.headers["Location"]),
+        headers=FORM,
+        body=urlencode({"account": "acme", "email": "ops@acme.example"}),
+    )
     stolen = parse_qs(urlsplit(code.headers["Location"]).query)["code"][0]
-    resp = app_client.http.get(f"/portal/callback?{urlencode({'code': stolen, 'state': held['s']})}",
-                               headers={"Cookie": cookie})  # fmt: skip
+    resp = app_client.http.get(
+        f"/portal/callback?{urlencode({'code': stolen, 'state': held['s']})}", headers={"Cookie": cookie}
+    )
     assert resp.status_code == 400
 
 

@@ -47,8 +47,9 @@ def _published_world(wired: Any, runner: Any, app_client: Client, published_at: 
     delivered; the first Elite subscriber clicks it twice, then the release is yanked and recalled; a second
     release nobody downloads. Returns the world and the second release's id."""
     world = load_world(wired.table, per_tier=2, csm_email=f"{unique('csm')}@vendor.example")
-    release = dataclasses.replace(world.release, release_id=f"{world.release.release_id}-a", version="1.0.1",
-                                  created_at=published_at)  # made when it was published  # fmt: skip
+    release = dataclasses.replace(
+        world.release, release_id=f"{world.release.release_id}-a", version="1.0.1", created_at=published_at
+    )  # made when it was published
     wired.table.create_release(release)
     world, release_id = dataclasses.replace(world, release=release), release.release_id
     wired.table.set_release_fields(release_id, in_status="published", published_at=published_at, fanout_at=published_at)
@@ -56,14 +57,29 @@ def _published_world(wired: Any, runner: Any, app_client: Client, published_at: 
     runner.pump()
     elite = world.subscribers[0]
     for first in (True, False):
-        wired.table.record_download(release_id, account_id=elite.account_id, subscription_id=elite.subscription_id,
-                                    ip="10.0.0.1", user_agent="t", email=elite.email, tier="elite", first=first)  # fmt: skip
-    resp = app_client.http.post(f"/releases/{release_id}/yank", headers=auth("release-engineer"),
-                                body=json.dumps({"reason": "Breaks invoices"}))  # fmt: skip
+        wired.table.record_download(
+            release_id,
+            account_id=elite.account_id,
+            subscription_id=elite.subscription_id,
+            ip="10.0.0.1",
+            user_agent="t",
+            email=elite.email,
+            tier="elite",
+            first=first,
+        )
+    resp = app_client.http.post(
+        f"/releases/{release_id}/yank", headers=auth("release-engineer"), body=json.dumps({"reason": "Breaks invoices"})
+    )
     assert resp.status_code == 200, resp.body
     drain(runner, lambda: len(list(wired.table.delivery_outcomes(release_id, "recall"))) >= 2 * 3 + 1)
-    other = dataclasses.replace(world.release, release_id=f"{release_id}-b", version="1.1", severity=1,
-                                status="published", published_at=published_at)  # fmt: skip
+    other = dataclasses.replace(
+        world.release,
+        release_id=f"{release_id}-b",
+        version="1.1",
+        severity=1,
+        status="published",
+        published_at=published_at,
+    )
     wired.table.create_release(other)
     return world, other.release_id
 
@@ -126,8 +142,7 @@ def test_taking_the_review_away_from_elite_stops_it(
     monkeypatch.setitem(entitlements.TIERS, "elite", elite)
     before = len(sent_messages(wired.settings.names.stage))
     _schedule(app_client, "review_reports")
-    assert not [m for m in sent_messages(wired.settings.names.stage)[before:]
-                if world.accounts[0].csm_email in m["to"]]  # fmt: skip
+    assert not [m for m in sent_messages(wired.settings.names.stage)[before:] if world.accounts[0].csm_email in m["to"]]
     status, body = _get(app_client, f"/accounts/{world.accounts[0].account_id}/review", "support-admin")
     assert (status, body["error"]) == (409, "not_entitled")
 

@@ -30,15 +30,48 @@ def _account(wired: Any, days_left: int, *, active: int = 2) -> tuple[Account, l
     tag = unique("")
     product = f"P{tag}"
     end = datetime.now(UTC).date() + timedelta(days=days_left)
-    account = Account(f"end-{tag}", "Ending & Co <b>", "elite", (product,), end - timedelta(days=365), end,
-                      csm_email=f"csm.{tag}@vendor.example")  # fmt: skip
-    subs = [Subscription(account.account_id, f"s{i}", f"u{i}.{tag}@customer.example", (product,), ("patch",), 4,
-                         ("ga",), "active" if i < active else "unsubscribed", now_iso()) for i in range(active + 1)]  # fmt: skip
+    account = Account(
+        f"end-{tag}",
+        "Ending & Co <b>",
+        "elite",
+        (product,),
+        end - timedelta(days=365),
+        end,
+        csm_email=f"csm.{tag}@vendor.example",
+    )
+    subs = [
+        Subscription(
+            account.account_id,
+            f"s{i}",
+            f"u{i}.{tag}@customer.example",
+            (product,),
+            ("patch",),
+            4,
+            ("ga",),
+            "active" if i < active else "unsubscribed",
+            now_iso(),
+        )
+        for i in range(active + 1)
+    ]
     wired.table.put_product(Product(product, "Product"))
     wired.table.bulk_load([account], subs)
     stamp = now_iso()
-    wired.table.create_release(Release(f"rel-{tag}", product, "1.0", "patch", 2, "ga", "Fix", "Fixes", "published",
-                                       stamp, "test", published_at=stamp))  # fmt: skip
+    wired.table.create_release(
+        Release(
+            f"rel-{tag}",
+            product,
+            "1.0",
+            "patch",
+            2,
+            "ga",
+            "Fix",
+            "Fixes",
+            "published",
+            stamp,
+            "test",
+            published_at=stamp,
+        )
+    )
     return account, [s.email for s in subs[:active]] + [str(account.csm_email)]
 
 

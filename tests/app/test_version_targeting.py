@@ -28,9 +28,19 @@ RE = auth("release-engineer")
 def _subscriber(client: Client, moto: str, product: str, installed: dict[str, list[str]] | None) -> str:
     """A confirmed subscriber of ``product`` in an account of its own, running ``installed``; its address."""
     account, _ = _customer(client)
-    client.http.put(f"/accounts/{account}", headers=auth("support-admin"), body=json.dumps(
-        {"name": "V", "tier": "premium", "products": [product], "support_start": "2026-01-01",
-         "support_end": "2030-12-31"}))  # fmt: skip
+    client.http.put(
+        f"/accounts/{account}",
+        headers=auth("support-admin"),
+        body=json.dumps(
+            {
+                "name": "V",
+                "tier": "premium",
+                "products": [product],
+                "support_start": "2026-01-01",
+                "support_end": "2030-12-31",
+            }
+        ),
+    )
     address = f"{unique('v')}@customer.example"
     body = {**_new(), "products": [product], "email": address, **({"installed": installed} if installed else {})}
     resp = client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body))
@@ -81,18 +91,27 @@ def test_lines_change_with_patch_on_releases_and_subscriptions(app_client: Clien
     # a subscription's lines, and its audience entry with them
     account, (own,) = _customer(app_client)
     body = {**_new(), "products": [own], "email": f"{unique('p')}@customer.example"}
-    sub_id = json.loads(app_client.http.post("/subscriptions", headers=auth("customer", account),
-                                             body=json.dumps(body)).body)["id"]  # fmt: skip
-    resp = app_client.http.patch(f"/subscriptions/{sub_id}", headers=auth("customer", account),
-                                 body=json.dumps({"installed": {own: ["13.4"]}}))  # fmt: skip
+    sub_id = json.loads(
+        app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body)).body
+    )["id"]
+    resp = app_client.http.patch(
+        f"/subscriptions/{sub_id}", headers=auth("customer", account), body=json.dumps({"installed": {own: ["13.4"]}})
+    )
     assert resp.status_code == 200 and json.loads(resp.body)["installed"] == {own: ["13.4"]}, resp.body
 
 
 @pytest.mark.parametrize("bad", BAD_LINES.values(), ids=BAD_LINES.keys())
 def test_bad_applies_to_is_a_400_naming_it_and_writes_nothing(app_client: Client, bad: Any) -> None:
     product = _product(app_client)
-    body = {"product": product, "version": "13.4.7", "kind": "patch", "severity": 2, "title": "t",
-            "filename": "f.zip", "size": 1}  # fmt: skip
+    body = {
+        "product": product,
+        "version": "13.4.7",
+        "kind": "patch",
+        "severity": 2,
+        "title": "t",
+        "filename": "f.zip",
+        "size": 1,
+    }
     resp = app_client.http.post("/releases", headers=RE, body=json.dumps({**body, "applies_to": bad}))
     assert resp.status_code == 400 and "'applies_to'" in json.loads(resp.body)["message"], resp.body
     # nothing written: the same product, kind and version are still free
@@ -121,10 +140,14 @@ def test_bad_installed_is_a_400_naming_it_and_writes_nothing(
     assert _account_items(table, account) == ["CONTRACT"] and emails_to(provisioned, address) == []
     # and as a change of an existing subscription: refused, the subscription as it was
     body.pop("installed")
-    sub_id = json.loads(app_client.http.post("/subscriptions", headers=auth("customer", account),
-                                             body=json.dumps(body)).body)["id"]  # fmt: skip
-    resp = app_client.http.patch(f"/subscriptions/{sub_id}", headers=auth("customer", account),
-                                 body=json.dumps({"installed": installed, "max_severity": 1}))  # fmt: skip
+    sub_id = json.loads(
+        app_client.http.post("/subscriptions", headers=auth("customer", account), body=json.dumps(body)).body
+    )["id"]
+    resp = app_client.http.patch(
+        f"/subscriptions/{sub_id}",
+        headers=auth("customer", account),
+        body=json.dumps({"installed": installed, "max_severity": 1}),
+    )
     assert resp.status_code == 400 and "'installed" in json.loads(resp.body)["message"], resp.body
     mine = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", account)).body)["subscriptions"]
     assert mine[0]["installed"] is None and mine[0]["max_severity"] == _new()["max_severity"]

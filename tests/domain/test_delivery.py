@@ -54,8 +54,12 @@ def test_the_recheck_skips_who_opted_out_since_fan_out_and_never_emails_a_suppre
     store.suppress("pager@prem1.example")
     delivery.run(deps(store, mailer, queues), message)
     assert mailer.to() == ["u0@prem1.example"]
-    assert _statuses(store) == {"u0@prem1.example": "sent", "u1@prem1.example": "skipped",
-                                "u2@prem1.example": "suppressed", "pager@prem1.example": "suppressed"}  # fmt: skip
+    assert _statuses(store) == {
+        "u0@prem1.example": "sent",
+        "u1@prem1.example": "skipped",
+        "u2@prem1.example": "suppressed",
+        "pager@prem1.example": "suppressed",
+    }
 
 
 def test_throttled_recipients_go_back_alone_as_a_retry_batch() -> None:

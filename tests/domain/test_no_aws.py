@@ -21,8 +21,9 @@ print(json.dumps({"code": int(code), "aws": aws}))
 
 
 def test_the_domain_tests_pass_without_importing_boto3_or_moto() -> None:
-    out = subprocess.run([sys.executable, "-c", _RUN, str(HERE), __file__], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _RUN, str(HERE), __file__], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["code"] == 0, out.stdout[-3000:]
     assert result["aws"] == [], f"imported by the domain tests: {result['aws']}"

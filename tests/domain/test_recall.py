@@ -11,15 +11,21 @@ from tests.domain.world import ENGINEER, NAMES, Mailer, Queues, account, deps, s
 
 
 def _notified(store: object, *people: tuple[str, str, DeliveryStatus]) -> None:
-    outcomes = [DeliveryOutcome(Recipient("prem1", sub, email, "premium"), status, message_id=f"ses-{sub}")
-                for sub, email, status in people]  # fmt: skip
+    outcomes = [
+        DeliveryOutcome(Recipient("prem1", sub, email, "premium"), status, message_id=f"ses-{sub}")
+        for sub, email, status in people
+    ]
     store.record_deliveries("r1", "release", outcomes)  # type: ignore[attr-defined]
 
 
 def test_a_yank_queues_the_recall_once_and_plans_it_for_whom_the_notice_reached() -> None:
     store, queues = store_with(account("prem1", "premium"), subscribers=3, fanout_at="2026-01-01T00:00:00Z"), Queues()
-    _notified(store, ("s0", "u0@prem1.example", DeliveryStatus.SENT), ("s1", "u1@prem1.example", DeliveryStatus.FAILED),
-              ("s2", "u0@PREM1.example", DeliveryStatus.SENT))  # fmt: skip
+    _notified(
+        store,
+        ("s0", "u0@prem1.example", DeliveryStatus.SENT),
+        ("s1", "u1@prem1.example", DeliveryStatus.FAILED),
+        ("s2", "u0@PREM1.example", DeliveryStatus.SENT),
+    )
     yanked = recall.yank(store, queues, ENGINEER, "r1", {"reason": "breaks totals"})
     recall.yank(store, queues, ENGINEER, "r1", {"reason": "breaks totals"})
     (page,) = queues.on(NAMES.fanout_queue)

@@ -66,17 +66,36 @@ def account(account_id: str, tier: str, **kw: Any) -> Account:
 
 
 def subscription(acct: Account, n: int, *, email: str | None = None, **kw: Any) -> Subscription:
-    fields: dict[str, Any] = {"products": (PRODUCT,), "kinds": ("patch",), "max_severity": 4, "channels": ("ga",),
-                              "status": SubscriptionStatus.ACTIVE, **kw}  # fmt: skip
-    return Subscription(acct.account_id, f"s{n}", email or f"u{n}@{acct.account_id}.example",
-                        created_at=now_iso(), **fields)  # fmt: skip
+    fields: dict[str, Any] = {
+        "products": (PRODUCT,),
+        "kinds": ("patch",),
+        "max_severity": 4,
+        "channels": ("ga",),
+        "status": SubscriptionStatus.ACTIVE,
+        **kw,
+    }
+    return Subscription(
+        acct.account_id, f"s{n}", email or f"u{n}@{acct.account_id}.example", created_at=now_iso(), **fields
+    )
 
 
 def release(release_id: str = "r1", **kw: Any) -> Release:
-    fields: dict[str, Any] = {"product": PRODUCT, "version": "1.0", "kind": "patch", "severity": 2, "channel": "ga",
-                              "title": "Fix", "summary": "Fixes it", "status": ReleaseStatus.PUBLISHED,
-                              "created_at": now_iso(), "created_by": "re", "object_key": f"uploads/{release_id}/f.zip",
-                              "filename": "f.zip", "published_at": now_iso(), **kw}  # fmt: skip
+    fields: dict[str, Any] = {
+        "product": PRODUCT,
+        "version": "1.0",
+        "kind": "patch",
+        "severity": 2,
+        "channel": "ga",
+        "title": "Fix",
+        "summary": "Fixes it",
+        "status": ReleaseStatus.PUBLISHED,
+        "created_at": now_iso(),
+        "created_by": "re",
+        "object_key": f"uploads/{release_id}/f.zip",
+        "filename": "f.zip",
+        "published_at": now_iso(),
+        **kw,
+    }
     return Release(release_id, **fields)
 
 

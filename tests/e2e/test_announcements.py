@@ -27,8 +27,9 @@ OTHERS = ("it@globex.example", "admin@initech.example")
 
 def _cli(stack: LocalStack, *args: str) -> Any:
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
-    done = subprocess.run([patchctl(), *args, "--api", stack.api_url, "--json"], env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [patchctl(), *args, "--api", stack.api_url, "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     return json.loads(done.stdout)
 
@@ -46,8 +47,23 @@ def test_an_announcement_reaches_elite_only_and_the_release_threads_under_it(sta
     planned = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
 
     # WHEN a release engineer announces an M3 service pack
-    created = _cli(stack, "announce", "create", "--product", "M3", "--kind", "service-pack", "--version", version,
-                   "--planned-for", planned, "--title", "Service pack 14", "--summary", "Ledger speed-ups.")  # fmt: skip
+    created = _cli(
+        stack,
+        "announce",
+        "create",
+        "--product",
+        "M3",
+        "--kind",
+        "service-pack",
+        "--version",
+        version,
+        "--planned-for",
+        planned,
+        "--title",
+        "Service pack 14",
+        "--summary",
+        "Ledger speed-ups.",
+    )
 
     # THEN the elite contact and the CSM get it, each with a calendar invitation, and nobody else
     def about(m: EmailMessage) -> bool:
@@ -64,12 +80,28 @@ def test_an_announcement_reaches_elite_only_and_the_release_threads_under_it(sta
     # WHEN the release of that version is published
     fix = tmp_path / "sp.zip"
     fix.write_bytes(os.urandom(4096))
-    _cli(stack, "release", "create", "--product", "M3", "--version", version, "--kind", "service-pack",
-         "--severity", "3", "--title", "Service pack 14", "--file", str(fix))  # fmt: skip
+    _cli(
+        stack,
+        "release",
+        "create",
+        "--product",
+        "M3",
+        "--version",
+        version,
+        "--kind",
+        "service-pack",
+        "--severity",
+        "3",
+        "--title",
+        "Service pack 14",
+        "--file",
+        str(fix),
+    )
 
     # THEN the elite contact's notice replies to the announcement it got; premium and xtreme get only the notice
-    notices = outbox.wait_for(lambda m: str(m["Subject"]).startswith("[Sev 3]") and f" {version})" in str(m["Subject"]),
-                              count=3, timeout=60)  # fmt: skip
+    notices = outbox.wait_for(
+        lambda m: str(m["Subject"]).startswith("[Sev 3]") and f" {version})" in str(m["Subject"]), count=3, timeout=60
+    )
     by_address = {str(m["To"]): m for m in notices}
     announced = next(m for m in sent if str(m["To"]) == "ops@acme.example")
     assert by_address["ops@acme.example"]["In-Reply-To"] == announced["Message-ID"]

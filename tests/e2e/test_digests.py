@@ -33,8 +33,9 @@ def _bearer(stack: LocalStack, role: str, account: str | None = None) -> dict[st
 
 def _cli(stack: LocalStack, *args: str) -> dict[str, Any]:
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
-    done = subprocess.run([patchctl(), *args, "--api", stack.api_url, "--json"], env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [patchctl(), *args, "--api", stack.api_url, "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
 
@@ -43,25 +44,51 @@ def _release(stack: LocalStack, product: str, severity: int) -> tuple[str, str]:
     version = unique("v")
     package = stack.state_dir / f"{version}.zip"
     package.write_bytes(os.urandom(2048))
-    made = _cli(stack, "release", "create", "--product", product, "--version", version, "--kind", "patch",
-                "--severity", str(severity), "--title", f"Fix {version}", "--file", str(package))  # fmt: skip
+    made = _cli(
+        stack,
+        "release",
+        "create",
+        "--product",
+        product,
+        "--version",
+        version,
+        "--kind",
+        "patch",
+        "--severity",
+        str(severity),
+        "--title",
+        f"Fix {version}",
+        "--file",
+        str(package),
+    )
     return str(made["id"]), version
 
 
 def _world(stack: LocalStack) -> tuple[str, str, list[str]]:
     admin = _bearer(stack, "support-admin")
     product, account = unique("P"), unique("acct")
-    assert requests.put(f"{stack.api_url}/products/{product}", json={"name": product}, headers=admin,
-                        timeout=10).status_code == 200  # fmt: skip
-    contract = {"name": "Acme", "tier": "premium", "products": [product], "support_start": "2026-01-01",
-                "support_end": "2030-12-31", "timezone": "UTC"}  # fmt: skip
+    assert (
+        requests.put(
+            f"{stack.api_url}/products/{product}", json={"name": product}, headers=admin, timeout=10
+        ).status_code
+        == 200
+    )
+    contract = {
+        "name": "Acme",
+        "tier": "premium",
+        "products": [product],
+        "support_start": "2026-01-01",
+        "support_end": "2030-12-31",
+        "timezone": "UTC",
+    }
     resp = requests.put(f"{stack.api_url}/accounts/{account}", json=contract, headers=admin, timeout=10)
     assert resp.status_code in (200, 201), resp.text
     outbox, addresses = Outbox(stack.outbox_dir), [f"{unique(p)}@customer.example" for p in ("daily", "also")]
     for address in addresses:
         body = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 4, "digest": DAILY}
-        resp = requests.post(f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account),
-                             timeout=10)  # fmt: skip
+        resp = requests.post(
+            f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account), timeout=10
+        )
         assert resp.status_code == 202, resp.text
         found = outbox.wait_for(lambda m, a=address: a in str(m["To"]) and "Confirm" in str(m["Subject"]), timeout=30)
         assert requests.post(link(found[-1], "/subscriptions/confirm"), timeout=10).status_code == 200
@@ -85,8 +112,9 @@ def test_a_daily_digest_holds_the_days_low_releases_once_and_severity_1_goes_at_
     low = [_release(stack, product, 3) for _ in range(3)]
     critical = _release(stack, product, 1)
     for address in addresses:  # THEN severity 1 arrives at once, before any window ends
-        assert outbox.wait_for(lambda m, a=address: a in str(m["To"]) and f"{critical[1]})" in str(m["Subject"]),
-                               timeout=60)  # fmt: skip
+        assert outbox.wait_for(
+            lambda m, a=address: a in str(m["To"]) and f"{critical[1]})" in str(m["Subject"]), timeout=60
+        )
     for key, value in stack.env().items():
         monkeypatch.setenv(key, value)
     settings.get.cache_clear()
@@ -96,15 +124,22 @@ def test_a_daily_digest_holds_the_days_low_releases_once_and_severity_1_goes_at_
     table = w.table
 
     def queued() -> int:
-        got = table._db.query(TableName=table.name, KeyConditionExpression="PK = :pk",
-                              ExpressionAttributeValues={":pk": {"S": f"DIGEST#{digests.bucket(due)}"}},
-                              ConsistentRead=True)  # fmt: skip
+        got = table._db.query(
+            TableName=table.name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"DIGEST#{digests.bucket(due)}"}},
+            ConsistentRead=True,
+        )
         return sum(1 for i in got["Items"] if i.get("email", {}).get("S") in addresses)
 
     successor = _release(stack, product, 3)
     _wait_until(lambda: queued() == 2 * 4)
-    resp = requests.post(f"{stack.api_url}/releases/{low[0][0]}/yank", headers=_bearer(stack, "release-engineer"),
-                         json={"reason": "breaks totals", "superseded_by": successor[0]}, timeout=10)  # fmt: skip
+    resp = requests.post(
+        f"{stack.api_url}/releases/{low[0][0]}/yank",
+        headers=_bearer(stack, "release-engineer"),
+        json={"reason": "breaks totals", "superseded_by": successor[0]},
+        timeout=10,
+    )
     assert resp.status_code == 200, resp.text
     assert not [m for m in outbox.messages() if "digest" in str(m["Subject"]) and str(m["To"]) in addresses]
 
@@ -122,10 +157,14 @@ def test_a_daily_digest_holds_the_days_low_releases_once_and_severity_1_goes_at_
     monkeypatch.setattr(w.mailer, "send_raw", interrupted)
     with pytest.raises(_Interrupted):
         digest_run.run(deps, now=due + timedelta(minutes=10))
-    digest_run.run(digest_run.DigestDeps(table=table, mailer=w.mailer, urls=link_maker(), link_days=30),
-                   now=due + timedelta(minutes=10))  # fmt: skip
-    digest_run.run(digest_run.DigestDeps(table=table, mailer=w.mailer, urls=link_maker(), link_days=30),
-                   now=due + timedelta(minutes=25))  # fmt: skip
+    digest_run.run(
+        digest_run.DigestDeps(table=table, mailer=w.mailer, urls=link_maker(), link_days=30),
+        now=due + timedelta(minutes=10),
+    )
+    digest_run.run(
+        digest_run.DigestDeps(table=table, mailer=w.mailer, urls=link_maker(), link_days=30),
+        now=due + timedelta(minutes=25),
+    )
 
     # THEN each contact has exactly one digest (the outbox is written as the stack sees SES accept: a copy
     # would show within the wait for one more than expected): the successor and the other two, not the yanked

@@ -33,8 +33,9 @@ COUNTED = ("notified", "failed", "suppressed", "oncall_copies", "csm_copies", "d
 
 def _cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)}
-    return subprocess.run([patchctl(), *args, "--api", stack.api_url], env=env, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    return subprocess.run(
+        [patchctl(), *args, "--api", stack.api_url], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _bearer(stack: LocalStack, role: str, account: str | None = None) -> dict[str, str]:
@@ -45,15 +46,20 @@ def _contract(stack: LocalStack, tmp: Path, tier: str, end: str) -> tuple[str, s
     """A fresh product, a contract for it with a CSM and one confirmed subscriber: (product, account, csm, address)."""
     product, account = unique("P"), unique("acct")
     csm, address = f"{unique('csm')}@vendor.example", f"{unique('ops')}@customer.example"
-    resp = requests.put(f"{stack.api_url}/products/{product}", json={"name": product},
-                        headers=_bearer(stack, "support-admin"), timeout=10)  # fmt: skip
+    resp = requests.put(
+        f"{stack.api_url}/products/{product}",
+        json={"name": product},
+        headers=_bearer(stack, "support-admin"),
+        timeout=10,
+    )
     assert resp.status_code == 200, resp.text
     path = tmp / f"{account}.csv"
     path.write_text(HEADER + f"{account},Tested,{tier},{product},2026-01-01,{end},,,{csm},\n")
     assert _cli(stack, "accounts", "import", str(path)).returncode == 0
     body = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 3}
-    resp = requests.post(f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account),
-                         timeout=10)  # fmt: skip
+    resp = requests.post(
+        f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account), timeout=10
+    )
     assert resp.status_code == 202, resp.text
     confirmation = Outbox(stack.outbox_dir).wait_for(lambda m: address in str(m["To"]), timeout=30)
     assert requests.post(link(confirmation[-1], "/subscriptions/confirm"), timeout=10).status_code == 200
@@ -75,16 +81,38 @@ def test_a_run_of_the_review_schedule_delivers_a_report_whose_counts_match_the_r
     # GIVEN a release of the product, delivered to the subscriber, who downloads it
     package = tmp_path / "fix.zip"
     package.write_bytes(os.urandom(2048))
-    done = _cli(stack, "release", "create", "--product", product, "--version", "1.0", "--kind", "patch",
-                "--severity", "2", "--title", "A fix", "--file", str(package), "--json")  # fmt: skip
+    done = _cli(
+        stack,
+        "release",
+        "create",
+        "--product",
+        product,
+        "--version",
+        "1.0",
+        "--kind",
+        "patch",
+        "--severity",
+        "2",
+        "--title",
+        "A fix",
+        "--file",
+        str(package),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     release_id = json.loads(done.stdout)["id"]
     notice = outbox.wait_for(lambda m: address in str(m["To"]) and "[Sev 2]" in str(m["Subject"]), timeout=30)
     assert notice, "the notice did not arrive"
     assert requests.get(link(notice[0], "/d/"), allow_redirects=False, timeout=10).status_code == 302
     # WHEN the schedule reviews the period (the minute) it was published in
-    reviews = outbox.wait_for(lambda m: csm in str(m["To"]) and str(m["Subject"]).startswith("[Review]")
-                              and any(r["release_id"] == release_id for r in _csv(m)), timeout=120)  # fmt: skip
+    reviews = outbox.wait_for(
+        lambda m: (
+            csm in str(m["To"])
+            and str(m["Subject"]).startswith("[Review]")
+            and any(r["release_id"] == release_id for r in _csv(m))
+        ),
+        timeout=120,
+    )
     # THEN the CSM got one review of it, whose counts are the release report's (the account is Elite's only one)
     assert len(reviews) == 1
     row = next(r for r in _csv(reviews[0]) if r["release_id"] == release_id)
@@ -116,8 +144,11 @@ def test_an_account_30_days_from_its_end_gets_exactly_one_warning_however_often_
     assert _cli(stack, "accounts", "import", str(path)).returncode == 0
 
     def warnings() -> list[EmailMessage]:
-        return [m for m in outbox.messages() if str(m["Subject"]).startswith("[Support ending]")
-                and (csm in str(m["To"]) or address in str(m["To"]))]  # fmt: skip
+        return [
+            m
+            for m in outbox.messages()
+            if str(m["Subject"]).startswith("[Support ending]") and (csm in str(m["To"]) or address in str(m["To"]))
+        ]
 
     # WHEN the schedule has run several times (every 5 s locally) after the first warning
     first = outbox.wait_for(lambda m: address in str(m["To"]) and "[Support ending]" in str(m["Subject"]), timeout=60)

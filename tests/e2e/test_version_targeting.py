@@ -21,8 +21,9 @@ def _subscribe(stack: LocalStack, account: str, address: str, product: str, line
     body: dict[str, Any] = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 3}
     if lines:
         body["installed"] = {product: lines}
-    resp = requests.post(f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account),
-                         timeout=10)  # fmt: skip
+    resp = requests.post(
+        f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account), timeout=10
+    )
     assert resp.status_code == 202, resp.text
     confirmation = _wait(Outbox(stack.outbox_dir), _to(address, "Confirm"))[-1]
     assert requests.post(link(confirmation, "/subscriptions/confirm"), timeout=10).status_code == 200
@@ -43,9 +44,27 @@ def test_a_release_for_13_4_reaches_the_13_4_contact_and_those_who_did_not_say_n
     version = unique("13.4.")
     package = stack.state_dir / f"{version}.zip"
     package.write_bytes(b"fix for 13.4")
-    done = _cli(stack, "release", "create", "--api", stack.api_url, "--product", product, "--version", version,
-                "--kind", "patch", "--severity", "2", "--title", "A 13.4 fix", "--file", str(package),
-                "--applies-to", "13.4")  # fmt: skip
+    done = _cli(
+        stack,
+        "release",
+        "create",
+        "--api",
+        stack.api_url,
+        "--product",
+        product,
+        "--version",
+        version,
+        "--kind",
+        "patch",
+        "--severity",
+        "2",
+        "--title",
+        "A 13.4 fix",
+        "--file",
+        str(package),
+        "--applies-to",
+        "13.4",
+    )
     assert done.returncode == 0, done.stderr
     # THEN the 13.4 contact and both who did not say get the notice, and the 13.5 contact does not
     outbox = Outbox(stack.outbox_dir)

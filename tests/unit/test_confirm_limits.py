@@ -34,7 +34,10 @@ def test_fifty_an_hour_per_account() -> None:
 
 def test_only_what_the_limits_still_read_is_kept() -> None:
     assert after_address(Window((NOW - 90_000, NOW - 3_000, NOW - 2_000, NOW - 1_000)), NOW) == (
-        NOW - 2_000, NOW - 1_000, NOW)  # fmt: skip
+        NOW - 2_000,
+        NOW - 1_000,
+        NOW,
+    )
     assert len(after_account(Window(tuple(range(NOW - 3_000, NOW - 2_900))), NOW)) == 50
     assert after_account(Window((NOW - 3_601,)), NOW) == (NOW,)
     assert without((1, 2, 2, 3), 2) == (1, 2, 3) and without((1,), 9) == (1,)

@@ -15,8 +15,9 @@ from chalicelib.domain.records import AudienceEntry
 
 
 def _release(severity: int = 3, kind: str = "patch", published_at: str | None = "2026-12-01T10:00:00Z") -> Release:
-    return Release("r1", "M3", "1.0", kind, severity, "ga", "Fix", "Fixes", "published", "", "",
-                   published_at=published_at)  # fmt: skip
+    return Release(
+        "r1", "M3", "1.0", kind, severity, "ga", "Fix", "Fixes", "published", "", "", published_at=published_at
+    )
 
 
 def _utc(*parts: int) -> datetime:

@@ -18,8 +18,20 @@ from chalicelib.domain.records import Announcement
 from patchcast_tools.local import strict_ses
 
 SENDER = "alerts@patchcast.test"
-PLANNED = Announcement("an-1", "M3", "service-pack", "14.0", "2027-01-15", "SP 14", "Speed-ups", "announced",
-                       "2026-12-01T00:00:00Z", "eng", 3, known_issues="Reindex takes an hour")  # fmt: skip
+PLANNED = Announcement(
+    "an-1",
+    "M3",
+    "service-pack",
+    "14.0",
+    "2027-01-15",
+    "SP 14",
+    "Speed-ups",
+    "announced",
+    "2026-12-01T00:00:00Z",
+    "eng",
+    3,
+    known_issues="Reindex takes an hour",
+)
 TO = invites.Invite("ops@acme.example", "subscriber", "acme", "csm@vendor.example", "https://p.test/unsubscribe?t=1")
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 

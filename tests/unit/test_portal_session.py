@@ -26,10 +26,18 @@ def test_next_keeps_a_portal_path(good: str) -> None:
 
 def test_the_local_sign_in_mints_the_claims_patchctl_token_mints(tmp_path: Path) -> None:
     issuer.ensure_keys(tmp_path)
-    minted = jwt.decode(issuer.mint(tmp_path, role="customer", account="acme", email="ops@acme.example"),
-                        options={"verify_signature": False})  # fmt: skip
-    ours = id_token_claims(issuer=issuer.ISSUER, audience=issuer.AUDIENCE, role="customer", account="acme",
-                           email="ops@acme.example", seconds=issuer.lifetime_seconds())  # fmt: skip
+    minted = jwt.decode(
+        issuer.mint(tmp_path, role="customer", account="acme", email="ops@acme.example"),
+        options={"verify_signature": False},
+    )
+    ours = id_token_claims(
+        issuer=issuer.ISSUER,
+        audience=issuer.AUDIENCE,
+        role="customer",
+        account="acme",
+        email="ops@acme.example",
+        seconds=issuer.lifetime_seconds(),
+    )
     timeless = lambda c: {k: v for k, v in c.items() if k not in ("iat", "nbf", "exp")}  # noqa: E731
     assert timeless(minted) == timeless(ours) and minted["exp"] - minted["iat"] == ours["exp"] - ours["iat"]
 
@@ -45,8 +53,13 @@ def test_the_session_cookie_is_secure_except_on_plain_http_localhost(base: str, 
     from chalicelib.adapters import settings, wiring
     from chalicelib.routes.web import session
 
-    env = {"PATCHCAST_SENDER": "a@b.test", "PATCHCAST_PUBLIC_URL": base, "PATCHCAST_JWT_ISSUER": "i",
-           "PATCHCAST_JWT_AUDIENCE": "a", "PATCHCAST_JWKS_URL": "file:///x"}  # fmt: skip
+    env = {
+        "PATCHCAST_SENDER": "a@b.test",
+        "PATCHCAST_PUBLIC_URL": base,
+        "PATCHCAST_JWT_ISSUER": "i",
+        "PATCHCAST_JWT_AUDIENCE": "a",
+        "PATCHCAST_JWKS_URL": "file:///x",
+    }
     before = wiring._current
     wiring.use(wiring.Wiring(dataclasses.replace(settings.from_env(env))))
     try:
@@ -78,8 +91,18 @@ def test_the_stylesheets_text_colours_have_a_contrast_of_at_least_4_5_to_1() -> 
 
     css = STYLESHEET.read_text()
     var = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
-    pairs = [("ink", "bg"), ("muted", "bg"), ("accent", "bg"), ("accent-ink", "accent"), ("danger", "bg"),
-             ("ok", "panel"), ("warn", "panel"), ("danger", "panel"), ("ink", "panel"), ("accent", "panel")]  # fmt: skip
+    pairs = [
+        ("ink", "bg"),
+        ("muted", "bg"),
+        ("accent", "bg"),
+        ("accent-ink", "accent"),
+        ("danger", "bg"),
+        ("ok", "panel"),
+        ("warn", "panel"),
+        ("danger", "panel"),
+        ("ink", "panel"),
+        ("accent", "panel"),
+    ]
     low = {
         f"{fg} on {bg}": round(_contrast(var[fg], var[bg]), 2) for fg, bg in pairs if _contrast(var[fg], var[bg]) < 4.5
     }

@@ -17,19 +17,37 @@ from patchcast_tools.local.strict_ses import audit
 def _release(title: str, **counts: int) -> dict[str, Any]:
     base = dict.fromkeys(CSV_COLUMNS[8:16], 0)
     base.update(counts)
-    return {"id": "r1", "product": "M3", "version": "1.0", "kind": "patch", "severity": 1, "title": title,
-            "published_at": "2026-11-03T10:00:00Z", "status": "published", "counts": base,
-            "notified": [{"email": "ops@acme.example", "role": "subscriber", "status": "sent",
-                          "at": "2026-11-03T10:00:05Z"}],
-            "downloads": [], "recall": None}  # fmt: skip
+    return {
+        "id": "r1",
+        "product": "M3",
+        "version": "1.0",
+        "kind": "patch",
+        "severity": 1,
+        "title": title,
+        "published_at": "2026-11-03T10:00:00Z",
+        "status": "published",
+        "counts": base,
+        "notified": [
+            {"email": "ops@acme.example", "role": "subscriber", "status": "sent", "at": "2026-11-03T10:00:05Z"}
+        ],
+        "downloads": [],
+        "recall": None,
+    }
 
 
 def _review(*releases: dict[str, Any]) -> dict[str, Any]:
-    return {"account_id": "acme", "name": "Acme <AB> ÅÄÖ", "period": {"from": "2026-11-01T00:00:00Z",
-            "to": "2026-12-01T00:00:00Z"}, "days_left": 40, "support_end": "2027-01-09", "releases": list(releases),
-            "not_downloaded": [{"id": "r1", "product": "M3", "version": "1.0", "severity": 1, "title": "x"}],
-            "recalls": [], "contacts": {"suppressed": [], "bouncing": [], "subscribed": 1},
-            "totals": {"releases": len(releases), **dict.fromkeys(CSV_COLUMNS[8:16], 0)}}  # fmt: skip
+    return {
+        "account_id": "acme",
+        "name": "Acme <AB> ÅÄÖ",
+        "period": {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
+        "days_left": 40,
+        "support_end": "2027-01-09",
+        "releases": list(releases),
+        "not_downloaded": [{"id": "r1", "product": "M3", "version": "1.0", "severity": 1, "title": "x"}],
+        "recalls": [],
+        "contacts": {"suppressed": [], "bouncing": [], "subscribed": 1},
+        "totals": {"releases": len(releases), **dict.fromkeys(CSV_COLUMNS[8:16], 0)},
+    }
 
 
 def test_the_csv_has_a_header_and_one_row_per_release_and_quotes_a_formula() -> None:
@@ -39,8 +57,11 @@ def test_the_csv_has_a_header_and_one_row_per_release_and_quotes_a_formula() -> 
 
 
 def test_the_review_email_is_fit_for_ses_with_the_csv_attached_and_user_text_escaped() -> None:
-    raw = review_email(sender="alerts@patchcast.test", to="csm@vendor.example",
-                       review=_review(_release("<script>x</script> " + "long " * 400)))  # fmt: skip
+    raw = review_email(
+        sender="alerts@patchcast.test",
+        to="csm@vendor.example",
+        review=_review(_release("<script>x</script> " + "long " * 400)),
+    )
     assert audit(raw) == []
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     msg = email.message_from_bytes(raw, policy=default)

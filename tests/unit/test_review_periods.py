@@ -79,6 +79,9 @@ def test_the_ends_looked_at_cover_every_due_threshold_and_nothing_else() -> None
     today = date(2026, 6, 1)
     ranges = periods.ends_to_look_at(today)
     covered = {date.fromordinal(d) for a, b in ranges for d in range(a.toordinal(), b.toordinal() + 1)}
-    due = {date.fromordinal(today.toordinal() + n) for n in range(-10, 40)
-           if periods.due_threshold(date.fromordinal(today.toordinal() + n), today) is not None}  # fmt: skip
+    due = {
+        date.fromordinal(today.toordinal() + n)
+        for n in range(-10, 40)
+        if periods.due_threshold(date.fromordinal(today.toordinal() + n), today) is not None
+    }
     assert covered == due

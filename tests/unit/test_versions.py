@@ -75,8 +75,22 @@ def test_patchctl_takes_applies_to_comma_separated_or_repeated() -> None:
     from patchcast_tools.cli import build_parser
     from patchcast_tools.cli.releases import _body
 
-    base = ["release", "create", "--product", "M3", "--version", "13.4.7", "--kind", "patch", "--severity", "2",
-            "--title", "t", "--file", "f.zip"]  # fmt: skip
+    base = [
+        "release",
+        "create",
+        "--product",
+        "M3",
+        "--version",
+        "13.4.7",
+        "--kind",
+        "patch",
+        "--severity",
+        "2",
+        "--title",
+        "t",
+        "--file",
+        "f.zip",
+    ]
     args = build_parser().parse_args([*base, "--applies-to", "13.4,13.5", "--applies-to", "14"])
     assert _body(args)["applies_to"] == ["13.4", "13.5", "14"]
     assert "applies_to" not in _body(build_parser().parse_args(base))
@@ -87,8 +101,9 @@ def test_patchctl_takes_applies_to_comma_separated_or_repeated() -> None:
 def test_a_subscription_wants_a_release_only_where_its_lines_meet() -> None:
     from chalicelib.domain.models import Subscription
 
-    sub = Subscription("a", "s", "x@customer.example", ("M3", "XA"), ("patch",), 4, ("ga",), "active", "t",
-                       installed={"M3": ("13.5",)})  # fmt: skip
+    sub = Subscription(
+        "a", "s", "x@customer.example", ("M3", "XA"), ("patch",), 4, ("ga",), "active", "t", installed={"M3": ("13.5",)}
+    )
     common = {"kind": "patch", "severity": 2, "channel": "ga"}
     assert not sub.wants(product="M3", applies_to=("13.4",), **common)
     assert sub.wants(product="M3", applies_to=("13.5",), **common) and sub.wants(product="M3", **common)

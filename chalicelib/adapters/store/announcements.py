@@ -30,10 +30,19 @@ _FIELDS = ("product", "kind", "version", "planned_for", "title", "summary", "kno
 
 def _item(a: Announcement) -> dict[str, Any]:
     item = {f: getattr(a, f) for f in _FIELDS}
-    item.update({"PK": f"RELEASE#{a.announcement_id}", "SK": SK, "type": "announcement",
-                 "announcement_id": a.announcement_id, "sequence": a.sequence,
-                 "GSI2PK": _LIST_PK, "GSI2SK": f"{a.created_at}#{a.announcement_id}",
-                 "GSI1PK": f"{_PRODUCT_PK}{a.product}", "GSI1SK": f"{a.planned_for}#{a.announcement_id}"})  # fmt: skip
+    item.update(
+        {
+            "PK": f"RELEASE#{a.announcement_id}",
+            "SK": SK,
+            "type": "announcement",
+            "announcement_id": a.announcement_id,
+            "sequence": a.sequence,
+            "GSI2PK": _LIST_PK,
+            "GSI2SK": f"{a.created_at}#{a.announcement_id}",
+            "GSI1PK": f"{_PRODUCT_PK}{a.product}",
+            "GSI1SK": f"{a.planned_for}#{a.announcement_id}",
+        }
+    )
     return item
 
 
@@ -61,19 +70,33 @@ class AnnouncementsMixin(TableBase):
         """The announcement and its product+version key, in one transaction (one announcement per version)."""
         unique = {**_unique(a.product, a.version), "announcement_id": {"S": a.announcement_id}}
         try:
-            self._db.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.name, "Item": unique, "ConditionExpression": "attribute_not_exists(PK)"}},
-                {"Put": {"TableName": self.name, "Item": dump(_item(a)),
-                         "ConditionExpression": "attribute_not_exists(PK)"}},
-            ])  # fmt: skip
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": unique,
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": dump(_item(a)),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
         except ClientError as exc:
             if is_error(exc, "TransactionCanceledException"):
                 raise AlreadyExists(f"{a.product} {a.version} is announced already.") from exc
             raise
 
     def get_announcement(self, announcement_id: str, *, consistent: bool = False) -> Announcement | None:
-        got = self._db.get_item(TableName=self.name, Key=key(f"RELEASE#{announcement_id}", SK),
-                                ConsistentRead=consistent).get("Item")  # fmt: skip
+        got = self._db.get_item(
+            TableName=self.name, Key=key(f"RELEASE#{announcement_id}", SK), ConsistentRead=consistent
+        ).get("Item")
         return announcement(load(got)) if got else None
 
     def announcement_of(self, product: str, version: str) -> Announcement | None:
@@ -85,10 +108,15 @@ class AnnouncementsMixin(TableBase):
         """Write ``fields`` (and one more SEQUENCE) if ``a`` is still as read (its sequence and status);
         None when it moved on meanwhile (nothing written). A cancellation frees the product+version key."""
         new = replace(a, sequence=a.sequence + 1, **fields)
-        update = {"Put": {"TableName": self.name, "Item": dump(_item(new)),
-                          "ConditionExpression": "#q = :seq AND #s = :status",
-                          "ExpressionAttributeNames": {"#q": "sequence", "#s": "status"},
-                          "ExpressionAttributeValues": dump({":seq": a.sequence, ":status": a.status})}}  # fmt: skip
+        update = {
+            "Put": {
+                "TableName": self.name,
+                "Item": dump(_item(new)),
+                "ConditionExpression": "#q = :seq AND #s = :status",
+                "ExpressionAttributeNames": {"#q": "sequence", "#s": "status"},
+                "ExpressionAttributeValues": dump({":seq": a.sequence, ":status": a.status}),
+            }
+        }
         actions: list[Any] = [update]
         if new.status == "cancelled":
             actions.append({"Delete": {"TableName": self.name, "Key": _unique(a.product, a.version)}})
@@ -104,10 +132,14 @@ class AnnouncementsMixin(TableBase):
         """Set bookkeeping fields (``queued``, ``release_id``, ``status`` released) without a new SEQUENCE."""
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values = {f":f{i}": v for i, v in enumerate(fields.values())}
-        self._db.update_item(TableName=self.name, Key=key(f"RELEASE#{announcement_id}", SK),
-                             UpdateExpression="SET " + ", ".join(f"{n} = :{n[1:]}" for n in names),
-                             ConditionExpression="attribute_exists(PK)", ExpressionAttributeNames=names,
-                             ExpressionAttributeValues=dump(values))  # fmt: skip
+        self._db.update_item(
+            TableName=self.name,
+            Key=key(f"RELEASE#{announcement_id}", SK),
+            UpdateExpression="SET " + ", ".join(f"{n} = :{n[1:]}" for n in names),
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=dump(values),
+        )
 
     def list_announcements(self, *, limit: int, cursor: str | None) -> tuple[list[Announcement], str | None]:
         """Every announcement, newest first (GSI2), a page at a time."""
@@ -118,9 +150,14 @@ class AnnouncementsMixin(TableBase):
             ok = False
         if not ok:
             raise BadRequest("Query parameter 'cursor' is not a cursor this list gave out.", code="invalid_cursor")
-        items, next_cursor = self._page(limit=limit, cursor=cursor, IndexName="GSI2", ScanIndexForward=False,
-                                        KeyConditionExpression="GSI2PK = :pk",
-                                        ExpressionAttributeValues=dump({":pk": _LIST_PK}))  # fmt: skip
+        items, next_cursor = self._page(
+            limit=limit,
+            cursor=cursor,
+            IndexName="GSI2",
+            ScanIndexForward=False,
+            KeyConditionExpression="GSI2PK = :pk",
+            ExpressionAttributeValues=dump({":pk": _LIST_PK}),
+        )
         return [announcement(i) for i in items], next_cursor
 
     def product_announcements(self, products: Sequence[str]) -> list[Announcement]:
@@ -132,7 +169,7 @@ class AnnouncementsMixin(TableBase):
                 IndexName="GSI1",
                 KeyConditionExpression="GSI1PK = :pk",
                 ExpressionAttributeValues=dump({":pk": f"{_PRODUCT_PK}{p}"}),
-            )  # fmt: skip
+            )
         ]
         return sorted(found, key=lambda a: (a.planned_for, a.announcement_id))
 
@@ -140,9 +177,13 @@ class AnnouncementsMixin(TableBase):
         self, product: str, rank: int, *, limit: int, cursor: str | None
     ) -> tuple[list[AudienceEntry], str | None]:
         """One page of a product's audience of one tier (GSI1SK starts with the tier's rank): no other tier read."""
-        items, after = self._page(limit=limit, cursor=cursor, IndexName="GSI1",
-                                  KeyConditionExpression="GSI1PK = :pk AND begins_with(GSI1SK, :rank)",
-                                  ExpressionAttributeValues=dump({":pk": f"AUDIENCE#{product}", ":rank": f"{rank}#"}))  # fmt: skip
+        items, after = self._page(
+            limit=limit,
+            cursor=cursor,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk AND begins_with(GSI1SK, :rank)",
+            ExpressionAttributeValues=dump({":pk": f"AUDIENCE#{product}", ":rank": f"{rank}#"}),
+        )
         return [audience_entry_of(i) for i in items], after
 
     def announcement_parents(self, announcement_id: str, recipients: Sequence[Recipient]) -> dict[str, str]:

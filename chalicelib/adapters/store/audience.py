@@ -98,8 +98,10 @@ class AudienceMixin(TableBase):
     ) -> tuple[list[AudienceEntry], str | None]:
         """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank).
         ``planning_only``: just what fan-out's planning reads (the audience preview: less to parse per page)."""
-        projection = {"ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(_PLANNED))),
-                      "ExpressionAttributeNames": {f"#p{i}": f for i, f in enumerate(_PLANNED)}}  # fmt: skip
+        projection = {
+            "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(_PLANNED))),
+            "ExpressionAttributeNames": {f"#p{i}": f for i, f in enumerate(_PLANNED)},
+        }
         items, following = self._page(
             limit=limit,
             cursor=cursor,

@@ -40,9 +40,16 @@ class BatchClaimsMixin(DeliveriesMixin):
         finished, so the reconciler can rebuild and re-drive a batch whose invocation died.
         """
         now = int(time.time())
-        values = {":until": now + lease_seconds, ":now": now, ":zero": 0, ":one": 1, ":q": queue,
-                  ":b": json.dumps(body or {}, separators=(",", ":")), ":gpk": _INFLIGHT,
-                  ":gsk": _inflight_sk(now + lease_seconds, release_id, batch_id)}  # fmt: skip
+        values = {
+            ":until": now + lease_seconds,
+            ":now": now,
+            ":zero": 0,
+            ":one": 1,
+            ":q": queue,
+            ":b": json.dumps(body or {}, separators=(",", ":")),
+            ":gpk": _INFLIGHT,
+            ":gsk": _inflight_sk(now + lease_seconds, release_id, batch_id),
+        }
         condition = "attribute_not_exists(done_at) AND attribute_not_exists(failed_at) AND lease_until < :now"
         if max_attempts is not None:
             values[":max"] = max_attempts

@@ -75,8 +75,9 @@ class CatalogMixin(TableBase):
         kwargs: dict[str, Any] = {}
         if cursor is not None:
             after = _after_account(cursor)
-            kwargs["ExclusiveStartKey"] = dump({"PK": f"ACCOUNT#{after}", "SK": "CONTRACT", "GSI1PK": CONTRACTS,
-                                                "GSI1SK": after})  # fmt: skip
+            kwargs["ExclusiveStartKey"] = dump(
+                {"PK": f"ACCOUNT#{after}", "SK": "CONTRACT", "GSI1PK": CONTRACTS, "GSI1SK": after}
+            )
         got = self._db.query(
             TableName=self.name,
             IndexName="GSI1",
@@ -109,8 +110,9 @@ def _after_account(cursor: str) -> str:
         text = ""
     account_id = text.removeprefix(_CURSOR_PREFIX)
     if not text.startswith(_CURSOR_PREFIX) or not _ACCOUNT_ID.fullmatch(account_id):
-        raise BadRequest("Query parameter 'cursor' is not one this API gave: pass the 'next' of a page.",
-                         code="invalid_cursor")  # fmt: skip
+        raise BadRequest(
+            "Query parameter 'cursor' is not one this API gave: pass the 'next' of a page.", code="invalid_cursor"
+        )
     return account_id
 
 

@@ -83,8 +83,12 @@ class ConfirmationsMixin(TableBase):
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
         else:
             condition = {"ConditionExpression": "rev = :rev", "ExpressionAttributeValues": dump({":rev": read.rev})}
-        values = {":sent": list(sent), ":next": read.rev + 1, ":type": "confirmations",
-                  ":exp": (max(sent) if sent else 0) + horizon}  # fmt: skip
+        values = {
+            ":sent": list(sent),
+            ":next": read.rev + 1,
+            ":type": "confirmations",
+            ":exp": (max(sent) if sent else 0) + horizon,
+        }
         return {
             "Update": {
                 "TableName": self.name,

@@ -45,14 +45,26 @@ class DigestsMixin(TableBase):
         for i in items:
             r: Recipient = i["recipient"]
             item = {
-                "PK": digest_pk(i["bucket"]), "SK": f"{r.account_id}#{r.subscription_id}#I#{i['release_id']}",
-                "type": "digest_item", "account_id": r.account_id, "subscription_id": r.subscription_id,
-                "email": r.email, "tier": r.tier, "release_id": i["release_id"], "frequency": i["frequency"],
-                "due": i["due"], "window": i["window"], "late": i["late"] or None, "natural": i.get("natural"),
-            }  # fmt: skip
+                "PK": digest_pk(i["bucket"]),
+                "SK": f"{r.account_id}#{r.subscription_id}#I#{i['release_id']}",
+                "type": "digest_item",
+                "account_id": r.account_id,
+                "subscription_id": r.subscription_id,
+                "email": r.email,
+                "tier": r.tier,
+                "release_id": i["release_id"],
+                "frequency": i["frequency"],
+                "due": i["due"],
+                "window": i["window"],
+                "late": i["late"] or None,
+                "natural": i.get("natural"),
+            }
             outcome = DeliveryOutcome(r, DeliveryStatus.DIGEST, None, f"queued for the digest of {i['window']}")
-            record = {**delivery_item(i["release_id"], Notice.RELEASE, outcome, at), "digest": i["bucket"],
-                      "late_from": i.get("natural") if i["late"] else None}  # fmt: skip
+            record = {
+                **delivery_item(i["release_id"], Notice.RELEASE, outcome, at),
+                "digest": i["bucket"],
+                "late_from": i.get("natural") if i["late"] else None,
+            }
             if i["late"] and not self._queue_late(record):
                 continue
             rows += [item, record] if not i["late"] else [item]
@@ -119,8 +131,11 @@ class DigestsMixin(TableBase):
     def queued_before(self, items: Sequence[dict[str, Any]]) -> set[str]:
         """Of late digest items, the releases (``<account>#<sub>#<release>``) also queued in their natural window,
         whose digest (sent earlier) carried or left them out already."""
-        keys = [(digest_pk(str(i["natural"])), f"{i['account_id']}#{i['subscription_id']}#I#{i['release_id']}")
-                for i in items if i.get("natural")]  # fmt: skip
+        keys = [
+            (digest_pk(str(i["natural"])), f"{i['account_id']}#{i['subscription_id']}#I#{i['release_id']}")
+            for i in items
+            if i.get("natural")
+        ]
         return {
             f"{i['account_id']}#{i['subscription_id']}#{i['release_id']}"
             for i in self._batch_get(list(dict.fromkeys(keys)), consistent=True)
@@ -132,9 +147,16 @@ class DigestsMixin(TableBase):
         marker settles them (``store/digested.py``)."""
         actions: list[dict[str, Any]] = []
         for d in sent:
-            marker = {"PK": digest_pk(bucket), "SK": marker_sk(d.recipient.account_id, d.recipient.subscription_id),
-                      "type": "digest", "status": d.status, "message_id": d.message_id, "at": d.at,
-                      "releases": list(d.releases) or None, "skipped": list(d.skipped) or None}  # fmt: skip
+            marker = {
+                "PK": digest_pk(bucket),
+                "SK": marker_sk(d.recipient.account_id, d.recipient.subscription_id),
+                "type": "digest",
+                "status": d.status,
+                "message_id": d.message_id,
+                "at": d.at,
+                "releases": list(d.releases) or None,
+                "skipped": list(d.skipped) or None,
+            }
             actions.append({"Put": {"TableName": self.name, "Item": dump(marker)}})
         shard = sent[0].recipient.key if sent else bucket
         actions += [

@@ -125,7 +125,7 @@ class DownloadsMixin(TableBase):
                             "email": email,
                             "clicks": 1,
                         }
-                    ),  # fmt: skip
+                    ),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
@@ -133,9 +133,14 @@ class DownloadsMixin(TableBase):
             if transact(self._db, [audit, marker, tally_update(self.name, release_id, "download", who, both)]) is None:
                 return
         again = tally_update(self.name, release_id, "download", who, {f"{counted}#downloaded": 1})
-        clicked = {"Update": {"TableName": self.name, "Key": key(f"RELEASE#{release_id}", f"DOWNLOADER#{who}"),
-                              "UpdateExpression": "SET #type = :type ADD clicks :one",
-                              "ExpressionAttributeNames": {"#type": "type"},
-                              "ExpressionAttributeValues": dump({":type": "downloader", ":one": 1})}}  # fmt: skip
+        clicked = {
+            "Update": {
+                "TableName": self.name,
+                "Key": key(f"RELEASE#{release_id}", f"DOWNLOADER#{who}"),
+                "UpdateExpression": "SET #type = :type ADD clicks :one",
+                "ExpressionAttributeNames": {"#type": "type"},
+                "ExpressionAttributeValues": dump({":type": "downloader", ":one": 1}),
+            }
+        }
         if transact(self._db, [audit, again, clicked]) is not None:  # nothing in it has a condition
             raise RuntimeError("the download audit transaction was refused")

@@ -34,9 +34,16 @@ def account_item(a: Account) -> dict[str, Any]:
         "oncall_email": a.oncall_email,
     }
     body["digest"] = json.dumps(body, sort_keys=True)
-    return {"PK": f"ACCOUNT#{a.account_id}", "SK": "CONTRACT", "GSI1PK": CONTRACTS, "GSI1SK": a.account_id, **body,
-            "GSI2PK": SUPPORT_ENDS, "GSI2SK": f"{a.support_end.isoformat()}#{a.account_id}",
-            "updated_at": now_iso()}  # fmt: skip
+    return {
+        "PK": f"ACCOUNT#{a.account_id}",
+        "SK": "CONTRACT",
+        "GSI1PK": CONTRACTS,
+        "GSI1SK": a.account_id,
+        **body,
+        "GSI2PK": SUPPORT_ENDS,
+        "GSI2SK": f"{a.support_end.isoformat()}#{a.account_id}",
+        "updated_at": now_iso(),
+    }
 
 
 def account_of(i: dict[str, Any]) -> Account:
@@ -191,8 +198,13 @@ def audience_entry_of(i: dict[str, Any]) -> AudienceEntry:
 
 
 def delivery_record_of(i: dict[str, Any]) -> DeliveryRecord:
-    recipient = Recipient(str(i["account_id"]), str(i["subscription_id"]), str(i["email"]), str(i.get("tier", "")),
-                          Role(i.get("role", Role.SUBSCRIBER)))  # fmt: skip
+    recipient = Recipient(
+        str(i["account_id"]),
+        str(i["subscription_id"]),
+        str(i["email"]),
+        str(i.get("tier", "")),
+        Role(i.get("role", Role.SUBSCRIBER)),
+    )
     return DeliveryRecord(recipient, DeliveryStatus(i["status"]), i.get("message_id"), i.get("detail"))
 
 

@@ -51,8 +51,12 @@ class ReleaseIndexMixin(TableBase):
             cond += " AND GSI2SK BETWEEN :c0 AND :c1"
             values[":c0"], values[":c1"] = where.get("created_from", "0"), f"{where.get('created_to', '~')}#~"
         filters, names = _list_filters(where, values)
-        kwargs: dict[str, Any] = {"IndexName": "GSI2", "KeyConditionExpression": cond, "ScanIndexForward": False,
-                                  "ExpressionAttributeValues": dump(values)}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "IndexName": "GSI2",
+            "KeyConditionExpression": cond,
+            "ScanIndexForward": False,
+            "ExpressionAttributeValues": dump(values),
+        }
         if filters:
             kwargs.update(FilterExpression=" AND ".join(filters), ExpressionAttributeNames=names)
         found: list[dict[str, Any]] = []

@@ -41,7 +41,7 @@ class ReviewsMixin(TableBase):
             FilterExpression="published_at >= :p0 AND published_at < :p1",
             ExpressionAttributeValues=dump(
                 {":pk": "RELEASES", ":c0": low, ":c1": f"{high}#~", ":p0": _iso(start), ":p1": high}
-            ),  # fmt: skip
+            ),
         )
         found = [release_of(i) for i in items if products is None or i.get("product") in products]
         return sorted(found, key=lambda r: (r.published_at or "", r.release_id))
@@ -49,8 +49,11 @@ class ReviewsMixin(TableBase):
     def account_part(self, release_id: str, account_id: str) -> dict[str, list[dict[str, Any]]]:
         """One account's delivery records of a release's notice and recall, and its downloader markers."""
         pk = f"RELEASE#{release_id}"
-        prefixes = {"release": f"DELIVERY#release#{account_id}#", "recall": f"DELIVERY#recall#{account_id}#",
-                    "downloads": f"DOWNLOADER#{account_id}#"}  # fmt: skip
+        prefixes = {
+            "release": f"DELIVERY#release#{account_id}#",
+            "recall": f"DELIVERY#recall#{account_id}#",
+            "downloads": f"DOWNLOADER#{account_id}#",
+        }
         part = {
             name: list(
                 self._query(
@@ -97,14 +100,15 @@ class ReviewsMixin(TableBase):
                 ExpressionAttributeNames={"#type": "type"},
                 ExpressionAttributeValues=dump(
                     {":type": "once", ":until": now + lease_seconds, ":now": now, ":t": now_iso()}
-                ),  # fmt: skip
+                ),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
             if not is_error(exc, "ConditionalCheckFailedException"):
                 raise
-            item = self._db.get_item(TableName=self.name, Key=key(f"ACCOUNT#{account_id}", f"ONCE#{what}"),
-                                     ConsistentRead=True).get("Item")  # fmt: skip
+            item = self._db.get_item(
+                TableName=self.name, Key=key(f"ACCOUNT#{account_id}", f"ONCE#{what}"), ConsistentRead=True
+            ).get("Item")
             return ("done" if item and "done_at" in item else "busy"), set()
         return "claimed", set(load(got["Attributes"]).get("sent", set()))
 
@@ -121,8 +125,12 @@ class ReviewsMixin(TableBase):
         """The send is complete (``done_at``); or, ``give_back``, it failed: the next run may claim it at once."""
         update = "SET lease_until = :zero" if give_back else "SET done_at = :t REMOVE lease_until"
         values = {":zero": 0} if give_back else {":t": now_iso()}
-        self._db.update_item(TableName=self.name, Key=key(f"ACCOUNT#{account_id}", f"ONCE#{what}"),
-                             UpdateExpression=update, ExpressionAttributeValues=dump(values))  # fmt: skip
+        self._db.update_item(
+            TableName=self.name,
+            Key=key(f"ACCOUNT#{account_id}", f"ONCE#{what}"),
+            UpdateExpression=update,
+            ExpressionAttributeValues=dump(values),
+        )
 
 
 def _iso(at: datetime) -> str:

@@ -110,12 +110,18 @@ class SubscriptionsMixin(AddressesMixin):
                 ":c": list(changed.channels),
                 ":t": now_iso(),
                 **({":i": subscription_item(changed)["installed"]} if changed.installed else {}),
-            },  # fmt: skip
+            },
             require_status=old.status,
         )
-        new = dataclasses.replace(old, products=changed.products, kinds=changed.kinds,
-                                  max_severity=changed.max_severity, channels=changed.channels,
-                                  installed=changed.installed, digest=changed.digest)  # fmt: skip
+        new = dataclasses.replace(
+            old,
+            products=changed.products,
+            kinds=changed.kinds,
+            max_severity=changed.max_severity,
+            channels=changed.channels,
+            installed=changed.installed,
+            digest=changed.digest,
+        )
         actions = [update]
         if old.status == SubscriptionStatus.ACTIVE:
             entries = audience_items(new, tier, contract_products)

@@ -110,7 +110,7 @@ class SuppressionsMixin(SubscriptionsMixin):
                     ":t": now_iso(),
                     ":exp": int(time.time()) + TRANSIENT_COUNT_DAYS * 86400,
                     ":type": "transient_bounces",
-                }  # fmt: skip
+                }
             ),
             ReturnValues="UPDATED_NEW",
         )

@@ -75,8 +75,9 @@ def exchange(code: str, verifier: str) -> str:
             "The sign-in code is not valid (expired, altered or not this sign-in's).", code="invalid_grant"
         )
     s = wiring.get().settings
-    claims = id_token_claims(issuer=s.jwt_issuer, audience=s.jwt_audience, role="customer", account=data["a"],
-                             email=data["e"], seconds=3600)  # fmt: skip
+    claims = id_token_claims(
+        issuer=s.jwt_issuer, audience=s.jwt_audience, role="customer", account=data["a"], email=data["e"], seconds=3600
+    )
     return sign(_private_key(s.jwks_url), claims)
 
 

@@ -76,5 +76,5 @@ def stylesheet() -> Response:
             "Content-Type": "text/css; charset=utf-8",
             "Cache-Control": "public, max-age=3600",
             "X-Content-Type-Options": "nosniff",
-        },  # fmt: skip
+        },
     )

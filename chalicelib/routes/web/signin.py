@@ -69,8 +69,15 @@ def _cognito_token(code: str, verifier: str) -> str:
     import urllib.request
 
     s = wiring.get().settings
-    form = urlencode({"grant_type": "authorization_code", "client_id": s.jwt_audience, "code": code,
-                      "redirect_uri": callback_url(), "code_verifier": verifier}).encode()  # fmt: skip
+    form = urlencode(
+        {
+            "grant_type": "authorization_code",
+            "client_id": s.jwt_audience,
+            "code": code,
+            "redirect_uri": callback_url(),
+            "code_verifier": verifier,
+        }
+    ).encode()
     request = urllib.request.Request(  # noqa: S310 - the user pool's own https endpoint
         f"{s.cognito_domain}/oauth2/token", data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )

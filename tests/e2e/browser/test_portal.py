@@ -26,8 +26,13 @@ pytestmark = pytest.mark.e2e
 
 def _contract(stack: LocalStack, tier: str, end: str = "2030-12-31") -> str:
     account = unique("web")
-    body = {"name": f"Web {tier} & <Co>", "tier": tier, "products": ["M3"], "support_start": "2026-01-01",
-            "support_end": end}  # fmt: skip
+    body = {
+        "name": f"Web {tier} & <Co>",
+        "tier": tier,
+        "products": ["M3"],
+        "support_start": "2026-01-01",
+        "support_end": end,
+    }
     admin = {"Authorization": f"Bearer {issuer.mint(stack.state_dir, role='support-admin')}"}
     resp = requests.put(f"{stack.api_url}/accounts/{account}", json=body, headers=admin, timeout=10)
     assert resp.status_code == 200, resp.text
@@ -35,8 +40,9 @@ def _contract(stack: LocalStack, tier: str, end: str = "2030-12-31") -> str:
 
 
 def _mail(stack: LocalStack, address: str, subject: str) -> Any:
-    found = Outbox(stack.outbox_dir).wait_for(lambda m: address in str(m["To"]) and subject in str(m["Subject"]),
-                                              timeout=30)  # fmt: skip
+    found = Outbox(stack.outbox_dir).wait_for(
+        lambda m: address in str(m["To"]) and subject in str(m["Subject"]), timeout=30
+    )
     assert found, f"no email to {address} with {subject!r} within 30 s"
     return found[-1]
 
@@ -45,10 +51,31 @@ def _publish(stack: LocalStack, data: bytes) -> str:
     version = unique("13.9.")
     package = stack.state_dir / f"{version}.zip"
     package.write_bytes(data)
-    done = subprocess.run([patchctl(), "release", "create", "--api", stack.api_url, "--product", "M3", "--version", version,
-                           "--kind", "critical-solution", "--severity", "1", "--title", "Ledger <b>lock</b> fix",
-                           "--file", str(package)], env={**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)},
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            patchctl(),
+            "release",
+            "create",
+            "--api",
+            stack.api_url,
+            "--product",
+            "M3",
+            "--version",
+            version,
+            "--kind",
+            "critical-solution",
+            "--severity",
+            "1",
+            "--title",
+            "Ledger <b>lock</b> fix",
+            "--file",
+            str(package),
+        ],
+        env={**os.environ, "PATCHCAST_STATE_DIR": str(stack.state_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return version
 
