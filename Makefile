@@ -23,8 +23,8 @@ $(SCAN_STAMP): requirements-scan.txt
 
 # The browser tests drive Debian's Chromium (Playwright's own builds cannot be downloaded here); CI runs as root.
 $(CHROMIUM_STAMP): $(STAMP)
-	@test -x /usr/bin/chromium || apt-get install -y --no-install-recommends chromium \
-		|| (apt-get update && apt-get install -y --no-install-recommends chromium)
+	@test -x /usr/bin/chromium || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	@touch $(CHROMIUM_STAMP)
 
 run: $(STAMP)
