@@ -25,3 +25,10 @@ def parse(raw: str | bytes) -> EmailMessage:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def tampered(token: str) -> str:
+    """A link token with the first character of its MAC changed. That character always carries six bits of
+    the MAC, so the result can never verify (changed last characters can decode to the same bytes)."""
+    head, _, mac = token.rpartition(".")
+    return f"{head}.{'B' if mac[0] == 'A' else 'A'}{mac[1:]}"
