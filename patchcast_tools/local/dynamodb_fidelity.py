@@ -13,22 +13,29 @@ of the table, then keeps the partition asked for: each page cost O(N log N) Pyth
 for a 490-item page at 100,000 subscribers), where DynamoDB reads the partition. Here, during a Query,
 ``all_items`` yields only candidates: the table partition's items (a dict lookup), or the items whose index
 hash key attribute has the value asked for (one pass over the items, no sort: still O(N), a cheap O(N));
-moto's own filtering, sorting and paging then run on them as before.
+moto's own filtering, sorting and paging then run on them as before. Its index sort converts each key once
+(not at every comparison), and when the page is simply the next ``Limit`` items after the start key (no
+key range, no legacy filter), it hands moto's paging loop only that window: at 10,000 subscribers in a
+30,000-item table, 21 audience pages of 490 took 12.5 s of CPU (server and client), and take 3.2 s now.
+``tests/adapters/test_local_dynamodb.py`` pages forward and back at six page sizes against the index order.
 
 Installed in-process by the local AWS (``awsd``) and by the tests' moto server.
 """
 
 from __future__ import annotations
 
+import bisect
 import copy
+import inspect
 import threading
 from functools import wraps
-from typing import Any
+from typing import Any, NamedTuple
 
 _LOCK = threading.RLock()
 _IN_TRANSACTION = threading.local()
 _QUERYING = threading.local()  # (index name, hash key, hash key conditions) of the Query in progress
 _installed = False
+_AS_GIVEN = frozenset({"S", "B"})
 
 
 class _NoTableCopies:
@@ -110,6 +117,7 @@ def install() -> None:
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _partition_queries()
+    _fast_equality()
     for name in ("put_item", "update_item", "delete_item"):
         single = getattr(DynamoDBBackend, name)
         setattr(DynamoDBBackend, name, _locked(single))
@@ -129,34 +137,105 @@ def _partition_queries() -> None:
     from moto.dynamodb.models.table import Table
 
     query, all_items = Table.query, Table.all_items
+    signature = inspect.signature(query)
 
     @wraps(query)
-    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        _QUERYING.hint = (index_name, hash_key, kwargs.get("hash_key_conditions") or [])
+    def partition_query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs).arguments
+        _QUERYING.hint = _Hint(
+            index_name=bound.get("index_name"),
+            hash_key=bound.get("hash_key"),
+            conditions=bound.get("hash_key_conditions") or [],
+            # a page can be cut to its window only when every candidate past the start key counts toward Limit
+            window=(
+                bound.get("limit") or None
+                if not bound.get("range_comparison") and not bound.get("filter_kwargs")
+                else None
+            ),
+            start=bound.get("exclusive_start_key"),
+            forward=bound.get("scan_index_forward") is not False,
+        )
         try:
-            return query(self, hash_key, *args, **kwargs)
+            return query(self, *args, **kwargs)
         finally:
             _QUERYING.hint = None
 
     @wraps(all_items)
     def candidates(self: Any) -> list[Any]:
-        hint = getattr(_QUERYING, "hint", None)
+        hint: _Hint | None = getattr(_QUERYING, "hint", None)
         if hint is None:
             return all_items(self)  # type: ignore[no-any-return]
-        index_name, hash_key, conditions = hint
-        if index_name is None:
-            part = self.items.get(hash_key)
+        if hint.index_name is None:
+            part = self.items.get(hint.hash_key)
             if part is None:
                 return []
             return list(part.values()) if self.range_key_attr else [part]
+        conditions = hint.conditions
         if not conditions or conditions[0][1] is None or getattr(conditions[0][1], "type", None) is None:
             return all_items(self)  # type: ignore[no-any-return]
         name, value = conditions[0]
-        return [i for i in _every_item(self) if (got := i.attrs.get(name)) is not None and got == value]
+        return [i for i in _every_item(self) if (got := i.attrs.get(name)) is not None and _same(got, value)]
 
     Table.query = partition_query  # type: ignore[method-assign]
     Table.all_items = candidates  # type: ignore[method-assign]
+    Table.sorted_items = _sorted_window  # type: ignore[method-assign]
+
+
+class _Hint(NamedTuple):
+    index_name: str | None
+    hash_key: Any
+    conditions: list[tuple[str, Any]]
+    window: int | None  # Limit, when the page is the next Limit candidates after the start key
+    start: dict[str, Any] | None
+    forward: bool
+
+
+def _same(got: Any, value: Any) -> bool:
+    """``DynamoType.__eq__`` without its conversions where there is nothing to convert (strings, binary)."""
+    if got.type != value.type:
+        return False
+    return bool(got.value == value.value) if got.type in _AS_GIVEN else bool(got.cast_value == value.cast_value)
+
+
+def _plain(value: Any) -> Any:
+    """``DynamoType.cast_value``, without its five type tests for a string or binary value."""
+    return value.value if value.type in _AS_GIVEN else value.cast_value
+
+
+def _fast_equality() -> None:
+    """The same answers as moto's ``DynamoType`` equality, which converts both sides at every call."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    DynamoType.__eq__ = _same  # type: ignore[method-assign, assignment]
+    DynamoType.__ne__ = lambda self, other: not _same(self, other)  # type: ignore[method-assign, assignment]
+
+
+def _sorted_window(
+    self: Any, hash_key_attrs: list[str], range_key_attrs: list[str | None], items: list[Any]
+) -> list[Any]:
+    """moto's index sort, with each item's key converted once instead of at every comparison (key attributes
+    have one type, so comparing converted values orders as comparing ``DynamoType``s does); then, during a
+    Query whose page is its next ``Limit`` candidates, only the window moto's paging loop will walk: the
+    start key's neighbourhood and ``Limit`` + 1 past it (the one more tells moto there is a next page)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    attrs = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+    keyed = sorted(((tuple(_plain(i.attrs[a]) for a in attrs), i) for i in items), key=lambda pair: pair[0])
+    ordered = [i for _, i in keyed]
+    hint: _Hint | None = getattr(_QUERYING, "hint", None)
+    if hint is None or hint.window is None or hint.index_name is None:
+        return ordered
+    keys = [k for k, _ in keyed]
+    start = hint.start
+    if start is not None and not all(a in start for a in attrs):
+        return ordered  # a partial start key: moto's own loop decides
+    at = tuple(_plain(DynamoType(start[a])) for a in attrs) if start is not None else None
+    span = hint.window + 2  # the start item itself (moto skips it), the page, and one more
+    if hint.forward:
+        first = 0 if at is None else bisect.bisect_left(keys, at)
+        return ordered[first : first + span]
+    last = len(ordered) if at is None else bisect.bisect_right(keys, at)
+    return ordered[max(0, last - span) : last]  # moto reverses it and walks from the start key down
 
 
 def _every_item(table: Any) -> Any:

@@ -63,10 +63,8 @@ def test_concurrent_cancelled_transactions_never_undo_another_threads_write(ddb:
     assert not {i for i in items if i.startswith("gone-")}
 
 
-@pytest.fixture(scope="module")
-def indexed(moto_server: str) -> Any:
-    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_server)
-    name = unique("partition")
+def _indexed_table(client: Any, name: str) -> None:
+    """A table keyed PK/SK with one index GSI keyed GPK/GSK."""
     s = {"AttributeType": "S"}
     client.create_table(
         TableName=name,
@@ -84,6 +82,13 @@ def indexed(moto_server: str) -> Any:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+@pytest.fixture(scope="module")
+def indexed(moto_server: str) -> Any:
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_server)
+    name = unique("partition")
+    _indexed_table(client, name)
     # 3 partitions of 7 items; every third item in index partition "even" or "odd" (sparse: the rest not indexed)
     for p in ("a", "b", "c"):
         for n in range(7):
@@ -128,3 +133,85 @@ def test_an_index_query_pages_through_its_partition_only_in_index_order(indexed:
         ExpressionAttributeValues={":g": {"S": "even"}, ":x": {"S": "a"}},
     )
     assert got == [f"{p}/{n:02d}" for p in ("a", "b", "c") for n in (0, 6)]
+
+
+@pytest.fixture(scope="module")
+def audience(moto_server: str) -> Any:
+    """An index partition of 30 items whose index sort key repeats (the table key breaks the ties), among
+    other partitions and unindexed items: what fan-out pages through."""
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_server)
+    name = unique("window")
+    _indexed_table(client, name)
+    for n in range(30):
+        item = {"PK": {"S": f"s{n:02d}"}, "SK": {"S": "sub"}, "GPK": {"S": "aud"}, "GSK": {"S": f"{n % 3}"}}
+        client.put_item(TableName=name, Item={**item, "n": {"N": str(n)}})
+        client.put_item(TableName=name, Item={"PK": {"S": f"s{n:02d}"}, "SK": {"S": "other"}})
+        client.put_item(TableName=name, Item={**item, "SK": {"S": "x"}, "GPK": {"S": "else"}})
+    return client, name
+
+
+def _in_index_order(forward: bool) -> list[str]:
+    ordered = [f"s{n:02d}/sub" for rank in range(3) for n in range(30) if n % 3 == rank]
+    return ordered if forward else ordered[::-1]
+
+
+@pytest.mark.parametrize("forward", [True, False])
+@pytest.mark.parametrize("limit", [1, 4, 7, 29, 30, 31])
+def test_an_index_query_s_pages_hold_each_item_once_in_order_whatever_the_page_size(
+    audience: Any, forward: bool, limit: int
+) -> None:
+    client, name = audience
+    got, start, pages = [], None, 0
+    while True:
+        page = client.query(
+            TableName=name,
+            IndexName="GSI",
+            KeyConditionExpression="GPK = :g",
+            ExpressionAttributeValues={":g": {"S": "aud"}},
+            ScanIndexForward=forward,
+            Limit=limit,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        assert page["Count"] == len(page["Items"]) <= limit
+        got += [f"{i['PK']['S']}/{i['SK']['S']}" for i in page["Items"]]
+        pages, start = pages + 1, page.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert got == _in_index_order(forward)
+    assert pages == -(-30 // limit)
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_an_index_page_goes_on_after_its_start_key_when_that_item_is_gone(audience: Any, forward: bool) -> None:
+    client, name = audience
+    query = {
+        "TableName": name,
+        "IndexName": "GSI",
+        "KeyConditionExpression": "GPK = :g",
+        "ExpressionAttributeValues": {":g": {"S": "aud"}},
+        "ScanIndexForward": forward,
+    }
+    first = client.query(**query, Limit=5)
+    gone = first["LastEvaluatedKey"]
+    client.delete_item(TableName=name, Key={"PK": gone["PK"], "SK": gone["SK"]})
+    try:
+        rest = client.query(**query, Limit=5, ExclusiveStartKey=gone)
+        assert [f"{i['PK']['S']}/{i['SK']['S']}" for i in rest["Items"]] == _in_index_order(forward)[5:10]
+    finally:
+        client.put_item(TableName=name, Item={**gone, "n": {"N": str(int(gone["PK"]["S"][1:]))}})  # as it was
+
+
+def test_an_index_page_with_a_filter_counts_what_it_read_not_what_it_kept(audience: Any) -> None:
+    client, name = audience
+    page = client.query(
+        TableName=name,
+        IndexName="GSI",
+        KeyConditionExpression="GPK = :g",
+        FilterExpression="n >= :big",
+        ExpressionAttributeValues={":g": {"S": "aud"}, ":big": {"N": "27"}},
+        Limit=12,
+    )
+    # the first 12 in index order are n = 0, 3, …, 27 (rank 0) and 1, 4 (rank 1): only 27 passes the filter
+    assert [i["n"]["N"] for i in page["Items"]] == ["27"]
+    assert page["ScannedCount"] == 12
+    assert page["LastEvaluatedKey"]["PK"] == {"S": "s04"}
