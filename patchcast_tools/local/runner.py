@@ -30,6 +30,11 @@ log = logging.getLogger("patchcast.runner")
 
 CHALICE_CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
 DEFAULT_TIMEOUT = 60  # Chalice's lambda_timeout when the config names none
+# Lambda's SQS pollers long-poll for 20 seconds: an idle queue costs one receive per 20 s, not one per
+# second (moto re-checks a waiting receive every second, so a message delayed or made visible again is
+# still picked up within a second)
+LONG_POLL_SECONDS = 20
+CLOSE_SECONDS = 2.0  # close() waits this long in all; a poller still in its long poll ends on its own
 
 
 def function_timeouts(config: Path = CHALICE_CONFIG, stage: str = "local") -> dict[str, int]:
@@ -119,8 +124,9 @@ class Runner:
 
     def close(self) -> None:
         self.stop.set()
+        deadline = time.monotonic() + CLOSE_SECONDS
         for t in self.threads:
-            t.join(timeout=5)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
         t = threading.Thread(target=target, args=args, name=f"runner-{name}", daemon=True)
@@ -177,7 +183,10 @@ class Runner:
         while not self.stop.is_set():
             try:
                 got = self.sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), WaitTimeSeconds=1, AttributeNames=["All"]
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(batch_size, 10),
+                    WaitTimeSeconds=LONG_POLL_SECONDS,
+                    AttributeNames=["All"],
                 )
             except Exception as exc:  # the local AWS is stopping or restarting
                 if self.stop.wait(0.5):
@@ -185,6 +194,9 @@ class Runner:
                 log.debug("receive failed: %s", exc)
                 continue
             messages = got.get("Messages", [])
+            if messages and self.stop.is_set():  # received as the runner closed: hand them back untouched
+                self._release(url, messages, 0)
+                return
             if not messages:
                 continue
             event = self._sqs_event(messages, arn)
@@ -194,10 +206,13 @@ class Runner:
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
                 )
             else:
-                for m in messages:
-                    self.sqs.change_message_visibility(
-                        QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.retry_seconds
-                    )
+                self._release(url, messages, self.retry_seconds)
+
+    def _release(self, url: str, messages: list[dict[str, Any]], seconds: int) -> None:
+        for m in messages:
+            self.sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=seconds
+            )
 
     def _sqs_event(self, messages: list[dict[str, Any]], queue_name: str) -> dict[str, Any]:
         return {
