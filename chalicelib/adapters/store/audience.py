@@ -16,6 +16,8 @@ SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-
 
 # The audience entry fields fan-out's planning reads (``fanout_plan.eligible``, ``plan_accounts``).
 _PLANNED = ("account_id", "subscription_id", "email", "kinds", "max_severity", "channels", "installed", "digest")
+# what an entry is made of: a page leaves the keys and the item type behind (a third less to send and parse)
+_ENTRY = (*_PLANNED, "tier")
 
 
 class AudienceMixin(TableBase):
@@ -98,16 +100,14 @@ class AudienceMixin(TableBase):
     ) -> tuple[list[AudienceEntry], str | None]:
         """One page of a product's active audience, Elite first (GSI1SK starts with the tier rank).
         ``planning_only``: just what fan-out's planning reads (the audience preview: less to parse per page)."""
-        projection = {
-            "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(_PLANNED))),
-            "ExpressionAttributeNames": {f"#p{i}": f for i, f in enumerate(_PLANNED)},
-        }
+        wanted = _PLANNED if planning_only else _ENTRY
         items, following = self._page(
             limit=limit,
             cursor=cursor,
             IndexName="GSI1",
             KeyConditionExpression="GSI1PK = :pk",
             ExpressionAttributeValues=dump({":pk": f"AUDIENCE#{product}"}),
-            **(projection if planning_only else {}),
+            ProjectionExpression=", ".join(f"#p{i}" for i in range(len(wanted))),
+            ExpressionAttributeNames={f"#p{i}": f for i, f in enumerate(wanted)},
         )
         return [audience_entry_of(i) for i in items], following
