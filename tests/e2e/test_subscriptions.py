@@ -66,10 +66,20 @@ def _to(address: str, subject_part: str) -> Callable[[EmailMessage], bool]:
     return lambda m: address in str(m["To"]) and subject_part in str(m["Subject"])
 
 
-def _subscribe(stack: LocalStack, account: str, address: str, product: str, channels: list[str] | None = None) -> str:
+def _subscribe(
+    stack: LocalStack,
+    account: str,
+    address: str,
+    product: str,
+    channels: list[str] | None = None,
+    installed: list[str] | None = None,
+) -> str:
+    """Subscribe ``address`` to ``product``'s patches and confirm it with the button of its email."""
     body: dict[str, Any] = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 3}
     if channels:
         body["channels"] = channels
+    if installed:
+        body["installed"] = {product: installed}
     resp = requests.post(
         f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account), timeout=10
     )
@@ -80,8 +90,11 @@ def _subscribe(stack: LocalStack, account: str, address: str, product: str, chan
     return str(resp.json()["id"])
 
 
-def _release(stack: LocalStack, product: str, channel: str = "ga") -> str:
-    version = unique("v")
+def _release(
+    stack: LocalStack, product: str, channel: str = "ga", *, version: str = "", extra: tuple[str, ...] = ()
+) -> str:
+    """Publish a severity-2 patch of ``product`` with patchctl (``extra``: more of its options); its version."""
+    version = version or unique("v")
     package = stack.state_dir / f"{version}.zip"
     package.write_bytes(os.urandom(2048))
     done = _cli(
@@ -104,6 +117,7 @@ def _release(stack: LocalStack, product: str, channel: str = "ga") -> str:
         "A fix",
         "--file",
         str(package),
+        *extra,
     )
     assert done.returncode == 0, done.stderr
     return version

@@ -4,29 +4,15 @@ reaches the contact who runs 13.4 and those who did not say, and not the one on 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from patchcast_tools.local.stack import LocalStack
-from patchcast_tools.outbox import Outbox, link
+from patchcast_tools.outbox import Outbox
 from tests.conftest import unique
-from tests.e2e.test_subscriptions import _bearer, _cli, _import, _none_after, _product, _to, _wait
+from tests.e2e.test_subscriptions import _import, _none_after, _product, _release, _subscribe, _to, _wait
 
 pytestmark = pytest.mark.e2e
-
-
-def _subscribe(stack: LocalStack, account: str, address: str, product: str, lines: list[str] | None) -> None:
-    body: dict[str, Any] = {"email": address, "products": [product], "kinds": ["patch"], "max_severity": 3}
-    if lines:
-        body["installed"] = {product: lines}
-    resp = requests.post(
-        f"{stack.api_url}/subscriptions", json=body, headers=_bearer(stack, "customer", account), timeout=10
-    )
-    assert resp.status_code == 202, resp.text
-    confirmation = _wait(Outbox(stack.outbox_dir), _to(address, "Confirm"))[-1]
-    assert requests.post(link(confirmation, "/subscriptions/confirm"), timeout=10).status_code == 200
 
 
 def test_a_release_for_13_4_reaches_the_13_4_contact_and_those_who_did_not_say_not_the_13_5_one(
@@ -39,33 +25,9 @@ def test_a_release_for_13_4_reaches_the_13_4_contact_and_those_who_did_not_say_n
     rows = "".join(f"{a},{a.title()},premium,{product},2026-01-01,2030-12-31,,,,\n" for a, _ in contacts.values())
     assert _import(stack, tmp_path, rows).returncode == 0
     for name, (account, address) in contacts.items():
-        _subscribe(stack, account, address, product, runs[name])
+        _subscribe(stack, account, address, product, installed=runs[name])
     # WHEN a release for the 13.4 line is published with patchctl
-    version = unique("13.4.")
-    package = stack.state_dir / f"{version}.zip"
-    package.write_bytes(b"fix for 13.4")
-    done = _cli(
-        stack,
-        "release",
-        "create",
-        "--api",
-        stack.api_url,
-        "--product",
-        product,
-        "--version",
-        version,
-        "--kind",
-        "patch",
-        "--severity",
-        "2",
-        "--title",
-        "A 13.4 fix",
-        "--file",
-        str(package),
-        "--applies-to",
-        "13.4",
-    )
-    assert done.returncode == 0, done.stderr
+    version = _release(stack, product, version=unique("13.4."), extra=("--applies-to", "13.4"))
     # THEN the 13.4 contact and both who did not say get the notice, and the 13.5 contact does not
     outbox = Outbox(stack.outbox_dir)
     for name in ("on134", "silent1", "silent2"):
