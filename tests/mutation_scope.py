@@ -30,7 +30,7 @@ SCOPE = {
     "recall": ("tests/unit/test_recall_plan.py", "tests/unit/test_recall_mail.py", "tests/app/test_recall.py"),
     "downloads": ("tests/domain/test_downloads.py", "tests/domain/test_download_links.py", "tests/domain/test_fresh_links.py"),
     "fresh_links": ("tests/domain/test_downloads.py", "tests/domain/test_fresh_links.py"),
-    "subscriptions": ("tests/unit/test_preferences.py", "tests/app/test_subscriptions.py"),
+    "subscriptions": ("tests/unit/test_preferences.py", "tests/unit/test_subscription_rules.py"),
 }  # fmt: skip
 _MUTANT = re.compile(r"^chalicelib\.domain\.(?P<module>\w+)\.x[_ǁ]")
 
