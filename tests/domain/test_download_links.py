@@ -1,6 +1,6 @@
 """A download link's click on the in-memory store, answer by answer: what each refusal tells the person
 (message, code, hint, button), what an entitled click hands out and audits, and what a script's info
-holds. The app tests (tests/app/test_downloads.py) pin the same answers through the routes, on moto."""
+holds. The app tests (tests/app/test_downloads.py) pin what the routes and S3 make of them, on moto."""
 
 from __future__ import annotations
 
