@@ -28,9 +28,9 @@ SCOPE = {
     "fanout": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
     "fanout_plan": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
     "recall": ("tests/unit/test_recall_plan.py", "tests/unit/test_recall_mail.py", "tests/app/test_recall.py"),
-    "downloads": ("tests/app/test_downloads.py",),
-    "fresh_links": ("tests/app/test_downloads.py",),
-    "subscriptions": ("tests/unit/test_preferences.py", "tests/app/test_subscriptions.py"),
+    "downloads": ("tests/domain/test_downloads.py", "tests/domain/test_download_links.py", "tests/domain/test_fresh_links.py"),
+    "fresh_links": ("tests/domain/test_downloads.py", "tests/domain/test_fresh_links.py"),
+    "subscriptions": ("tests/unit/test_preferences.py", "tests/unit/test_subscription_rules.py"),
 }  # fmt: skip
 _MUTANT = re.compile(r"^chalicelib\.domain\.(?P<module>\w+)\.x[_ǁ]")
 

@@ -7,7 +7,20 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chalicelib.domain.entitlements import Contract, Reason, decide, matrix, oncall_copy_due, product_features
+from chalicelib.domain.entitlements import (
+    TIERS,
+    Contract,
+    Decision,
+    OnCallDays,
+    Reason,
+    decide,
+    matrix,
+    oncall_copy_due,
+    oncall_days,
+    period_active,
+    policy,
+    product_features,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -33,6 +46,7 @@ def test_the_first_day_of_the_support_period_counts() -> None:
          "Product XA is not part of the support contract of account acct."),
         (_contract(), {"channel": "beta"}, Reason.CHANNEL_NOT_ENTITLED,
          "Xtreme Premium does not include beta releases; beta and test programmes are Xtreme Elite only."),
+        (_contract(), {"kind": "firmware"}, Reason.KIND_NOT_ENTITLED, "Xtreme Premium does not include firmware releases."),
     ],
 )  # fmt: skip
 def test_each_refusal_says_why_in_words_for_people(
@@ -45,6 +59,16 @@ def test_each_refusal_says_why_in_words_for_people(
 def test_an_entitled_decision_says_so() -> None:
     decision = decide(_contract("elite"), product="M3", kind="patch", channel="beta", now=NOW)
     assert (bool(decision), decision.reason, decision.message) == (True, Reason.OK, "entitled")
+
+
+def test_an_active_support_period_says_so() -> None:
+    # GET /account serves this decision's reason and message as they are, not only whether it allows
+    assert period_active(_contract(), NOW) == Decision(True, Reason.OK, "entitled")
+
+
+def test_a_tier_policy_is_looked_up_by_name_and_an_unknown_tier_has_none() -> None:
+    assert policy("elite") is TIERS["elite"]
+    assert policy("gold") is None
 
 
 # GET /tiers serves this list as it is (docs/subscriptions.md): every field, in delivery order; a change to
@@ -108,3 +132,39 @@ def test_business_hours_include_their_first_hour_and_exclude_their_last(hour: in
 def test_starred_features_are_those_the_tier_includes_and_the_product_offers() -> None:
     assert product_features("premium", ["P1", "E7"]) == ["P1"]
     assert product_features("gold", ["P1"]) == []
+
+
+@pytest.mark.parametrize(
+    ("tier", "offered", "days"),
+    [
+        ("xtreme", ["X10"], OnCallDays.WEEKDAYS),
+        ("xtreme", ["P1", "X10"], OnCallDays.WEEKDAYS),
+        ("xtreme", ["P1"], None),
+        ("premium", ["X10", "P1"], OnCallDays.EVERY_DAY),
+        ("premium", ["X10"], OnCallDays.WEEKDAYS),
+        ("premium", ["P1"], OnCallDays.EVERY_DAY),
+        ("premium", [], None),
+        ("elite", ["E7"], None),
+        ("gold", ["X10", "P1"], None),
+        ("xtreme", None, OnCallDays.WEEKDAYS),
+        ("elite", None, OnCallDays.EVERY_DAY),
+        ("gold", None, None),
+    ],
+)  # fmt: skip
+def test_oncall_days_are_the_widest_after_hours_feature_the_tier_includes_and_the_product_offers(
+    tier: str, offered: list[str] | None, days: OnCallDays | None
+) -> None:
+    assert oncall_days(tier, offered) is days
+
+
+@pytest.mark.parametrize(
+    ("offered", "weekday_night", "saturday_noon"), [(["X10"], True, False), (["P1"], True, True), ([], False, False)]
+)
+def test_a_premium_oncall_copy_follows_what_the_product_offers(
+    offered: list[str], weekday_night: bool, saturday_noon: bool
+) -> None:
+    def due(local_now: datetime) -> bool:
+        return oncall_copy_due("premium", severity=1, local_now=local_now, business_hours=(8, 17), offered=offered)
+
+    assert due(datetime(2026, 11, 26, 22, 0)) is weekday_night
+    assert due(datetime(2026, 11, 28, 12, 0)) is saturday_noon

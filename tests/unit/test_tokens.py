@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.tokens import KeyRing, Purpose, TokenExpired, TokenInvalid, mint, verify
+from chalicelib.domain.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, mint, verify
 from tests.mutations import mutations
 
 RING = KeyRing(current="k1", keys={"k1": b"a" * 40})
@@ -88,3 +90,48 @@ def test_a_token_or_claim_with_a_final_newline_does_not_pass_the_whole_value_pat
         verify(RING, _mint() + "\n", Purpose.DOWNLOAD, now=NOW)
     with pytest.raises(ValueError):
         mint(RING, Purpose.DOWNLOAD, account_id="acme\n", subject="sub1", expires=NOW + 60)
+
+
+def test_a_token_verifies_through_its_expiry_second_and_not_after() -> None:
+    token = _mint(expires=NOW)
+    assert verify(RING, token, Purpose.DOWNLOAD, now=NOW).expires == NOW
+    with pytest.raises(TokenExpired):
+        verify(RING, token, Purpose.DOWNLOAD, now=NOW + 0.5)
+
+
+def test_without_a_clock_the_current_time_decides_expiry() -> None:
+    fresh = mint(RING, Purpose.DOWNLOAD, account_id="acme", subject="sub1", expires=int(time.time()) + 3600)
+    assert verify(RING, fresh, Purpose.DOWNLOAD).subject == "sub1"
+    stale = mint(RING, Purpose.DOWNLOAD, account_id="acme", subject="sub1", expires=int(time.time()) - 3600)
+    with pytest.raises(TokenExpired):
+        verify(RING, stale, Purpose.DOWNLOAD)
+
+
+def test_an_expired_token_carries_its_authentic_claims() -> None:
+    # a download page offers a fresh link from them: the MAC was checked before the expiry
+    with pytest.raises(TokenExpired, match="^token expired$") as expired:
+        verify(RING, _mint(expires=NOW - 1), Purpose.DOWNLOAD, now=NOW)
+    assert expired.value.claims == Claims(Purpose.DOWNLOAD, "acme", "sub1", "rel1", NOW - 1)
+
+
+@pytest.mark.parametrize("subject", ["s", "s1", "s12", "s123", "s1234", "s12345"])
+def test_claims_of_every_length_come_back_whole(subject: str) -> None:
+    # base64 pads a payload by its length: each of the three remainders goes through the decoder
+    token = mint(RING, Purpose.DOWNLOAD, account_id="acme", subject=subject, release_id="rel1", expires=NOW)
+    assert verify(RING, token, Purpose.DOWNLOAD, now=NOW) == Claims(Purpose.DOWNLOAD, "acme", subject, "rel1", NOW)
+
+
+def test_a_token_minted_without_a_release_says_so_with_a_dash() -> None:
+    token = mint(RING, Purpose.UNSUBSCRIBE, account_id="acme", subject="sub1", expires=NOW)
+    assert verify(RING, token, Purpose.UNSUBSCRIBE, now=NOW).release_id == "-"
+
+
+@pytest.mark.parametrize("junk", [None, 42, b"k1.YQ.aaaaaaaaaaaaaaaaaaaaaa", ["k1", "YQ"]])
+def test_a_token_that_is_not_a_string_is_invalid(junk: object) -> None:
+    with pytest.raises(TokenInvalid):
+        verify(RING, junk, Purpose.DOWNLOAD, now=NOW)  # type: ignore[arg-type]
+
+
+def test_mint_names_the_value_it_cannot_put_in_a_token() -> None:
+    with pytest.raises(ValueError, match=r"^cannot put 'a\|b' in a token$"):
+        mint(RING, Purpose.DOWNLOAD, account_id="acme", subject="a|b", expires=NOW)
