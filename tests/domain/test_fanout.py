@@ -9,7 +9,7 @@ from pytest import MonkeyPatch
 from chalicelib.domain import fanout
 from chalicelib.domain.messages import FanoutPage, recipient_from_json
 from chalicelib.domain.models import Product, Recipient
-from chalicelib.domain.states import ClaimStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 from tests.domain.logs import log_lines
 from tests.domain.world import NAMES, PRODUCT, Queues, account, release, store_with, subscription
 from tests.memory_store import MemoryStore
@@ -92,8 +92,9 @@ def _all_pages(store: MemoryStore, queues: Queues, message: FanoutPage) -> list[
 
 
 def test_every_page_reads_on_from_the_cursor_and_each_subscriber_is_planned_once(monkeypatch: MonkeyPatch) -> None:
-    # GIVEN seven subscribers of two accounts, three entries a page
-    store = store_with(account("elite1", "elite"), account("prem1", "premium"), subscribers=4)
+    # GIVEN seven subscribers of two accounts, three entries a page, the elite one with a CSM
+    elite = account("elite1", "elite", csm_email="csm@vendor.example")
+    store = store_with(elite, account("prem1", "premium"), subscribers=4)
     store.put_subscription(subscription(store.accounts["prem1"], 3, status=SubscriptionStatus.UNSUBSCRIBED))
     queues = Queues()
     monkeypatch.setattr(fanout, "PAGE_SIZE", 3)
@@ -101,11 +102,33 @@ def test_every_page_reads_on_from_the_cursor_and_each_subscriber_is_planned_once
     # WHEN every page runs
     planned = _all_pages(store, queues, _first_page())
 
-    # THEN pages 1 and 2 followed page 0, each returned the recipients it queued, and everyone is in one batch
-    assert [p["page"] for p in queues.on(NAMES.fanout_queue)] == [1, 2] and planned == [3, 3, 1]
+    # THEN pages 1 and 2 followed page 0, each returned the recipients it queued, everyone is in one batch of
+    # its page, and the CSM copy went once the elite account ended, after its batches of both pages
+    assert [p["page"] for p in queues.on(NAMES.fanout_queue)] == [1, 2] and planned == [3, 4, 1]
     people = [(r.account_id, r.subscription_id) for r in _recipients(queues, NAMES.deliver_queue)]
-    assert people == [("elite1", f"s{n}") for n in range(4)] + [("prem1", f"s{n}") for n in range(3)]
+    elite_then_premium = [("elite1", f"s{n}") for n in range(4)] + [("prem1", "s0"), ("prem1", "s1")]
+    assert people == [*elite_then_premium, ("elite1", "csm"), ("prem1", "s2")]
+    batches = queues.on(NAMES.deliver_queue)
+    ids = [b["batch_id"] for b in batches]
+    assert [i.split("-")[0] for i in ids] == ["0", "1", "csm", "2"] and batches[2]["after"] == ids[:2]
     assert {b["release_id"] for b in queues.on(NAMES.deliver_queue)} == {"r1"}
+
+
+def test_a_subscriber_digesting_the_severity_waits_in_its_digest_and_version_lines_filter_the_rest() -> None:
+    # GIVEN a severity-2 release for the 13.4 line: subscribers on 13.4.1 (one digesting severity 2 daily), 12.0
+    store, queues = store_with(account("prem1", "premium"), subscribers=0, applies_to=("13.4",)), Queues()
+    acct = store.accounts["prem1"]
+    for n, lines, digest in ((0, ("13.4.1",), {}), (1, ("13.4.1",), {"2": "daily"}), (2, ("12.0",), {})):
+        store.put_subscription(subscription(acct, n, installed={PRODUCT: lines}, digest=digest))
+
+    # WHEN the page is planned
+    assert fanout.run(store, queues, _first_page()) == 1
+
+    # THEN the 13.4.1 subscriber now, the digesting one as an item of its daily digest, the 12.0 one not at all
+    assert [r.subscription_id for r in _recipients(queues, NAMES.deliver_queue)] == ["s0"]
+    ((item_key, item),) = store.digest_items.items()
+    assert item_key[1:] == ("prem1", "s1", "r1") and item["frequency"] == "daily"
+    assert store.deliveries[("r1", "release")]["prem1#s1#subscriber"].status == DeliveryStatus.DIGEST
 
 
 def test_a_page_is_ten_full_batches_one_sqs_call() -> None:
