@@ -234,7 +234,7 @@ def test_an_account_spanning_two_recall_pages_is_recalled_once_per_address(monke
 
     # WHEN every page runs
     todo, planned = [FanoutPage("r1", "recall")], []
-    while todo:
+    while todo and len(planned) < 20:  # a page that never moves on fails the test instead of hanging it
         before = len(queues.sent)
         planned.append(recall.run_page(store, queues, todo.pop()))
         todo += [FanoutPage.from_json(b) for q, b, d in queues.sent[before:] if q == NAMES.fanout_queue and not d]
