@@ -156,7 +156,7 @@ def test_a_release_not_published_is_not_planned() -> None:
 
 
 def test_a_page_held_by_a_live_invocation_is_looked_at_again_once_its_lease_could_have_run_out() -> None:
-    # GIVEN page 0 claimed by an invocation that then died, on a store whose clock the test turns
+    # GIVEN page 0 claimed by another invocation (which then dies), on a store whose clock the test turns
     now = [1_000_000.0]
     store, queues = store_with(account("prem1", "premium"), subscribers=2), Queues()
     store.clock = lambda: now[0]
@@ -172,21 +172,19 @@ def test_a_page_held_by_a_live_invocation_is_looked_at_again_once_its_lease_coul
     assert store.claim_page("r1", "release", 0, lease_seconds=1) == ClaimStatus.DONE
 
 
-def test_a_page_being_planned_holds_its_claim_for_120_seconds() -> None:
+def test_a_page_being_planned_holds_its_claim_for_120_seconds(monkeypatch: MonkeyPatch) -> None:
     # GIVEN page 0 of a two-page audience planned at t, its successor queued but not run yet
     now = [1_000_000.0]
     store, queues = store_with(account("prem1", "premium"), subscribers=2), Queues()
     store.clock = lambda: now[0]
-    fanout.PAGE_SIZE, saved = 1, fanout.PAGE_SIZE
-    try:
-        assert fanout.run(store, queues, _first_page()) == 1
-        # WHEN the same message comes back 120 s later, then 121 s later
-        now[0] += 120
-        assert fanout.run(store, queues, _first_page()) == 0
-        now[0] += 1
-        again = fanout.run(store, queues, _first_page())
-    finally:
-        fanout.PAGE_SIZE = saved
+    monkeypatch.setattr(fanout, "PAGE_SIZE", 1)
+    assert fanout.run(store, queues, _first_page()) == 1
+
+    # WHEN the same message comes back 120 s later, then 121 s later
+    now[0] += 120
+    assert fanout.run(store, queues, _first_page()) == 0
+    now[0] += 1
+    again = fanout.run(store, queues, _first_page())
 
     # THEN it is still held at 120 s (looked at again later), and planned again (the same batch) after that
     assert again == 1 and [d for q, _, d in queues.sent if q == NAMES.fanout_queue] == [0, 120, 0]
