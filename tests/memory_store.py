@@ -229,6 +229,8 @@ class MemoryStore:
                 sub.channels,
                 sub.max_severity,
                 "" if planning_only else account.tier,
+                (sub.installed or {}).get(product),
+                dict(sub.digest),
             )
             index.append((order, entry))
         index.sort(key=lambda pair: pair[0])

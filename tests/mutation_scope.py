@@ -13,6 +13,16 @@ import re
 
 import pytest
 
+# Fan-out's planning is pure: its unit and in-memory tests pin it (the delivery fault tests are delivery's).
+_FANOUT_PLAN = ("tests/unit/test_fanout_plan.py", "tests/domain/test_fanout.py")
+_FANOUT = (*_FANOUT_PLAN, "tests/app/test_fanout_pages.py")
+_RECALL = (
+    "tests/unit/test_recall_plan.py",
+    "tests/unit/test_recall_mail.py",
+    "tests/domain/test_recall.py",
+    "tests/app/test_recall.py",
+    "tests/app/test_fanout_pages.py::test_a_recall_page",
+)
 _DELIVERY = ("tests/unit/test_pacing.py", "tests/app/test_delivery_faults.py", "tests/app/test_delivery_rechecks.py")
 SCOPE = {
     "tokens": ("tests/unit/test_tokens.py", "tests/app/test_key_rotation.py", "tests/app/test_downloads.py"),
@@ -25,9 +35,9 @@ SCOPE = {
     "delivery_send": _DELIVERY,
     "delivery_tally": _DELIVERY,
     "delivery_waits": _DELIVERY,
-    "fanout": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
-    "fanout_plan": ("tests/unit/test_fanout_plan.py", "tests/app/test_fanout_pages.py", "tests/app/test_delivery_faults.py"),
-    "recall": ("tests/unit/test_recall_plan.py", "tests/unit/test_recall_mail.py", "tests/app/test_recall.py"),
+    "fanout": _FANOUT,
+    "fanout_plan": _FANOUT_PLAN,
+    "recall": _RECALL,
     "downloads": ("tests/domain/test_downloads.py", "tests/domain/test_download_links.py", "tests/domain/test_fresh_links.py"),
     "fresh_links": ("tests/domain/test_downloads.py", "tests/domain/test_fresh_links.py"),
     "subscriptions": ("tests/unit/test_preferences.py", "tests/unit/test_subscription_rules.py"),

@@ -27,9 +27,11 @@ def store(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue("table")
 
 
-def _world(store: Any, *tiers: str, subscribers: int = 1) -> tuple[str, list[Account], list[Subscription]]:
+def _world(
+    store: Any, *tiers: str, subscribers: int = 1, product: str = "", **sub_fields: Any
+) -> tuple[str, list[Account], list[Subscription]]:
     """A product, one account per tier holding it, active subscribers, and a published release of it."""
-    product = unique("P")
+    product = product or unique("P")
     accounts = [Account(unique(f"{t}-"), t, t, (product,), date(2026, 1, 1), date(2030, 12, 31)) for t in tiers]
     subs = [
         Subscription(
@@ -42,6 +44,7 @@ def _world(store: Any, *tiers: str, subscribers: int = 1) -> tuple[str, list[Acc
             ("ga",),
             SubscriptionStatus.ACTIVE,
             now_iso(),
+            **sub_fields,
         )
         for a in accounts
         for n in range(subscribers)
@@ -153,6 +156,14 @@ def test_the_audience_comes_elite_first_a_page_at_a_time(store: Any) -> None:
     assert seen[0].tier == "elite" and seen[0].kinds == ("patch",) and seen[0].max_severity == 4
     planning, _ = store.audience_page(product, limit=1, cursor=None, planning_only=True)
     assert planning[0].subscription_id == "s0" and planning[0].tier == ""
+
+
+def test_an_audience_entry_carries_its_product_s_version_lines_and_the_digest_choice(store: Any) -> None:
+    product = unique("P")
+    installed = {product: ("13.4", "12.1"), "other": ("9.0",)}
+    _world(store, "premium", product=product, installed=installed, digest={"3": "weekly"})
+    ((entry,), _) = store.audience_page(product, limit=5, cursor=None)
+    assert entry.installed == ("13.4", "12.1") and entry.digest == {"3": "weekly"}
 
 
 def test_delivery_records_page_in_order_and_the_recheck_reads_them_consistently(store: Any) -> None:

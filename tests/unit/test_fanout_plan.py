@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
 from chalicelib.domain import fanout_plan
-from chalicelib.domain.messages import DeliveryBatch
+from chalicelib.domain.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.models import Account, Recipient, Release
 from chalicelib.domain.records import AudienceEntry
 
@@ -123,6 +124,7 @@ def test_the_csm_copy_waits_for_every_batch_of_the_elite_account_across_pages() 
     assert len(copies) == 1 and carry1 == {}
     assert list(copies[0].after) == [b.batch_id for b in page0] + [page1[0].batch_id]
     assert copies[0].recipients == (Recipient("e", "csm", "csm@e.vendor", "elite", "csm"),)
+    assert {b.release_id for b in page0 + page1} == {"r1"}
 
 
 def _same(account: Account, n: int, email: str) -> AudienceEntry:
@@ -188,3 +190,128 @@ def test_an_account_carried_to_an_empty_last_page_still_gets_its_role_copies() -
     assert [r.role for r in _rows(first)] == ["subscriber"] and carry_on == {}
     assert [r.email for r in _rows(last)] == ["oncall@e.example", "csm@e.vendor"]
     assert list(last[-1].after) == [first[0].batch_id, last[0].batch_id]
+
+
+def _wanting(account: Account, n: int, **kw: Any) -> AudienceEntry:
+    return dataclasses.replace(_entry(account, n), **kw)
+
+
+def test_a_subscriber_is_planned_only_if_preferences_version_lines_and_contract_all_say_yes() -> None:
+    # GIVEN a fix for the 13.4 line, subscribers on 13.4.2, on 12.1 and on every line, one on 13.4 who wants
+    # severity 1 only, and the subscribers of a lapsed, a not-yet-started and an unknown account
+    acct = _account("p", "premium")
+    lapsed = dataclasses.replace(_account("l", "premium"), support_end=date(2026, 11, 1))
+    early = dataclasses.replace(_account("n", "premium"), support_start=date(2026, 12, 1))
+    accounts = {"p": acct, "l": lapsed, "n": early}
+    release = dataclasses.replace(_release(2), applies_to=("13.4",))
+    entries = [
+        _wanting(acct, 1, installed=("13.4.2",)),
+        _wanting(acct, 2, installed=("12.1",)),
+        _wanting(acct, 3),
+        _wanting(acct, 4, installed=("13.4",), max_severity=1),
+        _entry(lapsed, 5),
+        _entry(early, 6),
+        _entry(_account("u", "premium"), 7),
+    ]
+
+    # WHEN the page is planned
+    planned = fanout_plan.plan_page(release, entries, accounts, TUESDAY_NOON)
+
+    # THEN the 13.4.2 and the every-line subscribers, as the account's contract names them
+    assert planned == [Recipient("p", "s1", "u1@p.example", "premium"), Recipient("p", "s3", "u3@p.example", "premium")]
+
+
+def test_a_beta_release_reaches_only_the_tiers_whose_contract_includes_beta() -> None:
+    elite, premium = _account("e", "elite"), _account("p", "premium")
+    entries = [_wanting(elite, 1, channels=("ga", "beta")), _wanting(premium, 2, channels=("ga", "beta"))]
+    beta = dataclasses.replace(_release(2), channel="beta")
+    planned = fanout_plan.plan_page(beta, entries, {"e": elite, "p": premium}, TUESDAY_NOON)
+    assert [r.account_id for r in planned] == ["e"]
+
+
+def test_the_oncall_copy_follows_the_account_s_own_clock_and_an_unknown_zone_falls_back_to_utc() -> None:
+    # GIVEN an xtreme account (weekday nights only) in Los Angeles, where Tuesday noon UTC is 4 am, and one whose
+    # zone this runtime does not know
+    west = dataclasses.replace(_account("w", "xtreme"), timezone="America/Los_Angeles")
+    nowhere = dataclasses.replace(_account("z", "xtreme"), timezone="Mars/Olympus_Mons")
+    release = _release(1)
+
+    def roles(acct: Account, now: datetime) -> list[str]:
+        return [r.role for r in _rows(_plan(release, [_entry(acct, 1)], {acct.account_id: acct}, now)[0])]
+
+    # THEN Los Angeles is paged at 4 am its time, and not at 3 pm its time (23:00 UTC)
+    assert roles(west, TUESDAY_NOON) == ["oncall", "subscriber"]
+    assert roles(west, datetime(2026, 11, 24, 23, 0, tzinfo=UTC)) == ["subscriber"]
+    # and the unknown zone reads UTC: in hours at noon, out of hours at 11 pm
+    assert roles(nowhere, TUESDAY_NOON) == ["subscriber"]
+    assert roles(nowhere, datetime(2026, 11, 24, 23, 0, tzinfo=UTC)) == ["oncall", "subscriber"]
+
+
+def test_the_oncall_copy_follows_the_account_s_business_hours() -> None:
+    late = dataclasses.replace(_account("x", "xtreme"), business_hours=(13, 22))
+    planned, _ = _plan(_release(1), [_entry(late, 1)], {"x": late}, TUESDAY_NOON)
+    assert [r.role for r in _rows(planned)] == ["oncall", "subscriber"]
+
+
+def test_the_oncall_copy_goes_only_for_a_product_offering_the_tier_s_after_hours_feature() -> None:
+    acct = _account("p", "premium")
+
+    def roles(offered: tuple[str, ...], now: datetime) -> list[str]:
+        planned, _ = fanout_plan.plan_accounts(
+            _release(1), [_entry(acct, 1)], {"p": acct}, now, page=0, carry={}, more=False, offered=offered
+        )
+        return [r.role for r in _rows(planned)]
+
+    # A product offering neither after-hours feature pages nobody; one offering X10 only on weekday nights.
+    assert roles((), SUNDAY_3AM) == ["subscriber"]
+    assert roles(("X10",), SUNDAY_3AM) == ["subscriber"]
+    assert roles(("X10",), datetime(2026, 11, 24, 23, 0, tzinfo=UTC)) == ["oncall", "subscriber"]
+    assert roles(("P1",), SUNDAY_3AM) == ["oncall", "subscriber"]
+
+
+def test_the_oncall_copy_is_a_recipient_of_its_account_with_its_tier_in_the_release_s_batch() -> None:
+    acct = _account("p", "premium")
+    planned, carry = _plan(_release(1), [_entry(acct, 1)], {"p": acct}, SUNDAY_3AM, page=2)
+    (batch,) = planned
+    assert batch.release_id == "r1" and batch.batch_id.startswith("2-0-") and carry == {}
+    assert batch.recipients == (
+        Recipient("p", "oncall", "oncall@p.example", "premium", "oncall"),
+        Recipient("p", "s1", "u1@p.example", "premium"),
+    )
+
+
+def test_an_account_none_of_whose_subscribers_takes_the_release_gets_no_role_copy() -> None:
+    # GIVEN an elite account carried from the previous page with its batch, then an elite account whose only
+    # subscriber wants no patches, last on a page that is not the last one, then on the last page
+    carried, idle = _account("c", "elite"), _account("i", "elite")
+    accounts = {"c": carried, "i": idle}
+    first, carry = _plan(_release(1), [_entry(carried, 1)], accounts, SUNDAY_3AM, more=True)
+    entries = [_entry(carried, 2), _wanting(idle, 3, kinds=("update",))]
+
+    # WHEN that page is planned, then the empty last page
+    second, carry2 = _plan(_release(1), entries, accounts, SUNDAY_3AM, page=1, carry=carry, more=True)
+    last, _ = _plan(_release(1), [], accounts, SUNDAY_3AM, page=2, carry=carry2)
+
+    # THEN the carried account gets its copies once it ends; the idle one none, on no page
+    assert [(r.account_id, r.role) for r in _rows(second)] == [("c", "oncall"), ("c", "subscriber"), ("c", "csm")]
+    assert carry2 == {"account": "i", "batches": [], "csm": "csm@i.vendor", "tier": "elite", "oncall": "oncall@i.example",
+                      "seen": []}  # fmt: skip
+    assert last == []
+
+
+def test_an_account_missing_from_the_contracts_read_is_not_planned() -> None:
+    acct = _account("p", "premium")
+    planned, carry = _plan(_release(1), [_entry(acct, 1)], {}, SUNDAY_3AM)
+    assert planned == [] and carry == {}
+
+
+def test_a_carry_remembers_at_most_4000_addresses_the_lowest_digests_and_fits_an_sqs_message() -> None:
+    # The carry keeps 4000 digests, sorted so that a retried page carries the same message, small enough for
+    # the successor page's message to stay within SQS's 256 KiB.
+    acct = _account("a", "elite")
+    entries = [_entry(acct, n) for n in range(4001)]
+    _, carry = _plan(_release(2), entries, {"a": acct}, TUESDAY_NOON, more=True)
+    digests = sorted(fanout_plan.address_digest(e.email) for e in entries)
+    assert carry["seen"] == digests[:4000]
+    successor = FanoutPage("r1", page=1, cursor="c" * 200, carry=carry)
+    assert len(json.dumps(successor.to_json()).encode()) < 256 * 1024

@@ -32,3 +32,14 @@ def test_a_recall_goes_once_per_address_and_account_across_pages_preferring_the_
         ("b", "subscriber", "ops@a.example"),
     ]
     assert carry["account"] == "a" and last == {}
+
+
+def test_every_account_of_a_page_is_recalled() -> None:
+    page = [_record("a", "s1", "ops@a.example"), _record("b", "s1", "ops@b.example"), _record("c", "s1", "x@c.example")]
+    people, carry = recall.reached(page, {}, more=False)
+    assert [(r.account_id, r.email) for r in people] == [
+        ("a", "ops@a.example"),
+        ("b", "ops@b.example"),
+        ("c", "x@c.example"),
+    ]
+    assert carry == {}
