@@ -13,7 +13,13 @@ import re
 
 import pytest
 
-_DELIVERY = ("tests/unit/test_pacing.py", "tests/app/test_delivery_faults.py", "tests/app/test_delivery_rechecks.py")
+_DELIVERY = (
+    "tests/unit/test_delivery_parts.py",
+    "tests/domain/test_delivery",
+    "tests/unit/test_pacing.py",
+    "tests/app/test_delivery_faults.py",
+    "tests/app/test_delivery_rechecks.py",
+)
 SCOPE = {
     "tokens": ("tests/unit/test_tokens.py", "tests/app/test_key_rotation.py", "tests/app/test_downloads.py"),
     "entitlements": ("tests/unit/test_entitlements.py", "tests/unit/test_entitlement_decisions.py", "tests/unit/test_preferences.py",
