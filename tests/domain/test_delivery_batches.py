@@ -22,11 +22,13 @@ from chalicelib.domain.errors import Paused, Rejected, Throttled
 from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.models import Recipient
 from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.records import Announcement
 from chalicelib.domain.states import DeliveryStatus, Notice, ReleaseStatus, Role
 from tests.domain.world import NAMES, Mailer, Queues, account, deps, store_with
 from tests.memory_store import MemoryStore
 
 START = 1_800_000_000.0
+START_ISO = "2027-01-15T08:00:00Z"
 
 
 @dataclass
@@ -514,3 +516,81 @@ def test_the_reconciler_skips_a_batch_another_run_re_drove_first_and_goes_on_wit
     w.store.stuck_batches = lambda now, limit=100: found  # type: ignore[method-assign]  # as the query saw them
     assert delivery_reconcile.reconcile(w.store, w.queues, now=now) == 1
     assert w.queues.on(NAMES.deliver_queue) == [second.to_json()]
+
+
+# -- replies: a recall, an announcement's notices, a release that fulfils an announcement -------------------
+
+
+class AnnouncingStore(MemoryStore):
+    """The in-memory store holding one announcement and the message ids of who got its first notice."""
+
+    def __init__(self, announcement: Announcement, parents: dict[str, str]) -> None:
+        super().__init__()
+        self.announcement, self.parents = announcement, parents
+
+    def announcement_parents(self, announcement_id: str, recipients: Any) -> dict[str, str]:
+        return self.parents if announcement_id == self.announcement.announcement_id else {}
+
+    def announcement_context(self, announcement_id: str, recipients: Any) -> Any:
+        if announcement_id != self.announcement.announcement_id:
+            return None, {}, {}
+        return self.announcement, self.get_accounts(r.account_id for r in recipients), self.parents
+
+
+def _announcing(w: World, held: str, **release: Any) -> World:
+    """The world's store and release again, on a store holding the announcement, in SES region eu-west-1
+    (an announcement's own batches name it as their release)."""
+    a1 = Announcement(
+        held,
+        "M3",
+        "patch",
+        "2.0",
+        "2026-04-01",
+        "The spring update",
+        "Coming soon",
+        "announced",
+        START_ISO,
+        "re",
+        2,
+    )
+    store = AnnouncingStore(dataclasses.replace(a1, sequence=1), {"acct1#s0#subscriber": "m-first"})
+    store.clock = w.clock
+    for attr in ("products", "accounts", "subscriptions", "releases"):
+        setattr(store, attr, getattr(w.store, attr))
+    store.releases = {"r1": dataclasses.replace(store.releases["r1"], **release)}
+    made = dataclasses.replace(w.deps, table=store, region="eu-west-1")
+    return World(store, w.mailer, w.queues, w.clock, made)
+
+
+def _headers(raw: bytes) -> Message:
+    return email.message_from_bytes(raw)
+
+
+def test_a_recall_replies_to_the_notice_each_recipient_got_by_its_ses_message_id_in_the_sending_region() -> None:
+    w = _world(subscribers=1, status=ReleaseStatus.YANKED)
+    w.deps = dataclasses.replace(w.deps, region="eu-west-1")
+    person = _batch(w).recipients[0]
+    w.store.record_deliveries("r1", "release", [delivery.DeliveryOutcome(person, DeliveryStatus.SENT, "m-first")])
+    w.run(_batch(w, notice=Notice.RECALL))
+    assert _headers(w.mailer.accepted[0][1])["In-Reply-To"] == "<m-first@eu-west-1.amazonses.com>"
+
+
+def test_an_announcement_update_goes_from_our_sender_replying_to_the_first_notice_with_an_unsubscribe_link() -> None:
+    w = _announcing(_world(subscribers=2), "r1", status="announced")
+    counts = w.run(dataclasses.replace(_batch(w), notice=f"{Notice.ANNOUNCE_UPDATE}.1"))
+    assert counts["sent"] == 2
+    first, second = (_headers(raw) for _, raw in sorted(w.mailer.accepted))
+    assert first["From"] == w.mailer.sender and first["In-Reply-To"] == "<m-first@eu-west-1.amazonses.com>"
+    assert second["In-Reply-To"] is None
+    assert "The spring update" in _text(w.mailer.accepted[0][1]) and "/unsubscribe?token=" in _text(
+        w.mailer.accepted[0][1]
+    )
+
+
+def test_a_release_that_fulfils_an_announcement_threads_its_notice_under_the_announcement() -> None:
+    w = _announcing(_world(subscribers=2), "a1", announcement_id="a1")
+    w.run(_batch(w))
+    by_address = {to: _headers(raw) for to, raw in w.mailer.accepted}
+    assert by_address["u0@acct1.example"]["In-Reply-To"] == "<m-first@eu-west-1.amazonses.com>"
+    assert by_address["u0@acct1.example"]["References"] == "<m-first@eu-west-1.amazonses.com>"
+    assert by_address["u1@acct1.example"]["In-Reply-To"] is None
