@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import email
+import io
+import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib import observability
 from chalicelib.domain import delivery, delivery_compose, delivery_reconcile, delivery_send, delivery_waits, fanout_plan
 from chalicelib.domain.errors import Paused, Rejected, Throttled
 from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
@@ -225,6 +228,62 @@ def test_a_retry_batch_of_a_recall_stays_a_recall() -> None:
     ((retry, _),) = w.queued()
     assert counts["sent"] == 2 and retry.notice == Notice.RECALL and retry.batch_id.endswith(".r1")
     assert set(w.statuses("recall").values()) == {"sent"} and "WITHDRAWN: " in _text(w.mailer.accepted[0][1])
+    assert w.store.tally[("r1", "recall")] == {"premium#subscriber#sent": 2}  # no time to notice: not a release
+
+
+def test_throttled_and_deadline_stopped_recipients_go_back_together_after_the_retry_delay() -> None:
+    w = _world(subscribers=5)
+    w.mailer.faults["u0@acct1.example"] = Throttled("slow down")
+    counts = _timed_run(w, each=2.1, remaining_ms=8_000)  # u0 throttled; u3 and u4 not started before the deadline
+    ((retry, delay),) = w.queued()
+    assert (counts["sent"], counts["retry"], delay) == (2, 3, delivery.RETRY_DELAY_SECONDS)
+    assert [r.email for r in retry.recipients] == ["u0@acct1.example", "u3@acct1.example", "u4@acct1.example"]
+
+
+def test_a_paused_account_waits_fifteen_minutes_even_when_others_were_only_throttled() -> None:
+    w = _world()
+    w.mailer.faults["u0@acct1.example"] = Throttled("slow down")
+    w.mailer.faults["u1@acct1.example"] = Paused("sending paused")
+    w.run(_batch(w))
+    ((retry, delay),) = w.queued()
+    assert delay == delivery.PAUSE_DELAY_SECONDS and len(retry.recipients) == 2
+
+
+def test_a_batch_whose_recipients_were_all_recorded_already_finishes_with_nothing_sent() -> None:
+    w = _world()
+    w.run(_batch(w))
+    counts = w.run(dataclasses.replace(_batch(w), batch_id="again"))  # the same people in another batch
+    assert counts == {**dict.fromkeys([str(s) for s in DeliveryStatus], 0), "window_ms": 0}
+    assert len(w.mailer.accepted) == 3 and w.store.batch_states("r1", ["release#again"])["release#again"].done
+
+
+def test_a_batch_of_a_release_gone_from_the_store_finishes_without_a_send() -> None:
+    w = _world()
+    batch = dataclasses.replace(_batch(w), release_id="gone")
+    assert w.run(batch) == dict.fromkeys([str(s) for s in DeliveryStatus], 0) and w.mailer.accepted == []
+
+
+@pytest.fixture
+def logged(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], list[dict[str, Any]]]]:
+    """The log lines written from here on with a given message, as the JSON documents Lambda keeps."""
+    out = io.StringIO()
+    monkeypatch.setattr(observability.logger.registered_handler, "stream", out)
+    level = observability.logger.log_level
+    observability.logger.setLevel("INFO")
+    yield lambda message: [
+        doc for line in out.getvalue().splitlines() if (doc := json.loads(line)).get("message") == message
+    ]
+    observability.logger.setLevel(level)
+
+
+def test_each_delivered_batch_logs_its_counts_with_the_release_for_the_progress_dashboard(
+    logged: Callable[[str], list[dict[str, Any]]],
+) -> None:
+    w = _world()
+    batch = _batch(w)
+    w.run(batch)
+    (line,) = logged("batch delivered")
+    assert (line["release_id"], line["batch"], line["sent"], line["retry"]) == ("r1", f"release#{batch.batch_id}", 3, 0)
 
 
 # -- a failed attempt ----------------------------------------------------------------------------------
@@ -244,7 +303,9 @@ def test_a_failed_attempt_keeps_its_error_and_frees_the_batch_for_the_next_attem
     assert sorted(w.mailer.to()) == ["u0@acct1.example", "u1@acct1.example", "u2@acct1.example"]
 
 
-def test_a_batch_failing_on_its_last_attempt_is_given_up_and_refused_after() -> None:
+def test_a_batch_failing_on_its_last_attempt_is_given_up_and_refused_after(
+    logged: Callable[[str], list[dict[str, Any]]],
+) -> None:
     w = _world()
     w.mailer.faults["u1@acct1.example"] = RuntimeError("the SES client is broken")
     batch = _batch(w)
@@ -259,9 +320,15 @@ def test_a_batch_failing_on_its_last_attempt_is_given_up_and_refused_after() -> 
     assert str(refused.value) == (
         f"batch release#{batch.batch_id} given up after 3 attempts: RuntimeError: the SES client is broken"
     )
+    given_up = logged("batch given up: its message goes to the DLQ")
+    assert [(g["release_id"], g["batch"], g["attempts"], g["level"]) for g in given_up] == [
+        ("r1", f"release#{batch.batch_id}", 3, "ERROR")
+    ]
 
 
-def test_a_batch_whose_attempts_never_finished_is_given_up_saying_so() -> None:
+def test_a_batch_whose_attempts_never_finished_is_given_up_saying_so(
+    logged: Callable[[str], list[dict[str, Any]]],
+) -> None:
     w = _world()
     batch = _batch(w)
     for _ in range(delivery.MAX_ATTEMPTS):
@@ -269,6 +336,8 @@ def test_a_batch_whose_attempts_never_finished_is_given_up_saying_so() -> None:
         w.clock.now += 2
     with pytest.raises(delivery.BatchFailed, match="given up after 3 attempts: 3 attempts ended without finishing"):
         w.run(batch)
+    (given_up,) = logged("batch given up: its message goes to the DLQ")
+    assert (given_up["batch"], given_up["attempts"], given_up["level"]) == (f"release#{batch.batch_id}", 3, "ERROR")
     assert [(f.attempts, f.error) for f in w.store.failed_batches("r1")] == [
         (3, "3 attempts ended without finishing (timeout or crash)")
     ]
