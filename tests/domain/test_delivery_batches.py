@@ -10,6 +10,7 @@ import email
 import io
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -303,6 +304,51 @@ def test_a_failed_attempt_keeps_its_error_and_frees_the_batch_for_the_next_attem
     assert sorted(w.mailer.to()) == ["u0@acct1.example", "u1@acct1.example", "u2@acct1.example"]
 
 
+def test_a_send_ses_accepts_while_the_batch_is_failing_is_still_recorded_so_never_sent_twice() -> None:
+    w = _world(subscribers=2)
+    w.mailer.faults["u0@acct1.example"] = RuntimeError("the SES client is broken")
+    sending, stopping = threading.Event(), threading.Event()
+    cancel = delivery_send._cancel
+
+    def cancelling(futures: Any) -> None:
+        cancel(futures)
+        stopping.set()
+
+    def u1_finishes_after_the_failure_is_seen(to: str) -> None:
+        if to == "u0@acct1.example":
+            assert sending.wait(timeout=10)  # u1's send is under way: too late to cancel it
+        else:
+            sending.set()
+            assert stopping.wait(timeout=10)
+
+    w.mailer.on_send = u1_finishes_after_the_failure_is_seen
+    batch = _batch(w)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(delivery_send, "SEND_CONCURRENCY", 2)
+        mp.setattr(delivery_send, "_cancel", cancelling)
+        with pytest.raises(RuntimeError):
+            w.run(batch)
+    assert w.statuses() == {"u1@acct1.example": "sent"}
+    w.mailer.faults.clear()
+    w.mailer.on_send = lambda to: None
+    w.run(batch)
+    assert sorted(w.mailer.to()) == ["u0@acct1.example", "u1@acct1.example"]
+
+
+def test_without_a_quota_sends_are_not_paced() -> None:
+    w = _world(subscribers=5)
+    counts = _timed_run(w, each=0.25, remaining_ms=1_200)  # stop at 0.9 s: room for sends at 0, 0.25, 0.5, 0.75 s
+    assert (counts["sent"], counts["retry"]) == (4, 1)
+
+
+def test_each_send_is_recorded_with_the_message_id_ses_gave_it() -> None:
+    w = _world(subscribers=2)
+    w.run(_batch(w))
+    records = w.store.deliveries[("r1", "release")]
+    ids = {records[f"acct1#s{n}#subscriber"].message_id for n in range(2)}
+    assert ids == {"m-1", "m-2"}
+
+
 def test_a_batch_failing_on_its_last_attempt_is_given_up_and_refused_after(
     logged: Callable[[str], list[dict[str, Any]]],
 ) -> None:
@@ -418,7 +464,9 @@ def _composing(mp: pytest.MonkeyPatch, fails: dict[str, Exception]) -> None:
     mp.setattr(delivery_compose, "composer", composer)
 
 
-def test_a_message_that_cannot_be_built_is_recorded_failed_with_why_and_the_rest_sent() -> None:
+def test_a_message_that_cannot_be_built_is_recorded_failed_with_why_and_the_rest_sent(
+    logged: Callable[[str], list[dict[str, Any]]],
+) -> None:
     w = _world()
     with pytest.MonkeyPatch.context() as mp:
         _composing(mp, {"u1@acct1.example": ValueError("a header line would exceed 998 octets" + "!" * 600)})
@@ -427,6 +475,9 @@ def test_a_message_that_cannot_be_built_is_recorded_failed_with_why_and_the_rest
     detail = w.store.deliveries[("r1", "release")]["acct1#s1#subscriber"].detail
     assert detail is not None and len(detail) == 500
     assert detail.startswith("message could not be built: ValueError: a header line would exceed 998 octets!")
+    (warning,) = logged("message could not be built")
+    assert (warning["level"], warning["recipient"]) == ("WARNING", "acct1#s1#subscriber")
+    assert warning["error"].startswith("ValueError('a header line would exceed 998 octets!")
 
 
 def test_a_transient_error_building_a_message_fails_the_attempt_to_be_retried_whole() -> None:
