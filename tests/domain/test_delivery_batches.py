@@ -604,24 +604,53 @@ def test_the_reconciler_reads_its_clock_when_not_told_the_time(monkeypatch: pyte
     assert stuck.check.startswith(f"{int(START) + 2 + delivery_reconcile.REDRIVE_AFTER_SECONDS:012d}#")
 
 
-def test_the_reconciler_leaves_a_batch_to_a_human_after_five_re_drives() -> None:
+def test_the_reconciler_leaves_a_batch_to_a_human_after_five_re_drives(
+    logged: Callable[[str], list[dict[str, Any]]],
+) -> None:
     w = _world(subscribers=1)
-    _stuck(w, _batch(w))
+    batch = _batch(w)
+    _stuck(w, batch)
     now = int(START) + 2
     driven = []
     for _ in range(7):
         driven.append(delivery_reconcile.reconcile(w.store, w.queues, now=now))
         now += delivery_reconcile.REDRIVE_AFTER_SECONDS + 1
     assert driven == [1, 1, 1, 1, 1, 0, 0] and len(w.queues.sent) == delivery_reconcile.MAX_REDRIVES
+    left = logged("batch stuck beyond re-drives: look at it by hand")
+    assert [(x["level"], x["release_id"], x["batch"], x["redrives"]) for x in left] == [
+        ("ERROR", "r1", f"release#{batch.batch_id}", 5),
+        ("ERROR", "r1", f"release#{batch.batch_id}", 6),
+    ]
+    (warning,) = logged("re-drove stuck batches")[:1]
+    assert (warning["level"], warning["count"]) == ("WARNING", 1)
 
 
 @pytest.mark.parametrize(
-    ("queue", "body"), [("", None), (NAMES.deliver_queue, {}), (NAMES.deliver_queue, {"release_id": "r1"})]
+    ("queue", "body", "message", "error"),
+    [
+        ("", None, "batch stuck beyond re-drives: look at it by hand", None),
+        (NAMES.deliver_queue, {}, "batch stuck beyond re-drives: look at it by hand", None),
+        (
+            NAMES.deliver_queue,
+            {"release_id": "r1"},
+            "stuck batch's message is malformed: look at it by hand",
+            "delivery batch: field 'batch_id' must be a non-empty string",
+        ),
+    ],
+    ids=["no queue", "no message", "malformed"],
 )
-def test_the_reconciler_leaves_a_batch_without_a_usable_message_to_a_human(queue: str, body: Any) -> None:
+def test_the_reconciler_leaves_a_batch_without_a_usable_message_to_a_human_and_re_drives_the_rest(
+    queue: str, body: Any, message: str, error: str | None, logged: Callable[[str], list[dict[str, Any]]]
+) -> None:
     w = _world(subscribers=1)
-    _stuck(w, _batch(w), queue=queue, body=body)
-    assert delivery_reconcile.reconcile(w.store, w.queues, now=int(START) + 2) == 0 and w.queues.sent == []
+    bad, good = dataclasses.replace(_batch(w), batch_id="a-bad"), dataclasses.replace(_batch(w), batch_id="b-good")
+    _stuck(w, bad, queue=queue, body=body)
+    _stuck(w, good)
+    assert delivery_reconcile.reconcile(w.store, w.queues, now=int(START) + 2) == 1
+    assert w.queues.on(NAMES.deliver_queue) == [good.to_json()]
+    (line,) = logged(message)
+    assert (line["level"], line["release_id"], line["batch"], line["redrives"]) == ("ERROR", "r1", "release#a-bad", 0)
+    assert line.get("error") == error
 
 
 def test_the_reconciler_skips_a_batch_another_run_re_drove_first_and_goes_on_with_the_rest() -> None:
