@@ -27,7 +27,7 @@ from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.models import Recipient
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.domain.records import Announcement
-from chalicelib.domain.states import DeliveryStatus, Notice, ReleaseStatus, Role
+from chalicelib.domain.states import DeliveryStatus, Notice, ReleaseStatus, Role, SubscriptionStatus
 from tests.domain.world import NAMES, Mailer, Queues, account, deps, store_with
 from tests.memory_store import MemoryStore
 
@@ -121,13 +121,15 @@ def test_a_message_of_an_unknown_notice_kind_is_refused_without_a_claim_or_a_sen
 
 @pytest.mark.parametrize(("critical", "queue"), [(False, NAMES.deliver_queue), (True, NAMES.critical_queue)])
 def test_while_ses_sending_is_paused_the_batch_waits_fifteen_minutes_on_its_own_queue(
-    critical: bool, queue: str
+    critical: bool, queue: str, logged: Callable[[str], list[dict[str, Any]]]
 ) -> None:
     w = _world(quota=SendQuota(10.0, sending_enabled=False))
     batch = _batch(w)
     assert w.run(batch, critical=critical) == {"paused": 1}
     assert w.queued(queue) == [(batch, 900)] and w.mailer.accepted == []
     assert ("r1", f"release#{batch.batch_id}") not in w.store._batches  # not claimed: no attempt spent
+    (warning,) = logged("SES sending is paused: batch postponed")
+    assert (warning["level"], warning["release_id"]) == ("WARNING", "r1")
 
 
 def test_a_batch_another_invocation_holds_comes_back_once_its_lease_could_have_run_out() -> None:
@@ -183,11 +185,19 @@ def test_a_paused_account_sends_its_unsent_recipients_back_for_fifteen_minutes_a
     assert w.deps.quota is not None and w.deps.quota.get().sending_enabled is False
 
 
-def test_a_throttled_recipient_without_a_quota_cache_goes_back_without_pausing_anything() -> None:
+def test_a_paused_recipient_without_a_quota_cache_goes_back_without_pausing_anything() -> None:
     w = _world()
     w.mailer.faults["u1@acct1.example"] = Paused("sending paused")
     w.run(_batch(w))
     assert [d for _, _, d in w.queues.sent] == [delivery.PAUSE_DELAY_SECONDS]
+
+
+def test_a_throttled_recipient_does_not_pause_the_account_s_sending() -> None:
+    w = _world(quota=SendQuota(0.0))
+    w.mailer.faults["u1@acct1.example"] = Throttled("slow down")
+    w.run(_batch(w))
+    assert w.deps.quota is not None and w.deps.quota.get().sending_enabled is True
+    assert w.run(dataclasses.replace(_batch(w), batch_id="next"))["sent"] == 0  # claimed and delivered, not paused
 
 
 def _timed_run(w: World, *, each: float, remaining_ms: int | None = None) -> dict[str, int]:
@@ -394,26 +404,39 @@ def test_a_batch_whose_attempts_never_finished_is_given_up_saying_so(
 
 
 def test_a_finish_counts_every_status_and_records_the_outcomes_and_the_tally() -> None:
-    w = _world(subscribers=4)
+    w = _world(subscribers=6)
     w.mailer.faults["u2@acct1.example"] = Rejected("address does not exist " + "x" * 600)
     w.mailer.faults["u3@acct1.example"] = Throttled("slow down")
+    w.store.put_subscription(dataclasses.replace(w.store.subscriptions[("acct1", "s4")], max_severity=1))
+    w.store.put_subscription(
+        dataclasses.replace(w.store.subscriptions[("acct1", "s5")], status=SubscriptionStatus.SUPPRESSED)
+    )
     counts = w.run(_batch(w))
+    assert counts["window_ms"] < 1000  # a failed or skipped recipient has no duplicate window
     assert {k: v for k, v in counts.items() if k != "window_ms"} == {
         "sent": 2,
         "failed": 1,
-        "skipped": 0,
-        "suppressed": 0,
+        "skipped": 1,
+        "suppressed": 1,
         "retry": 1,
         "digest": 0,
         "left-out": 0,
     }
-    assert w.statuses() == {"u0@acct1.example": "sent", "u1@acct1.example": "sent", "u2@acct1.example": "failed"}
+    assert w.statuses() == {
+        "u0@acct1.example": "sent",
+        "u1@acct1.example": "sent",
+        "u2@acct1.example": "failed",
+        "u4@acct1.example": "skipped",
+        "u5@acct1.example": "suppressed",
+    }
     detail = w.store.deliveries[("r1", "release")]["acct1#s2#subscriber"].detail
     assert detail is not None and detail.startswith("address does not exist x") and len(detail) == 500
     tally = w.store.tally[("r1", "release")]
     assert {k: v for k, v in tally.items() if "#after#" not in k} == {
         "premium#subscriber#sent": 2,
         "premium#subscriber#failed": 1,
+        "premium#subscriber#skipped": 1,
+        "premium#subscriber#suppressed": 1,
     }
     assert sum(v for k, v in tally.items() if k.startswith("premium#after#")) == 2
 
