@@ -533,6 +533,21 @@ def test_a_subscriber_gets_the_notice_with_a_download_link_valid_for_the_link_da
     assert f"This link works until {until}" in text and "/unsubscribe?token=" in text
 
 
+def test_the_link_s_expiry_reads_in_utc_whatever_the_machine_s_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _world(subscribers=1)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        w.run(_batch(w))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    text = _text(w.mailer.accepted[0][1])
+    (link,) = re.findall(r"https://patchcast\.test/d/(\S+)", text)
+    expires = int(base64.urlsafe_b64decode(link.split(".")[1] + "==").decode().rsplit("|", 1)[1])
+    assert f"This link works until {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC" in text
+
+
 def test_a_subscriber_gets_no_download_link_for_a_release_without_a_file() -> None:
     w = _world(subscribers=1, object_key=None)
     w.run(_batch(w))
@@ -616,6 +631,15 @@ def test_the_reconciler_re_drives_a_batch_whose_lease_ran_out_then_waits_two_lea
     assert w.queues.on(NAMES.critical_queue) == [batch.to_json()]
     assert delivery_reconcile.reconcile(w.store, w.queues, now=now + 2 * delivery.LEASE_SECONDS) == 0
     assert delivery_reconcile.reconcile(w.store, w.queues, now=now + 2 * delivery.LEASE_SECONDS + 1) == 1
+
+
+def test_the_reconciler_counts_every_batch_it_re_drove_in_a_run(logged: Callable[[str], list[dict[str, Any]]]) -> None:
+    w = _world(subscribers=1)
+    for batch_id in ("a", "b"):
+        _stuck(w, dataclasses.replace(_batch(w), batch_id=batch_id))
+    assert delivery_reconcile.reconcile(w.store, w.queues, now=int(START) + 2) == 2
+    (warning,) = logged("re-drove stuck batches")
+    assert (warning["level"], warning["count"]) == ("WARNING", 2)
 
 
 def test_the_reconciler_reads_its_clock_when_not_told_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -744,19 +768,22 @@ def test_a_recall_replies_to_the_notice_each_recipient_got_by_its_ses_message_id
     person = _batch(w).recipients[0]
     w.store.record_deliveries("r1", "release", [delivery.DeliveryOutcome(person, DeliveryStatus.SENT, "m-first")])
     w.run(_batch(w, notice=Notice.RECALL))
-    assert _headers(w.mailer.accepted[0][1])["In-Reply-To"] == "<m-first@eu-west-1.amazonses.com>"
+    recall = _headers(w.mailer.accepted[0][1])
+    assert recall["In-Reply-To"] == "<m-first@eu-west-1.amazonses.com>" and recall["From"] == w.mailer.sender
 
 
 def test_an_announcement_update_goes_from_our_sender_replying_to_the_first_notice_with_an_unsubscribe_link() -> None:
-    w = _announcing(_world(subscribers=2), "r1", status="announced")
-    counts = w.run(dataclasses.replace(_batch(w), notice=f"{Notice.ANNOUNCE_UPDATE}.1"))
-    assert counts["sent"] == 2
-    first, second = (_headers(raw) for _, raw in sorted(w.mailer.accepted))
+    w = _announcing(_world(subscribers=2, tier="elite"), "r1", status="announced")
+    csm = Recipient("acct1", Role.CSM, "csm@vendor.example", "elite", Role.CSM)
+    counts = w.run(dataclasses.replace(_batch(w, csm), notice=f"{Notice.ANNOUNCE_UPDATE}.1"))
+    assert counts["sent"] == 3
+    by_address = {to: raw for to, raw in w.mailer.accepted}
+    first, second = _headers(by_address["u0@acct1.example"]), _headers(by_address["u1@acct1.example"])
     assert first["From"] == w.mailer.sender and first["In-Reply-To"] == "<m-first@eu-west-1.amazonses.com>"
     assert second["In-Reply-To"] is None
-    assert "The spring update" in _text(w.mailer.accepted[0][1]) and "/unsubscribe?token=" in _text(
-        w.mailer.accepted[0][1]
-    )
+    text = _text(by_address["u0@acct1.example"])
+    assert "The spring update" in text and "/unsubscribe?token=" in text
+    assert "/unsubscribe?token=" not in _text(by_address["csm@vendor.example"])
 
 
 def test_a_release_that_fulfils_an_announcement_threads_its_notice_under_the_announcement() -> None:
