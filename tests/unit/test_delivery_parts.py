@@ -113,8 +113,8 @@ def _partition(
 
 
 def test_the_recheck_sends_to_who_still_wants_the_release_and_leaves_out_who_was_recorded() -> None:
-    todo, skipped = _partition({0: _sub(0), 1: _sub(1)}, people=2, already={"acct1#s1#subscriber"})
-    assert (todo, skipped) == (["acct1#s0#subscriber"], {})
+    todo, skipped = _partition({n: _sub(n) for n in range(3)}, people=3, already={"acct1#s0#subscriber"})
+    assert (todo, skipped) == (["acct1#s1#subscriber", "acct1#s2#subscriber"], {})
 
 
 @pytest.mark.parametrize(
