@@ -21,7 +21,15 @@ from typing import Any
 import pytest
 
 from chalicelib import observability
-from chalicelib.domain import delivery, delivery_compose, delivery_reconcile, delivery_send, delivery_waits, fanout_plan
+from chalicelib.domain import (
+    delivery,
+    delivery_compose,
+    delivery_reconcile,
+    delivery_send,
+    delivery_waits,
+    fanout_plan,
+    mail,
+)
 from chalicelib.domain.errors import Paused, Rejected, Throttled
 from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.models import Recipient
@@ -546,6 +554,24 @@ def test_the_link_s_expiry_reads_in_utc_whatever_the_machine_s_time_zone(monkeyp
     (link,) = re.findall(r"https://patchcast\.test/d/(\S+)", text)
     expires = int(base64.urlsafe_b64decode(link.split(".")[1] + "==").decode().rsplit("|", 1)[1])
     assert f"This link works until {datetime.fromtimestamp(expires, UTC):%Y-%m-%d %H:%M} UTC" in text
+
+
+@pytest.mark.parametrize("object_key", ["uploads/r1/f.zip", None], ids=["with a file", "without"])
+def test_a_batch_renders_the_release_notice_once_and_fills_it_in_per_subscriber(
+    object_key: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = _world(subscribers=5, object_key=object_key)
+    builds: list[str] = []
+    build = mail.NOTICES[Notice.RELEASE]
+
+    def counting(**kwargs: Any) -> bytes:
+        builds.append(kwargs["to"])
+        return build(**kwargs)
+
+    monkeypatch.setitem(mail.NOTICES, Notice.RELEASE, counting)
+    w.run(_batch(w))
+    assert len(builds) == 1 and len(w.mailer.accepted) == 5
+    assert {to for to, raw in w.mailer.accepted} == {_headers(raw)["To"] for _, raw in w.mailer.accepted}
 
 
 def test_a_subscriber_gets_no_download_link_for_a_release_without_a_file() -> None:
