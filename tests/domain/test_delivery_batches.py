@@ -751,12 +751,18 @@ class AnnouncingStore(MemoryStore):
         self.announcement, self.parents = announcement, parents
 
     def announcement_parents(self, announcement_id: str, recipients: Any) -> dict[str, str]:
-        return self.parents if announcement_id == self.announcement.announcement_id else {}
+        if announcement_id != self.announcement.announcement_id:
+            return {}
+        return {r.key: self.parents[r.key] for r in recipients if r.key in self.parents}
 
     def announcement_context(self, announcement_id: str, recipients: Any) -> Any:
         if announcement_id != self.announcement.announcement_id:
             return None, {}, {}
-        return self.announcement, self.get_accounts(r.account_id for r in recipients), self.parents
+        return (
+            self.announcement,
+            self.get_accounts(r.account_id for r in recipients),
+            self.announcement_parents(announcement_id, recipients),
+        )
 
 
 def _announcing(w: World, held: str, **release: Any) -> World:
