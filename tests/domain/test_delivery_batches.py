@@ -401,7 +401,12 @@ def test_a_batch_whose_attempts_never_finished_is_given_up_saying_so(
     with pytest.raises(delivery.BatchFailed, match="given up after 3 attempts: 3 attempts ended without finishing"):
         w.run(batch)
     (given_up,) = logged("batch given up: its message goes to the DLQ")
-    assert (given_up["batch"], given_up["attempts"], given_up["level"]) == (f"release#{batch.batch_id}", 3, "ERROR")
+    assert (given_up["release_id"], given_up["batch"], given_up["attempts"], given_up["level"]) == (
+        "r1",
+        f"release#{batch.batch_id}",
+        3,
+        "ERROR",
+    )
     assert [(f.attempts, f.error) for f in w.store.failed_batches("r1")] == [
         (3, "3 attempts ended without finishing (timeout or crash)")
     ]
