@@ -305,6 +305,29 @@ def test_each_delivered_batch_logs_its_counts_with_the_release_for_the_progress_
     assert (line["release_id"], line["batch"], line["sent"], line["retry"]) == ("r1", f"release#{batch.batch_id}", 3, 0)
 
 
+def test_a_recall_goes_to_a_subscriber_whose_preferences_no_longer_cover_the_release() -> None:
+    w = _world(subscribers=2, status=ReleaseStatus.YANKED)
+    w.store.put_subscription(dataclasses.replace(w.store.subscriptions[("acct1", "s1")], max_severity=1))
+    counts = w.run(_batch(w, notice=Notice.RECALL))
+    assert counts["sent"] == 2 and sorted(w.mailer.to()) == ["u0@acct1.example", "u1@acct1.example"]
+
+
+def test_only_a_batch_with_a_csm_copy_reads_the_account_s_deliveries(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = _world(subscribers=2, tier="elite")
+    reads: list[str] = []
+    read = w.store.account_deliveries
+
+    def reading(release_id: str, notice: str, account_id: str) -> Any:
+        reads.append(account_id)
+        return read(release_id, notice, account_id)
+
+    monkeypatch.setattr(w.store, "account_deliveries", reading)
+    w.run(_batch(w))
+    assert reads == []
+    w.run(DeliveryBatch("r1", "csm-acct1", (Recipient("acct1", Role.CSM, "csm@vendor.example", "elite", Role.CSM),)))
+    assert reads == ["acct1"]
+
+
 # -- a failed attempt ----------------------------------------------------------------------------------
 
 
