@@ -38,7 +38,8 @@ PAUSE_DELAY_SECONDS = 900  # SQS's longest delay: a paused account is re-asked e
 MAX_ATTEMPTS = 3
 
 
-class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):
+# A Protocol never runs (its bodies are "..." and its defaults are the implementations' to keep): nothing to mutate.
+class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):  # pragma: no mutate block
     """What delivering a batch (and re-driving a stuck one) needs from the store: the batch's claim, the
     consistent re-check, the delivery records, and a recall's context."""
 
