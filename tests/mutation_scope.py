@@ -2,7 +2,8 @@
 
 mutmut runs, for each mutant, every test of its selection that called the mutated function; a token or an
 entitlement is called by nearly every app test, so that would be the whole suite per mutant. Here each
-module's mutants keep only the tests that are about it (its unit tests and its app tests). mutmut names
+module's mutants keep only the tests that are about it: its unit and in-memory domain tests, which kill most
+mutants in well under a second, and for some modules its app tests. mutmut names
 the mutant in ``MUTANT_UNDER_TEST``; its other runs (stats, clean, forced failure) keep every test.
 """
 
@@ -23,7 +24,13 @@ _RECALL = (
     "tests/app/test_recall.py",
     "tests/app/test_fanout_pages.py::test_a_recall_page",
 )
-_DELIVERY = ("tests/unit/test_pacing.py", "tests/app/test_delivery_faults.py", "tests/app/test_delivery_rechecks.py")
+_DELIVERY = (
+    "tests/unit/test_delivery_parts.py",
+    "tests/domain/test_delivery",
+    "tests/unit/test_pacing.py",
+    "tests/app/test_delivery_faults.py",
+    "tests/app/test_delivery_rechecks.py",
+)
 SCOPE = {
     "tokens": ("tests/unit/test_tokens.py", "tests/app/test_key_rotation.py", "tests/app/test_downloads.py"),
     "entitlements": ("tests/unit/test_entitlements.py", "tests/unit/test_entitlement_decisions.py", "tests/unit/test_preferences.py",

@@ -38,7 +38,8 @@ PAUSE_DELAY_SECONDS = 900  # SQS's longest delay: a paused account is re-asked e
 MAX_ATTEMPTS = 3
 
 
-class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):
+# A Protocol never runs (its bodies are "..." and its defaults are the implementations' to keep): nothing to mutate.
+class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):  # pragma: no mutate block
     """What delivering a batch (and re-driving a stuck one) needs from the store: the batch's claim, the
     consistent re-check, the delivery records, and a recall's context."""
 
@@ -137,7 +138,7 @@ def _deliver_claimed(deps: Deps, batch: DeliveryBatch, critical: bool) -> Delive
         if any(o.extra.get("paused") for o in retry) and deps.quota:
             deps.quota.mark_paused()
     for status, n in delivery_tally.outcomes_by_status(outcomes).items():
-        counts[status] = counts.get(status, 0) + n
+        counts[status] += n
     counts["window_ms"] = int(1000 * max((o.extra.get("window", 0.0) for o in outcomes), default=0.0))
     published_at = release.published_at if notice == Notice.RELEASE else None
     return Delivered(counts, delivery_tally.tally_of(outcomes, published_at=published_at), unrecorded)

@@ -26,6 +26,12 @@ DEADLINE_MARGIN_SECONDS = 15.0
 STOPPED_FOR_DEADLINE = "not sent before the function's timeout: re-enqueued"
 
 
+def clock() -> float:
+    """Now (``time.monotonic``) for the sends' deadline, pacing and duplicate window; a seam so a test can run
+    a batch against a deadline without taking the time."""
+    return time.monotonic()
+
+
 def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes, until: float | None) -> DeliveryOutcome:
     if not pacer.wait(until):
         return DeliveryOutcome(recipient, DeliveryStatus.RETRY, detail=STOPPED_FOR_DEADLINE, extra={"deferred": True})
@@ -37,7 +43,7 @@ def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes, until:
         return DeliveryOutcome(recipient, DeliveryStatus.RETRY, detail=str(exc))
     except Rejected as exc:
         return DeliveryOutcome(recipient, DeliveryStatus.FAILED, detail=str(exc)[:500])
-    sent.extra["accepted"] = time.monotonic()
+    sent.extra["accepted"] = clock()
     sent.extra["accepted_at"] = time.time()  # the report's time to notice: seconds from publishing
     return sent
 
@@ -69,7 +75,7 @@ def send_all(
     Sends stop before the function's deadline (the rest come back as ``retry``). An unexpected error
     stops the sends not started yet, records what SES accepted, then raises.
     """
-    pacer = Pacer.share(quota(deps), deps.share)
+    pacer = Pacer.share(quota(deps), deps.share, clock=clock)
     until = _stop_at(deps)
     outcomes: list[DeliveryOutcome] = []
     pending: list[DeliveryOutcome] = []
@@ -94,7 +100,7 @@ def send_all(
     if error is not None:
         record(deps, release_id, notice, pending)
         raise error
-    _written(pending, at=time.monotonic())  # within the one request that finishes the batch
+    _written(pending, at=clock())  # within the one request that finishes the batch
     return outcomes, pending
 
 
@@ -103,7 +109,7 @@ def _stop_at(deps: Deps) -> float | None:
     if deps.remaining_ms is None:
         return None
     left = deps.remaining_ms() / 1000
-    return time.monotonic() + left - min(DEADLINE_MARGIN_SECONDS, left / 4)
+    return clock() + left - min(DEADLINE_MARGIN_SECONDS, left / 4)
 
 
 def _cancel(futures: list[Future[DeliveryOutcome]]) -> None:
@@ -115,7 +121,7 @@ def record(deps: Deps, release_id: str, notice: str, outcomes: list[DeliveryOutc
     if not outcomes:
         return
     deps.table.record_deliveries(release_id, notice, outcomes)
-    _written(outcomes, at=time.monotonic())
+    _written(outcomes, at=clock())
 
 
 def _written(outcomes: list[DeliveryOutcome], *, at: float) -> None:

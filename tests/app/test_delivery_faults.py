@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from chalicelib.adapters.mailer import Throttled
-from chalicelib.adapters.store import Table
+from chalicelib.adapters.store import Table, batch_claims
 from chalicelib.domain import delivery, delivery_reconcile, delivery_send, fanout
 from chalicelib.domain.messages import DeliveryBatch, FanoutPage, retry_batch_id
 from chalicelib.domain.pacing import QuotaCache, SendQuota
@@ -35,6 +35,18 @@ from tests.app.delivery_world import (
 from tests.app.provisioned_queues import max_receives
 
 mailer = delivery_world.mailer  # the shared fixture: the app's mailer, faulty
+
+
+@pytest.fixture
+def claims_later(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Moves the batch claims' clock on (``claims_later(2)``), so that a lease runs out without waiting for it."""
+    offset = [0.0]
+    monkeypatch.setattr(batch_claims, "clock", lambda: time.time() + offset[0])
+
+    def advance(seconds: float) -> None:
+        offset[0] += seconds
+
+    return advance
 
 
 def _publish(wired: Any, world: World) -> None:
@@ -584,7 +596,7 @@ def test_a_batch_failing_the_same_way_every_time_ends_in_the_dlq_after_max_recei
 
 
 def test_a_failed_attempt_whose_error_cannot_be_written_still_ends_after_max_attempts_however_often_it_is_re_enqueued(
-    wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
+    wired: Any, mailer: FaultyMailer, claims_later: Callable[[float], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN every attempt fails and cannot release its lease: each SQS retry finds the batch busy and puts
     # it back as a new message (a fresh receive count), as an invocation killed mid-batch would
@@ -592,25 +604,38 @@ def test_a_failed_attempt_whose_error_cannot_be_written_still_ends_after_max_att
     mailer.fault = lambda n, to: RuntimeError("the SES client is broken")
     monkeypatch.setattr(Table, "note_batch_error", lambda *a, **kw: None)
     receives = max_receives(NAMES.deliver_queue)
-    runner.pump()
+    copies: list[tuple[str, dict[str, Any], int]] = []
+    deps = deps_of(wired, queues=QueueRecorder(copies))
+    message = batch_message(world, world.subscribers)
 
-    # WHEN the release goes out and the queues are fed until nothing comes back
-    _publish(wired, world)
-    drain(runner, lambda: bool(wired.table.failed_batches(world.release.release_id)), timeout=20)
-    for _ in range(3):
-        time.sleep(1.1)  # the busy copies' delay (the lease)
-        runner.pump()
+    # WHEN each message fails, its SQS retry within the lease finds the batch busy, and the copy that retry
+    # put back comes once the lease has run out, until a message is refused (a bound: twice the attempts)
+    busy = 0
+    for _ in range(2 * receives):
+        with pytest.raises(RuntimeError):
+            delivery.run(deps, message)
+        try:
+            busy += delivery.run(deps, message)["busy"]
+        except delivery.BatchFailed:
+            break
+        _queue, body, delay = copies.pop()
+        claims_later(delay + 1)
+        message = DeliveryBatch.from_json(body)
 
     # THEN the claims counted the attempts across the new messages: given up after maxReceiveCount of
-    # them, every copy then refused into the DLQ, nothing left on the delivery queue
+    # them, the next copy refused (its message goes to the DLQ), nothing put back on the delivery queue
     failed = wired.table.failed_batches(world.release.release_id)
     assert [f.attempts for f in failed] == [receives]
-    assert len(_bodies(f"{NAMES.deliver_queue}-dlq", world.release.release_id)) >= 1
-    assert _bodies(NAMES.deliver_queue, world.release.release_id) == []
+    assert busy == receives - 1 and copies == []
     assert 0 < mailer.calls <= receives * len(world.subscribers)  # no send after the batch was given up
+    with pytest.raises(delivery.BatchFailed):
+        delivery.run(deps, message)
+    assert copies == []
 
 
-def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(wired: Any, mailer: FaultyMailer) -> None:
+def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(
+    wired: Any, mailer: FaultyMailer, claims_later: Callable[[float], None]
+) -> None:
     # GIVEN a batch whose invocations are all killed (a timeout, out of memory): none can record why
     world = load_world(wired.table, per_tier=1)
     mailer.fault = lambda n, to: Killed()
@@ -619,7 +644,7 @@ def test_a_batch_whose_every_attempt_is_killed_is_given_up_on_the_next_claim(wir
     for _ in range(receives):
         with pytest.raises(Killed):
             delivery.run(deps_of(wired), message)
-        time.sleep(2.1)  # the lease runs out (whole seconds)
+        claims_later(delivery.LEASE_SECONDS + 1)  # the lease runs out (whole seconds)
 
     # WHEN the message comes once more (an SQS retry, a busy copy, the reconciler)
     with pytest.raises(delivery.BatchFailed):
@@ -673,20 +698,27 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
 def test_sends_stop_before_the_function_timeout_and_the_rest_go_on_as_a_new_batch(
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a batch of 12 whose sends take 0.5 s each, one at a time, in a function with a 4 s timeout
+    # GIVEN a batch of 12 whose sends take 0.5 s each (of the sends' clock), one at a time, in a function
+    # with a 4 s timeout
     world = load_world(wired.table, per_tier=4)
     monkeypatch.setattr(delivery_send, "SEND_CONCURRENCY", 1)
     monkeypatch.setitem(runner.timeouts, "on_deliver", 4)
-    mailer.delay = 0.5
+    now = [time.monotonic()]
+    monkeypatch.setattr(delivery_send, "clock", lambda: now[0])
+
+    def half_a_second(n: int, to: str) -> None:
+        now[0] += 0.5
+
+    mailer.fault = half_a_second
     durations: list[float] = []
     run = delivery.run
 
     def timed(*args: Any, **kwargs: Any) -> dict[str, int]:
-        started = time.monotonic()
+        started = now[0]
         try:
             return run(*args, **kwargs)
         finally:
-            durations.append(time.monotonic() - started)
+            durations.append(now[0] - started)
 
     monkeypatch.setattr(delivery, "run", timed)
 

@@ -20,6 +20,11 @@ from chalicelib.domain.records import BatchState, FailedBatch, StuckBatch
 from chalicelib.domain.states import ClaimStatus
 
 
+def clock() -> float:
+    """Now, for the claims' leases; a seam so a test can let a lease run out without waiting for it."""
+    return time.time()
+
+
 class BatchClaimsMixin(DeliveriesMixin):
     """Finishing a batch writes its delivery records (``DeliveriesMixin``) with the claim."""
 
@@ -39,7 +44,7 @@ class BatchClaimsMixin(DeliveriesMixin):
         The claim keeps the message (``queue`` and ``body``) and sits in the in-flight index until it is
         finished, so the reconciler can rebuild and re-drive a batch whose invocation died.
         """
-        now = int(time.time())
+        now = int(clock())
         values = {
             ":until": now + lease_seconds,
             ":now": now,
