@@ -493,17 +493,11 @@ def run(
 
     from bench import digests as bench_digests
     from chalicelib.domain import delivery_send
-    from patchcast_tools.local.stack import LocalStack, free_port
+    from patchcast_tools.local.stack import LocalStack
 
     os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)
     state = Path(tempfile.mkdtemp(prefix="patchcast-bench-"))
-    stack = LocalStack(
-        state_dir=state,
-        api_port=free_port(),
-        aws_port=free_port(),
-        outbox_port=free_port(),
-        dynamodb_port=free_port() if dynamodb_process else None,
-    )
+    stack = LocalStack.on_free_ports(state, dynamodb=dynamodb_process)
     try:
         stack.start(seed=False, api=False, events=False)
         session = boto3.session.Session(region_name="us-east-1")

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from patchcast_tools.local import issuer
-from patchcast_tools.local.stack import LocalStack, StackError, free_port
+from patchcast_tools.local.stack import LocalStack, StackError
 from patchcast_tools.outbox import Outbox, link
 
 
@@ -128,13 +128,8 @@ def run_scenario(stack: LocalStack, say: Any = print) -> dict[str, Any]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="patchcast-demo-") as tmp:
-        stack = LocalStack(
-            state_dir=Path(tmp),
-            api_port=free_port(),
-            aws_port=free_port(),
-            outbox_port=free_port(),
-            extra_env={"POWERTOOLS_METRICS_DISABLED": "true"},
-        )  # the demo's lines only; make run keeps EMF
+        # the demo's lines only; make run keeps EMF
+        stack = LocalStack.on_free_ports(Path(tmp), extra_env={"POWERTOOLS_METRICS_DISABLED": "true"})
         try:
             print("starting a fresh local stack…", flush=True)
             with stack:

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from patchcast_tools.browser import launch, sign_in
-from patchcast_tools.local.stack import ROOT, LocalStack, free_port
+from patchcast_tools.local.stack import ROOT, LocalStack
 from patchcast_tools.outbox import Outbox
 
 OUT = ROOT / "docs" / "screenshots"
@@ -77,13 +77,7 @@ def shoot(stack: LocalStack, out: Path = OUT) -> list[Path]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="patchcast-shots-") as tmp:
-        stack = LocalStack(
-            state_dir=Path(tmp),
-            api_port=free_port(),
-            aws_port=free_port(),
-            outbox_port=free_port(),
-            extra_env={"POWERTOOLS_METRICS_DISABLED": "true"},
-        )
+        stack = LocalStack.on_free_ports(Path(tmp), extra_env={"POWERTOOLS_METRICS_DISABLED": "true"})
         with stack:
             for path in shoot(stack):
                 print(path.relative_to(ROOT))

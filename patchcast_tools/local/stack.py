@@ -86,6 +86,18 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self.extra_env = extra_env or {}
 
+    @classmethod
+    def on_free_ports(cls, state_dir: Path, *, dynamodb: bool = False, **options: Any) -> LocalStack:
+        """A stack beside any other: its API, AWS and outbox (and with ``dynamodb`` a DynamoDB) on free ports."""
+        return cls(
+            state_dir=state_dir,
+            api_port=free_port(),
+            aws_port=free_port(),
+            outbox_port=free_port(),
+            dynamodb_port=free_port() if dynamodb else None,
+            **options,
+        )
+
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from patchcast_tools.local.stack import ROOT, LocalStack, free_port
+from patchcast_tools.local.stack import ROOT, LocalStack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     state = tmp_path_factory.mktemp("stack")
-    handle = LocalStack(state_dir=state, api_port=free_port(), aws_port=free_port(), outbox_port=free_port())
+    handle = LocalStack.on_free_ports(state)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PATCHCAST_"))
     }  # the subprocess builds its own world, like `make run` on a fresh shell
