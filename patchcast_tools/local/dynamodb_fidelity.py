@@ -19,6 +19,11 @@ key range, no legacy filter), it hands moto's paging loop only that window: at 1
 30,000-item table, 21 audience pages of 490 took 12.5 s of CPU (server and client), and take 3.2 s now.
 ``tests/adapters/test_local_dynamodb.py`` pages forward and back at six page sizes against the index order.
 
+moto's ``Item`` re-sums the whole item's size as each attribute is added (quadratic in attributes: a
+third of the local DynamoDB's CPU in ``make bench`` went to building items), and projects an item by
+round-tripping it through Python values. Here an item is checked against the same limit once, and a
+projection to top-level attributes picks them (the answers are the same, as the tests show).
+
 Installed in-process by the local AWS (``awsd``) and by the tests' moto server.
 """
 
@@ -36,6 +41,7 @@ _IN_TRANSACTION = threading.local()
 _QUERYING = threading.local()  # (index name, hash key, hash key conditions) of the Query in progress
 _installed = False
 _AS_GIVEN = frozenset({"S", "B"})
+_MOTO_ITEM_LIMIT = 405_000  # LimitedSizeDict's: DynamoDB's 400 KB, as moto measured it
 
 
 class _NoTableCopies:
@@ -118,6 +124,7 @@ def install() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _partition_queries()
     _fast_equality()
+    _lean_items()
     for name in ("put_item", "update_item", "delete_item"):
         single = getattr(DynamoDBBackend, name)
         setattr(DynamoDBBackend, name, _locked(single))
@@ -236,6 +243,38 @@ def _sorted_window(
         return ordered[first : first + span]
     last = len(ordered) if at is None else bisect.bisect_right(keys, at)
     return ordered[max(0, last - span) : last]  # moto reverses it and walks from the start key down
+
+
+def _lean_items() -> None:
+    """moto's ``Item`` without its quadratic work: building one re-sums the whole item's size at every
+    attribute (``LimitedSizeDict``), and a projection to top-level attributes round-trips the item through
+    Python values and back. Here an item is built and checked against moto's size limit once, and such a
+    projection picks the attributes it names (what it answers is the same; nested paths keep moto's own)."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    project = Item.project
+
+    def build(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
+        values = {name: DynamoType(value) for name, value in attrs.items()}
+        # the same test moto makes as each attribute is added: sizes only grow, so the last one decides
+        if sum(bytesize(name) + value.size() for name, value in values.items()) > _MOTO_ITEM_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict(values)  # dict's own update: no per-attribute re-sum
+
+    def picked(self: Any, projection_expressions: list[list[str]]) -> Any:
+        if any(len(path) != 1 for path in projection_expressions):
+            return project(self, projection_expressions)
+        item: Any = Item.__new__(Item)
+        item.hash_key, item.range_key = self.hash_key, self.range_key
+        chosen = {path[0]: self.attrs[path[0]] for path in projection_expressions if path[0] in self.attrs}
+        item.attrs = LimitedSizeDict(chosen)
+        return item
+
+    Item.__init__ = build  # type: ignore[method-assign]
+    Item.project = picked  # type: ignore[method-assign]
 
 
 def _every_item(table: Any) -> Any:

@@ -215,3 +215,74 @@ def test_an_index_page_with_a_filter_counts_what_it_read_not_what_it_kept(audien
     assert [i["n"]["N"] for i in page["Items"]] == ["27"]
     assert page["ScannedCount"] == 12
     assert page["LastEvaluatedKey"]["PK"] == {"S": "s04"}
+
+
+_EVERY_TYPE = {
+    "PK": {"S": "every-type"},
+    "s": {"S": "text é"},
+    "n": {"N": "4.50"},
+    "b": {"B": b"\x00\x01bytes"},
+    "t": {"BOOL": True},
+    "z": {"NULL": True},
+    "l": {"L": [{"S": "a"}, {"N": "1"}, {"M": {"k": {"S": "v"}}}]},
+    "m": {"M": {"inner": {"S": "deep"}, "list": {"L": [{"BOOL": False}]}}},
+    "ss": {"SS": ["x", "y"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+}
+
+
+def _sorted_sets(item: dict[str, Any]) -> dict[str, Any]:
+    """Set members in a stable order: DynamoDB promises none (nor does moto's own projection keep it)."""
+    return {k: {t: sorted(v) if t in ("SS", "NS", "BS") else v for t, v in value.items()} for k, value in item.items()}
+
+
+def test_a_projection_answers_the_attributes_it_names_as_stored_whatever_their_type(ddb: Any) -> None:
+    client, name = ddb
+    client.put_item(TableName=name, Item=_EVERY_TYPE)
+    whole = client.get_item(TableName=name, Key={"PK": {"S": "every-type"}}, ConsistentRead=True)["Item"]
+    assert _sorted_sets(whole) == _sorted_sets(_EVERY_TYPE)
+    for names in (["s", "n", "b", "t", "z"], ["l", "m", "ss", "ns", "bs"], ["s", "absent"], ["absent"]):
+        got = client.get_item(
+            TableName=name,
+            Key={"PK": {"S": "every-type"}},
+            ProjectionExpression=", ".join(f"#a{i}" for i in range(len(names))),
+            ExpressionAttributeNames={f"#a{i}": n for i, n in enumerate(names)},
+        ).get("Item", {})
+        assert _sorted_sets(got) == _sorted_sets({n: _EVERY_TYPE[n] for n in names if n in _EVERY_TYPE})
+    # a nested path keeps moto's own projection (which cannot read a binary set back: moto's, not ours)
+    client.put_item(TableName=name, Item={k: v for k, v in _EVERY_TYPE.items() if k != "bs"} | {"PK": {"S": "nested"}})
+    nested = client.get_item(TableName=name, Key={"PK": {"S": "nested"}}, ProjectionExpression="m.inner, l[0]")["Item"]
+    assert nested == {"m": {"M": {"inner": {"S": "deep"}}}, "l": {"L": [{"S": "a"}]}}
+
+
+def test_an_index_query_s_projection_names_its_attributes_only(audience: Any) -> None:
+    client, name = audience
+    page = client.query(
+        TableName=name,
+        IndexName="GSI",
+        KeyConditionExpression="GPK = :p",
+        ExpressionAttributeValues={":p": {"S": "aud"}},
+        ProjectionExpression="n, #missing",
+        ExpressionAttributeNames={"#missing": "nowhere"},
+        Limit=5,
+    )
+    assert [i["n"]["N"] for i in page["Items"]] == ["0", "3", "6", "9", "12"]
+    assert all(set(i) == {"n"} for i in page["Items"])
+
+
+def _sized(pk: str, total: int) -> dict[str, Any]:
+    """An item of ``total`` bytes as moto measures one (names and values in UTF-8)."""
+    fixed = len("PK") + len(pk) + len("pad")
+    return {"PK": {"S": pk}, "pad": {"S": "x" * (total - fixed)}}
+
+
+def test_an_item_over_the_size_limit_is_refused_and_one_at_it_is_kept(ddb: Any) -> None:
+    client, name = ddb
+    client.put_item(TableName=name, Item=_sized("at-limit", 405_000))
+    assert client.get_item(TableName=name, Key={"PK": {"S": "at-limit"}})["Item"]["pad"]["S"].startswith("x")
+    with pytest.raises(ClientError) as refused:
+        client.put_item(TableName=name, Item=_sized("over-limit", 405_001))
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "Item size has exceeded" in refused.value.response["Error"]["Message"]
+    assert "Item" not in client.get_item(TableName=name, Key={"PK": {"S": "over-limit"}})
