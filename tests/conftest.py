@@ -44,10 +44,11 @@ os.environ.update(
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    from patchcast_tools.local import dynamodb_fidelity, strict_ses
+    from patchcast_tools.local import awsd, dynamodb_fidelity, strict_ses
 
     strict_ses.install()  # before it serves: the session's SES refuses what SES refuses
     dynamodb_fidelity.install()  # as the local AWS does: atomic transactions (see the module)
+    awsd.lean_sqs()  # and its SQS without moto's per-message walk of the queue
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
