@@ -18,6 +18,10 @@ moto's own filtering, sorting and paging then run on them as before. Its index s
 key range, no legacy filter), it hands moto's paging loop only that window: at 10,000 subscribers in a
 30,000-item table, 21 audience pages of 490 took 12.5 s of CPU (server and client), and take 3.2 s now.
 ``tests/adapters/test_local_dynamodb.py`` pages forward and back at six page sizes against the index order.
+The order of an index partition read whole is kept for its next pages (DynamoDB's index is ordered; moto
+re-sorts it at every page) until a write touches the partition: every put, delete and update forgets the
+partitions of the item as it was and as it is, and a partition read while a write touched it is not kept
+(the tests page after each kind of write). A page is copied item by item, not deep-copied.
 
 moto's ``Item`` re-sums the whole item's size as each attribute is added (quadratic in attributes: a
 third of the local DynamoDB's CPU in ``make bench`` went to building items), and projects an item by
@@ -38,7 +42,7 @@ from typing import Any, NamedTuple
 
 _LOCK = threading.RLock()
 _IN_TRANSACTION = threading.local()
-_QUERYING = threading.local()  # (index name, hash key, hash key conditions) of the Query in progress
+_QUERYING = threading.local()  # the Query in progress: its hint, and the partition it is reading whole (build)
 _installed = False
 _AS_GIVEN = frozenset({"S", "B"})
 _MOTO_ITEM_LIMIT = 405_000  # LimitedSizeDict's: DynamoDB's 400 KB, as moto measured it
@@ -46,7 +50,9 @@ _MOTO_ITEM_LIMIT = 405_000  # LimitedSizeDict's: DynamoDB's 400 KB, as moto meas
 
 class _NoTableCopies:
     """Stands in for ``copy`` inside moto's DynamoDB models: within a transaction the whole-table backup
-    becomes a no-op (its restore puts back the very table), and ``_restore`` puts back the items touched."""
+    becomes a no-op (its restore puts back the very table), and ``_restore`` puts back the items touched.
+    A Query's page is copied item by item (each its own attribute dict, the values shared: nothing on the
+    way to the response changes a value in place), not deep-copied value by value."""
 
     @staticmethod
     def deepcopy(value: Any, memo: Any = None) -> Any:
@@ -54,6 +60,8 @@ class _NoTableCopies:
 
         if getattr(_IN_TRANSACTION, "on", False) and isinstance(value, Table):
             return value
+        if getattr(_QUERYING, "hint", None) is not None and isinstance(value, list):
+            return [_detached(item) for item in value]
         return copy.deepcopy(value, memo)
 
     def __getattr__(self, name: str) -> Any:
@@ -104,8 +112,10 @@ def install() -> None:
         return
     from moto.dynamodb import models
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models import table as table_module
 
     models.copy = _NoTableCopies()  # type: ignore[assignment]
+    table_module.copy = _NoTableCopies()  # type: ignore[assignment]
     original = DynamoDBBackend.transact_write_items
 
     @wraps(original)
@@ -123,6 +133,7 @@ def install() -> None:
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _partition_queries()
+    _kept_orders_follow_writes()
     _fast_equality()
     _lean_items()
     for name in ("put_item", "update_item", "delete_item"):
@@ -161,11 +172,14 @@ def _partition_queries() -> None:
             ),
             start=bound.get("exclusive_start_key"),
             forward=bound.get("scan_index_forward") is not False,
+            # the partition is the index's items with this one hash key value (no multi-attribute key parts)
+            simple=len(bound.get("hash_key_conditions") or []) == 1
+            and len(bound.get("range_key_conditions") or []) <= 1,
         )
         try:
             return query(self, *args, **kwargs)
         finally:
-            _QUERYING.hint = None
+            _QUERYING.hint = _QUERYING.build = None
 
     @wraps(all_items)
     def candidates(self: Any) -> list[Any]:
@@ -181,6 +195,13 @@ def _partition_queries() -> None:
         if not conditions or conditions[0][1] is None or getattr(conditions[0][1], "type", None) is None:
             return all_items(self)  # type: ignore[no-any-return]
         name, value = conditions[0]
+        if hint.simple:
+            key = (hint.index_name, name, value.type, _plain(value))
+            with _LOCK:
+                kept: _Partition | None = _orders(self).get(key)
+                _QUERYING.build = None if kept is not None else (key, _generation(self, key))
+            if kept is not None:
+                return kept.items if hint.window is None else _window(kept.keys, kept.items, kept.attrs, hint)
         return [i for i in _every_item(self) if (got := i.attrs.get(name)) is not None and _same(got, value)]
 
     Table.query = partition_query  # type: ignore[method-assign]
@@ -195,6 +216,15 @@ class _Hint(NamedTuple):
     window: int | None  # Limit, when the page is the next Limit candidates after the start key
     start: dict[str, Any] | None
     forward: bool
+    simple: bool = False
+
+
+class _Partition(NamedTuple):
+    """An index partition in index order, as moto's Query sorts it: what later pages of it start from."""
+
+    attrs: list[str]  # the attributes it is ordered by
+    keys: list[tuple[Any, ...]]  # each item's values of them, ascending
+    items: list[Any]
 
 
 def _same(got: Any, value: Any) -> bool:
@@ -221,28 +251,128 @@ def _sorted_window(
     self: Any, hash_key_attrs: list[str], range_key_attrs: list[str | None], items: list[Any]
 ) -> list[Any]:
     """moto's index sort, with each item's key converted once instead of at every comparison (key attributes
-    have one type, so comparing converted values orders as comparing ``DynamoType``s does); then, during a
-    Query whose page is its next ``Limit`` candidates, only the window moto's paging loop will walk: the
-    start key's neighbourhood and ``Limit`` + 1 past it (the one more tells moto there is a next page)."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
+    have one type, so comparing converted values orders as comparing ``DynamoType``s does), kept for the
+    partition's next pages (until a write touches it); then, during a Query whose page is its next ``Limit``
+    candidates, only the window moto's paging loop will walk."""
     attrs = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
     keyed = sorted(((tuple(_plain(i.attrs[a]) for a in attrs), i) for i in items), key=lambda pair: pair[0])
     ordered = [i for _, i in keyed]
+    keys = [k for k, _ in keyed]
+    build = getattr(_QUERYING, "build", None)
+    if build is not None:  # the whole partition, as moto filtered it from our candidates
+        _QUERYING.build = None
+        key, generation = build
+        with _LOCK:
+            if _generation(self, key) == generation:  # no write touched it while it was read
+                _orders(self)[key] = _Partition(attrs, keys, ordered)
     hint: _Hint | None = getattr(_QUERYING, "hint", None)
     if hint is None or hint.window is None or hint.index_name is None:
         return ordered
-    keys = [k for k, _ in keyed]
+    return _window(keys, ordered, attrs, hint)
+
+
+def _window(keys: list[tuple[Any, ...]], ordered: list[Any], attrs: list[str], hint: _Hint) -> list[Any]:
+    """The items moto's paging loop walks for a page of ``Limit``: the start key's neighbourhood and
+    ``Limit`` + 1 past it (the one more tells moto there is a next page)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
     start = hint.start
     if start is not None and not all(a in start for a in attrs):
         return ordered  # a partial start key: moto's own loop decides
     at = tuple(_plain(DynamoType(start[a])) for a in attrs) if start is not None else None
-    span = hint.window + 2  # the start item itself (moto skips it), the page, and one more
+    span = (hint.window or 0) + 2  # the start item itself (moto skips it), the page, and one more
     if hint.forward:
         first = 0 if at is None else bisect.bisect_left(keys, at)
         return ordered[first : first + span]
     last = len(ordered) if at is None else bisect.bisect_right(keys, at)
     return ordered[max(0, last - span) : last]  # moto reverses it and walks from the start key down
+
+
+def _orders(table: Any) -> dict[tuple[Any, ...], _Partition]:
+    """The table's index partitions kept in order (in the table object: a new table starts with none)."""
+    return table.__dict__.setdefault("_patchcast_orders", {})  # type: ignore[no-any-return]
+
+
+def _generation(table: Any, key: tuple[Any, ...]) -> int:
+    """How many writes have touched an index partition: a partition read while one did is not kept."""
+    counts: dict[tuple[Any, ...], int] = table.__dict__.setdefault("_patchcast_writes", {})
+    return counts.get(key, 0)
+
+
+def _touched(table: Any, *items: Any) -> None:
+    """A write changed these items (as they were, and as they are): forget the partitions they are in."""
+    _forget(table, [key for item in items for key in _partitions_of(table, item)])
+
+
+def _forget(table: Any, keys: list[tuple[Any, ...]]) -> None:
+    orders = _orders(table)
+    counts: dict[tuple[Any, ...], int] = table.__dict__.setdefault("_patchcast_writes", {})
+    for key in keys:
+        orders.pop(key, None)
+        counts[key] = counts.get(key, 0) + 1
+
+
+def _partitions_of(table: Any, item: Any) -> list[tuple[Any, ...]]:
+    if item is None:
+        return []
+    found = []
+    for index in (*table.global_indexes, *table.indexes):
+        for part in index.schema:
+            value = item.attrs.get(part["AttributeName"]) if part["KeyType"] == "HASH" else None
+            if value is not None and value.type in ("S", "N", "B"):
+                found.append((index.name, part["AttributeName"], value.type, _plain(value)))
+    return found
+
+
+def _stored(table: Any, attrs: dict[str, Any]) -> Any:
+    """The item stored under the key in ``attrs`` (None if none, or if the key is malformed: moto says why)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+        return table.get_item(hash_key, range_key)
+    except Exception:  # noqa: BLE001 - the write itself answers a malformed key with moto's own error
+        return None
+
+
+def _kept_orders_follow_writes() -> None:
+    """Every way an item changes forgets the kept order of the partitions it was or is in: a put (which
+    may replace an item of another partition), a delete, an update (in place). Batches, transactions and
+    PartiQL statements write through these."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    put, delete, update = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
+
+    @wraps(put)
+    def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            before = _stored(self, item_attrs)
+            item = put(self, item_attrs, *args, **kwargs)
+            _touched(self, before, item)
+            return item
+
+    @wraps(delete)
+    def delete_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            item = delete(self, *args, **kwargs)
+            _touched(self, item)
+            return item
+
+    @wraps(update)
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            table = self.get_table(table_name)
+            before = _partitions_of(table, _stored(table, key))  # the item changes in place: read its keys first
+            try:
+                return update(self, table_name, key, *args, **kwargs)
+            finally:
+                _forget(table, before + _partitions_of(table, _stored(table, key)))
+
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
 
 
 def _lean_items() -> None:
@@ -275,6 +405,14 @@ def _lean_items() -> None:
 
     Item.__init__ = build  # type: ignore[method-assign]
     Item.project = picked  # type: ignore[method-assign]
+
+
+def _detached(item: Any) -> Any:
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    twin: Any = Item.__new__(Item)
+    twin.hash_key, twin.range_key, twin.attrs = item.hash_key, item.range_key, LimitedSizeDict(item.attrs)
+    return twin
 
 
 def _every_item(table: Any) -> Any:

@@ -286,3 +286,112 @@ def test_an_item_over_the_size_limit_is_refused_and_one_at_it_is_kept(ddb: Any) 
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert "Item size has exceeded" in refused.value.response["Error"]["Message"]
     assert "Item" not in client.get_item(TableName=name, Key={"PK": {"S": "over-limit"}})
+
+
+@pytest.fixture
+def partition(moto_server: str) -> Any:
+    """A fresh index partition of 12 items, read once whole (so its order is kept for the next pages)."""
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=moto_server)
+    name = unique("kept")
+    _indexed_table(client, name)
+    for n in range(12):
+        client.put_item(TableName=name, Item=_entry(n, f"{n % 4}"))
+    assert _index_pages(client, name) == _scanned_order(client, name)
+    return client, name
+
+
+def _entry(n: int, sort_key: str, partition: str = "aud") -> dict[str, Any]:
+    return {"PK": {"S": f"s{n:02d}"}, "SK": {"S": "sub"}, "GPK": {"S": partition}, "GSK": {"S": sort_key}}
+
+
+def _index_pages(client: Any, name: str, limit: int = 5) -> list[str]:
+    got, start = [], None
+    while True:
+        page = client.query(
+            TableName=name,
+            IndexName="GSI",
+            KeyConditionExpression="GPK = :g",
+            ExpressionAttributeValues={":g": {"S": "aud"}},
+            Limit=limit,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        got += [f"{i['PK']['S']}/{i['GSK']['S']}" for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return got
+
+
+def _scanned_order(client: Any, name: str) -> list[str]:
+    """The partition in index order as a Scan (which keeps no order) finds it: the truth to page against."""
+    items = [i for i in client.scan(TableName=name, ConsistentRead=True)["Items"] if i.get("GPK") == {"S": "aud"}]
+    items.sort(key=lambda i: (i["GSK"]["S"], i["PK"]["S"], i["SK"]["S"]))
+    return [f"{i['PK']['S']}/{i['GSK']['S']}" for i in items]
+
+
+def _cancelled_transaction(client: Any, name: str) -> None:
+    with pytest.raises(ClientError):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": name, "Item": _entry(40, "0")}},
+                {"Put": {"TableName": name, "Item": _entry(0, "9"), "ConditionExpression": "attribute_not_exists(PK)"}},
+            ]
+        )
+
+
+_WRITES = {
+    "a put into it": lambda c, n: c.put_item(TableName=n, Item=_entry(20, "0")),
+    "a put that moves an item out": lambda c, n: c.put_item(TableName=n, Item=_entry(3, "0", partition="else")),
+    "a put that moves an item in": lambda c, n: (
+        c.put_item(TableName=n, Item=_entry(21, "2", partition="else")),
+        _index_pages(c, n),  # its partition kept now: the move must reach both
+        c.put_item(TableName=n, Item=_entry(21, "0")),
+    ),
+    "a delete": lambda c, n: c.delete_item(TableName=n, Key={"PK": {"S": "s05"}, "SK": {"S": "sub"}}),
+    "an update of its sort key": lambda c, n: c.update_item(
+        TableName=n,
+        Key={"PK": {"S": "s00"}, "SK": {"S": "sub"}},
+        UpdateExpression="SET GSK = :k",
+        ExpressionAttributeValues={":k": {"S": "9"}},
+    ),
+    "an update that moves an item out": lambda c, n: c.update_item(
+        TableName=n,
+        Key={"PK": {"S": "s07"}, "SK": {"S": "sub"}},
+        UpdateExpression="SET GPK = :p",
+        ExpressionAttributeValues={":p": {"S": "else"}},
+    ),
+    "an update that creates an item in it": lambda c, n: c.update_item(
+        TableName=n,
+        Key={"PK": {"S": "s30"}, "SK": {"S": "sub"}},
+        UpdateExpression="SET GPK = :p, GSK = :k",
+        ExpressionAttributeValues={":p": {"S": "aud"}, ":k": {"S": "1"}},
+    ),
+    "a batch write": lambda c, n: c.batch_write_item(
+        RequestItems={
+            n: [
+                {"PutRequest": {"Item": _entry(22, "3")}},
+                {"DeleteRequest": {"Key": {"PK": {"S": "s01"}, "SK": {"S": "sub"}}}},
+            ]
+        }
+    ),
+    "a transaction": lambda c, n: c.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": n, "Item": _entry(23, "1")}},
+            {"Delete": {"TableName": n, "Key": {"PK": {"S": "s02"}, "SK": {"S": "sub"}}}},
+        ]
+    ),
+    "a cancelled transaction": _cancelled_transaction,
+    "a PartiQL update": lambda c, n: c.execute_statement(
+        Statement=f"UPDATE \"{n}\" SET GSK = '0' WHERE PK = 's11' AND SK = 'sub'"
+    ),
+}
+
+
+@pytest.mark.parametrize("write", list(_WRITES))
+def test_an_index_partition_s_kept_order_follows_every_write_to_it(partition: Any, write: str) -> None:
+    client, name = partition
+    before = _scanned_order(client, name)
+    _WRITES[write](client, name)
+    after = _scanned_order(client, name)
+    assert (after == before) is (write == "a cancelled transaction")  # the write did change the partition
+    for limit in (1, 5, 12, 13):
+        assert _index_pages(client, name, limit) == after
