@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import inspect
 import threading
-from functools import wraps
 from typing import Any, NamedTuple
 
 _LOCK = threading.RLock()
@@ -118,7 +118,7 @@ def install() -> None:
     table_module.copy = _NoTableCopies()  # type: ignore[assignment]
     original = DynamoDBBackend.transact_write_items
 
-    @wraps(original)
+    @functools.wraps(original)
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
         with _LOCK:
             taken = _snapshot(self, transact_items)
@@ -136,6 +136,7 @@ def install() -> None:
     _kept_orders_follow_writes()
     _fast_equality()
     _lean_items()
+    _parsed_once()
     for name in ("put_item", "update_item", "delete_item"):
         single = getattr(DynamoDBBackend, name)
         setattr(DynamoDBBackend, name, _locked(single))
@@ -143,7 +144,7 @@ def install() -> None:
 
 
 def _locked(fn: Any) -> Any:
-    @wraps(fn)
+    @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             return fn(*args, **kwargs)
@@ -157,7 +158,7 @@ def _partition_queries() -> None:
     query, all_items = Table.query, Table.all_items
     signature = inspect.signature(query)
 
-    @wraps(query)
+    @functools.wraps(query)
     def partition_query(self: Any, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs).arguments
         _QUERYING.hint = _Hint(
@@ -181,7 +182,7 @@ def _partition_queries() -> None:
         finally:
             _QUERYING.hint = _QUERYING.build = None
 
-    @wraps(all_items)
+    @functools.wraps(all_items)
     def candidates(self: Any) -> list[Any]:
         hint: _Hint | None = getattr(_QUERYING, "hint", None)
         if hint is None:
@@ -345,7 +346,7 @@ def _kept_orders_follow_writes() -> None:
 
     put, delete, update = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
 
-    @wraps(put)
+    @functools.wraps(put)
     def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             before = _stored(self, item_attrs)
@@ -353,14 +354,14 @@ def _kept_orders_follow_writes() -> None:
             _touched(self, before, item)
             return item
 
-    @wraps(delete)
+    @functools.wraps(delete)
     def delete_item(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             item = delete(self, *args, **kwargs)
             _touched(self, item)
             return item
 
-    @wraps(update)
+    @functools.wraps(update)
     def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
             table = self.get_table(table_name)
@@ -405,6 +406,18 @@ def _lean_items() -> None:
 
     Item.__init__ = build  # type: ignore[method-assign]
     Item.project = picked  # type: ignore[method-assign]
+
+
+def _parsed_once() -> None:
+    """moto parses an UpdateItem's update expression twice (the handler to check its names and values, the
+    backend to run it) and again at every call. The parse of an expression is kept (the last 256): both read
+    it, and the backend's validation works on a deep copy of it. A malformed expression still raises each
+    time (a raise is not kept)."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    make = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+    kept = functools.lru_cache(maxsize=256)(lambda expression: make(UpdateExpressionParser, expression))
+    UpdateExpressionParser.make = staticmethod(kept)  # type: ignore[assignment, method-assign]
 
 
 def _detached(item: Any) -> Any:

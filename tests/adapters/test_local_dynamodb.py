@@ -395,3 +395,21 @@ def test_an_index_partition_s_kept_order_follows_every_write_to_it(partition: An
     assert (after == before) is (write == "a cancelled transaction")  # the write did change the partition
     for limit in (1, 5, 12, 13):
         assert _index_pages(client, name, limit) == after
+
+
+def test_an_update_expression_parsed_before_runs_with_each_call_s_own_values(ddb: Any) -> None:
+    client, name = ddb
+    update = {"TableName": name, "Key": {"PK": {"S": "parsed"}}, "UpdateExpression": "SET n = :v ADD c :one"}
+    for v in ("first", "second"):
+        client.update_item(**update, ExpressionAttributeValues={":v": {"S": v}, ":one": {"N": "1"}})
+    assert client.get_item(TableName=name, Key={"PK": {"S": "parsed"}})["Item"] == {
+        "PK": {"S": "parsed"},
+        "n": {"S": "second"},
+        "c": {"N": "2"},
+    }
+    for _ in range(2):  # a malformed expression is refused every time, not once
+        with pytest.raises(ClientError) as refused:
+            client.update_item(
+                **{**update, "UpdateExpression": "SET n = = :v"}, ExpressionAttributeValues={":v": {"S": "x"}}
+            )
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
