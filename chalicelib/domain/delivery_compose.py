@@ -4,12 +4,12 @@ per subscriber, the on-call and CSM copies, and a recall's or an announcement's 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain import copies, mail, notice_template
+from chalicelib.domain.links import download_expiry
 from chalicelib.domain.models import Recipient, Release
 from chalicelib.domain.states import Notice, Role
 
@@ -19,6 +19,25 @@ if TYPE_CHECKING:
 RECALL = mail.RECALL
 
 Compose = Callable[[Recipient], bytes]
+
+# The notices rendered lately in this container, by what they are rendered from: the batches of a release
+# delivered within a minute (links expire to the minute) render its notice once. A few only: a warm container
+# works through a release at a time.
+_RENDERED: dict[tuple[object, ...], notice_template.NoticeTemplate] = {}
+_RENDERED_MAX = 8
+
+
+def _template(notice: str, release: Release, sender: str, until: datetime) -> notice_template.NoticeTemplate:
+    build = mail.NOTICES[notice]
+    key = (build, release, sender, until)
+    found = _RENDERED.get(key)
+    if found is None:
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        found = _RENDERED[key] = notice_template.NoticeTemplate(
+            build, sender=sender, release=release, expires=until, download=bool(release.object_key)
+        )
+    return found
 
 
 def composer(deps: Deps, release: Release, notice: str, notified: list[str], todo: list[Recipient]) -> Compose:
@@ -46,11 +65,9 @@ def composer(deps: Deps, release: Release, notice: str, notified: list[str], tod
             recipients=todo,
             notified=notified,
         )
-    expires = int(time.time()) + deps.link_days * 86400
+    expires = download_expiry(deps.link_days)
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
-    notice_for = notice_template.NoticeTemplate(
-        mail.NOTICES[notice], sender=sender, release=release, expires=until, download=bool(release.object_key)
-    )
+    notice_for = _template(notice, release, sender, until)
 
     def compose(r: Recipient) -> bytes:
         if r.role == Role.ONCALL:

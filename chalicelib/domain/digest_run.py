@@ -12,7 +12,6 @@ yanked before the digest is left out (its successor, if queued in the same windo
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import digest_mail, digests, reports
 from chalicelib.domain.errors import Paused, Rejected, Throttled
-from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.links import LinkMaker, download_expiry
 from chalicelib.domain.models import Recipient, Release, Subscription, now_iso
 from chalicelib.domain.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.domain.records import MAX_ACTIONS, SentDigest
@@ -166,7 +165,7 @@ def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | Non
     listed, skipped = _choose(deps, group, sub, already)
     if not listed:
         return SentDigest(recipient, "skipped", (), None, now_iso(), tuple(skipped))
-    expires = int(time.time()) + deps.link_days * 86400
+    expires = download_expiry(deps.link_days)
     entries = [
         digest_mail.Entry(
             r,

@@ -5,14 +5,13 @@ per subscriber and release, threaded under the release's notice.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain import mail
 from chalicelib.domain.downloads import DownloadStore, authorize
 from chalicelib.domain.errors import Forbidden, Rejected, ServiceUnavailable, Throttled, TooManyRequests
-from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.links import LinkMaker, download_expiry
 from chalicelib.domain.states import SubscriptionStatus
 from chalicelib.observability import logger
 
@@ -56,7 +55,7 @@ def send_fresh_link(
             code="fresh_link_recently_sent",
             hint="Check the inbox (and spam folder) of the address the original link was sent to.",
         )
-    expires = int(time.time()) + days * 86400
+    expires = download_expiry(days)
     first = table.notice_message_id(release.release_id, grant.account_id, grant.subscription_id)
     raw = mail.release_notice(
         sender=mailer.sender,

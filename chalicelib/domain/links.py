@@ -48,5 +48,12 @@ class LinkMaker:
         return f"{self.base_url}/d/{download_token}/renew"
 
 
+def download_expiry(days: int) -> int:
+    """When a download link minted now stops working: ``days`` from now, at the start of that minute, the
+    time its email states ("works until 2026-12-08 16:20 UTC"). What the email says is then exact, and the
+    batches a container delivers within the minute share one rendered notice (``delivery_compose``)."""
+    return _after(days * 86400) // 60 * 60
+
+
 def _after(seconds: int) -> int:
     return int(time.time()) + seconds

@@ -4,7 +4,6 @@ page from the recorded deliveries on the fan-out queue, threaded under the notic
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,7 +15,7 @@ from chalicelib.domain.downloads import downloadable
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PageStore, critical, stand_back
 from chalicelib.domain.fanout_plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
-from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.links import LinkMaker, download_expiry
 from chalicelib.domain.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.models import Account, Recipient, Release, now_iso
 from chalicelib.domain.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
@@ -150,7 +149,7 @@ def composer(
     unsubscribe link and, where its contract is entitled to it, the successor's download; an on-call or
     CSM contact's a role recall. Each replies to the Message-ID SES gave the notice it recalls."""
     parents, accounts, successor = table.recall_context(release, recipients)
-    expires = int(time.time()) + link_days * 86400
+    expires = download_expiry(link_days)
     until, now = datetime.fromtimestamp(expires, UTC), datetime.now(UTC)
 
     def compose(r: Recipient) -> bytes:

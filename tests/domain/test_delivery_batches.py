@@ -28,6 +28,7 @@ from chalicelib.domain import (
     delivery_send,
     delivery_waits,
     fanout_plan,
+    links,
     mail,
 )
 from chalicelib.domain.errors import Paused, Rejected, Throttled
@@ -564,7 +565,8 @@ def test_a_subscriber_gets_the_notice_with_a_download_link_valid_for_the_link_da
     payload = base64.urlsafe_b64decode(link.split(".")[1] + "==").decode()
     purpose, account_id, subject, release_id, expires = payload.split("|")
     assert (account_id, subject, release_id) == ("acct1", "s0", "r1")
-    assert before + 7 * 86400 <= int(expires) <= after + 7 * 86400
+    # link_days from now, to the minute the email states
+    assert (before + 7 * 86400) // 60 * 60 <= int(expires) <= after + 7 * 86400 and int(expires) % 60 == 0
     until = datetime.fromtimestamp(int(expires), UTC).strftime("%Y-%m-%d %H:%M UTC")
     assert f"This link works until {until}" in text and "/unsubscribe?token=" in text
 
@@ -853,3 +855,35 @@ def test_a_release_that_fulfils_an_announcement_threads_its_notice_under_the_ann
     assert by_address["u0@acct1.example"]["In-Reply-To"] == "<m-first@eu-west-1.amazonses.com>"
     assert by_address["u0@acct1.example"]["References"] == "<m-first@eu-west-1.amazonses.com>"
     assert by_address["u1@acct1.example"]["In-Reply-To"] is None
+
+
+def test_a_release_s_batches_delivered_within_a_minute_render_its_notice_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notice is rendered once per container and minute (the links expire to the minute the email states),
+    and each recipient still gets a message of their own; the next minute, or an edited release, renders anew."""
+    w = _world(subscribers=6)
+    renders: list[str] = []
+    build = mail.NOTICES[Notice.RELEASE]
+    monkeypatch.setitem(mail.NOTICES, Notice.RELEASE, lambda **kw: renders.append(kw["to"]) or build(**kw))
+    monkeypatch.setattr(delivery_compose, "_RENDERED", {})
+    now = 1_800_000_000  # a minute's start
+    monkeypatch.setattr(links, "_after", lambda seconds: now + seconds)
+    people = [Recipient(s.account_id, s.subscription_id, s.email, "premium") for s in w.store.subscriptions.values()]
+    pages = [fanout_plan.batches("r1", people[i : i + 2], i)[0] for i in (0, 2, 4)]
+
+    w.run(pages[0])
+    now += 59
+    w.run(pages[1])
+    assert len(renders) == 1  # the template's own render, for both batches
+    now += 1
+    w.run(pages[2])
+    assert len(renders) == 2  # a new minute
+    messages = [email.message_from_bytes(raw) for _, raw in w.mailer.accepted]
+    assert sorted(str(m["To"]) for m in messages) == sorted(p.email for p in people)
+    assert len({str(m["Message-ID"]) for m in messages}) == 6
+    assert len({re.findall(r"/d/(\S+)", _text(raw))[0] for _, raw in w.mailer.accepted}) == 6
+
+    release, until = w.store.releases["r1"], datetime.fromtimestamp(now, UTC)
+    kept = delivery_compose._template(Notice.RELEASE, release, "alerts@patchcast.test", until)
+    assert delivery_compose._template(Notice.RELEASE, release, "alerts@patchcast.test", until) is kept
+    edited = dataclasses.replace(release, title="Fixes the fix")
+    assert delivery_compose._template(Notice.RELEASE, edited, "alerts@patchcast.test", until) is not kept

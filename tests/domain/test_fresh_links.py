@@ -58,7 +58,8 @@ def test_the_fresh_link_is_a_notice_to_the_subscribed_address_with_a_new_downloa
         ("fresh download link sent", "r1", "prem1")
     ]
     # THEN the link lives the given days from now, and the email says so
-    assert before + 7 * 86400 <= expires.timestamp() <= after + 7 * 86400 and expires.tzinfo is UTC
+    at = int(expires.timestamp())  # to the minute the email states
+    assert (before + 7 * 86400) // 60 * 60 <= at <= after + 7 * 86400 and at % 60 == 0 and expires.tzinfo is UTC
     ((to, raw),) = mailer.accepted
     msg = parse(raw)
     assert to == msg["To"] == "u0@prem1.example" and msg["From"] == "alerts@patchcast.test"
