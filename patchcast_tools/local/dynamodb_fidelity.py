@@ -380,18 +380,21 @@ def _lean_items() -> None:
     """moto's ``Item`` without its quadratic work: building one re-sums the whole item's size at every
     attribute (``LimitedSizeDict``), and a projection to top-level attributes round-trips the item through
     Python values and back. Here an item is built and checked against moto's size limit once, and such a
-    projection picks the attributes it names (what it answers is the same; nested paths keep moto's own)."""
+    projection picks the attributes it names (what it answers is the same; nested paths keep moto's own).
+    An item's size (each page and batch of reads sums it against its limit) measures a string in place."""
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-    from moto.dynamodb.models.utilities import bytesize
 
     project = Item.project
+
+    def size(self: Any) -> int:
+        return _size_of(self.attrs)
 
     def build(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         self.hash_key, self.range_key = hash_key, range_key
         values = {name: DynamoType(value) for name, value in attrs.items()}
         # the same test moto makes as each attribute is added: sizes only grow, so the last one decides
-        if sum(bytesize(name) + value.size() for name, value in values.items()) > _MOTO_ITEM_LIMIT:
+        if _size_of(values) > _MOTO_ITEM_LIMIT:
             raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict(values)  # dict's own update: no per-attribute re-sum
 
@@ -406,6 +409,21 @@ def _lean_items() -> None:
 
     Item.__init__ = build  # type: ignore[method-assign]
     Item.project = picked  # type: ignore[method-assign]
+    Item.size = size  # type: ignore[method-assign]
+
+
+def _size_of(attrs: dict[str, Any]) -> int:
+    """moto's size of an item's attributes (UTF-8 bytes of each name and value, ``DynamoType.size``), with a
+    string's counted without encoding it when it is ASCII (the same number)."""
+    total = 0
+    for name, value in attrs.items():
+        total += len(name) if name.isascii() else len(name.encode("utf-8"))
+        if value.type == "S":
+            text = value.value
+            total += len(text) if text.isascii() else len(text.encode("utf-8"))
+        else:
+            total += value.size()
+    return total
 
 
 def _parsed_once() -> None:

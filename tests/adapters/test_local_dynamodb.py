@@ -413,3 +413,28 @@ def test_an_update_expression_parsed_before_runs_with_each_call_s_own_values(ddb
                 **{**update, "UpdateExpression": "SET n = = :v"}, ExpressionAttributeValues={":v": {"S": "x"}}
             )
         assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_query_page_stops_at_a_megabyte_of_items_as_moto_measures_them(ddb: Any) -> None:
+    """Items of 100,000 bytes (names and values in UTF-8, a non-ASCII character being two): ten fill the
+    1,000,000 bytes of a page, the eleventh does not fit, and the next page goes on from the tenth."""
+    client, _ = ddb
+    index = unique("sized")
+    client.create_table(
+        TableName=index,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    accents = "é" * 9_100  # 18,200 bytes: counted as characters, eleven items would fit
+    pad = accents + "x" * (100_000 - len("PK") - len("big") - len("SK") - len("s00") - len("pad") - 2 * len(accents))
+    for n in range(12):
+        client.put_item(TableName=index, Item={"PK": {"S": "big"}, "SK": {"S": f"s{n:02d}"}, "pad": {"S": pad}})
+    query = {"TableName": index, "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "big"}}}
+    first = client.query(**query)
+    assert first["Count"] == 10 and first["LastEvaluatedKey"]["SK"] == {"S": "s09"}
+    rest = client.query(**query, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert [i["SK"]["S"] for i in rest["Items"]] == ["s10", "s11"] and "LastEvaluatedKey" not in rest
