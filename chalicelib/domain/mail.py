@@ -117,6 +117,8 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
     reason = release.reason or "no reason given"
     instead = superseded(release)
     get = f"Download {release.superseded_version} instead: {links.download}" if links.download else ""
+    expires = links.expires.strftime("%Y-%m-%d %H:%M UTC")
+    works = f"This link works until {expires} while your support contract is active."
     text = [
         f"WITHDRAWN: {header_safe(release.title, limit=500)}",
         "",
@@ -125,7 +127,7 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
         "",
         f"Reason: {reason}",
         instead,
-        *([get] if get else []),
+        *([get, works] if get else []),
         "",
         f"Unsubscribe: {links.unsubscribe}",
         "",
@@ -139,7 +141,11 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
         f"<p>{e(instead)}</p>",
     ]
     if links.download:
-        page += link_lines(links.download, f"Download {e(release.superseded_version or '')} instead")
+        page += link_lines(
+            links.download,
+            f"Download {e(release.superseded_version or '')} instead",
+            f" (the link works until {e(expires)} while your support contract is active)",
+        )
     page += link_lines(links.unsubscribe, "Unsubscribe")
     return finish(msg, "\n".join(text), html_page(page))
 

@@ -8,6 +8,7 @@ import email
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
 from typing import Any
@@ -291,6 +292,8 @@ def test_a_subscriber_s_recall_offers_the_successor_only_where_the_contract_cove
     assert (claims.account_id, claims.subject, claims.release_id) == ("elite1", "s0", "r2")
     assert (before + 7 * 86400) // 60 * 60 <= claims.expires <= after + 7 * 86400 and claims.expires % 60 == 0
     assert "Download 1.1 instead" in for_elite and "/d/" not in for_premium
+    until = datetime.fromtimestamp(claims.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")  # and says until when
+    assert f"This link works until {until}" in for_elite and "works until" not in for_premium
     assert "https://patchcast.test/unsubscribe?token=" in for_premium
 
 
