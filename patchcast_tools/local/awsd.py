@@ -122,14 +122,9 @@ def lean_sqs() -> None:
         return retention + message.sent_timestamp / 1000 > time.time()  # type: ignore[operator]
 
     models.SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
-    models.unix_time = lambda dt=None: time.time() if dt is None else _unix_time(dt)  # type: ignore[assignment]
+    of = models.unix_time  # for a given datetime
+    models.unix_time = lambda dt=None: time.time() if dt is None else of(dt)  # type: ignore[assignment]
     models.unix_time_millis = lambda dt=None: models.unix_time(dt) * 1000.0  # type: ignore[assignment]
-
-
-def _unix_time(dt: Any) -> float:
-    from moto.core.utils import unix_time
-
-    return unix_time(dt)
 
 
 def main() -> None:

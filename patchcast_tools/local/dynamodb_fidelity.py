@@ -294,10 +294,13 @@ def _orders(table: Any) -> dict[tuple[Any, ...], _Partition]:
     return table.__dict__.setdefault("_patchcast_orders", {})  # type: ignore[no-any-return]
 
 
+def _writes(table: Any) -> dict[tuple[Any, ...], int]:
+    """How many writes have touched each index partition of the table: one read while one did is not kept."""
+    return table.__dict__.setdefault("_patchcast_writes", {})  # type: ignore[no-any-return]
+
+
 def _generation(table: Any, key: tuple[Any, ...]) -> int:
-    """How many writes have touched an index partition: a partition read while one did is not kept."""
-    counts: dict[tuple[Any, ...], int] = table.__dict__.setdefault("_patchcast_writes", {})
-    return counts.get(key, 0)
+    return _writes(table).get(key, 0)
 
 
 def _touched(table: Any, *items: Any) -> None:
@@ -306,8 +309,7 @@ def _touched(table: Any, *items: Any) -> None:
 
 
 def _forget(table: Any, keys: list[tuple[Any, ...]]) -> None:
-    orders = _orders(table)
-    counts: dict[tuple[Any, ...], int] = table.__dict__.setdefault("_patchcast_writes", {})
+    orders, counts = _orders(table), _writes(table)
     for key in keys:
         orders.pop(key, None)
         counts[key] = counts.get(key, 0) + 1
@@ -401,11 +403,7 @@ def _lean_items() -> None:
     def picked(self: Any, projection_expressions: list[list[str]]) -> Any:
         if any(len(path) != 1 for path in projection_expressions):
             return project(self, projection_expressions)
-        item: Any = Item.__new__(Item)
-        item.hash_key, item.range_key = self.hash_key, self.range_key
-        chosen = {path[0]: self.attrs[path[0]] for path in projection_expressions if path[0] in self.attrs}
-        item.attrs = LimitedSizeDict(chosen)
-        return item
+        return _twin(self, {path[0]: self.attrs[path[0]] for path in projection_expressions if path[0] in self.attrs})
 
     Item.__init__ = build  # type: ignore[method-assign]
     Item.project = picked  # type: ignore[method-assign]
@@ -439,10 +437,15 @@ def _parsed_once() -> None:
 
 
 def _detached(item: Any) -> Any:
+    return _twin(item, item.attrs)
+
+
+def _twin(item: Any, attrs: dict[str, Any]) -> Any:
+    """An item with ``item``'s key and these attributes in a dict of its own (the values shared, as given)."""
     from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
     twin: Any = Item.__new__(Item)
-    twin.hash_key, twin.range_key, twin.attrs = item.hash_key, item.range_key, LimitedSizeDict(item.attrs)
+    twin.hash_key, twin.range_key, twin.attrs = item.hash_key, item.range_key, LimitedSizeDict(attrs)
     return twin
 
 
