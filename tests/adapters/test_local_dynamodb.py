@@ -99,14 +99,25 @@ def indexed(moto_server: str) -> Any:
     return client, name
 
 
-def _pages(client: Any, **query: Any) -> list[str]:
-    got, start = [], None
+def _paged(client: Any, limit: int, label: Any, **query: Any) -> tuple[list[str], int]:
+    """Every item of a Query paged ``limit`` at a time (each named by ``label``), and how many pages it took;
+    no page holds more than ``limit``."""
+    got, start, pages = [], None, 0
     while True:
-        page = client.query(**query, Limit=2, **({"ExclusiveStartKey": start} if start else {}))
-        got += [f"{i['PK']['S']}/{i['SK']['S']}" for i in page["Items"]]
-        start = page.get("LastEvaluatedKey")
+        page = client.query(**query, Limit=limit, **({"ExclusiveStartKey": start} if start else {}))
+        assert page["Count"] == len(page["Items"]) <= limit
+        got += [label(i) for i in page["Items"]]
+        pages, start = pages + 1, page.get("LastEvaluatedKey")
         if not start:
-            return got
+            return got, pages
+
+
+def _table_key(item: dict[str, Any]) -> str:
+    return f"{item['PK']['S']}/{item['SK']['S']}"
+
+
+def _pages(client: Any, **query: Any) -> list[str]:
+    return _paged(client, 2, _table_key, **query)[0]
 
 
 @pytest.mark.parametrize("forward", [True, False])
@@ -161,22 +172,7 @@ def test_an_index_query_s_pages_hold_each_item_once_in_order_whatever_the_page_s
     audience: Any, forward: bool, limit: int
 ) -> None:
     client, name = audience
-    got, start, pages = [], None, 0
-    while True:
-        page = client.query(
-            TableName=name,
-            IndexName="GSI",
-            KeyConditionExpression="GPK = :g",
-            ExpressionAttributeValues={":g": {"S": "aud"}},
-            ScanIndexForward=forward,
-            Limit=limit,
-            **({"ExclusiveStartKey": start} if start else {}),
-        )
-        assert page["Count"] == len(page["Items"]) <= limit
-        got += [f"{i['PK']['S']}/{i['SK']['S']}" for i in page["Items"]]
-        pages, start = pages + 1, page.get("LastEvaluatedKey")
-        if not start:
-            break
+    got, pages = _paged(client, limit, _table_key, ScanIndexForward=forward, **_aud_query(name))
     assert got == _in_index_order(forward)
     assert pages == -(-30 // limit)
 
@@ -184,19 +180,13 @@ def test_an_index_query_s_pages_hold_each_item_once_in_order_whatever_the_page_s
 @pytest.mark.parametrize("forward", [True, False])
 def test_an_index_page_goes_on_after_its_start_key_when_that_item_is_gone(audience: Any, forward: bool) -> None:
     client, name = audience
-    query = {
-        "TableName": name,
-        "IndexName": "GSI",
-        "KeyConditionExpression": "GPK = :g",
-        "ExpressionAttributeValues": {":g": {"S": "aud"}},
-        "ScanIndexForward": forward,
-    }
+    query = {**_aud_query(name), "ScanIndexForward": forward}
     first = client.query(**query, Limit=5)
     gone = first["LastEvaluatedKey"]
     client.delete_item(TableName=name, Key={"PK": gone["PK"], "SK": gone["SK"]})
     try:
         rest = client.query(**query, Limit=5, ExclusiveStartKey=gone)
-        assert [f"{i['PK']['S']}/{i['SK']['S']}" for i in rest["Items"]] == _in_index_order(forward)[5:10]
+        assert [_table_key(i) for i in rest["Items"]] == _in_index_order(forward)[5:10]
     finally:
         client.put_item(TableName=name, Item={**gone, "n": {"N": str(int(gone["PK"]["S"][1:]))}})  # as it was
 
@@ -305,20 +295,17 @@ def _entry(n: int, sort_key: str, partition: str = "aud") -> dict[str, Any]:
 
 
 def _index_pages(client: Any, name: str, limit: int = 5) -> list[str]:
-    got, start = [], None
-    while True:
-        page = client.query(
-            TableName=name,
-            IndexName="GSI",
-            KeyConditionExpression="GPK = :g",
-            ExpressionAttributeValues={":g": {"S": "aud"}},
-            Limit=limit,
-            **({"ExclusiveStartKey": start} if start else {}),
-        )
-        got += [f"{i['PK']['S']}/{i['GSK']['S']}" for i in page["Items"]]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return got
+    return _paged(client, limit, lambda i: f"{i['PK']['S']}/{i['GSK']['S']}", **_aud_query(name))[0]
+
+
+def _aud_query(name: str) -> dict[str, Any]:
+    """The Query of the index partition "aud" (what fan-out's audience pages are, in miniature)."""
+    return {
+        "TableName": name,
+        "IndexName": "GSI",
+        "KeyConditionExpression": "GPK = :g",
+        "ExpressionAttributeValues": {":g": {"S": "aud"}},
+    }
 
 
 def _scanned_order(client: Any, name: str) -> list[str]:
