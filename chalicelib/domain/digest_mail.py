@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain import mail, mime
+from chalicelib.domain.links import stated
 from chalicelib.domain.models import Release
 
 
@@ -45,7 +46,7 @@ def digest(
     count = f"{len(entries)} release{'s' if len(entries) != 1 else ''}"
     title = f"Your {frequency} Patchcast digest: {count} ({window})"
     msg = mime.headers(sender, to, title, unsubscribe)
-    until = expires.strftime("%Y-%m-%d %H:%M UTC")
+    until = stated(expires)
     e = html.escape
     text = [title, ""]
     page = [f"<h1>{e(title)}</h1>"]

@@ -18,7 +18,7 @@ from chalicelib.domain.errors import (
     Gone,
     NotFound,
 )
-from chalicelib.domain.links import LinkMaker
+from chalicelib.domain.links import LinkMaker, stated
 from chalicelib.domain.models import Account, Release, Subscription
 from chalicelib.domain.states import ReleaseStatus
 from chalicelib.domain.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
@@ -83,7 +83,7 @@ def _claims(urls: LinkMaker, token: str, *, allow_expired: bool) -> Claims:
     except TokenExpired as exc:
         if allow_expired:
             return exc.claims  # authentic: the MAC was checked before the expiry
-        when = datetime.fromtimestamp(exc.claims.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        when = stated(datetime.fromtimestamp(exc.claims.expires, UTC))
         raise Gone(
             f"This download link expired on {when}.",
             code="link_expired",

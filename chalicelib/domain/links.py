@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
 from chalicelib.domain.tokens import KeyRing, Purpose, mint
@@ -53,6 +54,11 @@ def download_expiry(days: int) -> int:
     time its email states ("works until 2026-12-08 16:20 UTC"). What the email says is then exact, and the
     batches a container delivers within the minute share one rendered notice (``delivery_compose``)."""
     return _after(days * 86400) // 60 * 60
+
+
+def stated(expires: datetime) -> str:
+    """A link's expiry as every email and page states it: to the minute, in UTC."""
+    return expires.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _after(seconds: int) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib.domain.links import stated
 from chalicelib.domain.mime import finish, header_safe, headers, html_page, link_lines, table_rows, thread_under
 from chalicelib.domain.models import Release
 from chalicelib.domain.states import Notice, ReleaseStatus
@@ -77,7 +78,7 @@ def release_notice(
         rows += [("File", release.filename), ("Size", human_size(release.size)), ("SHA-256", release.sha256 or "-")]
     if release.article_url:
         rows.append(("Article", release.article_url))
-    expires = links.expires.strftime("%Y-%m-%d %H:%M UTC")
+    works, works_html = _works_until(links)
     text = [header_safe(release.title, limit=500), ""]
     if note:
         text += [note, ""]
@@ -87,7 +88,7 @@ def release_notice(
         text += [
             "",
             f"Download: {links.download}",
-            f"This link works until {expires} while your support contract is active.",
+            works,
         ]
     text += ["", f"Unsubscribe: {links.unsubscribe}", ""]
 
@@ -100,7 +101,7 @@ def release_notice(
         page += link_lines(
             links.download,
             f"Download {e(release.filename or 'the package')}",
-            f" (the link works until {e(expires)} while your support contract is active)",
+            works_html,
         )
     page += link_lines(links.unsubscribe, "Unsubscribe")
     return finish(msg, "\n".join(text), html_page(page))
@@ -117,8 +118,7 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
     reason = release.reason or "no reason given"
     instead = superseded(release)
     get = f"Download {release.superseded_version} instead: {links.download}" if links.download else ""
-    expires = links.expires.strftime("%Y-%m-%d %H:%M UTC")
-    works = f"This link works until {expires} while your support contract is active."
+    works, works_html = _works_until(links)
     text = [
         f"WITHDRAWN: {header_safe(release.title, limit=500)}",
         "",
@@ -144,10 +144,19 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
         page += link_lines(
             links.download,
             f"Download {e(release.superseded_version or '')} instead",
-            f" (the link works until {e(expires)} while your support contract is active)",
+            works_html,
         )
     page += link_lines(links.unsubscribe, "Unsubscribe")
     return finish(msg, "\n".join(text), html_page(page))
+
+
+def _works_until(links: Links) -> tuple[str, str]:
+    """Until when a download link works: the sentence of the text part, and what follows the link in HTML."""
+    until = stated(links.expires)
+    return (
+        f"This link works until {until} while your support contract is active.",
+        f" (the link works until {html.escape(until)} while your support contract is active)",
+    )
 
 
 class NoticeBuilder(Protocol):

@@ -48,13 +48,14 @@ def download_info(token: str) -> Any:
 @handled(bp, page=True)
 def renew_download_link(token: str) -> Any:
     from chalicelib.domain import fresh_links
+    from chalicelib.domain.links import stated
 
     w = wiring.get()
     maker = link_maker(w.keys.ring_for(token))
     expires = fresh_links.send_fresh_link(
         w.table, w.mailer, maker, token, days=w.settings.download_link_days, region=w.settings.region
     )
-    until = expires.strftime("%Y-%m-%d %H:%M UTC")
+    until = stated(expires)
     if wants_json(bp.current_request):
         return json_response({"status": "sent", "expires": expires.isoformat().replace("+00:00", "Z")}, status=202)
     return html_response(
