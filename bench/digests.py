@@ -75,31 +75,29 @@ def run(n: int, session: Any) -> dict[str, Any]:
     loader.bulk_load(people.accounts, subs)
     fanout_counter, counter, accepted = RequestCounter(), RequestCounter(), Accepted()
     fanout_table = Table(session.client("dynamodb"), loader.name)
-    fanout_counter.hook(fanout_table._db)
     t0 = time.monotonic()
     instant = 0
-    for _ in range(RELEASES):
-        release_id = _release(loader, people.product, "published")
-        loader._db.update_item(
-            TableName=loader.name,
-            Key={"PK": {"S": f"RELEASE#{release_id}"}, "SK": {"S": "RELEASE"}},
-            UpdateExpression="SET severity = :s, published_at = :p",
-            ExpressionAttributeValues={":s": {"N": "3"}, ":p": {"S": now_iso()}},
-        )
-        instant += _fan_out(fanout_table, release_id)
+    with fanout_counter.hooked(fanout_table._db):
+        for _ in range(RELEASES):
+            release_id = _release(loader, people.product, "published")
+            loader._db.update_item(
+                TableName=loader.name,
+                Key={"PK": {"S": f"RELEASE#{release_id}"}, "SK": {"S": "RELEASE"}},
+                UpdateExpression="SET severity = :s, published_at = :p",
+                ExpressionAttributeValues={":s": {"N": "3"}, ":p": {"S": now_iso()}},
+            )
+            instant += _fan_out(fanout_table, release_id)
     fanout_s = time.monotonic() - t0
     due = digests.due_after("daily", "UTC", datetime.now(UTC))
     loader.set_digest_cursor(digests.bucket(due))
-    accepted.install()
-    for client in (w.table._db, w.mailer._ses):  # the runner's clients
-        counter.hook(client)
     deps = digest_run.DigestDeps(table=w.table, mailer=w.mailer, urls=link_maker(), link_days=30)
     t1 = time.monotonic()
-    digest_run.run(deps, now=due + timedelta(minutes=10))
-    again = digest_run.run(
-        digest_run.DigestDeps(table=w.table, mailer=w.mailer, urls=link_maker(), link_days=30),
-        now=due + timedelta(minutes=25),
-    )
+    with accepted.installed(), counter.hooked(w.table._db, w.mailer._ses):  # the runner's clients
+        digest_run.run(deps, now=due + timedelta(minutes=10))
+        again = digest_run.run(
+            digest_run.DigestDeps(table=w.table, mailer=w.mailer, urls=link_maker(), link_days=30),
+            now=due + timedelta(minutes=25),
+        )
     runner_s = time.monotonic() - t1
     emails = accepted.total
     requests = sum(counter.calls.values())
