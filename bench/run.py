@@ -456,6 +456,7 @@ def round_of(p: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
         "pipeline_cpu_ms_per_email": round(cpu(p), 2),
         "ceiling_cpu_ms_per_email": round(cpu(c), 2),
         "cpu_ratio": round(cpu(p) / cpu(c), 3) if cpu(c) else 0.0,
+        **{f"{name}_{k}": r[k] for name, r in (("pipeline", p), ("ceiling", c)) for k in CPU_PARTS},
         "emails_per_second": p["emails_per_second"],
         "ceiling_emails_per_second": c["emails_per_second"],
         "requests_per_email": p["requests_per_email"],
@@ -463,9 +464,12 @@ def round_of(p: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+CPU_PARTS = ("local_aws_cpu_ms_per_email", "client_cpu_ms_per_email")
+
+
 def cpu(run: dict[str, Any]) -> float:
     """CPU ms per email of a run, the local AWS's and the client's together: where an email's cost goes."""
-    return float(run["local_aws_cpu_ms_per_email"]) + float(run["client_cpu_ms_per_email"])
+    return sum(float(run[k]) for k in CPU_PARTS)
 
 
 def report(result: dict[str, Any]) -> str:
