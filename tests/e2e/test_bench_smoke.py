@@ -47,6 +47,10 @@ def test_the_benchmark_delivers_exactly_once_to_every_eligible_subscriber(tmp_pa
     rounds = result["rounds"]
     assert len(rounds) == 2 and result["median_round"] in (1, 2)
     for r in rounds:
-        assert r["emails"] == r["eligible"] > 0 and (r["duplicates"], r["missing"], r["ineligible_emailed"]) == (0, 0, 0)
+        assert r["emails"] == r["eligible"] > 0 and (r["duplicates"], r["missing"], r["ineligible_emailed"]) == (
+            0,
+            0,
+            0,
+        )
         assert 1 < r["requests_per_email"] < 1.5 and r["ceiling_cpu_ms_per_email"] > 0
     assert "the median of 2 rounds" in done.stdout
