@@ -23,6 +23,10 @@ re-sorts it at every page) until a write touches the partition: every put, delet
 partitions of the item as it was and as it is, and a partition read while a write touched it is not kept
 (the tests page after each kind of write). A page is copied item by item, not deep-copied.
 
+A Query that stops at ``Limit`` answers a ``LastEvaluatedKey``, as DynamoDB does, also when its last item is
+the partition's last (moto answers one only when one more item exists): the next page is then empty and
+has no key, and every reader of pages meets that page here as it would in AWS.
+
 moto's ``Item`` re-sums the whole item's size as each attribute is added (quadratic in attributes: a
 third of the local DynamoDB's CPU in ``make bench`` went to building items), and projects an item by
 round-tripping it through Python values. Here an item is checked against the same limit once, and a
@@ -178,9 +182,13 @@ def _partition_queries() -> None:
             and len(bound.get("range_key_conditions") or []) <= 1,
         )
         try:
-            return query(self, *args, **kwargs)
+            results, scanned, last_key = query(self, *args, **kwargs)
         finally:
             _QUERYING.hint = _QUERYING.build = None
+        limit = bound.get("limit")
+        if last_key is None and limit and scanned == limit and not bound.get("filter_kwargs"):
+            last_key = _last_evaluated(self, partition_query, bound, results)
+        return results, scanned, last_key
 
     @functools.wraps(all_items)
     def candidates(self: Any) -> list[Any]:
@@ -208,6 +216,18 @@ def _partition_queries() -> None:
     Table.query = partition_query  # type: ignore[method-assign]
     Table.all_items = candidates  # type: ignore[method-assign]
     Table.sorted_items = _sorted_window  # type: ignore[method-assign]
+
+
+def _last_evaluated(table: Any, run: Any, bound: dict[str, Any], results: list[Any]) -> dict[str, Any] | None:
+    """The key DynamoDB answers when a Query stops at ``Limit``: the last item it evaluated, even when no item
+    is left after it (then the next page is empty, without a key). moto gives a key only when one more item
+    exists. The last evaluated item may have been filtered out or projected away: then the page is read again
+    without its filter and projection (only for a page that ends exactly at the end of its items)."""
+    index_name = bound.get("index_name")
+    if bound.get("filter_expression") is None and not bound.get("projection_expressions"):
+        return table._get_last_evaluated_key(results[-1], index_name)  # type: ignore[no-any-return]
+    raw = {k: v for k, v in bound.items() if k not in ("self", "filter_kwargs")}
+    return run(table, **{**raw, "filter_expression": None, "projection_expressions": None})[2]  # type: ignore[no-any-return]
 
 
 class _Hint(NamedTuple):

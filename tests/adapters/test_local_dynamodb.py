@@ -174,7 +174,36 @@ def test_an_index_query_s_pages_hold_each_item_once_in_order_whatever_the_page_s
     client, name = audience
     got, pages = _paged(client, limit, _table_key, ScanIndexForward=forward, **_aud_query(name))
     assert got == _in_index_order(forward)
-    assert pages == -(-30 // limit)
+    # as in DynamoDB, a page that stops at Limit has a key even when nothing is left: 30 items at 30 or at 1
+    # a page end with one empty page more
+    assert pages == 30 // limit + 1
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [{}, {"FilterExpression": "n <= :three"}, {"ProjectionExpression": "n"}],
+    ids=["plain", "last-filtered-out", "projected"],
+)
+def test_a_page_that_ends_at_limit_with_the_partition_has_the_last_read_key_and_then_an_empty_page(
+    audience: Any, shape: dict[str, Any]
+) -> None:
+    client, name = audience
+    query = {**_aud_query(name), **shape}
+    if "FilterExpression" in shape:
+        query["ExpressionAttributeValues"] = {**query["ExpressionAttributeValues"], ":three": {"N": "3"}}
+    # WHEN the page asks for exactly as many items as the partition holds
+    page = client.query(**query, Limit=30)
+    # THEN it answers the key of the last item it read (s29, rank 2: filtered out in one shape) ...
+    assert page["ScannedCount"] == 30
+    assert page["LastEvaluatedKey"] == {
+        "PK": {"S": "s29"},
+        "SK": {"S": "sub"},
+        "GPK": {"S": "aud"},
+        "GSK": {"S": "2"},
+    }
+    # ... and the page after it is empty and has none
+    rest = client.query(**query, Limit=30, ExclusiveStartKey=page["LastEvaluatedKey"])
+    assert (rest["Items"], rest["ScannedCount"], "LastEvaluatedKey" in rest) == ([], 0, False)
 
 
 @pytest.mark.parametrize("forward", [True, False])

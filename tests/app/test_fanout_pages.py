@@ -181,3 +181,25 @@ def test_two_publishes_at_once_queue_one_first_page(wired: Any) -> None:
     publishing.publish(wired.table, queues, release.release_id)
     assert queues.pages() == Counter({0: 1})
     assert wired.table.get_release(release.release_id, consistent=True).fanout_at
+
+
+def test_an_audience_that_ends_exactly_at_a_page_s_end_is_planned_once_and_ends_on_an_empty_page(
+    wired: Any, small_pages: None
+) -> None:
+    # GIVEN twelve subscribers: three full pages of four. DynamoDB (and the local AWS) answers the third with a
+    # key as well, because it stopped at Limit, so a fourth page reads nothing
+    world = load_world(wired.table, per_tier=4)
+    queues = Recorder()
+
+    # WHEN every page runs, as the fan-out queue would run them
+    _all_pages(wired.table, queues, _page(world))
+
+    # THEN four pages ran (the last empty), and every address is in one batch, once
+    assert queues.pages() == Counter({1: 1, 2: 1, 3: 1})
+    addresses = Counter(r["email"] for q, b, _ in queues.sent if q != NAMES.fanout_queue for r in b["recipients"])
+    assert addresses == Counter(dict.fromkeys(world.addresses, 1))
+    # AND a copy of the empty last page, delivered late, plans nothing
+    cursor = next(b["cursor"] for q, b, d in queues.sent if b.get("page") == 3 and not d)
+    planned = len(queues.sent)
+    fanout.run(wired.table, queues, _page(world, 3, cursor))
+    assert len(queues.sent) == planned
