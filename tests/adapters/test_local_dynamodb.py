@@ -3,6 +3,7 @@ a cancelled transaction undoes its own writes and nobody else's."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -454,3 +455,33 @@ def test_a_query_page_stops_at_a_megabyte_of_items_as_moto_measures_them(ddb: An
     assert first["Count"] == 10 and first["LastEvaluatedKey"]["SK"] == {"S": "s09"}
     rest = client.query(**query, ExclusiveStartKey=first["LastEvaluatedKey"])
     assert [i["SK"]["S"] for i in rest["Items"]] == ["s10", "s11"] and "LastEvaluatedKey" not in rest
+
+
+def test_a_partition_read_while_a_write_lands_in_it_is_not_kept(
+    partition: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models.table import Table
+
+    client, name = partition
+    # GIVEN the kept order forgotten by a write, so that the next whole read of the partition would keep it
+    client.put_item(TableName=name, Item=_entry(20, "0"))
+    sort, sorting, go = Table.sorted_items, threading.Event(), threading.Event()
+
+    def paused(self: Any, *args: Any) -> Any:
+        if self.name == name and not sorting.is_set():
+            sorting.set()
+            go.wait(10)
+        return sort(self, *args)
+
+    monkeypatch.setattr(Table, "sorted_items", paused)
+    # WHEN a Query has taken the partition's items and is sorting them while a write moves one more in
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(client.query, **_aud_query(name), Limit=5)
+        assert sorting.wait(10)
+        client.put_item(TableName=name, Item=_entry(21, "0"))
+        go.set()
+        reading.result()
+    # THEN the pages after both hold the write: the read that overlapped it kept no order without it
+    assert "s21/0" in _scanned_order(client, name)
+    for limit in (1, 5, 13):
+        assert _index_pages(client, name, limit) == _scanned_order(client, name)
