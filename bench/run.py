@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -450,6 +451,21 @@ def extras() -> dict[str, Any]:
     return {"downloads": downloads.run()}
 
 
+def afresh(stack: Any) -> Any:
+    """Stop ``stack`` and start another on the same ports (the handlers' clients keep their endpoints) with a
+    state directory of its own (its outbox empty); the old one's is removed."""
+    from patchcast_tools.local.stack import LocalStack
+
+    stack.stop()
+    shutil.rmtree(stack.state_dir, ignore_errors=True)
+    ports = ("api_port", "aws_port", "outbox_port", "dynamodb_port")
+    fresh = LocalStack(
+        state_dir=Path(tempfile.mkdtemp(prefix="patchcast-bench-")), **{k: getattr(stack, k) for k in ports}
+    )
+    fresh.start(seed=False, api=False, events=False)
+    return fresh
+
+
 def round_of(p: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
     """One round's pipeline against its ceiling: what the report's median and spread are made of."""
     return {
@@ -571,9 +587,8 @@ def run(
             order = ("ceiling", "pipeline") if (rounds - 1 - i) % 2 == 0 else ("pipeline", "ceiling")
             got: dict[str, dict[str, Any]] = {}
             for what in order:
-                if pairs or got:  # each measurement on a local AWS of its own, started afresh on the same ports
-                    stack.stop()
-                    stack.start(seed=False, api=False, events=False)
+                if pairs or got:  # each measurement on a local AWS of its own: new processes and state
+                    stack = afresh(stack)
                     aws_pids = [p.pid for p in stack.procs]
                 got[what] = (
                     pipeline(n, concurrency, session, aws_pids)
