@@ -3,9 +3,10 @@ side by side with the local SES ceiling and a naive baseline, plus cold start; t
 
     python -m bench.run [--n 10000] [--concurrency 2] [--rounds 3] [--out bench/results]
 
-The pipeline and the bare-SES ceiling run in rounds, each measurement on a local AWS started afresh (the
-machine's speed drifts by 10-20 % between runs, and a local AWS that has just served a pipeline makes the
-ceiling dearer); the CPU ratio reported is the median round's, with every round's beside it.
+The pipeline and the bare-SES ceiling run in rounds, each measurement on a local AWS started afresh with a
+state directory of its own (the machine's speed drifts by 10-20 % between runs, and a local AWS that has
+just served a pipeline makes the ceiling dearer); the CPU ratio reported is the median round's, with every
+round's beside it.
 
 Requests per email are counted with botocore ``before-send`` hooks on the clients the handlers use
 (the wiring's), so the runner's own polling is not in them, retries are.
@@ -466,6 +467,9 @@ def afresh(stack: Any) -> Any:
     return fresh
 
 
+CPU_PARTS = ("local_aws_cpu_ms_per_email", "client_cpu_ms_per_email")
+
+
 def round_of(p: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
     """One round's pipeline against its ceiling: what the report's median and spread are made of."""
     return {
@@ -478,9 +482,6 @@ def round_of(p: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
         "requests_per_email": p["requests_per_email"],
         **{k: p[k] for k in ("emails", "eligible", "duplicates", "missing", "ineligible_emailed")},
     }
-
-
-CPU_PARTS = ("local_aws_cpu_ms_per_email", "client_cpu_ms_per_email")
 
 
 def cpu(run: dict[str, Any]) -> float:

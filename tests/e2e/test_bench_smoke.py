@@ -43,14 +43,11 @@ def test_the_benchmark_delivers_exactly_once_to_every_eligible_subscriber(tmp_pa
     assert d["digest_subscribers"] > 0 and d["digest_emails"] == d["digest_subscribers"]
     assert (d["duplicates"], d["missing"], d["not_digested_emailed"], d["sent_by_second_run"]) == (0, 0, 0, 0)
     assert "requests/digest email" in done.stdout
-    # ... and each round, on a local AWS started afresh on the same ports, was exactly once
+    # ... and each round, each measurement on a local AWS of its own (new processes and state), was exactly once
     rounds = result["rounds"]
     assert len(rounds) == 2 and result["median_round"] in (1, 2)
     for r in rounds:
-        assert r["emails"] == r["eligible"] > 0 and (r["duplicates"], r["missing"], r["ineligible_emailed"]) == (
-            0,
-            0,
-            0,
-        )
+        assert r["emails"] == r["eligible"] > 0
+        assert (r["duplicates"], r["missing"], r["ineligible_emailed"]) == (0, 0, 0)
         assert 1 < r["requests_per_email"] < 1.5 and r["ceiling_cpu_ms_per_email"] > 0
     assert "the median of 2 rounds" in done.stdout
