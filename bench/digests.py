@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.messages import DeliveryBatch, FanoutPage
+from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
 
 RELEASES = 20
 
@@ -65,7 +65,7 @@ def run(n: int, session: Any) -> dict[str, Any]:
     from chalicelib.adapters import wiring
     from chalicelib.adapters.store import Table
     from chalicelib.domain import digest_run, digests
-    from chalicelib.domain.models import now_iso
+    from chalicelib.domain.core.models import now_iso
     from chalicelib.names import ResourceNames
     from chalicelib.routes import link_maker
 

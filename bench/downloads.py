@@ -112,8 +112,8 @@ def _settings() -> Any:
 
 def _seed(w: Any) -> str:
     """One entitled subscriber of one published release; returns its download token."""
-    from chalicelib.domain.models import Account, Release, Subscription, now_iso
-    from chalicelib.domain.states import ReleaseStatus, SubscriptionStatus
+    from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
+    from chalicelib.domain.core.states import ReleaseStatus, SubscriptionStatus
     from chalicelib.domain.tokens import Purpose, mint
 
     w.table.put_account(Account("acct1", "Bench", "premium", ("M3",), date(2026, 1, 1), date(2099, 12, 31)))

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from chalicelib.adapters.store import Table
-from chalicelib.domain.models import Account, Subscription, now_iso
-from chalicelib.domain.states import SubscriptionStatus
+from chalicelib.domain.core.models import Account, Subscription, now_iso
+from chalicelib.domain.core.states import SubscriptionStatus
 
 TIERS = ("elite", "premium", "xtreme")
 PER_ACCOUNT = 5

@@ -26,15 +26,15 @@ TIERS = ("elite", "premium", "xtreme")
 
 
 def _recipients(n: int) -> list[Any]:
-    from chalicelib.domain.models import Recipient
+    from chalicelib.domain.core.models import Recipient
 
     return [Recipient(f"{TIERS[i % 3]}-a{i // 100}", f"s{i}", f"u{i}@bench.example", TIERS[i % 3]) for i in range(n)]
 
 
 def _load(table: Any, release_id: str, n: int, *, records: bool) -> None:
     from chalicelib.domain import delivery_tally
-    from chalicelib.domain.models import DeliveryOutcome
-    from chalicelib.domain.states import DeliveryStatus
+    from chalicelib.domain.core.models import DeliveryOutcome
+    from chalicelib.domain.core.states import DeliveryStatus
 
     people = _recipients(n)
     for start in range(0, n, BATCH):
@@ -54,8 +54,8 @@ def run(n: int, repeat: int, *, records: bool, compare: bool) -> dict[str, Any]:
 
     import app as app_module
     from chalicelib.adapters import wiring
-    from chalicelib.domain.models import Release, now_iso
-    from chalicelib.domain.states import ReleaseStatus
+    from chalicelib.domain.core.models import Release, now_iso
+    from chalicelib.domain.core.states import ReleaseStatus
     from patchcast_tools.local import issuer
     from patchcast_tools.local.provision import provision
 

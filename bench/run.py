@@ -156,8 +156,8 @@ def _peak(fn: Any) -> tuple[Any, int]:
 
 
 def _release(table: Any, product: str, status: str) -> str:
-    from chalicelib.domain.models import Release, now_iso
-    from chalicelib.domain.states import ReleaseStatus
+    from chalicelib.domain.core.models import Release, now_iso
+    from chalicelib.domain.core.states import ReleaseStatus
 
     release_id = uuid.uuid4().hex[:16]
     table.create_release(
@@ -193,7 +193,7 @@ def _queues_empty(sqs: Any, urls: list[str]) -> bool:
 def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, Any]]:
     """Peak Python heap of one fan-out and one delivery invocation of a fresh release, each alone."""
     from chalicelib.domain import delivery, fanout
-    from chalicelib.domain.messages import DeliveryBatch, FanoutPage
+    from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
     from chalicelib.routes import link_maker
 
     # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.
@@ -305,8 +305,8 @@ def _sample_raw(sender: str) -> bytes:
     from datetime import UTC, datetime
 
     from chalicelib.domain import mail
-    from chalicelib.domain.models import Release, now_iso
-    from chalicelib.domain.states import ReleaseStatus
+    from chalicelib.domain.core.models import Release, now_iso
+    from chalicelib.domain.core.states import ReleaseStatus
 
     rel = Release(
         "r", "P", "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", ReleaseStatus.PUBLISHED, now_iso(), "b"
@@ -351,8 +351,8 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
     from datetime import UTC, datetime
 
     from chalicelib.domain import mail
-    from chalicelib.domain.models import Release, now_iso
-    from chalicelib.domain.states import ReleaseStatus
+    from chalicelib.domain.core.models import Release, now_iso
+    from chalicelib.domain.core.states import ReleaseStatus
 
     db, ses = session.client("dynamodb"), session.client("sesv2")
     rel = Release(

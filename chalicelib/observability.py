@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib.domain.states import DeliveryStatus
+from chalicelib.domain.core.states import DeliveryStatus
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer

@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from chalicelib.domain.entitlements import TIERS
-from chalicelib.domain.errors import AlreadyExists
-from chalicelib.domain.models import (
+from chalicelib.domain.core.entitlements import TIERS
+from chalicelib.domain.core.errors import AlreadyExists
+from chalicelib.domain.core.models import (
     Account,
     BatchClaim,
     DeliveryOutcome,
@@ -28,8 +28,15 @@ from chalicelib.domain.models import (
     Subscription,
     now_iso,
 )
-from chalicelib.domain.records import Announcement, AudienceEntry, BatchState, DeliveryRecord, FailedBatch, StuckBatch
-from chalicelib.domain.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.core.records import (
+    Announcement,
+    AudienceEntry,
+    BatchState,
+    DeliveryRecord,
+    FailedBatch,
+    StuckBatch,
+)
+from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 
 if TYPE_CHECKING:
     from chalicelib.adapters.store import Table

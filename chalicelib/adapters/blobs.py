@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.errors import BadRequest, NotFound
+from chalicelib.domain.core.errors import BadRequest, NotFound
 from chalicelib.names import REJECTED_PREFIX, UPLOAD_PREFIX
 
 if TYPE_CHECKING:

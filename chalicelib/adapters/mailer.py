@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.domain.errors import Paused, Rejected, Throttled
+from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.pacing import SendQuota
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""SQS adapter: the pipeline's messages (``chalicelib.domain.messages``) sent by intent to the queues it knows by
+"""SQS adapter: the pipeline's messages (``chalicelib.domain.core.messages``) sent by intent to the queues it knows by
 name (``chalicelib.names``), in batches of ten, queue URLs resolved once per container."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import names as names_module
-from chalicelib.domain.errors import TransientError
+from chalicelib.domain.core.errors import TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from chalicelib.domain.messages import AccountChange, DeliveryBatch, FanoutPage, UploadReady
+    from chalicelib.domain.core.messages import AccountChange, DeliveryBatch, FanoutPage, UploadReady
     from chalicelib.names import ResourceNames
 
 _SQS_BATCH = 10

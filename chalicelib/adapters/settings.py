@@ -115,8 +115,8 @@ def checked_sender(settings: Settings) -> str:
     """``PATCHCAST_SENDER`` as an address, by the same rules as every address the API takes (it becomes the
     From of every message). Checked where the mailer is made, not in ``from_env``: functions that send no
     mail then never load the address library (cold start). The local stage may send from a ``.test`` domain."""
-    from chalicelib.domain.errors import BadRequest
-    from chalicelib.domain.validation import email
+    from chalicelib.domain.core.errors import BadRequest
+    from chalicelib.domain.core.validation import email
 
     try:
         return email(settings.sender, "PATCHCAST_SENDER", test_domain=settings.is_local)

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chalicelib.domain import entitlements, timestamps
-from chalicelib.domain import validation as v
 from chalicelib.domain.auth import SUPPORT_ADMINS, Identity
-from chalicelib.domain.entitlements import TIERS
-from chalicelib.domain.errors import BadRequest, Forbidden, InvalidFields, NotFound
-from chalicelib.domain.messages import AccountChange
-from chalicelib.domain.models import Account, Product
+from chalicelib.domain.core import entitlements, timestamps
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.entitlements import TIERS
+from chalicelib.domain.core.errors import BadRequest, Forbidden, InvalidFields, NotFound
+from chalicelib.domain.core.messages import AccountChange
+from chalicelib.domain.core.models import Account, Product
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.queues import Queues

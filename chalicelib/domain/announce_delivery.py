@@ -17,21 +17,21 @@ from typing import TYPE_CHECKING
 from chalicelib.domain import invites, mail
 from chalicelib.domain.announced import AnnouncementMailStore
 from chalicelib.domain.announcements import notice_of, tiers_with_notice
-from chalicelib.domain.entitlements import policy
+from chalicelib.domain.core.entitlements import policy
+from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
+from chalicelib.domain.core.models import Recipient
+from chalicelib.domain.core.states import ClaimStatus, Notice, notice_kind
 from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PAGE_SIZE, stand_back
 from chalicelib.domain.fanout_plan import BATCH_SIZE, plan_accounts
-from chalicelib.domain.messages import DeliveryBatch, FanoutPage
-from chalicelib.domain.models import Recipient
 from chalicelib.domain.recall import PAGE_SIZE as RECORDS_PAGE
 from chalicelib.domain.recall import reached
-from chalicelib.domain.states import ClaimStatus, Notice, notice_kind
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.queues import Queues
     from chalicelib.adapters.store import Table
+    from chalicelib.domain.core.records import Announcement
     from chalicelib.domain.links import LinkMaker
-    from chalicelib.domain.records import Announcement
 
 
 def plans(page: FanoutPage) -> bool:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from chalicelib.domain.models import Account, Recipient, Release
-from chalicelib.domain.records import Announcement
-from chalicelib.domain.states import ReleaseStatus
+from chalicelib.domain.core.models import Account, Recipient, Release
+from chalicelib.domain.core.records import Announcement
+from chalicelib.domain.core.states import ReleaseStatus
 
 
 class AnnouncedStore(Protocol):

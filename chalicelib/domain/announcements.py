@@ -18,17 +18,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import mail, timestamps
-from chalicelib.domain import validation as v
+from chalicelib.domain import mail
 from chalicelib.domain.announced import AnnouncedStore, ThreadingStore
 from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.domain.entitlements import KINDS, TIERS, policy
-from chalicelib.domain.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.domain.messages import FanoutPage
-from chalicelib.domain.models import Recipient, Release, now_iso
-from chalicelib.domain.records import Announcement
+from chalicelib.domain.core import timestamps
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.entitlements import KINDS, TIERS, policy
+from chalicelib.domain.core.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
+from chalicelib.domain.core.messages import FanoutPage
+from chalicelib.domain.core.models import Recipient, Release, now_iso
+from chalicelib.domain.core.records import Announcement
+from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.release_body import _number, parse_product, parse_version
-from chalicelib.domain.states import ReleaseStatus
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

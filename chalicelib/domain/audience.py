@@ -21,10 +21,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import fanout, fanout_plan
-from chalicelib.domain.entitlements import TIERS, Reason, decide
-from chalicelib.domain.models import Account, Recipient, Release
-from chalicelib.domain.records import AudienceEntry
-from chalicelib.domain.states import Role
+from chalicelib.domain.core.entitlements import TIERS, Reason, decide
+from chalicelib.domain.core.models import Account, Recipient, Release
+from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.core.states import Role
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.store import Table

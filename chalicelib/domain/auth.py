@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from chalicelib.domain.errors import Forbidden, Unauthorized
-from chalicelib.domain.states import Group
+from chalicelib.domain.core.errors import Forbidden, Unauthorized
+from chalicelib.domain.core.states import Group
 
 if TYPE_CHECKING:  # PyJWT (and cryptography under it) is imported on first use: it is cold-start cost
     import jwt

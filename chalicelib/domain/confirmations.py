@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import confirm_limits
-from chalicelib.domain import validation as v
 from chalicelib.domain.auth import SUPPORT_ADMINS, Identity
-from chalicelib.domain.errors import AddressSuppressed, CountersMoved, NotFound, RateLimited
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.errors import AddressSuppressed, CountersMoved, NotFound, RateLimited
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

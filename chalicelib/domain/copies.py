@@ -8,8 +8,8 @@ import html
 from collections.abc import Sequence
 
 from chalicelib.domain import mail, mime
-from chalicelib.domain.models import Release
-from chalicelib.domain.states import Role
+from chalicelib.domain.core.models import Release
+from chalicelib.domain.core.states import Role
 
 
 def _facts(release: Release) -> list[tuple[str, str]]:

@@ -4,8 +4,8 @@ and still subscribed to the notice (to a recall or another follow-up: not unsubs
 
 from __future__ import annotations
 
-from chalicelib.domain.models import DeliveryOutcome, Recipient, Release, Subscription
-from chalicelib.domain.states import FOLLOW_UPS, DeliveryStatus, Notice, Role, SubscriptionStatus, notice_kind
+from chalicelib.domain.core.models import DeliveryOutcome, Recipient, Release, Subscription
+from chalicelib.domain.core.states import FOLLOW_UPS, DeliveryStatus, Notice, Role, SubscriptionStatus, notice_kind
 
 
 def _still_wanted(sub: Subscription | None, release: Release, notice: str) -> bool:

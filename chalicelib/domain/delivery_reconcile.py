@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
+from chalicelib.domain.core.records import StuckBatch
 from chalicelib.domain.delivery import LEASE_SECONDS
-from chalicelib.domain.messages import DeliveryBatch, MalformedMessage
-from chalicelib.domain.records import StuckBatch
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

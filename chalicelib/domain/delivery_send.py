@@ -8,10 +8,10 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.errors import Paused, Rejected, Throttled, TransientError
-from chalicelib.domain.models import DeliveryOutcome, Recipient
+from chalicelib.domain.core.errors import Paused, Rejected, Throttled, TransientError
+from chalicelib.domain.core.models import DeliveryOutcome, Recipient
+from chalicelib.domain.core.states import DeliveryStatus
 from chalicelib.domain.pacing import Pacer, SendQuota
-from chalicelib.domain.states import DeliveryStatus
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chalicelib.domain import reports
-from chalicelib.domain.models import DeliveryOutcome
-from chalicelib.domain.states import DeliveryStatus, Role
+from chalicelib.domain.core.models import DeliveryOutcome
+from chalicelib.domain.core.states import DeliveryStatus, Role
 
 
 def outcomes_by_status(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:

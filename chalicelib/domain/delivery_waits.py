@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
-from chalicelib.domain.models import Recipient
-from chalicelib.domain.states import FOLLOW_UPS, DeliveryStatus, Role, notice_kind
+from chalicelib.domain.core.messages import DeliveryBatch, retry_batch_id
+from chalicelib.domain.core.models import Recipient
+from chalicelib.domain.core.states import FOLLOW_UPS, DeliveryStatus, Role, notice_kind
 
 if TYPE_CHECKING:
     from chalicelib.domain.delivery import Deps

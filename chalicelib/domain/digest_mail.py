@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain import mail, mime
+from chalicelib.domain.core.models import Release
 from chalicelib.domain.links import stated
-from chalicelib.domain.models import Release
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import digest_mail, digests, reports
-from chalicelib.domain.errors import Paused, Rejected, Throttled
+from chalicelib.domain.core.errors import Paused, Rejected, Throttled
+from chalicelib.domain.core.models import Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
 from chalicelib.domain.links import LinkMaker, download_expiry
-from chalicelib.domain.models import Recipient, Release, Subscription, now_iso
 from chalicelib.domain.pacing import Pacer, QuotaCache, SendQuota
-from chalicelib.domain.records import MAX_ACTIONS, SentDigest
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

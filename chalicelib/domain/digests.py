@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.models import Account, Recipient, Release
-from chalicelib.domain.records import AudienceEntry
+from chalicelib.domain.core.errors import BadRequest
+from chalicelib.domain.core.models import Account, Recipient, Release
+from chalicelib.domain.core.records import AudienceEntry
 
 INSTANT, DAILY, WEEKLY = "instant", "daily", "weekly"
 FREQUENCIES = (INSTANT, DAILY, WEEKLY)

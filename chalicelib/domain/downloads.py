@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.entitlements import decide
-from chalicelib.domain.errors import (
+from chalicelib.domain.core.entitlements import decide
+from chalicelib.domain.core.errors import (
     Action,
     Forbidden,
     Gone,
     NotFound,
 )
+from chalicelib.domain.core.models import Account, Release, Subscription
+from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.links import LinkMaker, stated
-from chalicelib.domain.models import Account, Release, Subscription
-from chalicelib.domain.states import ReleaseStatus
 from chalicelib.domain.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
 from chalicelib.observability import logger
 

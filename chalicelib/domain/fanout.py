@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain import digests, fanout_plan
+from chalicelib.domain.core.messages import FanoutPage
+from chalicelib.domain.core.models import Account, Product, Release
+from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.core.states import ClaimStatus, Notice, ReleaseStatus
 from chalicelib.domain.fanout_plan import BATCH_SIZE
-from chalicelib.domain.messages import FanoutPage
-from chalicelib.domain.models import Account, Product, Release
-from chalicelib.domain.records import AudienceEntry
-from chalicelib.domain.states import ClaimStatus, Notice, ReleaseStatus
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chalicelib.domain.entitlements import TIERS, decide, oncall_copy_due
-from chalicelib.domain.messages import DeliveryBatch
-from chalicelib.domain.models import Account, Recipient, Release
-from chalicelib.domain.records import AudienceEntry
-from chalicelib.domain.states import Role
-from chalicelib.domain.versions import meets
+from chalicelib.domain.core.entitlements import TIERS, decide, oncall_copy_due
+from chalicelib.domain.core.messages import DeliveryBatch
+from chalicelib.domain.core.models import Account, Recipient, Release
+from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.core.states import Role
+from chalicelib.domain.core.versions import meets
 
 # 49, not 50: delivery re-checks a batch in ONE BatchGetItem (100 keys): the release, and per recipient
 # its subscription and its delivery record, 1 + 2 * 49 = 99.

@@ -13,11 +13,11 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import validation as v
 from chalicelib.domain.auth import Identity
-from chalicelib.domain.entitlements import KINDS, decide, period_active
-from chalicelib.domain.errors import Action, BadRequest, Forbidden, Gone, NotFound
-from chalicelib.domain.models import Account, Release
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.entitlements import KINDS, decide, period_active
+from chalicelib.domain.core.errors import Action, BadRequest, Forbidden, Gone, NotFound
+from chalicelib.domain.core.models import Account, Release
 
 if TYPE_CHECKING:
     from chalicelib.adapters.blobs import Blobs

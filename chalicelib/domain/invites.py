@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from chalicelib.domain import mime
-from chalicelib.domain import text as safe_text
+from chalicelib.domain.core import text as safe_text
 
 if TYPE_CHECKING:
-    from chalicelib.domain.records import Announcement
+    from chalicelib.domain.core.records import Announcement
 
 PRODID = "-//Patchcast//Announcements//EN"
 REQUEST, CANCEL = "REQUEST", "CANCEL"

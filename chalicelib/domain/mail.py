@@ -2,7 +2,7 @@
 which states), the Message-ID a follow-up threads under, and the subscription's confirmation.
 
 Pure (no AWS), written by ``chalicelib.domain.mime``'s rules (what SES accepts). User text is cleaned at render by
-``chalicelib.domain.text`` (old stored data cannot poison a message) and HTML-escaped on every interpolated value.
+``chalicelib.domain.core.text`` (old stored data cannot poison a message) and HTML-escaped on every interpolated value.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib.domain.core.models import Release
+from chalicelib.domain.core.states import Notice, ReleaseStatus
 from chalicelib.domain.links import stated
 from chalicelib.domain.mime import finish, header_safe, headers, html_page, link_lines, table_rows, thread_under
-from chalicelib.domain.models import Release
-from chalicelib.domain.states import Notice, ReleaseStatus
 
 SEVERITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low"}
 

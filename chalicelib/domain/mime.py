@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from chalicelib.domain import text as safe_text
+from chalicelib.domain.core import text as safe_text
 
 MAX_LINE = 998  # RFC 5322 2.1.1 (and SES): octets per line, CRLF excluded
 _WIDTH = 76  # where HTML is wrapped and quoted-printable/base64 lines end (RFC 2045)
@@ -63,7 +63,7 @@ POLICY = _Policy(linesep="\r\n", max_line_length=78)
 
 
 def header_safe(value: str, *, limit: int = 200) -> str:
-    """User text fit for a header: unsafe characters (``chalicelib.domain.text``) and runs of whitespace become one space."""
+    """User text fit for a header: unsafe characters (``chalicelib.domain.core.text``) and runs of whitespace become one space."""
     return " ".join(safe_text.clean(value).split())[:limit]
 
 

@@ -15,9 +15,9 @@ from email.utils import make_msgid, parseaddr
 from functools import cached_property
 from typing import Any
 
+from chalicelib.domain.core.models import Release
 from chalicelib.domain.mail import Links, NoticeBuilder
 from chalicelib.domain.mime import ENCODERS, MAX_LINE, POLICY
-from chalicelib.domain.models import Release
 
 # What may be dropped into a rendered notice for a placeholder: what the email package would itself have written
 # verbatim in a header and what needs no escaping in HTML (printable ASCII without spaces, quotes or HTML

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.core.errors import BadRequest
 
 MAX_RANGE = timedelta(days=366)  # a review of at most a year (a leap year's included)
 WARNING_DAYS = (30, 7, 0)  # days before support_end that a warning goes out (0: on the day)
@@ -77,7 +77,7 @@ def period_just_ended(spec: str, now: datetime) -> Period:
 
 def _bound(value: str, field: str, *, end: bool) -> datetime:
     """A date (the whole day: its start, or for ``to`` the next midnight) or an RFC 3339 timestamp."""
-    from chalicelib.domain.timestamps import parse_date, parse_timestamp
+    from chalicelib.domain.core.timestamps import parse_date, parse_timestamp
 
     if len(value) == 10:
         day = parse_date(value, field)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.domain.announced import AnnouncedStore
 from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.messages import FanoutPage
-from chalicelib.domain.models import Release, now_iso
-from chalicelib.domain.states import ReleaseStatus
+from chalicelib.domain.core.errors import Conflict, NotFound
+from chalicelib.domain.core.messages import FanoutPage
+from chalicelib.domain.core.models import Release, now_iso
+from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 

@@ -9,18 +9,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain import copies, mail
-from chalicelib.domain import validation as v
 from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.errors import BadRequest, Conflict, NotFound
+from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
+from chalicelib.domain.core.models import Account, Recipient, Release, now_iso
+from chalicelib.domain.core.records import DeliveryRecord
+from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 from chalicelib.domain.downloads import downloadable
-from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PageStore, critical, stand_back
 from chalicelib.domain.fanout_plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
 from chalicelib.domain.links import LinkMaker, download_expiry
-from chalicelib.domain.messages import DeliveryBatch, FanoutPage
-from chalicelib.domain.models import Account, Recipient, Release, now_iso
 from chalicelib.domain.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
-from chalicelib.domain.records import DeliveryRecord
-from chalicelib.domain.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

@@ -8,10 +8,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.domain import timestamps, versions
-from chalicelib.domain import validation as v
-from chalicelib.domain.entitlements import CHANNELS, KINDS
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.core import timestamps, versions
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.entitlements import CHANNELS, KINDS
+from chalicelib.domain.core.errors import BadRequest
 
 EDIT_FIELDS = ("title", "summary", "notify_at", "draft", "applies_to")
 CREATE_FIELDS = ("product", "version", "kind", "severity", "channel", "title", "summary", "filename", "size",

@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain import timestamps
-from chalicelib.domain import validation as v
 from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.domain.entitlements import KINDS
-from chalicelib.domain.errors import AlreadyExists, Conflict, NotFound
-from chalicelib.domain.models import Product, Release, now_iso
+from chalicelib.domain.core import timestamps
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.entitlements import KINDS
+from chalicelib.domain.core.errors import AlreadyExists, Conflict, NotFound
+from chalicelib.domain.core.models import Product, Release, now_iso
+from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.publishing import PublishStore, after_available
 from chalicelib.domain.release_body import _iso, _number, parse_edit, parse_new
-from chalicelib.domain.states import ReleaseStatus
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 

@@ -8,8 +8,8 @@ import html
 import math
 from typing import Any
 
-from chalicelib.domain.entitlements import TIERS
-from chalicelib.domain.models import Release
+from chalicelib.domain.core.entitlements import TIERS
+from chalicelib.domain.core.models import Release
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP, RIGHT = 640, 280, 56, 36, 12, 110
 COLOURS = {"elite": "#7b2cbf", "premium": "#1d70b8", "xtreme": "#2a9d8f"}

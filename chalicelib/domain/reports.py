@@ -18,9 +18,9 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.entitlements import TIERS
-from chalicelib.domain.models import Release
-from chalicelib.domain.states import DeliveryStatus, Notice, Role
+from chalicelib.domain.core.entitlements import TIERS
+from chalicelib.domain.core.models import Release
+from chalicelib.domain.core.states import DeliveryStatus, Notice, Role
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.store import Table

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import entitlements
 from chalicelib.domain.auth import SUPPORT_ADMINS
-from chalicelib.domain.errors import Conflict, Forbidden, NotFound
-from chalicelib.domain.models import Account, Release, Subscription
+from chalicelib.domain.core import entitlements
+from chalicelib.domain.core.errors import Conflict, Forbidden, NotFound
+from chalicelib.domain.core.models import Account, Release, Subscription
 from chalicelib.domain.periods import Period, period_just_ended
 from chalicelib.domain.reports import delivery_counts
 from chalicelib.observability import logger

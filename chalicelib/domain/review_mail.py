@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 
 from chalicelib.domain import mime
-from chalicelib.domain import text as safe_text
+from chalicelib.domain.core import text as safe_text
 from chalicelib.domain.review import csv_rows
 
 # A cell a spreadsheet would run as a formula starts with one of these: it is quoted (OWASP, CSV injection).

@@ -7,7 +7,7 @@ from chalice import Blueprint  # type: ignore[attr-defined]
 from chalice.app import AuthRequest, AuthResponse
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.errors import Unauthorized
+from chalicelib.domain.core.errors import Unauthorized
 from chalicelib.routes import traced_invocation
 from chalicelib.routes.http import our_error_shape
 

@@ -35,7 +35,7 @@ def health() -> Any:
 @bp.route("/tiers", methods=["GET"])
 @handled(bp)
 def tiers() -> Any:
-    from chalicelib.domain import entitlements
+    from chalicelib.domain.core import entitlements
 
     return json_response({"tiers": entitlements.matrix()})
 

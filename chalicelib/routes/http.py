@@ -12,7 +12,7 @@ from chalice import Response  # type: ignore[attr-defined]
 from chalice.app import Request
 
 from chalicelib.domain.auth import Identity
-from chalicelib.domain.errors import AlreadySubscribed, InvalidFields, PatchcastError, RateLimited, Unauthorized
+from chalicelib.domain.core.errors import AlreadySubscribed, InvalidFields, PatchcastError, RateLimited, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
 # The portal's stylesheet is the one style any page loads (``style-src 'self'``): no inline style, no script.
@@ -113,7 +113,7 @@ def _refusal_html(err: PatchcastError) -> str:
 
 
 def body_of(request: Request) -> dict[str, Any]:
-    from chalicelib.domain.validation import parse_json_object
+    from chalicelib.domain.core.validation import parse_json_object
 
     return parse_json_object(request.raw_body)
 

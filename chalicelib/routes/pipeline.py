@@ -25,7 +25,7 @@ N = names.current()
 def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
     """Each record's message as JSON, with its ids (release, batch, account...) on every log line while it is
     handled. A body that is not a JSON object raises ``MalformedMessage``: the record is poison (the DLQ)."""
-    from chalicelib.domain.messages import MalformedMessage
+    from chalicelib.domain.core.messages import MalformedMessage
     from chalicelib.observability import message_context
 
     for record in event:
@@ -42,7 +42,7 @@ def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
 @bp.on_sqs_message(queue=N.uploads_queue, batch_size=1)
 def on_upload(event: SQSEvent) -> None:
     from chalicelib.domain import publishing
-    from chalicelib.domain.messages import uploaded_keys
+    from chalicelib.domain.core.messages import uploaded_keys
     from chalicelib.observability import logger
 
     w = wiring.get()
@@ -55,7 +55,7 @@ def on_upload(event: SQSEvent) -> None:
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
     from chalicelib.domain import announce_delivery, fanout, recall
-    from chalicelib.domain.messages import FanoutPage
+    from chalicelib.domain.core.messages import FanoutPage
 
     w = wiring.get()
     for message in _messages(event):
@@ -70,7 +70,7 @@ def on_fanout(event: SQSEvent) -> None:
 
 def _deliver(event: SQSEvent, *, critical: bool) -> None:
     from chalicelib.domain import delivery
-    from chalicelib.domain.messages import DeliveryBatch
+    from chalicelib.domain.core.messages import DeliveryBatch
     from chalicelib.observability import flushing_metrics
 
     w = wiring.get()
@@ -131,7 +131,7 @@ def send_digests(event: object) -> None:
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
 def on_account_change(event: SQSEvent) -> None:
     from chalicelib.domain import accounts
-    from chalicelib.domain.messages import AccountChange
+    from chalicelib.domain.core.messages import AccountChange
 
     w = wiring.get()
     for message in _messages(event):

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.errors import PatchcastError
+from chalicelib.domain.core.errors import PatchcastError
 from chalicelib.routes import link_maker
 from chalicelib.routes.http import header, query_param, source_ip
 
@@ -93,7 +93,8 @@ def home(*, who: Any, ctx: dict[str, Any]) -> Response:
 
 # -- alerts: the preference centre ------------------------------------------------------------------
 def _alerts(who: Any, ctx: dict[str, Any], *, error: str = "", status: int = 200) -> Response:
-    from chalicelib.domain import entitlements, subscriptions
+    from chalicelib.domain import subscriptions
+    from chalicelib.domain.core import entitlements
     from chalicelib.routes.web import pages
 
     table = wiring.get().table
@@ -195,7 +196,8 @@ def resend_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: d
 @bp.route("/portal/fixes", methods=["GET"])
 @page()
 def fixes_page(*, who: Any, ctx: dict[str, Any]) -> Response:
-    from chalicelib.domain import entitlements, fixes
+    from chalicelib.domain import fixes
+    from chalicelib.domain.core import entitlements
     from chalicelib.routes.web import pages
 
     params = {k: v for k, v in dict(bp.current_request.query_params or {}).items() if v}

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.errors import BadRequest, PatchcastError
+from chalicelib.domain.core.errors import BadRequest, PatchcastError
 from chalicelib.routes.http import query_param
 from chalicelib.routes.portal import FORM
 
@@ -61,7 +61,7 @@ def authorize_page() -> Response:
 
 @bp.route("/portal/local/authorize", methods=["POST"], content_types=FORM)
 def authorize() -> Response:
-    from chalicelib.domain import validation as v
+    from chalicelib.domain.core import validation as v
     from chalicelib.routes.web import local_issuer, pages, session
 
     try:

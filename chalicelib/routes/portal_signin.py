@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
-from chalicelib.domain.errors import PatchcastError
+from chalicelib.domain.core.errors import PatchcastError
 from chalicelib.routes.http import query_param
 from chalicelib.routes.portal import FORM, base, page
 

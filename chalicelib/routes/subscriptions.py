@@ -9,8 +9,8 @@ from typing import Any
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.errors import BadRequest, NotFound
-from chalicelib.domain.states import HOLDING
+from chalicelib.domain.core.errors import BadRequest, NotFound
+from chalicelib.domain.core.states import HOLDING
 from chalicelib.routes import link_maker
 from chalicelib.routes.auth import jwt_auth
 from chalicelib.routes.http import (

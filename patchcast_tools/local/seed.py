@@ -6,8 +6,8 @@ import time
 from datetime import date
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.models import Account, Product, Subscription, now_iso
-from chalicelib.domain.states import SubscriptionStatus
+from chalicelib.domain.core.models import Account, Product, Subscription, now_iso
+from chalicelib.domain.core.states import SubscriptionStatus
 
 PRODUCTS = [Product("M3", "M3 Business Suite", ("X10", "P1", "E7")), Product("XA", "XA Manufacturing", ("X10",))]
 ACCOUNTS = [

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.errors import AlreadyExists
-from chalicelib.domain.models import Account, DeliveryOutcome, Product, Recipient, Release, Subscription, now_iso
-from chalicelib.domain.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.core.errors import AlreadyExists
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Product, Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 from tests.conftest import unique
 from tests.memory_store import MemoryStore
 

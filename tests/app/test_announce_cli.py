@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain.models import Product
+from chalicelib.domain.core.models import Product
 from patchcast_tools.cli import announce as announce_cli
 from patchcast_tools.cli import build_parser
 from patchcast_tools.cli.common import CliError

@@ -12,7 +12,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.domain import audience, fanout_plan
-from chalicelib.domain.models import Account, Release, Subscription, now_iso
+from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from tests.conftest import auth
 

@@ -12,7 +12,7 @@ from typing import Any
 from chalice.test import Client
 
 from chalicelib.domain.auth import Identity
-from chalicelib.domain.errors import PatchcastError
+from chalicelib.domain.core.errors import PatchcastError
 from tests.app.flows import emails_to
 from tests.app.test_subscriptions import _account_items, _customer, _new
 from tests.conftest import auth, unique

@@ -17,7 +17,7 @@ import pytest
 from chalicelib.adapters.mailer import Throttled
 from chalicelib.adapters.store import Table, batch_claims
 from chalicelib.domain import delivery, delivery_reconcile, delivery_send, fanout
-from chalicelib.domain.messages import DeliveryBatch, FanoutPage, retry_batch_id
+from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage, retry_batch_id
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
 from tests.app import delivery_world
@@ -446,7 +446,7 @@ def test_severity_1_sends_one_oncall_copy_per_account_and_the_elite_csm_a_list_o
     # severity-1 release; the page size forces the elite account's subscribers over two pages
     from datetime import UTC, datetime
 
-    from chalicelib.domain.entitlements import oncall_copy_due
+    from chalicelib.domain.core.entitlements import oncall_copy_due
     from tests.conftest import sent_messages
     from tests.helpers import parse, text_of
 

@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.adapters.store import Table
 from chalicelib.domain import delivery, delivery_reconcile
-from chalicelib.domain.models import Recipient
+from chalicelib.domain.core.models import Recipient
 from tests.app import delivery_world
 from tests.app.delivery_world import (
     NAMES,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain import delivery, fanout_plan
-from chalicelib.domain.models import DeliveryOutcome
+from chalicelib.domain.core.models import DeliveryOutcome
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
 from tests.app.delivery_world import load_world

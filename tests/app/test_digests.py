@@ -15,8 +15,8 @@ import pytest
 
 from chalicelib.adapters.store import Table
 from chalicelib.domain import digest_run, digests, fanout, fanout_plan, recall, reports
-from chalicelib.domain.messages import FanoutPage
-from chalicelib.domain.models import Account, Release, Subscription, now_iso
+from chalicelib.domain.core.messages import FanoutPage
+from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 from chalicelib.names import ResourceNames
 from chalicelib.routes import link_maker
 from tests.app import delivery_world

@@ -16,8 +16,8 @@ import pytest
 from chalicelib.adapters.queues import Queues
 from chalicelib.adapters.store import Table
 from chalicelib.domain import fanout, publishing, recall
-from chalicelib.domain.messages import FanoutPage
-from chalicelib.domain.models import DeliveryOutcome, Recipient
+from chalicelib.domain.core.messages import FanoutPage
+from chalicelib.domain.core.models import DeliveryOutcome, Recipient
 from chalicelib.names import ResourceNames
 from tests.app.delivery_world import World, load_world
 

@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from chalicelib.adapters import wiring
 from chalicelib.domain import publishing
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.core.errors import Conflict
 from tests.app.flows import create_release, upload
 from tests.conftest import auth, unique
 

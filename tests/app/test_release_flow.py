@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import requests
 from chalice.test import Client
 
-from chalicelib.domain.models import Account, Subscription, now_iso
+from chalicelib.domain.core.models import Account, Subscription, now_iso
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, subscribed_world, upload
 from tests.conftest import SENDER, account_body, auth, unique
 from tests.helpers import link, sha256

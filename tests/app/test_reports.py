@@ -12,7 +12,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.domain import delivery, fanout_plan
-from chalicelib.domain.messages import DeliveryBatch
+from chalicelib.domain.core.messages import DeliveryBatch
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames
 from chalicelib.routes import link_maker

@@ -16,8 +16,9 @@ import jsonschema
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import entitlements, periods, review
-from chalicelib.domain.models import now_iso
+from chalicelib.domain import periods, review
+from chalicelib.domain.core import entitlements
+from chalicelib.domain.core.models import now_iso
 from chalicelib.domain.pacing import QuotaCache, SendQuota
 from chalicelib.domain.review import COUNTED
 from chalicelib.names import ResourceNames

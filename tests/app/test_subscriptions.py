@@ -473,8 +473,8 @@ def test_two_concurrent_subscriptions_of_one_address_cannot_both_be_written(app_
     # GIVEN an account, and 8 pending subscriptions of one address written at once (past the early check)
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.domain.errors import AlreadySubscribed, Conflict
-    from chalicelib.domain.models import Subscription, now_iso
+    from chalicelib.domain.core.errors import AlreadySubscribed, Conflict
+    from chalicelib.domain.core.models import Subscription, now_iso
 
     account, product, address = _fresh(app_client, "race")
     subs = [
@@ -497,7 +497,7 @@ def test_two_concurrent_subscriptions_of_one_address_cannot_both_be_written(app_
 
 
 def test_an_expired_pending_subscription_does_not_hold_its_address(app_client: Client, table: Any) -> None:
-    from chalicelib.domain.models import Subscription, now_iso
+    from chalicelib.domain.core.models import Subscription, now_iso
 
     account, product, address = _fresh(app_client, "old")
     stale = Subscription(account, unique("s"), address, (product,), ("patch",), 4, ("ga",), "pending", now_iso())
@@ -554,7 +554,7 @@ def test_a_confirmation_that_cannot_be_built_writes_nothing(
 def test_a_confirmation_that_cannot_be_sent_takes_the_subscription_back(
     app_client: Client, table: Any, wired: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.domain.errors import Throttled
+    from chalicelib.domain.core.errors import Throttled
 
     def throttled(*_: Any, **__: Any) -> None:
         raise Throttled("SES is throttling")

@@ -15,7 +15,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.domain import renewal
-from chalicelib.domain.models import Account, Product, Release, Subscription, now_iso
+from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso
 from tests.conftest import auth, sent_messages, unique
 
 

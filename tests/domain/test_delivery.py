@@ -7,9 +7,9 @@ import threading
 import time
 
 from chalicelib.domain import delivery, delivery_reconcile, fanout_plan
-from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
-from chalicelib.domain.models import Recipient
-from chalicelib.domain.states import DeliveryStatus, Role, SubscriptionStatus
+from chalicelib.domain.core.messages import DeliveryBatch, retry_batch_id
+from chalicelib.domain.core.models import Recipient
+from chalicelib.domain.core.states import DeliveryStatus, Role, SubscriptionStatus
 from tests.domain.world import NAMES, Mailer, Queues, account, deps, store_with, subscription
 from tests.memory_store import MemoryStore
 

@@ -31,12 +31,12 @@ from chalicelib.domain import (
     links,
     mail,
 )
-from chalicelib.domain.errors import Paused, Rejected, Throttled
-from chalicelib.domain.messages import DeliveryBatch, retry_batch_id
-from chalicelib.domain.models import Recipient
+from chalicelib.domain.core.errors import Paused, Rejected, Throttled
+from chalicelib.domain.core.messages import DeliveryBatch, retry_batch_id
+from chalicelib.domain.core.models import Recipient
+from chalicelib.domain.core.records import Announcement
+from chalicelib.domain.core.states import DeliveryStatus, Notice, ReleaseStatus, Role, SubscriptionStatus
 from chalicelib.domain.pacing import QuotaCache, SendQuota
-from chalicelib.domain.records import Announcement
-from chalicelib.domain.states import DeliveryStatus, Notice, ReleaseStatus, Role, SubscriptionStatus
 from tests.domain.world import NAMES, Mailer, Queues, account, deps, store_with
 from tests.memory_store import MemoryStore
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib.domain import downloads, fresh_links
-from chalicelib.domain.errors import Forbidden, Gone, TooManyRequests
-from chalicelib.domain.states import ReleaseStatus, SubscriptionStatus
+from chalicelib.domain.core.errors import Forbidden, Gone, TooManyRequests
+from chalicelib.domain.core.states import ReleaseStatus, SubscriptionStatus
 from tests.domain.world import LINKS, Mailer, account, store_with, subscription
 
 

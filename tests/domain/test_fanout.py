@@ -7,9 +7,9 @@ import dataclasses
 from pytest import MonkeyPatch
 
 from chalicelib.domain import fanout
-from chalicelib.domain.messages import FanoutPage, recipient_from_json
-from chalicelib.domain.models import Product, Recipient
-from chalicelib.domain.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.core.messages import FanoutPage, recipient_from_json
+from chalicelib.domain.core.models import Product, Recipient
+from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 from tests.domain.logs import log_lines
 from tests.domain.world import NAMES, PRODUCT, Queues, account, release, store_with, subscription
 from tests.memory_store import MemoryStore

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain import publishing, releases
-from chalicelib.domain.errors import Conflict
-from chalicelib.domain.states import ReleaseStatus
+from chalicelib.domain.core.errors import Conflict
+from chalicelib.domain.core.states import ReleaseStatus
 from tests.domain.world import ENGINEER, NAMES, PRODUCT, Queues, account, store_with
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters import settings
-from chalicelib.domain import errors
 from chalicelib.domain.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
+from chalicelib.domain.core import errors
 from chalicelib.names import ResourceNames
 from infra import aws
 from infra.template import VISIBILITY_FACTOR

@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from chalicelib.adapters import settings, wiring
 from chalicelib.adapters.blobs import COPY_PART, MAX_COPY_OBJECT, Blobs, Stored
-from chalicelib.domain.errors import BadRequest, NotFound
+from chalicelib.domain.core.errors import BadRequest, NotFound
 
 BUCKET = "patchcast-prod-packages"
 

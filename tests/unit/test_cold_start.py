@@ -23,8 +23,8 @@ ALLOWED = {
     "chalicelib.adapters.wiring",
     "chalicelib.domain",
     "chalicelib.domain.auth",
-    "chalicelib.domain.errors",
-    "chalicelib.domain.states",
+    "chalicelib.domain.core.errors",
+    "chalicelib.domain.core.states",
     "chalicelib.names",
 }
 ALLOWED_PACKAGES = ("chalice", "chalicelib.routes")  # with their submodules
@@ -57,4 +57,4 @@ def test_importing_app_loads_only_what_registering_the_routes_needs() -> None:
 def test_a_route_loads_its_domain_module_when_it_runs() -> None:
     # The guard above must not pass because the app is broken: the handler's import still works.
     modules = loaded_after("import app; from chalicelib.routes import catalog; catalog.tiers()")
-    assert "chalicelib.domain.entitlements" in modules
+    assert "chalicelib.domain.core.entitlements" in modules

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.adapters.store.digested import LEFT_OUT, settled
-from chalicelib.domain.states import DeliveryStatus
+from chalicelib.domain.core.states import DeliveryStatus
 
 A, B = "2026-12-01T08:00Z", "2026-12-02T08:00Z"
 SK = "acct#s0#SENT"

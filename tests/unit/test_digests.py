@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from chalicelib.domain import digests, fanout_plan
-from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.models import Account, Release
-from chalicelib.domain.records import AudienceEntry
+from chalicelib.domain.core.errors import BadRequest
+from chalicelib.domain.core.models import Account, Release
+from chalicelib.domain.core.records import AudienceEntry
 
 
 def _release(severity: int = 3, kind: str = "patch", published_at: str | None = "2026-12-01T10:00:00Z") -> Release:
@@ -134,8 +134,8 @@ def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> Non
     # Each write of sent digests holds at most 25 markers (as delivery's record chunks), whatever room the
     # transaction has left: SES accepting a digest and its marker's write are not atomic.
     from chalicelib.domain import digest_run
-    from chalicelib.domain.models import Recipient
-    from chalicelib.domain.records import SentDigest
+    from chalicelib.domain.core.models import Recipient
+    from chalicelib.domain.core.records import SentDigest
 
     writes: list[int] = []
 

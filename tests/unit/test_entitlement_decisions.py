@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chalicelib.domain.entitlements import (
+from chalicelib.domain.core.entitlements import (
     TIERS,
     Contract,
     Decision,

@@ -1,4 +1,4 @@
-"""Pins every row of the tier matrix the pipeline enforces (``chalicelib/domain/entitlements.py``: the seed's tiers)."""
+"""Pins every row of the tier matrix the pipeline enforces (``chalicelib/domain/core/entitlements.py``: the seed's tiers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chalicelib.domain.entitlements import KINDS, TIERS, Contract, OnCallDays, Reason, decide, matrix, oncall_copy_due
+from chalicelib.domain.core.entitlements import (
+    KINDS,
+    TIERS,
+    Contract,
+    OnCallDays,
+    Reason,
+    decide,
+    matrix,
+    oncall_copy_due,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a Thursday
 

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from chalicelib.domain import fanout_plan
-from chalicelib.domain.messages import DeliveryBatch, FanoutPage
-from chalicelib.domain.models import Account, Recipient, Release
-from chalicelib.domain.records import AudienceEntry
+from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
+from chalicelib.domain.core.models import Account, Recipient, Release
+from chalicelib.domain.core.records import AudienceEntry
 
 SUNDAY_3AM = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib.domain import accounts, publishing, recall, releases, subscriptions, uploads
-from chalicelib.domain.errors import Forbidden
-from chalicelib.domain.models import Account
+from chalicelib.domain.core.errors import Forbidden
+from chalicelib.domain.core.models import Account
 from tests.helpers import ADMIN, CUSTOMER, ENGINEER
 
 

@@ -14,7 +14,7 @@ import icalendar
 import pytest
 
 from chalicelib.domain import announcements, invites
-from chalicelib.domain.records import Announcement
+from chalicelib.domain.core.records import Announcement
 from patchcast_tools.local import strict_ses
 
 SENDER = "alerts@patchcast.test"

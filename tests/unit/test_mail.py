@@ -7,7 +7,7 @@ from email.policy import default
 import pytest
 
 from chalicelib.domain import mail, mime
-from chalicelib.domain.models import Release
+from chalicelib.domain.core.models import Release
 from chalicelib.domain.notice_template import NoticeTemplate
 
 

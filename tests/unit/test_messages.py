@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.messages import (
+from chalicelib.domain.core.messages import (
     AccountChange,
     DeliveryBatch,
     FanoutPage,
@@ -17,7 +17,7 @@ from chalicelib.domain.messages import (
     retry_batch_id,
     uploaded_keys,
 )
-from chalicelib.domain.models import Recipient
+from chalicelib.domain.core.models import Recipient
 
 PEOPLE = (
     Recipient("acme", "s1", "ops@acme.example", "elite"),

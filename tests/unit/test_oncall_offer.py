@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chalicelib.domain.entitlements import OnCallDays, oncall_copy_due, oncall_days
+from chalicelib.domain.core.entitlements import OnCallDays, oncall_copy_due, oncall_days
 
 SUNDAY_3AM = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 TUESDAY_3AM = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import delivery_recheck, entitlements, feedback, subscriptions
-from chalicelib.domain.models import Recipient, Subscription
+from chalicelib.domain import delivery_recheck, feedback, subscriptions
+from chalicelib.domain.core import entitlements
+from chalicelib.domain.core.models import Recipient, Subscription
 from tests.unit.test_mail import _release
 
 

@@ -10,7 +10,7 @@ from email.policy import default
 import pytest
 
 from chalicelib.domain import copies, mail
-from chalicelib.domain.models import Release
+from chalicelib.domain.core.models import Release
 
 PARENT = "<0100018c-notice@email.amazonses.com>"
 YANKED = Release(

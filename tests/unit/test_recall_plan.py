@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from chalicelib.domain import recall
-from chalicelib.domain.models import Recipient
-from chalicelib.domain.records import DeliveryRecord
-from chalicelib.domain.states import DeliveryStatus, Role
+from chalicelib.domain.core.models import Recipient
+from chalicelib.domain.core.records import DeliveryRecord
+from chalicelib.domain.core.states import DeliveryStatus, Role
 
 
 def _record(account: str, sub: str, email: str, role: str = "subscriber", status: str = "sent") -> DeliveryRecord:

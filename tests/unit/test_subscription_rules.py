@@ -14,10 +14,10 @@ import pytest
 
 from chalicelib.domain import confirmations, subscriptions
 from chalicelib.domain.auth import Identity
-from chalicelib.domain.errors import AlreadySubscribed, PatchcastError
+from chalicelib.domain.core.errors import AlreadySubscribed, PatchcastError
+from chalicelib.domain.core.models import MAX_PRODUCTS, Account, Subscription
+from chalicelib.domain.core.states import SubscriptionStatus
 from chalicelib.domain.links import LinkMaker
-from chalicelib.domain.models import MAX_PRODUCTS, Account, Subscription
-from chalicelib.domain.states import SubscriptionStatus
 from chalicelib.domain.tokens import KeyRing, Purpose, mint, verify
 from tests.helpers import link, parse
 

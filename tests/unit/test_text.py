@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from chalicelib.domain import text
+from chalicelib.domain.core import text
 
 _REFUSED = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 

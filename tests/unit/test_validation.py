@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chalicelib.domain import timestamps
-from chalicelib.domain import validation as v
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.core import timestamps
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.errors import BadRequest
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"[]", b"null", b"\xff"])

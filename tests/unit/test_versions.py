@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.versions import covers, installed, lines, meets
+from chalicelib.domain.core.errors import BadRequest
+from chalicelib.domain.core.versions import covers, installed, lines, meets
 
 
 def test_a_line_covers_itself_and_what_is_below_it_as_a_dotted_prefix() -> None:
@@ -99,7 +99,7 @@ def test_patchctl_takes_applies_to_comma_separated_or_repeated() -> None:
 
 
 def test_a_subscription_wants_a_release_only_where_its_lines_meet() -> None:
-    from chalicelib.domain.models import Subscription
+    from chalicelib.domain.core.models import Subscription
 
     sub = Subscription(
         "a", "s", "x@customer.example", ("M3", "XA"), ("patch",), 4, ("ga",), "active", "t", installed={"M3": ("13.5",)}

@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
 from chalicelib.adapters.store.items import subscription_item
-from chalicelib.domain.errors import AlreadySubscribed, Conflict, CountersMoved
-from chalicelib.domain.models import Subscription
+from chalicelib.domain.core.errors import AlreadySubscribed, Conflict, CountersMoved
+from chalicelib.domain.core.models import Subscription
 
 
 class AddressesMixin(TableBase):

@@ -16,9 +16,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, decode_cursor, dump, is_error, key, load
 from chalicelib.adapters.store.items import account_of, audience_entry_of
-from chalicelib.domain.errors import AlreadyExists, BadRequest
-from chalicelib.domain.models import Account, Recipient
-from chalicelib.domain.records import Announcement, AudienceEntry
+from chalicelib.domain.core.errors import AlreadyExists, BadRequest
+from chalicelib.domain.core.models import Account, Recipient
+from chalicelib.domain.core.records import Announcement, AudienceEntry
 
 SK = "ANNOUNCEMENT"
 _LIST_PK = "ANNOUNCEMENTS"  # GSI2: every announcement, newest first (a few a month: one partition)

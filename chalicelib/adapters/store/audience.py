@@ -9,8 +9,8 @@ from typing import Any
 
 from chalicelib.adapters.store._base import TableBase, dump, encode_cursor, key, load, rev_condition
 from chalicelib.adapters.store.items import account_of, audience_entry_of, audience_items, subscription_of
-from chalicelib.domain.records import AudienceEntry
-from chalicelib.domain.states import SubscriptionStatus
+from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.core.states import SubscriptionStatus
 
 SYNC_PAGE = 100  # items (subscriptions and their audience entries) per account-change message
 

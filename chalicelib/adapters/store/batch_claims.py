@@ -15,9 +15,9 @@ from chalicelib.adapters.store._base import dump, is_error, key, load
 from chalicelib.adapters.store.deliveries import DeliveriesMixin
 from chalicelib.adapters.store.items import batch_state_of, delivery_item, failed_batch_of, stuck_batch_of
 from chalicelib.adapters.store.reports import tally_update, transact
-from chalicelib.domain.models import BatchClaim, DeliveryOutcome, now_iso
-from chalicelib.domain.records import BatchState, FailedBatch, StuckBatch
-from chalicelib.domain.states import ClaimStatus
+from chalicelib.domain.core.models import BatchClaim, DeliveryOutcome, now_iso
+from chalicelib.domain.core.records import BatchState, FailedBatch, StuckBatch
+from chalicelib.domain.core.states import ClaimStatus
 
 
 def clock() -> float:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from chalicelib.adapters.store._base import TableBase
 from chalicelib.adapters.store.items import account_item, audience_item, subscription_item
-from chalicelib.domain.models import Account, Subscription
+from chalicelib.domain.core.models import Account, Subscription
 
 
 class BulkMixin(TableBase):

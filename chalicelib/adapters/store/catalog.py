@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
 from chalicelib.adapters.store.items import CONTRACTS, account_item, account_of
-from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.models import Account, Product
+from chalicelib.domain.core.errors import BadRequest
+from chalicelib.domain.core.models import Account, Product
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as validation.ident accepts
 

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key
 from chalicelib.domain.confirm_limits import DAY_S, HOUR_S, History, Window, after_account, after_address, without
-from chalicelib.domain.errors import CountersMoved
+from chalicelib.domain.core.errors import CountersMoved
 from chalicelib.observability import logger
 
 _SK = "CONFIRMS"

@@ -16,9 +16,9 @@ from chalicelib.adapters.store.items import (
     release_of,
     subscription_of,
 )
-from chalicelib.domain.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
-from chalicelib.domain.records import DeliveryRecord
-from chalicelib.domain.states import Role
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.records import DeliveryRecord
+from chalicelib.domain.core.states import Role
 
 
 class DeliveriesMixin(TableBase):

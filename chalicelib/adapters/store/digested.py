@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.adapters.store._base import TableBase
-from chalicelib.domain.states import DeliveryStatus
+from chalicelib.domain.core.states import DeliveryStatus
 
 LEFT_OUT = "left out of the digest: not published when it went out"
 

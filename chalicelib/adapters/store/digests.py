@@ -29,9 +29,9 @@ from chalicelib.adapters.store._base import TableBase, dump, encode_cursor, is_e
 from chalicelib.adapters.store.digested import digest_pk, marker_sk
 from chalicelib.adapters.store.items import delivery_item, release_of, subscription_of
 from chalicelib.adapters.store.reports import tally_update, transact
-from chalicelib.domain.models import DeliveryOutcome, Recipient, Release, Subscription, now_iso
-from chalicelib.domain.records import SentDigest
-from chalicelib.domain.states import DeliveryStatus, Notice
+from chalicelib.domain.core.models import DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.records import SentDigest
+from chalicelib.domain.core.states import DeliveryStatus, Notice
 
 
 class DigestsMixin(TableBase):

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key
 from chalicelib.adapters.store.items import account_of, release_of, subscription_of
 from chalicelib.adapters.store.reports import tally_update, transact
-from chalicelib.domain.models import Account, Release, Subscription, now_iso
+from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 
 
 class DownloadsMixin(TableBase):

@@ -10,8 +10,8 @@ from typing import Literal
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key
-from chalicelib.domain.models import now_iso
-from chalicelib.domain.states import ClaimStatus
+from chalicelib.domain.core.models import now_iso
+from chalicelib.domain.core.states import ClaimStatus
 
 
 class FanoutClaimsMixin(TableBase):

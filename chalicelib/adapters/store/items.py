@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from chalicelib.domain.entitlements import TIERS
-from chalicelib.domain.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
-from chalicelib.domain.records import AudienceEntry, BatchState, DeliveryRecord, FailedBatch, StuckBatch
-from chalicelib.domain.states import DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.core.entitlements import TIERS
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.records import AudienceEntry, BatchState, DeliveryRecord, FailedBatch, StuckBatch
+from chalicelib.domain.core.states import DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 
 CONTRACTS = "CONTRACTS"  # GSI1 partition of every contract, sorted by account id: the support admins' list
 SUPPORT_ENDS = "SUPPORTEND"  # GSI2 partition of every contract, sorted by support_end: the warnings' daily Query

@@ -8,8 +8,8 @@ from typing import Any
 
 from chalicelib.adapters.store._base import TableBase, decode_cursor, dump, encode_cursor, load
 from chalicelib.adapters.store.items import RELEASES_LIST, release_of
-from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.models import Release
+from chalicelib.domain.core.errors import BadRequest
+from chalicelib.domain.core.models import Release
 
 # The release list: every release item on GSI2 under one partition, newest first by creation time. Releases
 # are made by people (a few a day), so one partition is far from any write limit.

@@ -10,9 +10,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
 from chalicelib.adapters.store.items import release_item, release_of
-from chalicelib.domain.errors import AlreadyExists
-from chalicelib.domain.models import Release
-from chalicelib.domain.states import ReleaseStatus
+from chalicelib.domain.core.errors import AlreadyExists
+from chalicelib.domain.core.models import Release
+from chalicelib.domain.core.states import ReleaseStatus
 
 
 class ReleasesMixin(TableBase):

@@ -22,9 +22,9 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
 from chalicelib.adapters.store.digested import settle
 from chalicelib.adapters.store.items import delivery_record_of
-from chalicelib.domain.errors import TransientError
-from chalicelib.domain.records import DeliveryRecord
-from chalicelib.domain.states import Notice
+from chalicelib.domain.core.errors import TransientError
+from chalicelib.domain.core.records import DeliveryRecord
+from chalicelib.domain.core.states import Notice
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
 from chalicelib.adapters.store.digested import settle
 from chalicelib.adapters.store.items import SUPPORT_ENDS, account_of, release_of
-from chalicelib.domain.models import Release, now_iso
+from chalicelib.domain.core.models import Release, now_iso
 
 _LOOKBACK = timedelta(days=366)
 

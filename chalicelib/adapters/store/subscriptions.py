@@ -17,9 +17,9 @@ from typing import Any
 from chalicelib.adapters.store._base import dump, key, load, rev_condition
 from chalicelib.adapters.store.addresses import AddressesMixin
 from chalicelib.adapters.store.items import audience_items, subscription_item, subscription_of
-from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.models import Subscription, now_iso
-from chalicelib.domain.states import HOLDING, SubscriptionStatus
+from chalicelib.domain.core.errors import Conflict, NotFound
+from chalicelib.domain.core.models import Subscription, now_iso
+from chalicelib.domain.core.states import HOLDING, SubscriptionStatus
 
 _RETRIES = 3
 

@@ -10,9 +10,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import dump, is_error, key, load
 from chalicelib.adapters.store.subscriptions import SubscriptionsMixin
-from chalicelib.domain.errors import Conflict
-from chalicelib.domain.models import Subscription, now_iso
-from chalicelib.domain.states import SubscriptionStatus
+from chalicelib.domain.core.errors import Conflict
+from chalicelib.domain.core.models import Subscription, now_iso
+from chalicelib.domain.core.states import SubscriptionStatus
 
 TRANSIENT_COUNT_DAYS = 90  # a transient bounce counter forgets after this long (DynamoDB TTL)
 

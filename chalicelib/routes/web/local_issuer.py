@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.core.errors import BadRequest
 
 CODE_SECONDS = 60
 KID = "local-1"

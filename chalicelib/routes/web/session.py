@@ -17,7 +17,7 @@ from chalice.app import Request
 
 from chalicelib.adapters import wiring
 from chalicelib.domain.auth import Identity
-from chalicelib.domain.errors import Forbidden, Unauthorized
+from chalicelib.domain.core.errors import Forbidden, Unauthorized
 from chalicelib.routes.http import header
 
 SESSION = "patchcast_session"

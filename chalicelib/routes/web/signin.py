@@ -12,7 +12,7 @@ import secrets
 from urllib.parse import urlencode
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.errors import BadRequest, ServiceUnavailable
+from chalicelib.domain.core.errors import BadRequest, ServiceUnavailable
 from chalicelib.routes.web import session
 
 SCOPES = "openid email"

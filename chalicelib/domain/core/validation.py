@@ -3,7 +3,7 @@
 Each check raises ``BadRequest`` with a code and a message naming the field, so the API and the
 CLI can tell people exactly what to fix. Every pattern matches the whole value (``fullmatch``: ``$``
 would also match before a final newline), and every string that may reach a header, a subject or a
-page is checked against the one rule in ``chalicelib/domain/text.py``.
+page is checked against the one rule in ``chalicelib/domain/core/text.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.text import first_unsafe
+from chalicelib.domain.core.errors import BadRequest
+from chalicelib.domain.core.text import first_unsafe
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # An RFC 2047 encoded word ("=?charset?b?...?=") in an address is decoded by some mail readers into
@@ -95,7 +95,7 @@ def text(
 
 def safe(value: str, field: str, *, multiline: bool = False) -> str:
     """``value`` if every character may reach a header, a subject or a page; else a 400 naming the first
-    that may not (``chalicelib/domain/text.py`` holds the rule)."""
+    that may not (``chalicelib/domain/core/text.py`` holds the rule)."""
     unsafe = first_unsafe(value, multiline=multiline)
     if unsafe is not None:
         allowed = " (line feeds and tabs are allowed)" if multiline else ""

@@ -1,6 +1,6 @@
 """What the store answers about the work in progress, as typed records: an audience entry fan-out plans
 from, a recorded delivery, the state of a delivery batch's claim, a claim stuck in flight, a batch given
-up. (The domain's own records, releases, subscriptions and accounts, are in ``chalicelib.domain.models``.)
+up. (The domain's own records, releases, subscriptions and accounts, are in ``chalicelib.domain.core.models``.)
 
 No AWS here: the domain reads these without loading the table adapter, and the in-memory store of the
 fast tests builds the same records.
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.models import Recipient, Release
-from chalicelib.domain.states import DeliveryStatus, Role
+from chalicelib.domain.core.models import Recipient, Release
+from chalicelib.domain.core.states import DeliveryStatus, Role
 
 
 @dataclass(frozen=True)

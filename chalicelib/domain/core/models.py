@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from chalicelib.domain.entitlements import Contract
-from chalicelib.domain.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
-from chalicelib.domain.versions import meets
+from chalicelib.domain.core.entitlements import Contract
+from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.core.versions import meets
 
 # One transaction holds a subscription, its old fan-out entries and its new ones: 1 + 40 + 40 <= 100 actions.
 MAX_PRODUCTS = 40

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
-from chalicelib.domain.models import Recipient
-from chalicelib.domain.states import Notice, Role
+from chalicelib.domain.core.models import Recipient
+from chalicelib.domain.core.states import Notice, Role
 
 _ROLES = tuple(Role)
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.core.errors import BadRequest
 
 MAX_LINES = 20
 _LINE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}){0,5}", re.ASCII)

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from chalicelib.domain.validation import missing, wrong
+from chalicelib.domain.core.validation import missing, wrong
 
 # RFC 3339 (section 5.6) as fromisoformat alone is looser (week dates, no zone, a zone of seconds, ...).
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
