@@ -55,7 +55,7 @@ def _rate(fn: Any, n: int) -> float:
 
 
 def token_throughput(n: int = 100_000) -> dict[str, float]:
-    from chalicelib.domain.tokens import KeyRing, Purpose, mint, verify
+    from chalicelib.domain.access.tokens import KeyRing, Purpose, mint, verify
 
     ring = KeyRing(current="k2", keys={"k1": b"a" * 64, "k2": b"b" * 64})
     expires = int(time.time()) + 30 * 86400
@@ -112,9 +112,9 @@ def _settings() -> Any:
 
 def _seed(w: Any) -> str:
     """One entitled subscriber of one published release; returns its download token."""
+    from chalicelib.domain.access.tokens import Purpose, mint
     from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
     from chalicelib.domain.core.states import ReleaseStatus, SubscriptionStatus
-    from chalicelib.domain.tokens import Purpose, mint
 
     w.table.put_account(Account("acct1", "Bench", "premium", ("M3",), date(2026, 1, 1), date(2099, 12, 31)))
     sub = Subscription(

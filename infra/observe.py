@@ -12,7 +12,7 @@ from chalicelib.names import ResourceNames
 
 # One JSON line per request. The route is the resource path (``/d/{token}``), never ``$context.path``:
 # download, renewal and unsubscribe paths and their ``?token=`` carry link secrets. The caller is what
-# the authorizer verified (chalicelib/domain/auth.py Identity.context), not the bearer token.
+# the authorizer verified (chalicelib/domain/access/auth.py Identity.context), not the bearer token.
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "time": "$context.requestTimeEpoch",

@@ -7,7 +7,7 @@ import hashlib
 from email.message import EmailMessage
 from email.policy import default
 
-from chalicelib.domain.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS, Identity
+from chalicelib.domain.access.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS, Identity
 from patchcast_tools.outbox import link, text_of
 
 __all__ = ["ADMIN", "CUSTOMER", "ENGINEER", "link", "parse", "sha256", "text_of"]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.tokens import KeyRing
+from chalicelib.domain.access.tokens import KeyRing
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient

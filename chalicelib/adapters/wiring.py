@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.queues import Queues
     from chalicelib.adapters.settings import Settings
     from chalicelib.adapters.store import Table
-    from chalicelib.domain.auth import Verifier
+    from chalicelib.domain.access.auth import Verifier
     from chalicelib.domain.pacing import QuotaCache
 
 
@@ -94,7 +94,7 @@ class Wiring:
 
     @cached_property
     def verifier(self) -> Verifier:
-        from chalicelib.domain.auth import Verifier
+        from chalicelib.domain.access.auth import Verifier
 
         s = self.settings
         return Verifier(issuer=s.jwt_issuer, audience=s.jwt_audience, jwks_url=s.jwks_url)

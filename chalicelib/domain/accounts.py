@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chalicelib.domain.auth import SUPPORT_ADMINS, Identity
+from chalicelib.domain.access.auth import SUPPORT_ADMINS, Identity
 from chalicelib.domain.core import entitlements, timestamps
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import TIERS

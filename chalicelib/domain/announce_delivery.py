@@ -30,8 +30,8 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.queues import Queues
     from chalicelib.adapters.store import Table
+    from chalicelib.domain.access.links import LinkMaker
     from chalicelib.domain.core.records import Announcement
-    from chalicelib.domain.links import LinkMaker
 
 
 def plans(page: FanoutPage) -> bool:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import mail
+from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.announced import AnnouncedStore, ThreadingStore
-from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.core import timestamps
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS, TIERS, policy

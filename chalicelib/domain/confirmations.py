@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import confirm_limits
-from chalicelib.domain.auth import SUPPORT_ADMINS, Identity
+from chalicelib.domain.access.auth import SUPPORT_ADMINS, Identity
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.errors import AddressSuppressed, CountersMoved, NotFound, RateLimited
 from chalicelib.observability import logger

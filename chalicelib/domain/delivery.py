@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from chalicelib.domain import delivery_compose, delivery_recheck, delivery_send, delivery_tally, delivery_waits, mail
+from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.announced import AnnouncementMailStore, ThreadingStore
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
 from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatch
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, Role, notice_kind
-from chalicelib.domain.links import LinkMaker
 from chalicelib.domain.pacing import QuotaCache
 from chalicelib.observability import count_outcomes, logger
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain import copies, mail, notice_template
+from chalicelib.domain.access.links import download_expiry
 from chalicelib.domain.core.models import Recipient, Release
 from chalicelib.domain.core.states import Notice, Role
-from chalicelib.domain.links import download_expiry
 
 if TYPE_CHECKING:
     from chalicelib.domain.delivery import Deps

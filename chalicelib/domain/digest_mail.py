@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain import mail, mime
+from chalicelib.domain.access.links import stated
 from chalicelib.domain.core.models import Release
-from chalicelib.domain.links import stated
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import digest_mail, digests, reports
+from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.core.models import Recipient, Release, Subscription, now_iso
 from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
-from chalicelib.domain.links import LinkMaker, download_expiry
 from chalicelib.domain.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.observability import logger
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.access.links import LinkMaker, stated
+from chalicelib.domain.access.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
 from chalicelib.domain.core.entitlements import decide
 from chalicelib.domain.core.errors import (
     Action,
@@ -20,8 +22,6 @@ from chalicelib.domain.core.errors import (
 )
 from chalicelib.domain.core.models import Account, Release, Subscription
 from chalicelib.domain.core.states import ReleaseStatus
-from chalicelib.domain.links import LinkMaker, stated
-from chalicelib.domain.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

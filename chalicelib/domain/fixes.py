@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.auth import Identity
+from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS, decide, period_active
 from chalicelib.domain.core.errors import Action, BadRequest, Forbidden, Gone, NotFound

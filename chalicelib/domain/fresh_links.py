@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain import mail
+from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Forbidden, Rejected, ServiceUnavailable, Throttled, TooManyRequests
 from chalicelib.domain.core.states import SubscriptionStatus
 from chalicelib.domain.downloads import DownloadStore, authorize
-from chalicelib.domain.links import LinkMaker, download_expiry
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

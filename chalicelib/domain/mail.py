@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from chalicelib.domain.access.links import stated
 from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import Notice, ReleaseStatus
-from chalicelib.domain.links import stated
 from chalicelib.domain.mime import finish, header_safe, headers, html_page, link_lines, table_rows, thread_under
 
 SEVERITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low"}

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.announced import AnnouncedStore
-from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.core.errors import Conflict, NotFound
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Release, now_iso

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.auth import RELEASE_ENGINEERS, Identity
+from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.core import timestamps
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS

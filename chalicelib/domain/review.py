@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.auth import SUPPORT_ADMINS
+from chalicelib.domain.access.auth import SUPPORT_ADMINS
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.core.models import Account, Release, Subscription
@@ -25,7 +25,7 @@ from chalicelib.observability import logger
 if TYPE_CHECKING:
     from chalicelib.adapters.mailer import Mailer
     from chalicelib.adapters.store import Table
-    from chalicelib.domain.auth import Identity
+    from chalicelib.domain.access.auth import Identity
 
 CSV_COLUMNS = ("release_id", "product", "version", "kind", "severity", "title", "published_at", "status",
                "notified", "failed", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",

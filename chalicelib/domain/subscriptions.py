@@ -10,15 +10,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import confirmations, digests, mail
-from chalicelib.domain.auth import Identity
+from chalicelib.domain.access.auth import Identity
+from chalicelib.domain.access.links import LinkMaker
+from chalicelib.domain.access.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core import versions
 from chalicelib.domain.core.entitlements import CHANNELS, KINDS, TIERS, decide
 from chalicelib.domain.core.errors import AlreadySubscribed, BadRequest, Conflict, Forbidden, Gone, NotFound
 from chalicelib.domain.core.models import MAX_PRODUCTS, Account, Subscription, now_iso
 from chalicelib.domain.core.states import HOLDING, SubscriptionStatus
-from chalicelib.domain.links import LinkMaker
-from chalicelib.domain.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.mailer import Mailer

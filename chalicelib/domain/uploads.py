@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import releases
-from chalicelib.domain.auth import Identity
+from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.core.messages import UploadReady

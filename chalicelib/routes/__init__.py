@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.adapters import wiring
 
 if TYPE_CHECKING:
-    from chalicelib.domain.links import LinkMaker
-    from chalicelib.domain.tokens import KeyRing
+    from chalicelib.domain.access.links import LinkMaker
+    from chalicelib.domain.access.tokens import KeyRing
 
 
 def link_maker(ring: KeyRing | None = None) -> LinkMaker:
-    from chalicelib.domain.links import LinkMaker
+    from chalicelib.domain.access.links import LinkMaker
 
     w = wiring.get()
     return LinkMaker(ring=ring or w.keys.ring(), base_url=w.settings.public_base_url)

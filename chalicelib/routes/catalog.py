@@ -10,7 +10,7 @@ from typing import Any
 from chalice import Blueprint  # type: ignore[attr-defined]
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.auth import SUPPORT_ADMINS
+from chalicelib.domain.access.auth import SUPPORT_ADMINS
 from chalicelib.routes.auth import jwt_auth
 from chalicelib.routes.http import body_of, handled, identity_of, json_response, query_param
 

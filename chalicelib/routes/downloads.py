@@ -48,7 +48,7 @@ def download_info(token: str) -> Any:
 @handled(bp, page=True)
 def renew_download_link(token: str) -> Any:
     from chalicelib.domain import fresh_links
-    from chalicelib.domain.links import stated
+    from chalicelib.domain.access.links import stated
 
     w = wiring.get()
     maker = link_maker(w.keys.ring_for(token))

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from chalice import Response  # type: ignore[attr-defined]
 from chalice.app import Request
 
-from chalicelib.domain.auth import Identity
+from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.core.errors import AlreadySubscribed, InvalidFields, PatchcastError, RateLimited, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -11,7 +11,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib.domain.auth import Identity
+from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.core.errors import PatchcastError
 from tests.app.flows import emails_to
 from tests.app.test_subscriptions import _account_items, _customer, _new

@@ -20,8 +20,8 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.domain.access.tokens import Purpose, mint
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
-from chalicelib.domain.tokens import Purpose, mint
 from tests.app.flows import emails_to
 from tests.conftest import unique
 from tests.helpers import link

@@ -12,7 +12,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.adapters.keys import KeySource
-from chalicelib.domain.tokens import Purpose, mint
+from chalicelib.domain.access.tokens import Purpose, mint
 from patchcast_tools.cli import main
 from tests.app.test_downloads import World, _world
 from tests.conftest import unique

@@ -198,7 +198,7 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
 
 
 def _downloaded_release(link: str, wired: Any) -> str:
-    from chalicelib.domain.tokens import Purpose, verify
+    from chalicelib.domain.access.tokens import Purpose, verify
     from chalicelib.routes import link_maker
 
     return verify(link_maker().ring, link.rsplit("/d/", 1)[1].split()[0], Purpose.DOWNLOAD).release_id

@@ -11,8 +11,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain.links import LinkMaker
-from chalicelib.domain.tokens import KeyRing, Purpose, mint
+from chalicelib.domain.access.links import LinkMaker
+from chalicelib.domain.access.tokens import KeyRing, Purpose, mint
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, upload
 from tests.conftest import account_body, auth, unique
 from tests.helpers import link, tampered

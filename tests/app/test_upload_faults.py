@@ -15,7 +15,7 @@ import pytest
 import requests
 from chalice.test import Client
 
-from chalicelib.domain import auth as auth_module
+from chalicelib.domain.access import auth as auth_module
 from chalicelib.domain.release_body import MAX_FILE_SIZE
 from patchcast_tools.cli import upload as uploader
 from tests.app import test_release_publishing as publishing

@@ -28,9 +28,9 @@ from chalicelib.domain import (
     delivery_send,
     delivery_waits,
     fanout_plan,
-    links,
     mail,
 )
+from chalicelib.domain.access import links
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.core.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.core.models import Recipient

@@ -11,12 +11,12 @@ from typing import Any
 
 from chalicelib.adapters.queues import Queues as SqsQueues
 from chalicelib.domain import delivery
-from chalicelib.domain.auth import Identity
+from chalicelib.domain.access.auth import Identity
+from chalicelib.domain.access.links import LinkMaker
+from chalicelib.domain.access.tokens import KeyRing
 from chalicelib.domain.core.errors import Throttled
 from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso
 from chalicelib.domain.core.states import Group, ReleaseStatus, SubscriptionStatus
-from chalicelib.domain.links import LinkMaker
-from chalicelib.domain.tokens import KeyRing
 from chalicelib.names import ResourceNames
 from tests.memory_store import MemoryStore
 

@@ -16,7 +16,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.domain.tokens import KeyRing, Purpose, mint
+from chalicelib.domain.access.tokens import KeyRing, Purpose, mint
 from patchcast_tools.demo import run_scenario
 from patchcast_tools.local.stack import LocalStack
 from patchcast_tools.outbox import Outbox, link

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters import settings
-from chalicelib.domain.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
+from chalicelib.domain.access.auth import RELEASE_ENGINEERS, SUPPORT_ADMINS
 from chalicelib.domain.core import errors
 from chalicelib.names import ResourceNames
 from infra import aws

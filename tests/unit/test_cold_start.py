@@ -22,7 +22,7 @@ ALLOWED = {
     "chalicelib.adapters.settings",
     "chalicelib.adapters.wiring",
     "chalicelib.domain",
-    "chalicelib.domain.auth",
+    "chalicelib.domain.access.auth",
     "chalicelib.domain.core.errors",
     "chalicelib.domain.core.states",
     "chalicelib.names",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, mint, verify
+from chalicelib.domain.access.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, mint, verify
 from tests.mutations import mutations
 
 RING = KeyRing(current="k1", keys={"k1": b"a" * 40})

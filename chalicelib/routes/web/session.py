@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 from chalice.app import Request
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.auth import Identity
+from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.core.errors import Forbidden, Unauthorized
 from chalicelib.routes.http import header
 

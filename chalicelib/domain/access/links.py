@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from chalicelib.domain.tokens import KeyRing, Purpose, mint
+from chalicelib.domain.access.tokens import KeyRing, Purpose, mint
 
 UNSUBSCRIBE_DAYS = 400  # outlives any annual support period, so an old notice can always unsubscribe
 
