@@ -304,9 +304,9 @@ def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dic
 def _sample_raw(sender: str) -> bytes:
     from datetime import UTC, datetime
 
-    from chalicelib.domain import mail
     from chalicelib.domain.core.models import Release, now_iso
     from chalicelib.domain.core.states import ReleaseStatus
+    from chalicelib.domain.mail import notices as mail
 
     rel = Release(
         "r", "P", "1", "patch", 2, "ga", "Bench fix", "Fixes the benchmark", ReleaseStatus.PUBLISHED, now_iso(), "b"
@@ -350,9 +350,9 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
     """The obvious way: Scan for the audience, then per recipient one SendEmail and one PutItem, in turn."""
     from datetime import UTC, datetime
 
-    from chalicelib.domain import mail
     from chalicelib.domain.core.models import Release, now_iso
     from chalicelib.domain.core.states import ReleaseStatus
+    from chalicelib.domain.mail import notices as mail
 
     db, ses = session.client("dynamodb"), session.client("sesv2")
     rel = Release(

@@ -290,7 +290,7 @@ class Recorder:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
         from chalicelib.adapters.queues import Queues
-        from chalicelib.domain.pacing import QuotaCache
+        from chalicelib.domain.mail.pacing import QuotaCache
 
         def first(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Any:
             return args[0] if args else kwargs[key]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
-from chalicelib.domain.pacing import SendQuota
+from chalicelib.domain.mail.pacing import SendQuota
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client

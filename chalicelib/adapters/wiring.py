@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.settings import Settings
     from chalicelib.adapters.store import Table
     from chalicelib.domain.access.auth import Verifier
-    from chalicelib.domain.pacing import QuotaCache
+    from chalicelib.domain.mail.pacing import QuotaCache
 
 
 QUOTA_ATTEMPTS = 5  # GetAccount: standard mode's jittered exponential backoff, ~15 s at most before falling back
@@ -82,7 +82,7 @@ class Wiring:
 
     @cached_property
     def quota(self) -> QuotaCache:
-        from chalicelib.domain.pacing import QuotaCache
+        from chalicelib.domain.mail.pacing import QuotaCache
 
         return QuotaCache(self.mailer.send_quota, default_rate=self.settings.ses_default_rate)
 

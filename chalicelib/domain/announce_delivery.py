@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.domain import invites, mail
+from chalicelib.domain import invites
 from chalicelib.domain.announced import AnnouncementMailStore
 from chalicelib.domain.announcements import notice_of, tiers_with_notice
 from chalicelib.domain.core.entitlements import policy
@@ -23,6 +23,7 @@ from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.states import ClaimStatus, Notice, notice_kind
 from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PAGE_SIZE, stand_back
 from chalicelib.domain.fanout_plan import BATCH_SIZE, plan_accounts
+from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.recall import PAGE_SIZE as RECORDS_PAGE
 from chalicelib.domain.recall import reached
 from chalicelib.observability import logger

@@ -18,7 +18,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import mail
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.announced import AnnouncedStore, ThreadingStore
 from chalicelib.domain.core import timestamps
@@ -29,6 +28,7 @@ from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Recipient, Release, now_iso
 from chalicelib.domain.core.records import Announcement
 from chalicelib.domain.core.states import ReleaseStatus
+from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.release_body import _number, parse_product, parse_version
 from chalicelib.observability import logger
 

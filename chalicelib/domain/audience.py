@@ -28,7 +28,7 @@ from chalicelib.domain.core.states import Role
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.store import Table
-    from chalicelib.domain.pacing import SendQuota
+    from chalicelib.domain.mail.pacing import SendQuota
 
 # Larger than fan-out's pages (fewer round trips; an index entry is ~200 bytes, a Query page holds 1 MB).
 # Page boundaries do not change the plan: the carry takes an account across them as in fan-out.

@@ -15,14 +15,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from chalicelib.domain import delivery_compose, delivery_recheck, delivery_send, delivery_tally, delivery_waits, mail
+from chalicelib.domain import delivery_compose, delivery_recheck, delivery_send, delivery_tally, delivery_waits
 from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.announced import AnnouncementMailStore, ThreadingStore
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
 from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatch
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, Role, notice_kind
-from chalicelib.domain.pacing import QuotaCache
+from chalicelib.domain.mail import notices as mail
+from chalicelib.domain.mail.pacing import QuotaCache
 from chalicelib.observability import count_outcomes, logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

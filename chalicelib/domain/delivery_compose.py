@@ -8,10 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.domain import copies, mail, notice_template
 from chalicelib.domain.access.links import download_expiry
 from chalicelib.domain.core.models import Recipient, Release
 from chalicelib.domain.core.states import Notice, Role
+from chalicelib.domain.mail import copies
+from chalicelib.domain.mail import notices as mail
+from chalicelib.domain.mail import templates as notice_template
 
 if TYPE_CHECKING:
     from chalicelib.domain.delivery import Deps

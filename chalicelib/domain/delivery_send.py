@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.domain.core.models import DeliveryOutcome, Recipient
 from chalicelib.domain.core.states import DeliveryStatus
-from chalicelib.domain.pacing import Pacer, SendQuota
+from chalicelib.domain.mail.pacing import Pacer, SendQuota
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

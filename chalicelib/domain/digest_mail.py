@@ -1,5 +1,5 @@
 """The digest email: one per subscription and window, listing each release with its own download link,
-size and SHA-256, built on ``chalicelib.domain.mime``'s helpers (ASCII headers, lines within 998 octets,
+size and SHA-256, built on ``chalicelib.domain.mail.mime``'s helpers (ASCII headers, lines within 998 octets,
 RFC 8058 List-Unsubscribe as on every notice)."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import html
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.domain import mail, mime
 from chalicelib.domain.access.links import stated
 from chalicelib.domain.core.models import Release
+from chalicelib.domain.mail import mime
+from chalicelib.domain.mail import notices as mail
 
 
 @dataclass(frozen=True)

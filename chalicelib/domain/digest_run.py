@@ -23,7 +23,7 @@ from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.core.models import Recipient, Release, Subscription, now_iso
 from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
-from chalicelib.domain.pacing import Pacer, QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

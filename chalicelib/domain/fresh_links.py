@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from chalicelib.domain import mail
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Forbidden, Rejected, ServiceUnavailable, Throttled, TooManyRequests
 from chalicelib.domain.core.states import SubscriptionStatus
 from chalicelib.domain.downloads import DownloadStore, authorize
+from chalicelib.domain.mail import notices as mail
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

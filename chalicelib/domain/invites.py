@@ -18,8 +18,8 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from chalicelib.domain import mime
 from chalicelib.domain.core import text as safe_text
+from chalicelib.domain.mail import mime
 
 if TYPE_CHECKING:
     from chalicelib.domain.core.records import Announcement

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain import copies, mail
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core import validation as v
@@ -20,6 +19,8 @@ from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, R
 from chalicelib.domain.downloads import downloadable
 from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PageStore, critical, stand_back
 from chalicelib.domain.fanout_plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
+from chalicelib.domain.mail import copies
+from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
 from chalicelib.observability import logger
 

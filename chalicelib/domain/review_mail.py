@@ -1,5 +1,5 @@
 """The CSM's review as an email: a readable text and HTML body, and the per-release table as a CSV attachment
-(multipart/mixed around multipart/alternative). Pure (no AWS); what SES accepts, as ``chalicelib.domain.mime``
+(multipart/mixed around multipart/alternative). Pure (no AWS); what SES accepts, as ``chalicelib.domain.mail.mime``
 makes it: ASCII headers, every line within 998 octets, user text cleaned and HTML-escaped."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import io
 import secrets
 from typing import Any
 
-from chalicelib.domain import mime
 from chalicelib.domain.core import text as safe_text
+from chalicelib.domain.mail import mime
 from chalicelib.domain.review import csv_rows
 
 # A cell a spreadsheet would run as a formula starts with one of these: it is quoted (OWASP, CSV injection).

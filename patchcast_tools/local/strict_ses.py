@@ -4,7 +4,7 @@ moto accepts raw messages SES refuses. ``install()`` (before the moto server ser
 ``SendEmail`` with ``Content.Raw`` refuse, with SES's error code, a message SES would refuse: over SESv2's size
 limit, a header with 8-bit bytes, a line over 998 octets, a From that is not a verified identity (address or
 domain), more than 50 recipients. A message it accepts gets SES's own ``Message-ID``
-(``chalicelib.domain.mail.ses_message_id_header`` of the ``MessageId`` SendEmail returns) and the time of acceptance
+(``chalicelib.domain.mail.notices.ses_message_id_header`` of the ``MessageId`` SendEmail returns) and the time of acceptance
 as ``Date``, as SES overrides both. What only AWS can show is listed in docs/delivery.md.
 """
 
@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
-from chalicelib.domain.mail import ses_message_id_header
-from chalicelib.domain.mime import MAX_LINE
+from chalicelib.domain.mail.mime import MAX_LINE
+from chalicelib.domain.mail.notices import ses_message_id_header
 
 MAX_RECIPIENTS = 50  # To + Cc + Bcc of one message
 MAX_MESSAGE_BYTES = 40 * 1024 * 1024  # SESv2: 40 MB per message, measured after base64 encoding

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.mailer import Mailer, Rejected
-from chalicelib.domain import mail
+from chalicelib.domain.mail import notices as mail
 from patchcast_tools.local import strict_ses
 from tests.conftest import SENDER
 from tests.unit.test_mail import _release

@@ -21,7 +21,7 @@ from chalicelib.adapters.store import Table
 from chalicelib.domain import delivery, delivery_waits, fanout_plan
 from chalicelib.domain.core.messages import DeliveryBatch
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
-from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames
 from chalicelib.routes import link_maker
 

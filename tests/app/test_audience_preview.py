@@ -13,7 +13,7 @@ from chalice.test import Client
 
 from chalicelib.domain import audience, fanout_plan
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
-from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from tests.conftest import auth
 
 

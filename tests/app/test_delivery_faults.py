@@ -18,7 +18,7 @@ from chalicelib.adapters.mailer import Throttled
 from chalicelib.adapters.store import Table, batch_claims
 from chalicelib.domain import delivery, delivery_reconcile, delivery_send, fanout
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage, retry_batch_id
-from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
 from tests.app import delivery_world
 from tests.app.delivery_world import (
@@ -662,7 +662,8 @@ def test_a_recipient_whose_message_cannot_be_built_is_recorded_failed_and_the_re
     wired: Any, runner: Any, mailer: FaultyMailer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN one recipient whose notice cannot be rendered
-    from chalicelib.domain import mail, notice_template
+    from chalicelib.domain.mail import notices as mail
+    from chalicelib.domain.mail import templates as notice_template
 
     world = load_world(wired.table, per_tier=3)
     bad = world.subscribers[4].email

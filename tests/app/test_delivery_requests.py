@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.domain import delivery, fanout_plan
 from chalicelib.domain.core.models import DeliveryOutcome
-from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
 from tests.app.delivery_world import load_world
 

@@ -23,7 +23,7 @@ from chalicelib.adapters.store import Table
 from chalicelib.domain import fanout_plan, recall
 from chalicelib.domain.core.entitlements import oncall_copy_due
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
-from chalicelib.domain.mail import ses_message_id_header
+from chalicelib.domain.mail.notices import ses_message_id_header
 from chalicelib.names import ResourceNames
 from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, drain

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames
 from tests.app.delivery_world import load_world
 from tests.conftest import auth

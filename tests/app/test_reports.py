@@ -13,7 +13,7 @@ from chalice.test import Client
 
 from chalicelib.domain import delivery, fanout_plan
 from chalicelib.domain.core.messages import DeliveryBatch
-from chalicelib.domain.pacing import QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames
 from chalicelib.routes import link_maker
 from tests.app.delivery_world import World, load_world

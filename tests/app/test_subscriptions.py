@@ -539,7 +539,7 @@ def test_twenty_concurrent_clicks_of_one_confirm_link_all_succeed(
 def test_a_confirmation_that_cannot_be_built_writes_nothing(
     app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.domain import mail
+    from chalicelib.domain.mail import notices as mail
 
     def broken(**_: Any) -> bytes:
         raise ValueError("this message cannot be built")

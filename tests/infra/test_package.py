@@ -182,7 +182,7 @@ def test_every_function_gets_every_setting_the_app_requires(packaged: dict[str, 
 
 
 def test_all_delivery_invocations_together_never_send_faster_than_the_account_rate(packaged: dict[str, Any]) -> None:
-    from chalicelib.domain.pacing import Pacer, SendQuota
+    from chalicelib.domain.mail.pacing import Pacer, SendQuota
 
     functions = _functions(packaged)
     reserved = {name: int(functions[name]["Properties"]["ReservedConcurrentExecutions"]) for name in DELIVERY}

@@ -6,9 +6,10 @@ from email.policy import default
 
 import pytest
 
-from chalicelib.domain import mail, mime
 from chalicelib.domain.core.models import Release
-from chalicelib.domain.notice_template import NoticeTemplate
+from chalicelib.domain.mail import mime
+from chalicelib.domain.mail import notices as mail
+from chalicelib.domain.mail.templates import NoticeTemplate
 
 
 def _release(**kw: object) -> Release:
@@ -153,7 +154,7 @@ NON_ASCII = dict(title="Größe & <b>Ünïcode</b> 修正", summary="Rundung é 
 
 
 def _every_message(release: Release) -> dict[str, bytes]:
-    from chalicelib.domain import copies
+    from chalicelib.domain.mail import copies
 
     links = mail.Links("https://p.test/d/tok", "https://p.test/unsubscribe?token=u", UNTIL)
     kw = dict(sender="Pätchcast Alerts <alerts@p.test>", to="Zoë Ops <ops@acme.example>", release=release)

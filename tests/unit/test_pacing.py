@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.adapters import settings
-from chalicelib.domain.pacing import FALLBACK_TTL_SECONDS, QUOTA_TTL_SECONDS, Pacer, QuotaCache, SendQuota
+from chalicelib.domain.mail.pacing import FALLBACK_TTL_SECONDS, QUOTA_TTL_SECONDS, Pacer, QuotaCache, SendQuota
 
 
 class Clock:

@@ -9,8 +9,9 @@ from email.policy import default
 
 import pytest
 
-from chalicelib.domain import copies, mail
 from chalicelib.domain.core.models import Release
+from chalicelib.domain.mail import copies
+from chalicelib.domain.mail import notices as mail
 
 PARENT = "<0100018c-notice@email.amazonses.com>"
 YANKED = Release(

@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime
 from email.policy import default
 
-from chalicelib.domain import mail
+from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.releases import MAX_PARTS, UploadLimits
 from patchcast_tools.cli.upload import show_progress
 from tests.unit.test_mail import _release

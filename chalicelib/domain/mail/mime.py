@@ -4,7 +4,7 @@ Pure (no AWS). Headers pure ASCII (non-ASCII text RFC 2047-encoded, folded at 78
 ``header_safe``), no line over 998 octets, and each part in the lightest transfer encoding that keeps it so
 (7bit, else quoted-printable or base64, whichever is shorter); the headers an email starts with
 (``headers``, ``thread_under``), its HTML page (``html_page``, ``link_lines``, ``table_rows``) and the
-multipart/alternative it ends as (``finish``). The notices themselves are ``chalicelib.domain.mail``'s.
+multipart/alternative it ends as (``finish``). The notices themselves are ``chalicelib.domain.mail.notices``'s.
 """
 
 from __future__ import annotations

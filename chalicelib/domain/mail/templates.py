@@ -1,6 +1,6 @@
-"""A notice rendered once per batch by its builder (``chalicelib.domain.mail.NOTICES``), then filled in for each
+"""A notice rendered once per batch by its builder (``chalicelib.domain.mail.notices.NOTICES``), then filled in for each
 recipient with their address, links and a fresh Message-ID: the cheap way to write the same notice to many.
-Pure (no AWS); a value that would not fit the rendered message (``chalicelib.domain.mime``'s rules) is rendered in full.
+Pure (no AWS); a value that would not fit the rendered message (``chalicelib.domain.mail.mime``'s rules) is rendered in full.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from functools import cached_property
 from typing import Any
 
 from chalicelib.domain.core.models import Release
-from chalicelib.domain.mail import Links, NoticeBuilder
-from chalicelib.domain.mime import ENCODERS, MAX_LINE, POLICY
+from chalicelib.domain.mail.mime import ENCODERS, MAX_LINE, POLICY
+from chalicelib.domain.mail.notices import Links, NoticeBuilder
 
 # What may be dropped into a rendered notice for a placeholder: what the email package would itself have written
 # verbatim in a header and what needs no escaping in HTML (printable ASCII without spaces, quotes or HTML

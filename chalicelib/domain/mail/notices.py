@@ -1,7 +1,7 @@
 """The emails about a release: its notice and its recall (``NOTICES``: what delivery sends, ``SENDABLE``: in
 which states), the Message-ID a follow-up threads under, and the subscription's confirmation.
 
-Pure (no AWS), written by ``chalicelib.domain.mime``'s rules (what SES accepts). User text is cleaned at render by
+Pure (no AWS), written by ``chalicelib.domain.mail.mime``'s rules (what SES accepts). User text is cleaned at render by
 ``chalicelib.domain.core.text`` (old stored data cannot poison a message) and HTML-escaped on every interpolated value.
 """
 
@@ -15,7 +15,7 @@ from typing import Protocol
 from chalicelib.domain.access.links import stated
 from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import Notice, ReleaseStatus
-from chalicelib.domain.mime import finish, header_safe, headers, html_page, link_lines, table_rows, thread_under
+from chalicelib.domain.mail.mime import finish, header_safe, headers, html_page, link_lines, table_rows, thread_under
 
 SEVERITY_NAMES = {1: "critical", 2: "high", 3: "medium", 4: "low"}
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from chalicelib.domain import mail, mime
 from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import Role
+from chalicelib.domain.mail import mime
+from chalicelib.domain.mail import notices as mail
 
 
 def _facts(release: Release) -> list[tuple[str, str]]:
