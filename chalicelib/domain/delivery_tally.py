@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from chalicelib.domain import reports
 from chalicelib.domain.core.models import DeliveryOutcome
 from chalicelib.domain.core.states import DeliveryStatus, Role
+from chalicelib.domain.reports import release_report as reports
 
 
 def outcomes_by_status(outcomes: Iterable[DeliveryOutcome]) -> dict[str, int]:

@@ -5,7 +5,7 @@ contacts, and the days left in the support period.
 
 Built from the account's own records (``Table.published_between`` and ``account_part``: no Scan), in time
 proportional to the releases of its products in the period. A release's counts are the release report's
-(``chalicelib.domain.reports``) restricted to this account: the same delivery outcomes and the same clicks.
+(``chalicelib.domain.reports.release_report``) restricted to this account: the same delivery outcomes and the same clicks.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.core.models import Account, Release, Subscription
 from chalicelib.domain.periods import Period, period_just_ended
-from chalicelib.domain.reports import delivery_counts
+from chalicelib.domain.reports.release_report import delivery_counts
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

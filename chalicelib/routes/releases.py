@@ -111,13 +111,13 @@ def release_audience(release_id: str) -> Any:
 
 
 def _report(release_id: str, *, page: bool) -> Any:
-    from chalicelib.domain import reports
+    from chalicelib.domain.reports import release_report as reports
 
     release = _release(release_id)
     report = reports.report(wiring.get().table, release)
     if not page:
         return json_response(report)
-    from chalicelib.domain import report_page
+    from chalicelib.domain.reports import page as report_page
 
     return html_response(*report_page.render(release, report))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.domain import reports
+from chalicelib.domain.reports import release_report as reports
 
 
 def test_a_bucket_is_the_smallest_edge_at_or_above_the_seconds() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from chalicelib.domain import report_page
+from chalicelib.domain.reports import page as report_page
 
 
 def _last_x(svg: str, tier: str) -> float:
