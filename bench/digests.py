@@ -64,8 +64,9 @@ def run(n: int, session: Any) -> dict[str, Any]:
     from bench.run import Accepted, RequestCounter, _release
     from chalicelib.adapters import wiring
     from chalicelib.adapters.store import Table
-    from chalicelib.domain import digest_run, digests
     from chalicelib.domain.core.models import now_iso
+    from chalicelib.domain.digests import run as digest_run
+    from chalicelib.domain.digests import windows as digests
     from chalicelib.names import ResourceNames
     from chalicelib.routes import link_maker
 

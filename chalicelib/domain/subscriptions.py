@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import confirmations, digests
+from chalicelib.domain import confirmations
 from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.access.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
@@ -19,6 +19,7 @@ from chalicelib.domain.core.entitlements import CHANNELS, KINDS, TIERS, decide
 from chalicelib.domain.core.errors import AlreadySubscribed, BadRequest, Conflict, Forbidden, Gone, NotFound
 from chalicelib.domain.core.models import MAX_PRODUCTS, Account, Subscription, now_iso
 from chalicelib.domain.core.states import HOLDING, SubscriptionStatus
+from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.mail import notices as mail
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

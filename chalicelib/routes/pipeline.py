@@ -111,7 +111,7 @@ def reconcile_deliveries(event: object) -> None:
 
 @bp.schedule("rate(15 minutes)")
 def send_digests(event: object) -> None:
-    from chalicelib.domain import digest_run
+    from chalicelib.domain.digests import run as digest_run
 
     w = wiring.get()
     context = getattr(event, "context", None)

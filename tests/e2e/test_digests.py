@@ -103,7 +103,8 @@ def test_a_daily_digest_holds_the_days_low_releases_once_and_severity_1_goes_at_
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chalicelib.adapters import settings, wiring
-    from chalicelib.domain import digest_run, digests
+    from chalicelib.domain.digests import run as digest_run
+    from chalicelib.domain.digests import windows as digests
     from chalicelib.routes import link_maker
 
     product, _account, addresses = _world(stack)

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import digests, fanout_plan
+from chalicelib.domain import fanout_plan
 from chalicelib.domain.core.errors import BadRequest
 from chalicelib.domain.core.models import Account, Release
 from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.digests import windows as digests
 
 
 def _release(severity: int = 3, kind: str = "patch", published_at: str | None = "2026-12-01T10:00:00Z") -> Release:
@@ -133,9 +134,9 @@ def test_fanout_splits_a_page_into_digest_items_and_instant_entries() -> None:
 def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> None:
     # Each write of sent digests holds at most 25 markers (as delivery's record chunks), whatever room the
     # transaction has left: SES accepting a digest and its marker's write are not atomic.
-    from chalicelib.domain import digest_run
     from chalicelib.domain.core.models import Recipient
     from chalicelib.domain.core.records import SentDigest
+    from chalicelib.domain.digests import run as digest_run
 
     writes: list[int] = []
 

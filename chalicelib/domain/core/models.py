@@ -74,7 +74,9 @@ class Subscription:
     created_at: str
     confirmed_at: str | None = None
     installed: dict[str, tuple[str, ...]] | None = None  # per product, the version lines run (None: all)
-    digest: dict[str, str] = field(default_factory=dict)  # severity -> daily | weekly (chalicelib/domain/digests.py)
+    digest: dict[str, str] = field(
+        default_factory=dict
+    )  # severity -> daily | weekly (chalicelib/domain/digests/windows.py)
 
     def wants(
         self, *, product: str, kind: str, severity: int, channel: str, applies_to: tuple[str, ...] | None = None

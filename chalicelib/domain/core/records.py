@@ -28,7 +28,9 @@ class AudienceEntry:
     max_severity: int
     tier: str = ""  # the account's tier when the entry was written (planning reads the contract's instead)
     installed: tuple[str, ...] | None = None  # the version lines run of this product (None: all)
-    digest: Mapping[str, str] = field(default_factory=dict)  # severity -> daily | weekly (chalicelib/domain/digests.py)
+    digest: Mapping[str, str] = field(
+        default_factory=dict
+    )  # severity -> daily | weekly (chalicelib/domain/digests/windows.py)
 
     def wants(self, *, kind: str, severity: int, channel: str) -> bool:
         """The subscriber's kind, severity and channel preferences (version lines and the contract apart)."""

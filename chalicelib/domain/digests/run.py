@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import digest_mail, digests
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.core.models import Recipient, Release, Subscription, now_iso
 from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
+from chalicelib.domain.digests import mail as digest_mail
+from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.mail.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.domain.reports import release_report as reports
 from chalicelib.observability import logger
