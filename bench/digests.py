@@ -50,7 +50,7 @@ def _population(n: int) -> tuple[Any, list[Any], frozenset[str]]:
 
 
 def _fan_out(table: Any, release_id: str) -> int:
-    from chalicelib.domain import fanout
+    from chalicelib.domain.fanout import pages as fanout
 
     queues = _Queues()
     message: FanoutPage | None = FanoutPage(release_id)

@@ -192,8 +192,9 @@ def _queues_empty(sqs: Any, urls: list[str]) -> bool:
 
 def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, Any]]:
     """Peak Python heap of one fan-out and one delivery invocation of a fresh release, each alone."""
-    from chalicelib.domain import delivery, fanout
+    from chalicelib.domain import delivery
     from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
+    from chalicelib.domain.fanout import pages as fanout
     from chalicelib.routes import link_maker
 
     # One fan-out and one delivery invocation of a second release, alone, under tracemalloc.

@@ -15,7 +15,7 @@ import re
 import pytest
 
 # Fan-out's planning is pure: its unit and in-memory tests pin it (the delivery fault tests are delivery's).
-_FANOUT_PLAN = ("tests/unit/test_fanout_plan.py", "tests/domain/test_fanout.py")
+_FANOUT_PLAN = ("tests/unit/test_fanout_plan.py", "tests/domain/fanout/test_fanout.py")
 _FANOUT = (*_FANOUT_PLAN, "tests/app/test_fanout_pages.py")
 _RECALL = (
     "tests/unit/test_recall_plan.py",

@@ -21,8 +21,8 @@ from chalicelib.domain.core.entitlements import policy
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.states import ClaimStatus, Notice, notice_kind
-from chalicelib.domain.fanout import PAGE_LEASE_SECONDS, PAGE_SIZE, stand_back
-from chalicelib.domain.fanout_plan import BATCH_SIZE, plan_accounts
+from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, PAGE_SIZE, stand_back
+from chalicelib.domain.fanout.plan import BATCH_SIZE, plan_accounts
 from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.recall import PAGE_SIZE as RECORDS_PAGE
 from chalicelib.domain.recall import reached

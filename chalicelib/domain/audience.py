@@ -20,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import fanout, fanout_plan
 from chalicelib.domain.core.entitlements import TIERS, Reason, decide
 from chalicelib.domain.core.models import Account, Recipient, Release
 from chalicelib.domain.core.records import AudienceEntry
 from chalicelib.domain.core.states import Role
+from chalicelib.domain.fanout import pages as fanout
+from chalicelib.domain.fanout import plan as fanout_plan
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.store import Table

@@ -54,8 +54,9 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
-    from chalicelib.domain import announce_delivery, fanout, recall
+    from chalicelib.domain import announce_delivery, recall
     from chalicelib.domain.core.messages import FanoutPage
+    from chalicelib.domain.fanout import pages as fanout
 
     w = wiring.get()
     for message in _messages(event):

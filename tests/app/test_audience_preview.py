@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import audience, fanout_plan
+from chalicelib.domain import audience
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
+from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from tests.conftest import auth
 

@@ -11,10 +11,11 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.adapters.store import audience as store_audience
-from chalicelib.domain import accounts, fanout_plan
+from chalicelib.domain import accounts
 from chalicelib.domain.core.errors import Conflict
 from chalicelib.domain.core.messages import AccountChange
 from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso
+from chalicelib.domain.fanout import plan as fanout_plan
 from tests.app.flows import subscribe_and_confirm
 from tests.app.test_subscriptions import _audience, _customer
 from tests.conftest import account_body, auth, unique

@@ -16,8 +16,9 @@ import pytest
 
 from chalicelib.adapters.mailer import Throttled
 from chalicelib.adapters.store import Table, batch_claims
-from chalicelib.domain import delivery, delivery_reconcile, delivery_send, fanout
+from chalicelib.domain import delivery, delivery_reconcile, delivery_send
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage, retry_batch_id
+from chalicelib.domain.fanout import pages as fanout
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker
 from tests.app import delivery_world

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import fanout
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Product
+from chalicelib.domain.fanout import pages as fanout
 from tests.app.delivery_world import QueueRecorder, load_world
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import fanout_plan
 from chalicelib.domain.core.errors import BadRequest
 from chalicelib.domain.core.models import Account, Release
 from chalicelib.domain.core.records import AudienceEntry
 from chalicelib.domain.digests import windows as digests
+from chalicelib.domain.fanout import plan as fanout_plan
 
 
 def _release(severity: int = 3, kind: str = "patch", published_at: str | None = "2026-12-01T10:00:00Z") -> Release:

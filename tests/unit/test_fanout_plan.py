@@ -7,10 +7,10 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from chalicelib.domain import fanout_plan
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.core.models import Account, Recipient, Release
 from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.fanout import plan as fanout_plan
 
 SUNDAY_3AM = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

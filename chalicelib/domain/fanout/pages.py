@@ -16,13 +16,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain import fanout_plan
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Account, Product, Release
 from chalicelib.domain.core.records import AudienceEntry
 from chalicelib.domain.core.states import ClaimStatus, Notice, ReleaseStatus
 from chalicelib.domain.digests import windows as digests
-from chalicelib.domain.fanout_plan import BATCH_SIZE
+from chalicelib.domain.fanout import plan as fanout_plan
+from chalicelib.domain.fanout.plan import BATCH_SIZE
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

@@ -6,10 +6,10 @@ import dataclasses
 
 from pytest import MonkeyPatch
 
-from chalicelib.domain import fanout
 from chalicelib.domain.core.messages import FanoutPage, recipient_from_json
 from chalicelib.domain.core.models import Product, Recipient
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.fanout import pages as fanout
 from tests.domain.logs import log_lines
 from tests.domain.world import NAMES, PRODUCT, Queues, account, release, store_with, subscription
 from tests.memory_store import MemoryStore
