@@ -41,9 +41,9 @@ from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseSt
 if TYPE_CHECKING:
     from chalicelib.adapters.store import Table
     from chalicelib.domain.delivery import DeliveryStore
-    from chalicelib.domain.downloads import DownloadStore
+    from chalicelib.domain.downloads.clicks import DownloadStore
+    from chalicelib.domain.downloads.fresh_links import FreshLinkStore
     from chalicelib.domain.fanout.pages import FanoutStore
-    from chalicelib.domain.fresh_links import FreshLinkStore
     from chalicelib.domain.recall import RecallStore
     from chalicelib.domain.releases import ReleaseStore
 

@@ -45,8 +45,8 @@ SCOPE = {
     "fanout": _FANOUT,
     "fanout_plan": _FANOUT_PLAN,
     "recall": _RECALL,
-    "downloads": ("tests/domain/test_downloads.py", "tests/domain/test_download_links.py", "tests/domain/test_fresh_links.py"),
-    "fresh_links": ("tests/domain/test_downloads.py", "tests/domain/test_fresh_links.py"),
+    "downloads": ("tests/domain/downloads/test_downloads.py", "tests/domain/downloads/test_download_links.py", "tests/domain/downloads/test_fresh_links.py"),
+    "fresh_links": ("tests/domain/downloads/test_downloads.py", "tests/domain/downloads/test_fresh_links.py"),
     "subscriptions": ("tests/unit/test_preferences.py", "tests/unit/test_subscription_rules.py"),
 }  # fmt: skip
 _MUTANT = re.compile(r"^chalicelib\.domain\.(?P<module>\w+)\.x[_ǁ]")

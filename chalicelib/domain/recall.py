@@ -16,7 +16,7 @@ from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.core.models import Account, Recipient, Release, now_iso
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
-from chalicelib.domain.downloads import downloadable
+from chalicelib.domain.downloads.clicks import downloadable
 from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, PageStore, critical, stand_back
 from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
 from chalicelib.domain.mail import copies

@@ -16,7 +16,7 @@ bp = Blueprint(__name__)
 @bp.route("/d/{token}", methods=["GET"])
 @handled(bp, page=True)
 def download(token: str) -> Any:
-    from chalicelib.domain import downloads
+    from chalicelib.domain.downloads import clicks as downloads
 
     w = wiring.get()
     request = bp.current_request
@@ -38,7 +38,7 @@ def download(token: str) -> Any:
 @bp.route("/d/{token}/info", methods=["GET"])
 @handled(bp)
 def download_info(token: str) -> Any:
-    from chalicelib.domain import downloads
+    from chalicelib.domain.downloads import clicks as downloads
 
     w = wiring.get()
     return json_response(downloads.info(w.table, link_maker(w.keys.ring_for(token)), token))
@@ -47,8 +47,8 @@ def download_info(token: str) -> Any:
 @bp.route("/d/{token}/renew", methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
 @handled(bp, page=True)
 def renew_download_link(token: str) -> Any:
-    from chalicelib.domain import fresh_links
     from chalicelib.domain.access.links import stated
+    from chalicelib.domain.downloads import fresh_links
 
     w = wiring.get()
     maker = link_maker(w.keys.ring_for(token))

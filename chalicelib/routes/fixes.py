@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 @bp.route("/catalog", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def catalog() -> Any:
-    from chalicelib.domain import fixes
+    from chalicelib.domain.downloads import catalog as fixes
 
     request = bp.current_request
     return json_response(fixes.page(wiring.get().table, identity_of(request), dict(request.query_params or {})))
@@ -26,7 +26,7 @@ def catalog() -> Any:
 @bp.route("/catalog/{release_id}/download", methods=["GET"], authorizer=jwt_auth)
 @handled(bp, page=True)
 def catalog_download(release_id: str) -> Any:
-    from chalicelib.domain import fixes
+    from chalicelib.domain.downloads import catalog as fixes
 
     w = wiring.get()
     request = bp.current_request

@@ -80,7 +80,8 @@ def page(*, post: bool = False) -> Callable[[Callable[..., Response]], Callable[
 def home(*, who: Any, ctx: dict[str, Any]) -> Response:
     from datetime import UTC, date, datetime
 
-    from chalicelib.domain import accounts, fixes
+    from chalicelib.domain import accounts
+    from chalicelib.domain.downloads import catalog as fixes
     from chalicelib.routes.web import pages
 
     table = wiring.get().table
@@ -196,8 +197,8 @@ def resend_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: d
 @bp.route("/portal/fixes", methods=["GET"])
 @page()
 def fixes_page(*, who: Any, ctx: dict[str, Any]) -> Response:
-    from chalicelib.domain import fixes
     from chalicelib.domain.core import entitlements
+    from chalicelib.domain.downloads import catalog as fixes
     from chalicelib.routes.web import pages
 
     params = {k: v for k, v in dict(bp.current_request.query_params or {}).items() if v}
@@ -217,7 +218,7 @@ def download(release_id: str, *, who: Any, ctx: dict[str, Any]) -> Response:
     can be opened in a new tab or handed to a download manager), and a form's redirect to S3 would need
     the bucket in the pages' ``form-action``. SameSite=Lax keeps other sites' images and scripts from
     sending the session; a top-level navigation only downloads what the person may download anyway."""
-    from chalicelib.domain import fixes
+    from chalicelib.domain.downloads import catalog as fixes
     from chalicelib.routes.web import pages
 
     w = wiring.get()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Forbidden, Rejected, ServiceUnavailable, Throttled, TooManyRequests
 from chalicelib.domain.core.states import SubscriptionStatus
-from chalicelib.domain.downloads import DownloadStore, authorize
+from chalicelib.domain.downloads.clicks import DownloadStore, authorize
 from chalicelib.domain.mail import notices as mail
 from chalicelib.observability import logger
 

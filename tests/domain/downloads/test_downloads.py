@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import downloads, fresh_links
 from chalicelib.domain.core.errors import Forbidden, Gone, TooManyRequests
 from chalicelib.domain.core.states import ReleaseStatus, SubscriptionStatus
+from chalicelib.domain.downloads import clicks as downloads
+from chalicelib.domain.downloads import fresh_links
 from tests.domain.world import LINKS, Mailer, account, store_with, subscription
 
 

@@ -12,12 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.domain import fresh_links
 from chalicelib.domain.access.tokens import Claims, Purpose, verify
 from chalicelib.domain.core.errors import PatchcastError, Rejected, ServiceUnavailable
 from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import DeliveryStatus, SubscriptionStatus
+from chalicelib.domain.downloads import fresh_links
 from tests.domain.host import local_time_zone, log_lines
 from tests.domain.world import LINKS, Mailer, account, release, store_with, subscription
 from tests.helpers import link, parse

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import downloads
 from chalicelib.domain.core.errors import Action, NotFound, PatchcastError
 from chalicelib.domain.core.states import ReleaseStatus
+from chalicelib.domain.downloads import clicks as downloads
 from tests.domain.host import local_time_zone, log_lines
 from tests.domain.world import LINKS, account, release, store_with, subscription
 from tests.memory_store import MemoryStore

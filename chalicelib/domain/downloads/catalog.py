@@ -1,6 +1,6 @@
 """The catalogue of fixes: the releases a customer's account may download now (``GET /catalog`` and the
 portal's fixes page), and the download of one of them from it, with the checks, audit record and
-short-lived S3 redirect of an emailed link (``chalicelib.domain.downloads``).
+short-lived S3 redirect of an emailed link (``chalicelib.domain.downloads.clicks``).
 
 No Scan: one Query of the release list's index per product of the contract (product and status as its
 filter), products in turn; the cursor names the product and the position within it.
@@ -145,7 +145,7 @@ def download_url(
 ) -> str:
     """The same checks as an emailed link's click, at this moment; another account's or an unknown release
     is a 404. ``successor_href(release_id)``: where a withdrawn release's page points for its successor."""
-    from chalicelib.domain.downloads import hand_out
+    from chalicelib.domain.downloads.clicks import hand_out
 
     account_id = who.require_customer()
     try:
