@@ -213,7 +213,7 @@ def resources(stage: str) -> dict[str, Any]:
     return res
 
 
-# What SES reports to the feedback topic: only what chalicelib/domain/feedback.py acts on (bounces and complaints
+# What SES reports to the feedback topic: only what chalicelib/domain/subscriptions/feedback.py acts on (bounces and complaints
 # suppress, a reject is logged as an error). SEND and DELIVERY would cost two invocations per email for
 # nothing: the report counts from the delivery records, not from SES events.
 MAIL_EVENTS = ["BOUNCE", "COMPLAINT", "REJECT"]

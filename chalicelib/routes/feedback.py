@@ -21,7 +21,7 @@ N = names.current()
 
 @bp.on_sqs_message(queue=N.feedback_queue, batch_size=1)
 def on_feedback(event: SQSEvent) -> None:
-    from chalicelib.domain import feedback
+    from chalicelib.domain.subscriptions import feedback
 
     for record in event:  # raw delivery: the body is SES's JSON itself
         feedback.handle(wiring.get().table, record.body)
@@ -30,6 +30,6 @@ def on_feedback(event: SQSEvent) -> None:
 @bp.route("/suppressions/{email}", methods=["DELETE"], authorizer=jwt_auth)
 @handled(bp)
 def lift_suppression(email: str) -> Any:
-    from chalicelib.domain import confirmations
+    from chalicelib.domain.subscriptions import confirmations
 
     return json_response(confirmations.lift(wiring.get().table, identity_of(bp.current_request), email))

@@ -94,8 +94,8 @@ def home(*, who: Any, ctx: dict[str, Any]) -> Response:
 
 # -- alerts: the preference centre ------------------------------------------------------------------
 def _alerts(who: Any, ctx: dict[str, Any], *, error: str = "", status: int = 200) -> Response:
-    from chalicelib.domain import subscriptions
     from chalicelib.domain.core import entitlements
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
     from chalicelib.routes.web import pages
 
     table = wiring.get().table
@@ -148,7 +148,7 @@ def alerts(*, who: Any, ctx: dict[str, Any]) -> Response:
 @bp.route("/portal/alerts", methods=["POST"], content_types=FORM)
 @page(post=True)
 def create_alert(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     w = wiring.get()
     try:
@@ -162,7 +162,7 @@ def create_alert(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -
 @bp.route("/portal/alerts/{subscription_id}", methods=["POST"], content_types=FORM)
 @page(post=True)
 def change_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     try:
         subscriptions.change(wiring.get().table, who, subscription_id, _prefs(form, new=False))
@@ -176,7 +176,7 @@ def change_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: d
 @bp.route("/portal/alerts/{subscription_id}/remove", methods=["POST"], content_types=FORM)
 @page(post=True)
 def remove_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     subscriptions.remove(wiring.get().table, who, subscription_id)
     return _done("removed")
@@ -185,7 +185,7 @@ def remove_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: d
 @bp.route("/portal/alerts/{subscription_id}/confirmation", methods=["POST"], content_types=FORM)
 @page(post=True)
 def resend_alert(subscription_id: str, *, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     w = wiring.get()
     subscriptions.resend_confirmation(w.table, w.mailer, link_maker(), who, subscription_id,

@@ -32,7 +32,7 @@ _FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text
 @bp.route("/subscriptions", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def create_subscription() -> Any:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     w = wiring.get()
     request = bp.current_request
@@ -50,7 +50,7 @@ def create_subscription() -> Any:
 @bp.route("/subscriptions", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def list_subscriptions() -> Any:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     subs = subscriptions.list_own(wiring.get().table, identity_of(bp.current_request))
     return json_response({"subscriptions": [s.public() for s in subs]})
@@ -59,7 +59,7 @@ def list_subscriptions() -> Any:
 @bp.route("/subscriptions/{subscription_id}", methods=["PATCH"], authorizer=jwt_auth)
 @handled(bp)
 def change_subscription(subscription_id: str) -> Any:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     request = bp.current_request
     who = identity_of(request)
@@ -69,7 +69,7 @@ def change_subscription(subscription_id: str) -> Any:
 @bp.route("/subscriptions/{subscription_id}", methods=["DELETE"], authorizer=jwt_auth)
 @handled(bp)
 def delete_subscription(subscription_id: str) -> Any:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     subscriptions.remove(wiring.get().table, identity_of(bp.current_request), subscription_id)
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
@@ -78,7 +78,7 @@ def delete_subscription(subscription_id: str) -> Any:
 @bp.route("/subscriptions/{subscription_id}/confirmation", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def resend_confirmation(subscription_id: str) -> Any:
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     w = wiring.get()
     who = identity_of(bp.current_request)
@@ -92,7 +92,7 @@ def resend_confirmation(subscription_id: str) -> Any:
 @handled(bp, page=True)
 def confirm_page() -> Any:
     """Only a page: a link scanner's GET confirms nobody; the button POSTs."""
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     request = bp.current_request
     token = query_param(request, "token")
@@ -113,7 +113,7 @@ def confirm_page() -> Any:
 @handled(bp, page=True)
 def confirm_subscription() -> Any:
     """The button's form (token in the query) or a script's JSON ``{"token"}``; confirming twice is a 200."""
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     request = bp.current_request
     token = query_param(request, "token") or _json_token(request)
@@ -136,7 +136,7 @@ def _json_token(request: Any) -> str:
 @handled(bp, page=True)
 def unsubscribe_page() -> Any:
     """Only a page: link scanners that follow the link unsubscribe nobody; the button POSTs."""
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     request = bp.current_request
     token = query_param(request, "token")
@@ -163,7 +163,7 @@ def _button_form(question: str, action: str, button: str, hidden: str = "") -> s
 @handled(bp, page=True)
 def unsubscribe() -> Any:
     """RFC 8058 one-click: no auth, no cookie; the signed token alone names the subscription."""
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     request = bp.current_request
     if not subscriptions.is_one_click(request.raw_body):

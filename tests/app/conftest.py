@@ -30,7 +30,7 @@ def runner(wired: object) -> Any:
 def later(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
     """Moves the confirmation rate limits' clock on (``later(601)``: past the 10 minutes between two
     confirmations of one address), for tests that confirm an address more than once."""
-    from chalicelib.domain import confirmations
+    from chalicelib.domain.subscriptions import confirmations
 
     offset = [0.0]
     monkeypatch.setattr(confirmations, "clock", lambda: time.time() + offset[0])

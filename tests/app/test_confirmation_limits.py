@@ -96,7 +96,7 @@ def test_the_51st_confirmation_an_account_asks_for_in_an_hour_is_429(
 def _create_at_once(wired: Any, asks: list[tuple[str, str, str]]) -> list[str]:
     """``POST /subscriptions``'s domain call for each (account, product, address), all at once (as concurrent
     API requests would), on the session's moto server: "sent", or the error code."""
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
     from chalicelib.routes import link_maker
 
     maker = link_maker()

@@ -456,7 +456,7 @@ def test_a_request_that_passed_the_early_check_is_still_refused_by_the_address_i
     app_client: Client, table: Any, monkeypatch: pytest.MonkeyPatch, later: Any
 ) -> None:
     # GIVEN two requests for one address that both read the account before either wrote (no early refusal)
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     monkeypatch.setattr(subscriptions, "_refuse_duplicate", lambda *_: None)
     account, product, address = _fresh(app_client, "late")
@@ -511,7 +511,7 @@ def test_twenty_concurrent_clicks_of_one_confirm_link_all_succeed(
     # GIVEN a pending subscription and its confirmation token
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib.domain import subscriptions
+    from chalicelib.domain.subscriptions import preregistration as subscriptions
 
     account, product, address = _fresh(app_client, "cc")
     sub_id = _json(_subscribe(app_client, account, address, product))["id"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.confirm_limits import History, Window, after_account, after_address, wait, without
+from chalicelib.domain.subscriptions.limits import History, Window, after_account, after_address, wait, without
 
 NOW = 1_000_000
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import accounts, publishing, recall, releases, subscriptions, uploads
+from chalicelib.domain import accounts, publishing, recall, releases, uploads
 from chalicelib.domain.core.errors import Forbidden
 from chalicelib.domain.core.models import Account
+from chalicelib.domain.subscriptions import preregistration as subscriptions
 from tests.helpers import ADMIN, CUSTOMER, ENGINEER
 
 

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import confirmations, subscriptions
 from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.access.tokens import KeyRing, Purpose, mint, verify
 from chalicelib.domain.core.errors import AlreadySubscribed, PatchcastError
 from chalicelib.domain.core.models import MAX_PRODUCTS, Account, Subscription
 from chalicelib.domain.core.states import SubscriptionStatus
+from chalicelib.domain.subscriptions import confirmations
+from chalicelib.domain.subscriptions import preregistration as subscriptions
 from tests.helpers import link, parse
 
 RING = KeyRing(current="k1", keys={"k1": b"s" * 40})

@@ -1,5 +1,5 @@
 """Table adapter part: the recent confirmation sends of an address and of an account, which the rate limits of
-``chalicelib/domain/confirm_limits.py`` read; written only in a transaction with what the confirmation is for, each
+``chalicelib/domain/subscriptions/limits.py`` read; written only in a transaction with what the confirmation is for, each
 counter on the condition that it is still at the revision read (so concurrent requests cannot both pass)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key
-from chalicelib.domain.confirm_limits import DAY_S, HOUR_S, History, Window, after_account, after_address, without
 from chalicelib.domain.core.errors import CountersMoved
+from chalicelib.domain.subscriptions.limits import DAY_S, HOUR_S, History, Window, after_account, after_address, without
 from chalicelib.observability import logger
 
 _SK = "CONFIRMS"

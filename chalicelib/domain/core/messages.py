@@ -5,7 +5,7 @@ handler reads its message with ``from_json``, which refuses a malformed body wit
 The handler lets that error raise: SQS receives the message again up to the queue's ``maxReceiveCount``,
 then keeps it in the queue's DLQ (and its alarm). Nothing re-enqueues a malformed message, so it cannot loop.
 
-SES feedback (bounces, complaints) is not here: its shape is SES's, read in ``chalicelib.domain.feedback``.
+SES feedback (bounces, complaints) is not here: its shape is SES's, read in ``chalicelib.domain.subscriptions.feedback``.
 """
 
 from __future__ import annotations

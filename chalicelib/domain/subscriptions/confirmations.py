@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import confirm_limits
 from chalicelib.domain.access.auth import SUPPORT_ADMINS, Identity
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.errors import AddressSuppressed, CountersMoved, NotFound, RateLimited
+from chalicelib.domain.subscriptions import limits as confirm_limits
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

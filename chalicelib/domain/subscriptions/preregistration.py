@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import confirmations
 from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.access.tokens import Claims, KeyRing, Purpose, TokenExpired, TokenInvalid, verify
@@ -21,6 +20,7 @@ from chalicelib.domain.core.models import MAX_PRODUCTS, Account, Subscription, n
 from chalicelib.domain.core.states import HOLDING, SubscriptionStatus
 from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.mail import notices as mail
+from chalicelib.domain.subscriptions import confirmations
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.mailer import Mailer
