@@ -35,7 +35,7 @@ class Settings:
     # Emails/s when SES cannot tell its quota and none is known yet: the sandbox's 1/s outside the local
     # stage (whose AWS has no GetAccount: 0 = unpaced there).
     ses_default_rate: float = 1.0
-    # The CSM review's period (chalicelib.domain.periods): month, week, day or <n>min.
+    # The CSM review's period (chalicelib.domain.accounts.periods): month, week, day or <n>min.
     review_period: str = "month"
     # The user pool's managed login (https://<prefix>.auth.<region>.amazoncognito.com): the portal's sign-in
     # in AWS; the local stage signs in on its own page instead.
@@ -81,7 +81,7 @@ def _float(env: dict[str, str] | os._Environ[str], key: str, default: float) -> 
 
 
 def _review_period(env: dict[str, str] | os._Environ[str]) -> str:
-    from chalicelib.domain.periods import check_period_setting
+    from chalicelib.domain.accounts.periods import check_period_setting
 
     try:
         return check_period_setting(env.get("PATCHCAST_REVIEW_PERIOD") or "month")

@@ -43,7 +43,7 @@ def tiers() -> Any:
 @bp.route("/entitlements", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def get_entitlements() -> Any:
-    from chalicelib.domain import accounts
+    from chalicelib.domain.accounts import contracts as accounts
 
     return json_response(accounts.entitlements_of(wiring.get().table, identity_of(bp.current_request)))
 
@@ -57,7 +57,7 @@ def openapi() -> Any:
 @bp.route("/products/{product_id}", methods=["PUT"], authorizer=jwt_auth)
 @handled(bp)
 def put_product(product_id: str) -> Any:
-    from chalicelib.domain import accounts
+    from chalicelib.domain.accounts import contracts as accounts
 
     request = bp.current_request
     product = accounts.upsert_product(wiring.get().table, identity_of(request), product_id, body_of(request))
@@ -74,7 +74,7 @@ def list_products() -> Any:
 @bp.route("/accounts/{account_id}", methods=["PUT"], authorizer=jwt_auth)
 @handled(bp)
 def put_account(account_id: str) -> Any:
-    from chalicelib.domain import accounts
+    from chalicelib.domain.accounts import contracts as accounts
 
     w, request = wiring.get(), bp.current_request
     account, changed = accounts.put_account(w.table, w.queues, identity_of(request), account_id, body_of(request))
@@ -84,7 +84,7 @@ def put_account(account_id: str) -> Any:
 @bp.route("/accounts", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def list_accounts() -> Any:
-    from chalicelib.domain import accounts
+    from chalicelib.domain.accounts import contracts as accounts
 
     identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
     request = bp.current_request
@@ -98,7 +98,7 @@ def list_accounts() -> Any:
 @bp.route("/accounts/{account_id}", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def get_account(account_id: str) -> Any:
-    from chalicelib.domain import accounts
+    from chalicelib.domain.accounts import contracts as accounts
 
     return json_response(
         accounts.readable_account(wiring.get().table, account_id, identity_of(bp.current_request)).public()

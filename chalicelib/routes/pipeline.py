@@ -131,7 +131,7 @@ def send_digests(event: object) -> None:
 
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
 def on_account_change(event: SQSEvent) -> None:
-    from chalicelib.domain import accounts
+    from chalicelib.domain.accounts import contracts as accounts
     from chalicelib.domain.core.messages import AccountChange
 
     w = wiring.get()

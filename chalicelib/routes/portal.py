@@ -80,7 +80,7 @@ def page(*, post: bool = False) -> Callable[[Callable[..., Response]], Callable[
 def home(*, who: Any, ctx: dict[str, Any]) -> Response:
     from datetime import UTC, date, datetime
 
-    from chalicelib.domain import accounts
+    from chalicelib.domain.accounts import contracts as accounts
     from chalicelib.domain.downloads import catalog as fixes
     from chalicelib.routes.web import pages
 

@@ -28,7 +28,7 @@ def _remaining(event: Any) -> Any:
 @bp.route("/accounts/{account_id}/review", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def account_review(account_id: str) -> Any:
-    from chalicelib.domain import periods, review
+    from chalicelib.domain.accounts import periods, review
 
     w = wiring.get()
     request = bp.current_request
@@ -40,7 +40,7 @@ def account_review(account_id: str) -> Any:
 
 @bp.schedule(REVIEW_SCHEDULE)
 def review_reports(event: object) -> None:
-    from chalicelib.domain import review
+    from chalicelib.domain.accounts import review
 
     w = wiring.get()
     review.run(w.table, w.mailer, spec=w.settings.review_period, remaining_ms=_remaining(event))
@@ -48,7 +48,7 @@ def review_reports(event: object) -> None:
 
 @bp.schedule(WARNING_SCHEDULE)
 def support_warnings(event: object) -> None:
-    from chalicelib.domain import renewal
+    from chalicelib.domain.accounts import support_warnings as renewal
 
     w = wiring.get()
     renewal.run(w.table, w.mailer, remaining_ms=_remaining(event))

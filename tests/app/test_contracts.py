@@ -11,7 +11,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.adapters.store import audience as store_audience
-from chalicelib.domain import accounts
+from chalicelib.domain.accounts import contracts as accounts
 from chalicelib.domain.core.errors import Conflict
 from chalicelib.domain.core.messages import AccountChange
 from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso

@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import periods, review
+from chalicelib.domain.accounts import periods, review
+from chalicelib.domain.accounts.review import COUNTED
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.models import now_iso
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
-from chalicelib.domain.review import COUNTED
 from chalicelib.names import ResourceNames
 from tests.app.delivery_world import World, drain, load_world
 from tests.conftest import auth, sent_messages, unique

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import renewal
+from chalicelib.domain.accounts import support_warnings as renewal
 from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso
 from tests.conftest import auth, sent_messages, unique
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import accounts, publishing, recall, releases, uploads
+from chalicelib.domain import publishing, recall, releases, uploads
+from chalicelib.domain.accounts import contracts as accounts
 from chalicelib.domain.core.errors import Forbidden
 from chalicelib.domain.core.models import Account
 from chalicelib.domain.subscriptions import preregistration as subscriptions

@@ -9,8 +9,8 @@ import io
 from email.policy import default
 from typing import Any
 
-from chalicelib.domain.review import CSV_COLUMNS
-from chalicelib.domain.review_mail import csv_text, review_email
+from chalicelib.domain.accounts.review import CSV_COLUMNS
+from chalicelib.domain.accounts.review_mail import csv_text, review_email
 from patchcast_tools.local.strict_ses import audit
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chalicelib.domain import periods
+from chalicelib.domain.accounts import periods
 from chalicelib.domain.core.errors import BadRequest
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

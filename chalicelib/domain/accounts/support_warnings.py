@@ -15,10 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.accounts.periods import due_threshold, ends_to_look_at
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.models import Account, Release
 from chalicelib.domain.mail import mime
-from chalicelib.domain.periods import due_threshold, ends_to_look_at
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

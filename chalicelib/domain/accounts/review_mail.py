@@ -10,9 +10,9 @@ import io
 import secrets
 from typing import Any
 
+from chalicelib.domain.accounts.review import csv_rows
 from chalicelib.domain.core import text as safe_text
 from chalicelib.domain.mail import mime
-from chalicelib.domain.review import csv_rows
 
 # A cell a spreadsheet would run as a formula starts with one of these: it is quoted (OWASP, CSV injection).
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import SUPPORT_ADMINS
+from chalicelib.domain.accounts.periods import Period, period_just_ended
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.core.models import Account, Release, Subscription
-from chalicelib.domain.periods import Period, period_just_ended
 from chalicelib.domain.reports.release_report import delivery_counts
 from chalicelib.observability import logger
 
@@ -165,7 +165,7 @@ def send_one(
 ) -> str:
     """The review of one account and period to its CSM, once: ``sent``, or why not (``done``, ``busy``,
     ``no_csm``, ``suppressed``). A failed send gives the claim back (the next run tries again) and raises."""
-    from chalicelib.domain.review_mail import review_email
+    from chalicelib.domain.accounts.review_mail import review_email
 
     if not account.csm_email:
         return "no_csm"
