@@ -236,7 +236,7 @@ def pipeline(n: int, concurrency: int, session: Any, aws_pids: list[int]) -> dic
     from chalicelib.adapters import wiring
     from chalicelib.adapters.queues import Queues
     from chalicelib.adapters.store import Table
-    from chalicelib.domain import publishing
+    from chalicelib.domain.releases import publishing
     from chalicelib.names import ResourceNames
     from patchcast_tools.local.runner import Runner
 

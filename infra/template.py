@@ -77,7 +77,7 @@ def resources(stage: str) -> dict[str, Any]:
             "Type": "AWS::S3::Bucket",
             "Properties": {
                 "BucketName": n.bucket,
-                # A verified build is locked per version at verification (chalicelib/domain/publishing.py, governance
+                # A verified build is locked per version at verification (chalicelib/domain/releases/publishing.py, governance
                 # mode), not by a default rule: uploads awaiting verification and rejected ones stay removable.
                 # Object Lock needs versioning, and cannot be turned off again once on.
                 "VersioningConfiguration": {"Status": "Enabled"},

@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from chalicelib.domain.downloads.clicks import DownloadStore
     from chalicelib.domain.downloads.fresh_links import FreshLinkStore
     from chalicelib.domain.fanout.pages import FanoutStore
-    from chalicelib.domain.recall import RecallStore
-    from chalicelib.domain.releases import ReleaseStore
+    from chalicelib.domain.releases.editing import ReleaseStore
+    from chalicelib.domain.releases.recall import RecallStore
 
 
 @dataclasses.dataclass

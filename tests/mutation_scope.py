@@ -20,7 +20,7 @@ _FANOUT = (*_FANOUT_PLAN, "tests/app/test_fanout_pages.py")
 _RECALL = (
     "tests/unit/test_recall_plan.py",
     "tests/unit/test_recall_mail.py",
-    "tests/domain/test_recall.py",
+    "tests/domain/releases/test_recall.py",
     "tests/app/test_recall.py",
     "tests/app/test_fanout_pages.py::test_a_recall_page",
 )

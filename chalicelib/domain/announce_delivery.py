@@ -24,8 +24,8 @@ from chalicelib.domain.core.states import ClaimStatus, Notice, notice_kind
 from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, PAGE_SIZE, stand_back
 from chalicelib.domain.fanout.plan import BATCH_SIZE, plan_accounts
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.recall import PAGE_SIZE as RECORDS_PAGE
-from chalicelib.domain.recall import reached
+from chalicelib.domain.releases.recall import PAGE_SIZE as RECORDS_PAGE
+from chalicelib.domain.releases.recall import reached
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

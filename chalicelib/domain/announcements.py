@@ -29,7 +29,7 @@ from chalicelib.domain.core.models import Recipient, Release, now_iso
 from chalicelib.domain.core.records import Announcement
 from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.release_body import _number, parse_product, parse_version
+from chalicelib.domain.releases.body import _number, parse_product, parse_version
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

@@ -44,7 +44,7 @@ def _template(notice: str, release: Release, sender: str, until: datetime) -> no
 
 def composer(deps: Deps, release: Release, notice: str, notified: list[str], todo: list[Recipient]) -> Compose:
     if notice == RECALL:
-        from chalicelib.domain import recall  # only recall batches need it (and what it imports)
+        from chalicelib.domain.releases import recall
 
         return recall.composer(
             deps.table,

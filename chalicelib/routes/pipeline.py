@@ -41,8 +41,8 @@ def _messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
 
 @bp.on_sqs_message(queue=N.uploads_queue, batch_size=1)
 def on_upload(event: SQSEvent) -> None:
-    from chalicelib.domain import publishing
     from chalicelib.domain.core.messages import uploaded_keys
+    from chalicelib.domain.releases import publishing
     from chalicelib.observability import logger
 
     w = wiring.get()
@@ -54,9 +54,10 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
-    from chalicelib.domain import announce_delivery, recall
+    from chalicelib.domain import announce_delivery
     from chalicelib.domain.core.messages import FanoutPage
     from chalicelib.domain.fanout import pages as fanout
+    from chalicelib.domain.releases import recall
 
     w = wiring.get()
     for message in _messages(event):

@@ -15,7 +15,7 @@ bp = Blueprint(__name__)
 
 
 def _release(release_id: str) -> Any:
-    from chalicelib.domain import releases
+    from chalicelib.domain.releases import editing as releases
 
     return releases.get(wiring.get().table, identity_of(bp.current_request), release_id)
 
@@ -23,7 +23,7 @@ def _release(release_id: str) -> Any:
 @bp.route("/releases", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def create_release() -> Any:
-    from chalicelib.domain import releases
+    from chalicelib.domain.releases import editing as releases
 
     w = wiring.get()
     request = bp.current_request
@@ -38,7 +38,7 @@ def create_release() -> Any:
 @bp.route("/releases", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def list_releases() -> Any:
-    from chalicelib.domain import releases
+    from chalicelib.domain.releases import editing as releases
 
     request = bp.current_request
     params = dict(request.query_params or {})
@@ -54,7 +54,7 @@ def get_release(release_id: str) -> Any:
 @bp.route("/releases/{release_id}", methods=["PATCH"], authorizer=jwt_auth)
 @handled(bp)
 def edit_release(release_id: str) -> Any:
-    from chalicelib.domain import releases
+    from chalicelib.domain.releases import editing as releases
 
     request = bp.current_request
     edited = releases.edit(wiring.get().table, identity_of(request), release_id, body_of(request))
@@ -64,7 +64,7 @@ def edit_release(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/upload/parts", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def upload_parts(release_id: str) -> Any:
-    from chalicelib.domain import uploads
+    from chalicelib.domain.releases import uploads
 
     w, request = wiring.get(), bp.current_request
     return json_response(uploads.part_urls(w.table, w.blobs, identity_of(request), release_id, body_of(request)))
@@ -73,7 +73,7 @@ def upload_parts(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/upload/complete", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def upload_complete(release_id: str) -> Any:
-    from chalicelib.domain import uploads
+    from chalicelib.domain.releases import uploads
 
     w, request = wiring.get(), bp.current_request
     done = uploads.complete(w.table, w.blobs, w.queues, identity_of(request), release_id, body_of(request))
@@ -83,7 +83,7 @@ def upload_complete(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/publish", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def publish_release(release_id: str) -> Any:
-    from chalicelib.domain import publishing
+    from chalicelib.domain.releases import publishing
 
     w = wiring.get()
     return json_response(publishing.publish_as(w.table, w.queues, identity_of(bp.current_request), release_id).public())
@@ -92,7 +92,7 @@ def publish_release(release_id: str) -> Any:
 @bp.route("/releases/{release_id}/yank", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def yank_release(release_id: str) -> Any:
-    from chalicelib.domain import recall
+    from chalicelib.domain.releases import recall
 
     w, request = wiring.get(), bp.current_request
     yanked = recall.yank(w.table, w.queues, identity_of(request), release_id, body_of(request))
@@ -104,7 +104,7 @@ def yank_release(release_id: str) -> Any:
 def release_audience(release_id: str) -> Any:
     from datetime import UTC, datetime
 
-    from chalicelib.domain import audience
+    from chalicelib.domain.releases import audience
 
     w = wiring.get()
     return json_response(audience.preview(w.table, _release(release_id), w.quota.get(), datetime.now(UTC)))
@@ -138,7 +138,7 @@ def release_report_page(release_id: str) -> Any:
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def publish_scheduled(event: Any) -> None:
-    from chalicelib.domain import publishing
+    from chalicelib.domain.releases import publishing
     from chalicelib.observability import logger
 
     w = wiring.get()

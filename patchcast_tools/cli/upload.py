@@ -20,7 +20,7 @@ from patchcast_tools.cli.common import Api, ApiError, CliError, state_dir
 PART_ATTEMPTS = 4
 COMPLETE_ATTEMPTS = 4  # completion is idempotent: a gateway timeout (assembling takes minutes) is retried
 RETRY_BASE_SECONDS = 0.5  # backoff before retry n: base * 2**n, at most 8 s
-# The API's largest file (chalicelib.domain.release_body.MAX_FILE_SIZE; the installed patchctl ships without chalicelib,
+# The API's largest file (chalicelib.domain.releases.body.MAX_FILE_SIZE; the installed patchctl ships without chalicelib,
 # a test holds the two together): refused before a byte is sent.
 MAX_FILE_SIZE = 5 * 1024**3
 _CHUNK = 1024 * 1024

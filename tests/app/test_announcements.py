@@ -17,10 +17,10 @@ import icalendar
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import publishing
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso
 from chalicelib.domain.mail.notices import ses_message_id_header
+from chalicelib.domain.releases import publishing
 from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, drain
 from tests.conftest import auth, sent_messages

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import audience
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
+from chalicelib.domain.releases import audience
 from tests.conftest import auth
 
 

@@ -10,12 +10,13 @@ from typing import Any
 
 from chalicelib.adapters.store import Table
 from chalicelib.adapters.store.digested import LEFT_OUT
-from chalicelib.domain import delivery, recall
+from chalicelib.domain import delivery
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import DeliveryOutcome, Recipient
 from chalicelib.domain.core.states import DeliveryStatus
 from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.fanout import plan as fanout_plan
+from chalicelib.domain.releases import recall
 from chalicelib.domain.reports import release_report as reports
 from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, QueueRecorder, deps_of

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.store import Table
-from chalicelib.domain import recall
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.digests import run as digest_run
 from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.fanout import pages as fanout
 from chalicelib.domain.fanout import plan as fanout_plan
+from chalicelib.domain.releases import recall
 from chalicelib.domain.reports import release_report as reports
 from chalicelib.names import ResourceNames
 from chalicelib.routes import link_maker

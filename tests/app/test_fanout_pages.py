@@ -15,10 +15,10 @@ import pytest
 
 from chalicelib.adapters.queues import Queues
 from chalicelib.adapters.store import Table
-from chalicelib.domain import publishing, recall
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import DeliveryOutcome, Recipient
 from chalicelib.domain.fanout import pages as fanout
+from chalicelib.domain.releases import publishing, recall
 from chalicelib.names import ResourceNames
 from tests.app.delivery_world import World, load_world
 

@@ -20,11 +20,11 @@ import boto3
 from chalice.test import Client
 
 from chalicelib.adapters.store import Table
-from chalicelib.domain import recall
 from chalicelib.domain.core.entitlements import oncall_copy_due
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail.notices import ses_message_id_header
+from chalicelib.domain.releases import recall
 from chalicelib.names import ResourceNames
 from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, drain

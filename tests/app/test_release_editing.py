@@ -11,8 +11,8 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.adapters import wiring
-from chalicelib.domain import publishing
 from chalicelib.domain.core.errors import Conflict
+from chalicelib.domain.releases import publishing
 from tests.app.flows import create_release, upload
 from tests.conftest import auth, unique
 

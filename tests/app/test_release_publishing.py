@@ -17,7 +17,7 @@ import requests
 from chalice.test import Client
 
 from chalicelib.adapters import wiring
-from chalicelib.domain import publishing
+from chalicelib.domain.releases import publishing
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import CliError
 from tests.app.flows import create_release, emails_to, subscribe_and_confirm, upload

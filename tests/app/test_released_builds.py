@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 
 from chalicelib.adapters.blobs import Stored
-from chalicelib.domain import publishing
+from chalicelib.domain.releases import publishing
 from tests.app.flows import create_release, emails_to, subscribed_world, upload
 from tests.conftest import auth
 from tests.helpers import link, sha256

@@ -16,7 +16,7 @@ import requests
 from chalice.test import Client
 
 from chalicelib.domain.access import auth as auth_module
-from chalicelib.domain.release_body import MAX_FILE_SIZE
+from chalicelib.domain.releases.body import MAX_FILE_SIZE
 from patchcast_tools.cli import upload as uploader
 from tests.app import test_release_publishing as publishing
 from tests.app.cli_api import adapter, cli_api

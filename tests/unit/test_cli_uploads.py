@@ -13,7 +13,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from chalicelib.domain import release_body
+from chalicelib.domain.releases import body as release_body
 from infra.template import resources
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import Api, CliError, Credentials

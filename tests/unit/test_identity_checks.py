@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import publishing, recall, releases, uploads
 from chalicelib.domain.accounts import contracts as accounts
 from chalicelib.domain.core.errors import Forbidden
 from chalicelib.domain.core.models import Account
+from chalicelib.domain.releases import editing as releases
+from chalicelib.domain.releases import publishing, recall, uploads
 from chalicelib.domain.subscriptions import preregistration as subscriptions
 from tests.helpers import ADMIN, CUSTOMER, ENGINEER
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chalicelib.domain import recall
 from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import DeliveryStatus, Role
+from chalicelib.domain.releases import recall
 
 
 def _record(account: str, sub: str, email: str, role: str = "subscriber", status: str = "sent") -> DeliveryRecord:

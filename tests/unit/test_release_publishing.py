@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from email.policy import default
 
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.releases import MAX_PARTS, UploadLimits
+from chalicelib.domain.releases.editing import MAX_PARTS, UploadLimits
 from patchcast_tools.cli.upload import show_progress
 from tests.unit.test_mail import _release
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain import publishing, releases
 from chalicelib.domain.core.errors import Conflict
 from chalicelib.domain.core.states import ReleaseStatus
+from chalicelib.domain.releases import editing as releases
+from chalicelib.domain.releases import publishing
 from tests.domain.world import ENGINEER, NAMES, PRODUCT, Queues, account, store_with
 
 

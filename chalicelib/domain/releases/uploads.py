@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain import releases
 from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.core.messages import UploadReady
 from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import ReleaseStatus
-from chalicelib.domain.release_body import sha256_field
+from chalicelib.domain.releases import editing as releases
+from chalicelib.domain.releases.body import sha256_field
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

@@ -21,7 +21,7 @@ from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, PageStore, critic
 from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
 from chalicelib.domain.mail import copies
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
+from chalicelib.domain.releases.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import

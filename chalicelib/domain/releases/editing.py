@@ -1,5 +1,5 @@
 """Releases: creation with a presigned upload, reading one, the list, and edits before publishing (publishing
-and verifying the upload are ``chalicelib.domain.publishing``'s; what a body may say, ``chalicelib.domain.release_body``'s)."""
+and verifying the upload are ``chalicelib.domain.releases.publishing``'s; what a body may say, ``chalicelib.domain.releases.body``'s)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from chalicelib.domain.core.entitlements import KINDS
 from chalicelib.domain.core.errors import AlreadyExists, Conflict, NotFound
 from chalicelib.domain.core.models import Product, Release, now_iso
 from chalicelib.domain.core.states import ReleaseStatus
-from chalicelib.domain.publishing import PublishStore, after_available
-from chalicelib.domain.release_body import _iso, _number, parse_edit, parse_new
+from chalicelib.domain.releases.body import _iso, _number, parse_edit, parse_new
+from chalicelib.domain.releases.publishing import PublishStore, after_available
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
