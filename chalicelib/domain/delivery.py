@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from chalicelib.domain import delivery_compose, delivery_recheck, delivery_send, delivery_tally, delivery_waits
 from chalicelib.domain.access.links import LinkMaker
-from chalicelib.domain.announced import AnnouncementMailStore, ThreadingStore
+from chalicelib.domain.announcements.ports import AnnouncementMailStore, ThreadingStore
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
 from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatch

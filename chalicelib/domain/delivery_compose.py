@@ -56,7 +56,7 @@ def composer(deps: Deps, release: Release, notice: str, notified: list[str], tod
             recipients=todo,
         )
     if notice.startswith(Notice.ANNOUNCE):
-        from chalicelib.domain import announce_delivery  # only announcements' batches need it
+        from chalicelib.domain.announcements import delivery as announce_delivery
 
         return announce_delivery.composer(
             deps.table,
@@ -88,7 +88,7 @@ def composer(deps: Deps, release: Release, notice: str, notified: list[str], tod
         return notice_for.render(r.email, links)
 
     if release.announcement_id:  # its notice threads under the announcement, for those who got that
-        from chalicelib.domain import announcements
+        from chalicelib.domain.announcements import plans as announcements
 
         return announcements.threaded(deps.table, release, todo, deps.region, compose)
     return compose

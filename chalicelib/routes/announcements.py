@@ -16,7 +16,7 @@ bp = Blueprint(__name__)
 @bp.route("/announcements", methods=["POST"], authorizer=jwt_auth)
 @handled(bp)
 def create_announcement() -> Any:
-    from chalicelib.domain import announcements
+    from chalicelib.domain.announcements import plans as announcements
 
     w = wiring.get()
     request = bp.current_request
@@ -27,7 +27,7 @@ def create_announcement() -> Any:
 @bp.route("/announcements", methods=["GET"], authorizer=jwt_auth)
 @handled(bp)
 def list_announcements() -> Any:
-    from chalicelib.domain import announcements
+    from chalicelib.domain.announcements import plans as announcements
 
     request = bp.current_request
     params = dict(request.query_params or {})
@@ -37,7 +37,7 @@ def list_announcements() -> Any:
 @bp.route("/announcements/{announcement_id}", methods=["PATCH"], authorizer=jwt_auth)
 @handled(bp)
 def move_announcement(announcement_id: str) -> Any:
-    from chalicelib.domain import announcements
+    from chalicelib.domain.announcements import plans as announcements
 
     w = wiring.get()
     request = bp.current_request
@@ -48,7 +48,7 @@ def move_announcement(announcement_id: str) -> Any:
 @bp.route("/announcements/{announcement_id}", methods=["DELETE"], authorizer=jwt_auth)
 @handled(bp)
 def cancel_announcement(announcement_id: str) -> Any:
-    from chalicelib.domain import announcements
+    from chalicelib.domain.announcements import plans as announcements
 
     w = wiring.get()
     request = bp.current_request

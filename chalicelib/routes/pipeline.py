@@ -54,7 +54,7 @@ def on_upload(event: SQSEvent) -> None:
 
 @bp.on_sqs_message(queue=N.fanout_queue, batch_size=1)
 def on_fanout(event: SQSEvent) -> None:
-    from chalicelib.domain import announce_delivery
+    from chalicelib.domain.announcements import delivery as announce_delivery
     from chalicelib.domain.core.messages import FanoutPage
     from chalicelib.domain.fanout import pages as fanout
     from chalicelib.domain.releases import recall

@@ -13,7 +13,8 @@ from email.policy import default
 import icalendar
 import pytest
 
-from chalicelib.domain import announcements, invites
+from chalicelib.domain.announcements import invites
+from chalicelib.domain.announcements import plans as announcements
 from chalicelib.domain.core.records import Announcement
 from patchcast_tools.local import strict_ses
 

@@ -169,7 +169,7 @@ RELEASE = Notice.RELEASE
 RECALL = Notice.RECALL
 NOTICES: dict[str, NoticeBuilder] = {RELEASE: release_notice, RECALL: recall_notice}
 SENDABLE: dict[str, tuple[str, ...]] = {RELEASE: (ReleaseStatus.PUBLISHED,), RECALL: (ReleaseStatus.YANKED,)}
-# An announcement's notices (chalicelib/domain/invites.py renders them): its calendar invitation, each move
+# An announcement's notices (chalicelib/domain/announcements/invites.py renders them): its calendar invitation, each move
 # ("announce-update.<sequence>": one notice per revision) and its cancellation, in the announcement's states.
 ANNOUNCE, UPDATE, CANCEL = Notice.ANNOUNCE, Notice.ANNOUNCE_UPDATE, Notice.ANNOUNCE_CANCEL
 SENDABLE.update({ANNOUNCE: ("announced",), UPDATE: ("announced",), CANCEL: ("cancelled",)})

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.domain.announced import AnnouncedStore
+from chalicelib.domain.announcements.ports import AnnouncedStore
 from chalicelib.domain.core.errors import Conflict, NotFound
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Release, now_iso
@@ -142,7 +142,7 @@ def publish(table: PublishStore, queues: Queues, release_id: str, *, due_by: str
     if release.status != ReleaseStatus.PUBLISHED:
         raise Conflict(f"Release {release_id} is {release.status} and cannot be published.", code="not_publishable")
     if not release.fanout_at and table.claim_queueing(release_id, "fanout", lease_seconds=QUEUEING_LEASE_SECONDS):
-        from chalicelib.domain import announcements  # an announced version: marked released, its notice threaded under
+        from chalicelib.domain.announcements import plans as announcements
 
         release = announcements.on_published(table, release)
         queues.send_fanout_page(FanoutPage(release_id))

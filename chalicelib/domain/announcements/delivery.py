@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.domain import invites
-from chalicelib.domain.announced import AnnouncementMailStore
-from chalicelib.domain.announcements import notice_of, tiers_with_notice
+from chalicelib.domain.announcements import invites
+from chalicelib.domain.announcements.plans import notice_of, tiers_with_notice
+from chalicelib.domain.announcements.ports import AnnouncementMailStore
 from chalicelib.domain.core.entitlements import policy
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.core.models import Recipient

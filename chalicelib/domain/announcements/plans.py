@@ -1,7 +1,7 @@
 """Announcements of upcoming releases (seed E6, advance update notice): a release engineer announces a
 service pack, feature pack, update or patch with its planned date; each account whose tier has
 ``advance_update_notice`` (Elite) and whose contract holds the product hears at once: its subscribed
-contacts whose preferences match and its CSM, with a calendar invitation (``chalicelib/domain/invites.py``).
+contacts whose preferences match and its CSM, with a calendar invitation (``chalicelib/domain/announcements/invites.py``).
 Moving or cancelling it sends an update or a cancellation to whoever got it; the release's own notice,
 once published, threads under it.
 
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.domain.announced import AnnouncedStore, ThreadingStore
+from chalicelib.domain.announcements.ports import AnnouncedStore, ThreadingStore
 from chalicelib.domain.core import timestamps
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS, TIERS, policy

@@ -1,6 +1,6 @@
 """What the release pipeline asks of the store about announcements, as Protocols: publishing marks the
 announcement of a version released, a notice threads under the announcement each recipient got, and an
-announcement's batch is rendered from its context. Apart from ``chalicelib.domain.announcements`` so that the
+announcement's batch is rendered from its context. Apart from ``chalicelib.domain.announcements.plans`` so that the
 release and delivery stores can name them without importing the announcements' domain code."""
 
 from __future__ import annotations
