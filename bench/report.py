@@ -32,9 +32,9 @@ def _recipients(n: int) -> list[Any]:
 
 
 def _load(table: Any, release_id: str, n: int, *, records: bool) -> None:
-    from chalicelib.domain import delivery_tally
     from chalicelib.domain.core.models import DeliveryOutcome
     from chalicelib.domain.core.states import DeliveryStatus
+    from chalicelib.domain.delivery import tally as delivery_tally
 
     people = _recipients(n)
     for start in range(0, n, BATCH):

@@ -192,8 +192,8 @@ def _queues_empty(sqs: Any, urls: list[str]) -> bool:
 
 def probe_peaks(w: Any, loader: Any, product: str) -> tuple[int, int, dict[str, Any]]:
     """Peak Python heap of one fan-out and one delivery invocation of a fresh release, each alone."""
-    from chalicelib.domain import delivery
     from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
+    from chalicelib.domain.delivery import batch as delivery
     from chalicelib.domain.fanout import pages as fanout
     from chalicelib.routes import link_maker
 
@@ -410,7 +410,7 @@ def naive(session: Any, table_name: str, product: str, sender: str, limit: int, 
 # hence boto3) and the heaviest one's, delivery (table, SES, SQS, MIME, Powertools metrics).
 FIRST_CALL = {
     "api_route": "app, chalicelib.adapters.store",
-    "delivery": "app, chalicelib.adapters.store, chalicelib.adapters.mailer, chalicelib.adapters.queues, chalicelib.domain.delivery, "
+    "delivery": "app, chalicelib.adapters.store, chalicelib.adapters.mailer, chalicelib.adapters.queues, chalicelib.domain.delivery.batch, "
     "chalicelib.observability",
 }
 
@@ -551,7 +551,7 @@ def run(
     import boto3
 
     from bench import digests as bench_digests
-    from chalicelib.domain import delivery_send
+    from chalicelib.domain.delivery import send as delivery_send
     from patchcast_tools.local.stack import LocalStack
 
     os.environ["PATCHCAST_DELIVERY_CONCURRENCY"] = str(concurrency)

@@ -92,7 +92,7 @@ def dashboard(stage: str, dlq_names: list[str]) -> dict[str, Any]:
     """One page for a release's progress: what was sent, failed, retried, suppressed; what is stuck."""
     n = ResourceNames(stage)
     functions = [f"patchcast-{stage}-{f}" for f in DELIVERY_FUNCTIONS]
-    # Each delivered batch logs its counts with the release id (chalicelib/domain/delivery.py "batch delivered")
+    # Each delivered batch logs its counts with the release id (chalicelib/domain/delivery/batch.py "batch delivered")
     progress = (
         " | ".join(f"SOURCE '/aws/lambda/{f}'" for f in functions)
         + " | filter message = 'batch delivered'"

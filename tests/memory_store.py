@@ -40,7 +40,7 @@ from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseSt
 
 if TYPE_CHECKING:
     from chalicelib.adapters.store import Table
-    from chalicelib.domain.delivery import DeliveryStore
+    from chalicelib.domain.delivery.batch import DeliveryStore
     from chalicelib.domain.downloads.clicks import DownloadStore
     from chalicelib.domain.downloads.fresh_links import FreshLinkStore
     from chalicelib.domain.fanout.pages import FanoutStore

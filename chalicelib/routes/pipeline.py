@@ -71,8 +71,8 @@ def on_fanout(event: SQSEvent) -> None:
 
 
 def _deliver(event: SQSEvent, *, critical: bool) -> None:
-    from chalicelib.domain import delivery
     from chalicelib.domain.core.messages import DeliveryBatch
+    from chalicelib.domain.delivery import batch as delivery
     from chalicelib.observability import flushing_metrics
 
     w = wiring.get()
@@ -105,7 +105,7 @@ def on_deliver_critical(event: SQSEvent) -> None:
 
 @bp.schedule("rate(5 minutes)")
 def reconcile_deliveries(event: object) -> None:
-    from chalicelib.domain import delivery_reconcile
+    from chalicelib.domain.delivery import reconcile as delivery_reconcile
 
     w = wiring.get()
     delivery_reconcile.reconcile(w.table, w.queues)

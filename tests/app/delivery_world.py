@@ -18,9 +18,10 @@ import pytest
 from chalicelib.adapters.mailer import Mailer
 from chalicelib.adapters.queues import Queues
 from chalicelib.adapters.store import Table
-from chalicelib.domain import delivery, delivery_waits
 from chalicelib.domain.core.messages import DeliveryBatch
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
+from chalicelib.domain.delivery import batch as delivery
+from chalicelib.domain.delivery import waits as delivery_waits
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames

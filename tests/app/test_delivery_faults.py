@@ -16,8 +16,10 @@ import pytest
 
 from chalicelib.adapters.mailer import Throttled
 from chalicelib.adapters.store import Table, batch_claims
-from chalicelib.domain import delivery, delivery_reconcile, delivery_send
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage, retry_batch_id
+from chalicelib.domain.delivery import batch as delivery
+from chalicelib.domain.delivery import reconcile as delivery_reconcile
+from chalicelib.domain.delivery import send as delivery_send
 from chalicelib.domain.fanout import pages as fanout
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker

@@ -14,8 +14,9 @@ import boto3
 import pytest
 
 from chalicelib.adapters.store import Table
-from chalicelib.domain import delivery, delivery_reconcile
 from chalicelib.domain.core.models import Recipient
+from chalicelib.domain.delivery import batch as delivery
+from chalicelib.domain.delivery import reconcile as delivery_reconcile
 from tests.app import delivery_world
 from tests.app.delivery_world import (
     NAMES,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import delivery
 from chalicelib.domain.core.models import DeliveryOutcome
+from chalicelib.domain.delivery import batch as delivery
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.routes import link_maker

@@ -10,10 +10,10 @@ from typing import Any
 
 from chalicelib.adapters.store import Table
 from chalicelib.adapters.store.digested import LEFT_OUT
-from chalicelib.domain import delivery
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import DeliveryOutcome, Recipient
 from chalicelib.domain.core.states import DeliveryStatus
+from chalicelib.domain.delivery import batch as delivery
 from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.releases import recall

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.domain import delivery
 from chalicelib.domain.core.messages import DeliveryBatch
+from chalicelib.domain.delivery import batch as delivery
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
 from chalicelib.names import ResourceNames

@@ -10,13 +10,13 @@ from datetime import date
 from typing import Any
 
 from chalicelib.adapters.queues import Queues as SqsQueues
-from chalicelib.domain import delivery
 from chalicelib.domain.access.auth import Identity
 from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.access.tokens import KeyRing
 from chalicelib.domain.core.errors import Throttled
 from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso
 from chalicelib.domain.core.states import Group, ReleaseStatus, SubscriptionStatus
+from chalicelib.domain.delivery import batch as delivery
 from chalicelib.names import ResourceNames
 from tests.memory_store import MemoryStore
 

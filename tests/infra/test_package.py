@@ -213,7 +213,7 @@ def test_delivery_paces_at_the_sandbox_rate_when_ses_cannot_tell_its_quota(packa
 def test_delivery_gives_a_batch_up_after_as_many_attempts_as_its_queue_allows_receives(
     packaged: dict[str, Any],
 ) -> None:
-    from chalicelib.domain import delivery
+    from chalicelib.domain.delivery import batch as delivery
 
     names = ResourceNames(STAGE)
     for name in (names.deliver_queue, names.critical_queue):

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import delivery_recheck, delivery_tally
 from chalicelib.domain.core.models import DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.domain.core.states import DeliveryStatus, Notice, Role, SubscriptionStatus
+from chalicelib.domain.delivery import recheck as delivery_recheck
+from chalicelib.domain.delivery import tally as delivery_tally
 from chalicelib.domain.reports import release_report as reports
 from tests.domain.world import account, release, subscription
 

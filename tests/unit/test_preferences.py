@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import delivery_recheck
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.models import Recipient, Subscription
+from chalicelib.domain.delivery import recheck as delivery_recheck
 from chalicelib.domain.subscriptions import feedback
 from chalicelib.domain.subscriptions import preregistration as subscriptions
 from tests.unit.test_mail import _release

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain import delivery
 from chalicelib.domain.access.tokens import Purpose, verify
 from chalicelib.domain.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
 from chalicelib.domain.core.models import DeliveryOutcome, Product, Recipient, Release
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import DeliveryStatus, Notice, ReleaseStatus, Role
+from chalicelib.domain.delivery import batch as delivery
 from chalicelib.domain.releases import recall
 from tests.domain.logs import log_lines
 from tests.domain.world import (

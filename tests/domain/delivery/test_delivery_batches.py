@@ -21,13 +21,17 @@ from typing import Any
 import pytest
 
 from chalicelib import observability
-from chalicelib.domain import delivery, delivery_compose, delivery_reconcile, delivery_send, delivery_waits
 from chalicelib.domain.access import links
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.core.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.records import Announcement
 from chalicelib.domain.core.states import DeliveryStatus, Notice, ReleaseStatus, Role, SubscriptionStatus
+from chalicelib.domain.delivery import batch as delivery
+from chalicelib.domain.delivery import compose as delivery_compose
+from chalicelib.domain.delivery import reconcile as delivery_reconcile
+from chalicelib.domain.delivery import send as delivery_send
+from chalicelib.domain.delivery import waits as delivery_waits
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota

@@ -15,13 +15,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from chalicelib.domain import delivery_compose, delivery_recheck, delivery_send, delivery_tally, delivery_waits
 from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.announcements.ports import AnnouncementMailStore, ThreadingStore
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
 from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
 from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatch
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, Role, notice_kind
+from chalicelib.domain.delivery import compose as delivery_compose
+from chalicelib.domain.delivery import recheck as delivery_recheck
+from chalicelib.domain.delivery import send as delivery_send
+from chalicelib.domain.delivery import tally as delivery_tally
+from chalicelib.domain.delivery import waits as delivery_waits
 from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.mail.pacing import QuotaCache
 from chalicelib.observability import count_outcomes, logger

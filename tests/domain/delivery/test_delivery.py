@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib.domain import delivery, delivery_reconcile
 from chalicelib.domain.core.messages import DeliveryBatch, retry_batch_id
 from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.states import DeliveryStatus, Role, SubscriptionStatus
+from chalicelib.domain.delivery import batch as delivery
+from chalicelib.domain.delivery import reconcile as delivery_reconcile
 from chalicelib.domain.fanout import plan as fanout_plan
 from tests.domain.world import NAMES, Mailer, Queues, account, deps, store_with, subscription
 from tests.memory_store import MemoryStore

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
 from chalicelib.domain.core.records import StuckBatch
-from chalicelib.domain.delivery import LEASE_SECONDS
+from chalicelib.domain.delivery.batch import LEASE_SECONDS
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
     from chalicelib.adapters.queues import Queues
-    from chalicelib.domain.delivery import DeliveryStore
+    from chalicelib.domain.delivery.batch import DeliveryStore
 
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5
