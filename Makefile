@@ -46,8 +46,9 @@ test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
 # nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
 # selection that call what it mutated.
-MUTATE ?= delivery delivery_compose delivery_recheck delivery_reconcile delivery_send delivery_tally delivery_waits \
-	fanout fanout_plan recall tokens entitlements downloads fresh_links subscriptions
+MUTATE ?= delivery.batch delivery.compose delivery.recheck delivery.reconcile delivery.send delivery.tally \
+	delivery.waits fanout.pages fanout.plan releases.recall access.tokens core.entitlements downloads.clicks \
+	downloads.fresh_links subscriptions.preregistration
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)
 	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.domain.$(m).*")

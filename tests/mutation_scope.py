@@ -26,30 +26,30 @@ _RECALL = (
 )
 _DELIVERY = (
     "tests/unit/test_delivery_parts.py",
-    "tests/domain/test_delivery",
+    "tests/domain/delivery/",
     "tests/unit/test_pacing.py",
     "tests/app/test_delivery_faults.py",
     "tests/app/test_delivery_rechecks.py",
 )
 SCOPE = {
-    "tokens": ("tests/unit/test_tokens.py", "tests/app/test_key_rotation.py", "tests/app/test_downloads.py"),
-    "entitlements": ("tests/unit/test_entitlements.py", "tests/unit/test_entitlement_decisions.py", "tests/unit/test_preferences.py",
+    "access.tokens": ("tests/unit/test_tokens.py", "tests/app/test_key_rotation.py", "tests/app/test_downloads.py"),
+    "core.entitlements": ("tests/unit/test_entitlements.py", "tests/unit/test_entitlement_decisions.py", "tests/unit/test_preferences.py",
                      "tests/unit/test_fanout_plan.py", "tests/app/test_release_flow.py"),
-    "delivery": _DELIVERY,
-    "delivery_compose": _DELIVERY,
-    "delivery_recheck": (*_DELIVERY, "tests/unit/test_preferences.py"),
-    "delivery_reconcile": _DELIVERY,
-    "delivery_send": _DELIVERY,
-    "delivery_tally": _DELIVERY,
-    "delivery_waits": _DELIVERY,
-    "fanout": _FANOUT,
-    "fanout_plan": _FANOUT_PLAN,
-    "recall": _RECALL,
-    "downloads": ("tests/domain/downloads/test_downloads.py", "tests/domain/downloads/test_download_links.py", "tests/domain/downloads/test_fresh_links.py"),
-    "fresh_links": ("tests/domain/downloads/test_downloads.py", "tests/domain/downloads/test_fresh_links.py"),
-    "subscriptions": ("tests/unit/test_preferences.py", "tests/unit/test_subscription_rules.py"),
+    "delivery.batch": _DELIVERY,
+    "delivery.compose": _DELIVERY,
+    "delivery.recheck": (*_DELIVERY, "tests/unit/test_preferences.py"),
+    "delivery.reconcile": _DELIVERY,
+    "delivery.send": _DELIVERY,
+    "delivery.tally": _DELIVERY,
+    "delivery.waits": _DELIVERY,
+    "fanout.pages": _FANOUT,
+    "fanout.plan": _FANOUT_PLAN,
+    "releases.recall": _RECALL,
+    "downloads.clicks": ("tests/domain/downloads/test_downloads.py", "tests/domain/downloads/test_download_links.py", "tests/domain/downloads/test_fresh_links.py"),
+    "downloads.fresh_links": ("tests/domain/downloads/test_downloads.py", "tests/domain/downloads/test_fresh_links.py"),
+    "subscriptions.preregistration": ("tests/unit/test_preferences.py", "tests/unit/test_subscription_rules.py"),
 }  # fmt: skip
-_MUTANT = re.compile(r"^chalicelib\.domain\.(?P<module>\w+)\.x[_ǁ]")
+_MUTANT = re.compile(r"^chalicelib\.domain\.(?P<module>\w+\.\w+)\.x[_ǁ]")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
