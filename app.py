@@ -4,32 +4,38 @@ from chalice import Chalice  # type: ignore[attr-defined]
 
 from chalicelib import names
 from chalicelib.routes import (
+    accounts,
     announcements,
     auth,
     catalog,
+    digests,
     downloads,
-    feedback,
-    fixes,
     pipeline,
     portal,
     portal_signin,
+    products,
     releases,
-    reviews,
+    service,
     subscriptions,
+    suppressions,
+    tiers,
 )
 
 app = Chalice(app_name="patchcast")
 for blueprint in (
     auth.bp,
-    catalog.bp,
+    service.bp,
+    tiers.bp,
+    products.bp,
+    accounts.bp,
     subscriptions.bp,
     releases.bp,
     downloads.bp,
     pipeline.bp,
-    feedback.bp,
+    digests.bp,
+    suppressions.bp,
     announcements.bp,
-    reviews.bp,
-    fixes.bp,
+    catalog.bp,
     portal.bp,
     portal_signin.bp,
 ):

@@ -11,12 +11,15 @@ these files import only what registering the routes needs. ``tests/unit/test_col
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters import wiring
 
 if TYPE_CHECKING:
+    from chalice.app import SQSEvent
+
     from chalicelib.domain.access.links import LinkMaker
     from chalicelib.domain.access.tokens import KeyRing
 
@@ -46,3 +49,20 @@ def traced_invocation(event: Any, get_response: Callable[[Any], Any]) -> Any:
         }
     with logger.append_context_keys(**{k: v for k, v in keys.items() if v}):
         return traced(name, lambda: get_response(event))
+
+
+def sqs_messages(event: SQSEvent) -> Iterator[dict[str, Any]]:
+    """Each record's message as JSON, with its ids (release, batch, account...) on every log line while it is
+    handled. A body that is not a JSON object raises ``MalformedMessage``: the record is poison (the DLQ)."""
+    from chalicelib.domain.core.messages import MalformedMessage
+    from chalicelib.observability import message_context
+
+    for record in event:
+        try:
+            message = json.loads(record.body)
+        except ValueError as exc:
+            raise MalformedMessage(f"message body is not JSON ({exc})") from exc
+        if not isinstance(message, dict):
+            raise MalformedMessage(f"message body must be a JSON object, got {type(message).__name__}")
+        with message_context(message):
+            yield message

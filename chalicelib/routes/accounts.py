@@ -1,0 +1,104 @@
+"""Support contracts: ``/accounts`` (support admins load them; a customer reads its own), a contract change's
+audience re-rank (the accounts queue), the CSM's review of an Elite account (``GET /accounts/{id}/review`` and
+its daily schedule) and the daily warnings before a support period ends."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from chalice import Blueprint  # type: ignore[attr-defined]
+from chalice.app import SQSEvent
+
+from chalicelib import names
+from chalicelib.adapters import wiring
+from chalicelib.domain.access.auth import SUPPORT_ADMINS
+from chalicelib.routes import sqs_messages
+from chalicelib.routes.auth import jwt_auth
+from chalicelib.routes.http import body_of, handled, identity_of, json_response, query_param
+
+bp = Blueprint(__name__)
+N = names.current()
+# Per stage in .chalice/config.json (decorators need them at import). The review runs daily by default and
+# sends each account's review of the period just ended once, so a day whose run failed is caught up the next.
+REVIEW_SCHEDULE = os.environ.get("PATCHCAST_REVIEW_SCHEDULE") or "cron(0 6 * * ? *)"
+WARNING_SCHEDULE = os.environ.get("PATCHCAST_WARNING_SCHEDULE") or "cron(0 7 * * ? *)"
+
+
+def _remaining(event: Any) -> Any:
+    context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
+    return getattr(context, "get_remaining_time_in_millis", None)
+
+
+@bp.route("/accounts/{account_id}", methods=["PUT"], authorizer=jwt_auth)
+@handled(bp)
+def put_account(account_id: str) -> Any:
+    from chalicelib.domain.accounts import contracts as accounts
+
+    w, request = wiring.get(), bp.current_request
+    account, changed = accounts.put_account(w.table, w.queues, identity_of(request), account_id, body_of(request))
+    return json_response({**account.public(), "changed": changed})
+
+
+@bp.route("/accounts", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def list_accounts() -> Any:
+    from chalicelib.domain.accounts import contracts as accounts
+
+    identity_of(bp.current_request).require_group(SUPPORT_ADMINS)
+    request = bp.current_request
+    return json_response(
+        accounts.list_page(
+            wiring.get().table, cursor=query_param(request, "cursor"), limit=query_param(request, "limit")
+        )
+    )
+
+
+@bp.route("/accounts/{account_id}", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def get_account(account_id: str) -> Any:
+    from chalicelib.domain.accounts import contracts as accounts
+
+    return json_response(
+        accounts.readable_account(wiring.get().table, account_id, identity_of(bp.current_request)).public()
+    )
+
+
+@bp.route("/accounts/{account_id}/review", methods=["GET"], authorizer=jwt_auth)
+@handled(bp)
+def account_review(account_id: str) -> Any:
+    from chalicelib.domain.accounts import periods, review
+
+    w = wiring.get()
+    request = bp.current_request
+    account = review.reviewable(w.table, identity_of(request), account_id)
+    now = datetime.now(UTC)
+    period = periods.requested(dict(request.query_params or {}), spec=w.settings.review_period, now=now)
+    return json_response(review.build(w.table, account, period, now=now))
+
+
+@bp.schedule(REVIEW_SCHEDULE)
+def review_reports(event: object) -> None:
+    from chalicelib.domain.accounts import review
+
+    w = wiring.get()
+    review.run(w.table, w.mailer, spec=w.settings.review_period, remaining_ms=_remaining(event))
+
+
+@bp.schedule(WARNING_SCHEDULE)
+def support_warnings(event: object) -> None:
+    from chalicelib.domain.accounts import support_warnings as renewal
+
+    w = wiring.get()
+    renewal.run(w.table, w.mailer, remaining_ms=_remaining(event))
+
+
+@bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)
+def on_account_change(event: SQSEvent) -> None:
+    from chalicelib.domain.accounts import contracts as accounts
+    from chalicelib.domain.core.messages import AccountChange
+
+    w = wiring.get()
+    for message in sqs_messages(event):
+        accounts.sync_page(w.table, w.queues, AccountChange.from_json(message))
