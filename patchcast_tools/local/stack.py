@@ -153,8 +153,9 @@ class LocalStack:
         logs = self.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = open(logs / log_name, "wb")  # noqa: SIM115 - the child owns it for its whole life
+        leashed = [sys.executable, "-m", "patchcast_tools.local.leash", str(os.getpid()), *args]  # dies with us
         proc = subprocess.Popen(
-            args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            leashed, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.procs.append(proc)
         return proc
@@ -340,7 +341,10 @@ def main() -> None:
             stopping = True
             raise KeyboardInterrupt
 
+    # Both, whatever this process inherited: a background job of a non-interactive shell starts with SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt of its own, so Ctrl-C (or a test's SIGINT) did nothing.
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     with quiet_terminal(stack.state_dir / "logs") as terminal:
         try:
             stack.start(seed=not args.no_seed)
