@@ -110,9 +110,14 @@ def _wait_for(api: Api, release_id: str, seconds: float) -> dict[str, Any]:
         time.sleep(0.3)
 
 
+def shown_status(release: dict[str, Any]) -> str:
+    """A release's status as people are shown it: an available release held back from publishing is a draft."""
+    return "draft" if release.get("draft") and release.get("status") == "available" else str(release.get("status"))
+
+
 def cmd_release_status(args: argparse.Namespace) -> None:
     release = Api(args.api, "release-engineer").call("GET", f"/releases/{args.id}")
-    line = f"{release['id']} {release['status']} {release['product']} {release['kind']} {release['version']}"
+    line = f"{release['id']} {shown_status(release)} {release['product']} {release['kind']} {release['version']}"
     if release.get("reason"):
         line += f" ({release['reason']})"
     emit(args, release, line)
@@ -131,7 +136,7 @@ def cmd_release_yank(args: argparse.Namespace) -> None:
     emit(args, release, f"{release['id']} {release['status']}: {release.get('reason')}")
 
 
-STATUSES = ["awaiting-upload", "rejected", "available", "scheduled", "published", "yanked"]
+STATUSES = ["awaiting-upload", "rejected", "draft", "available", "scheduled", "published", "yanked"]
 PAGE_SIZE = 100  # the API's largest page
 _LIST_FILTERS = ("product", "status", "kind", "created_from", "created_to", "published_from", "published_to")
 
@@ -155,7 +160,7 @@ def cmd_release_list(args: argparse.Namespace) -> None:
         if not cursor:
             break
     head = ("id", "status", "product", "kind", "version", "created_at", "notify_at", "title")
-    rows = [[str(r.get(c) or "-") for c in head] for r in found]
+    rows = [[shown_status(r) if c == "status" else str(r.get(c) or "-") for c in head] for r in found]
     emit(args, {"items": found, "next": cursor}, _table(head, rows) if rows else "no releases")
 
 
@@ -186,7 +191,7 @@ def cmd_release_edit(args: argparse.Namespace) -> None:
         )
     release = Api(args.api, "release-engineer").call("PATCH", f"/releases/{args.id}", body)
     when = f" at {release['notify_at']}" if release.get("notify_at") else ""
-    emit(args, release, f"{release['id']} {release['status']}{when}: {release['title']}")
+    emit(args, release, f"{release['id']} {shown_status(release)}{when}: {release['title']}")
 
 
 PREVIEW_COLUMNS = ("subscribers", "oncall_copies", "csm_copies", "emails", "done_after_s")
@@ -196,7 +201,7 @@ def preview_table(got: dict[str, Any]) -> str:
     """The audience preview as text: who would be notified per tier, then who is left out and why."""
     heads = ("subscribers", "on-call", "csm", "emails", "done after s")
     lines = [
-        f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
+        f"{got['id']} {shown_status(got)} {got['product']}: if published at {got['as_of']}",
         f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads),
     ]
     rows = [*got["tiers"].items(), ("total", {**got["totals"], "done_after_s": got["estimated_send_s"]})]

@@ -42,7 +42,7 @@ def test_release_list_prints_a_table_of_every_page_and_json(
     lines = printed.splitlines()
     assert lines[0].split()[:5] == ["id", "status", "product", "kind", "version"]
     assert {line.split()[0] for line in lines[1:]} == {r["id"] for r in made}
-    assert all("available" in line and "Release" in line for line in lines[1:])
+    assert all(line.split()[1] == "draft" and "Release" in line for line in lines[1:])  # drafts shown as drafts
     as_json = json.loads(patchctl("release", "list", "--product", product, "--json"))
     assert [r["id"] for r in as_json["items"]] == [line.split()[0] for line in lines[1:]]
     assert as_json["next"] is None
@@ -50,6 +50,19 @@ def test_release_list_prints_a_table_of_every_page_and_json(
     two = json.loads(patchctl("release", "list", "--product", product, "--limit", "2", "--json"))
     assert len(two["items"]) == 2 and two["next"]
     assert patchctl("release", "list", "--product", product, "--status", "published") == "no releases\n"
+    # AND drafts are filtered as drafts; "available" means not held back
+    assert {
+        r["id"]
+        for r in json.loads(patchctl("release", "list", "--product", product, "--status", "draft", "--json"))["items"]
+    } == {r["id"] for r in made}
+    assert patchctl("release", "list", "--product", product, "--status", "available") == "no releases\n"
+    edited = patchctl("release", "edit", made[0]["id"], "--no-draft")
+    assert edited.split(":")[0] == f"{made[0]['id']} available"
+    assert [
+        line.split()[0]
+        for line in patchctl("release", "list", "--product", product, "--status", "available").splitlines()[1:]
+    ] == [made[0]["id"]]
+    assert patchctl("release", "status", made[1]["id"]).split()[1] == "draft"
 
 
 def test_release_edit_changes_fields_reschedules_and_unschedules(app_client: Client, patchctl: Any) -> None:
