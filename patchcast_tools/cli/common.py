@@ -148,7 +148,12 @@ class Api:
             # Without a way to renew, renew() says how to give patchctl one.
             resp = self._send(method, path, body, self.credentials.renew())
         if resp.status_code not in ok:
-            raise ApiError(_describe(resp), resp.status_code, _json_or_none(resp))
+            where = (
+                f" (from {self.base}: is the token for this stack? set PATCHCAST_TOKEN or --api)"
+                if resp.status_code == 401
+                else ""
+            )
+            raise ApiError(_describe(resp) + where, resp.status_code, _json_or_none(resp))
         return resp.json() if resp.content else {}
 
     def items(self, path: str) -> Iterator[Any]:
@@ -167,7 +172,10 @@ class Api:
         try:
             return self.http.request(method, self.base + path, json=body, headers=headers, timeout=30)
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach the Patchcast API at {self.base}: {exc.__class__.__name__}") from exc
+            raise CliError(
+                f"cannot reach the Patchcast API at {self.base} ({exc.__class__.__name__}): start the local stack with "
+                "`make run`, or point patchctl at a running API with --api URL or PATCHCAST_API"
+            ) from exc
 
 
 def _json_or_none(resp: requests.Response) -> Any:

@@ -97,7 +97,7 @@ def _products(body: dict[str, Any], known: set[str] | None) -> list[str]:
     products = v.string_list(body, "products", item=v.ident)
     unknown = sorted(set(products) - known) if known is not None else []
     if unknown:
-        raise BadRequest(f"Unknown product(s): {', '.join(unknown)}.", code="unknown_product")
+        raise v.unknown_products(unknown, known or set())
     return products
 
 

@@ -1,0 +1,99 @@
+"""``patchctl``'s errors say how to fix them: a typo named with a did-you-mean (never read as another option),
+a missing stack or a wrong one named with the URL used, an unknown product with the known ones."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import requests
+
+from chalicelib.domain.core import validation as v
+from chalicelib.domain.releases import body
+from patchcast_tools.cli import build_parser, common
+from patchcast_tools.cli.parser import EXAMPLES, _commands
+
+CREATE = ["release", "create", "--version", "1", "--kind", "patch", "--severity", "2", "--title", "x"]
+
+
+def _refusal(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(argv)
+    assert stopped.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        ([*CREATE, "--prodcut", "M3"], "unknown option --prodcut (did you mean --product?)"),
+        ([*CREATE, "--prod", "M3"], "unknown option --prod (did you mean --product?)"),  # never an abbreviation
+        (["release", "list", "--limt", "3"], "unknown option --limt (did you mean --limit?)"),
+        (["release", "list", "--status", "drafts"], "did you mean draft?"),
+        (["relase", "list"], "invalid choice: 'relase'"),
+        (["relase", "list"], "did you mean release?"),
+        (["release", "lst"], "did you mean list?"),
+    ],
+)
+def test_a_typo_is_named_with_what_was_meant(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert said in _refusal(argv, capsys)
+
+
+def test_a_missing_option_is_still_named_when_nothing_unknown_was_given(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "the following arguments are required: --product" in _refusal(CREATE, capsys)
+
+
+def test_every_command_has_a_description_and_an_example() -> None:
+    commands = [sub for sub, _ in _commands(build_parser()) if sub._subparsers is None]
+    assert len(commands) >= 20
+    for sub in commands:
+        assert sub.description, sub.prog
+        assert sub.epilog and sub.epilog.startswith("Example:\n  patchctl "), sub.prog
+        assert sub.prog in EXAMPLES, f"{sub.prog} has no example of its own"
+    assert all(isinstance(sub, argparse.ArgumentParser) for sub in commands)
+
+
+def test_an_unreachable_api_names_the_url_and_how_to_start_or_point_at_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise requests.ConnectionError("refused")
+
+    api = common.Api("http://127.0.0.1:9", "release-engineer", credentials=_Fixed())
+    monkeypatch.setattr(api.http, "request", refuse)
+    with pytest.raises(common.CliError) as failed:
+        api.call("GET", "/releases")
+    assert "http://127.0.0.1:9" in str(failed.value) and "make run" in str(failed.value)
+    assert "--api" in str(failed.value)
+
+
+def test_a_401_names_the_api_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = requests.Response()
+    answer.status_code, answer._content = 401, b'{"error": "unauthorized", "message": "Token signature is invalid."}'
+    api = common.Api("https://api.other.example", "release-engineer", credentials=_Fixed())
+    monkeypatch.setattr(api.http, "request", lambda *_, **__: answer)
+    with pytest.raises(common.ApiError) as failed:
+        api.call("GET", "/releases")
+    assert "https://api.other.example" in str(failed.value) and "PATCHCAST_TOKEN" in str(failed.value)
+
+
+class _Fixed(common.Credentials):
+    def __init__(self) -> None:
+        pass
+
+    def token(self) -> str:
+        return "t"
+
+    def renew(self) -> str:
+        return "t"
+
+
+def test_an_unknown_product_lists_the_known_ones_and_the_case_that_was_meant() -> None:
+    with pytest.raises(v.BadRequest) as refused:
+        body.parse_product({"product": "m3"}, {"M3", "M4"})
+    assert refused.value.code == "unknown_product"
+    assert (
+        refused.value.message
+        == "Unknown product: m3. Product ids are case-sensitive: m3 is M3. Known products: M3, M4."
+    )
+    with pytest.raises(v.BadRequest) as none_yet:
+        body.parse_product({"product": "M9"}, set())
+    assert none_yet.value.message == "Unknown product: M9. Known products: none yet."
