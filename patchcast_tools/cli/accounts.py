@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from patchcast_tools.cli.common import Api, ApiError, CliError, add_common, emit
+from patchcast_tools.cli.common import Api, ApiError, CliError, add_common, emit, table
 
 REQUIRED = ("account_id", "name", "tier", "products", "support_start", "support_end")
 OPTIONAL = ("timezone", "business_hours", "csm_email", "oncall_email")
@@ -175,12 +175,11 @@ def cmd_accounts_export(args: argparse.Namespace) -> None:
 
 def cmd_accounts_list(args: argparse.Namespace) -> None:
     accounts = list(Api(args.api, "support-admin").items("/accounts"))
-    lines = [
-        f"{a['account_id']:<20} {a['tier']:<8} {a['support_start']}..{a['support_end']}  "
-        f"{' '.join(a['products']):<16} {a['name']}"
+    rows = [
+        [a["account_id"], a["tier"], f"{a['support_start']}..{a['support_end']}", " ".join(a["products"]), a["name"]]
         for a in accounts
     ]
-    emit(args, accounts, "\n".join(lines) if lines else "no contracts")
+    emit(args, accounts, table(("account", "tier", "support", "products", "name"), rows) if rows else "no contracts")
 
 
 def cmd_accounts_show(args: argparse.Namespace) -> None:

@@ -193,6 +193,16 @@ def _describe(resp: requests.Response) -> str:
         return f"HTTP {resp.status_code}: {resp.text[:200]}"
 
 
+WIDTH = 100  # what a table of patchctl's may take: a terminal's, a CI log's
+
+
+def table(head: tuple[str, ...], rows: list[list[str]]) -> str:
+    """Rows under a header, each column as wide as its widest cell, a line cut to ``WIDTH`` (``--json`` has all)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [list(head), *rows]]
+    return "\n".join(line if len(line) <= WIDTH else line[: WIDTH - 1] + "…" for line in lines)
+
+
 def emit(args: argparse.Namespace, value: Any, human: str) -> None:
     print(json.dumps(value, indent=2) if args.json else human)
 

@@ -40,7 +40,8 @@ def test_release_list_prints_a_table_of_every_page_and_json(
     # WHEN listing with pages smaller than the result (the command follows the cursor)
     printed = patchctl("release", "list", "--product", product)
     lines = printed.splitlines()
-    assert lines[0].split()[:5] == ["id", "status", "product", "kind", "version"]
+    assert lines[0].split() == ["id", "status", "sev", "product", "kind", "version", "due", "title"]
+    assert all(len(line) <= 100 for line in lines)
     assert {line.split()[0] for line in lines[1:]} == {r["id"] for r in made}
     assert all(line.split()[1] == "draft" and "Release" in line for line in lines[1:])  # drafts shown as drafts
     as_json = json.loads(patchctl("release", "list", "--product", product, "--json"))
@@ -84,6 +85,8 @@ def test_release_report_has_a_downloaders_column_and_times(patchctl: Any, app_cl
     release = _article(app_client, _product(app_client))
     out = patchctl("release", "report", release["id"])
     head = out.splitlines()[1].split()
+    assert [line.split()[0] for line in out.splitlines()[2:6]] == ["elite", "premium", "xtreme", "total"]
+    assert all(len(line) <= 100 for line in out.splitlines())
     assert head == [
         "tier",
         "notified",
@@ -103,5 +106,9 @@ def test_release_preview_prints_the_audience_per_tier_and_the_rate(patchctl: Any
     release = _article(app_client, _product(app_client), draft=True)
     out = patchctl("release", "preview", release["id"])
     assert out.splitlines()[1].split() == ["tier", "subscribers", "on-call", "csm", "emails", "done", "after", "s"]
-    assert "left out:" in out and "period_ended" in out and "SES rate" in out
+    assert [line.split()[0] for line in out.splitlines()[2:6]] == ["elite", "premium", "xtreme", "total"]
+    assert "left out (why, per tier):" in out and "period_ended" in out and "SES rate" in out
+    why = out.split("left out (why, per tier):\n")[1].splitlines()[0].split()
+    assert why == ["why", "elite", "premium", "xtreme", "total"]
+    assert all(len(line) <= 100 for line in out.splitlines())
     assert json.loads(patchctl("release", "preview", release["id"], "--json"))["totals"]["emails"] == 0

@@ -97,3 +97,24 @@ def test_an_unknown_product_lists_the_known_ones_and_the_case_that_was_meant() -
     with pytest.raises(v.BadRequest) as none_yet:
         body.parse_product({"product": "M9"}, set())
     assert none_yet.value.message == "Unknown product: M9. Known products: none yet."
+
+
+def test_a_table_has_its_header_and_fits_100_columns() -> None:
+    rows = [["acme", "elite", "x" * 150], ["globex", "premium", "short"]]
+    lines = common.table(("account", "tier", "name"), rows).splitlines()
+    assert lines[0].split() == ["account", "tier", "name"]
+    assert [len(line) for line in lines] == [len(lines[0]), 100, len(lines[2])] and lines[1].endswith("…")
+    assert lines[2] == "globex   premium  short"
+
+
+def test_accounts_list_prints_a_header(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from patchcast_tools.cli import accounts
+
+    contract = {"account_id": "acme", "tier": "elite", "support_start": "2026-01-01", "support_end": "2027-01-01",
+                "products": ["M3", "M4"], "name": "Acme"}  # fmt: skip
+    monkeypatch.setattr(accounts, "Api", lambda *_: type("A", (), {"items": lambda self, path: iter([contract])})())
+    accounts.cmd_accounts_list(argparse.Namespace(api="http://x", json=False))
+    assert capsys.readouterr().out.splitlines() == [
+        "account  tier   support                 products  name",
+        "acme     elite  2026-01-01..2027-01-01  M3 M4     Acme",
+    ]
