@@ -146,11 +146,14 @@ def upsert_product(table: Table, who: Identity, product_id: str, body: dict[str,
 
 def put_account(
     table: Table, queues: Queues, who: Identity, account_id: str, body: dict[str, Any]
-) -> tuple[Account, bool]:
-    """A support admin's contract, parsed and written (``upsert``): the account, and whether it changed."""
+) -> tuple[Account, bool, bool]:
+    """A support admin's contract, parsed and written (``upsert``): the account, whether it changed, and whether
+    it is new (read first, for the import's words: a race with another writer can only
+    make a new contract read as an update)."""
     who.require_group(SUPPORT_ADMINS)
     account = parse_account(account_id, body, known_products=known_products(table))
-    return account, upsert(table, queues, who, account)
+    created = table.get_account(account_id, consistent=True) is None
+    return account, upsert(table, queues, who, account), created
 
 
 def upsert(table: Table, queues: Queues, who: Identity, account: Account) -> bool:
