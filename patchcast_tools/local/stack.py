@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -135,7 +135,9 @@ class LocalStack:
             **({"AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}"} if self.dynamodb_port else {}),
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "Patchcast",
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            # INFO: the handlers' logs reach api.log and runner.log, as the banner says (tests and the bench
+            # set WARNING in their own environment: logging costs CPU they measure)
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
             **self.extra_env,
         }
 
@@ -261,7 +263,7 @@ Patchcast is running on the embedded local AWS.
   portal        {api}/portal   (sign in as a demo user, or any account and address)
   outbox        {outbox}          and {outbox_dir}/*.eml
   logs          {logs}/  (api.log, runner.log: requests, EMF metrics, handler logs; aws.log)
-
+{settings}
 Demo data: products M3 and XA; accounts acme (elite), globex (premium), initech (xtreme),
 each with one confirmed subscriber. Demo users of the portal's sign-in page:
 {users}
@@ -272,6 +274,21 @@ Then open {outbox} for the notices, one per entitled subscriber.
 
 Ctrl-C stops everything.
 """
+
+
+def settings_lines(environ: Mapping[str, str] = os.environ) -> str:
+    """Every setting of the environment that changes what the stack does (beyond the ports and the state folder,
+    which the lines to paste show): a person must not be surprised by a PATCHCAST_DOWNLOAD_LINK_DAYS=0 left set."""
+    shown = sorted(
+        f"{k}={v}"
+        for k, v in environ.items()
+        if k.startswith(("PATCHCAST_", "POWERTOOLS_")) and k not in (*DEFAULT_PORTS, "PATCHCAST_STATE_DIR")
+    )
+    if not shown:
+        return "  settings      all defaults\n"
+    return "".join(
+        f"  {'settings' if i == 0 else '':<13} {line}   (from your environment)\n" for i, line in enumerate(shown)
+    )
 
 
 def demo_users() -> str:
@@ -345,6 +362,7 @@ def main() -> None:
     # ignored, and Python then installs no KeyboardInterrupt of its own, so Ctrl-C (or a test's SIGINT) did nothing.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    settings = settings_lines()  # what the person set, before the stack adds its own world to the environment
     with quiet_terminal(stack.state_dir / "logs") as terminal:
         try:
             stack.start(seed=not args.no_seed)
@@ -356,6 +374,7 @@ def main() -> None:
                     outbox_dir=stack.outbox_dir,
                     logs=stack.state_dir / "logs",
                     paste=paste_lines(stack),
+                    settings=settings,
                     users=users_lines(),
                 ),
                 file=terminal,
