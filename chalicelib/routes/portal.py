@@ -81,12 +81,13 @@ def home(*, who: Any, ctx: dict[str, Any]) -> Response:
     from datetime import UTC, date, datetime
 
     from chalicelib.domain.accounts import contracts as accounts
+    from chalicelib.domain.core import entitlements
     from chalicelib.domain.downloads import catalog as fixes
     from chalicelib.routes.web import pages
 
     table = wiring.get().table
     ent = accounts.entitlements_of(table, who)
-    days_left = (date.fromisoformat(ent["period"]["end"]) - datetime.now(UTC).date()).days
+    days_left = entitlements.days_left(date.fromisoformat(ent["period"]["end"]), datetime.now(UTC).date())
     newest = fixes.newest(table, who) if ent["active"] else []
     return pages.render("home.html", title=f"Welcome, {ent['name']}", ent=ent, tier=ent["features"],
                         days_left=days_left, newest=newest, **ctx)  # fmt: skip

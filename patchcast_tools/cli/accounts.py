@@ -228,6 +228,17 @@ def _review_text(review: dict[str, Any]) -> str:
         for r in review["releases"]
     ]
     lines += [f"  not downloaded: sev {w['severity']} {w['product']} {w['version']}" for w in review["not_downloaded"]]
+    for recall in review.get("recalls", []):
+        got = "downloaded" if recall.get("build_downloaded") else "not downloaded"
+        lines.append(
+            f"  recalled: {recall['version']} to {len(recall.get('recalled', []))} contact(s); the build was {got}"
+        )
+    contacts = review.get("contacts") or {}
+    lines.append(f"  contacts: {contacts.get('subscribed', 0)} subscribed")
+    lines += [f"  suppressed: {c['email']} ({c['role']})" for c in contacts.get("suppressed", [])]
+    lines += [
+        f"  bouncing: {c['email']} ({c['transient_bounces']} soft bounce(s))" for c in contacts.get("bouncing", [])
+    ]
     return "\n".join(lines)
 
 

@@ -118,3 +118,39 @@ def test_accounts_list_prints_a_header(monkeypatch: pytest.MonkeyPatch, capsys: 
         "account  tier   support                 products  name",
         "acme     elite  2026-01-01..2027-01-01  M3 M4     Acme",
     ]
+
+
+def test_the_review_text_lists_recalls_and_contacts_as_its_json_does() -> None:
+    from patchcast_tools.cli.accounts import _review_text
+
+    review = {
+        "account_id": "acme",
+        "period": {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
+        "totals": {"releases": 1, "notified": 2, "downloaders": 1},
+        "days_left": 389,
+        "releases": [],
+        "not_downloaded": [],
+        "recalls": [
+            {"id": "r1", "version": "1.0", "recalled": ["a@acme.example", "b@acme.example"], "build_downloaded": True}
+        ],
+        "contacts": {
+            "subscribed": 2,
+            "suppressed": [{"email": "old@acme.example", "role": "subscriber", "status": "suppressed"}],
+            "bouncing": [{"email": "full@acme.example", "transient_bounces": 3}],
+        },
+    }
+    lines = _review_text(review).splitlines()
+    assert lines[0].endswith("389 day(s) of support left")
+    assert "  recalled: 1.0 to 2 contact(s); the build was downloaded" in lines
+    assert "  contacts: 2 subscribed" in lines and "  suppressed: old@acme.example (subscriber)" in lines
+    assert "  bouncing: full@acme.example (3 soft bounce(s))" in lines
+
+
+def test_days_left_is_one_count_today_included() -> None:
+    from datetime import date
+
+    from chalicelib.domain.core.entitlements import days_left
+
+    assert days_left(date(2026, 12, 31), date(2026, 12, 31)) == 1
+    assert days_left(date(2026, 12, 31), date(2026, 12, 1)) == 31
+    assert days_left(date(2026, 12, 31), date(2027, 1, 1)) == 0

@@ -120,7 +120,7 @@ def build(
         "period": period.public(),
         "as_of": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "support_end": account.support_end.isoformat(),
-        "days_left": max((account.support_end - now.date()).days + 1, 0),  # support_end is the last day
+        "days_left": entitlements.days_left(account.support_end, now.date()),
         "releases": parts,
         "not_downloaded": [
             {
