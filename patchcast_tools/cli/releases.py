@@ -245,6 +245,7 @@ def preview_table(got: dict[str, Any]) -> str:
     lines.append(f"SES rate used: {rate} emails/s ({got['rate_source']})" if rate else "SES rate: unpaced (0)")
     if not got["complete"]:
         lines.append(f"partial: the first {got['pages']} pages of the audience only (time budget)")
+    lines.append(CSM_NOTE)
     return "\n".join(lines)
 
 
@@ -255,6 +256,10 @@ def cmd_release_preview(args: argparse.Namespace) -> None:
 
 REPORT_COLUMNS = ("notified", "failed", "skipped", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
                   "recalled")  # fmt: skip
+
+
+# Said wherever CSM copies are counted: right after publishing the report shows fewer than the preview promised.
+CSM_NOTE = "csm: an Elite CSM's copy goes out about 30 s after its account's last notice"
 
 
 def report_table(report: dict[str, Any]) -> str:
@@ -279,6 +284,7 @@ def report_table(report: dict[str, Any]) -> str:
     lines += grid(("time to notice (s)", "p50", "p95", "max"), times)
     first = report.get("time_to_first_download_s")
     lines.append(f"time to first download: {_seconds(first)} s" if first is not None else "no download yet")
+    lines.append(CSM_NOTE)
     return "\n".join(lines)
 
 

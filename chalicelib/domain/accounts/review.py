@@ -109,7 +109,9 @@ def build(
     subs = table.list_subscriptions(account.account_id)
     emails = {s.subscription_id: s.email for s in subs}
     parts = [_release_part(r, table.account_part(r.release_id, account.account_id), emails) for r in releases]
-    waiting = sorted((p for p in parts if not p["downloads"] and p["status"] != "yanked"),
+    # what nobody downloaded: releases with a file (an article has none to download), not withdrawn
+    waiting = sorted((p for r, p in zip(releases, parts, strict=True)
+                      if not r.article_url and not p["downloads"] and p["status"] != "yanked"),
                      key=lambda p: (p["severity"], p["published_at"] or ""))  # fmt: skip
     totals = {c: sum(p["counts"][c] for p in parts) for c in COUNTED}
     return {
