@@ -52,6 +52,7 @@ def _sign_in(client: Client, account: str, email: str, next_path: str = "/portal
     assert done.status_code == 302, done.body
     session = _cookie(done, "patchcast_session")
     assert "HttpOnly" in session and "SameSite=Lax" in session and "Secure" in session
+    assert "Max-Age=43200" in session  # twelve hours at most; the ID token inside is renewed on the server
     return session.split(";")[0].split("=", 1)[1], done.headers["Location"]
 
 
