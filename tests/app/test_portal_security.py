@@ -221,3 +221,47 @@ def test_an_unverified_email_claim_never_becomes_lifted_by(app_client: Client, t
     resp = app_client.http.delete(f"/suppressions/{address}", headers={"Authorization": f"Bearer {unverified}"})
     assert resp.status_code == 200, resp.body
     assert json.loads(resp.body)["lifted_by"] == claims["sub"]
+
+
+# -- what an attacker or an outage may do to a sign-in --------------------------------------------
+def test_a_forged_sign_in_cookie_is_refused_even_with_a_matching_state(app_client: Client) -> None:
+    """An attacker's own state and verifier, paired with a code they hold, in a cookie they made: the MAC fails."""
+    import base64
+    import hashlib
+
+    verifier = "attacker-chosen-verifier-" + "x" * 30
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    code = local_issuer.issue_code(account="acme", email="ops@acme.example", challenge=challenge)
+    genuine = session.pack_signin("s1", verifier, "/portal")
+    body = base64.urlsafe_b64encode(json.dumps({"s": "s1", "v": verifier, "n": "/portal", "x": 2**40}).encode())
+    forged = body.rstrip(b"=").decode() + "." + genuine.split(".")[1]
+    resp = _callback(app_client, code, "s1", f"patchcast_signin={forged}")
+    assert resp.status_code == 400 and "Set-Cookie" not in resp.headers
+
+
+def test_a_local_code_is_no_refresh_token_nor_a_refresh_token_a_code(app_client: Client) -> None:
+    from chalicelib.domain.core.errors import BadRequest
+
+    code = local_issuer.issue_code(account="acme", email="ops@acme.example", challenge="c")
+    with pytest.raises(BadRequest):
+        local_issuer.refresh(code)
+    refresh = local_issuer._pack({"a": "acme", "e": "ops@acme.example", "c": "c", "i": "x", "x": 2**40},
+                                 local_issuer.REFRESH)  # fmt: skip
+    with pytest.raises(BadRequest):
+        local_issuer.exchange(refresh, "anything")
+
+
+def test_the_provider_out_of_reach_is_a_503_and_keeps_the_session(
+    app_client: Client, wired: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.domain.core.errors import ServiceUnavailable
+    from chalicelib.routes.web import signin
+
+    def unreachable(_: str) -> str:
+        raise ServiceUnavailable("Sign-in is unavailable just now; please try again in a minute.")
+
+    sid = server_session.open_session(token("customer", "acme", "ops@acme.example", hours=-1), "some-refresh-token")
+    monkeypatch.setattr(signin, "refresh", unreachable)
+    resp = _get(app_client, "/portal", sid)
+    assert resp.status_code == 503, resp.status_code
+    assert wired.table.get_session(server_session._hash(sid)) is not None  # tried again on the next request

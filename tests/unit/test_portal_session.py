@@ -152,3 +152,38 @@ def test_in_aws_sign_out_goes_through_the_providers_logout_and_its_domain_is_in_
     }
     assert f"form-action 'self' {domain}" in csp
     assert start.startswith(f"{domain}/oauth2/authorize?") and "code_challenge_method=S256" in start
+
+
+@pytest.mark.parametrize(("status", "error"), [(400, "invalid_grant"), (None, "service_unavailable")])
+def test_the_token_endpoint_refusing_is_a_400_and_out_of_reach_a_503(status: int | None, error: str) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from chalicelib.adapters import wiring
+    from chalicelib.domain.core.errors import PatchcastError
+    from chalicelib.routes.web import signin
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_response(status or 500)
+            self.end_headers()
+            self.wfile.write(b'{"error":"invalid_grant"}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Refusing)
+    port = server.server_address[1]
+    if status is None:
+        server.server_close()  # nothing listens there any more
+    else:
+        threading.Thread(target=server.handle_request, daemon=True).start()
+    before = _with_provider(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(PatchcastError) as raised:
+            signin._token_endpoint({"grant_type": "refresh_token"}, "refused")
+    finally:
+        wiring.use(before)  # type: ignore[arg-type]
+        if status is not None:
+            server.server_close()
+    assert raised.value.code == error and raised.value.status == (400 if status else 503)

@@ -17,7 +17,8 @@ from chalicelib.adapters import wiring
 from chalicelib.domain.core.errors import PatchcastError
 
 Handler = Callable[..., Response]
-TITLES = {403: "Not available to you", 404: "Not found", 410: "No longer available", 429: "Please wait"}
+TITLES = {403: "Not available to you", 404: "Not found", 410: "No longer available", 429: "Please wait",
+          503: "Please try again shortly"}  # fmt: skip
 
 
 def refusal(err: PatchcastError, **ctx: Any) -> Response:
@@ -57,7 +58,10 @@ def page_guard(bp: Blueprint) -> Callable[..., Callable[[Handler], Handler]]:
                 from chalicelib.routes.web import server_session, session
 
                 request = bp.current_request
-                current = server_session.signed_in(request)
+                try:
+                    current = server_session.signed_in(request)
+                except PatchcastError as err:  # the provider out of reach: a page, and the session kept
+                    return refusal(err)
                 if current is None:
                     return _to_sign_in(bp, post=post)
                 who, session_id = current
