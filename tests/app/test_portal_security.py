@@ -265,3 +265,16 @@ def test_the_provider_out_of_reach_is_a_503_and_keeps_the_session(
     resp = _get(app_client, "/portal", sid)
     assert resp.status_code == 503, resp.status_code
     assert wired.table.get_session(server_session._hash(sid)) is not None  # tried again on the next request
+
+
+@pytest.mark.parametrize("severity", ["\u00b2", "\u0663", "\uff13"])  # superscript two, Arabic-Indic three, fullwidth 3
+def test_a_max_severity_of_unicode_digits_is_400_not_500(app_client: Client, provisioned: str, severity: str) -> None:
+    account, product = _customer(app_client)
+    customer = token("customer", account, "ops@customer.example")
+    address = f"{unique('uni')}@customer.example"
+    form = {"email": address, "products": product, "kinds": "patch", "max_severity": severity}
+    resp = _post(
+        app_client, "/portal/alerts", customer, {**form, "csrf": _csrf(_get(app_client, "/portal/alerts", customer))}
+    )
+    assert resp.status_code == 400 and "max_severity" in resp.body.decode(), resp.status_code
+    assert emails_to(provisioned, address) == []
