@@ -278,3 +278,27 @@ def test_a_max_severity_of_unicode_digits_is_400_not_500(app_client: Client, pro
     )
     assert resp.status_code == 400 and "max_severity" in resp.body.decode(), resp.status_code
     assert emails_to(provisioned, address) == []
+
+
+@pytest.mark.parametrize(("role", "account"), [("release-engineer", "acme"), ("support-admin", ""), ("customer", "")])
+def test_the_local_sign_in_signs_in_staff_and_unlinked_users_who_get_the_no_account_page(
+    app_client: Client, role: str, account: str
+) -> None:
+    start = app_client.http.get("/portal/signin")
+    pending = _cookie(start, "patchcast_signin").split(";")[0]
+    form = {"account": account, "email": "someone@vendor.example", "role": role}
+    issued = app_client.http.post(_path(start.headers["Location"]), headers=FORM, body=urlencode(form))
+    assert issued.status_code == 303, issued.body
+    q = parse_qs(urlsplit(issued.headers["Location"]).query)
+    done = _callback(app_client, q["code"][0], q["state"][0], pending)
+    assert done.status_code == 302 and _path(done.headers["Location"]) == "/portal"
+    sid = _cookie(done, "patchcast_session").split(";")[0].split("=", 1)[1]
+    page = _get(app_client, "/portal", sid)
+    assert page.status_code == 403 and "No customer account" in page.body.decode()
+
+
+def test_the_local_sign_in_refuses_a_role_it_does_not_know(app_client: Client) -> None:
+    start = app_client.http.get("/portal/signin")
+    form = {"account": "acme", "email": "someone@vendor.example", "role": "root"}
+    resp = app_client.http.post(_path(start.headers["Location"]), headers=FORM, body=urlencode(form))
+    assert resp.status_code == 400 and "Location" not in resp.headers

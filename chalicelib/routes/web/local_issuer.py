@@ -12,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -65,7 +66,7 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _pack(data: dict[str, object], label: bytes) -> str:
+def _pack(data: Mapping[str, object], label: bytes) -> str:
     body = _b64(json.dumps(data).encode())
     return f"{body}.{hmac.new(_code_key(label), body.encode(), hashlib.sha256).hexdigest()}"
 
@@ -80,8 +81,9 @@ def _unpack(value: str, label: bytes) -> dict[str, Any]:
     return data if int(data.get("x", 0)) >= time.time() else {}
 
 
-def issue_code(*, account: str, email: str, challenge: str) -> str:
-    data = {"i": uuid.uuid4().hex, "a": account, "e": email, "c": challenge, "x": int(time.time()) + CODE_SECONDS}
+def issue_code(*, account: str | None, email: str, challenge: str, role: str = "customer") -> str:
+    data = {"i": uuid.uuid4().hex, "a": account, "e": email, "r": role, "c": challenge,
+            "x": int(time.time()) + CODE_SECONDS}  # fmt: skip
     return _pack(data, CODE)
 
 
@@ -99,8 +101,8 @@ def exchange(code: str, verifier: str) -> tuple[str, str]:
         raise _refused()
     if not wiring.get().table.use_code(str(data["i"]), expires_at=int(data["x"])):
         raise _refused()
-    refresh = _pack({"a": data["a"], "e": data["e"], "x": int(time.time()) + REFRESH_SECONDS}, REFRESH)
-    return _id_token(str(data["a"]), str(data["e"])), refresh
+    who = {"a": data["a"], "e": data["e"], "r": data.get("r", "customer")}
+    return _id_token(who), _pack({**who, "x": int(time.time()) + REFRESH_SECONDS}, REFRESH)
 
 
 def refresh(refresh_token: str) -> str:
@@ -108,14 +110,15 @@ def refresh(refresh_token: str) -> str:
     data = _unpack(refresh_token, REFRESH)
     if not data:
         raise BadRequest("The session can no longer be refreshed; please sign in again.", code="invalid_grant")
-    return _id_token(str(data["a"]), str(data["e"]))
+    return _id_token(data)
 
 
-def _id_token(account: str, email: str) -> str:
+def _id_token(who: dict[str, Any]) -> str:
+    """The ID token of the user a code or refresh token names: ``a`` account (or None), ``e`` email, ``r`` role."""
     s = wiring.get().settings
     claims = id_token_claims(
-        issuer=s.jwt_issuer, audience=s.jwt_audience, role="customer", account=account, email=email,
-        seconds=token_seconds(),
+        issuer=s.jwt_issuer, audience=s.jwt_audience, role=str(who.get("r") or "customer"), account=who["a"],
+        email=str(who["e"]), seconds=token_seconds(),
     )  # fmt: skip
     return sign(_private_key(s.jwks_url), claims)
 
