@@ -63,6 +63,20 @@ def _wait(url: str, what: str, timeout: float, proc: subprocess.Popen[bytes] | N
     raise StackError(f"{what} did not answer at {url} within {timeout:.0f} s")
 
 
+def provider_env(env: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:
+    """A stack that signs in through an OpenID provider instead of its own sign-in page (the browser suite's
+    stand-in for Cognito, tests/e2e/browser/test_portal_provider.py): ``PATCHCAST_COGNITO_DOMAIN`` names it,
+    and the issuer and JWKS the API checks tokens against are then the provider's, from the environment."""
+    domain = env.get("PATCHCAST_COGNITO_DOMAIN", "")
+    if not domain:
+        return {}
+    return {
+        "PATCHCAST_COGNITO_DOMAIN": domain,
+        "PATCHCAST_JWT_ISSUER": env.get("PATCHCAST_JWT_ISSUER") or domain,
+        "PATCHCAST_JWKS_URL": env.get("PATCHCAST_JWKS_URL") or f"{domain}/.well-known/jwks.json",
+    }
+
+
 class LocalStack:
     def __init__(
         self,
@@ -129,6 +143,7 @@ class LocalStack:
             "PATCHCAST_JWT_ISSUER": issuer.ISSUER,
             "PATCHCAST_JWT_AUDIENCE": issuer.AUDIENCE,
             "PATCHCAST_JWKS_URL": jwks.resolve().as_uri(),
+            **provider_env(),
             "PATCHCAST_STATE_DIR": str(self.state_dir),
             "PATCHCAST_API": self.api_url,
             "PATCHCAST_LOCAL_USERS": demo_users(),  # what the local sign-in page offers
