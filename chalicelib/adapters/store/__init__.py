@@ -62,6 +62,8 @@ one account's part of a release        PK=RELEASE#<id>, SK begins_with DELIVERY#
                                        DOWNLOADER#<account># (the review; markers hold first click and count)
 a review or warning sent once          PK=ACCOUNT#<id>, SK=ONCE#<review or warning key> (lease, addresses
                                        sent, done_at)
+an account's next review / warning     PK=ACCOUNT#<id>, SK=DUE#<review|warning>; GSI1: GSI1PK=DUE#<kind>,
+                                       GSI1SK=<due, UTC>#<id> (Query up to now: what is due; store/due.py)
 =====================================  ==============================================================
 """
 
@@ -77,6 +79,7 @@ from chalicelib.adapters.store.confirmations import ConfirmationsMixin
 from chalicelib.adapters.store.deliveries import DeliveriesMixin
 from chalicelib.adapters.store.digests import DigestsMixin
 from chalicelib.adapters.store.downloads import DownloadsMixin
+from chalicelib.adapters.store.due import DueMixin
 from chalicelib.adapters.store.fanout_claims import FanoutClaimsMixin
 from chalicelib.adapters.store.release_index import ReleaseIndexMixin
 from chalicelib.adapters.store.releases import ReleasesMixin
@@ -105,5 +108,6 @@ class Table(
     ConfirmationsMixin,
     DigestsMixin,
     AnnouncementsMixin,
+    DueMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""
