@@ -313,3 +313,20 @@ def test_a_failed_or_throttled_review_gives_its_claim_back_and_is_sent_again(
         wired.table.set_due(due.REVIEW, world.accounts[0].account_id, datetime.now(UTC))
         _schedule(app_client, runner)
     assert _csm_got(wired, csm, before) == 1
+
+
+def test_a_full_page_of_due_reviews_plans_the_next_page_in_an_invocation_of_its_own(
+    app_client: Client, wired: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two Elite accounts due, and planning a page of one; SES's quota as the local AWS reports it (paced)
+    csms = []
+    for _ in range(2):
+        world = load_world(wired.table, per_tier=1, csm_email=f"{unique('csm')}@vendor.example")
+        due.schedule(wired.table, world.accounts[0], datetime.now(UTC))
+        csms.append(str(world.accounts[0].csm_email))
+    monkeypatch.setattr(scheduled, "PAGE", 1)
+    before = len(sent_messages(wired.settings.names.stage))
+    # WHEN the schedule runs once
+    _schedule(app_client, runner)
+    # THEN both CSMs got their review: the page after the first was planned by on_scheduled
+    assert [_csm_got(wired, csm, before) for csm in csms] == [1, 1]

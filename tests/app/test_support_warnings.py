@@ -302,3 +302,19 @@ def test_the_warning_follows_the_accounts_zone_not_the_utc_date(wired: Any, unpa
     assert scheduled.run(deps, batch, now=evening + timedelta(hours=12)) == {"sent": 1}
     got = _warnings(before, warned)
     assert [len(v) for v in got.values()] == [1, 1] and "in 30 days" in got[warned[0]][0]["Subject"]
+
+
+def test_a_schedule_fired_twice_plans_each_due_account_once(wired: Any) -> None:
+    # GIVEN a due account; WHEN the schedule fires twice at once (EventBridge: at least once)
+    account, _ = _account(wired, 30, active=1)
+    queued: list[dict[str, Any]] = []
+
+    class Captured:
+        def send_scheduled(self, bodies: list[dict[str, Any]], *, delay: int = 0) -> None:
+            queued.extend(bodies)
+
+    at = datetime.now(UTC) + timedelta(hours=8)
+    for _ in range(2):
+        scheduled.plan(wired.table, Captured(), due.WARNING, at)  # type: ignore[arg-type]
+    # THEN it was planned once: the first plan leased it out of the due part of the index
+    assert [a for body in queued for a in body["accounts"]].count(account.account_id) == 1

@@ -57,7 +57,7 @@ announcements, newest first            GSI2: GSI2PK=ANNOUNCEMENTS, GSI2SK=<creat
 a product's announcements              GSI1: GSI1PK=ANNOUNCED#<product>, GSI1SK=<planned_for>#<id>
 one tier's audience of a product       GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK begins_with <rank>#
 contracts by support end date          GSI2: GSI2PK=SUPPORTEND, GSI2SK=<support_end>#<id> (on the contract
-                                       item; the warnings' daily Query of the ends due)
+                                       item; for operators: the warnings read the due index below)
 one account's part of a release        PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#<account># and
                                        DOWNLOADER#<account># (the review; markers hold first click and count)
 a review or warning sent once          PK=ACCOUNT#<id>, SK=ONCE#<review or warning key> (lease, addresses
