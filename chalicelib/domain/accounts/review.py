@@ -116,6 +116,7 @@ def build(
         "name": account.name,
         "tier": account.tier,
         "csm_email": account.csm_email,
+        "timezone": account.timezone,
         "period": period.public(),
         "as_of": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "support_end": account.support_end.isoformat(),
