@@ -172,3 +172,30 @@ def test_a_missed_warning_is_still_due_while_it_may_be_caught_up_and_then_the_ne
     assert periods.warning_due(end, "UTC", two_days_late + timedelta(days=1)) == datetime(2026, 6, 23, 7, tzinfo=UTC)
     assert periods.warning_due(end, "UTC", datetime(2026, 7, 2, 12, tzinfo=UTC)) == datetime(2026, 6, 30, 7, tzinfo=UTC)
     assert periods.warning_due(end, "UTC", datetime(2026, 7, 3, 12, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"schedule": "digest", "accounts": ["a"]},
+        {"accounts": ["a"]},
+        {"schedule": "review", "accounts": "a"},
+        {"schedule": "review", "accounts": [""]},
+        {"schedule": "review", "accounts": [f"a{i}" for i in range(11)]},
+        {"schedule": "warning", "accounts": ["a"], "plan": True},
+        {"schedule": "warning", "plan": "yes"},
+    ],
+)
+def test_a_scheduled_batch_that_is_not_one_is_malformed_poison_for_the_dlq(body: dict[str, object]) -> None:
+    from chalicelib.domain.accounts.due import ScheduledBatch
+    from chalicelib.domain.core.messages import MalformedMessage
+
+    with pytest.raises(MalformedMessage):
+        ScheduledBatch.from_json(body)
+
+
+def test_a_scheduled_batch_reads_back_what_it_wrote() -> None:
+    from chalicelib.domain.accounts.due import ScheduledBatch
+
+    for batch in (ScheduledBatch("review", ("a", "b")), ScheduledBatch("warning", plan=True)):
+        assert ScheduledBatch.from_json(batch.to_json()) == batch
