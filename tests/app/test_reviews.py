@@ -330,3 +330,24 @@ def test_a_full_page_of_due_reviews_plans_the_next_page_in_an_invocation_of_its_
     _schedule(app_client, runner)
     # THEN both CSMs got their review: the page after the first was planned by on_scheduled
     assert [_csm_got(wired, csm, before) for csm in csms] == [1, 1]
+
+
+def test_the_scheduled_review_covers_the_month_just_ended_in_the_accounts_zone(wired: Any, unpaced: None) -> None:
+    # GIVEN an Elite account in Tokyo; WHEN its batch runs at 16:00 UTC on 31 March, 01:00 on 1 April there
+    world = load_world(wired.table, per_tier=1, csm_email=f"{unique('csm')}@vendor.example", timezone="Asia/Tokyo")
+    account = world.accounts[0]
+    before = len(sent_messages(wired.settings.names.stage))
+    now = datetime(2026, 3, 31, 16, tzinfo=UTC)
+    assert scheduled.run(_deps(wired), due.ScheduledBatch(due.REVIEW, (account.account_id,)), now=now) == {"sent": 1}
+    # THEN the CSM's review is of Tokyo's March (which began on 28 February, 15:00 UTC), not of UTC's February
+    mine = [m for m in sent_messages(wired.settings.names.stage)[before:] if str(account.csm_email) in m["to"]]
+    msg = email.message_from_string(mine[0]["raw"], policy=default)
+    assert msg["Subject"] == f"[Review] {account.account_id} 2026-03-01 to 2026-04-01"
+    assert "2026-02-28T15:00:00Z to 2026-03-31T15:00:00Z" in msg.get_body(("plain",)).get_content()
+    # AND its next review is due at 06:00 in Tokyo on 1 May
+    following = datetime(2026, 4, 30, 21, tzinfo=UTC)
+    ids = [
+        [a for a, _ in wired.table.due_page(due.REVIEW, at, limit=999)]
+        for at in (following - timedelta(seconds=1), following)
+    ]
+    assert [account.account_id in i for i in ids] == [False, True]
