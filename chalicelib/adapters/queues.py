@@ -49,6 +49,10 @@ class Queues:
     def send_account_change(self, change: AccountChange) -> None:
         self.send(self.names.accounts_queue, change.to_json())
 
+    def send_scheduled(self, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None:
+        """Batches of due accounts' reviews or warnings (``chalicelib.domain.accounts.due.ScheduledBatch``)."""
+        self.send_many(self.names.scheduled_queue, bodies, delay=delay)
+
     def send_upload_ready(self, ready: UploadReady) -> None:
         self.send(self.names.uploads_queue, ready.to_json())
 

@@ -39,7 +39,7 @@ UNEXERCISED: dict[tuple[str, str], str] = {
 UNEXERCISED_RESOURCES: dict[tuple[str, str, str], str] = {
     (f, "ses:SendEmail", ":configuration-set/"): "in AWS every send names the configuration set; the local "
     "stage's AWS has none, so the sends there name none"
-    for f in ("api_handler", "on_deliver", "on_deliver_critical", "send_digests", "review_reports", "support_warnings")
+    for f in ("api_handler", "on_deliver", "on_deliver_critical", "send_digests", "on_scheduled")
 } | {
     (f, a, "-deliver-critical"): "re-drives a stuck severity-1 batch (the tests re-drive a normal one)"
     for f, a in (("reconcile_deliveries", "sqs:SendMessage"), ("reconcile_deliveries", "sqs:GetQueueUrl"))

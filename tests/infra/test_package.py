@@ -17,7 +17,7 @@ from infra import aws
 from infra.template import VISIBILITY_FACTOR
 
 STAGE = "prod"
-DELIVERY = ("on_deliver", "on_deliver_critical", "send_digests")  # every function that sends notices
+DELIVERY = ("on_deliver", "on_deliver_critical", "send_digests", "on_scheduled")  # every function that sends mail
 
 
 def _of_type(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
