@@ -136,7 +136,7 @@ def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> Non
     # transaction has left: SES accepting a digest and its marker's write are not atomic.
     from chalicelib.domain.core.models import Recipient
     from chalicelib.domain.core.records import SentDigest
-    from chalicelib.domain.digests import run as digest_run
+    from chalicelib.domain.digests.chunk import Chunk
 
     writes: list[int] = []
 
@@ -145,7 +145,7 @@ def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> Non
             writes.append(len(sent))
 
     release = _release(3)
-    chunk = digest_run._Chunk(Table(), "2026-12-02T07:00Z", {release.release_id: release})  # type: ignore[arg-type]
+    chunk = Chunk(Table(), "2026-12-02T07:00Z", {release.release_id: release})  # type: ignore[arg-type]
     for n in range(60):
         chunk.add(SentDigest(Recipient("a", f"s{n}", f"u{n}@a.example", "premium"), "skipped", (), None, "t"))
     chunk.flush()

@@ -30,7 +30,7 @@ from chalicelib.adapters.store.digested import digest_pk, marker_sk
 from chalicelib.adapters.store.items import delivery_item, release_of, subscription_of
 from chalicelib.adapters.store.reports import tally_update, transact
 from chalicelib.domain.core.models import DeliveryOutcome, Recipient, Release, Subscription, now_iso
-from chalicelib.domain.core.records import SentDigest
+from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
 from chalicelib.domain.core.states import DeliveryStatus, Notice
 
 
@@ -142,28 +142,25 @@ class DigestsMixin(TableBase):
         }
 
     def record_digests(self, bucket: str, sent: Sequence[SentDigest], tallies: dict[str, dict[str, int]]) -> None:
-        """Digests' markers and the counters they add, in one transaction (at most ``MAX_ACTIONS``: a marker a
-        digest, an update a release touched). Their notices' delivery records were written at queue time; the
-        marker settles them (``store/digested.py``)."""
-        actions: list[dict[str, Any]] = []
-        for d in sent:
-            marker = {
-                "PK": digest_pk(bucket),
-                "SK": marker_sk(d.recipient.account_id, d.recipient.subscription_id),
-                "type": "digest",
-                "status": d.status,
-                "message_id": d.message_id,
-                "at": d.at,
-                "releases": list(d.releases) or None,
-                "skipped": list(d.skipped) or None,
-            }
-            actions.append({"Put": {"TableName": self.name, "Item": dump(marker)}})
+        """Digests' markers and the counters they add, the markers in the last transaction (a marker a digest, an
+        update a release touched, at most ``MAX_ACTIONS`` each). Their notices' delivery records were written
+        at queue time; the marker settles them (``store/digested.py``). Counters beyond one transaction (a
+        digest of 100 releases or more) go first, each part with a guard item a retry finds (so it adds them
+        once); a kill before the markers' write leaves the digest unrecorded, as a kill after SES accepted it."""
         shard = sent[0].recipient.key if sent else bucket
-        actions += [
+        updates = [
             tally_update(self.name, r, "release", shard, t) for r, t in sorted(tallies.items()) if any(t.values())
         ]
-        if actions:
-            transact(self._db, actions)
+        markers = [{"Put": {"TableName": self.name, "Item": dump(_marker(bucket, d))}} for d in sent]
+        room = MAX_ACTIONS - len(markers)
+        early, last = updates[: max(0, len(updates) - room)], updates[max(0, len(updates) - room) :]
+        for part, start in enumerate(range(0, len(early), MAX_ACTIONS - 1)):
+            owner = marker_sk(sent[0].recipient.account_id, sent[0].recipient.subscription_id).removesuffix("SENT")
+            guard = {"PK": digest_pk(bucket), "SK": f"{owner}TALLY#{part}", "type": "digest_tally"}
+            put = {"TableName": self.name, "Item": dump(guard), "ConditionExpression": "attribute_not_exists(PK)"}
+            transact(self._db, [{"Put": put}, *early[start : start + MAX_ACTIONS - 1]])  # refused: added before
+        if markers or last:
+            transact(self._db, markers + last)
 
     def digest_cursor(self) -> str | None:
         got = self._db.get_item(TableName=self.name, Key=key("DIGESTS", "CURSOR"), ConsistentRead=True).get("Item")
@@ -171,6 +168,19 @@ class DigestsMixin(TableBase):
 
     def set_digest_cursor(self, bucket: str) -> None:
         self._db.put_item(TableName=self.name, Item=dump({"PK": "DIGESTS", "SK": "CURSOR", "bucket": bucket}))
+
+
+def _marker(bucket: str, d: SentDigest) -> dict[str, Any]:
+    return {
+        "PK": digest_pk(bucket),
+        "SK": marker_sk(d.recipient.account_id, d.recipient.subscription_id),
+        "type": "digest",
+        "status": d.status,
+        "message_id": d.message_id,
+        "at": d.at,
+        "releases": list(d.releases) or None,
+        "skipped": list(d.skipped) or None,
+    }
 
 
 def _owner(item: dict[str, Any]) -> str:

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.core.models import Recipient, Release, Subscription, now_iso
-from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
+from chalicelib.domain.core.records import SentDigest
 from chalicelib.domain.digests import mail as digest_mail
 from chalicelib.domain.digests import windows as digests
+from chalicelib.domain.digests.chunk import Chunk
 from chalicelib.domain.mail.pacing import Pacer, QuotaCache, SendQuota
-from chalicelib.domain.reports import release_report as reports
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -129,7 +129,7 @@ def _page(deps: DigestDeps, bucket: str, items: list[dict[str, Any]]) -> int:
     deps.releases.update(found)
     late = [i for g in groups.values() for i in g if i.get("late")]
     already = deps.table.queued_before(late) if late else set()
-    chunk = _Chunk(deps.table, bucket, deps.releases)
+    chunk = Chunk(deps.table, bucket, deps.releases)
     try:
         for owner, group in groups.items():
             chunk.add(_send(deps, group, subs.get(owner), already))
@@ -196,50 +196,3 @@ def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | Non
         logger.warning("digest rejected", extra={"recipient": recipient.key, "error": str(exc)[:200]})
         return SentDigest(recipient, "failed", releases, None, now_iso(), tuple(skipped))
     return SentDigest(recipient, "sent", releases, message_id, now_iso(), tuple(skipped))
-
-
-# Digests per transaction, as delivery's RECORD_CHUNK: a crash between SES accepting them and their write
-# sends at most this many again (more per write would save ~0.02 requests per digest email).
-DIGESTS_PER_WRITE = 25
-
-
-class _Chunk:
-    """Sent digests waiting for their one transaction (a marker each, up to ``MAX_ACTIONS`` less the releases
-    they touch), with the counters they add per release."""
-
-    def __init__(self, table: Table, bucket: str, releases: dict[str, Release]) -> None:
-        self.table, self.bucket, self.releases = table, bucket, releases
-        self.digests: list[SentDigest] = []
-        self.tallies: dict[str, dict[str, int]] = {}
-        self.sent = 0
-
-    def _size(self, extra: SentDigest | None = None) -> int:
-        ds = self.digests + ([extra] if extra else [])
-        releases = {r for d in ds for r in (*d.releases, *d.skipped)}
-        return len(ds) + len(releases)  # a marker a digest, a counter update a release
-
-    def add(self, d: SentDigest) -> None:
-        if self.digests and (self._size(d) > MAX_ACTIONS or len(self.digests) >= DIGESTS_PER_WRITE):
-            self.flush()
-        self.digests.append(d)
-        self.sent += d.status == "sent"
-        tier = d.recipient.tier or "unknown"
-        for release_id in d.releases:
-            self._bump(release_id, f"{tier}#subscriber#{d.status}")
-        for release_id in d.skipped:
-            self._bump(release_id, f"{tier}#subscriber#skipped")
-        if d.status == "sent":  # time to notice: the digest's, from each release's publishing
-            accepted = datetime.fromisoformat(d.at.replace("Z", "+00:00")).timestamp()
-            for release_id in d.releases:
-                published = self.releases[release_id].published_at
-                for edge, n in reports.after_publishing(published, [accepted]).items():
-                    self._bump(release_id, f"{tier}#{reports.AFTER}#{edge}", n)
-
-    def _bump(self, release_id: str, name: str, n: int = 1) -> None:
-        counts = self.tallies.setdefault(release_id, {})
-        counts[name] = counts.get(name, 0) + n
-
-    def flush(self) -> None:
-        if self.digests:
-            self.table.record_digests(self.bucket, self.digests, self.tallies)
-        self.digests, self.tallies = [], {}
