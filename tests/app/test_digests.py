@@ -365,3 +365,51 @@ def test_a_late_item_whose_notice_an_earlier_window_sent_is_left_out(table: Tabl
     # WHEN the next window is sent THEN that notice is not sent again
     assert _run(table, mailer, following) == 0
     assert mailer.accepted[sub.email] == 1
+
+
+def test_a_throttle_stops_the_run_at_its_window_and_the_next_run_sends_the_rest_once(
+    table: Table, mailer: FaultyMailer
+) -> None:
+    from chalicelib.domain.core.errors import Throttled
+
+    # GIVEN three digests due in one window and one in the next day's
+    subs = _world(table, n=3, timezone="Europe/Lisbon")
+    _fan_out(table, _publish(table, subs[0].products[0]))
+    due = _due("Europe/Lisbon")
+    following = digests.due_after("daily", "Europe/Lisbon", due)
+    table.queue_digest_items(
+        [
+            {
+                "bucket": digests.bucket(following),
+                "due": following.isoformat(),
+                "late": False,
+                "frequency": "daily",
+                "window": "tomorrow",
+                "release_id": _publish(table, subs[0].products[0]).release_id,
+                "recipient": fanout_plan.Recipient(subs[0].account_id, "s0", subs[0].email, "premium"),
+            }
+        ]
+    )
+    # WHEN SES throttles the first send of a run that could reach both windows
+    mailer.fault = lambda n, to: Throttled("Maximum sending rate exceeded") if n == 1 else None
+    table.set_digest_cursor(digests.bucket(due))
+    deps = digest_run.DigestDeps(table=table, mailer=mailer, urls=link_maker(), link_days=30)
+    assert digest_run.run(deps, now=following + timedelta(minutes=10)) == 0
+    # THEN the run stopped there: no other send asked, the cursor still at the throttled window
+    assert mailer.calls == 1 and table.digest_cursor() == digests.bucket(due)
+    # AND the next run sends each digest of both windows once
+    mailer.fault = lambda n, to: None
+    deps = digest_run.DigestDeps(table=table, mailer=mailer, urls=link_maker(), link_days=30)
+    assert digest_run.run(deps, now=following + timedelta(minutes=10)) == 4
+    assert {s.email: mailer.accepted[s.email] for s in subs} == {subs[0].email: 2, subs[1].email: 1, subs[2].email: 1}
+
+
+def test_the_cursor_moves_past_windows_that_had_nothing_to_send(table: Table, mailer: FaultyMailer) -> None:
+    # GIVEN the cursor at a quiet night long ago (no notice was ever queued then)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    table.set_digest_cursor(digests.bucket(start))
+    # WHEN the runner runs three hours later
+    deps = digest_run.DigestDeps(table=table, mailer=mailer, urls=link_maker(), link_days=30)
+    assert digest_run.run(deps, now=start + timedelta(hours=3)) == 0
+    # THEN it saved the cursor past the empty windows: the next run does not read them again
+    assert table.digest_cursor() == digests.next_bucket(digests.ready_bucket(start + timedelta(hours=3)))
