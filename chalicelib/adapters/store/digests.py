@@ -27,9 +27,9 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, encode_cursor, is_error, key, load
 from chalicelib.adapters.store.digested import digest_pk, marker_sk
-from chalicelib.adapters.store.items import delivery_item, release_of, subscription_of
+from chalicelib.adapters.store.items import account_of, delivery_item, release_of, subscription_of
 from chalicelib.adapters.store.reports import tally_update, transact
-from chalicelib.domain.core.models import DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
 from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
 from chalicelib.domain.core.states import DeliveryStatus, Notice
 
@@ -113,12 +113,15 @@ class DigestsMixin(TableBase):
 
     def digest_context(
         self, subscriptions: Sequence[tuple[str, str]], releases: Sequence[str]
-    ) -> tuple[dict[str, Subscription], dict[str, Release]]:
-        """The subscriptions (consistent: an unsubscribe seconds ago holds) and releases of a page, one BatchGet."""
+    ) -> tuple[dict[str, Subscription], dict[str, Release], dict[str, Account]]:
+        """The subscriptions, releases and contracts of a page, consistent (an unsubscribe or a contract change
+        seconds ago holds), in one BatchGet."""
         keys = [(f"ACCOUNT#{a}", f"SUB#{s}") for a, s in subscriptions]
+        keys += [(f"ACCOUNT#{a}", "CONTRACT") for a in dict.fromkeys(a for a, _ in subscriptions)]
         keys += [(f"RELEASE#{r}", "RELEASE") for r in releases]
         subs: dict[str, Subscription] = {}
         found: dict[str, Release] = {}
+        accounts: dict[str, Account] = {}
         for item in self._batch_get(list(dict.fromkeys(keys)), consistent=True):
             if item.get("type") == "subscription":
                 sub = subscription_of(item)
@@ -126,7 +129,9 @@ class DigestsMixin(TableBase):
             elif item.get("type") == "release":
                 release = release_of(item)
                 found[release.release_id] = release
-        return subs, found
+            elif item.get("type") == "account":
+                accounts[str(item["account_id"])] = account_of(item)
+        return subs, found, accounts
 
     def queued_before(self, items: Sequence[dict[str, Any]]) -> set[str]:
         """Of late digest items, the releases (``<account>#<sub>#<release>``) also queued in their natural window,

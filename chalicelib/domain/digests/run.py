@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
-from chalicelib.domain.core.models import Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.core.records import SentDigest
+from chalicelib.domain.digests import choose
 from chalicelib.domain.digests import mail as digest_mail
 from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.digests.chunk import Chunk
@@ -47,6 +48,8 @@ class DigestDeps:
     quota: QuotaCache | None = None
     share: float = 1.0  # of the account's MaxSendRate (settings.send_share, from infra/package.py)
     releases: dict[str, Release] = field(default_factory=dict)  # as the last page read them
+    accounts: dict[str, Account] = field(default_factory=dict)  # the contracts, as the last page read them
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the run's time, for the support period
     margin_ms: float = STOP_MARGIN_MS
 
     @cached_property
@@ -66,6 +69,7 @@ def clock() -> datetime:
 def run(deps: DigestDeps, *, now: datetime | None = None) -> int:
     """Send every digest whose window has ended; answers how many were sent."""
     now = clock() if now is None else now
+    deps.now = now
     if deps.remaining_ms is not None:  # at most a quarter of a short timeout is kept in hand
         deps.margin_ms = min(STOP_MARGIN_MS, deps.remaining_ms() / 4)
     ready = digests.ready_bucket(now)
@@ -125,46 +129,26 @@ def _page(deps: DigestDeps, bucket: str, items: list[dict[str, Any]]) -> int:
         return 0
     # Releases re-read with every page (in the same BatchGet): one yanked during a run is left out from then on.
     wanted = sorted({i["release_id"] for g in groups.values() for i in g})
-    subs, found = deps.table.digest_context([tuple(k.split("#", 1)) for k in groups], wanted)  # type: ignore[misc]
+    owners = [tuple(k.split("#", 1)) for k in groups]
+    subs, found, accounts = deps.table.digest_context(owners, wanted)  # type: ignore[arg-type]
     deps.releases.update(found)
+    deps.accounts = accounts
     late = [i for g in groups.values() for i in g if i.get("late")]
     already = deps.table.queued_before(late) if late else set()
     chunk = Chunk(deps.table, bucket, deps.releases)
     try:
-        for owner, group in groups.items():
-            chunk.add(_send(deps, group, subs.get(owner), already))
+        for group in groups.values():
+            chunk.add(_send(deps, group, subs, already))
     finally:
         chunk.flush()  # what SES accepted is recorded, even when a send raised
     return chunk.sent
 
 
-def _recipient(item: dict[str, Any]) -> Recipient:
-    return Recipient(item["account_id"], item["subscription_id"], item["email"], item["tier"])
-
-
-def _choose(
-    deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | None, already: set[str]
-) -> tuple[list[Release], list[str]]:
-    """(the releases the digest lists, those left out because the subscription no longer wants them)."""
-    listed, skipped = [], []
-    for item in group:
-        release = deps.releases.get(item["release_id"])
-        if release is None or release.status != "published":
-            continue  # yanked (or gone) before the digest: left out
-        if f"{item['account_id']}#{item['subscription_id']}#{release.release_id}" in already:
-            continue  # a late item also queued in its natural window, whose digest (sent before) saw it
-        if sub is None or not sub.wants(
-            product=release.product, kind=release.kind, severity=release.severity, channel=release.channel
-        ):
-            skipped.append(release.release_id)
-        else:
-            listed.append(release)
-    return listed, skipped
-
-
-def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | None, already: set[str]) -> SentDigest:
-    recipient = _recipient(group[0])
-    listed, skipped = _choose(deps, group, sub, already)
+def _send(
+    deps: DigestDeps, group: list[dict[str, Any]], subs: dict[str, Subscription], already: set[str]
+) -> SentDigest:
+    recipient = choose.recipient(group[0])
+    listed, skipped = choose.listed(group, subs, already, releases=deps.releases, contracts=(deps.accounts, deps.now))
     if not listed:
         return SentDigest(recipient, "skipped", (), None, now_iso(), tuple(skipped))
     expires = download_expiry(deps.link_days)
