@@ -9,6 +9,7 @@ a digest sent (or given up)            PK=DIGEST#<bucket>, SK=<account>#<sub>#SE
 the runner's next bucket               PK=DIGESTS, SK=CURSOR
 a queued notice's delivery record      PK=RELEASE#<release>, SK=DELIVERY#release#<recipient>, status digest
                                        (written with its item; settled by the marker: store/digested.py)
+a window bucket with items (due index) PK=DIGESTS, SK=DUE#<bucket> (written with the items: store/digest_due.py)
 =====================================  ==============================================================
 
 Items are written in fan-out's BatchWriteItem (25 a request, at most a page's worth per invocation), each
@@ -25,7 +26,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.store._base import TableBase, dump, encode_cursor, is_error, key, load
+from chalicelib.adapters.store._base import dump, encode_cursor, is_error, key
+from chalicelib.adapters.store.digest_due import DigestDueMixin
 from chalicelib.adapters.store.digested import digest_pk, marker_sk
 from chalicelib.adapters.store.items import account_of, delivery_item, release_of, subscription_of
 from chalicelib.adapters.store.reports import tally_update, transact
@@ -34,7 +36,7 @@ from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
 from chalicelib.domain.core.states import DeliveryStatus, Notice
 
 
-class DigestsMixin(TableBase):
+class DigestsMixin(DigestDueMixin):
     def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None:
         """Fan-out's digest items (``digests.split``), each with its recipient's delivery record (``status:
         digest``) in the same BatchWriteItem; written again by a retried page, with the same keys. A late item
@@ -68,7 +70,7 @@ class DigestsMixin(TableBase):
             if i["late"] and not self._queue_late(record):
                 continue
             rows += [item, record] if not i["late"] else [item]
-        self._batch_write(rows)
+        self._batch_write(rows + self.due_rows({str(i["bucket"]) for i in items}))
 
     def _queue_late(self, record: dict[str, Any]) -> bool:
         # An UpdateItem (fan-out's policy has no PutItem) writing the whole record, unless it is another status's.
@@ -166,13 +168,6 @@ class DigestsMixin(TableBase):
             transact(self._db, [{"Put": put}, *early[start : start + MAX_ACTIONS - 1]])  # refused: added before
         if markers or last:
             transact(self._db, markers + last)
-
-    def digest_cursor(self) -> str | None:
-        got = self._db.get_item(TableName=self.name, Key=key("DIGESTS", "CURSOR"), ConsistentRead=True).get("Item")
-        return str(load(got)["bucket"]) if got else None
-
-    def set_digest_cursor(self, bucket: str) -> None:
-        self._db.put_item(TableName=self.name, Item=dump({"PK": "DIGESTS", "SK": "CURSOR", "bucket": bucket}))
 
 
 def _marker(bucket: str, d: SentDigest) -> dict[str, Any]:
