@@ -157,3 +157,18 @@ def test_the_reconciler_re_drives_a_digest_batch_whose_invocation_died_and_whose
     delivery_world.drain(runner, lambda: _once(mailer, subs), timeout=20)
     # THEN it re-drove the batch from its claim to the digest queue, and everyone has exactly one digest
     assert _once(mailer, subs)
+
+
+def test_a_batch_near_its_functions_timeout_stops_and_its_successor_sends_the_rest_at_once(
+    table: Table, mailer: FaultyMailer
+) -> None:
+    # GIVEN a batch of four whose invocation has 10 s left, then 1 s after its second digest
+    subs, batch, queues = _batch(table, "Asia/Almaty", 4)
+    left = iter([10_000, 10_000, 10_000, 1_000, 1_000])
+    deps = _deps(table, mailer, queues, remaining_ms=lambda: next(left))
+    # WHEN it runs THEN it stops before the third (a quarter of the 10 s kept in hand), the two recorded
+    assert digest_run.run(deps, batch) == {"sent": 2, "digests": 4, "stopped": 1}
+    [(retry, delay)] = queues.work
+    assert (retry.batch_id, delay) == (f"{batch.batch_id}.r1", 0)  # not throttled: at once
+    assert digest_run.run(_deps(table, mailer, queues), retry)["sent"] == 2
+    assert _once(mailer, subs)
