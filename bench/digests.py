@@ -124,7 +124,7 @@ def report(d: dict[str, Any]) -> str:
     return (
         f"digests: {d['digest_emails']} digest emails of {d['releases']} releases to {d['digest_subscribers']} of "
         f"{d['subscribers']} subscribers; runner {d['runner_seconds']} s, requests/digest email "
-        f"{d['requests_per_digest_email']} (target <= 1.2); exactly once: duplicates {d['duplicates']}, missing "
+        f"{d['requests_per_digest_email']} (target <= 1.3: a batch's claim, finish and range); exactly once: duplicates {d['duplicates']}, missing "
         f"{d['missing']}, others emailed {d['not_digested_emailed']} (target 0/0/0); fan-out of the releases "
         f"{d['fanout_requests']} requests in {d['fanout_seconds']} s"
     )
