@@ -34,22 +34,14 @@ mailer = delivery_world.mailer
 
 
 def _batch(table: Table, zone: str, n: int) -> tuple[list[Any], DigestWork, InlineQueues]:
-    """``n`` subscribers of a new account with a notice queued in ``zone``'s next window, and the digest batch a
-    page of that window plans for them."""
+    """``n`` subscribers of a new account with a notice queued in ``zone``'s next window, and a digest batch of
+    their range, as a page plans one (built here: other tests' subscriptions share the window, and with them
+    the page's cut)."""
     subs = _world(table, n=n, timezone=zone)
     _fan_out(table, _publish(table, subs[0].products[0]))
+    ours = [f"{s.account_id}#{s.subscription_id}" for s in subs]
     bucket = digests.bucket(_due(zone))
-    queues = InlineQueues()
-    forget_pages(table, bucket)
-    plan.plan_page(table, queues, DigestWork(bucket))
-    mine = [w for w, _ in queues.work if w.first and w.first.startswith(f"{subs[0].account_id}#")]
-    assert (
-        len(mine) == 1
-        and mine[0].first == f"{subs[0].account_id}#s0"
-        and mine[0].last == f"{subs[-1].account_id}#s{n - 1}"
-    )
-    queues.work.clear()
-    return subs, mine[0], queues
+    return subs, DigestWork(bucket, 0, batch_id=plan.batch_id(0, ours), first=ours[0], last=ours[-1]), InlineQueues()
 
 
 def _deps(table: Table, mail: Any, queues: InlineQueues, **extra: Any) -> digest_run.DigestDeps:

@@ -97,3 +97,32 @@ def test_a_due_window_is_planned_page_by_page_into_ranges_that_cover_each_unsent
     inside = {b.batch_id: [o for o in unsent if str(b.first) <= o <= str(b.last)] for b in batches}
     assert sorted(o for found in inside.values() for o in found) == sorted(unsent)
     assert len(batches) >= 3 and all(1 <= len(found) <= 2 for found in inside.values())
+
+
+def test_a_page_planned_again_after_some_digests_went_out_plans_the_same_batches(
+    table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.domain.core.records import SentDigest
+
+    # GIVEN six subscribers with a notice in one window, batches of three
+    monkeypatch.setattr(plan, "DIGESTS_PER_BATCH", 3)
+    subs = _world(table, n=6)
+    people = [Recipient(s.account_id, s.subscription_id, s.email, "premium") for s in subs]
+    bucket = digests.bucket(datetime(2021, 5, 3, 9, 30, tzinfo=UTC))
+    table.queue_digest_items([_item(bucket, p, "rel-y") for p in people])
+
+    def planned() -> list[tuple[str | None, str | None, str | None]]:
+        forget_pages(table, bucket)
+        queues = InlineQueues()
+        plan.plan_page(table, queues, DigestWork(bucket))
+        return [(w.batch_id, w.first, w.last) for w, _ in queues.work if w.batch_id]
+
+    first = planned()
+    assert len(first) == 2
+    # WHEN the first subscriber's digest went out (its marker), then the whole second batch's, and the page is
+    # planned again (a retried page message)
+    sent = [SentDigest(p, "sent", ("rel-y",), "m", "2021-05-03T09:45:00Z") for p in people]
+    table.record_digests(bucket, sent[:1], {})
+    assert planned() == first  # the same ranges and ids: their claims drop the copies
+    table.record_digests(bucket, sent[3:], {})
+    assert planned() == first[:1]  # a range with nobody left is not planned

@@ -59,8 +59,8 @@ def schedule(table: PlanStore, queues: Queues, now: datetime) -> int:
     return len(due)
 
 
-def owners(items: list[dict[str, Any]]) -> list[str]:
-    """The page's subscriptions (``<account>#<sub>``) with queued items and no marker, in key order."""
+def owners(items: list[dict[str, Any]]) -> dict[str, bool]:
+    """The page's subscriptions (``<account>#<sub>``) with queued items, in key order: not sent yet (no marker)?"""
     found: dict[str, bool] = {}
     for i in items:
         owner = "#".join(str(i["SK"]).split("#")[:2])
@@ -68,7 +68,7 @@ def owners(items: list[dict[str, Any]]) -> list[str]:
             found[owner] = False
         elif i.get("type") == "digest_item":
             found.setdefault(owner, True)
-    return [o for o, todo in found.items() if todo]
+    return found
 
 
 def batch_id(page: int, owners: list[str]) -> str:
@@ -85,9 +85,16 @@ def plan_page(table: PlanStore, queues: Queues, work: DigestWork) -> int:
     if claim != ClaimStatus.CLAIMED:
         return 0
     items, cursor = table.digest_page(work.bucket, cursor=work.cursor, limit=PAGE_ITEMS)
-    todo = owners(items)
-    cut = [todo[i : i + DIGESTS_PER_BATCH] for i in range(0, len(todo), DIGESTS_PER_BATCH)]
-    batches = [DigestWork(work.bucket, work.page, batch_id=batch_id(work.page, c), first=c[0], last=c[-1]) for c in cut]
+    found = owners(items)
+    every, todo = list(found), [o for o, unsent in found.items() if unsent]
+    # Cut by position among every subscription of the page, sent or not: a page planned again after some were
+    # sent cuts the same ranges (the same ids, whose claims drop the copies); a range with none left is not sent.
+    cut = [every[i : i + DIGESTS_PER_BATCH] for i in range(0, len(every), DIGESTS_PER_BATCH)]
+    batches = [
+        DigestWork(work.bucket, work.page, batch_id=batch_id(work.page, c), first=c[0], last=c[-1])
+        for c in cut
+        if any(found[o] for o in c)
+    ]
     if batches:
         queues.send_digest_work(batches)
     if cursor:
