@@ -150,3 +150,25 @@ def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> Non
         chunk.add(SentDigest(Recipient("a", f"s{n}", f"u{n}@a.example", "premium"), "skipped", (), None, "t"))
     chunk.flush()
     assert writes == [25, 25, 10]
+
+
+def test_a_digest_work_message_round_trips_and_a_malformed_one_is_refused() -> None:
+    import pytest
+
+    from chalicelib.domain.core.messages import MalformedMessage
+    from chalicelib.domain.digests.messages import DigestWork
+
+    page = DigestWork("2026-12-08T07:00Z")
+    batch = DigestWork("2026-12-08T07:00Z", 2, batch_id="2-ab", first="a#s1", last="a#s9")
+    for work in (page, page.following("c1"), batch, batch.retry(), batch.retry().retry()):
+        assert DigestWork.from_json(work.to_json()) == work
+    assert batch.retry().retry().batch_id == "2-ab.r1.r2" and batch.retry().retry().attempt == 2
+    for bad in (
+        {"bucket": "yesterday"},
+        {"bucket": "2026-12-08T07:00Z", "batch_id": "b"},  # a batch without its range
+        {"bucket": "2026-12-08T07:00Z", "batch_id": "b", "first": "z#s", "last": "a#s"},
+        {"bucket": "2026-12-08T07:00Z", "page": -1},
+        "[]",
+    ):
+        with pytest.raises(MalformedMessage):
+            DigestWork.from_json(bad)  # type: ignore[arg-type]

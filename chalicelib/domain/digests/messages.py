@@ -57,4 +57,6 @@ class DigestWork:
             _str(obj, "last", what, optional=batch_id is None),
             _int(obj, "attempt", what),
         )
+        if work.first is not None and work.last is not None and work.first > work.last:
+            raise MalformedMessage(f"{what}: field 'first' must not sort after 'last'")
         return work
