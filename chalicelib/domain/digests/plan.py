@@ -72,8 +72,9 @@ def owners(items: list[dict[str, Any]]) -> dict[str, bool]:
 
 
 def batch_id(page: int, owners: list[str]) -> str:
-    """Page and a digest of the range: a page planned again plans the same ids (their claims drop the copies)."""
-    return f"{page}-" + hashlib.blake2b(f"{owners[0]}|{owners[-1]}".encode(), digest_size=6).hexdigest()
+    """Page and a digest of who is in the range: a page planned again plans the same ids (their claims drop the
+    copies); a range whose members changed gets another id."""
+    return f"{page}-" + hashlib.blake2b("|".join(owners).encode(), digest_size=6).hexdigest()
 
 
 def plan_page(table: PlanStore, queues: Queues, work: DigestWork) -> int:
