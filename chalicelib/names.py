@@ -62,6 +62,11 @@ class ResourceNames:
         return self._name("scheduled")
 
     @property
+    def digest_queue(self) -> str:
+        """Digests: the pages of a due window planned into batches, and those batches sent (docs/digests.md)."""
+        return self._name("digests")
+
+    @property
     def feedback_topic(self) -> str:
         return self._name("ses-feedback")
 

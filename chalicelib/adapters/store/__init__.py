@@ -50,6 +50,7 @@ a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#
 the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
                                        the successor release and contracts: ``recall_context``)
 digest items, markers, runner cursor    see chalicelib/adapters/store/digests.py (PK=DIGEST#<window bucket>)
+digests due, schedule cursor, batches   see chalicelib/adapters/store/digest_due.py (PK=DIGESTS)
 announcement by id                     PK=RELEASE#<an-id>, SK=ANNOUNCEMENT (its page claims, batch claims
                                        and delivery records beside it, as a release's: store/announcements.py)
 product + version announced once       PK=ANNOUNCEKEY#<product>#<version>, SK=ANNOUNCEKEY (deleted on cancel)

@@ -1,5 +1,6 @@
 """The reconciler of stuck delivery batches (a schedule): re-drives batches claimed but never finished, their
-message kept in the claim, at most ``MAX_REDRIVES`` times before a human looks at them.
+message kept in the claim (a digest batch's to the digest queue), at most ``MAX_REDRIVES`` times before a human
+looks at them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
 from chalicelib.domain.core.records import StuckBatch
 from chalicelib.domain.delivery.batch import LEASE_SECONDS
+from chalicelib.domain.digests.messages import DigestWork
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -36,6 +38,10 @@ def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None) -
             logger.error("batch stuck beyond re-drives: look at it by hand", extra=_ids(stuck))
             continue
         try:
+            if stuck.queue == queues.names.digest_queue:  # a digest batch: its markers keep the copy from resending
+                queues.send_digest_work([DigestWork.from_json(stuck.body)])
+                redriven += 1
+                continue
             batch = DeliveryBatch.from_json(stuck.body)
         except MalformedMessage as exc:
             logger.error(
