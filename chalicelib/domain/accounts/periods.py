@@ -15,6 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from chalicelib.domain.core.errors import BadRequest
 
 MAX_RANGE = timedelta(days=366)  # a review of at most a year (a leap year's included)
+# Where a requested review may lie: reading it looks a year back and a second ahead of the range, which near
+# years 1 and 9999 is past what a datetime holds (OverflowError, a 500): outside these it is a 400.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 WARNING_DAYS = (30, 7, 0)  # days before support_end that a warning goes out (0: on the day)
 # A warning whose day the schedule missed (it did not run, or failed all day) still goes out this many days
 # late, but never once the next threshold is due: each account gets one warning per threshold at most.
@@ -79,10 +83,10 @@ def _bound(value: str, field: str, *, end: bool) -> datetime:
     """A date (the whole day: its start, or for ``to`` the next midnight) or an RFC 3339 timestamp."""
     from chalicelib.domain.core.timestamps import parse_date, parse_timestamp
 
-    if len(value) == 10:
-        day = parse_date(value, field)
-        return _midnight(day + timedelta(days=1)) if end else _midnight(day)
-    return parse_timestamp(value, field).astimezone(UTC)
+    at = _midnight(parse_date(value, field)) if len(value) == 10 else parse_timestamp(value, field).astimezone(UTC)
+    if not EARLIEST <= at < LATEST:
+        raise BadRequest(f"Query parameter '{field}' must lie from 1970-01-01 to 9998-12-31.", code="invalid_field")
+    return at + timedelta(days=1) if end and len(value) == 10 else at
 
 
 def requested(params: dict[str, str], *, spec: str, now: datetime) -> Period:

@@ -26,10 +26,11 @@ from chalicelib.domain.core.entitlements import KINDS, TIERS, policy
 from chalicelib.domain.core.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Recipient, Release, now_iso
+from chalicelib.domain.core.queries import number
 from chalicelib.domain.core.records import Announcement
 from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.releases.body import _number, parse_product, parse_version
+from chalicelib.domain.releases.body import parse_product, parse_version
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -162,7 +163,7 @@ def list_for(table: Table, who: Identity, params: dict[str, str]) -> dict[str, A
     contract's products when their tier has the advance notice; any other customer: 403."""
     v.reject_unknown(params, ("cursor", "limit"))
     if RELEASE_ENGINEERS in who.groups:
-        limit = int(v.integer({"limit": _number(params.get("limit", str(LIST_LIMIT)))}, "limit", low=1, high=100) or 1)
+        limit = int(v.integer({"limit": number(params.get("limit", str(LIST_LIMIT)))}, "limit", low=1, high=100) or 1)
         items, cursor = table.list_announcements(limit=limit, cursor=params.get("cursor") or None)
         return {"items": [a.public() for a in items], "next": cursor}
     account_id = who.require_customer()

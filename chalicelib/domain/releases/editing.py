@@ -14,8 +14,9 @@ from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS
 from chalicelib.domain.core.errors import AlreadyExists, Conflict, NotFound
 from chalicelib.domain.core.models import Product, Release, now_iso
+from chalicelib.domain.core.queries import number
 from chalicelib.domain.core.states import ReleaseStatus
-from chalicelib.domain.releases.body import _iso, _number, parse_edit, parse_new
+from chalicelib.domain.releases.body import _iso, parse_edit, parse_new
 from chalicelib.domain.releases.publishing import PublishStore, after_available
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
@@ -82,7 +83,7 @@ def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) ->
     for name, options in (("status", STATUSES), ("kind", KINDS)):
         if params.get(name):
             where[name] = v.choice(params, name, options)
-    limit = int(v.integer({"limit": _number(params.get("limit", "50"))}, "limit", low=1, high=100) or 50)
+    limit = int(v.integer({"limit": number(params.get("limit", "50"))}, "limit", low=1, high=100) or 50)
     items, cursor = table.list_releases(where, limit=limit, cursor=params.get("cursor") or None)
     return {"items": [r.public() for r in items], "next": cursor}
 
