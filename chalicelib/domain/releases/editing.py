@@ -77,7 +77,8 @@ def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) ->
     """``GET /releases``: newest first, filtered, a page at a time (``{"items", "next"}``)."""
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(params, LIST_FILTERS)
-    where = {f: _iso(timestamps.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if params.get(f)}
+    # a time filter given empty ("published_to=") is refused as any other value that is not a time
+    where = {f: _iso(timestamps.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if f in params}
     if params.get("product"):
         where["product"] = v.ident(params["product"], "product")
     for name, options in (("status", STATUSES), ("kind", KINDS)):
