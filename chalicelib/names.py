@@ -18,6 +18,9 @@ REJECTED_PREFIX = "rejected/"
 @dataclass(frozen=True)
 class ResourceNames:
     stage: str
+    # The packages bucket's name where the stage's template gave it one of its own (AWS: bucket names are
+    # global, so it carries the account and Region; ``PATCHCAST_BUCKET``); empty: the stage's own name.
+    bucket_name: str = ""
 
     def _name(self, suffix: str) -> str:
         return f"patchcast-{self.stage}-{suffix}"
@@ -28,7 +31,7 @@ class ResourceNames:
 
     @property
     def bucket(self) -> str:
-        return self._name("packages")
+        return self.bucket_name or self._name("packages")
 
     @property
     def uploads_queue(self) -> str:
@@ -81,4 +84,4 @@ class ResourceNames:
 
 def current(env: Mapping[str, str] = os.environ) -> ResourceNames:
     """The one source of resource names: the decorators' at import time, and ``Settings.names`` at run time."""
-    return ResourceNames(stage=env.get("PATCHCAST_STAGE", "local"))
+    return ResourceNames(stage=env.get("PATCHCAST_STAGE", "local"), bucket_name=env.get("PATCHCAST_BUCKET", ""))

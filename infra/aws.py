@@ -12,6 +12,7 @@ import copy
 import json
 from typing import Any
 
+from chalicelib.names import ResourceNames
 from infra import encryption, observe, scan
 from infra.template import MAX_RECEIVES, portal_oauth, template
 
@@ -24,6 +25,7 @@ BOUNCE_RATE_ALARM = 0.04  # SES puts an account under review at 5 %
 COMPLAINT_RATE_ALARM = 0.0008  # ... and at 0.1 %
 COGNITO_ISSUER = "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"
 
+PUBLIC_URL_PATTERN = r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*[^\s?#/])?)?$"
 PARAMETERS: dict[str, dict[str, Any]] = {
     "SenderAddress": {
         "Type": "String",
@@ -40,6 +42,10 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "Type": "String",
         "Default": "",
         "Description": "Base URL of the API in emailed links, e.g. a custom domain (empty: the API Gateway URL)",
+        # The portal's callback is this + "/portal/callback": a trailing slash would register "...//portal/callback",
+        # which the app (it strips the slash) never sends, and nobody could sign in.
+        "AllowedPattern": PUBLIC_URL_PATTERN,
+        "ConstraintDescription": "https://host[:port][/path] without a trailing slash, or empty",
     },
     "JwtIssuer": {"Type": "String", "Default": "", "Description": "Another OIDC issuer (empty: the user pool)"},
     "JwtAudience": {"Type": "String", "Default": "", "Description": "Its audience (with JwtIssuer)"},
@@ -107,9 +113,15 @@ def _alarm(description: str, metric: dict[str, Any], threshold: float, *, statis
     }
 
 
+def bucket_name(stage: str) -> str:
+    """The packages bucket's name in AWS, where bucket names are global: the stage's, with the account id and
+    Region (a stage in a second account or Region gets its own; nobody else can hold it first)."""
+    return f"{ResourceNames(stage).bucket}-${{AWS::AccountId}}-${{AWS::Region}}"
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     """infra/template.py plus the AWS-only resources that do not depend on the app's functions."""
-    doc = template(stage)
+    doc = template(stage, bucket=bucket_name(stage))
     res = doc["Resources"]
     res["AlarmTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"patchcast-{stage}-alarms"}}
     res["AlarmEmailSubscription"] = {
@@ -172,6 +184,7 @@ def _environment(api_url: str) -> dict[str, Any]:
         "PATCHCAST_JWT_AUDIENCE": pool_or("JwtAudience", {"Ref": "UserPoolClient"}),
         "PATCHCAST_JWKS_URL": pool_or("JwksUrl", {"Fn::Sub": COGNITO_ISSUER + "/.well-known/jwks.json"}),
         "PATCHCAST_COGNITO_DOMAIN": {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"},
+        "PATCHCAST_BUCKET": {"Ref": "PackagesBucket"},  # chalicelib.names reads it: the name is the stack's
     }
 
 

@@ -24,6 +24,10 @@ region="${AWS_REGION:-${AWS_DEFAULT_REGION:-$region}}"
 export AWS_DEFAULT_REGION="$region"  # AWS CLI v1 does not read AWS_REGION
 account="$($AWS sts get-caller-identity --query Account --output text)"
 bucket="${ARTIFACT_BUCKET:-patchcast-artifacts-$account-$region}"
+
+# Before anything is uploaded: the concurrency the template reserves must fit the account's Lambda quota in the
+# Region (a new account's can be 10); infra/quota.py says what to ask Service Quotas for when it does not.
+"$(dirname "$AWS")/python" -m infra.quota "$template"
 stack="patchcast-$STAGE"
 
 # The code zip and the template (over CloudFormation's 51 KB inline limit) travel through this bucket.

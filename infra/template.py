@@ -43,9 +43,15 @@ def _logical(suffix: str) -> str:
     return "".join(part.capitalize() for part in suffix.split("-"))
 
 
+def _named(name: str) -> Any:
+    """A name as CloudFormation takes it: a ``Fn::Sub`` when it names pseudo parameters (``${AWS::AccountId}``)."""
+    return {"Fn::Sub": name} if "${" in name else name
+
+
 # Data resources are retained when the stack is deleted or would replace them: the data outlives the stack.
-def resources(stage: str) -> dict[str, Any]:
-    n = ResourceNames(stage)
+# ``bucket``: the packages bucket's name, which AWS makes global (``infra/aws.py`` gives the account and Region).
+def resources(stage: str, *, bucket: str | None = None) -> dict[str, Any]:
+    n = ResourceNames(stage, bucket_name=bucket or "")
     res: dict[str, Any] = {
         "Table": {
             "Type": "AWS::DynamoDB::Table",
@@ -78,7 +84,7 @@ def resources(stage: str) -> dict[str, Any]:
         "PackagesBucket": {
             "Type": "AWS::S3::Bucket",
             "Properties": {
-                "BucketName": n.bucket,
+                "BucketName": _named(n.bucket),
                 # A verified build is locked per version at verification (chalicelib/domain/releases/publishing.py, governance
                 # mode), not by a default rule: uploads awaiting verification and rejected ones stay removable.
                 # Object Lock needs versioning, and cannot be turned off again once on.
@@ -413,11 +419,11 @@ def _users(stage: str) -> dict[str, Any]:
     return res
 
 
-def template(stage: str) -> dict[str, Any]:
+def template(stage: str, *, bucket: str | None = None) -> dict[str, Any]:
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Patchcast ({stage}): stateful resources",
-        "Resources": resources(stage),
+        "Resources": resources(stage, bucket=bucket),
     }
 
 

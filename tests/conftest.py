@@ -44,9 +44,10 @@ os.environ.update(
 def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    from patchcast_tools.local import awsd, dynamodb_fidelity, strict_ses
+    from patchcast_tools.local import awsd, dynamodb_fidelity, strict_s3, strict_ses
 
     strict_ses.install()  # before it serves: the session's SES refuses what SES refuses
+    strict_s3.install()  # and its S3 is as S3 with a KMS bucket, and checks a part's Content-MD5
     dynamodb_fidelity.install()  # as the local AWS does: atomic transactions (see the module)
     awsd.lean_sqs()  # and its SQS without moto's per-message walk of the queue
     port = free_port()

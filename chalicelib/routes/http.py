@@ -16,7 +16,10 @@ from chalicelib.domain.core.errors import AlreadySubscribed, InvalidFields, Patc
 
 F = TypeVar("F", bound=Callable[..., Any])
 # The portal's stylesheet is the one style any page loads (``style-src 'self'``): no inline style, no script.
-PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'"
+# base-uri: default-src does not cover it, and an injected <base> would move every relative link and form.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",

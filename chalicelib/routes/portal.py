@@ -79,9 +79,10 @@ def _suppressed_why(table: Any, address: str) -> str:
 
 def _prefs(form: dict[str, list[str]], *, new: bool) -> dict[str, Any]:
     """A form's fields as the API's JSON body, so the same validation names the same fields."""
-    severity = (form.get("max_severity") or [""])[0]
+    from chalicelib.domain.core.queries import number
+
     body: dict[str, Any] = {"products": form.get("products", []), "kinds": form.get("kinds", []),
-                            "max_severity": int(severity) if severity.isascii() and severity.isdigit() and len(severity) < 3 else severity,
+                            "max_severity": number((form.get("max_severity") or [""])[0]),
                             "channels": form.get("channels") or ["ga"]}  # fmt: skip
     # per product the version lines run (none given: every line), per severity a digest (instant: absent)
     lines = {p: [v.strip() for v in (form.get(f"installed-{p}") or [""])[0].split(",") if v.strip()]

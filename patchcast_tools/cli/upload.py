@@ -4,6 +4,7 @@ small state file (``<state dir>/uploads/<release>.json``) holding the parts S3 a
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -142,26 +143,36 @@ def _parts(f: BinaryIO, part_size: int) -> Iterator[tuple[int, bytes]]:
         number += 1
 
 
+# S3's ETag of a part is the MD5 of its bytes only without KMS: under SSE-KMS (a stage with ``KmsKeyArn``) or
+# SSE-C it is not, and S3 says which encryption it applied in this response header.
+_NOT_MD5_ETAG = ("aws:kms", "aws:kms:dsse")
+
+
 def _put_part(http: requests.Session, api: Api, release_id: str, number: int, data: bytes) -> str:
-    """PUT one part, retried with backoff; S3's ETag of a part is its MD5 (SSE-S3), checked against ours."""
-    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    """PUT one part, retried with backoff. S3 checks the bytes against the part's ``Content-MD5`` under any
+    encryption (400 ``BadDigest`` if altered on the way); the ETag is checked against the MD5 too where it is one."""
+    digest = hashlib.md5(data, usedforsecurity=False)
+    md5, content_md5 = digest.hexdigest(), base64.b64encode(digest.digest()).decode()
     problem = ""
     for attempt in range(PART_ATTEMPTS):
         if attempt:
             time.sleep(min(RETRY_BASE_SECONDS * 2**attempt, 8))
         url = api.call("POST", f"/releases/{release_id}/upload/parts", {"parts": [number]})["parts"][0]["url"]
         try:
-            resp = http.put(url, data=data, timeout=300)
+            resp = http.put(url, data=data, headers={"Content-MD5": content_md5}, timeout=300)
         except requests.RequestException as exc:
             problem = exc.__class__.__name__
             continue
         etag = resp.headers.get("ETag", "").strip('"')
         if resp.status_code == 200 and etag:
-            if len(etag) == 32 and etag != md5:
+            sse = resp.headers.get("x-amz-server-side-encryption", "")
+            if len(etag) == 32 and etag != md5 and sse not in _NOT_MD5_ETAG:
                 problem = "the part arrived altered (ETag is not its MD5)"
                 continue
             return etag
-        problem = f"HTTP {resp.status_code}"
+        problem = f"HTTP {resp.status_code}" + (
+            " (BadDigest: the part arrived altered)" if b"BadDigest" in resp.content else ""
+        )
     raise CliError(f"part {number} failed {PART_ATTEMPTS} times ({problem})")
 
 

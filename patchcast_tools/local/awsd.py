@@ -136,9 +136,10 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from patchcast_tools.local import dynamodb_fidelity, strict_ses
+    from patchcast_tools.local import dynamodb_fidelity, strict_s3, strict_ses
 
     strict_ses.install()  # the local SES refuses what SES refuses (before the server serves)
+    strict_s3.install()  # S3's ETags under SSE-KMS, and its Content-MD5 check of a part
     realistic_ses_feedback()
     lean_server()
     dynamodb_fidelity.install()

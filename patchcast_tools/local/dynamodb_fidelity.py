@@ -32,7 +32,8 @@ third of the local DynamoDB's CPU in ``make bench`` went to building items), and
 round-tripping it through Python values. Here an item is checked against the same limit once, and a
 projection to top-level attributes picks them (the answers are the same, as the tests show).
 
-Installed in-process by the local AWS (``awsd``) and by the tests' moto server.
+Installed in-process by the local AWS (``awsd``) and by the tests' moto server, with ``dynamodb_keys`` (start
+keys refused as DynamoDB refuses them).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ import functools
 import inspect
 import threading
 from typing import Any, NamedTuple
+
+from patchcast_tools.local import dynamodb_keys
 
 _LOCK = threading.RLock()
 _IN_TRANSACTION = threading.local()
@@ -145,6 +148,7 @@ def install() -> None:
         single = getattr(DynamoDBBackend, name)
         setattr(DynamoDBBackend, name, _locked(single))
     _installed = True
+    dynamodb_keys.install()
 
 
 def _locked(fn: Any) -> Any:

@@ -485,3 +485,36 @@ def test_a_partition_read_while_a_write_lands_in_it_is_not_kept(
     assert "s21/0" in _scanned_order(client, name)
     for limit in (1, 5, 13):
         assert _index_pages(client, name, limit) == _scanned_order(client, name)
+
+
+@pytest.mark.parametrize(
+    ("start", "says"),
+    [
+        ({"PK": {"S": "a"}, "SK": {"S": ""}}, "empty string"),
+        ({"PK": {"S": "a"}, "SK": {"S": "x" * 3000}}, "1024 bytes"),
+        ({"PK": {"S": "a" * 3000}, "SK": {"S": "01"}}, "2048 bytes"),
+        ({"PK": {"S": "a"}, "SK": {"S": "00"}, "GPK": {"S": "even"}, "GSK": {"S": ""}}, "empty string"),
+    ],
+    ids=["empty sort key", "3,000-character sort key", "3,000-character partition key", "empty index sort key"],
+)
+def test_a_query_whose_start_key_dynamodb_refuses_is_a_validation_exception_here_too(
+    indexed: Any, start: dict[str, Any], says: str
+) -> None:
+    # GIVEN a start key with an empty or oversized key value (moto paged on from it; DynamoDB refuses it)
+    client, name = indexed
+    index = {
+        "IndexName": "GSI",
+        "KeyConditionExpression": "GPK = :p",
+        "ExpressionAttributeValues": {":p": {"S": "even"}},
+    }
+    table = {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}
+    # WHEN a Query of the table or of the index starts from it
+    with pytest.raises(ClientError) as refused:
+        client.query(TableName=name, ExclusiveStartKey=start, Limit=2, **(index if "GPK" in start else table))
+    # THEN DynamoDB's answer: ValidationException
+    assert refused.value.response["Error"]["Code"] == "ValidationException" and says in str(refused.value), (
+        refused.value
+    )
+    # AND a start key DynamoDB takes still pages on
+    got = client.query(TableName=name, ExclusiveStartKey={"PK": {"S": "a"}, "SK": {"S": "01"}}, Limit=2, **table)
+    assert [i["SK"]["S"] for i in got["Items"]] == ["02", "03"]

@@ -366,6 +366,31 @@ def test_customers_list_what_their_tier_and_contract_let_them_see(app_client: Cl
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "code"),
+    [
+        (date(2020, 1, 1), date.today() - timedelta(days=1), "support_period_ended"),
+        (date.today() + timedelta(days=1), date(2040, 1, 1), "support_period_not_started"),
+    ],
+)
+def test_an_elite_account_outside_its_support_period_lists_no_announcements(
+    app_client: Client, wired: Any, start: date, end: date, code: str
+) -> None:
+    # GIVEN an announcement of an Elite account's product, and that account's support period not running
+    world = _world(wired.table)
+    _announce(app_client, world)
+    lapsed = dataclasses.replace(world.accounts["elite"], support_start=start, support_end=end)
+    wired.table.put_account(lapsed)
+    # WHEN one of its contacts lists the announcements
+    resp = app_client.http.get("/announcements", headers=auth("customer", lapsed.account_id, world.wanted[0]))
+    # THEN 403 naming the support period, as a download or a notice would be refused: the tier alone is not enough
+    body = json.loads(resp.body)
+    assert resp.status_code == 403 and body["error"] == code and lapsed.account_id in body["message"], resp.body
+    # AND a token naming an account without a contract is refused too
+    stranger = app_client.http.get("/announcements", headers=auth("customer", f"none-{lapsed.account_id}"))
+    assert stranger.status_code == 403 and json.loads(stranger.body)["error"] == "not_entitled"
+
+
+@pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"product": "NOPE"}, "product"),

@@ -145,3 +145,27 @@ def test_concurrent_requests_cannot_take_an_account_past_50_an_hour(
     # THEN exactly four went out
     assert outcomes.count("sent") == 4 and set(outcomes) == {"sent", "too_many_confirmations"}, outcomes
     assert sum(_confirmations(provisioned, a) for a in addresses) == 4
+
+
+def test_plus_tags_and_gmail_dots_count_as_the_mailbox_they_reach_and_the_address_is_kept_as_given(
+    app_client: Client, provisioned: str, table: Any, later: Any
+) -> None:
+    # GIVEN a confirmation sent to a Gmail address
+    account, (product,) = _customer(app_client)
+    name = unique("victim").replace("-", "")
+    assert _subscribe(app_client, account, f"{name}@gmail.com", product).status_code == 202
+    before = _account_items(table, account)
+    # WHEN the same inbox is subscribed again at once, behind a +tag, dots and Gmail's other domain
+    for alias in (f"{name}+1@gmail.com", f"{name[0]}.{name[1:]}@gmail.com", f"{name[:2]}.{name[2:]}+x@googlemail.com"):
+        resp = _subscribe(app_client, account, alias, product)
+        # THEN each is 429 by the address gap, and nothing is written for it
+        _refused(resp, 590, 600)
+    assert _account_items(table, account) == before
+    assert _confirmations(provisioned, f"{name}+1@gmail.com") == 0
+    # AND once the 10 minutes are over a tagged address is sent to, and stored, as given
+    later(601)
+    resp = _subscribe(app_client, account, f"{name}+Patches@gmail.com", product)
+    assert resp.status_code == 202, resp.body
+    mine = json.loads(app_client.http.get("/subscriptions", headers=auth("customer", account)).body)["subscriptions"]
+    assert f"{name}+Patches@gmail.com" in [s["email"] for s in mine]
+    assert _confirmations(provisioned, f"{name}+Patches@gmail.com") == 1

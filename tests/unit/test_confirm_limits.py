@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.subscriptions.limits import History, Window, after_account, after_address, wait, without
+import pytest
+
+from chalicelib.domain.subscriptions.limits import (
+    History,
+    Window,
+    after_account,
+    after_address,
+    mailbox,
+    wait,
+    without,
+)
 
 NOW = 1_000_000
 
@@ -41,3 +51,19 @@ def test_only_what_the_limits_still_read_is_kept() -> None:
     assert len(after_account(Window(tuple(range(NOW - 3_000, NOW - 2_900))), NOW)) == 50
     assert after_account(Window((NOW - 3_601,)), NOW) == (NOW,)
     assert without((1, 2, 2, 3), 2) == (1, 2, 3) and without((1,), 9) == (1,)
+
+
+@pytest.mark.parametrize(
+    ("given", "counted"),
+    [
+        ("Victim@Customer.Example", "victim@customer.example"),
+        ("victim+1@customer.example", "victim@customer.example"),
+        ("victim+a+b@customer.example", "victim@customer.example"),
+        ("v.ictim@customer.example", "v.ictim@customer.example"),  # dots name another mailbox on most hosts
+        ("v.ictim@gmail.com", "victim@gmail.com"),
+        ("V.ICTIM+news@GoogleMail.com", "victim@gmail.com"),
+        ("+tag@customer.example", "+tag@customer.example"),  # nothing before the tag: the whole local part
+    ],
+)
+def test_the_limits_count_by_the_mailbox_a_message_reaches(given: str, counted: str) -> None:
+    assert mailbox(given) == counted

@@ -38,8 +38,23 @@ def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode() if last_key else None
 
 
+# A key attribute's value as DynamoDB takes it (else ValidationException): a string, not empty, a partition key
+# at most 2,048 bytes, a sort key at most 1,024. Every cursor is a start key of these attributes.
+_KEY_BYTES = {"PK": 2048, "GSI1PK": 2048, "GSI2PK": 2048, "SK": 1024, "GSI1SK": 1024, "GSI2SK": 1024}
+
+
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    return json.loads(base64.urlsafe_b64decode(cursor.encode())) if cursor else None
+    """A cursor back to the start key it encodes; ValueError if it is not a key DynamoDB would take."""
+    if not cursor:
+        return None
+    start = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    if not isinstance(start, dict) or not start:
+        raise ValueError("a cursor is a key")
+    for name, value in start.items():
+        text = value.get("S") if isinstance(value, dict) and set(value) == {"S"} else None
+        if name not in _KEY_BYTES or not isinstance(text, str) or not 0 < len(text.encode()) <= _KEY_BYTES[name]:
+            raise ValueError(f"{name} is not a key attribute's value")
+    return start
 
 
 def is_error(exc: ClientError, *codes: str) -> bool:

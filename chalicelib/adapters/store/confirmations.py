@@ -10,7 +10,16 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key
 from chalicelib.domain.core.errors import CountersMoved
-from chalicelib.domain.subscriptions.limits import DAY_S, HOUR_S, History, Window, after_account, after_address, without
+from chalicelib.domain.subscriptions.limits import (
+    DAY_S,
+    HOUR_S,
+    History,
+    Window,
+    after_account,
+    after_address,
+    mailbox,
+    without,
+)
 from chalicelib.observability import logger
 
 _SK = "CONFIRMS"
@@ -18,7 +27,7 @@ _RETRIES = 3
 
 
 def _address_pk(address: str) -> str:
-    return f"CONFIRMS_TO#{address.lower()}"
+    return f"CONFIRMS_TO#{mailbox(address)}"  # counted by the inbox it reaches: victim+1@ is victim@'s
 
 
 def _account_pk(account_id: str) -> str:

@@ -18,6 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from chalicelib.domain.core.errors import BadRequest
 
 MAX_RANGE = timedelta(days=366)  # a review of at most a year (a leap year's included)
+# Where a requested review may lie: reading it looks a year back and a second ahead of the range, which near
+# years 1 and 9999 is past what a datetime holds (OverflowError, a 500): outside these it is a 400.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 WARNING_DAYS = (30, 7, 0)  # days before support_end that a warning goes out (0: on the day)
 # A warning whose day the schedule missed (it did not run, or failed all day) still goes out this many days
 # late, but never once the next threshold is due: each account gets one warning per threshold at most.
@@ -100,15 +104,18 @@ def _bound(value: str, field: str, *, end: bool, tz: str) -> datetime:
     from chalicelib.domain.core.timestamps import parse_date, parse_timestamp
 
     try:
-        if len(value) == 10:
-            day = parse_date(value, field)
-            return _midnight(day + timedelta(days=1), tz) if end else _midnight(day, tz)
-        return parse_timestamp(value, field).astimezone(UTC)
-    except BadRequest as exc:  # say both forms it takes, as patchctl's --help does
+        day = parse_date(value, field) if len(value) == 10 else None
+        at = parse_timestamp(value, field).astimezone(UTC) if day is None else None
+    except (BadRequest, OverflowError) as exc:  # say both forms it takes, as patchctl's --help does
         raise BadRequest(
             f"Query parameter '{field}' must be a date (YYYY-MM-DD) or an RFC 3339 timestamp, not {value[:40]!r}.",
-            code=exc.code,
+            code="invalid_field",
         ) from exc
+    if not EARLIEST <= (at or datetime(day.year, day.month, day.day, tzinfo=UTC)) < LATEST:  # type: ignore[union-attr]
+        raise BadRequest(f"Query parameter '{field}' must lie from 1970-01-01 to 9998-12-31.", code="invalid_field")
+    if day is None:
+        return at  # type: ignore[return-value]
+    return _midnight(day + timedelta(days=1), tz) if end else _midnight(day, tz)
 
 
 def requested(params: dict[str, str], *, spec: str, now: datetime, tz: str = "UTC") -> Period:

@@ -22,14 +22,15 @@ from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.announcements.ports import AnnouncedStore, ThreadingStore
 from chalicelib.domain.core import timestamps
 from chalicelib.domain.core import validation as v
-from chalicelib.domain.core.entitlements import KINDS, TIERS, policy
+from chalicelib.domain.core.entitlements import KINDS, TIERS, period_active, policy
 from chalicelib.domain.core.errors import AlreadyExists, BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Recipient, Release, now_iso
+from chalicelib.domain.core.queries import number
 from chalicelib.domain.core.records import Announcement
 from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.releases.body import _number, parse_product, parse_version
+from chalicelib.domain.releases.body import parse_product, parse_version
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
@@ -159,17 +160,18 @@ def queue_pending(table: Table, queues: Queues, a: Announcement) -> Announcement
 
 def list_for(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
     """Release engineers: every announcement, newest first, a page at a time. Customers: those of their
-    contract's products when their tier has the advance notice; any other customer: 403."""
+    contract's products when their tier has the advance notice and their support period runs; any other: 403."""
     v.reject_unknown(params, ("cursor", "limit"))
     if RELEASE_ENGINEERS in who.groups:
-        limit = int(v.integer({"limit": _number(params.get("limit", str(LIST_LIMIT)))}, "limit", low=1, high=100) or 1)
+        limit = int(v.integer({"limit": number(params.get("limit", str(LIST_LIMIT)))}, "limit", low=1, high=100) or 1)
         items, cursor = table.list_announcements(limit=limit, cursor=params.get("cursor") or None)
         return {"items": [a.public() for a in items], "next": cursor}
-    account_id = who.require_customer()
-    account = table.get_account(account_id)
+    account = table.get_account(who.require_customer())
     tier = policy(account.tier) if account else None
     if account is None or tier is None or not tier.advance_update_notice:
         raise Forbidden("Advance notices of upcoming releases are part of Xtreme Elite.", code="not_entitled")
+    if not (active := period_active(account.contract(), datetime.now(UTC))):  # the whole entitlement, not the tier
+        raise Forbidden(active.message, code=active.reason.value)
     return {"items": [a.public() for a in table.product_announcements(account.products)], "next": None}
 
 

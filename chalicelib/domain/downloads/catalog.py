@@ -18,6 +18,7 @@ from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS, decide, period_active
 from chalicelib.domain.core.errors import Action, BadRequest, Forbidden, Gone, NotFound
 from chalicelib.domain.core.models import Account, Release
+from chalicelib.domain.core.queries import number
 
 if TYPE_CHECKING:
     from chalicelib.adapters.blobs import Blobs
@@ -51,8 +52,7 @@ def _where(params: dict[str, str], account: Account) -> tuple[list[str], dict[st
     if params.get("kind"):
         where["kind"] = v.choice(params, "kind", KINDS)
     if params.get("severity"):
-        sev = params["severity"]
-        where["severity"] = v.integer({"severity": int(sev) if sev.isdigit() else sev}, "severity", low=1, high=4)
+        where["severity"] = v.integer({"severity": number(params["severity"])}, "severity", low=1, high=4)
     return products, where
 
 
@@ -104,15 +104,7 @@ def page(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
     if not active:
         raise Forbidden(active.message, code=active.reason.value, hint=_HINT)
     products, where = _where(params, account)
-    limit = int(
-        v.integer(
-            {"limit": int(params.get("limit") or 50) if (params.get("limit") or "50").isdigit() else params["limit"]},
-            "limit",
-            low=1,
-            high=100,
-        )
-        or 50
-    )
+    limit = int(v.integer({"limit": number(params.get("limit") or "50")}, "limit", low=1, high=100) or 50)
     index, inner = _cursor(params.get("cursor", ""), products)
     severity = where.pop("severity", None)
     items: list[dict[str, Any]] = []

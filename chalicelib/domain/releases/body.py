@@ -142,8 +142,3 @@ def parse_edit(body: dict[str, Any]) -> dict[str, Any]:
     if not body:
         raise BadRequest(f"Give at least one of {', '.join(EDIT_FIELDS)}.", code="missing_field")
     return {name: _EDITORS[name](body) for name in EDIT_FIELDS if name in body}
-
-
-def _number(value: str) -> int | str:
-    """A query string's number as the int ``validation.integer`` checks (anything else stays a string it refuses)."""
-    return int(value) if value.isdigit() and len(value) < 6 else value

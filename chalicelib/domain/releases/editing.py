@@ -14,8 +14,9 @@ from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS
 from chalicelib.domain.core.errors import AlreadyExists, Conflict, NotFound
 from chalicelib.domain.core.models import Product, Release, now_iso
+from chalicelib.domain.core.queries import number
 from chalicelib.domain.core.states import ReleaseStatus
-from chalicelib.domain.releases.body import _iso, _number, parse_edit, parse_new
+from chalicelib.domain.releases.body import _iso, parse_edit, parse_new
 from chalicelib.domain.releases.publishing import PublishStore, after_available
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
@@ -77,7 +78,8 @@ def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) ->
     """``GET /releases``: newest first, filtered, a page at a time (``{"items", "next"}``)."""
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(params, LIST_FILTERS)
-    where = {f: _iso(timestamps.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if params.get(f)}
+    # a time filter given empty ("published_to=") is refused as any other value that is not a time
+    where = {f: _iso(timestamps.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if f in params}
     if params.get("product"):
         where["product"] = v.ident(params["product"], "product")
     for name, options in (("status", (*STATUSES, DRAFT)), ("kind", KINDS)):
@@ -86,7 +88,7 @@ def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) ->
     if where.get("status") in (DRAFT, ReleaseStatus.AVAILABLE):  # available means not held back as a draft
         where["draft"] = "true" if where["status"] == DRAFT else "false"
         where["status"] = ReleaseStatus.AVAILABLE
-    limit = int(v.integer({"limit": _number(params.get("limit", "50"))}, "limit", low=1, high=100) or 50)
+    limit = int(v.integer({"limit": number(params.get("limit", "50"))}, "limit", low=1, high=100) or 50)
     items, cursor = table.list_releases(where, limit=limit, cursor=params.get("cursor") or None)
     return {"items": [r.public() for r in items], "next": cursor}
 

@@ -1,5 +1,5 @@
-"""How often a confirmation email may go out: to one address at most once per 10 minutes and 3 times in any
-24 hours, on behalf of one account at most 50 in any hour. Pure: the store keeps each key's recent send
+"""How often a confirmation email may go out: to one mailbox (``mailbox``) at most once per 10 minutes and 3 times
+in any 24 hours, on behalf of one account at most 50 in any hour. Pure: the store keeps each key's recent send
 times (``Window``) and writes them back only at the revision it read; this decides from them."""
 
 from __future__ import annotations
@@ -11,6 +11,21 @@ ADDRESS_PER_DAY = 3
 DAY_S = 86_400
 ACCOUNT_PER_HOUR = 50
 HOUR_S = 3_600
+
+
+# Hosts that deliver a local part with its dots dropped to the same mailbox (Gmail's two domains, one inbox).
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox(address: str) -> str:
+    """The mailbox a message to ``address`` reaches, as the per-address limits count it: lower-cased, a ``+tag``
+    dropped (sub-addressing, RFC 5233: ``victim+1@`` is ``victim@``'s inbox), and at ``DOTLESS_DOMAINS`` the
+    dots of the local part too (``v.ictim@gmail.com``). The address itself is stored and sent to as given."""
+    local, _, domain = address.lower().rpartition("@")
+    local = local.split("+", 1)[0] or local  # "+tag@" alone names no other mailbox: kept whole
+    if domain in DOTLESS_DOMAINS:
+        local, domain = local.replace(".", "") or local, DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
 
 
 @dataclass(frozen=True)
