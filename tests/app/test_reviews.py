@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 import email
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.policy import default
 from typing import Any
 
@@ -351,3 +351,30 @@ def test_the_scheduled_review_covers_the_month_just_ended_in_the_accounts_zone(w
         for at in (following - timedelta(seconds=1), following)
     ]
     assert [account.account_id in i for i in ids] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("start", "sent", "covered"),
+    [
+        (date(2026, 4, 2), 0, None),  # began after March: no review of a month before it
+        (date(2026, 3, 10), 1, "2026-03-10T00:00:00Z to 2026-04-01T00:00:00Z"),  # began in March: its own part only
+        (date(2026, 1, 1), 1, "2026-03-01T00:00:00Z to 2026-04-01T00:00:00Z"),  # under contract all March
+    ],
+)
+def test_a_new_contracts_first_review_covers_only_time_under_contract(
+    wired: Any, unpaced: None, start: date, sent: int, covered: str | None
+) -> None:
+    # GIVEN an Elite account whose contract began on `start`; WHEN the review of March runs on 1 April
+    csm = f"{unique('csm')}@vendor.example"
+    world = load_world(wired.table, per_tier=1, csm_email=csm)
+    account = dataclasses.replace(world.accounts[0], support_start=start)
+    wired.table.bulk_load([account], [])
+    before = len(sent_messages(wired.settings.names.stage))
+    now = datetime(2026, 4, 2, 7, tzinfo=UTC)
+    got = scheduled.run(_deps(wired), due.ScheduledBatch(due.REVIEW, (account.account_id,)), now=now)
+    # THEN a review only of the time under contract, and none for a month wholly before it
+    mine = [m for m in sent_messages(wired.settings.names.stage)[before:] if csm in m["to"]]
+    assert len(mine) == sent, got
+    if covered:
+        text = email.message_from_string(mine[0]["raw"], policy=default).get_body(("plain",)).get_content()
+        assert covered in text

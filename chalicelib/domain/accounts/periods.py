@@ -45,6 +45,15 @@ class Period:
         return {"from": stamp(self.start), "to": stamp(self.end)}
 
 
+def under_contract(period: Period, support_start: date, tz: str) -> Period | None:
+    """The part of ``period`` under a contract that began on ``support_start`` (midnight in zone ``tz``): a new
+    contract's first review covers only its own time, and a period wholly before it none."""
+    begun = _midnight(support_start, tz)
+    if period.end <= begun:
+        return None
+    return period if period.start >= begun else Period(begun, period.end)
+
+
 def stamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

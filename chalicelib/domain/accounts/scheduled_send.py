@@ -16,6 +16,7 @@ from chalicelib.domain.accounts.periods import (
     period_containing,
     period_just_ended,
     review_due,
+    under_contract,
 )
 
 if TYPE_CHECKING:
@@ -30,11 +31,18 @@ def send_review(deps: Deps, mailer: PacedMailer, account_id: str, now: datetime)
     if account is None or not review.entitled(account) or not account.csm_email:
         deps.table.clear_due(due.REVIEW, account_id)  # an upsert puts it back when it is due again
         return "not_due"
-    period = period_just_ended(deps.spec, now, account.timezone)
-    key = ("review", period.key)
-    if key not in deps.cache:  # once per batch: the accounts of a zone share the period
-        deps.cache[key] = deps.table.published_between(period.start, period.end)
-    outcome = review.send_one(deps.table, mailer, account, period, now, deps.cache[key])
+    ended = period_just_ended(deps.spec, now, account.timezone)
+    period = under_contract(ended, account.support_start, account.timezone)
+    if period is None:  # the contract began after the period: nothing of it to review, none to send
+        outcome = "not_due"
+    else:
+        key = ("review", ended.key)
+        if key not in deps.cache:  # once per batch: the accounts of a zone share the period
+            deps.cache[key] = deps.table.published_between(ended.start, ended.end)
+        published = [
+            r for r in deps.cache[key] if r.published_at and datetime.fromisoformat(r.published_at) >= period.start
+        ]
+        outcome = review.send_one(deps.table, mailer, account, period, now, published)
     if outcome != "busy":  # busy: another invocation holds the claim; the lease brings it back if that one fails
         current = period_containing(deps.spec, now, account.timezone)
         deps.table.set_due(due.REVIEW, account_id, review_due(deps.spec, current, account.timezone))
