@@ -40,10 +40,9 @@ from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseSt
 
 if TYPE_CHECKING:
     from chalicelib.adapters.store import Table
-    from chalicelib.domain.delivery.batch import DeliveryStore
-    from chalicelib.domain.downloads.clicks import DownloadStore
-    from chalicelib.domain.downloads.fresh_links import FreshLinkStore
-    from chalicelib.domain.fanout.pages import FanoutStore
+    from chalicelib.domain.delivery.ports import DeliveryStore
+    from chalicelib.domain.downloads.ports import DownloadStore, FreshLinkStore
+    from chalicelib.domain.fanout.ports import FanoutStore
     from chalicelib.domain.releases.editing import ReleaseStore
     from chalicelib.domain.releases.recall import RecallStore
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import SUPPORT_ADMINS
 from chalicelib.domain.accounts.periods import Period, period_just_ended
+from chalicelib.domain.accounts.review_csv import COUNTED
+from chalicelib.domain.accounts.review_csv import CSV_COLUMNS as CSV_COLUMNS  # the review's columns, named here too
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.core.models import Account, Release, Subscription
@@ -23,14 +25,10 @@ from chalicelib.domain.reports.release_report import delivery_counts
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.store import Table
     from chalicelib.domain.access.auth import Identity
+    from chalicelib.domain.accounts.ports import ReviewStore
+    from chalicelib.domain.core.ports import Mailer
 
-CSV_COLUMNS = ("release_id", "product", "version", "kind", "severity", "title", "published_at", "status",
-               "notified", "failed", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
-               "recalled", "recalled_build_downloaded")  # fmt: skip
-COUNTED = CSV_COLUMNS[8:16]  # the counts of a release (and the review's totals)
 CLAIM_LEASE_SECONDS = 300  # a run sending a review holds it this long; a run that died gives it up then
 TIME_LEFT_MS = 30_000  # a run stops taking accounts with less time than this; the next run goes on
 
@@ -41,7 +39,7 @@ def entitled(account: Account) -> bool:
     return bool(tier and tier.csm_review_report)
 
 
-def reviewable(table: Table, who: Identity, account_id: str) -> Account:
+def reviewable(table: ReviewStore, who: Identity, account_id: str) -> Account:
     """The account a support admin asks the review of: customers 403, unknown 404, no review in its tier 409."""
     if SUPPORT_ADMINS not in who.groups:
         raise Forbidden("Only support admins read an account's review.")
@@ -83,7 +81,7 @@ def _release_part(release: Release, part: dict[str, list[dict[str, Any]]], email
     }  # fmt: skip
 
 
-def _contacts(table: Table, account: Account, subs: list[Subscription]) -> dict[str, Any]:
+def _contacts(table: ReviewStore, account: Account, subs: list[Subscription]) -> dict[str, Any]:
     roles = [("csm", account.csm_email), ("oncall", account.oncall_email)]
     addresses = [s.email for s in subs if s.status == "active"] + [a for _, a in roles if a]
     suppressed_roles = table.suppressed([a for _, a in roles if a])
@@ -99,7 +97,7 @@ def _contacts(table: Table, account: Account, subs: list[Subscription]) -> dict[
 
 
 def build(
-    table: Table, account: Account, period: Period, *, now: datetime, published: list[Release] | None = None
+    table: ReviewStore, account: Account, period: Period, *, now: datetime, published: list[Release] | None = None
 ) -> dict[str, Any]:
     """The review of ``account`` for ``period``, as ``GET /accounts/{id}/review`` answers it (``published``:
     the period's releases of every product, when a run read them once for all its accounts)."""
@@ -138,19 +136,7 @@ def build(
     }
 
 
-def csv_rows(review: dict[str, Any]) -> list[list[str]]:
-    """One row per release (``CSV_COLUMNS``), the header first: the email's attachment."""
-    rows = [list(CSV_COLUMNS)]
-    for p in review["releases"]:
-        fixed = [p["id"], p["product"], p["version"], p["kind"], str(p["severity"]), p["title"],
-                 p["published_at"] or "", p["status"]]  # fmt: skip
-        counts = [str(p["counts"][c]) for c in COUNTED]
-        recalled = "" if p["recall"] is None else ("yes" if p["recall"]["build_downloaded"] else "no")
-        rows.append([*fixed, *counts, recalled])
-    return rows
-
-
-def elite_accounts(table: Table) -> Iterator[Account]:
+def elite_accounts(table: ReviewStore) -> Iterator[Account]:
     """Every contract whose tier has the review, page by page of the contract list (GSI1, no Scan)."""
     cursor: str | None = None
     while True:
@@ -161,7 +147,7 @@ def elite_accounts(table: Table) -> Iterator[Account]:
 
 
 def send_one(
-    table: Table, mailer: Mailer, account: Account, period: Period, now: datetime, published: list[Release]
+    table: ReviewStore, mailer: Mailer, account: Account, period: Period, now: datetime, published: list[Release]
 ) -> str:
     """The review of one account and period to its CSM, once: ``sent``, or why not (``done``, ``busy``,
     ``no_csm``, ``suppressed``). A failed send gives the claim back (the next run tries again) and raises."""
@@ -192,7 +178,7 @@ def send_one(
     return "sent"
 
 
-def run(table: Table, mailer: Mailer, *, spec: str, now: datetime | None = None,
+def run(table: ReviewStore, mailer: Mailer, *, spec: str, now: datetime | None = None,
         remaining_ms: Callable[[], int] | None = None) -> dict[str, int]:  # fmt: skip
     """The schedule: each entitled account's review of the period just ended, sent once to its CSM. Runs that
     overlap or repeat send nothing twice (the claims); one that runs out of time leaves the rest to the next."""

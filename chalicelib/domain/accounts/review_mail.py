@@ -10,7 +10,7 @@ import io
 import secrets
 from typing import Any
 
-from chalicelib.domain.accounts.review import csv_rows
+from chalicelib.domain.accounts.review_csv import csv_rows
 from chalicelib.domain.core import text as safe_text
 from chalicelib.domain.mail import mime
 

@@ -22,14 +22,14 @@ from chalicelib.domain.mail import mime
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.store import Table
+    from chalicelib.domain.accounts.ports import WarningStore
+    from chalicelib.domain.core.ports import Mailer
 
 CLAIM_LEASE_SECONDS = 300
 TIME_LEFT_MS = 20_000  # a run stops taking accounts with less time than this; the next day's run goes on
 
 
-def recipients(table: Table, account: Account) -> list[str]:
+def recipients(table: WarningStore, account: Account) -> list[str]:
     """The account's subscribed contacts (one per address) and its CSM, less suppressed addresses."""
     found = [s.email for s in table.list_subscriptions(account.account_id) if s.status == "active"]
     found += [account.csm_email] if account.csm_email else []
@@ -64,7 +64,7 @@ def warning_email(*, sender: str, to: str, account: Account, days: int, lost: in
     return mime.finish(msg, "\n\n".join(lines) + "\n", mime.html_page(page))
 
 
-def send_one(table: Table, mailer: Mailer, account: Account, days: int, lost: int) -> str:
+def send_one(table: WarningStore, mailer: Mailer, account: Account, days: int, lost: int) -> str:
     """One account's warning for a threshold (``days`` before its end), once to each recipient: ``sent``,
     ``done`` or ``busy``."""
     what = f"WARNING#{account.support_end.isoformat()}#{days}"
@@ -86,7 +86,7 @@ def send_one(table: Table, mailer: Mailer, account: Account, days: int, lost: in
     return "sent"
 
 
-def _due(table: Table, today: date) -> list[tuple[Account, int]]:
+def _due(table: WarningStore, today: date) -> list[tuple[Account, int]]:
     due = []
     for first, last in ends_to_look_at(today):
         for indexed in table.contracts_ending(first, last):
@@ -99,7 +99,7 @@ def _due(table: Table, today: date) -> list[tuple[Account, int]]:
 
 
 def run(
-    table: Table, mailer: Mailer, *, now: datetime | None = None, remaining_ms: Callable[[], int] | None = None
+    table: WarningStore, mailer: Mailer, *, now: datetime | None = None, remaining_ms: Callable[[], int] | None = None
 ) -> dict[str, Any]:
     """The daily schedule: every warning due today (or missed on the last days), each sent once."""
     now = now or datetime.now(UTC)

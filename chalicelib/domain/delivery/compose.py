@@ -16,7 +16,7 @@ from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.mail import templates as notice_template
 
 if TYPE_CHECKING:
-    from chalicelib.domain.delivery.batch import Deps
+    from chalicelib.domain.delivery.ports import Deps
 
 RECALL = mail.RECALL
 

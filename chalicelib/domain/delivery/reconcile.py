@@ -12,9 +12,9 @@ from chalicelib.domain.core.records import StuckBatch
 from chalicelib.domain.delivery.batch import LEASE_SECONDS
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.domain.delivery.batch import DeliveryStore
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Queues
+    from chalicelib.domain.delivery.ports import DeliveryStore
 
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5

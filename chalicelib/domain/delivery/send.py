@@ -15,8 +15,8 @@ from chalicelib.domain.mail.pacing import Pacer, SendQuota
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.delivery.batch import Deps
     from chalicelib.domain.delivery.compose import Compose
+    from chalicelib.domain.delivery.ports import Deps
 
 SEND_CONCURRENCY = 8
 RECORD_CHUNK = 25  # BatchWriteItem's limit: write each full chunk while the rest are still sending

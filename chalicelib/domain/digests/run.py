@@ -28,9 +28,9 @@ from chalicelib.domain.mail.pacing import Pacer, QuotaCache, SendQuota
 from chalicelib.domain.reports import release_report as reports
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Mailer
+    from chalicelib.domain.digests.ports import DigestStore
 
 PAGE_ITEMS = 1000  # items (a few hundred bytes each) per Query page: ~50 digests of 20 releases
 LOOKBACK = timedelta(days=1)  # with no cursor yet (the first run, when no item can be older), the last day
@@ -39,7 +39,7 @@ STOP_MARGIN_MS = 30_000  # stop starting pages this long before the function's t
 
 @dataclass
 class DigestDeps:
-    table: Table
+    table: DigestStore
     mailer: Mailer
     urls: LinkMaker
     link_days: int
@@ -207,7 +207,7 @@ class _Chunk:
     """Sent digests waiting for their one transaction (a marker each, up to ``MAX_ACTIONS`` less the releases
     they touch), with the counters they add per release."""
 
-    def __init__(self, table: Table, bucket: str, releases: dict[str, Release]) -> None:
+    def __init__(self, table: DigestStore, bucket: str, releases: dict[str, Release]) -> None:
         self.table, self.bucket, self.releases = table, bucket, releases
         self.digests: list[SentDigest] = []
         self.tallies: dict[str, dict[str, int]] = {}

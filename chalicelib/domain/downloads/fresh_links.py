@@ -6,29 +6,21 @@ per subscriber and release, threaded under the release's notice.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Forbidden, Rejected, ServiceUnavailable, Throttled, TooManyRequests
 from chalicelib.domain.core.states import SubscriptionStatus
-from chalicelib.domain.downloads.clicks import DownloadStore, authorize
+from chalicelib.domain.downloads.clicks import authorize
+from chalicelib.domain.downloads.ports import FreshLinkStore
 from chalicelib.domain.mail import notices as mail
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.mailer import Mailer
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Mailer
 
 
 FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs
-
-
-class FreshLinkStore(DownloadStore, Protocol):
-    """What the request for a fresh link needs beyond a click's: its once-per-window claim, and the notice
-    it replies to."""
-
-    def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool: ...
-    def release_fresh_link(self, release_id: str, account_id: str, subscription_id: str) -> None: ...
-    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None: ...
 
 
 def send_fresh_link(

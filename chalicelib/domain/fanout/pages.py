@@ -14,21 +14,19 @@ the batches holding the account's recipients (see docs/delivery.md). The plannin
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.core.messages import FanoutPage
-from chalicelib.domain.core.models import Account, Product, Release
-from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import ClaimStatus, Notice, ReleaseStatus
 from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.fanout.plan import BATCH_SIZE
+from chalicelib.domain.fanout.ports import FanoutStore, ProductStore
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from collections.abc import Iterable, Sequence
-
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Queues
 
 
 # Ten batches per page: one SendMessageBatch call per page, and a first page small enough that
@@ -44,26 +42,7 @@ def critical(release: Release) -> bool:
     return release.severity == 1
 
 
-class PageStore(Protocol):
-    """What planning a notice page by page needs from the store: the release, and each page's claim."""
-
-    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-    def claim_page(self, release_id: str, notice: str, page: int, *, lease_seconds: int) -> ClaimStatus: ...
-    def finish_page(self, release_id: str, notice: str, page: int) -> None: ...
-
-
-class FanoutStore(PageStore, Protocol):
-    """What fan-out needs from the store: pages of a product's audience and the contracts of their accounts."""
-
-    def audience_page(
-        self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
-    ) -> tuple[list[AudienceEntry], str | None]: ...
-    def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]: ...
-    def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None: ...
-    def get_product(self, product_id: str) -> Product | None: ...
-
-
-def catalog_features(table: FanoutStore, release: Release) -> tuple[str, ...] | None:
+def catalog_features(table: ProductStore, release: Release) -> tuple[str, ...] | None:
     """The release's product's catalog features, read once per page (not per recipient); None: no entry."""
     if release.severity != 1:  # only severity-1 on-call copies depend on them
         return ()

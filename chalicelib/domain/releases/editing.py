@@ -20,9 +20,8 @@ from chalicelib.domain.releases.publishing import PublishStore, after_available
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.blobs import Blobs
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Blobs, Queues
 
 
 # A release may be edited until it is published; the status after an edit follows from draft and notify_at

@@ -17,9 +17,9 @@ from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.blobs import Blobs, Stored
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Blobs, Queues
+    from chalicelib.domain.core.records import Stored
 
 
 # How long a verified build stays locked (S3 Object Lock): the evidence of what customers were told the SHA-256

@@ -17,15 +17,16 @@ from chalicelib.domain.core.models import Account, Recipient, Release, now_iso
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 from chalicelib.domain.downloads.clicks import downloadable
-from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, PageStore, critical, stand_back
+from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, critical, stand_back
 from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
+from chalicelib.domain.fanout.ports import PageStore
 from chalicelib.domain.mail import copies
 from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.releases.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Queues
 
 
 RECALL = mail.RECALL  # the fan-out message kind, and the notice kind delivery sends
