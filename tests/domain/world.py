@@ -4,9 +4,10 @@ Nothing here imports boto3 (tests/domain/test_no_aws.py holds the folder to it).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.queues import Queues as SqsQueues
@@ -59,6 +60,26 @@ class Mailer:
 
     def to(self) -> list[str]:
         return [address for address, _ in self.accepted]
+
+
+@dataclass
+class VirtualClock:
+    """Virtual time (``chalicelib.domain.core.ports.Clock``): it starts at ``start`` and moves only when the domain
+    sleeps (a pacer's wait) or a test moves it; nothing waits for real."""
+
+    start: datetime = datetime(2031, 6, 2, 9, 0, tzinfo=UTC)
+    elapsed: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.elapsed += max(0.0, seconds)
 
 
 def account(account_id: str, tier: str, **kw: Any) -> Account:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.access.links import download_expiry
+from chalicelib.domain.core.clock import epoch
 from chalicelib.domain.core.models import Recipient, Release
 from chalicelib.domain.core.states import Notice, Role
 from chalicelib.domain.mail import copies
@@ -54,6 +55,7 @@ def composer(deps: Deps, release: Release, notice: str, notified: list[str], tod
             link_days=deps.link_days,
             release=release,
             recipients=todo,
+            clock=deps.clock,
         )
     if notice.startswith(Notice.ANNOUNCE):
         from chalicelib.domain.announcements import delivery as announce_delivery
@@ -67,7 +69,7 @@ def composer(deps: Deps, release: Release, notice: str, notified: list[str], tod
             recipients=todo,
             notified=notified,
         )
-    expires = download_expiry(deps.link_days)
+    expires = download_expiry(deps.link_days, now=None if deps.clock is None else epoch(deps.clock))
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
     notice_for = _template(notice, release, sender, until)
 

@@ -14,7 +14,7 @@ from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatc
 
 if TYPE_CHECKING:
     from chalicelib.domain.access.links import LinkMaker
-    from chalicelib.domain.core.ports import Mailer, Queues
+    from chalicelib.domain.core.ports import Clock, Mailer, Queues
     from chalicelib.domain.mail.pacing import QuotaCache
 
 
@@ -60,7 +60,7 @@ class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):  # pragma:
 @dataclass(frozen=True)
 class Deps:
     """What delivering a batch is given: its store, mailer and queues (the ports), the links it mints, SES's
-    quota and this invocation's share of it, and the time left."""
+    quota and this invocation's share of it, the time left, and the clock."""
 
     table: DeliveryStore
     mailer: Mailer
@@ -71,3 +71,4 @@ class Deps:
     share: float = 1.0  # the fraction of the account's MaxSendRate this invocation may use (settings.send_share)
     remaining_ms: Callable[[], int] | None = None  # the Lambda context's get_remaining_time_in_millis
     region: str = "us-east-1"  # SES's region: the Message-ID it gives a message, which a recall replies to
+    clock: Clock | None = None  # None: the system clock, read through the modules' own seams (send.clock, ...)

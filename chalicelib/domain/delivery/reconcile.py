@@ -13,7 +13,7 @@ from chalicelib.domain.delivery.batch import LEASE_SECONDS
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.core.ports import Queues
+    from chalicelib.domain.core.ports import Clock, Queues
     from chalicelib.domain.delivery.ports import DeliveryStore
 
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
@@ -25,9 +25,15 @@ def clock() -> float:
     return time.time()
 
 
-def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None) -> int:
-    """Re-drive batches claimed but never finished (the invocation died): their message is in the claim."""
-    now = int(clock()) if now is None else now
+def _now() -> float:
+    return clock()  # the module's seam, looked up at each call (a test replaces it)
+
+
+def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None, clock: Clock | None = None) -> int:
+    """Re-drive batches claimed but never finished (the invocation died): their message is in the claim. The time
+    is ``now`` (epoch seconds) if given, else ``clock``'s, else the module's seam's (the system clock)."""
+    if now is None:
+        now = int(clock.now().timestamp() if clock is not None else _now())
     redriven = 0
     for stuck in table.stuck_batches(now):
         if not table.mark_redriven(stuck, next_check=now + REDRIVE_AFTER_SECONDS):

@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.links import LinkMaker, download_expiry
+from chalicelib.domain.core.clock import epoch, iso
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled
 from chalicelib.domain.core.models import Recipient, Release, Subscription, now_iso
 from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
@@ -29,7 +30,7 @@ from chalicelib.domain.reports import release_report as reports
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.core.ports import Mailer
+    from chalicelib.domain.core.ports import Clock, Mailer
     from chalicelib.domain.digests.ports import DigestStore
 
 PAGE_ITEMS = 1000  # items (a few hundred bytes each) per Query page: ~50 digests of 20 releases
@@ -48,10 +49,14 @@ class DigestDeps:
     share: float = 1.0  # of the account's MaxSendRate (settings.send_share, from infra/package.py)
     releases: dict[str, Release] = field(default_factory=dict)  # as the last page read them
     margin_ms: float = STOP_MARGIN_MS
+    clock: Clock | None = None  # None: the system clock (and the module's seam, ``clock``, for the run's now)
 
     @cached_property
     def pacer(self) -> Pacer:
-        return Pacer.share(self.quota.get() if self.quota else SendQuota(0.0), self.share)
+        quota = self.quota.get() if self.quota else SendQuota(0.0)
+        if self.clock is None:
+            return Pacer.share(quota, self.share)
+        return Pacer.share(quota, self.share, clock=self.clock.monotonic, sleep=self.clock.sleep)
 
 
 class Stop(Exception):
@@ -65,7 +70,8 @@ def clock() -> datetime:
 
 def run(deps: DigestDeps, *, now: datetime | None = None) -> int:
     """Send every digest whose window has ended; answers how many were sent."""
-    now = clock() if now is None else now
+    if now is None:
+        now = clock() if deps.clock is None else deps.clock.now()
     if deps.remaining_ms is not None:  # at most a quarter of a short timeout is kept in hand
         deps.margin_ms = min(STOP_MARGIN_MS, deps.remaining_ms() / 4)
     ready = digests.ready_bucket(now)
@@ -162,12 +168,16 @@ def _choose(
     return listed, skipped
 
 
+def _stamp(deps: DigestDeps) -> str:
+    return now_iso() if deps.clock is None else iso(deps.clock)
+
+
 def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | None, already: set[str]) -> SentDigest:
     recipient = _recipient(group[0])
     listed, skipped = _choose(deps, group, sub, already)
     if not listed:
-        return SentDigest(recipient, "skipped", (), None, now_iso(), tuple(skipped))
-    expires = download_expiry(deps.link_days)
+        return SentDigest(recipient, "skipped", (), None, _stamp(deps), tuple(skipped))
+    expires = download_expiry(deps.link_days, now=None if deps.clock is None else epoch(deps.clock))
     entries = [
         digest_mail.Entry(
             r,
@@ -194,8 +204,8 @@ def _send(deps: DigestDeps, group: list[dict[str, Any]], sub: Subscription | Non
         raise Stop(str(exc)) from exc
     except Rejected as exc:
         logger.warning("digest rejected", extra={"recipient": recipient.key, "error": str(exc)[:200]})
-        return SentDigest(recipient, "failed", releases, None, now_iso(), tuple(skipped))
-    return SentDigest(recipient, "sent", releases, message_id, now_iso(), tuple(skipped))
+        return SentDigest(recipient, "failed", releases, None, _stamp(deps), tuple(skipped))
+    return SentDigest(recipient, "sent", releases, message_id, _stamp(deps), tuple(skipped))
 
 
 # Digests per transaction, as delivery's RECORD_CHUNK: a crash between SES accepting them and their write

@@ -13,9 +13,9 @@ the batches holding the account's recipients (see docs/delivery.md). The plannin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.core.clock import SYSTEM
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import ClaimStatus, Notice, ReleaseStatus
@@ -26,7 +26,7 @@ from chalicelib.domain.fanout.ports import FanoutStore, ProductStore
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.core.ports import Queues
+    from chalicelib.domain.core.ports import Clock, Queues
 
 
 # Ten batches per page: one SendMessageBatch call per page, and a first page small enough that
@@ -65,7 +65,7 @@ def stand_back(queues: Queues, message: FanoutPage, claim: ClaimStatus) -> int:
     return 0
 
 
-def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
+def run(table: FanoutStore, queues: Queues, message: FanoutPage, *, clock: Clock = SYSTEM) -> int:
     """Plan one page of the release notice: claim it, read it, enqueue its batches, then its successor.
 
     The page's claim (``Table.claim_page``) comes first, so a page delivered twice, or queued twice, is
@@ -73,6 +73,7 @@ def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
     invocation that dies after claiming, before enqueueing everything, leaves the page not done, and the
     SQS retry (after the visibility timeout, longer than the lease) plans it again. The batches it had
     enqueued already get the same ids (delivery's claim drops the copies); its successor goes out once.
+    ``clock`` decides which digest window a digested subscriber's notice waits in, and the entitlements' day.
     """
     release_id, page = message.release_id, message.page
     release = table.get_release(release_id)
@@ -84,7 +85,7 @@ def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
         return stand_back(queues, message, claim)
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.cursor)
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
-    now = datetime.now(UTC)
+    now = clock.now()
     # digested ones wait in a window
     queued, entries = digests.split(release, entries, accounts, now, fanout_plan.eligible)
     if queued:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.announcements.ports import AnnouncedStore
+from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import Conflict, NotFound
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Release, now_iso
@@ -18,7 +19,7 @@ from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.core.ports import Blobs, Queues
+    from chalicelib.domain.core.ports import Blobs, Clock, Queues
     from chalicelib.domain.core.records import Stored
 
 
@@ -121,7 +122,9 @@ def after_available(table: PublishStore, queues: Queues, release: Release) -> Re
     return publish(table, queues, release.release_id)
 
 
-def publish(table: PublishStore, queues: Queues, release_id: str, *, due_by: str | None = None) -> Release:
+def publish(
+    table: PublishStore, queues: Queues, release_id: str, *, due_by: str | None = None, clock: Clock = SYSTEM
+) -> Release:
     """Idempotent: the state moves once, and the fan-out's first page is queued once. With ``due_by`` (the
     schedule), only a scheduled release whose ``notify_at`` has come: one rescheduled since the index was
     read stays scheduled (409).
@@ -135,7 +138,7 @@ def publish(table: PublishStore, queues: Queues, release_id: str, *, due_by: str
         from_status=[ReleaseStatus.SCHEDULED] if due_by else [ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED],
         to_status=ReleaseStatus.PUBLISHED,
         due_by=due_by,
-        published_at=now_iso(),
+        published_at=iso(clock),
     ) or table.get_release(release_id, consistent=True)
     if release is None:
         raise NotFound(f"Release {release_id} does not exist.")
@@ -157,10 +160,10 @@ def publish_as(table: PublishStore, queues: Queues, who: Identity, release_id: s
     return publish(table, queues, release_id)
 
 
-def publish_due(table: PublishStore, queues: Queues, *, now: str | None = None) -> list[str]:
+def publish_due(table: PublishStore, queues: Queues, *, now: str | None = None, clock: Clock = SYSTEM) -> list[str]:
     """The schedule: publish every scheduled release whose time has come (a page at a time, until none)."""
     published: list[str] = []
-    now = now or now_iso()
+    now = now or iso(clock)
     skipped: set[str] = set()
     for _ in range(100):  # bounded: a schedule tick must end well inside its Lambda timeout
         # The index is eventually consistent: a release published (or rescheduled) a moment ago may still be listed.
@@ -169,7 +172,7 @@ def publish_due(table: PublishStore, queues: Queues, *, now: str | None = None) 
             break
         for release_id in due:
             try:
-                publish(table, queues, release_id, due_by=now)
+                publish(table, queues, release_id, due_by=now, clock=clock)
             except Conflict:
                 logger.warning("due release no longer publishable", extra={"release_id": release_id})
                 skipped.add(release_id)

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core import validation as v
+from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
-from chalicelib.domain.core.models import Account, Recipient, Release, now_iso
+from chalicelib.domain.core.models import Account, Recipient, Release
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 from chalicelib.domain.downloads.clicks import downloadable
@@ -26,7 +27,7 @@ from chalicelib.domain.releases.publishing import QUEUEING_LEASE_SECONDS, Releas
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.core.ports import Queues
+    from chalicelib.domain.core.ports import Clock, Queues
 
 
 RECALL = mail.RECALL  # the fan-out message kind, and the notice kind delivery sends
@@ -50,7 +51,9 @@ class RecallStore(PageStore, ReleaseTransitions, Protocol):
     ) -> tuple[list[DeliveryRecord], str | None]: ...
 
 
-def yank(table: RecallStore, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]) -> Release:
+def yank(
+    table: RecallStore, queues: Queues, who: Identity, release_id: str, body: dict[str, Any], *, clock: Clock = SYSTEM
+) -> Release:
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(body, ("reason", "superseded_by"))
     reason = v.text(body, "reason", max_len=500)
@@ -65,7 +68,7 @@ def yank(table: RecallStore, queues: Queues, who: Identity, release_id: str, bod
             raise BadRequest(f"Field 'superseded_by' names no other release ({superseded_by}).", code="invalid_field")
     if release.status == ReleaseStatus.YANKED:
         return _queue_recall(table, queues, release)  # idempotent; finishes a recall not yet queued
-    fields: dict[str, Any] = {"reason": reason, "yanked_at": now_iso()}
+    fields: dict[str, Any] = {"reason": reason, "yanked_at": iso(clock)}
     if successor is not None:
         fields.update(superseded_by=successor.release_id, superseded_version=successor.version)
     yanked = table.transition_release(release_id, from_status=_YANKABLE, to_status=ReleaseStatus.YANKED, **fields)
@@ -146,13 +149,15 @@ def composer(
     link_days: int,
     release: Release,
     recipients: list[Recipient],
+    clock: Clock | None = None,
 ) -> Callable[[Recipient], bytes]:
     """The recall of each recipient of a batch, rendered in full (recalls are few): a subscriber's with its
     unsubscribe link and, where its contract is entitled to it, the successor's download; an on-call or
     CSM contact's a role recall. Each replies to the Message-ID SES gave the notice it recalls."""
     parents, accounts, successor = table.recall_context(release, recipients)
-    expires = download_expiry(link_days)
-    until, now = datetime.fromtimestamp(expires, UTC), datetime.now(UTC)
+    now = (clock or SYSTEM).now()
+    expires = download_expiry(link_days, now=None if clock is None else now.timestamp())
+    until = datetime.fromtimestamp(expires, UTC)
 
     def compose(r: Recipient) -> bytes:
         parent = mail.ses_message_id_header(parents[r.key], region) if r.key in parents else None

@@ -1,0 +1,131 @@
+"""The domain in virtual time: fan-out, delivery, publishing, a recall and the reconciler read the time only from the
+``clock`` they are given (``chalicelib.domain.core.ports.Clock``), so that a simulation can run them at a million
+subscribers without waiting; given none, they read the system's, as before."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.domain.core.clock import SYSTEM, epoch, iso
+from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
+from chalicelib.domain.core.models import Recipient, Release, Subscription
+from chalicelib.domain.core.records import SentDigest
+from chalicelib.domain.core.states import ReleaseStatus, Role
+from chalicelib.domain.delivery import batch as delivery
+from chalicelib.domain.delivery import reconcile as delivery_reconcile
+from chalicelib.domain.digests import run as digest_run
+from chalicelib.domain.digests import windows as digest_windows
+from chalicelib.domain.fanout import pages as fanout
+from chalicelib.domain.fanout import plan as fanout_plan
+from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
+from chalicelib.domain.releases import publishing, recall
+from tests.domain.world import ENGINEER, LINKS, NAMES, Mailer, Queues, VirtualClock, account, store_with
+
+
+def test_the_system_clock_reads_the_machine_time() -> None:
+    before = time.time()
+    assert before - 1 <= epoch(SYSTEM) <= time.time() + 1
+    assert iso(VirtualClock()) == "2031-06-02T09:00:00Z"
+
+
+def test_fan_out_judges_the_contract_on_the_clock_s_day() -> None:
+    # GIVEN a premium account whose support period ends on 2030-12-31, two subscribers
+    message = FanoutPage.from_json({"release_id": "r1", "page": 0, "cursor": None})
+    # WHEN its page is planned in virtual June 2031, and (on a fresh store) by the system clock
+    lapsed = fanout.run(store_with(account("prem1", "premium")), Queues(), message, clock=VirtualClock())
+    today = fanout.run(store_with(account("prem1", "premium")), Queues(), message)
+    # THEN the virtual day is past the period's end: nobody is planned, while today both are
+    assert (lapsed, today) == (0, 2)
+
+
+def test_a_batch_is_paced_and_stamped_in_virtual_time_without_waiting() -> None:
+    # GIVEN five subscribers, SES at one message a second, and a virtual clock
+    clock, mailer, queues = VirtualClock(), Mailer(), Queues()
+    store = store_with(account("prem1", "premium"), subscribers=5)
+    people = [Recipient(s.account_id, s.subscription_id, s.email, "premium") for s in store.subscriptions.values()]
+    deps = delivery.Deps(
+        table=store,
+        mailer=mailer,
+        queues=queues,
+        urls=LINKS,
+        link_days=7,
+        quota=QuotaCache(lambda: SendQuota(1.0), clock=clock.monotonic),
+        clock=clock,
+    )
+    # WHEN the batch is delivered
+    started = time.monotonic()
+    counts = delivery.run(deps, fanout_plan.batches("r1", people, 0)[0])
+    # THEN all five went, four paced seconds passed in virtual time and none for real, and each link's expiry
+    # is seven days after the virtual start (2031-06-09 09:00 UTC, to the minute)
+    assert counts["sent"] == 5 and clock.elapsed >= 4.0 and time.monotonic() - started < 2.0
+    assert all(b"2031-06-09 09:00 UTC" in raw for _, raw in mailer.accepted)
+
+
+def test_publishing_and_a_yank_stamp_the_clock_s_time() -> None:
+    # GIVEN a release scheduled for 2031-06-01, not due by the system clock
+    clock, queues = VirtualClock(), Queues()
+    store = store_with(
+        account("prem1", "premium"), status=ReleaseStatus.SCHEDULED, published_at=None, notify_at="2031-06-01T00:00:00Z"
+    )
+    assert publishing.publish_due(store, queues) == []
+    # WHEN the schedule runs in virtual June 2031, then the release is yanked
+    assert publishing.publish_due(store, queues, clock=clock) == ["r1"]
+    clock.sleep(60)
+    yanked = recall.yank(store, queues, ENGINEER, "r1", {"reason": "bad build"}, clock=clock)
+    # THEN both are stamped with the virtual time
+    assert store.releases["r1"].published_at == "2031-06-02T09:00:00Z" and yanked.yanked_at == "2031-06-02T09:01:00Z"
+
+
+def test_the_reconciler_re_drives_a_batch_whose_lease_ran_out_by_its_clock() -> None:
+    # GIVEN a batch claimed now (by the store's clock) and never finished
+    store, queues = store_with(account("prem1", "premium")), Queues()
+    csm = Recipient("prem1", Role.CSM, "csm@vendor.example", "premium", Role.CSM)
+    batch = DeliveryBatch("r1", "b0", (csm,))
+    store.claim_batch("r1", "release#b0", lease_seconds=120, queue=NAMES.deliver_queue, body=batch.to_json())
+    # WHEN the reconciler runs by the system clock, then by a clock years on
+    assert delivery_reconcile.reconcile(store, queues) == 0
+    assert delivery_reconcile.reconcile(store, queues, clock=VirtualClock()) == 1
+    # THEN the batch is back on its queue once
+    assert queues.on(NAMES.deliver_queue) == [batch.to_json()]
+
+
+class _NoDigestsYet:
+    """A digest store (``DigestStore``) with nothing queued and no run yet: it keeps only the runner's cursor."""
+
+    def __init__(self) -> None:
+        self.cursor: str | None = None
+
+    def digest_page(self, bucket: str, *, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        return [], None
+
+    def digest_cursor(self) -> str | None:
+        return self.cursor
+
+    def set_digest_cursor(self, bucket: str) -> None:
+        self.cursor = bucket
+
+    def queued_before(self, items: Sequence[dict[str, Any]]) -> set[str]:
+        return set()
+
+    def digest_context(
+        self, subscriptions: Sequence[tuple[str, str]], releases: Sequence[str]
+    ) -> tuple[dict[str, Subscription], dict[str, Release]]:
+        return {}, {}
+
+    def record_digests(self, bucket: str, sent: Sequence[SentDigest], tallies: dict[str, dict[str, int]]) -> None:
+        raise AssertionError("nothing to record")
+
+
+def test_the_digest_runner_takes_the_windows_ended_by_its_clock() -> None:
+    # GIVEN no digest run yet (no cursor) and a virtual clock in June 2031
+    clock, store = VirtualClock(), _NoDigestsYet()
+    deps = digest_run.DigestDeps(table=store, mailer=Mailer(), urls=LINKS, link_days=7, clock=clock)
+    # WHEN the runner runs
+    assert digest_run.run(deps) == 0
+    # THEN it walked the windows of the virtual day before, up to the one ready by the virtual time
+    cursor = store.digest_cursor()
+    assert cursor is not None
+    assert clock.now() - timedelta(minutes=30) <= digest_windows.bucket_time(cursor) <= clock.now()
