@@ -38,7 +38,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py
+	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py tests/memory_accounts.py tests/domain/world.py \
+		tests/domain/host.py tests/domain/logs.py tests/domain/test_virtual_clock.py
 
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,5 +1,7 @@
-"""An in-memory store for the domain's fast tests: the store Protocols of fan-out, delivery, recall,
-releases and downloads, served from dicts under one lock, with no AWS and no boto3.
+"""An in-memory store for the domain's fast tests: the store Protocols of fan-out, delivery, recall, releases,
+the audience preview, downloads and the catalogue, served from dicts under one lock, with no AWS and no boto3; and,
+from tests/memory_accounts.py, those of contracts, subscriptions, confirmations, SES feedback, mails sent once and
+the release report. (Not yet: announcements, digests, and the review's reads of raw delivery items.)
 
 It keeps what the domain relies on from the real table (``chalicelib.adapters.store.Table``): claims are
 conditional (one winner, leases that run out, ``done`` once finished), each write that is one transaction
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib.domain.core.entitlements import TIERS
@@ -37,14 +39,19 @@ from chalicelib.domain.core.records import (
     StuckBatch,
 )
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
+from tests.memory_accounts import AccountsMemory
 
 if TYPE_CHECKING:
     from chalicelib.adapters.store import Table
+    from chalicelib.domain.accounts.ports import ContractStore, OnceStore
     from chalicelib.domain.delivery.ports import DeliveryStore
-    from chalicelib.domain.downloads.ports import DownloadStore, FreshLinkStore
+    from chalicelib.domain.downloads.ports import CatalogStore, DownloadStore, FreshLinkStore
     from chalicelib.domain.fanout.ports import FanoutStore
     from chalicelib.domain.releases.editing import ReleaseStore
+    from chalicelib.domain.releases.ports import AudienceStore
     from chalicelib.domain.releases.recall import RecallStore
+    from chalicelib.domain.reports.ports import ReportStore
+    from chalicelib.domain.subscriptions.ports import FeedbackStore, SubscriptionStore
 
 
 @dataclasses.dataclass
@@ -61,7 +68,7 @@ class _Claim:
     redrives: int = 0
 
 
-class MemoryStore:
+class MemoryStore(AccountsMemory):
     """The store Protocols over dicts; ``clock`` (epoch seconds) lets a test run past a lease."""
 
     def __init__(self, clock: Any = time.time) -> None:
@@ -82,30 +89,12 @@ class MemoryStore:
         self.digest_items: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (bucket, account, sub, release)
         self._downloaders: set[tuple[str, str]] = set()
         self._relinks: dict[tuple[str, str, str], int] = {}
-
-    # -- seeding (what other parts of the system write) ------------------------------------------
-    def put_product(self, product: Product) -> None:
-        self.products[product.product_id] = product
-
-    def get_product(self, product_id: str) -> Product | None:
-        return self.products.get(product_id)
-
-    def put_account(self, account: Account) -> None:
-        self.accounts[account.account_id] = account
-
-    def put_subscription(self, sub: Subscription) -> None:
-        self.subscriptions[(sub.account_id, sub.subscription_id)] = sub
-
-    def suppress(self, address: str) -> None:
-        self.suppressed_addresses.add(address.lower())
+        self._init_accounts()
 
     def _now(self) -> int:
         return int(self.clock())
 
     # -- releases ---------------------------------------------------------------------------------
-    def list_products(self) -> list[Product]:
-        return sorted(self.products.values(), key=lambda p: p.product_id)
-
     def create_release(self, release: Release) -> None:
         with self._lock:
             unique = (release.product, release.kind, release.version)
@@ -258,9 +247,6 @@ class MemoryStore:
         self, announcement_id: str, recipients: Sequence[Recipient]
     ) -> tuple[Announcement | None, dict[str, Account], dict[str, str]]:
         return None, {}, {}
-
-    def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
-        return {a: self.accounts[a] for a in set(account_ids) if a in self.accounts}
 
     def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None:
         """Keyed as the table keys them, so a retried page writes the same items again."""
@@ -470,13 +456,21 @@ class MemoryStore:
         return record.message_id if record else None
 
 
-if TYPE_CHECKING:  # mypy (``make types``) holds both stores to every domain area's Protocol
+if TYPE_CHECKING:  # mypy (``make types``) holds both stores to every domain area's Protocol they serve
 
     def _both_serve_every_domain_area(real: Table, double: MemoryStore) -> None:
         fanout: list[FanoutStore] = [real, double]
         delivery: list[DeliveryStore] = [real, double]
         recall: list[RecallStore] = [real, double]
         releases: list[ReleaseStore] = [real, double]
+        audience: list[AudienceStore] = [real, double]
         downloads: list[DownloadStore] = [real, double]
         fresh_links: list[FreshLinkStore] = [real, double]
-        del fanout, delivery, recall, releases, downloads, fresh_links
+        catalog: list[CatalogStore] = [real, double]
+        contracts: list[ContractStore] = [real, double]
+        once: list[OnceStore] = [real, double]
+        subscriptions: list[SubscriptionStore] = [real, double]
+        feedback: list[FeedbackStore] = [real, double]
+        reports: list[ReportStore] = [real, double]
+        del fanout, delivery, recall, releases, audience, downloads, fresh_links, catalog, contracts, once
+        del subscriptions, feedback, reports

@@ -133,4 +133,4 @@ def store_with(*accounts: Account, subscribers: int = 2, **release_fields: Any) 
 
 
 def deps(store: MemoryStore, mailer: Mailer, queues: Queues) -> delivery.Deps:
-    return delivery.Deps(table=store, mailer=mailer, queues=queues, urls=LINKS, link_days=7)  # type: ignore[arg-type]
+    return delivery.Deps(table=store, mailer=mailer, queues=queues, urls=LINKS, link_days=7)

@@ -1,0 +1,193 @@
+"""The store contract (tests/adapters/test_store_contract.py; its ``store`` fixture in tests/adapters/conftest.py)
+for what ``accounts``, ``subscriptions`` and ``reports`` ask of the store: the in-memory store
+(tests/memory_accounts.py) and the real table answer these scenarios the same way. Each scenario uses fresh ids:
+the real table is shared by the whole session."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.core.errors import AlreadySubscribed, BadRequest, Conflict, CountersMoved, NotFound
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Subscription, now_iso
+from chalicelib.domain.core.states import DeliveryStatus, SubscriptionStatus
+from tests.conftest import unique
+
+
+def _pending(account_id: str, n: int = 0, email: str = "") -> Subscription:
+    return Subscription(
+        account_id,
+        unique(f"s{n}-"),
+        email or f"u{n}@{account_id}.example",
+        ("M3",),
+        ("patch",),
+        4,
+        ("ga",),
+        SubscriptionStatus.PENDING,
+        now_iso(),
+    )
+
+
+def _account(tier: str = "premium", end: date = date(2030, 12, 31)) -> Account:
+    return Account(unique("acct-"), "Acme", tier, ("M3",), date(2026, 1, 1), end)
+
+
+def test_one_pending_or_active_subscription_per_address_until_it_is_turned_off(store: Any) -> None:
+    # GIVEN an account and a pending subscription of an address
+    acct = _account()
+    store.put_account(acct)
+    first = _pending(acct.account_id)
+    store.put_pending_subscription(first, expires_at=int(time.time()) + 3600)
+    # WHEN the address is subscribed again, the first confirmed twice, then changed
+    with pytest.raises(AlreadySubscribed) as taken:
+        store.put_pending_subscription(_pending(acct.account_id, email=first.email), expires_at=int(time.time()) + 60)
+    active = store.activate_subscription(acct.account_id, first.subscription_id, tier="premium")
+    again = store.activate_subscription(acct.account_id, first.subscription_id, tier="premium")
+    changed = store.change_subscription(
+        Subscription(**{**active.__dict__, "kinds": ("patch", "update"), "max_severity": 2}),
+        tier="premium",
+        contract_products=("M3",),
+    )
+    # THEN the holder is named, the second confirmation changes nothing, the change keeps the status
+    assert taken.value.subscription_id == first.subscription_id
+    assert active.status == again.status == SubscriptionStatus.ACTIVE and active.confirmed_at
+    assert (changed.kinds, changed.max_severity, changed.status) == (("patch", "update"), 2, SubscriptionStatus.ACTIVE)
+    assert store.get_subscription(acct.account_id, first.subscription_id) == changed
+    # AND once unsubscribed the address is free again, and a deleted subscription is gone
+    off = store.turn_off_subscription(acct.account_id, first.subscription_id, SubscriptionStatus.UNSUBSCRIBED)
+    assert off.status == SubscriptionStatus.UNSUBSCRIBED
+    assert store.turn_off_subscription(acct.account_id, first.subscription_id, SubscriptionStatus.SUPPRESSED) == off
+    second = _pending(acct.account_id, email=first.email)
+    store.put_pending_subscription(second, expires_at=int(time.time()) + 3600)
+    assert store.delete_subscription(acct.account_id, second.subscription_id) is True
+    assert store.delete_subscription(acct.account_id, second.subscription_id) is False
+    assert store.get_subscription(acct.account_id, second.subscription_id) is None
+    assert [s.subscription_id for s in store.list_subscriptions(acct.account_id)] == [first.subscription_id]
+    with pytest.raises(NotFound):
+        store.activate_subscription(acct.account_id, second.subscription_id, tier="premium")
+
+
+def test_a_pending_subscription_past_its_window_is_not_listed_and_frees_its_address(store: Any) -> None:
+    acct = _account()
+    store.put_account(acct)
+    stale = _pending(acct.account_id)
+    store.put_pending_subscription(stale, expires_at=int(time.time()) - 10)
+    assert store.list_subscriptions(acct.account_id) == []
+    fresh = _pending(acct.account_id, email=stale.email)
+    store.put_pending_subscription(fresh, expires_at=int(time.time()) + 3600)
+    assert [s.subscription_id for s in store.list_subscriptions(acct.account_id)] == [fresh.subscription_id]
+
+
+def test_confirmation_counters_move_only_from_the_revision_read_and_never_for_a_suppressed_address(store: Any) -> None:
+    # GIVEN an address with no confirmations yet
+    account_id, address = unique("acct-"), f"{unique('c')}@example.com"
+    before = store.confirmation_history(account_id, address)
+    now = int(time.time())
+    # WHEN one is taken, then one more from the stale reading, then it is given back
+    store.take_confirmation(store.confirmation_guards(before, account_id, address, now))
+    taken = store.confirmation_history(account_id, address)
+    with pytest.raises(CountersMoved):
+        store.take_confirmation(store.confirmation_guards(before, account_id, address, now + 1))
+    store.give_back_confirmation(account_id, address, now)
+    # THEN the counters saw exactly the one, and are empty again
+    assert (before.address.sent, before.address.rev, before.account.rev) == ((), 0, 0)
+    assert (taken.address.sent, taken.account.sent) == ((now,), (now,))
+    assert store.confirmation_history(account_id, address).address.sent == ()
+    # AND nothing is taken for an address suppressed since it was read
+    store.suppress_address(address, reason="complaint", detail="", feedback_id="f")
+    with pytest.raises(CountersMoved):
+        store.take_confirmation(
+            store.confirmation_guards(store.confirmation_history(account_id, address), account_id, address, now)
+        )
+
+
+def test_a_suppression_turns_the_address_off_holds_until_lifted_and_is_audited(store: Any) -> None:
+    # GIVEN an active and a pending subscription of one address (in two accounts)
+    a, b = _account(), _account()
+    store.put_account(a)
+    store.put_account(b)
+    address = f"{unique('x')}@Example.com"
+    active, pending = _pending(a.account_id, email=address), _pending(b.account_id, email=address)
+    for sub in (active, pending):
+        store.put_pending_subscription(sub, expires_at=int(time.time()) + 3600)
+    store.activate_subscription(a.account_id, active.subscription_id, tier="premium")
+    # WHEN SES says it bounced for good
+    turned = store.suppress_address(address, reason="bounce", detail="550", feedback_id="f1")
+    # THEN both are turned off, the pending one can no longer be confirmed, and the lists agree
+    assert sorted(s.subscription_id for s in turned) == sorted([active.subscription_id, pending.subscription_id])
+    assert {s.status for s in turned} == {SubscriptionStatus.SUPPRESSED}
+    with pytest.raises(Conflict):
+        store.activate_subscription(b.account_id, pending.subscription_id, tier="premium")
+    assert store.suppression(address)["reason"] == "bounce"
+    assert store.suppressed([address, "nobody@example.com"]) == {address.lower()}
+    # AND lifting it once is audited, a second time finds nothing
+    lifted = store.lift_suppression(address, by="admin@vendor.example")
+    assert (lifted["email"], lifted["reason"], lifted["lifted_by"]) == (
+        address.lower(),
+        "bounce",
+        "admin@vendor.example",
+    )
+    assert store.suppression(address) is None and store.lift_suppression(address, by="x") is None
+
+
+def test_transient_bounces_are_counted_per_address(store: Any) -> None:
+    address = f"{unique('t')}@Example.com"
+    assert (store.count_transient_bounce(address), store.count_transient_bounce(address.lower())) == (1, 2)
+    assert store.transient_bounces([address, "quiet@example.com"]) == {address.lower(): 2}
+
+
+def test_a_mail_is_sent_once_per_account_and_key_and_a_failed_run_gives_it_back(store: Any) -> None:
+    account_id, what = unique("acct-"), "REVIEW#2026-01"
+    assert store.claim_once(account_id, what, lease_seconds=300) == ("claimed", set())
+    assert store.claim_once(account_id, what, lease_seconds=300)[0] == "busy"
+    store.note_once_sent(account_id, what, "CSM@vendor.example")
+    store.finish_once(account_id, what, give_back=True)
+    assert store.claim_once(account_id, what, lease_seconds=300) == ("claimed", {"csm@vendor.example"})
+    store.finish_once(account_id, what)
+    assert store.claim_once(account_id, what, lease_seconds=300)[0] == "done"
+
+
+def test_contracts_page_in_id_order_change_once_and_are_found_by_their_support_end(store: Any) -> None:
+    # GIVEN three contracts ending on a day nobody else's does
+    end = date(2099, 1, 1 + int(time.time() * 1000) % 27)
+    accounts = sorted((_account(end=end) for _ in range(3)), key=lambda a: a.account_id)
+    assert [store.put_account(a) for a in accounts] == [True] * 3
+    # WHEN one is stored again unchanged, and the list is read two at a time
+    assert store.put_account(accounts[0]) is False
+    seen, cursor = [], None
+    while True:
+        page, cursor = store.accounts_page(limit=2, cursor=cursor)
+        seen += [a.account_id for a in page]
+        if cursor is None:
+            break
+    # THEN every one is listed once, in id order, and the support-end index finds them
+    ours = [a for a in seen if a in {x.account_id for x in accounts}]
+    assert ours == [a.account_id for a in accounts] and seen == sorted(seen)
+    assert [a.account_id for a in store.contracts_ending(end, end)] == [a.account_id for a in accounts]
+    assert store.get_account(accounts[1].account_id) == accounts[1]
+    with pytest.raises(BadRequest):
+        store.accounts_page(limit=2, cursor="not-a-cursor")
+
+
+def test_a_release_s_counters_sum_what_delivery_and_downloads_added(store: Any) -> None:
+    release_id = unique("r")
+    r = Recipient("a", "s0", "u0@a.example", "elite")
+    store.claim_batch(release_id, "release#b", lease_seconds=60)
+    store.finish_batch(
+        release_id,
+        "release#b",
+        {"sent": 1},
+        tally={"elite#subscriber#sent": 1},
+        records=[DeliveryOutcome(r, DeliveryStatus.SENT)],
+    )
+    assert store.first_download(release_id) is None
+    store.record_download(
+        release_id, account_id="a", subscription_id="s0", ip="192.0.2.1", user_agent="ua", tier="elite"
+    )
+    tallies = store.tallies(release_id)
+    assert tallies["release"] == {"elite#subscriber#sent": 1}
+    assert tallies["download"] == {"elite#downloaded": 1, "elite#downloaders": 1}
+    assert store.first_download(release_id)
