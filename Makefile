@@ -39,7 +39,7 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py tests/memory_accounts.py tests/domain/world.py \
-		tests/domain/host.py tests/domain/logs.py tests/domain/test_virtual_clock.py
+		tests/domain/host.py tests/domain/logs.py tests/domain/test_virtual_clock.py tests/domain/subscriptions
 
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q
