@@ -48,7 +48,7 @@ test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 # nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
 # selection that call what it mutated.
 MUTATE ?= delivery.batch delivery.compose delivery.recheck delivery.reconcile delivery.send delivery.tally \
-	delivery.waits fanout.pages fanout.plan releases.recall access.tokens core.entitlements downloads.clicks \
+	delivery.waits fanout.addresses fanout.contacts fanout.pages fanout.plan releases.recall access.tokens core.entitlements downloads.clicks \
 	downloads.fresh_links subscriptions.preregistration
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)

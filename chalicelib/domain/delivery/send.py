@@ -87,13 +87,7 @@ def send_all(
     Sends stop before the function's deadline (the rest come back as ``retry``). An unexpected error
     stops the sends not started yet, records what SES accepted, then raises.
     """
-    ticks = _ticks(deps)
-    pacer = (
-        Pacer.share(quota(deps), deps.share, clock=ticks, sleep=deps.clock.sleep)
-        if deps.clock is not None
-        else Pacer.share(quota(deps), deps.share, clock=ticks)
-    )
-    until = _stop_at(deps)
+    pacer, until = _pacer(deps), _stop_at(deps)
     outcomes: list[DeliveryOutcome] = []
     pending: list[DeliveryOutcome] = []
     error: Exception | None = None
@@ -117,8 +111,15 @@ def send_all(
     if error is not None:
         record(deps, release_id, notice, pending)
         raise error
-    _written(pending, at=ticks())  # within the one request that finishes the batch
+    _written(pending, at=_ticks(deps)())  # within the one request that finishes the batch
     return outcomes, pending
+
+
+def _pacer(deps: Deps) -> Pacer:
+    """This invocation's share of SES's rate, paced by the delivery's clock (sleeping in it, if virtual)."""
+    if deps.clock is None:
+        return Pacer.share(quota(deps), deps.share, clock=_ticks(deps))
+    return Pacer.share(quota(deps), deps.share, clock=deps.clock.monotonic, sleep=deps.clock.sleep)
 
 
 def _stop_at(deps: Deps) -> float | None:

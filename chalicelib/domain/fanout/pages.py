@@ -26,6 +26,8 @@ from chalicelib.domain.fanout.ports import FanoutStore, ProductStore
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from chalicelib.domain.core.ports import Clock, Queues
 
 
@@ -83,9 +85,15 @@ def run(table: FanoutStore, queues: Queues, message: FanoutPage, *, clock: Clock
     claim = table.claim_page(release_id, Notice.RELEASE, page, lease_seconds=PAGE_LEASE_SECONDS)
     if claim != ClaimStatus.CLAIMED:
         return stand_back(queues, message, claim)
+    return _plan_page(table, queues, release, message, clock.now())
+
+
+def _plan_page(table: FanoutStore, queues: Queues, release: Release, message: FanoutPage, now: datetime) -> int:
+    """A claimed page: its audience and their contracts read, the digested queued in their window, the rest
+    planned into batches and enqueued, then its successor (or, the last, the page marked done)."""
+    release_id, page = release.release_id, message.page
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.cursor)
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
-    now = clock.now()
     # digested ones wait in a window
     queued, entries = digests.split(release, entries, accounts, now, fanout_plan.eligible)
     if queued:

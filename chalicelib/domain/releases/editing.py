@@ -134,9 +134,15 @@ def create(
     logger.info("release created", extra={"release_id": release_id, "product": release.product})
     if not has_file:
         return after_available(table, queues, release), None
+    return release, _upload(blobs, release)
+
+
+def _upload(blobs: Blobs, release: Release) -> dict[str, Any]:
+    """How the new release's file is to be uploaded: its multipart plan, or one presigned POST."""
     assert release.object_key and release.size
-    if upload_id and release.part_size:
-        return release, {
+    release_id = release.release_id
+    if release.upload_id and release.part_size:
+        return {
             "method": "multipart",
             "part_size": release.part_size,
             "part_count": -(-release.size // release.part_size),
@@ -145,7 +151,7 @@ def create(
         }
     upload = blobs.presigned_post(release.object_key, size=release.size)
     upload["complete_url"] = f"/releases/{release_id}/upload/complete"
-    return release, upload
+    return upload
 
 
 def get(table: ReleaseStore, who: Identity, release_id: str) -> Release:

@@ -55,17 +55,8 @@ class PublishStore(ReleaseTransitions, AnnouncedStore, Protocol):
 
 def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -> Release | None:
     """S3 ObjectCreated: the size and SHA-256 must be what the release declared, or nobody hears of it."""
-    parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX:
-        logger.warning("object outside the upload layout ignored", extra={"key": key})
-        return None
-    release = table.get_release(parts[1], consistent=True)
-    if release is None or release.object_key != key or release.status != ReleaseStatus.AWAITING_UPLOAD:
-        logger.warning("upload for no waiting release ignored", extra={"key": key})
-        return None
-    if release.sha256 is None:
-        # The uploader declares the SHA-256 on completion; that call queues this check again.
-        logger.info("upload waits for its declared SHA-256", extra={"release_id": release.release_id})
+    release = _waiting_for(table, key)
+    if release is None:
         return None
     try:
         stored = blobs.stat(key)
@@ -96,6 +87,23 @@ def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -
         return None
     logger.info("upload verified", extra={"release_id": release.release_id, "version_id": stored.version_id})
     return after_available(table, queues, verified)
+
+
+def _waiting_for(table: PublishStore, key: str) -> Release | None:
+    """The release an uploaded object is for, if it waits for it and its declared SHA-256 is known."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX:
+        logger.warning("object outside the upload layout ignored", extra={"key": key})
+        return None
+    release = table.get_release(parts[1], consistent=True)
+    if release is None or release.object_key != key or release.status != ReleaseStatus.AWAITING_UPLOAD:
+        logger.warning("upload for no waiting release ignored", extra={"key": key})
+        return None
+    if release.sha256 is None:
+        # The uploader declares the SHA-256 on completion; that call queues this check again.
+        logger.info("upload waits for its declared SHA-256", extra={"release_id": release.release_id})
+        return None
+    return release
 
 
 def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> str | None:

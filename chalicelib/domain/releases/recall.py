@@ -18,8 +18,9 @@ from chalicelib.domain.core.models import Account, Recipient, Release
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 from chalicelib.domain.downloads.clicks import downloadable
+from chalicelib.domain.fanout.addresses import carried_seen, first_per_address, seen_for_carry
 from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, critical, stand_back
-from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
+from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account
 from chalicelib.domain.fanout.ports import PageStore
 from chalicelib.domain.mail import copies
 from chalicelib.domain.mail import notices as mail
