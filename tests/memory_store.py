@@ -47,9 +47,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.delivery.ports import DeliveryStore
     from chalicelib.domain.downloads.ports import CatalogStore, DownloadStore, FreshLinkStore
     from chalicelib.domain.fanout.ports import FanoutStore
-    from chalicelib.domain.releases.editing import ReleaseStore
-    from chalicelib.domain.releases.ports import AudienceStore
-    from chalicelib.domain.releases.recall import RecallStore
+    from chalicelib.domain.releases.ports import AudienceStore, RecallStore, ReleaseStore
     from chalicelib.domain.reports.ports import ReportStore
     from chalicelib.domain.subscriptions.ports import FeedbackStore, SubscriptionStore
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.queues import Queues as SqsQueues
 from chalicelib.domain.access.auth import Identity
@@ -134,3 +134,22 @@ def store_with(*accounts: Account, subscribers: int = 2, **release_fields: Any) 
 
 def deps(store: MemoryStore, mailer: Mailer, queues: Queues) -> delivery.Deps:
     return delivery.Deps(table=store, mailer=mailer, queues=queues, urls=LINKS, link_days=7)
+
+
+if TYPE_CHECKING:  # mypy (``make types``) holds the doubles, and the adapters they stand in for, to the shared ports
+    from chalicelib.adapters.blobs import Blobs as S3Blobs
+    from chalicelib.adapters.mailer import Mailer as SesMailer
+    from chalicelib.domain.core import ports
+    from chalicelib.domain.core.clock import SystemClock
+
+    def _doubles_and_adapters_serve_the_ports(
+        mailers: tuple[Mailer, SesMailer],
+        queues: tuple[Queues, SqsQueues],
+        blobs: S3Blobs,
+        clocks: tuple[VirtualClock, SystemClock],
+    ) -> None:
+        mailer: list[ports.Mailer] = list(mailers)
+        queue: list[ports.Queues] = list(queues)
+        blob: ports.Blobs = blobs
+        clock: list[ports.Clock] = list(clocks)
+        del mailer, queue, blob, clock

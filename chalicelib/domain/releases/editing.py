@@ -4,19 +4,19 @@ and verifying the upload are ``chalicelib.domain.releases.publishing``'s; what a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.core import timestamps
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS
 from chalicelib.domain.core.errors import AlreadyExists, Conflict, NotFound
-from chalicelib.domain.core.models import Product, Release, now_iso
+from chalicelib.domain.core.models import Release, now_iso
 from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.releases.body import _iso, _number, parse_edit, parse_new
-from chalicelib.domain.releases.publishing import PublishStore, after_available
+from chalicelib.domain.releases.ports import ReleaseStore
+from chalicelib.domain.releases.publishing import after_available
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
@@ -29,17 +29,6 @@ if TYPE_CHECKING:
 EDITABLE = (ReleaseStatus.AWAITING_UPLOAD, ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED)
 MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
 MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
-
-
-class ReleaseStore(PublishStore, Protocol):
-    """What creating, editing, listing and publishing releases need from the store."""
-
-    def list_products(self) -> list[Product]: ...
-    def create_release(self, release: Release) -> None: ...
-    def edit_release(self, release_id: str, *, in_status: ReleaseStatus, fields: dict[str, Any]) -> Release | None: ...
-    def list_releases(
-        self, where: Mapping[str, str], *, limit: int, cursor: str | None
-    ) -> tuple[list[Release], str | None]: ...
 
 
 def edit(table: ReleaseStore, who: Identity, release_id: str, body: dict[str, Any]) -> Release:

@@ -4,17 +4,16 @@ fan-out's first page once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.domain.announcements.ports import AnnouncedStore
 from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import Conflict, NotFound
 from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Release, now_iso
 from chalicelib.domain.core.states import ReleaseStatus
+from chalicelib.domain.releases.ports import PublishStore
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
@@ -27,30 +26,6 @@ if TYPE_CHECKING:
 # of outlives any support contract that could have downloaded it (docs/deploy.md, "Released builds cannot change").
 RETENTION_DAYS = 7 * 365
 QUEUEING_LEASE_SECONDS = 60  # outlives a publish call (the API's timeout is 30 s)
-
-
-class ReleaseTransitions(Protocol):
-    """What moving a release between states (and queueing its first page once) needs from the store."""
-
-    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-    def transition_release(
-        self,
-        release_id: str,
-        *,
-        from_status: Sequence[ReleaseStatus],
-        to_status: ReleaseStatus,
-        due_by: str | None = None,
-        **fields: Any,
-    ) -> Release | None: ...
-    def claim_queueing(self, release_id: str, notice: Literal["fanout", "recall"], *, lease_seconds: int) -> bool: ...
-    def mark_queued(self, release_id: str, notice: Literal["fanout", "recall"]) -> None: ...
-
-
-class PublishStore(ReleaseTransitions, AnnouncedStore, Protocol):
-    """What publishing needs from the store: the transitions, scheduling and the schedule's index."""
-
-    def schedule_release(self, release: Release) -> Release | None: ...
-    def due_releases(self, now: str, *, limit: int = 25) -> list[str]: ...
 
 
 def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -> Release | None:

@@ -4,9 +4,9 @@ page from the recorded deliveries on the fan-out queue, threaded under the notic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.access.links import LinkMaker, download_expiry
@@ -14,17 +14,17 @@ from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
-from chalicelib.domain.core.models import Account, Recipient, Release
+from chalicelib.domain.core.models import Recipient, Release
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 from chalicelib.domain.downloads.clicks import downloadable
 from chalicelib.domain.fanout.addresses import carried_seen, first_per_address, seen_for_carry
 from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, critical, stand_back
 from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account
-from chalicelib.domain.fanout.ports import PageStore
 from chalicelib.domain.mail import copies
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.releases.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
+from chalicelib.domain.releases.ports import RecallMailStore, RecallStore
+from chalicelib.domain.releases.publishing import QUEUEING_LEASE_SECONDS
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
@@ -34,22 +34,6 @@ if TYPE_CHECKING:
 RECALL = mail.RECALL  # the fan-out message kind, and the notice kind delivery sends
 PAGE_SIZE = 500
 _YANKABLE = [ReleaseStatus.AWAITING_UPLOAD, ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED, ReleaseStatus.PUBLISHED]
-
-
-class RecallMailStore(Protocol):
-    """What rendering a recall batch needs from the store."""
-
-    def recall_context(
-        self, release: Release, recipients: Sequence[Recipient]
-    ) -> tuple[dict[str, str], dict[str, Account], Release | None]: ...
-
-
-class RecallStore(PageStore, ReleaseTransitions, Protocol):
-    """What yanking a release and planning its recall need from the store."""
-
-    def delivery_page(
-        self, release_id: str, notice: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[DeliveryRecord], str | None]: ...
 
 
 def yank(

@@ -17,6 +17,7 @@ from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.domain.core.ports import Blobs, Queues
+    from chalicelib.domain.releases.ports import ReleaseStore
 
 
 MAX_PARTS_PER_CALL = 100
@@ -37,7 +38,7 @@ def _part_count(release: Release) -> int:
 
 
 def part_urls(
-    table: releases.ReleaseStore, blobs: Blobs, who: Identity, release_id: str, body: dict[str, Any]
+    table: ReleaseStore, blobs: Blobs, who: Identity, release_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """Presigned UploadPart URLs for the part numbers asked (minted on demand, so a resumed upload gets fresh ones)."""
     release = _waiting(releases.get(table, who, release_id))
@@ -87,7 +88,7 @@ def _parts(body: dict[str, Any], count: int) -> list[tuple[int, str]]:
 
 
 def complete(
-    table: releases.ReleaseStore, blobs: Blobs, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]
+    table: ReleaseStore, blobs: Blobs, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]
 ) -> Release:
     """Declare the SHA-256 (if not declared at creation), assemble a multipart upload, queue the verification.
 
