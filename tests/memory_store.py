@@ -1,7 +1,8 @@
 """An in-memory store for the domain's fast tests: the store Protocols of fan-out, delivery, recall, releases,
 the audience preview, downloads and the catalogue, served from dicts under one lock, with no AWS and no boto3; and,
 from tests/memory_accounts.py, those of contracts, subscriptions, confirmations, SES feedback, mails sent once and
-the release report. (Not yet: announcements, digests, and the review's reads of raw delivery items.)
+the release report, and from tests/memory_announcements.py those of announcements. (Not yet: digests, and the
+review's reads of raw delivery items.)
 
 It keeps what the domain relies on from the real table (``chalicelib.adapters.store.Table``): claims are
 conditional (one winner, leases that run out, ``done`` once finished), each write that is one transaction
@@ -31,7 +32,6 @@ from chalicelib.domain.core.models import (
     now_iso,
 )
 from chalicelib.domain.core.records import (
-    Announcement,
     AudienceEntry,
     BatchState,
     DeliveryRecord,
@@ -40,10 +40,12 @@ from chalicelib.domain.core.records import (
 )
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, ReleaseStatus, Role, SubscriptionStatus
 from tests.memory_accounts import AccountsMemory
+from tests.memory_announcements import AnnouncementsMemory
 
 if TYPE_CHECKING:
     from chalicelib.adapters.store import Table
     from chalicelib.domain.accounts.ports import ContractStore, OnceStore
+    from chalicelib.domain.announcements.ports import AnnouncementDeliveryStore, PlanStore
     from chalicelib.domain.delivery.ports import DeliveryStore
     from chalicelib.domain.downloads.ports import CatalogStore, DownloadStore, FreshLinkStore
     from chalicelib.domain.fanout.ports import FanoutStore
@@ -66,7 +68,7 @@ class _Claim:
     redrives: int = 0
 
 
-class MemoryStore(AccountsMemory):
+class MemoryStore(AccountsMemory, AnnouncementsMemory):
     """The store Protocols over dicts; ``clock`` (epoch seconds) lets a test run past a lease."""
 
     def __init__(self, clock: Any = time.time) -> None:
@@ -88,6 +90,7 @@ class MemoryStore(AccountsMemory):
         self._downloaders: set[tuple[str, str]] = set()
         self._relinks: dict[tuple[str, str, str], int] = {}
         self._init_accounts()
+        self._init_announcements()
 
     def _now(self) -> int:
         return int(self.clock())
@@ -230,21 +233,6 @@ class MemoryStore(AccountsMemory):
         after = [(k, e) for k, e in index if cursor is None or k > cursor]
         page = after[:limit]
         return [e for _, e in page], (page[-1][0] if len(after) > limit else None)
-
-    # -- announcements: none are held here (their tests run on the table); what publishing and delivery ask
-    def announcement_of(self, product: str, version: str) -> Announcement | None:
-        return None
-
-    def set_announcement(self, announcement_id: str, **fields: Any) -> None:
-        raise KeyError(announcement_id)
-
-    def announcement_parents(self, announcement_id: str, recipients: Sequence[Recipient]) -> dict[str, str]:
-        return {}
-
-    def announcement_context(
-        self, announcement_id: str, recipients: Sequence[Recipient]
-    ) -> tuple[Announcement | None, dict[str, Account], dict[str, str]]:
-        return None, {}, {}
 
     def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None:
         """Keyed as the table keys them, so a retried page writes the same items again."""
@@ -471,4 +459,6 @@ if TYPE_CHECKING:  # mypy (``make types``) holds both stores to every domain are
         feedback: list[FeedbackStore] = [real, double]
         reports: list[ReportStore] = [real, double]
         del fanout, delivery, recall, releases, audience, downloads, fresh_links, catalog, contracts, once
-        del subscriptions, feedback, reports
+        plans: list[PlanStore] = [real, double]
+        announced: list[AnnouncementDeliveryStore] = [real, double]
+        del subscriptions, feedback, reports, plans, announced
