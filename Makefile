@@ -40,7 +40,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py tests/memory_accounts.py tests/memory_announcements.py tests/domain/world.py \
 		tests/domain/host.py tests/domain/logs.py tests/domain/test_virtual_clock.py tests/domain/subscriptions \
-		tests/domain/announcements
+		tests/domain/announcements tests/domain/accounts
 
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -q

@@ -14,10 +14,12 @@ import dataclasses
 import re
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.core.errors import AlreadySubscribed, BadRequest, Conflict, CountersMoved, NotFound
-from chalicelib.domain.core.models import Account, Product, Subscription, now_iso
+from chalicelib.domain.core.models import Account, Product, Release, Subscription, now_iso
+from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import HOLDING, SubscriptionStatus
 from chalicelib.domain.subscriptions.limits import History, Window, after_account, after_address, without
 
@@ -36,6 +38,10 @@ class AccountsMemory:
     suppressed_addresses: set[str]
     tally: dict[tuple[str, str], dict[str, int]]
     downloads: list[dict[str, Any]]
+    releases: dict[str, Release]
+    deliveries: dict[tuple[str, str], dict[str, DeliveryRecord]]
+    delivery_at: dict[tuple[str, str, str], str]
+    downloader_marks: dict[tuple[str, str], dict[str, Any]]
 
     def _now(self) -> int:
         raise NotImplementedError
@@ -312,6 +318,36 @@ class AccountsMemory:
                 once["done_at"] = now_iso()
                 once.pop("lease_until", None)
 
+    # -- what the review reads ------------------------------------------------------------------------
+    def published_between(self, start: datetime, end: datetime, products: Sequence[str] | None = None) -> list[Release]:
+        """Releases (of ``products``) published in ``[start, end)``, oldest first; an end within a second counts
+        that whole second as before it (stored times are to the second), as the table's query does."""
+        low, high = _iso(start), _iso(end + timedelta(microseconds=999_999))
+        found = [
+            r
+            for r in self.releases.values()
+            if r.published_at and low <= r.published_at < high and (products is None or r.product in products)
+        ]
+        return sorted(found, key=lambda r: (r.published_at or "", r.release_id))
+
+    def account_part(self, release_id: str, account_id: str) -> dict[str, list[dict[str, Any]]]:
+        """One account's delivery records of a release's notice and recall, and its downloader markers, as the
+        table's items (the fields the review reads)."""
+        part: dict[str, list[dict[str, Any]]] = {}
+        for notice in ("release", "recall"):
+            records = self.deliveries.get((release_id, notice), {})
+            part[notice] = [
+                _delivery_item(release_id, notice, records[k], self.delivery_at.get((release_id, notice, k)))
+                for k in sorted(records)
+                if k.startswith(f"{account_id}#")
+            ]
+        part["downloads"] = [
+            {"SK": f"DOWNLOADER#{who}", "type": "downloader", **marker}
+            for (rid, who), marker in sorted(self.downloader_marks.items())
+            if rid == release_id and who.startswith(f"{account_id}#")
+        ]
+        return part
+
     # -- a release's report ---------------------------------------------------------------------------
     def tallies(self, release_id: str) -> dict[str, dict[str, int]]:
         return {notice: dict(counts) for (rid, notice), counts in self.tally.items() if rid == release_id and counts}
@@ -336,3 +372,27 @@ def _after_account(cursor: str) -> str:
             "Query parameter 'cursor' is not one this API gave: pass the 'next' of a page.", code="invalid_cursor"
         )
     return account_id
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _delivery_item(release_id: str, notice: str, record: DeliveryRecord, at: str | None) -> dict[str, Any]:
+    r = record.recipient
+    item = {
+        "SK": f"DELIVERY#{notice}#{r.key}",
+        "type": "delivery",
+        "notice": notice,
+        "recipient": r.key,
+        "account_id": r.account_id,
+        "subscription_id": r.subscription_id,
+        "email": r.email,
+        "tier": r.tier,
+        "role": r.role,
+        "status": record.status,
+        "message_id": record.message_id,
+        "detail": record.detail,
+        "at": at,
+    }
+    return {k: v for k, v in item.items() if v is not None}

@@ -1,8 +1,8 @@
 """An in-memory store for the domain's fast tests: the store Protocols of fan-out, delivery, recall, releases,
 the audience preview, downloads and the catalogue, served from dicts under one lock, with no AWS and no boto3; and,
 from tests/memory_accounts.py, those of contracts, subscriptions, confirmations, SES feedback, mails sent once and
-the release report, and from tests/memory_announcements.py those of announcements. (Not yet: digests, and the
-review's reads of raw delivery items.)
+the release report, the CSM's review and the support warnings, and from tests/memory_announcements.py those of
+announcements. (Not yet: the digests' store, being reworked on another branch.)
 
 It keeps what the domain relies on from the real table (``chalicelib.adapters.store.Table``): claims are
 conditional (one winner, leases that run out, ``done`` once finished), each write that is one transaction
@@ -44,7 +44,7 @@ from tests.memory_announcements import AnnouncementsMemory
 
 if TYPE_CHECKING:
     from chalicelib.adapters.store import Table
-    from chalicelib.domain.accounts.ports import ContractStore, OnceStore
+    from chalicelib.domain.accounts.ports import ContractStore, OnceStore, ReviewStore, WarningStore
     from chalicelib.domain.announcements.ports import AnnouncementDeliveryStore, PlanStore
     from chalicelib.domain.delivery.ports import DeliveryStore
     from chalicelib.domain.downloads.ports import CatalogStore, DownloadStore, FreshLinkStore
@@ -89,6 +89,8 @@ class MemoryStore(AccountsMemory, AnnouncementsMemory):
         self.digest_items: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (bucket, account, sub, release)
         self._downloaders: set[tuple[str, str]] = set()
         self._relinks: dict[tuple[str, str, str], int] = {}
+        self.delivery_at: dict[tuple[str, str, str], str] = {}  # (release, notice, recipient) -> recorded at
+        self.downloader_marks: dict[tuple[str, str], dict[str, Any]] = {}  # (release, account#sub) -> first click
         self._init_accounts()
         self._init_announcements()
 
@@ -369,9 +371,10 @@ class MemoryStore(AccountsMemory, AnnouncementsMemory):
 
     def record_deliveries(self, release_id: str, notice: str, outcomes: Sequence[DeliveryOutcome]) -> None:
         with self._lock:
-            records = self.deliveries.setdefault((release_id, notice), {})
+            records, at = self.deliveries.setdefault((release_id, notice), {}), now_iso()
             for o in outcomes:
                 records[o.recipient.key] = DeliveryRecord(o.recipient, o.status, o.message_id, o.detail)
+                self.delivery_at[(release_id, notice, o.recipient.key)] = at
 
     def delivery_page(
         self, release_id: str, notice: str, *, limit: int, cursor: str | None
@@ -423,6 +426,10 @@ class MemoryStore(AccountsMemory, AnnouncementsMemory):
             if first and (release_id, who) not in self._downloaders:
                 self._downloaders.add((release_id, who))
                 counters[f"{counted}#downloaders"] = counters.get(f"{counted}#downloaders", 0) + 1
+                self.downloader_marks[(release_id, who)] = {"at": now_iso(), "email": email, "clicks": 1}
+            else:  # a later click (or a first one that lost a race) counts on the marker
+                marker = self.downloader_marks.setdefault((release_id, who), {"clicks": 0})
+                marker["clicks"] += 1
 
     def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool:
         with self._lock:
@@ -461,4 +468,6 @@ if TYPE_CHECKING:  # mypy (``make types``) holds both stores to every domain are
         del fanout, delivery, recall, releases, audience, downloads, fresh_links, catalog, contracts, once
         plans: list[PlanStore] = [real, double]
         announced: list[AnnouncementDeliveryStore] = [real, double]
-        del subscriptions, feedback, reports, plans, announced
+        reviews: list[ReviewStore] = [real, double]
+        warnings: list[WarningStore] = [real, double]
+        del subscriptions, feedback, reports, plans, announced, reviews, warnings

@@ -6,7 +6,7 @@ the real table is shared by the whole session."""
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from chalicelib.domain.core.errors import AlreadySubscribed, BadRequest, Conflict, CountersMoved, NotFound
 from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Subscription, now_iso
 from chalicelib.domain.core.states import DeliveryStatus, SubscriptionStatus
+from tests.adapters.test_store_contract import _release, _world
 from tests.conftest import unique
 
 
@@ -191,3 +192,34 @@ def test_a_release_s_counters_sum_what_delivery_and_downloads_added(store: Any) 
     assert tallies["release"] == {"elite#subscriber#sent": 1}
     assert tallies["download"] == {"elite#downloaded": 1, "elite#downloaders": 1}
     assert store.first_download(release_id)
+
+
+def test_the_review_reads_the_period_s_releases_and_one_account_s_part_of_each(store: Any) -> None:
+    # GIVEN two accounts' subscribers of a product, a release of it published now and one of another product
+    product, (a, b), subs = _world(store, "elite", "elite", subscribers=1)
+    now = datetime.now(UTC).replace(microsecond=0)
+    published = _release(store, product, published_at=now.isoformat().replace("+00:00", "Z"))
+    _release(store, unique("P"), published_at=now.isoformat().replace("+00:00", "Z"))
+    mine, theirs = (Recipient(s.account_id, s.subscription_id, s.email, "elite") for s in subs)
+    store.record_deliveries(published.release_id, "release", [DeliveryOutcome(mine, DeliveryStatus.SENT, "m-1")])
+    store.record_deliveries(published.release_id, "release", [DeliveryOutcome(theirs, DeliveryStatus.FAILED)])
+    for _ in range(2):
+        store.record_download(
+            published.release_id, account_id=a.account_id, subscription_id=mine.subscription_id, ip="192.0.2.1",
+            user_agent="ua", email=mine.email, tier="elite",
+        )  # fmt: skip
+    # WHEN the review reads the hour up to now (to its next second), and account a's part of the release
+    found = store.published_between(now - timedelta(hours=1), now + timedelta(seconds=1), [product])
+    part = store.account_part(published.release_id, a.account_id)
+    # THEN only the product's release, and only a's record and downloader marker (two clicks, first time kept)
+    assert [r.release_id for r in found] == [published.release_id]
+    assert store.published_between(now + timedelta(seconds=1), now + timedelta(hours=1), [product]) == []
+    assert [(r["email"], r["role"], r["status"]) for r in part["release"]] == [(mine.email, "subscriber", "sent")]
+    assert part["release"][0]["at"] and part["recall"] == []
+    (marker,) = part["downloads"]
+    assert (marker["SK"], marker["email"], int(marker["clicks"])) == (
+        f"DOWNLOADER#{a.account_id}#{mine.subscription_id}",
+        mine.email,
+        2,
+    )
+    assert marker["at"] and b.account_id != a.account_id
