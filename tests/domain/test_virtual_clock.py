@@ -129,3 +129,18 @@ def test_the_digest_runner_takes_the_windows_ended_by_its_clock() -> None:
     cursor = store.digest_cursor()
     assert cursor is not None
     assert clock.now() - timedelta(minutes=30) <= digest_windows.bucket_time(cursor) <= clock.now()
+
+
+def test_a_release_made_available_is_published_or_scheduled_by_the_clock_s_time() -> None:
+    # GIVEN a release just verified, to be published on 2031-06-01: in the future by the system clock
+    store = store_with(
+        account("prem1", "premium"), status=ReleaseStatus.AVAILABLE, published_at=None, notify_at="2031-06-01T00:00:00Z"
+    )
+    release = store.releases["r1"]
+    # WHEN it is made available by the system clock, and (from a fresh copy) by a clock in virtual June 2031
+    scheduled = publishing.after_available(store, Queues(), release)
+    store.releases["r1"] = release
+    published = publishing.after_available(store, Queues(), release, clock=VirtualClock())
+    # THEN the first waits for its time, the second is published at the virtual time
+    assert scheduled.status == ReleaseStatus.SCHEDULED
+    assert (published.status, published.published_at) == (ReleaseStatus.PUBLISHED, "2031-06-02T09:00:00Z")

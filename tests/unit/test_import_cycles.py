@@ -1,4 +1,4 @@
-"""No import cycles in ``chalicelib/``: the graph of which module imports which, read from the source (``ast``), so an
+"""No import cycles in ``chalicelib/``, and each domain package uses only the packages its ``__init__`` names: the graph of which module imports which, read from the source (``ast``), so an
 import inside a function or under ``if TYPE_CHECKING:`` counts as much as one at the top. A cycle is a seam in the
 wrong place (an orchestrator and its parts, each needing the other); the fix is a leaf module both import (a
 package's ``ports``), not a lazy import that hides it.
@@ -10,6 +10,7 @@ the parent packages it loads first are not counted, their ``__init__`` being the
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -98,3 +99,42 @@ def test_a_part_that_imports_a_leaf_both_share_makes_no_cycle() -> None:
         "pkg.send": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.ports import Deps\n",
     }
     assert cycles(graph(fixed)) == []
+
+
+def uses(init_source: str) -> set[str]:
+    """The packages a domain package's ``__init__`` docstring names after "Uses" (``core``, ``access``, ...)."""
+    doc = ast.get_docstring(ast.parse(init_source)) or ""
+    return set(re.findall(r"``(\w+)``", doc.split("Uses", 1)[1])) if "Uses" in doc else set()
+
+
+def crossings(package: str, allowed: set[str], modules: dict[str, str]) -> set[str]:
+    """The imports of a package's modules (type-only and deferred ones too) into a domain package it may not use."""
+    found = set()
+    for name, text in modules.items():
+        for node in ast.walk(ast.parse(text)):
+            named = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            named += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            for module in named:
+                parts = module.split(".")
+                if parts[:2] == [PACKAGE, "domain"] and len(parts) > 2 and parts[2] not in {package, *allowed}:
+                    found.add(f"{name}: {module}")
+    return found
+
+
+def test_each_domain_package_uses_only_the_packages_its_init_names() -> None:
+    sources = _sources()
+    packages = sorted({n.split(".")[2] for n in sources if n.startswith(f"{PACKAGE}.domain.") and n.count(".") >= 2})
+    assert len(packages) >= 12
+    found = set()
+    for package in packages:
+        prefix = f"{PACKAGE}.domain.{package}"
+        modules = {n: t for n, t in sources.items() if n == prefix or n.startswith(f"{prefix}.")}
+        found |= crossings(package, uses(sources[prefix]), modules)
+    assert found == set()
+
+
+def test_the_package_rule_sees_a_deferred_use_of_a_package_not_named() -> None:
+    init = '"""Fan-out.\n\nUses: ``core``, ``digests`` (queued, not sent)."""\n'
+    assert uses(init) == {"core", "digests"}
+    module = "def f():\n    from chalicelib.domain.releases import recall\nfrom chalicelib.domain.core import models\n"
+    assert crossings("fanout", uses(init), {"m": module}) == {"m: chalicelib.domain.releases"}

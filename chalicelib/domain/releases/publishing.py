@@ -4,14 +4,14 @@ fan-out's first page once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import Conflict, NotFound
 from chalicelib.domain.core.messages import FanoutPage
-from chalicelib.domain.core.models import Release, now_iso
+from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.releases.ports import PublishStore
 from chalicelib.names import UPLOAD_PREFIX
@@ -28,7 +28,9 @@ RETENTION_DAYS = 7 * 365
 QUEUEING_LEASE_SECONDS = 60  # outlives a publish call (the API's timeout is 30 s)
 
 
-def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -> Release | None:
+def verify_upload(
+    table: PublishStore, blobs: Blobs, queues: Queues, key: str, *, clock: Clock = SYSTEM
+) -> Release | None:
     """S3 ObjectCreated: the size and SHA-256 must be what the release declared, or nobody hears of it."""
     release = _waiting_for(table, key)
     if release is None:
@@ -51,7 +53,7 @@ def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -
         )
     assert stored.version_id  # _problem_with refuses an unversioned object
     # Lock the version before anyone can hear of it: a failure here leaves the release waiting and the event retried.
-    blobs.retain(key, stored.version_id, until=datetime.now(UTC) + timedelta(days=RETENTION_DAYS))
+    blobs.retain(key, stored.version_id, until=clock.now() + timedelta(days=RETENTION_DAYS))
     verified = table.transition_release(
         release.release_id,
         from_status=[ReleaseStatus.AWAITING_UPLOAD],
@@ -61,7 +63,7 @@ def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -
     if verified is None:
         return None
     logger.info("upload verified", extra={"release_id": release.release_id, "version_id": stored.version_id})
-    return after_available(table, queues, verified)
+    return after_available(table, queues, verified, clock=clock)
 
 
 def _waiting_for(table: PublishStore, key: str) -> Release | None:
@@ -97,12 +99,13 @@ def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> s
     return None
 
 
-def after_available(table: PublishStore, queues: Queues, release: Release) -> Release:
+def after_available(table: PublishStore, queues: Queues, release: Release, *, clock: Clock = SYSTEM) -> Release:
+    """A release now available: kept back (a draft), scheduled (its time is to come), or published."""
     if release.draft:
         return release
-    if release.notify_at and release.notify_at > now_iso():
+    if release.notify_at and release.notify_at > iso(clock):
         return table.schedule_release(release) or release
-    return publish(table, queues, release.release_id)
+    return publish(table, queues, release.release_id, clock=clock)
 
 
 def publish(
