@@ -1,4 +1,4 @@
-# Patchcast: `make run` and `make test` are all a fresh clone needs (Python 3.11+ and make).
+# Patchcast: `make run` and `make test` are all a fresh clone needs (Python 3.11+ and make; the browser suite also Node.js 20+ with npm).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +27,12 @@ $(CHROMIUM_STAMP): $(STAMP)
 		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	@touch $(CHROMIUM_STAMP)
 
+# The portal's sign-in is tested against the certified OpenID provider oidc-provider (Node.js, from npm; the
+# version is pinned in tests/e2e/browser/provider.py), installed into the ignored .local/oidc-provider/.
+OIDC_STAMP := .local/oidc-provider/node_modules/oidc-provider/lib/index.js
+$(OIDC_STAMP): $(STAMP)
+	$(BIN)/python -c "from tests.e2e.browser.provider import installed; installed()"
+
 run: $(STAMP)
 	$(BIN)/python -m patchcast_tools.local.stack
 
@@ -42,7 +48,7 @@ types: $(STAMP)
 		tests/domain/host.py tests/domain/logs.py tests/domain/test_virtual_clock.py tests/domain/subscriptions \
 		tests/domain/announcements tests/domain/accounts
 
-test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
+test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP) $(OIDC_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all

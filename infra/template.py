@@ -342,6 +342,8 @@ def _users(stage: str) -> dict[str, Any]:
                 "UserPoolName": f"patchcast-{stage}-users",
                 "UsernameAttributes": ["email"],
                 "AutoVerifiedAttributes": ["email"],
+                # belt and braces: a changed address takes effect only once verified
+                "UserAttributeUpdateSettings": {"AttributesRequireVerificationBeforeUpdate": ["email"]},
                 "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
                 "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
                 "MfaConfiguration": "OPTIONAL",
@@ -383,7 +385,10 @@ def _users(stage: str) -> dict[str, Any]:
                 "RefreshTokenValidity": 30,
                 "TokenValidityUnits": {"IdToken": "minutes", "AccessToken": "minutes", "RefreshToken": "days"},
                 "ReadAttributes": ["email", "email_verified", "custom:account_id"],
-                "WriteAttributes": ["email"],
+                # No user may change their own address (it reaches the download audit and ``lifted_by``):
+                # only an administrator writes email. Left out, WriteAttributes would allow every standard
+                # attribute, so one harmless attribute is named.
+                "WriteAttributes": ["locale"],
                 **portal_oauth(DEFAULT_API_URL),
             },
         },

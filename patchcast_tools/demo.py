@@ -112,8 +112,10 @@ def run_scenario(stack: LocalStack, say: Any = print) -> dict[str, Any]:
     }
     notices = outbox.wait_for(lambda m: "13.5.0" in str(m["Subject"]), count=len(expected))
     got = [str(m["To"]) for m in notices]
+    width = max(len(to) for to in got)  # one column for every address, however long the demo's own one is
     for to in got:
-        say(f"  emailed       {to:<24} ({expected.get(to, '?')})  {notices[got.index(to)]['Subject']}")
+        tier = f"({expected.get(to, '?')})"
+        say(f"  emailed       {to:<{width}}  {tier:<9}  {notices[got.index(to)]['Subject']}")
     _check(sorted(got) == sorted(expected), f"expected one notice each for {sorted(expected)}, got {sorted(got)}")
 
     notice = next(m for m in notices if address in str(m["To"]))

@@ -57,9 +57,9 @@ class Outbox:
             time.sleep(0.1)
 
     def listing(self) -> list[dict[str, object]]:
-        """Every message, in the order SES accepted them: number, to, subject, time, file."""
+        """Every message, newest first (the page and its JSON alike): number, to, subject, time, file."""
         items: list[dict[str, object]] = []
-        for path in self.paths():
+        for path in reversed(self.paths()):
             msg = read(path)
             items.append(
                 {

@@ -160,6 +160,7 @@ class MemoryStore(AccountsMemory, AnnouncementsMemory):
             published = r.published_at or ""
             return (
                 all(getattr(r, f) == where[f] for f in ("product", "status", "kind") if f in where)
+                and ("draft" not in where or r.draft == (where["draft"] == "true"))
                 and where.get("created_from", "") <= r.created_at <= where.get("created_to", "~")
                 and ("published_from" not in where or published >= where["published_from"])
                 and ("published_to" not in where or bool(published and published <= where["published_to"]))

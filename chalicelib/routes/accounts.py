@@ -37,8 +37,10 @@ def put_account(account_id: str) -> Any:
     from chalicelib.domain.accounts import contracts as accounts
 
     w, request = wiring.get(), bp.current_request
-    account, changed = accounts.put_account(w.table, w.queues, identity_of(request), account_id, body_of(request))
-    return json_response({**account.public(), "changed": changed})
+    account, changed, created = accounts.put_account(
+        w.table, w.queues, identity_of(request), account_id, body_of(request)
+    )
+    return json_response({**account.public(), "changed": changed, "created": created})
 
 
 @bp.route("/accounts", methods=["GET"], authorizer=jwt_auth)

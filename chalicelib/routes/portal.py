@@ -1,13 +1,12 @@
 """The customer portal under ``/portal``: sign-in and sign-out, home, alerts (the preference centre) and
 fixes (the catalogue with its downloads), server-rendered. A thin layer: the session and pages come from
-``chalicelib.routes.web``, everything a customer may do from the same domain modules as the API's routes."""
+``chalicelib.routes.web`` (who may see a page: ``web.guard``), everything a customer may do from the same
+domain modules as the API's routes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from chalice import Blueprint, Response  # type: ignore[attr-defined]
 
@@ -15,8 +14,10 @@ from chalicelib.adapters import wiring
 from chalicelib.domain.core.errors import PatchcastError
 from chalicelib.routes import link_maker
 from chalicelib.routes.http import header, query_param, source_ip
+from chalicelib.routes.web.guard import page_guard
 
 bp = Blueprint(__name__)
+page = page_guard(bp)
 FORM = ["application/x-www-form-urlencoded"]
 SEVERITIES = ((1, "critical"), (2, "high"), (3, "medium"), (4, "low"))
 STATES = {
@@ -33,47 +34,6 @@ def base() -> str:
     return wiring.get().settings.public_base_url
 
 
-def _refusal(err: PatchcastError, **ctx: Any) -> Response:
-    from chalicelib.routes.web import pages
-
-    titles = {403: "Not available to you", 404: "Not found", 410: "No longer available", 429: "Please wait"}
-    return pages.render("refusal.html", status=err.status, title=titles.get(err.status, "Sorry"), message=err.message,
-                        hint=err.hint, action=err.action, **ctx)  # fmt: skip
-
-
-def page(*, post: bool = False) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """A signed-in page: signed out, the browser goes to sign in (and back); a POST needs this session's CSRF
-    token before anything is read or written; domain errors become a refusal page."""
-
-    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
-        @wraps(fn)
-        def wrapper(*args: Any, **params: Any) -> Response:
-            from chalicelib.routes.web import pages, session
-
-            request = bp.current_request
-            current = session.signed_in(request)
-            if current is None:
-                here = request.path.format(**(request.uri_params or {}))
-                here += "?" + urlencode(dict(request.query_params)) if request.query_params else ""
-                back = here if not post else "/portal"
-                return pages.redirect(f"{base()}/portal/signin?next={quote(back, safe='/')}",
-                                      cookies=[session.set_cookie(session.SESSION, "", 0)])  # fmt: skip
-            who, token = current
-            ctx = {"who": who, "csrf": session.csrf_token(token)}
-            try:
-                if post:
-                    form = session.form_of(request)
-                    session.check_csrf(form, token)
-                    return fn(*args, **params, who=who, ctx=ctx, form=form)
-                return fn(*args, **params, who=who, ctx=ctx)
-            except PatchcastError as err:
-                return _refusal(err, **ctx)
-
-        return wrapper
-
-    return decorate
-
-
 # -- home -------------------------------------------------------------------------------------------
 @bp.route("/portal", methods=["GET"])
 @page()
@@ -81,12 +41,13 @@ def home(*, who: Any, ctx: dict[str, Any]) -> Response:
     from datetime import UTC, date, datetime
 
     from chalicelib.domain.accounts import contracts as accounts
+    from chalicelib.domain.core import entitlements
     from chalicelib.domain.downloads import catalog as fixes
     from chalicelib.routes.web import pages
 
     table = wiring.get().table
     ent = accounts.entitlements_of(table, who)
-    days_left = (date.fromisoformat(ent["period"]["end"]) - datetime.now(UTC).date()).days
+    days_left = entitlements.days_left(date.fromisoformat(ent["period"]["end"]), datetime.now(UTC).date())
     newest = fixes.newest(table, who) if ent["active"] else []
     return pages.render("home.html", title=f"Welcome, {ent['name']}", ent=ent, tier=ent["features"],
                         days_left=days_left, newest=newest, **ctx)  # fmt: skip
@@ -120,7 +81,7 @@ def _prefs(form: dict[str, list[str]], *, new: bool) -> dict[str, Any]:
     """A form's fields as the API's JSON body, so the same validation names the same fields."""
     severity = (form.get("max_severity") or [""])[0]
     body: dict[str, Any] = {"products": form.get("products", []), "kinds": form.get("kinds", []),
-                            "max_severity": int(severity) if severity.isdigit() and len(severity) < 3 else severity,
+                            "max_severity": int(severity) if severity.isascii() and severity.isdigit() and len(severity) < 3 else severity,
                             "channels": form.get("channels") or ["ga"]}  # fmt: skip
     # per product the version lines run (none given: every line), per severity a digest (instant: absent)
     lines = {p: [v.strip() for v in (form.get(f"installed-{p}") or [""])[0].split(",") if v.strip()]

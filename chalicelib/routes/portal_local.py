@@ -15,6 +15,7 @@ from chalicelib.routes.http import query_param
 from chalicelib.routes.portal import FORM
 
 bp = Blueprint(__name__)
+ROLES = (("customer", "Customer contact"), ("release-engineer", "Release engineer"), ("support-admin", "Support admin"))
 _PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method")
 
 
@@ -56,7 +57,8 @@ def authorize_page() -> Response:
         q = _checked_query()
     except PatchcastError as err:
         return _refused(err)
-    return pages.render("local_authorize.html", title="Sign in (local stage)", demo=demo_users(), query=urlencode(q))
+    return pages.render("local_authorize.html", title="Sign in (local stage)", demo=demo_users(), query=urlencode(q),
+                        roles=ROLES)  # fmt: skip
 
 
 @bp.route("/portal/local/authorize", methods=["POST"], content_types=FORM)
@@ -67,8 +69,11 @@ def authorize() -> Response:
     try:
         q = _checked_query()
         form = {k: (vals or [""])[0] for k, vals in session.form_of(bp.current_request).items()}
-        account, email = v.ident(form.get("account", ""), "account"), v.email(form.get("email", ""), "email")
+        account = v.ident(form["account"], "account") if form.get("account") else None
+        email, role = v.email(form.get("email", ""), "email"), form.get("role") or "customer"
+        if role not in dict(ROLES):
+            raise BadRequest(f"Field 'role' must be one of {', '.join(dict(ROLES))}.", code="validation_error")
     except PatchcastError as err:
         return _refused(err)
-    code = local_issuer.issue_code(account=account, email=email, challenge=q["code_challenge"])
+    code = local_issuer.issue_code(account=account, email=email, challenge=q["code_challenge"], role=role)
     return pages.redirect(f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q['state']})}", status=303)

@@ -25,24 +25,27 @@ def signin() -> Response:
 
 @bp.route("/portal/callback", methods=["GET"])
 def callback() -> Response:
-    from chalicelib.routes.web import pages, session, signin
+    from chalicelib.routes.web import pages, server_session, session, signin
 
     request = bp.current_request
     try:
-        token, next_path = signin.finish(
+        id_token, refresh_token, next_path = signin.finish(
             session.cookies(request).get(session.SIGNIN), query_param(request, "state"), query_param(request, "code")
         )
     except PatchcastError as err:
         return pages.render("signed_out.html", status=err.status, title="Sign-in failed", message=err.message)
-    cookies = [session.set_cookie(session.SESSION, token, 3600), session.set_cookie(session.SIGNIN, "", 0)]
+    opened = server_session.open_session(id_token, refresh_token)
+    cookies = [session.set_cookie(session.SESSION, opened, server_session.SESSION_SECONDS),
+               session.set_cookie(session.SIGNIN, "", 0)]  # fmt: skip
     return pages.redirect(base() + session.safe_next(next_path), cookies=cookies)
 
 
 @bp.route("/portal/signout", methods=["POST"], content_types=FORM)
-@page(post=True)
+@page(post=True, customer=False)
 def signout(*, who: Any, ctx: dict[str, Any], form: dict[str, list[str]]) -> Response:
-    from chalicelib.routes.web import pages, session, signin
+    from chalicelib.routes.web import pages, server_session, session, signin
 
+    server_session.close(bp.current_request)
     return pages.redirect(signin.signout_url(), cookies=[session.set_cookie(session.SESSION, "", 0)])
 
 

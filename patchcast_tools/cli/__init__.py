@@ -14,12 +14,13 @@ from typing import NoReturn
 
 from patchcast_tools.cli import accounts, announce, keys, releases, suppressions, token
 from patchcast_tools.cli.common import CliError
+from patchcast_tools.cli.parser import Parser, describe_all
 
 GROUPS = (token, accounts, releases, keys, suppressions, announce)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="patchctl",
         description="Publish releases and manage contracts in Patchcast. `patchctl COMMAND --help` for each.",
         epilog="The API: --api URL, else PATCHCAST_API, else http://127.0.0.1:$PATCHCAST_API_PORT, else port 8000. "
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for group in GROUPS:
         group.register(sub)
+    describe_all(parser)
     return parser
 
 

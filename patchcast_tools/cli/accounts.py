@@ -10,17 +10,20 @@ import io
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from patchcast_tools.cli.common import Api, ApiError, CliError, add_common, emit
+from patchcast_tools.cli.common import Api, ApiError, CliError, add_common, emit, table
 
 REQUIRED = ("account_id", "name", "tier", "products", "support_start", "support_end")
 OPTIONAL = ("timezone", "business_hours", "csm_email", "oncall_email")
 _HOURS = re.compile(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$")
-_HOURS_FAULT = "column 'business_hours' must be like 8-17 (start and end hour, local time)"
+_HOURS_FAULT = "column 'business_hours' must be like 8-17 (start and end hour, local time, 0 <= start < end <= 24)"
+# The API's words for a field whose CSV form differs from its JSON form, in the CSV's own terms.
+_CSV_WORDS = {"business_hours": _HOURS_FAULT}
 
 
 def _row_body(row: dict[str, str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -62,7 +65,9 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:
-            raise CliError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+            raise CliError(
+                f"{path}: line 1: missing column(s) {', '.join(missing)}{_delimiter_hint(reader.fieldnames)}"
+            )
         for row in reader:
             # the line a row starts on: where it ended, less the line breaks inside quoted fields
             inner = sum(str(v).count("\n") for v in row.values() if isinstance(v, str))
@@ -70,6 +75,16 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     except csv.Error as exc:
         raise CliError(f"{path}: line {reader.line_num}: {exc}") from exc
     return rows
+
+
+def _delimiter_hint(header: Sequence[str] | None) -> str:
+    """Where the header is one column holding the others behind another separator (a spreadsheet saved with
+    semicolons or tabs), say so: the columns are there, the file's separator is not a comma."""
+    if header and len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in header[0] and set(REQUIRED) <= {c.strip() for c in header[0].split(sep)}:
+                return f" (the columns are separated by {name}: save the file as comma-separated CSV)"
+    return ""
 
 
 def _row_faults(row: dict[str, Any], seen: dict[str, int]) -> list[dict[str, str]]:
@@ -94,12 +109,15 @@ def _api_faults(exc: ApiError, mine: list[dict[str, str]]) -> list[dict[str, str
     """The API's faults of a row, the CLI's own wording where it saw the fault first."""
     ours = {f["field"] for f in mine}
     theirs = [
-        {"field": str(f.get("field", "")), "message": str(f.get("message", ""))}
+        {"field": str(f.get("field", "")), "message": _CSV_WORDS.get(str(f.get("field")), str(f.get("message", "")))}
         for f in exc.body.get("fields", [])
         if f.get("field") not in ours
     ]
-    if not theirs and not mine:  # a single fault comes as the plain {"error", "message"}
-        theirs = [{"field": "", "message": str(exc.body.get("message") or exc)}]
+    if not theirs and not mine:  # a single fault comes as the plain {"error", "message"}, naming its field
+        message = str(exc.body.get("message") or exc)
+        named = re.match(r"Field '(\w+)'", message)
+        field = named[1] if named else ""
+        theirs = [{"field": field, "message": _CSV_WORDS.get(field, message)}]
     return [*mine, *theirs]
 
 
@@ -121,15 +139,24 @@ def _import_row(api: Api, line: int, row: dict[str, Any], seen: dict[str, int]) 
                 raise
             faults = _api_faults(exc, faults) if isinstance(exc, ApiError) else faults
         else:
-            return {"line": line, "account_id": account_id, "accepted": True, "changed": got.get("changed", True)}
-    error = "; ".join(f["message"] for f in faults)
+            return {
+                "line": line,
+                "account_id": account_id,
+                "accepted": True,
+                "changed": got.get("changed", True),
+                "created": got.get("created", False),
+            }
+    error = "; ".join(f["message"].rstrip(".") for f in faults)
     return {"line": line, "account_id": account_id, "accepted": False, "error": error, "faults": faults}
 
 
 def _describe_row(r: dict[str, Any]) -> str:
+    """A row as one line when accepted; a rejected one with each fault on a line of its own."""
     if r["accepted"]:
-        return f"line {r['line']}: {r['account_id']} {'updated' if r['changed'] else 'unchanged'}"
-    return f"line {r['line']}: rejected {r['account_id'] or '(no id)'}: {r['error']}"
+        done = "created" if r.get("created") else "updated" if r["changed"] else "unchanged"
+        return f"line {r['line']}: {r['account_id']} {done}"
+    faults = "".join(f"\n  - {f['message'].rstrip('.')}" for f in r["faults"])
+    return f"line {r['line']}: rejected {r['account_id'] or '(no id)'}:{faults}"
 
 
 def cmd_accounts_import(args: argparse.Namespace) -> None:
@@ -138,10 +165,11 @@ def cmd_accounts_import(args: argparse.Namespace) -> None:
     rows = [_import_row(api, line, row, seen) for line, row in _rows(Path(args.file))]
     accepted = [r for r in rows if r["accepted"]]
     rejected = [r for r in rows if not r["accepted"]]
-    changed = sum(1 for r in accepted if r["changed"])
+    changed = sum(1 for r in accepted if r["changed"] and not r.get("created"))
+    created = sum(1 for r in accepted if r.get("created"))
     report = {"rows": rows, "accepted": accepted, "rejected": rejected}
     lines = [_describe_row(r) for r in rows]  # file order: a reader fixes the file top to bottom
-    lines.append(f"{len(accepted)} accepted ({changed} changed), {len(rejected)} rejected")
+    lines.append(f"{len(accepted)} accepted ({created} created, {changed} updated), {len(rejected)} rejected")
     emit(args, report, "\n".join(lines))
     if rejected:
         sys.exit(1)
@@ -175,12 +203,11 @@ def cmd_accounts_export(args: argparse.Namespace) -> None:
 
 def cmd_accounts_list(args: argparse.Namespace) -> None:
     accounts = list(Api(args.api, "support-admin").items("/accounts"))
-    lines = [
-        f"{a['account_id']:<20} {a['tier']:<8} {a['support_start']}..{a['support_end']}  "
-        f"{' '.join(a['products']):<16} {a['name']}"
+    rows = [
+        [a["account_id"], a["tier"], f"{a['support_start']}..{a['support_end']}", " ".join(a["products"]), a["name"]]
         for a in accounts
     ]
-    emit(args, accounts, "\n".join(lines) if lines else "no contracts")
+    emit(args, accounts, table(("account", "tier", "support", "products", "name"), rows) if rows else "no contracts")
 
 
 def cmd_accounts_show(args: argparse.Namespace) -> None:
@@ -201,6 +228,17 @@ def _review_text(review: dict[str, Any]) -> str:
         for r in review["releases"]
     ]
     lines += [f"  not downloaded: sev {w['severity']} {w['product']} {w['version']}" for w in review["not_downloaded"]]
+    for recall in review.get("recalls", []):
+        got = "downloaded" if recall.get("build_downloaded") else "not downloaded"
+        lines.append(
+            f"  recalled: {recall['version']} to {len(recall.get('recalled', []))} contact(s); the build was {got}"
+        )
+    contacts = review.get("contacts") or {}
+    lines.append(f"  contacts: {contacts.get('subscribed', 0)} subscribed")
+    lines += [f"  suppressed: {c['email']} ({c['role']})" for c in contacts.get("suppressed", [])]
+    lines += [
+        f"  bouncing: {c['email']} ({c['transient_bounces']} soft bounce(s))" for c in contacts.get("bouncing", [])
+    ]
     return "\n".join(lines)
 
 

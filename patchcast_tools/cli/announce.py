@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from patchcast_tools.cli.common import Api, CliError, add_common, emit
-from patchcast_tools.cli.releases import _table
+from patchcast_tools.cli.common import Api, CliError, add_common, emit, table
 
 KINDS = ["patch", "service-pack", "feature-pack", "update"]  # a critical-solution has nothing to plan
 _TEXT = (("title", "the title"), ("summary", "what it brings"), ("known_issues", "known issues, if any"))
@@ -32,7 +31,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     found = list(Api(args.api, "release-engineer").items("/announcements"))
     head = ("id", "status", "product", "kind", "version", "planned_for", "sequence", "release_id", "title")
     rows = [[str(a.get(c) if a.get(c) is not None else "-") for c in head] for a in found]
-    emit(args, {"items": found, "next": None}, _table(head, rows) if rows else "no announcements")
+    emit(args, {"items": found, "next": None}, table(head, rows) if rows else "no announcements")
 
 
 def cmd_move(args: argparse.Namespace) -> None:

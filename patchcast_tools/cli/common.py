@@ -148,7 +148,12 @@ class Api:
             # Without a way to renew, renew() says how to give patchctl one.
             resp = self._send(method, path, body, self.credentials.renew())
         if resp.status_code not in ok:
-            raise ApiError(_describe(resp), resp.status_code, _json_or_none(resp))
+            where = (
+                f" (from {self.base}: is the token for this stack? set PATCHCAST_TOKEN or --api)"
+                if resp.status_code == 401
+                else ""
+            )
+            raise ApiError(_describe(resp) + where, resp.status_code, _json_or_none(resp))
         return resp.json() if resp.content else {}
 
     def items(self, path: str) -> Iterator[Any]:
@@ -167,7 +172,10 @@ class Api:
         try:
             return self.http.request(method, self.base + path, json=body, headers=headers, timeout=30)
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach the Patchcast API at {self.base}: {exc.__class__.__name__}") from exc
+            raise CliError(
+                f"cannot reach the Patchcast API at {self.base} ({exc.__class__.__name__}): start the local stack with "
+                "`make run`, or point patchctl at a running API with --api URL or PATCHCAST_API"
+            ) from exc
 
 
 def _json_or_none(resp: requests.Response) -> Any:
@@ -183,6 +191,16 @@ def _describe(resp: requests.Response) -> str:
         return f"{body.get('error', 'error')} ({resp.status_code}): {body.get('message', resp.text)}"
     except ValueError:
         return f"HTTP {resp.status_code}: {resp.text[:200]}"
+
+
+WIDTH = 100  # what a table of patchctl's may take: a terminal's, a CI log's
+
+
+def table(head: tuple[str, ...], rows: list[list[str]]) -> str:
+    """Rows under a header, each column as wide as its widest cell, a line cut to ``WIDTH`` (``--json`` has all)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [list(head), *rows]]
+    return "\n".join(line if len(line) <= WIDTH else line[: WIDTH - 1] + "…" for line in lines)
 
 
 def emit(args: argparse.Namespace, value: Any, human: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from patchcast_tools.cli import upload as uploader
-from patchcast_tools.cli.common import Api, CliError, add_common, emit
+from patchcast_tools.cli.common import Api, CliError, add_common, emit, table
 
 KINDS = ["patch", "service-pack", "feature-pack", "update", "critical-solution"]
 _APPLIES = (
@@ -110,9 +110,14 @@ def _wait_for(api: Api, release_id: str, seconds: float) -> dict[str, Any]:
         time.sleep(0.3)
 
 
+def shown_status(release: dict[str, Any]) -> str:
+    """A release's status as people are shown it: an available release held back from publishing is a draft."""
+    return "draft" if release.get("draft") and release.get("status") == "available" else str(release.get("status"))
+
+
 def cmd_release_status(args: argparse.Namespace) -> None:
     release = Api(args.api, "release-engineer").call("GET", f"/releases/{args.id}")
-    line = f"{release['id']} {release['status']} {release['product']} {release['kind']} {release['version']}"
+    line = f"{release['id']} {shown_status(release)} {release['product']} {release['kind']} {release['version']}"
     if release.get("reason"):
         line += f" ({release['reason']})"
     emit(args, release, line)
@@ -131,7 +136,7 @@ def cmd_release_yank(args: argparse.Namespace) -> None:
     emit(args, release, f"{release['id']} {release['status']}: {release.get('reason')}")
 
 
-STATUSES = ["awaiting-upload", "rejected", "available", "scheduled", "published", "yanked"]
+STATUSES = ["awaiting-upload", "rejected", "draft", "available", "scheduled", "published", "yanked"]
 PAGE_SIZE = 100  # the API's largest page
 _LIST_FILTERS = ("product", "status", "kind", "created_from", "created_to", "published_from", "published_to")
 
@@ -154,16 +159,23 @@ def cmd_release_list(args: argparse.Namespace) -> None:
         cursor = page["next"]
         if not cursor:
             break
-    head = ("id", "status", "product", "kind", "version", "created_at", "notify_at", "title")
-    rows = [[str(r.get(c) or "-") for c in head] for r in found]
-    emit(args, {"items": found, "next": cursor}, _table(head, rows) if rows else "no releases")
+    emit(args, {"items": found, "next": cursor}, list_table(found) if found else "no releases")
 
 
-def _table(head: tuple[str, ...], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
+def _minute(stamp: str | None) -> str:
+    return stamp[:16].replace("T", " ") if stamp else "-"
+
+
+def list_table(releases: list[dict[str, Any]]) -> str:
+    """Releases as rows within ``WIDTH`` columns, newest first: the title is cut to the room left (``--json``
+    has every field). ``due``: when a scheduled release goes out, else when it went out."""
+    head = ("id", "status", "sev", "product", "kind", "version", "due", "title")
+    rows = [
+        [r["id"], shown_status(r), str(r["severity"]), r["product"], r["kind"], r["version"],
+         _minute(r.get("notify_at") or r.get("published_at")), r.get("title") or "-"]
+        for r in releases
+    ]  # fmt: skip
+    return table(head, rows)
 
 
 def cmd_release_edit(args: argparse.Namespace) -> None:
@@ -186,29 +198,54 @@ def cmd_release_edit(args: argparse.Namespace) -> None:
         )
     release = Api(args.api, "release-engineer").call("PATCH", f"/releases/{args.id}", body)
     when = f" at {release['notify_at']}" if release.get("notify_at") else ""
-    emit(args, release, f"{release['id']} {release['status']}{when}: {release['title']}")
+    emit(args, release, f"{release['id']} {shown_status(release)}{when}: {release['title']}")
 
 
 PREVIEW_COLUMNS = ("subscribers", "oncall_copies", "csm_copies", "emails", "done_after_s")
+TIERS = ("elite", "premium", "xtreme")  # always in this order, as the seed ranks them
+
+
+def _by_tier(per_tier: dict[str, Any], total: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The tiers in the seed's order (whatever order the API answered them in), then the total."""
+    return [
+        *((t, per_tier[t]) for t in TIERS if t in per_tier),
+        *sorted((t, c) for t, c in per_tier.items() if t not in TIERS),
+        ("total", total),
+    ]
+
+
+def grid(head: tuple[str, ...], rows: list[list[str]]) -> list[str]:
+    """A table of text: the first column left-aligned, the rest (counts) right-aligned, each as wide as needed."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+
+    def line(cells: list[str] | tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return [line(head), *(line(r) for r in rows)]
 
 
 def preview_table(got: dict[str, Any]) -> str:
-    """The audience preview as text: who would be notified per tier, then who is left out and why."""
-    heads = ("subscribers", "on-call", "csm", "emails", "done after s")
-    lines = [
-        f"{got['id']} {got['status']} {got['product']}: if published at {got['as_of']}",
-        f"{'tier':<10}" + "".join(f"{c:>14}" for c in heads),
-    ]
-    rows = [*got["tiers"].items(), ("total", {**got["totals"], "done_after_s": got["estimated_send_s"]})]
-    lines += [f"{t:<10}" + "".join(f"{_seconds(c.get(k)):>14}" for k in PREVIEW_COLUMNS) for t, c in rows]
-    reasons = list(got["totals"]["excluded"])
-    lines += ["", "left out: " + f"{'tier':<10}" + "".join(f"{r:>20}" for r in reasons)]
-    lines += [" " * 10 + f"{t:<10}" + "".join(f"{c['excluded'][r]:>20}" for r in reasons) for t, c in rows]
+    """The audience preview as text: who would be notified per tier, then who is left out and why (a row per
+    reason, a column per tier: it stays narrow however many reasons there are)."""
+    rows = _by_tier(got["tiers"], {**got["totals"], "done_after_s": got["estimated_send_s"]})
+    lines = [f"{got['id']} {shown_status(got)} {got['product']}: if published at {got['as_of']}"]
+    lines += grid(
+        ("tier", "subscribers", "on-call", "csm", "emails", "done after s"),
+        [[t, *(_seconds(c.get(k)) for k in PREVIEW_COLUMNS)] for t, c in rows],
+    )
+    lines += ["", "left out (why, per tier):"]
+    lines += grid(
+        ("why", *(t for t, _ in rows)),
+        [[r, *(str(c["excluded"][r]) for _, c in rows)] for r in got["totals"]["excluded"]],
+    )
     rate = got["send_rate_per_s"]
     lines.append("")
     lines.append(f"SES rate used: {rate} emails/s ({got['rate_source']})" if rate else "SES rate: unpaced (0)")
     if not got["complete"]:
         lines.append(f"partial: the first {got['pages']} pages of the audience only (time budget)")
+    lines.append(CSM_NOTE)
     return "\n".join(lines)
 
 
@@ -221,18 +258,33 @@ REPORT_COLUMNS = ("notified", "failed", "skipped", "suppressed", "oncall_copies"
                   "recalled")  # fmt: skip
 
 
+# Said wherever CSM copies are counted: right after publishing the report shows fewer than the preview promised.
+CSM_NOTE = "csm: an Elite CSM's copy goes out about 30 s after its account's last notice"
+
+
 def report_table(report: dict[str, Any]) -> str:
     """The report as text: counts per tier and in total, then the time to notice per tier."""
-    heads = ("notified", "failed", "skipped", "suppressed", "on-call", "csm", "downloads", "downloaders", "recalled")
-    lines = [f"{report['id']} {report['status']}", f"{'tier':<10}" + "".join(f"{c:>12}" for c in heads)]
-    rows = [*report["tiers"].items(), ("total", report["totals"])]
-    lines += [f"{tier:<10}" + "".join(f"{counts.get(c, 0):>12}" for c in REPORT_COLUMNS) for tier, counts in rows]
-    lines += ["", f"{'time to notice (s)':<20}{'p50':>8}{'p95':>8}{'max':>8}"]
-    for tier, counts in rows:
-        spent = counts.get("time_to_notice_s") or {}
-        lines.append(f"{tier:<20}" + "".join(f"{_seconds(spent.get(k)):>8}" for k in ("p50", "p95", "max")))
+    rows = _by_tier(report["tiers"], report["totals"])
+    heads = (
+        "tier",
+        "notified",
+        "failed",
+        "skipped",
+        "suppressed",
+        "on-call",
+        "csm",
+        "downloads",
+        "downloaders",
+        "recalled",
+    )
+    lines = [f"{report['id']} {shown_status(report)}"]
+    lines += grid(heads, [[t, *(str(c.get(k, 0)) for k in REPORT_COLUMNS)] for t, c in rows])
+    lines.append("")
+    times = [[t, *(_seconds((c.get("time_to_notice_s") or {}).get(k)) for k in ("p50", "p95", "max"))] for t, c in rows]
+    lines += grid(("time to notice (s)", "p50", "p95", "max"), times)
     first = report.get("time_to_first_download_s")
     lines.append(f"time to first download: {_seconds(first)} s" if first is not None else "no download yet")
+    lines.append(CSM_NOTE)
     return "\n".join(lines)
 
 

@@ -82,6 +82,7 @@ def mint(
     }
     if email:
         claims["email"] = email
+        claims["email_verified"] = True  # as Cognito's, for an address the user pool verified
     if account:
         claims["custom:account_id"] = account
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KID})

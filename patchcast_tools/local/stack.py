@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -61,6 +61,20 @@ def _wait(url: str, what: str, timeout: float, proc: subprocess.Popen[bytes] | N
                 return
         time.sleep(0.2)
     raise StackError(f"{what} did not answer at {url} within {timeout:.0f} s")
+
+
+def provider_env(env: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:
+    """A stack that signs in through an OpenID provider instead of its own sign-in page (the browser suite's
+    stand-in for Cognito, tests/e2e/browser/test_portal_provider.py): ``PATCHCAST_COGNITO_DOMAIN`` names it,
+    and the issuer and JWKS the API checks tokens against are then the provider's, from the environment."""
+    domain = env.get("PATCHCAST_COGNITO_DOMAIN", "")
+    if not domain:
+        return {}
+    return {
+        "PATCHCAST_COGNITO_DOMAIN": domain,
+        "PATCHCAST_JWT_ISSUER": env.get("PATCHCAST_JWT_ISSUER") or domain,
+        "PATCHCAST_JWKS_URL": env.get("PATCHCAST_JWKS_URL") or f"{domain}/.well-known/jwks.json",
+    }
 
 
 class LocalStack:
@@ -129,13 +143,16 @@ class LocalStack:
             "PATCHCAST_JWT_ISSUER": issuer.ISSUER,
             "PATCHCAST_JWT_AUDIENCE": issuer.AUDIENCE,
             "PATCHCAST_JWKS_URL": jwks.resolve().as_uri(),
+            **provider_env(),
             "PATCHCAST_STATE_DIR": str(self.state_dir),
             "PATCHCAST_API": self.api_url,
             "PATCHCAST_LOCAL_USERS": demo_users(),  # what the local sign-in page offers
             **({"AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{self.dynamodb_port}"} if self.dynamodb_port else {}),
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_METRICS_NAMESPACE": "Patchcast",
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            # INFO: the handlers' logs reach api.log and runner.log, as the banner says (tests and the bench
+            # set WARNING in their own environment: logging costs CPU they measure)
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
             **self.extra_env,
         }
 
@@ -153,8 +170,9 @@ class LocalStack:
         logs = self.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         out = open(logs / log_name, "wb")  # noqa: SIM115 - the child owns it for its whole life
+        leashed = [sys.executable, "-m", "patchcast_tools.local.leash", str(os.getpid()), *args]  # dies with us
         proc = subprocess.Popen(
-            args, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            leashed, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.procs.append(proc)
         return proc
@@ -260,7 +278,7 @@ Patchcast is running on the embedded local AWS.
   portal        {api}/portal   (sign in as a demo user, or any account and address)
   outbox        {outbox}          and {outbox_dir}/*.eml
   logs          {logs}/  (api.log, runner.log: requests, EMF metrics, handler logs; aws.log)
-
+{settings}
 Demo data: products M3 and XA; accounts acme (elite), globex (premium), initech (xtreme),
 each with one confirmed subscriber. Demo users of the portal's sign-in page:
 {users}
@@ -271,6 +289,21 @@ Then open {outbox} for the notices, one per entitled subscriber.
 
 Ctrl-C stops everything.
 """
+
+
+def settings_lines(environ: Mapping[str, str] = os.environ) -> str:
+    """Every setting of the environment that changes what the stack does (beyond the ports and the state folder,
+    which the lines to paste show): a person must not be surprised by a PATCHCAST_DOWNLOAD_LINK_DAYS=0 left set."""
+    shown = sorted(
+        f"{k}={v}"
+        for k, v in environ.items()
+        if k.startswith(("PATCHCAST_", "POWERTOOLS_")) and k not in (*DEFAULT_PORTS, "PATCHCAST_STATE_DIR")
+    )
+    if not shown:
+        return "  settings      all defaults\n"
+    return "".join(
+        f"  {'settings' if i == 0 else '':<13} {line}   (from your environment)\n" for i, line in enumerate(shown)
+    )
 
 
 def demo_users() -> str:
@@ -340,7 +373,11 @@ def main() -> None:
             stopping = True
             raise KeyboardInterrupt
 
+    # Both, whatever this process inherited: a background job of a non-interactive shell starts with SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt of its own, so Ctrl-C (or a test's SIGINT) did nothing.
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    settings = settings_lines()  # what the person set, before the stack adds its own world to the environment
     with quiet_terminal(stack.state_dir / "logs") as terminal:
         try:
             stack.start(seed=not args.no_seed)
@@ -352,6 +389,7 @@ def main() -> None:
                     outbox_dir=stack.outbox_dir,
                     logs=stack.state_dir / "logs",
                     paste=paste_lines(stack),
+                    settings=settings,
                     users=users_lines(),
                 ),
                 file=terminal,

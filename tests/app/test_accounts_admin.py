@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 from patchcast_tools.cli import accounts as cli_accounts
+from patchcast_tools.cli.common import CliError
 from tests.app.cli_api import cli_api
 from tests.conftest import STATE, account_body, auth, unique
 
@@ -130,13 +131,41 @@ def test_import_reports_every_fault_of_a_row_at_once_in_file_order(
     # WHEN it is imported
     code, out = _run(cli_accounts.cmd_accounts_import, capsys, file=str(csv_file))
     lines = out.splitlines()
-    # THEN the rows are reported line by line in file order, the bad one with all four faults, and it wrote nothing
+    # THEN the rows are reported in file order, new ones as created, the bad one with each of its four faults on a
+    # line of its own, and it wrote nothing
     assert code == 1
-    assert lines[0] == f"line 2: {good} updated" and lines[2] == f"line 4: {later} updated", out
-    assert lines[1].startswith(f"line 3: rejected {bad}: ")
+    assert lines[0] == f"line 2: {good} created" and lines[6] == f"line 4: {later} created", out
+    assert lines[1] == f"line 3: rejected {bad}:"
+    faults = lines[2:6]
+    assert all(f.startswith("  - ") and not f.endswith(".") for f in faults), faults
     for fault in ("business_hours", "tier", "NOPE", "support_end"):
-        assert fault in lines[1], lines[1]
-    assert lines[3] == "2 accepted (2 changed), 1 rejected"
+        assert sum(fault in f for f in faults) == 1, faults
+    assert lines[7] == "2 accepted (2 created, 0 updated), 1 rejected"
+    # AND the same file again: the good rows are unchanged, none created
+    assert (
+        _run(cli_accounts.cmd_accounts_import, capsys, file=str(csv_file))[1].splitlines()[0]
+        == f"line 2: {good} unchanged"
+    )
+
+
+def test_import_speaks_the_csv_s_own_terms(cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a row whose hours are out of range in the CSV's own form
+    bad = unique("hours")
+    csv_file = tmp_path / "contracts.csv"
+    csv_file.write_text(
+        "account_id,name,tier,products,support_start,support_end,business_hours\n"
+        f"{bad},Bad,premium,M3,2026-01-01,2027-12-31,25-3\n"
+    )
+    code, out = _run(cli_accounts.cmd_accounts_import, capsys, file=str(csv_file))
+    # THEN the fault says the CSV form, not the API's JSON form
+    assert code == 1 and "must be like 8-17" in out and '{"start"' not in out, out
+    # AND a file saved with semicolons is told so
+    csv_file.write_text(
+        f"account_id;name;tier;products;support_start;support_end\n{bad};Bad;premium;M3;2026-01-01;2027-12-31\n"
+    )
+    with pytest.raises(CliError) as refused:
+        _run(cli_accounts.cmd_accounts_import, capsys, file=str(csv_file))
+    assert "separated by semicolons: save the file as comma-separated CSV" in str(refused.value)
 
 
 def test_an_export_imports_back_changing_nothing(
@@ -163,7 +192,7 @@ def test_an_export_imports_back_changing_nothing(
     code, out = _run(cli_accounts.cmd_accounts_import, capsys, file=str(exported))
     # THEN every row is accepted and none changed, and a second export is the same file
     assert code == 0, out
-    assert out.splitlines()[-1].endswith("(0 changed), 0 rejected"), out
+    assert out.splitlines()[-1].endswith("(0 created, 0 updated), 0 rejected"), out
     assert f"{account} unchanged" in out
     assert _run(cli_accounts.cmd_accounts_export, capsys, file=str(exported))[0] == 0
     assert exported.read_text() == before

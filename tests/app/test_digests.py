@@ -162,7 +162,8 @@ def test_a_release_yanked_before_the_digest_is_left_out_and_its_successor_appear
 ) -> None:
     subs = _world(table, n=1, timezone="Asia/Kolkata")
     product = subs[0].products[0]
-    first, successor, other = (_publish(table, product) for _ in range(3))
+    first = _publish(table, product, version="1.0")
+    successor, other = _publish(table, product, version="1.1"), _publish(table, product, version="1.2")
     for r in (first, successor, other):
         _fan_out(table, r)
     recall.yank(

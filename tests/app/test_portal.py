@@ -52,6 +52,7 @@ def _sign_in(client: Client, account: str, email: str, next_path: str = "/portal
     assert done.status_code == 302, done.body
     session = _cookie(done, "patchcast_session")
     assert "HttpOnly" in session and "SameSite=Lax" in session and "Secure" in session
+    assert "Max-Age=43200" in session  # twelve hours at most; the ID token inside is renewed on the server
     return session.split(";")[0].split("=", 1)[1], done.headers["Location"]
 
 
@@ -72,13 +73,28 @@ def _customer(
     return account, product
 
 
+_SESSIONS: dict[str, str] = {}
+
+
+def session_of(value: str) -> str:
+    """A session on the server for an ID token (as the callback opens one), one per token; any other value
+    (a session id, garbage) is the cookie as given."""
+    from chalicelib.routes.web import server_session
+
+    if value.count(".") != 2:
+        return value
+    if value not in _SESSIONS:
+        _SESSIONS[value] = server_session.open_session(value, "")
+    return _SESSIONS[value]
+
+
 def _get(client: Client, path: str, session: str) -> Any:
-    return client.http.get(path, headers={"Cookie": f"patchcast_session={session}"})
+    return client.http.get(path, headers={"Cookie": f"patchcast_session={session_of(session)}"})
 
 
 def _post(client: Client, path: str, session: str, form: dict[str, Any]) -> Any:
     return client.http.post(
-        path, headers={**FORM, "Cookie": f"patchcast_session={session}"}, body=urlencode(form, doseq=True)
+        path, headers={**FORM, "Cookie": f"patchcast_session={session_of(session)}"}, body=urlencode(form, doseq=True)
     )
 
 

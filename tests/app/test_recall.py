@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,7 +48,7 @@ class Population:
 
 def _load(table: Table, *, per_tier: int, emails: Callable[[Account, int], str] | None = None) -> Population:
     """Elite, premium and xtreme accounts whose business hours never include now, each with its own on-call
-    and CSM address; a published severity-1 release and a published beta release to supersede it."""
+    and CSM address; a published severity-1 release and a published newer one to supersede it."""
     tag = uuid.uuid4().hex[:8]
     product = f"P{tag}"
     accounts = [
@@ -97,7 +97,7 @@ def _load(table: Table, *, per_tier: int, emails: Callable[[Account, int], str] 
         object_key=f"uploads/rel-{tag}/fix.zip",
     )
     successor = dataclasses.replace(
-        release, release_id=f"next-{tag}", version="1.1", channel="beta", object_key=f"uploads/next-{tag}/fix.zip"
+        release, release_id=f"next-{tag}", version="1.1", object_key=f"uploads/next-{tag}/fix.zip"
     )
     table.create_release(release)
     table.create_release(successor)
@@ -115,7 +115,7 @@ def _publish(wired: Any, runner: Any, world: Population, expected: int) -> None:
 
 
 def _yank(wired: Any, runner: Any, world: Population, expected: int) -> list[EmailMessage]:
-    """Yank the release (superseded by the beta one) and return every email sent meanwhile."""
+    """Yank the release (superseded by the newer one) and return every email sent meanwhile."""
     before = len(sent_messages(wired.settings.names.stage))
     recall.yank(
         wired.table,
@@ -172,8 +172,11 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
     gone = next(s for s in world.subscribers if s.account_id.startswith("xtreme"))
     _set_subscription(wired, changed, kinds=["service-pack"], max_severity=4)
     _set_subscription(wired, gone, status="unsubscribed")
+    # AND the premium account's support period has ended: it may no longer download anything
+    ended = dataclasses.replace(world.accounts[1], support_end=datetime.now(UTC).date() - timedelta(days=1))
+    wired.table.bulk_load([ended], [])
 
-    # WHEN it is yanked, superseded by a beta release (entitled: elite only)
+    # WHEN it is yanked, superseded by a newer release
     sent = _yank(wired, runner, world, reached)
 
     # THEN exactly one email to each who got the notice but the unsubscribed one, each a recall of its kind
@@ -185,14 +188,14 @@ def test_a_yanked_severity_1_release_sends_one_recall_of_its_kind_to_everyone_it
         world.accounts[0].csm_email: "[RECALL] [CSM]",
     }
     assert changed.email in kinds
-    elite = {s.email for s in world.subscribers if s.account_id == world.accounts[0].account_id}
+    still_entitled = {s.email for s in world.subscribers if s.account_id != ended.account_id}
     for m in sent:
         # AND each replies to the Message-ID SES gave the notice it recalls
         parent = ses_message_id_header(notices[_address(m)].message_id, "us-east-1")
         assert m["In-Reply-To"] == parent and m["References"] == parent
-        # AND the successor's download is linked for elite subscribers only; role copies have no link
+        # AND the successor's download is linked for the subscribers still entitled to it; role copies have no link
         body = text_of(m)
-        entitled = _address(m) in elite
+        entitled = _address(m) in still_entitled
         assert ("/d/" in body) == entitled, (_address(m), body)
         assert ("Download 1.1 instead" in body) == entitled
         assert "corrupts ledgers" in body
@@ -244,7 +247,7 @@ def test_one_address_held_twice_and_as_a_role_gets_one_notice_and_one_recall(
     assert all(str(m["Subject"]).startswith("[RECALL] [Sev 1]") for m in sent)
 
 
-def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contract_is_entitled(
+def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contract_is_entitled_now(
     app_client: Client, runner: Any, provisioned: str
 ) -> None:
     # GIVEN an elite and a premium subscriber of a product, notified of a release
@@ -256,17 +259,28 @@ def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contr
     subscribe_and_confirm(app_client, provisioned, premium, premium_address, [product])
     release = create_release(app_client, product, b"bad fix")
     upload(release, b"bad fix")
-    # AND a beta successor (Elite only), published
-    successor = create_release(app_client, product, b"good fix", channel="beta")
+    # AND a newer release, published, and a beta one
+    successor = create_release(app_client, product, b"good fix", version=f"{release['version']}.1")
     upload(successor, b"good fix")
+    beta = create_release(app_client, product, b"beta fix", channel="beta", version=f"{release['version']}.2")
+    upload(beta, b"beta fix")
     runner.pump()
-
-    # WHEN the release is yanked, superseded by the beta one
-    body = json.dumps({"reason": "corrupts ledgers", "superseded_by": successor["id"]})
-    assert (
-        app_client.http.post(f"/releases/{release['id']}/yank", headers=auth("release-engineer"), body=body).status_code
-        == 200
+    # AND the premium account's support period has since ended
+    app_client.http.put(
+        f"/accounts/{premium}",
+        headers=auth("support-admin"),
+        body=json.dumps(account_body("premium", [product], end=datetime.now(UTC).date() - timedelta(days=1))),
     )
+
+    def yank(successor_id: str) -> Any:
+        body = json.dumps({"reason": "corrupts ledgers", "superseded_by": successor_id})
+        return app_client.http.post(f"/releases/{release['id']}/yank", headers=auth("release-engineer"), body=body)
+
+    # WHEN the release is yanked, superseded by the beta one: refused, as premium recipients may not see beta
+    refused = yank(beta["id"])
+    assert refused.status_code == 400 and json.loads(refused.body)["error"] == "invalid_successor"
+    # AND then superseded by the newer GA one
+    assert yank(successor["id"]).status_code == 200
     runner.pump()
 
     # THEN the elite link's 410 offers a fresh link to the successor's download, which works
@@ -280,7 +294,7 @@ def test_the_410_of_a_yanked_release_links_to_its_successor_only_where_the_contr
     assert action["method"] == "GET" and action["label"] == f"Download version {successor['version']}"
     assert app_client.http.get(urlsplit(action["href"]).path).status_code == 302
     assert "<a href='https://patchcast.test/d/" in gone(elite_address, "text/html").body.decode()
-    # AND the premium link's 410 names the successor but offers no download of it
+    # AND the premium link's 410 (its support over) names the successor but offers no download of it
     refusal = json.loads(gone(premium_address).body)
     assert successor["version"] in refusal["message"] and "action" not in refusal
 

@@ -40,9 +40,10 @@ def test_release_list_prints_a_table_of_every_page_and_json(
     # WHEN listing with pages smaller than the result (the command follows the cursor)
     printed = patchctl("release", "list", "--product", product)
     lines = printed.splitlines()
-    assert lines[0].split()[:5] == ["id", "status", "product", "kind", "version"]
+    assert lines[0].split() == ["id", "status", "sev", "product", "kind", "version", "due", "title"]
+    assert all(len(line) <= 100 for line in lines)
     assert {line.split()[0] for line in lines[1:]} == {r["id"] for r in made}
-    assert all("available" in line and "Release" in line for line in lines[1:])
+    assert all(line.split()[1] == "draft" and "Release" in line for line in lines[1:])  # drafts shown as drafts
     as_json = json.loads(patchctl("release", "list", "--product", product, "--json"))
     assert [r["id"] for r in as_json["items"]] == [line.split()[0] for line in lines[1:]]
     assert as_json["next"] is None
@@ -50,6 +51,19 @@ def test_release_list_prints_a_table_of_every_page_and_json(
     two = json.loads(patchctl("release", "list", "--product", product, "--limit", "2", "--json"))
     assert len(two["items"]) == 2 and two["next"]
     assert patchctl("release", "list", "--product", product, "--status", "published") == "no releases\n"
+    # AND drafts are filtered as drafts; "available" means not held back
+    assert {
+        r["id"]
+        for r in json.loads(patchctl("release", "list", "--product", product, "--status", "draft", "--json"))["items"]
+    } == {r["id"] for r in made}
+    assert patchctl("release", "list", "--product", product, "--status", "available") == "no releases\n"
+    edited = patchctl("release", "edit", made[0]["id"], "--no-draft")
+    assert edited.split(":")[0] == f"{made[0]['id']} available"
+    assert [
+        line.split()[0]
+        for line in patchctl("release", "list", "--product", product, "--status", "available").splitlines()[1:]
+    ] == [made[0]["id"]]
+    assert patchctl("release", "status", made[1]["id"]).split()[1] == "draft"
 
 
 def test_release_edit_changes_fields_reschedules_and_unschedules(app_client: Client, patchctl: Any) -> None:
@@ -71,6 +85,8 @@ def test_release_report_has_a_downloaders_column_and_times(patchctl: Any, app_cl
     release = _article(app_client, _product(app_client))
     out = patchctl("release", "report", release["id"])
     head = out.splitlines()[1].split()
+    assert [line.split()[0] for line in out.splitlines()[2:6]] == ["elite", "premium", "xtreme", "total"]
+    assert all(len(line) <= 100 for line in out.splitlines())
     assert head == [
         "tier",
         "notified",
@@ -90,5 +106,9 @@ def test_release_preview_prints_the_audience_per_tier_and_the_rate(patchctl: Any
     release = _article(app_client, _product(app_client), draft=True)
     out = patchctl("release", "preview", release["id"])
     assert out.splitlines()[1].split() == ["tier", "subscribers", "on-call", "csm", "emails", "done", "after", "s"]
-    assert "left out:" in out and "period_ended" in out and "SES rate" in out
+    assert [line.split()[0] for line in out.splitlines()[2:6]] == ["elite", "premium", "xtreme", "total"]
+    assert "left out (why, per tier):" in out and "period_ended" in out and "SES rate" in out
+    why = out.split("left out (why, per tier):\n")[1].splitlines()[0].split()
+    assert why == ["why", "elite", "premium", "xtreme", "total"]
+    assert all(len(line) <= 100 for line in out.splitlines())
     assert json.loads(patchctl("release", "preview", release["id"], "--json"))["totals"]["emails"] == 0

@@ -263,7 +263,14 @@ def test_a_yanked_release_recalls_its_notice_stops_downloads_and_reports(
     notice = _notices(provisioned, world["address"])[0]
     download = urlsplit(link(notice, "/d/")).path
     assert app_client.http.get(download).status_code == 302
-    successor = _new(app_client, world["product"], article_url="https://support.example/kb/1", kind="critical-solution")
+    successor = _new(
+        app_client,
+        world["product"],
+        article_url="https://support.example/kb/1",
+        kind="critical-solution",
+        version=f"{release['version']}.1",
+    )
+    assert app_client.http.post(f"/releases/{successor['id']}/publish", headers=auth(RE), body="{}").status_code == 200
     # WHEN it is yanked (twice: idempotent)
     for _ in range(2):
         body = {"reason": "corrupts <b>ledgers</b>", "superseded_by": successor["id"]}

@@ -186,6 +186,33 @@ def test_a_release_published_in_the_current_second_is_in_a_range_ending_now(wire
     assert [r.release_id for r in found] == [world.release.release_id]
 
 
+def test_an_article_is_never_listed_as_not_downloaded(
+    app_client: Client, wired: Any, runner: Any, unpaced: None
+) -> None:
+    # GIVEN the published world and, beside the release nobody downloaded, an article (no file to download)
+    world, untouched = _published_world(wired, runner, app_client, now_iso())
+    article = dataclasses.replace(
+        world.release,
+        release_id=f"{untouched}-kb",
+        version="1.2",
+        kind="critical-solution",
+        status="published",
+        published_at=now_iso(),
+        object_key=None,
+        filename=None,
+        article_url="https://support.example/kb/1",
+    )
+    wired.table.create_release(article)
+    today = datetime.now(UTC).date().isoformat()
+    # WHEN the review of today is read
+    _, review = _get(
+        app_client, f"/accounts/{world.accounts[0].account_id}/review?from={today}&to={today}", "support-admin"
+    )
+    # THEN the article is among the releases but not among what nobody downloaded
+    assert article.release_id in {r["id"] for r in review["releases"]}
+    assert [w["id"] for w in review["not_downloaded"]] == [untouched]
+
+
 def test_patchctl_accounts_review_prints_the_review_and_names_a_bad_field(
     app_client: Client, wired: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -142,37 +143,95 @@ def test_a_port_already_taken_is_one_line_naming_the_variable(stack: LocalStack,
     assert f"port {stack.api_port} is already in use" in done.stderr and "PATCHCAST_API_PORT" in done.stderr
 
 
-def test_ctrl_c_stops_everything_and_frees_the_ports(tmp_path: os.PathLike[str]) -> None:
-    import signal
+def _start_bare_stack(
+    tmp_path: os.PathLike[str], log: Any, **popen: Any
+) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    """``make run --no-seed`` on free ports, waited for until /health answers (or 120 s)."""
     import sys
     import time
 
-    from patchcast_tools.local.stack import free_port, port_free
+    from patchcast_tools.local.stack import free_port
 
     ports = {"PATCHCAST_API_PORT": free_port(), "PATCHCAST_AWS_PORT": free_port(), "PATCHCAST_OUTBOX_PORT": free_port()}
     env = {**os.environ, "PATCHCAST_STATE_DIR": str(tmp_path), **{k: str(v) for k, v in ports.items()}}
-    log_path = os.path.join(tmp_path, "stack.log")
-    with open(log_path, "wb") as log:  # a file, not a pipe: a chatty child must never block on a full pipe
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "patchcast_tools.local.stack", "--no-seed"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120  # generous: the suite may share two cores with other work
-        healthy = False
-        while not healthy and time.monotonic() < deadline and proc.poll() is None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "patchcast_tools.local.stack", "--no-seed"],
+        env=env,
+        stdout=log,  # a file, not a pipe: a chatty child must never block on a full pipe
+        stderr=subprocess.STDOUT,
+        **popen,
+    )
+    deadline = time.monotonic() + 120  # generous: the suite may share two cores with other work
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if requests.get(f"http://127.0.0.1:{ports['PATCHCAST_API_PORT']}/health", timeout=1).status_code == 200:
+                time.sleep(0.5)  # let the runner start after /health, so the signal lands on a running stack
+                return proc, ports
+        except requests.RequestException:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("the stack did not answer /health within 120 s")
+
+
+def _children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
             try:
-                healthy = (
-                    requests.get(f"http://127.0.0.1:{ports['PATCHCAST_API_PORT']}/health", timeout=1).status_code == 200
-                )
-            except requests.RequestException:
-                time.sleep(0.3)
-        time.sleep(0.5)  # let the runner start after /health, so Ctrl-C lands on a running stack
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_ctrl_c_stops_everything_and_frees_the_ports_even_when_started_with_sigint_ignored(
+    tmp_path: os.PathLike[str],
+) -> None:
+    # GIVEN the stack started as a background job of a script would be: SIGINT ignored (inherited by exec)
+    import signal
+
+    from patchcast_tools.local.stack import port_free
+
+    log_path = os.path.join(tmp_path, "stack.log")
+    with open(log_path, "wb") as log:
+        proc, ports = _start_bare_stack(tmp_path, log, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        # WHEN it gets Ctrl-C
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
+    # THEN it stops cleanly, and its ports are free
     out = Path(log_path).read_bytes()
-    assert healthy, out.decode()
     assert proc.returncode == 0, out.decode()
     assert b"stopped." in out
+    assert all(port_free(p) for p in ports.values())
+
+
+def test_a_killed_stack_leaves_no_child_running(tmp_path: os.PathLike[str]) -> None:
+    # GIVEN a running stack and its children (the local AWS, chalice local)
+    import signal
+    import time
+
+    from patchcast_tools.local.stack import port_free
+
+    with open(os.path.join(tmp_path, "stack.log"), "wb") as log:
+        proc, ports = _start_bare_stack(tmp_path, log)
+        children = _children_of(proc.pid)
+        assert len(children) >= 2
+        # WHEN it is killed outright: no handler of its own runs
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    # THEN every child notices and stops, freeing the ports
+    deadline = time.monotonic() + 30
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(c) for c in children)
     assert all(port_free(p) for p in ports.values())

@@ -155,9 +155,9 @@ def test_a_csv_import_reports_rows_by_line_writes_no_bad_row_and_changes_nothing
     first = _cli(stack, "accounts", "import", "--api", stack.api_url, str(path))
     assert first.returncode == 1 and "Traceback" not in first.stderr
     out = first.stdout
-    assert f"line 2: {ok1} updated" in out and f"line 5: {ok2} updated" in out
-    assert f"line 3: rejected {bad_date}" in out and "support_end" in out.split("line 3:")[1].split("\n")[0]
-    assert f"line 4: rejected {bad_tier}" in out and "tier" in out.split("line 4:")[1].split("\n")[0]
+    assert f"line 2: {ok1} created" in out and f"line 5: {ok2} created" in out
+    assert f"line 3: rejected {bad_date}:" in out and "support_end" in out.split("line 3:")[1].split("line 4:")[0]
+    assert f"line 4: rejected {bad_tier}:" in out and "tier" in out.split("line 4:")[1].split("line 5:")[0]
     admin = _bearer(stack, "support-admin")
     for rejected in (bad_date, bad_tier):
         assert requests.get(f"{stack.api_url}/accounts/{rejected}", headers=admin, timeout=10).status_code == 404
@@ -182,8 +182,8 @@ def test_a_csv_row_with_an_encoded_word_address_or_a_line_separator_is_rejected_
     )
     # WHEN imported  THEN each is rejected naming its field, and neither contract exists
     out = _import(stack, tmp_path, rows).stdout
-    assert f"line 2: rejected {encoded}" in out and "oncall_email" in out.split("line 2:")[1].split("\n")[0]
-    assert f"line 3: rejected {separator}" in out and "U+2028" in out.split("line 3:")[1].split("\n")[0]
+    assert f"line 2: rejected {encoded}" in out and "oncall_email" in out.split("line 2:")[1].split("line 3:")[0]
+    assert f"line 3: rejected {separator}" in out and "U+2028" in out.split("line 3:")[1]
     admin = _bearer(stack, "support-admin")
     for rejected in (encoded, separator):
         assert requests.get(f"{stack.api_url}/accounts/{rejected}", headers=admin, timeout=10).status_code == 404

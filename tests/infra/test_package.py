@@ -279,6 +279,10 @@ def test_the_user_pool_is_the_default_issuer_with_both_groups(packaged: dict[str
     client = packaged["Resources"]["UserPoolClient"]["Properties"]
     assert "custom:account_id" in client["ReadAttributes"]
     assert "custom:account_id" not in client["WriteAttributes"], "users must not choose their own account"
+    # nor their own address (an absent list would mean every standard attribute is writable)
+    assert client["WriteAttributes"] and "email" not in client["WriteAttributes"]
+    update = packaged["Resources"]["UserPool"]["Properties"]["UserAttributeUpdateSettings"]
+    assert update == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
     schema = {a["Name"] for a in packaged["Resources"]["UserPool"]["Properties"]["Schema"]}
     assert "account_id" in schema
 

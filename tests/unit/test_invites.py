@@ -88,6 +88,46 @@ def test_the_email_carries_the_calendar_as_an_alternative_with_its_method_and_th
     assert "mailto:csm@vendor.example?subject=Planning%20call" in plain and "Unsubscribe: https://p.test" in plain
 
 
+def test_the_organizer_is_named_as_the_csm_not_by_a_role() -> None:
+    _, event = _event(PLANNED)
+    assert event["ORGANIZER"].params["CN"] == "csm@vendor.example"
+    _, alone = _event(PLANNED, dataclasses.replace(TO, csm=None))
+    assert alone["ORGANIZER"].params["CN"] == "Patchcast"
+
+
+def _plain(a: Announcement, invite: invites.Invite = TO) -> str:
+    return _parse(invites.notice(sender=SENDER, a=a, invite=invite)).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_each_kind_of_mail_says_what_its_invitation_does_to_the_calendar() -> None:
+    moved = dataclasses.replace(PLANNED, planned_for="2027-02-01", sequence=1)
+    cancelled = dataclasses.replace(moved, status="cancelled", sequence=2)
+    assert "holds the planned date; it follows any change" in _plain(PLANNED)
+    assert "moves the planned date in your calendar" in _plain(moved) and "holds" not in _plain(moved)
+    assert "removes the planned date from your calendar" in _plain(cancelled)
+    assert "follows any change" not in _plain(cancelled) and "holds" not in _plain(cancelled)
+
+
+@pytest.mark.parametrize(
+    ("notified", "a", "said"),
+    [
+        (("ops@acme.example",), PLANNED, "1 of its contacts was told."),
+        (("a@acme.example", "b@acme.example"), PLANNED, "2 of its contacts were told."),
+        (("a@acme.example",), dataclasses.replace(PLANNED, sequence=1), "1 of its contacts was told of the change."),
+        (
+            (),
+            dataclasses.replace(PLANNED, status="cancelled", sequence=2),
+            "0 of its contacts were told of the cancellation.",
+        ),
+    ],
+)
+def test_the_csm_is_told_how_many_contacts_heard_in_good_grammar(
+    notified: tuple[str, ...], a: Announcement, said: str
+) -> None:
+    csm = dataclasses.replace(TO, to="csm@vendor.example", role="csm", unsubscribe=None, notified=notified)
+    assert said in " ".join(_plain(a, csm).split())
+
+
 @pytest.mark.parametrize("title", ["Überarbeitung der Buchhaltung " * 8, "x" * 200, "Zeichen\u202e\x07 verboten"])
 def test_any_text_makes_a_message_the_strict_ses_accepts(title: str) -> None:
     # GIVEN long, non-ASCII and (old, stored) unsafe text in every field

@@ -80,7 +80,7 @@ def test_the_raw_message_is_one_click_away_and_json_lists_them(outbox: str) -> N
     raw = requests.get(outbox + "/messages/1.eml", timeout=5)
     assert raw.headers["Content-Type"] == "message/rfc822" and b"Subject: [Sev 2] [M3] the older" in raw.content
     listing = requests.get(outbox, headers={"Accept": "application/json"}, timeout=5).json()
-    assert [i["n"] for i in listing] == [1, 2] and listing[1]["subject"].endswith(INJECTED)
+    assert [i["n"] for i in listing] == [2, 1] and listing[0]["subject"].endswith(INJECTED)  # newest first
 
 
 @pytest.mark.parametrize("path", ["/messages/3", "/messages/../1.eml", "/messages/1.txt", "/nope", "/messages/x"])

@@ -141,3 +141,28 @@ def test_make_run_prints_what_another_shell_needs_and_only_what_moved(tmp_path: 
     assert {"  export PATCHCAST_API_PORT=8123", f"  export PATCHCAST_STATE_DIR={tmp_path / 'elsewhere'}"} <= set(
         paste_lines(moved, root=tmp_path).splitlines()
     )
+
+
+def test_make_run_names_every_setting_a_person_left_in_the_environment() -> None:
+    from patchcast_tools.local.stack import settings_lines
+
+    assert settings_lines({"PATH": "/bin", "PATCHCAST_API_PORT": "8123", "PATCHCAST_STATE_DIR": "/x"}).split() == [
+        "settings",
+        "all",
+        "defaults",
+    ]
+    lines = settings_lines({"PATCHCAST_DOWNLOAD_LINK_DAYS": "0", "POWERTOOLS_LOG_LEVEL": "DEBUG"}).splitlines()
+    assert lines[0].split()[:2] == ["settings", "PATCHCAST_DOWNLOAD_LINK_DAYS=0"]
+    assert lines[1].split()[0] == "POWERTOOLS_LOG_LEVEL=DEBUG" and all("(from your environment)" in x for x in lines)
+
+
+def test_make_run_logs_the_handlers_at_info_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from patchcast_tools.local.stack import LocalStack
+
+    monkeypatch.delenv("POWERTOOLS_LOG_LEVEL", raising=False)
+    stack = LocalStack(state_dir=tmp_path / ".local", api_port=8000, aws_port=5000, outbox_port=8025)
+    assert stack.env()["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    assert stack.env()["POWERTOOLS_LOG_LEVEL"] == "WARNING"

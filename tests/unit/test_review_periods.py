@@ -60,6 +60,15 @@ def test_a_reversed_range_one_over_a_year_a_bad_date_or_an_unknown_parameter_is_
     assert caught.value.code == code
 
 
+@pytest.mark.parametrize("bad", ["yesterday", "2026-13-01", "2026-01-01 10:00"])
+def test_a_bad_bound_is_told_both_forms_it_takes(bad: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        periods.requested({"from": bad}, spec="month", now=NOW)
+    assert (
+        "must be a date (YYYY-MM-DD) or an RFC 3339 timestamp" in caught.value.message and bad in caught.value.message
+    )
+
+
 def test_a_whole_leap_year_is_allowed() -> None:
     assert periods.requested({"from": "2028-01-01", "to": "2028-12-31"}, spec="month", now=NOW)
 

@@ -62,6 +62,9 @@ one account's part of a release        PK=RELEASE#<id>, SK begins_with DELIVERY#
                                        DOWNLOADER#<account># (the review; markers hold first click and count)
 a review or warning sent once          PK=ACCOUNT#<id>, SK=ONCE#<review or warning key> (lease, addresses
                                        sent, done_at)
+a portal session                       PK=SESSION#<SHA-256 of the cookie's id>, SK=SESSION (ID and refresh
+                                       token, TTL expires_at; deleted at sign-out: store/sessions.py)
+a sign-in code used once               PK=CODE#<code id>, SK=USED (conditional put; TTL the code's expiry)
 =====================================  ==============================================================
 """
 
@@ -82,6 +85,7 @@ from chalicelib.adapters.store.release_index import ReleaseIndexMixin
 from chalicelib.adapters.store.releases import ReleasesMixin
 from chalicelib.adapters.store.reports import ReportsMixin
 from chalicelib.adapters.store.reviews import ReviewsMixin
+from chalicelib.adapters.store.sessions import SessionsMixin
 from chalicelib.adapters.store.subscriptions import SubscriptionsMixin
 from chalicelib.adapters.store.suppressions import SuppressionsMixin
 
@@ -105,5 +109,6 @@ class Table(
     ConfirmationsMixin,
     DigestsMixin,
     AnnouncementsMixin,
+    SessionsMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

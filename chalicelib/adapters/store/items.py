@@ -65,7 +65,7 @@ def account_of(i: dict[str, Any]) -> Account:
 RELEASE_FIELDS = (
     "product", "version", "kind", "channel", "title", "summary", "status", "created_at", "created_by",
     "filename", "sha256", "article_url", "notify_at", "object_key", "published_at", "fanout_at", "reason",
-    "upload_id", "superseded_by", "superseded_version", "yanked_at", "recall_at", "object_version",
+    "upload_id", "superseded_by", "superseded_version", "superseded_kind", "yanked_at", "recall_at", "object_version",
     "announcement_id",
 )  # fmt: skip
 

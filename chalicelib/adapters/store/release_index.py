@@ -37,7 +37,7 @@ class ReleaseIndexMixin(TableBase):
     ) -> tuple[list[Release], str | None]:
         """Releases newest first, filtered, and the cursor of the next page (None at the end).
 
-        ``where``: ``product``, ``status``, ``kind`` (equal), ``created_from``/``created_to`` and
+        ``where``: ``product``, ``status``, ``kind`` (equal), ``draft`` ("true"/"false"), ``created_from``/``created_to`` and
         ``published_from``/``published_to`` (RFC 3339 UTC, inclusive).
 
         One Query of GSI2 (``GSI2PK=RELEASES``, the creation time as sort key bounds created between); the
@@ -100,6 +100,9 @@ def _list_filters(where: Mapping[str, str], values: dict[str, Any]) -> tuple[lis
         if wanted:
             names[f"#{field}"], values[f":{field}"] = field, wanted
             filters.append(f"#{field} = :{field}")
+    if "draft" in where:  # "true" or "false": drafts are available releases held back from publishing
+        names["#draft"], values[":draft"] = "draft", where["draft"] == "true"
+        filters.append("#draft = :draft")
     if where.get("published_from") or where.get("published_to"):
         names["#pub"] = "published_at"
         values[":p0"], values[":p1"] = where.get("published_from", "0"), where.get("published_to", "~")

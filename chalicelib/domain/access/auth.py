@@ -22,6 +22,7 @@ ALGORITHMS = ("RS256",)
 CUSTOMER = Group.CUSTOMER
 RELEASE_ENGINEERS = Group.RELEASE_ENGINEERS
 SUPPORT_ADMINS = Group.SUPPORT_ADMINS
+STAFF = frozenset({str(RELEASE_ENGINEERS), str(SUPPORT_ADMINS)})
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,14 @@ class Identity:
         if group not in self.groups:
             raise Forbidden(f"This action needs the {group} role.")
 
+    @property
+    def is_customer(self) -> bool:
+        """The customer role: an account (``custom:account_id``) and no staff group. A release engineer or
+        support admin whose user happens to carry an account id is staff, never that account's customer."""
+        return bool(self.account_id) and not self.groups & STAFF
+
     def require_customer(self) -> str:
-        if not self.account_id:
+        if not self.is_customer or not self.account_id:
             raise Forbidden("This action needs a customer token with an account (custom:account_id).")
         return self.account_id
 
@@ -122,10 +129,19 @@ class Verifier:
             groups = [groups]
         return Identity(
             subject=str(claims["sub"]),
-            email=claims.get("email"),
+            email=verified_email(claims),
             account_id=claims.get("custom:account_id"),
             groups=frozenset(str(g) for g in groups),
         )
+
+
+def verified_email(claims: dict[str, Any]) -> str | None:
+    """The ``email`` claim only when ``email_verified`` says the user proved it (Cognito writes a boolean; a
+    string "true" is read as true too): an unverified address never reaches an audit record or ``lifted_by``."""
+    email = claims.get("email")
+    if not isinstance(email, str) or claims.get("email_verified") not in (True, "true"):
+        return None
+    return email
 
 
 def _why(exc: Exception) -> str:

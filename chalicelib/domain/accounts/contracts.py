@@ -97,7 +97,7 @@ def _products(body: dict[str, Any], known: set[str] | None) -> list[str]:
     products = v.string_list(body, "products", item=v.ident)
     unknown = sorted(set(products) - known) if known is not None else []
     if unknown:
-        raise BadRequest(f"Unknown product(s): {', '.join(unknown)}.", code="unknown_product")
+        raise v.unknown_products(unknown, known or set())
     return products
 
 
@@ -146,11 +146,14 @@ def upsert_product(table: ContractStore, who: Identity, product_id: str, body: d
 
 def put_account(
     table: ContractStore, queues: Queues, who: Identity, account_id: str, body: dict[str, Any]
-) -> tuple[Account, bool]:
-    """A support admin's contract, parsed and written (``upsert``): the account, and whether it changed."""
+) -> tuple[Account, bool, bool]:
+    """A support admin's contract, parsed and written (``upsert``): the account, whether it changed, and whether
+    it is new (read first, for the import's words: a race with another writer can only
+    make a new contract read as an update)."""
     who.require_group(SUPPORT_ADMINS)
     account = parse_account(account_id, body, known_products=known_products(table))
-    return account, upsert(table, queues, who, account)
+    created = table.get_account(account_id, consistent=True) is None
+    return account, upsert(table, queues, who, account), created
 
 
 def upsert(table: ContractStore, queues: Queues, who: Identity, account: Account) -> bool:

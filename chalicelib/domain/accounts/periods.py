@@ -79,10 +79,16 @@ def _bound(value: str, field: str, *, end: bool) -> datetime:
     """A date (the whole day: its start, or for ``to`` the next midnight) or an RFC 3339 timestamp."""
     from chalicelib.domain.core.timestamps import parse_date, parse_timestamp
 
-    if len(value) == 10:
-        day = parse_date(value, field)
-        return _midnight(day + timedelta(days=1)) if end else _midnight(day)
-    return parse_timestamp(value, field).astimezone(UTC)
+    try:
+        if len(value) == 10:
+            day = parse_date(value, field)
+            return _midnight(day + timedelta(days=1)) if end else _midnight(day)
+        return parse_timestamp(value, field).astimezone(UTC)
+    except BadRequest as exc:  # say both forms it takes, as patchctl's --help does
+        raise BadRequest(
+            f"Query parameter '{field}' must be a date (YYYY-MM-DD) or an RFC 3339 timestamp, not {value[:40]!r}.",
+            code=exc.code,
+        ) from exc
 
 
 def requested(params: dict[str, str], *, spec: str, now: datetime) -> Period:

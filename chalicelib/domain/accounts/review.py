@@ -107,7 +107,9 @@ def build(
     subs = table.list_subscriptions(account.account_id)
     emails = {s.subscription_id: s.email for s in subs}
     parts = [_release_part(r, table.account_part(r.release_id, account.account_id), emails) for r in releases]
-    waiting = sorted((p for p in parts if not p["downloads"] and p["status"] != "yanked"),
+    # what nobody downloaded: releases with a file (an article has none to download), not withdrawn
+    waiting = sorted((p for r, p in zip(releases, parts, strict=True)
+                      if not r.article_url and not p["downloads"] and p["status"] != "yanked"),
                      key=lambda p: (p["severity"], p["published_at"] or ""))  # fmt: skip
     totals = {c: sum(p["counts"][c] for p in parts) for c in COUNTED}
     return {
@@ -118,7 +120,7 @@ def build(
         "period": period.public(),
         "as_of": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "support_end": account.support_end.isoformat(),
-        "days_left": max((account.support_end - now.date()).days + 1, 0),  # support_end is the last day
+        "days_left": entitlements.days_left(account.support_end, now.date()),
         "releases": parts,
         "not_downloaded": [
             {

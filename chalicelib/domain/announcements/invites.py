@@ -79,7 +79,8 @@ def calendar(a: Announcement, *, sender: str, invite: Invite, now: datetime | No
         lines.append(f"Book the planning call with your CSM: {booking_link(invite.csm, a)}")
     event.add("description", clean("\n\n".join(lines), multiline=True))
     organizer = vCalAddress(f"mailto:{invite.csm or parseaddr(sender)[1]}")
-    organizer.params["cn"] = vText("Customer Success Manager" if invite.csm else "Patchcast")
+    # a person, not a role: the CSM by the contract's address (the only name a contract keeps for them)
+    organizer.params["cn"] = vText(invite.csm or parseaddr(sender)[0] or "Patchcast")
     event.add("organizer", organizer)
     attendee = vCalAddress(f"mailto:{invite.to}")
     attendee.params.update({"role": "OPT-PARTICIPANT", "partstat": "NEEDS-ACTION", "rsvp": "FALSE"})
@@ -106,8 +107,22 @@ def _intro(a: Announcement, invite: Invite) -> str:
     else:
         lead = f"{what(a)} is planned for {a.planned_for}: an advance notice, so that you can plan the update."
     if invite.role == "csm":
-        lead += f" You are the CSM of account {invite.account_id}: {len(invite.notified)} of its contacts were told."
+        told = len(invite.notified)
+        change = {"cancelled": " of the cancellation"}.get(a.status, " of the change" if a.sequence > 0 else "")
+        lead += (
+            f" You are the CSM of account {invite.account_id}: {told} of its contacts "
+            f"{'was' if told == 1 else 'were'} told{change}."
+        )
     return lead
+
+
+def _calendar_line(a: Announcement) -> str:
+    """What the invitation in this email does to the recipient's calendar, in the words of this kind of mail."""
+    if a.status == "cancelled":
+        return "The calendar invitation in this email removes the planned date from your calendar."
+    if a.sequence > 0:
+        return "The calendar invitation in this email moves the planned date in your calendar; it follows any further change."
+    return "The calendar invitation in this email holds the planned date; it follows any change."
 
 
 def notice(*, sender: str, a: Announcement, invite: Invite, now: datetime | None = None) -> bytes:
@@ -132,7 +147,8 @@ def notice(*, sender: str, a: Announcement, invite: Invite, now: datetime | None
         page += mime.link_lines(
             link, "Book the planning call", f" with your Customer Success Manager ({e(invite.csm)})"
         )
-    text += ["", "The calendar invitation in this email holds the planned date; it follows any change."]
+    text += ["", _calendar_line(a)]
+    page += [f"<p>{e(_calendar_line(a))}</p>"]
     if invite.unsubscribe:
         text += ["", f"Unsubscribe: {invite.unsubscribe}"]
         page += mime.link_lines(invite.unsubscribe, "Unsubscribe")

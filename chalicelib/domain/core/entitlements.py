@@ -128,6 +128,12 @@ def policy(tier: str) -> TierPolicy | None:
     return TIERS.get(tier)
 
 
+def days_left(support_end: date, today: date) -> int:
+    """Days of support left, today included (``support_end`` is the period's last day): the one count the
+    portal, the review and the CLI show."""
+    return max((support_end - today).days + 1, 0)
+
+
 def period_active(contract: Contract, now: datetime) -> Decision:
     today = now.date()
     if today < contract.support_start:

@@ -135,10 +135,17 @@ class Release:
     part_size: int | None = None
     superseded_by: str | None = None  # a yanked release's replacement (release id)
     superseded_version: str | None = None
+    superseded_kind: str | None = None  # the successor's own kind (a patch may be superseded by a service pack)
     yanked_at: str | None = None
     recall_at: str | None = None  # when the recall of a yanked release was queued
     applies_to: tuple[str, ...] | None = None  # the version lines it is for (None: all)
     announcement_id: str | None = None  # the advance notice it fulfils: its notice threads under that one
+
+    def successor_name(self) -> str | None:
+        """A yanked release's successor as the notices and pages name it: its own product, kind and version."""
+        if not self.superseded_by:
+            return None
+        return f"{self.product} {self.superseded_kind or self.kind} {self.superseded_version} (release {self.superseded_by})"
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)

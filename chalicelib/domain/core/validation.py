@@ -210,3 +210,16 @@ def one_of(options: Iterable[str]) -> Callable[[Any, str], str]:
         return str(value)
 
     return check
+
+
+def unknown_products(unknown: list[str], known: set[str]) -> BadRequest:
+    """The 400 for product ids not in the catalog, naming the known ones (and the case, where only that differs)."""
+    by_case = {k.casefold(): k for k in known}
+    hints = [f"{u} is {by_case[u.casefold()]}" for u in unknown if u.casefold() in by_case]
+    listed = ", ".join(sorted(known))[:300] or "none yet"
+    return BadRequest(
+        f"Unknown product{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)[:200]}. "
+        + (f"Product ids are case-sensitive: {'; '.join(hints)[:200]}. " if hints else "")
+        + f"Known products: {listed}.",
+        code="unknown_product",
+    )

@@ -57,3 +57,9 @@ def meets(applies_to: Iterable[str] | None, runs: Iterable[str] | None) -> bool:
         return True
     ours = list(runs)
     return any(covers(a, r) or covers(r, a) for a in applies_to for r in ours)
+
+
+def order_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """A release version's place in natural order: runs of digits compare as numbers, the rest as text, so
+    2.9 < 2.10 < 2.10.1 and SP2 < SP10. Any version a release may carry (letters, digits, ``._+-``) has one."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"[0-9]+|[^0-9.]+", version))

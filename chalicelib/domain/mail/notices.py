@@ -49,10 +49,7 @@ class Links:
 def superseded(release: Release) -> str:
     """What replaces a yanked release, as a sentence."""
     if release.superseded_by:
-        return (
-            f"It is superseded by {release.product} {release.kind} {release.superseded_version} "
-            f"(release {release.superseded_by})."
-        )
+        return f"It is superseded by {release.successor_name()}."
     return "No replacement has been named yet; a new notice will follow when there is one."
 
 

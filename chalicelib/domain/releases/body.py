@@ -65,7 +65,7 @@ def sha256_field(body: dict[str, Any], *, required: bool) -> str | None:
 def parse_product(body: dict[str, Any], known_products: set[str]) -> str:
     product = v.identifier(body, "product")
     if product not in known_products:
-        raise BadRequest(f"Unknown product: {product}.", code="unknown_product")
+        raise v.unknown_products([str(product)], known_products)
     return str(product)
 
 

@@ -58,6 +58,7 @@ def _not_editable(release: Release) -> str:
 LIST_FILTERS = ("product", "status", "kind", "created_from", "created_to", "published_from", "published_to",
                 "cursor", "limit")  # fmt: skip
 STATUSES = tuple(ReleaseStatus)
+DRAFT = "draft"  # a list filter and what people are shown: an available release held back from publishing
 
 
 def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) -> dict[str, Any]:
@@ -67,9 +68,12 @@ def list_releases(table: ReleaseStore, who: Identity, params: dict[str, str]) ->
     where = {f: _iso(timestamps.parse_timestamp(params[f], f)) for f in LIST_FILTERS[3:7] if params.get(f)}
     if params.get("product"):
         where["product"] = v.ident(params["product"], "product")
-    for name, options in (("status", STATUSES), ("kind", KINDS)):
+    for name, options in (("status", (*STATUSES, DRAFT)), ("kind", KINDS)):
         if params.get(name):
             where[name] = v.choice(params, name, options)
+    if where.get("status") in (DRAFT, ReleaseStatus.AVAILABLE):  # available means not held back as a draft
+        where["draft"] = "true" if where["status"] == DRAFT else "false"
+        where["status"] = ReleaseStatus.AVAILABLE
     limit = int(v.integer({"limit": _number(params.get("limit", "50"))}, "limit", low=1, high=100) or 50)
     items, cursor = table.list_releases(where, limit=limit, cursor=params.get("cursor") or None)
     return {"items": [r.public() for r in items], "next": cursor}

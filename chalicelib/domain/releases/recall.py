@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core import validation as v
+from chalicelib.domain.core import versions
 from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
@@ -46,24 +47,54 @@ def yank(
     release = table.get_release(release_id, consistent=True)
     if release is None:
         raise NotFound(f"Release {release_id} does not exist.")
-    successor = None
-    if superseded_by is not None:
-        successor = table.get_release(superseded_by)
-        if successor is None or superseded_by == release_id:
-            raise BadRequest(f"Field 'superseded_by' names no other release ({superseded_by}).", code="invalid_field")
-    if release.status == ReleaseStatus.YANKED:
-        return _queue_recall(table, queues, release)  # idempotent; finishes a recall not yet queued
+    successor = _successor(table, release, superseded_by) if superseded_by is not None else None
+    if release.status == ReleaseStatus.YANKED:  # idempotent: finishes a recall not yet queued
+        return _same_yank(_queue_recall(table, queues, release), reason, superseded_by)
     fields: dict[str, Any] = {"reason": reason, "yanked_at": iso(clock)}
     if successor is not None:
-        fields.update(superseded_by=successor.release_id, superseded_version=successor.version)
+        fields.update(
+            superseded_by=successor.release_id, superseded_version=successor.version, superseded_kind=successor.kind
+        )
     yanked = table.transition_release(release_id, from_status=_YANKABLE, to_status=ReleaseStatus.YANKED, **fields)
     if yanked is None:
         current = table.get_release(release_id, consistent=True)
         if current is not None and current.status == ReleaseStatus.YANKED:
-            return _queue_recall(table, queues, current)
+            return _same_yank(_queue_recall(table, queues, current), reason, superseded_by)
         raise Conflict(f"Release {release_id} is {release.status} and cannot be yanked.", code="not_yankable")
     logger.info("release yanked", extra={"release_id": release_id})
     return _queue_recall(table, queues, yanked)
+
+
+def _successor(table: RecallStore, release: Release, successor_id: str) -> Release:
+    """The release named to replace a yanked one, if it may: another release of the same product, published, on
+    a channel every recipient of the recall may see (a GA release's recipients include tiers without beta), and
+    newer in version order. Anything else is a 400 that names the rule."""
+    successor = table.get_release(successor_id, consistent=True)
+    if successor is None or successor_id == release.release_id:
+        raise BadRequest(f"Field 'superseded_by' names no other release ({successor_id}).", code="invalid_field")
+    if successor.product != release.product:
+        why = f"is a release of {successor.product}, not of {release.product}"
+    elif successor.status != ReleaseStatus.PUBLISHED:
+        why = f"is {successor.status}, not published: publish it first"
+    elif successor.channel == "beta" and release.channel != "beta":
+        why = "is a beta release, which the GA release's Premium and Xtreme recipients may not see"
+    elif versions.order_key(successor.version) <= versions.order_key(release.version):
+        why = f"has version {successor.version}, not newer than {release.version}"
+    else:
+        return successor
+    raise BadRequest(f"Field 'superseded_by': release {successor_id} {why}.", code="invalid_successor")
+
+
+def _same_yank(release: Release, reason: str | None, superseded_by: str | None) -> Release:
+    """A repeated yank is idempotent only when it says the same: another reason or successor is a 409 that
+    names what was kept (a yank is final; its recall already says the first reason)."""
+    if reason != release.reason or superseded_by not in (None, release.superseded_by):
+        raise Conflict(
+            f"Release {release.release_id} is already yanked (reason kept: {release.reason or 'none'!s:.200}"
+            f"{'; superseded by ' + release.superseded_by if release.superseded_by else ''}).",
+            code="already_yanked",
+        )
+    return release
 
 
 def _queue_recall(table: RecallStore, queues: Queues, release: Release) -> Release:

@@ -1,6 +1,6 @@
-"""The portal's session: a cookie holding the ID token the API verifies (checked by the API's own
-``Verifier``), the CSRF token of every form (an HMAC of that cookie), the short-lived cookie that carries
-a sign-in's state and PKCE verifier, and where ``next=`` may lead (only the portal's own paths)."""
+"""The portal's cookies: the session's (a random id naming its record on the server: ``server_session``),
+the CSRF token of every form (an HMAC of that id), the short-lived cookie that carries a sign-in's state and
+PKCE verifier, and where ``next=`` may lead (only the portal's own paths)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from urllib.parse import parse_qs
 from chalice.app import Request
 
 from chalicelib.adapters import wiring
-from chalicelib.domain.access.auth import Identity
-from chalicelib.domain.core.errors import Forbidden, Unauthorized
+from chalicelib.domain.core.errors import BadRequest, Forbidden
 from chalicelib.routes.http import header
 
 SESSION = "patchcast_session"
 SIGNIN = "patchcast_signin"
 SIGNIN_SECONDS = 600  # a sign-in started and not finished within ten minutes starts again
 HOME = "/portal"
+MAX_FIELDS = 200
 
 
 def cookies(request: Request) -> dict[str, str]:
@@ -53,21 +53,6 @@ def _cookie_path() -> str:
     return urlparse(wiring.get().settings.public_base_url).path.rstrip("/") + "/portal"
 
 
-def signed_in(request: Request) -> tuple[Identity, str] | None:
-    """The caller and their session token; None when the cookie is missing, tampered with, expired or signed
-    by another key: the API's own JWT checks decide."""
-    token = cookies(request).get(SESSION)
-    if not token:
-        return None
-    try:
-        who = wiring.get().verifier.verify(f"Bearer {token}")
-    except Unauthorized:
-        return None
-    except Exception:  # the signing keys unreachable: signed out now, not a crash
-        return None
-    return (who, token) if who.account_id else None
-
-
 # -- CSRF: every form carries an HMAC of the session it was served in ---------------------------------
 def _keys(label: bytes) -> list[bytes]:
     ring = wiring.get().keys.ring()
@@ -84,15 +69,19 @@ def csrf_token(session_token: str) -> str:
 
 
 def form_of(request: Request) -> dict[str, list[str]]:
+    """A form's fields; more than ``MAX_FIELDS`` is a 400 (parse_qs raises before any CSRF check could run)."""
     raw = request.raw_body or b""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return parse_qs(text, keep_blank_values=True, max_num_fields=200)
+    try:
+        return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError as exc:
+        raise BadRequest(f"A form has at most {MAX_FIELDS} fields.", code="too_many_fields") from exc
 
 
 def check_csrf(form: dict[str, list[str]], session_token: str) -> None:
     """A form without the token of this session (or with a wrong one) is refused before anything is read."""
     given = (form.get("csrf") or [""])[0]
-    if not any(hmac.compare_digest(given, _mac(k, session_token)) for k in _keys(b"csrf")):
+    if not any(hmac.compare_digest(given.encode(), _mac(k, session_token).encode()) for k in _keys(b"csrf")):
         raise Forbidden("This form has expired or did not come from the portal; reload the page.", code="csrf_failed")
 
 
@@ -110,7 +99,7 @@ def pack_signin(state: str, verifier: str, next_path: str) -> str:
 
 def unpack_signin(value: str) -> dict[str, Any] | None:
     body, _, mac = value.partition(".")
-    if not any(hmac.compare_digest(mac, _mac(k, body)) for k in _keys(b"signin")):
+    if not any(hmac.compare_digest(mac.encode(), _mac(k, body).encode()) for k in _keys(b"signin")):
         return None
     try:
         data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -120,9 +109,15 @@ def unpack_signin(value: str) -> dict[str, Any] | None:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path of the portal itself: never another host (``//x``, ``/\\x``, ``https:``, ``javascript:``)."""
-    if not value or not value.startswith("/portal") or "\\" in value or "//" in value:
+    """Only a path of the portal itself (``/portal`` or under ``/portal/``), in printable ASCII, with no
+    ``.``/``..`` segment (nor ``%2e``: browsers read it as a dot), no ``//``, ``\\``, ``%`` or ``:`` in the path:
+    never another host (``//x``, ``/\\x``, ``https:``, ``javascript:``) nor another path of the same host
+    (``/portal/../d/x``, ``/portalx``). Anything else leads home."""
+    if not value or not value.isascii() or any(ord(c) < 0x21 or ord(c) > 0x7E or c == "\\" for c in value):
         return HOME
-    if any(ord(c) < 0x21 for c in value) or ":" in value.split("?", 1)[0]:
+    path = value.split("?", 1)[0]
+    if path != HOME and not path.startswith(HOME + "/"):
+        return HOME
+    if "//" in path or any(c in path for c in "%:") or any(s in (".", "..") for s in path.split("/")):
         return HOME
     return value

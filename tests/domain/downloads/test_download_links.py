@@ -153,7 +153,7 @@ def test_a_withdrawn_release_names_its_reason_and_successor_and_links_the_succes
     assert _refused(store, _token(expires=expires)) == (
         410,
         "release_yanked",
-        "This release was withdrawn: corrupts the ledger. It is superseded by version 1.1.",
+        "This release was withdrawn: corrupts the ledger. It is superseded by M3 patch 1.1 (release r2).",
         "Do not install it; look for a newer M3 release in your alerts or ask support.",
         Action("Download version 1.1", successor_link, method="GET"),
     )
@@ -180,7 +180,7 @@ def test_a_withdrawn_release_links_no_successor_the_link_s_contract_cannot_downl
     store = _yanked(successor, superseded_by="r2", superseded_version="1.1")
     status, _, message, _, action = _refused(store, _token())
     assert (status, action) == (410, None), why
-    assert message.endswith("It is superseded by version 1.1.")
+    assert message.endswith("It is superseded by M3 patch 1.1 (release r2).")
 
 
 @pytest.mark.parametrize("gone", ["account", "subscription"])

@@ -95,9 +95,10 @@ def test_a_yank_records_why_when_and_what_supersedes_it_and_queues_the_recall_s_
 
 def test_yanking_again_queues_a_recall_that_the_first_yank_did_not_get_to_queue() -> None:
     # GIVEN a release yanked by an invocation that died before queueing its recall
-    store, queues = store_with(fanout_at="2026-01-01T00:00:00Z", status=ReleaseStatus.YANKED), Queues()
+    store = store_with(fanout_at="2026-01-01T00:00:00Z", status=ReleaseStatus.YANKED, reason="breaks totals")
+    queues = Queues()
 
-    # WHEN it is yanked again, twice
+    # WHEN it is yanked again, twice, saying the same
     again = [_yank(store, queues=queues).status for _ in range(2)]
 
     # THEN the recall's first page is queued, once
@@ -147,13 +148,84 @@ def test_a_yank_takes_a_reason_of_500_characters_from_a_release_engineer_for_a_r
     assert _yank(store, {"reason": "x" * 500}).reason == "x" * 500
 
 
+@pytest.mark.parametrize(
+    ("successor", "rule"),
+    [
+        ({"product": "M4"}, "is a release of M4, not of"),
+        ({"status": ReleaseStatus.SCHEDULED}, "is scheduled, not published: publish it first"),
+        ({"status": ReleaseStatus.AVAILABLE}, "is available, not published"),
+        ({"status": ReleaseStatus.YANKED}, "is yanked, not published"),
+        ({"channel": "beta"}, "beta release, which the GA release's Premium and Xtreme recipients may not see"),
+        ({"version": "1.0", "kind": "update"}, "has version 1.0, not newer than 1.0"),
+        ({"version": "0.9.9"}, "has version 0.9.9, not newer than 1.0"),
+    ],
+)
+def test_a_successor_is_the_same_product_published_on_a_channel_every_recipient_sees_and_newer(
+    successor: dict[str, Any], rule: str
+) -> None:
+    # GIVEN a published GA release 1.0 and a would-be successor that breaks one rule
+    store = store_with(fanout_at="2026-01-01T00:00:00Z")
+    store.create_release(release("r2", **{"version": "1.1", **successor}))
+    # WHEN it is named as the successor
+    with pytest.raises(BadRequest) as refused:
+        _yank(store, {"superseded_by": "r2"})
+    # THEN a 400 names the field and the rule, and nothing changed
+    assert refused.value.code == "invalid_successor"
+    assert "superseded_by" in refused.value.message and rule in refused.value.message
+    assert store.get_release("r1").status == ReleaseStatus.PUBLISHED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ({"channel": "beta"}, {"channel": "beta", "version": "1.1"}),  # a beta's recipients are Elite: they see beta
+        ({"channel": "beta"}, {"channel": "ga", "version": "1.1"}),
+        ({"version": "2.9"}, {"version": "2.10"}),  # natural order, not text order
+        ({"version": "13.4-SP2"}, {"version": "13.4-SP10"}),
+        ({"version": "2.1"}, {"version": "2.1.1", "kind": "service-pack"}),
+    ],
+)
+def test_a_successor_that_keeps_the_rules_is_recorded_with_its_own_kind_and_version(
+    ours: dict[str, Any], theirs: dict[str, Any]
+) -> None:
+    store = store_with(fanout_at="2026-01-01T00:00:00Z", **ours)
+    store.create_release(release("r2", **theirs))
+    yanked = _yank(store, {"superseded_by": "r2"})
+    assert (yanked.superseded_by, yanked.superseded_version) == (
+        "r2",
+        theirs["version"],
+    )
+    assert yanked.superseded_kind == theirs.get("kind", "patch")
+    assert (
+        yanked.successor_name() == f"{PRODUCT} {theirs.get('kind', 'patch')} {yanked.superseded_version} (release r2)"
+    )
+
+
+def test_a_repeated_yank_with_another_reason_is_a_conflict_naming_the_reason_kept_and_still_queues_the_recall() -> None:
+    # GIVEN a yanked release whose recall was not queued yet
+    store, queues = (
+        store_with(fanout_at="2026-01-01T00:00:00Z", status=ReleaseStatus.YANKED, reason="breaks totals"),
+        Queues(),
+    )
+    # WHEN it is yanked again with another reason
+    with pytest.raises(Conflict) as refused:
+        recall.yank(store, queues, ENGINEER, "r1", {"reason": "wrong checksum"})
+    # THEN a 409 names the reason kept; the reason is unchanged; the recall is queued once all the same
+    assert refused.value.code == "already_yanked" and "breaks totals" in refused.value.message
+    assert store.releases["r1"].reason == "breaks totals"
+    assert [body["kind"] for _, body, _ in queues.sent] == ["recall"]
+
+
 class _YankedMeanwhile(MemoryStore):
     """A store where another engineer's yank lands between this one's read and its transition."""
 
     def transition_release(self, release_id: str, **kw: Any) -> Release | None:
         if kw.get("to_status") == ReleaseStatus.YANKED and self.releases[release_id].status != ReleaseStatus.YANKED:
             super().transition_release(
-                release_id, from_status=[ReleaseStatus.PUBLISHED], to_status=ReleaseStatus.YANKED
+                release_id,
+                from_status=[ReleaseStatus.PUBLISHED],
+                to_status=ReleaseStatus.YANKED,
+                reason="breaks totals",
             )
             return None
         return super().transition_release(release_id, **kw)
