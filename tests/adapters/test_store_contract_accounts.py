@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.core.errors import AlreadySubscribed, BadRequest, Conflict, CountersMoved, NotFound
-from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Subscription, now_iso
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Product, Recipient, Subscription, now_iso
 from chalicelib.domain.core.states import DeliveryStatus, SubscriptionStatus
 from tests.adapters.test_store_contract import _release, _world
 from tests.conftest import unique
@@ -32,13 +32,17 @@ def _pending(account_id: str, n: int = 0, email: str = "") -> Subscription:
     )
 
 
-def _account(tier: str = "premium", end: date = date(2030, 12, 31)) -> Account:
-    return Account(unique("acct-"), "Acme", tier, ("M3",), date(2026, 1, 1), end)
+def _account(store: Any, tier: str = "premium", end: date = date(2030, 12, 31)) -> Account:
+    """A contract (not stored) for a product of its own, which is in the catalog: the shared table's contracts
+    must all name known products (tests/app/test_accounts_admin.py exports and imports them back)."""
+    product = unique("P")
+    store.put_product(Product(product, product))
+    return Account(unique("acct-"), "Acme", tier, (product,), date(2026, 1, 1), end)
 
 
 def test_one_pending_or_active_subscription_per_address_until_it_is_turned_off(store: Any) -> None:
     # GIVEN an account and a pending subscription of an address
-    acct = _account()
+    acct = _account(store)
     store.put_account(acct)
     first = _pending(acct.account_id)
     store.put_pending_subscription(first, expires_at=int(time.time()) + 3600)
@@ -72,7 +76,7 @@ def test_one_pending_or_active_subscription_per_address_until_it_is_turned_off(s
 
 
 def test_a_pending_subscription_past_its_window_is_not_listed_and_frees_its_address(store: Any) -> None:
-    acct = _account()
+    acct = _account(store)
     store.put_account(acct)
     stale = _pending(acct.account_id)
     store.put_pending_subscription(stale, expires_at=int(time.time()) - 10)
@@ -107,7 +111,7 @@ def test_confirmation_counters_move_only_from_the_revision_read_and_never_for_a_
 
 def test_a_suppression_turns_the_address_off_holds_until_lifted_and_is_audited(store: Any) -> None:
     # GIVEN an active and a pending subscription of one address (in two accounts)
-    a, b = _account(), _account()
+    a, b = _account(store), _account(store)
     store.put_account(a)
     store.put_account(b)
     address = f"{unique('x')}@Example.com"
@@ -154,7 +158,7 @@ def test_a_mail_is_sent_once_per_account_and_key_and_a_failed_run_gives_it_back(
 def test_contracts_page_in_id_order_change_once_and_are_found_by_their_support_end(store: Any) -> None:
     # GIVEN three contracts ending on a day nobody else's does
     end = date(2099, 1, 1 + int(time.time() * 1000) % 27)
-    accounts = sorted((_account(end=end) for _ in range(3)), key=lambda a: a.account_id)
+    accounts = sorted((_account(store, end=end) for _ in range(3)), key=lambda a: a.account_id)
     assert [store.put_account(a) for a in accounts] == [True] * 3
     # WHEN one is stored again unchanged, and the list is read two at a time
     assert store.put_account(accounts[0]) is False
