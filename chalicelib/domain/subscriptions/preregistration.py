@@ -94,19 +94,7 @@ def create(
     account = _contract(table, account_id)
     parsed = parse_new(body, account)
     _refuse_duplicate(table, account_id, parsed["email"])
-    sub = Subscription(
-        account_id=account_id,
-        subscription_id=uuid.uuid4().hex[:16],
-        email=parsed["email"],
-        products=tuple(parsed["products"]),
-        kinds=tuple(parsed["kinds"]),
-        max_severity=parsed["max_severity"],
-        channels=tuple(parsed["channels"]),
-        installed=parsed["installed"],
-        digest=parsed["digest"],
-        status=SubscriptionStatus.PENDING,
-        created_at=now_iso(),
-    )
+    sub = _pending(account_id, parsed)
     # The message first: one that cannot be built must leave nothing written.
     raw = _confirmation(mailer, urls, account, sub, confirm_hours)
     expires_at = int(time.time()) + confirm_hours * 3600
@@ -122,6 +110,23 @@ def create(
         undo=lambda: table.delete_subscription(account_id, sub.subscription_id),
     )
     return sub
+
+
+def _pending(account_id: str, parsed: dict[str, Any]) -> Subscription:
+    """A new subscription of the account, pending its confirmation, from a request's parsed fields."""
+    return Subscription(
+        account_id=account_id,
+        subscription_id=uuid.uuid4().hex[:16],
+        email=parsed["email"],
+        products=tuple(parsed["products"]),
+        kinds=tuple(parsed["kinds"]),
+        max_severity=parsed["max_severity"],
+        channels=tuple(parsed["channels"]),
+        installed=parsed["installed"],
+        digest=parsed["digest"],
+        status=SubscriptionStatus.PENDING,
+        created_at=now_iso(),
+    )
 
 
 def _confirmation(mailer: Mailer, urls: LinkMaker, account: Account, sub: Subscription, hours: int) -> bytes:
