@@ -57,6 +57,16 @@ class ResourceNames:
         return self._name("accounts")
 
     @property
+    def scheduled_queue(self) -> str:
+        """The scheduled mail: batches of due accounts' reviews and support warnings, and pages to plan."""
+        return self._name("scheduled")
+
+    @property
+    def digest_queue(self) -> str:
+        """Digests: the pages of a due window planned into batches, and those batches sent (docs/digests.md)."""
+        return self._name("digests")
+
+    @property
     def feedback_topic(self) -> str:
         return self._name("ses-feedback")
 

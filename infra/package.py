@@ -27,7 +27,8 @@ BUILD = ROOT / "build"
 
 # A critical delivery invocation sends this many times faster than a normal one: with both queues busy,
 # severity-1 batches go out first (docs/delivery.md, "Pacing").
-SEND_WEIGHT = {"on_deliver": 1, "on_deliver_critical": 2, "send_digests": 1}  # the digest runner sends too
+# The digest batches send too, and so does on_scheduled (the CSM reviews and the support warnings).
+SEND_WEIGHT = {"on_deliver": 1, "on_deliver_critical": 2, "on_digest": 1, "on_scheduled": 1}
 
 
 class PackageError(RuntimeError):

@@ -20,6 +20,8 @@ FUNCTION_TIMEOUT = {
     "deliver-critical": 120,
     "feedback": 60,
     "accounts": 60,
+    "scheduled": 120,
+    "digests": 120,
 }
 VISIBILITY_FACTOR = 6  # AWS's advice for SQS-triggered Lambdas: visibility >= 6x the function timeout
 MAX_RECEIVES = 3
@@ -170,6 +172,8 @@ def resources(stage: str) -> dict[str, Any]:
         ("deliver-critical", n.critical_queue),
         ("feedback", n.feedback_queue),
         ("accounts", n.accounts_queue),
+        ("scheduled", n.scheduled_queue),
+        ("digests", n.digest_queue),
     ):
         logical = _logical(suffix) + "Queue"
         res[logical + "Dlq"] = {

@@ -54,6 +54,7 @@ class AccountsMemory:
         self.suppression_lifts_by: dict[str, list[dict[str, Any]]] = {}
         self._bounces: dict[str, int] = {}
         self._once: dict[tuple[str, str], dict[str, Any]] = {}
+        self.due: dict[tuple[str, str], datetime] = {}  # (kind, account) -> when it is next due
 
     # -- contracts and products ---------------------------------------------------------------------
     def put_product(self, product: Product) -> None:
@@ -88,11 +89,14 @@ class AccountsMemory:
         """Nothing to rewrite: the audience here is read from the subscriptions and contracts as they are."""
         return None
 
-    def contracts_ending(self, first: Any, last: Any) -> list[Any]:
-        return sorted(
-            (a for a in self.accounts.values() if first <= a.support_end <= last),
-            key=lambda a: (a.support_end, a.account_id),
-        )
+    def set_due(self, kind: str, account_id: str, at: datetime, *, keep: bool = False) -> None:
+        """The account's next ``kind`` (review, warning) is due at ``at`` (``keep``: unless one is due already)."""
+        with self._lock:
+            if not (keep and (kind, account_id) in self.due):
+                self.due[(kind, account_id)] = at
+
+    def clear_due(self, kind: str, account_id: str) -> None:
+        self.due.pop((kind, account_id), None)
 
     # -- subscriptions and their address items ------------------------------------------------------
     def put_subscription(self, sub: Subscription) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from chalicelib.domain.core.messages import AccountChange, DeliveryBatch, FanoutPage, UploadReady
+    from chalicelib.domain.digests.messages import DigestWork
     from chalicelib.names import ResourceNames
 
 _SQS_BATCH = 10
@@ -46,8 +47,16 @@ class Queues:
             raise ValueError(f"{queue!r} is not a delivery queue of stage {self.names.stage}")
         self.send(queue, batch.to_json())
 
+    def send_digest_work(self, work: Sequence[DigestWork], *, delay: int = 0) -> None:
+        """Digest pages to plan and digest batches to send, on the digest queue."""
+        self.send_many(self.names.digest_queue, [w.to_json() for w in work], delay=delay)
+
     def send_account_change(self, change: AccountChange) -> None:
         self.send(self.names.accounts_queue, change.to_json())
+
+    def send_scheduled(self, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None:
+        """Batches of due accounts' reviews or warnings (``chalicelib.domain.accounts.due.ScheduledBatch``)."""
+        self.send_many(self.names.scheduled_queue, bodies, delay=delay)
 
     def send_upload_ready(self, ready: UploadReady) -> None:
         self.send(self.names.uploads_queue, ready.to_json())

@@ -1,6 +1,7 @@
 """Support contracts: ``/accounts`` (support admins load them; a customer reads its own), a contract change's
 audience re-rank (the accounts queue), the CSM's review of an Elite account (``GET /accounts/{id}/review`` and
-its daily schedule) and the daily warnings before a support period ends."""
+its schedule) and the warnings before a support period ends: the schedules plan what is due, ``on_scheduled``
+sends it in paced batches (docs/reviews.md)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,10 @@ from chalicelib.routes.http import body_of, handled, identity_of, json_response,
 
 bp = Blueprint(__name__)
 N = names.current()
-# Per stage in .chalice/config.json (decorators need them at import). The review runs daily by default and
-# sends each account's review of the period just ended once, so a day whose run failed is caught up the next.
-REVIEW_SCHEDULE = os.environ.get("PATCHCAST_REVIEW_SCHEDULE") or "cron(0 6 * * ? *)"
-WARNING_SCHEDULE = os.environ.get("PATCHCAST_WARNING_SCHEDULE") or "cron(0 7 * * ? *)"
-
-
-def _remaining(event: Any) -> Any:
-    context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
-    return getattr(context, "get_remaining_time_in_millis", None)
+# Per stage in .chalice/config.json (decorators need them at import). Hourly: what is due is due at an hour
+# of the account's own zone (docs/reviews.md), and a run reads only the due index, so an idle hour costs a Query.
+REVIEW_SCHEDULE = os.environ.get("PATCHCAST_REVIEW_SCHEDULE") or "cron(0 * * * ? *)"
+WARNING_SCHEDULE = os.environ.get("PATCHCAST_WARNING_SCHEDULE") or "cron(0 * * * ? *)"
 
 
 @bp.route("/accounts/{account_id}", methods=["PUT"], authorizer=jwt_auth)
@@ -76,24 +72,47 @@ def account_review(account_id: str) -> Any:
     request = bp.current_request
     account = review.reviewable(w.table, identity_of(request), account_id)
     now = datetime.now(UTC)
-    period = periods.requested(dict(request.query_params or {}), spec=w.settings.review_period, now=now)
+    params = dict(request.query_params or {})
+    period = periods.requested(params, spec=w.settings.review_period, now=now, tz=account.timezone)
     return json_response(review.build(w.table, account, period, now=now))
 
 
 @bp.schedule(REVIEW_SCHEDULE)
 def review_reports(event: object) -> None:
-    from chalicelib.domain.accounts import review
+    from chalicelib.domain.accounts import due, scheduled
 
     w = wiring.get()
-    review.run(w.table, w.mailer, spec=w.settings.review_period, remaining_ms=_remaining(event))
+    scheduled.plan(w.table, w.queues, due.REVIEW, datetime.now(UTC))
 
 
 @bp.schedule(WARNING_SCHEDULE)
 def support_warnings(event: object) -> None:
-    from chalicelib.domain.accounts import support_warnings as renewal
+    from chalicelib.domain.accounts import due, scheduled
 
     w = wiring.get()
-    renewal.run(w.table, w.mailer, remaining_ms=_remaining(event))
+    scheduled.plan(w.table, w.queues, due.WARNING, datetime.now(UTC))
+
+
+@bp.on_sqs_message(queue=N.scheduled_queue, batch_size=1)
+def on_scheduled(event: SQSEvent) -> None:
+    from chalicelib.domain.accounts import scheduled
+    from chalicelib.domain.accounts.due import ScheduledBatch
+    from chalicelib.observability import flushing_metrics
+
+    w = wiring.get()
+    context = getattr(event, "context", None)  # Lambda's: the time left before the function's timeout
+    deps = scheduled.Deps(
+        table=w.table,
+        queues=w.queues,
+        mailer=w.mailer,
+        quota=w.quota,
+        share=w.settings.send_share,
+        spec=w.settings.review_period,
+        remaining_ms=context.get_remaining_time_in_millis if context is not None else None,
+    )
+    with flushing_metrics():
+        for message in sqs_messages(event):
+            scheduled.run(deps, ScheduledBatch.from_json(message))
 
 
 @bp.on_sqs_message(queue=N.accounts_queue, batch_size=1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 from chalicelib.adapters import wiring
+from chalicelib.domain.accounts import due
 from chalicelib.domain.core.models import Account, Product, Subscription, now_iso
 from chalicelib.domain.core.states import SubscriptionStatus
 
@@ -26,6 +27,7 @@ def load_demo_data() -> None:
         table.put_product(product)
     for account in ACCOUNTS:
         table.put_account(account)
+        due.schedule(table, account, datetime.now(UTC))  # as an import does: its review and warnings due
         sub = Subscription(
             account_id=account.account_id,
             subscription_id=f"demo-{account.account_id}",

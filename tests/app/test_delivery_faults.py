@@ -363,6 +363,7 @@ def test_a_poison_delivery_message_reaches_the_dlq_after_three_receives(wired: A
         (NAMES.deliver_queue, {"release_id": "x", "batch_id": "poison-1", "recipients": [["a", "s", "e@x.test", "elite", "subscriber"]]}),
         (NAMES.fanout_queue, {"release_id": "x", "page": "poison-2"}),
         (NAMES.accounts_queue, {"cursor": "poison-3"}),
+        (NAMES.scheduled_queue, {"schedule": "digest", "accounts": ["poison-4"]}),
     ],
 )  # fmt: skip
 def test_a_malformed_message_reaches_the_dlq_after_its_receives_and_is_never_re_enqueued(

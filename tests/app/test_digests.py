@@ -18,12 +18,14 @@ from chalicelib.domain.core.messages import FanoutPage
 from chalicelib.domain.core.models import Account, Release, Subscription, now_iso
 from chalicelib.domain.digests import run as digest_run
 from chalicelib.domain.digests import windows as digests
+from chalicelib.domain.digests.messages import DigestWork
 from chalicelib.domain.fanout import pages as fanout
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.releases import recall
 from chalicelib.domain.reports import release_report as reports
 from chalicelib.names import ResourceNames
 from chalicelib.routes import link_maker
+from patchcast_tools.digests import drain, forget_pages
 from tests.app import delivery_world
 from tests.app.delivery_world import FaultyMailer, QueueRecorder
 from tests.conftest import auth, sent_messages
@@ -98,8 +100,8 @@ def _run(table: Table, mail: Any, due: datetime) -> int:
     """The scheduled runner as it runs after the window's end (the cursor put at the window: other tests
     share the table and its cursor)."""
     table.set_digest_cursor(digests.bucket(due))
-    deps = digest_run.DigestDeps(table=table, mailer=mail, urls=link_maker(), link_days=30)
-    return digest_run.run(deps, now=due + timedelta(minutes=10))
+    forget_pages(table, digests.bucket(due))
+    return drain(table, mail, link_maker(), due + timedelta(minutes=10)).sent
 
 
 def _digests_to(mail: FaultyMailer, address: str) -> int:
@@ -128,10 +130,8 @@ def test_fanout_queues_digested_notices_and_the_runner_sends_one_email_listing_e
     assert sorted(row["subscription_id"] for b in batches for row in b["recipients"]) == ["s0", "s1", "s2"]
     assert mailer.accepted == {}
     # WHEN the runner runs before the window's end: nothing; after: one digest each
-    assert (
-        digest_run.run(digest_run.DigestDeps(table, mailer, link_maker(), 30), now=_due("UTC") - timedelta(hours=1))
-        == 0
-    )
+    drain(table, mailer, link_maker(), _due("UTC") - timedelta(hours=1))
+    assert {s.email: mailer.accepted[s.email] for s in subs} == {s.email: 0 for s in subs}
     _run(table, mailer, _due("UTC"))
     # THEN each got one email listing both releases with its own link, size and SHA-256
     assert {s.email: mailer.accepted[s.email] for s in subs} == {s.email: 1 for s in subs}
@@ -179,16 +179,19 @@ def test_a_release_yanked_before_the_digest_is_left_out_and_its_successor_appear
     assert body.count(f"Fix {successor.release_id}") == 1 and f"Fix {other.release_id}" in body
 
 
-def test_a_failed_run_then_a_second_run_send_each_digest_exactly_once(table: Table, mailer: FaultyMailer) -> None:
+def test_a_batch_that_fails_midway_is_received_again_and_sends_each_digest_exactly_once(
+    table: Table, mailer: FaultyMailer
+) -> None:
     subs = _world(table, n=5, timezone="Asia/Kathmandu")
     _fan_out(table, _publish(table, subs[0].products[0]))
-    mailer.fault = lambda n, to: RuntimeError("the runner dies") if n == 3 else None
-    with pytest.raises(RuntimeError):
-        _run(table, mailer, _due("Asia/Kathmandu"))
-    assert sum(mailer.accepted.values()) == 2
-    mailer.fault = lambda n, to: None
-    _run(table, mailer, _due("Asia/Kathmandu"))
-    _run(table, mailer, _due("Asia/Kathmandu"))  # and once more: everything has a marker
+    mailer.fault = lambda n, to: RuntimeError("the batch dies") if n == 3 else None
+    due = _due("Asia/Kathmandu")
+    table.set_digest_cursor(digests.bucket(due))
+    forget_pages(table, digests.bucket(due))
+    drained = drain(table, mailer, link_maker(), due + timedelta(minutes=10))
+    # the batch raised once (SQS received it again), nothing reached the DLQ, and nobody got two
+    assert [str(e) for e in drained.errors] == ["the batch dies"] and drained.dead == []
+    assert _run(table, mailer, due) == 0  # and once more: everything has a marker
     assert {s.email: mailer.accepted[s.email] for s in subs} == {s.email: 1 for s in subs}
 
 
@@ -307,20 +310,26 @@ def test_a_digest_choice_is_kept_and_listed_as_given_without_the_instant_ones(ta
 
 
 def test_the_scheduled_lambda_sends_the_digests_of_a_window_that_ended(
-    table: Table, wired: Any, app_client: Any, provisioned: str, monkeypatch: pytest.MonkeyPatch
+    table: Table, wired: Any, app_client: Any, runner: Any, provisioned: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a queued notice (the real mailer and quota: the Lambda as deployed)
+    # GIVEN a queued notice (the real mailer and quota: the Lambdas as deployed)
     subs = _world(table, n=1, timezone="Asia/Tehran")
     _fan_out(table, _publish(table, subs[0].products[0]))
     due = _due("Asia/Tehran")
     table.set_digest_cursor(digests.bucket(due))
-    # WHEN the schedule fires after the window's end (twice: the second finds nothing left)
+    # WHEN the schedule fires after the window's end (twice: the second finds nothing due), and the digest
+    # queue's handler takes the page it enqueued, then the batch the page planned
     monkeypatch.setattr(digest_run, "clock", lambda: due + timedelta(minutes=10))
     event = app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
     for _ in range(2):
         app_client.lambda_.invoke("send_digests", event)
+
+    def sent() -> list[Any]:
+        return [m for m in sent_messages(provisioned) if any(subs[0].email in d for d in m["to"])]
+
+    delivery_world.drain(runner, lambda: len(sent()) >= 1, timeout=20)
     # THEN one digest, and the cursor moved past the window
-    assert len([m for m in sent_messages(provisioned) if any(subs[0].email in d for d in m["to"])]) == 1
+    assert len(sent()) == 1
     assert table.digest_cursor() == digests.next_bucket(digests.ready_bucket(due + timedelta(minutes=10)))
 
 
@@ -366,3 +375,47 @@ def test_a_late_item_whose_notice_an_earlier_window_sent_is_left_out(table: Tabl
     # WHEN the next window is sent THEN that notice is not sent again
     assert _run(table, mailer, following) == 0
     assert mailer.accepted[sub.email] == 1
+
+
+def test_a_throttle_stops_the_batch_and_its_successor_sends_the_rest_once(table: Table, mailer: FaultyMailer) -> None:
+    from chalicelib.domain.core.errors import Throttled
+    from chalicelib.domain.delivery import batch as delivery
+    from chalicelib.domain.digests import plan
+    from patchcast_tools.digests import InlineQueues
+
+    # GIVEN three digests due in one window, a batch of their range (as a page plans one)
+    subs = _world(table, n=3, timezone="Europe/Lisbon")
+    _fan_out(table, _publish(table, subs[0].products[0]))
+    ours = [f"{s.account_id}#{s.subscription_id}" for s in subs]
+    bucket = digests.bucket(_due("Europe/Lisbon"))
+    batches = [DigestWork(bucket, 0, batch_id=plan.batch_id(0, ours), first=ours[0], last=ours[-1])]
+    queues = InlineQueues()
+    # WHEN SES throttles the batch's first send
+    mailer.fault = lambda n, to: Throttled("Maximum sending rate exceeded") if n == 1 else None
+    deps = digest_run.DigestDeps(table=table, mailer=mailer, queues=queues, urls=link_maker(), link_days=30)
+    assert digest_run.run(deps, batches[0])["stopped"] == 1
+    # THEN the batch stopped there (no other send asked), and went back on the queue as a new batch, later
+    assert mailer.calls == 1
+    assert [(w.batch_id, w.first, w.last, d) for w, d in queues.work] == [
+        (f"{batches[0].batch_id}.r1", batches[0].first, batches[0].last, delivery.RETRY_DELAY_SECONDS)
+    ]
+    # AND that batch sends each digest once; the first batch, received again, sends nothing
+    deps = digest_run.DigestDeps(table=table, mailer=mailer, queues=queues, urls=link_maker(), link_days=30)
+    assert digest_run.run(deps, queues.work[0][0])["sent"] == 3
+    assert digest_run.run(deps, batches[0]) == {}
+    assert {s.email: mailer.accepted[s.email] for s in subs} == {s.email: 1 for s in subs}
+
+
+def test_the_schedule_moves_the_cursor_past_windows_that_had_nothing_to_send(table: Table) -> None:
+    from chalicelib.domain.digests import plan
+    from patchcast_tools.digests import InlineQueues
+
+    # GIVEN the cursor at a quiet night long ago (no notice was ever queued then)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    table.set_digest_cursor(digests.bucket(start))
+    # WHEN the schedule runs three hours later
+    queues = InlineQueues()
+    assert plan.schedule(table, queues, start + timedelta(hours=3)) == 0
+    # THEN nothing was due, and it saved the cursor past the empty windows: the next run does not read them again
+    assert queues.work == []
+    assert table.digest_cursor() == digests.next_bucket(digests.ready_bucket(start + timedelta(hours=3)))

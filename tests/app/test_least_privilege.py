@@ -32,6 +32,8 @@ UNEXERCISED: dict[tuple[str, str], str] = {
     # The two delivery functions run the same code (routes/pipeline.py _deliver); the tests drive each
     # path through one of them.
     ("on_deliver_critical", "dynamodb:GetItem"): "a claim held elsewhere is re-read (driven via on_deliver)",
+    ("on_digest", "dynamodb:GetItem"): "a digest page or batch claim held elsewhere, or taken over, is re-read "
+    "(tests/app/test_digest_faults.py drives it through the domain)",
 }
 
 # Grants of one resource no app test reaches, while the action is used on others: (function, action, the
@@ -39,7 +41,7 @@ UNEXERCISED: dict[tuple[str, str], str] = {
 UNEXERCISED_RESOURCES: dict[tuple[str, str, str], str] = {
     (f, "ses:SendEmail", ":configuration-set/"): "in AWS every send names the configuration set; the local "
     "stage's AWS has none, so the sends there name none"
-    for f in ("api_handler", "on_deliver", "on_deliver_critical", "send_digests", "review_reports", "support_warnings")
+    for f in ("api_handler", "on_deliver", "on_deliver_critical", "on_digest", "on_scheduled")
 } | {
     (f, a, "-deliver-critical"): "re-drives a stuck severity-1 batch (the tests re-drive a normal one)"
     for f, a in (("reconcile_deliveries", "sqs:SendMessage"), ("reconcile_deliveries", "sqs:GetQueueUrl"))

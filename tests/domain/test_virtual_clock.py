@@ -5,19 +5,13 @@ subscribers without waiting; given none, they read the system's, as before."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
 
 from chalicelib.domain.core.clock import SYSTEM, epoch, iso
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
-from chalicelib.domain.core.models import Recipient, Release, Subscription
-from chalicelib.domain.core.records import SentDigest
+from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.states import ReleaseStatus, Role
 from chalicelib.domain.delivery import batch as delivery
 from chalicelib.domain.delivery import reconcile as delivery_reconcile
-from chalicelib.domain.digests import run as digest_run
-from chalicelib.domain.digests import windows as digest_windows
 from chalicelib.domain.fanout import pages as fanout
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.mail.pacing import QuotaCache, SendQuota
@@ -90,45 +84,6 @@ def test_the_reconciler_re_drives_a_batch_whose_lease_ran_out_by_its_clock() -> 
     assert delivery_reconcile.reconcile(store, queues, clock=VirtualClock()) == 1
     # THEN the batch is back on its queue once
     assert queues.on(NAMES.deliver_queue) == [batch.to_json()]
-
-
-class _NoDigestsYet:
-    """A digest store (``DigestStore``) with nothing queued and no run yet: it keeps only the runner's cursor."""
-
-    def __init__(self) -> None:
-        self.cursor: str | None = None
-
-    def digest_page(self, bucket: str, *, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        return [], None
-
-    def digest_cursor(self) -> str | None:
-        return self.cursor
-
-    def set_digest_cursor(self, bucket: str) -> None:
-        self.cursor = bucket
-
-    def queued_before(self, items: Sequence[dict[str, Any]]) -> set[str]:
-        return set()
-
-    def digest_context(
-        self, subscriptions: Sequence[tuple[str, str]], releases: Sequence[str]
-    ) -> tuple[dict[str, Subscription], dict[str, Release]]:
-        return {}, {}
-
-    def record_digests(self, bucket: str, sent: Sequence[SentDigest], tallies: dict[str, dict[str, int]]) -> None:
-        raise AssertionError("nothing to record")
-
-
-def test_the_digest_runner_takes_the_windows_ended_by_its_clock() -> None:
-    # GIVEN no digest run yet (no cursor) and a virtual clock in June 2031
-    clock, store = VirtualClock(), _NoDigestsYet()
-    deps = digest_run.DigestDeps(table=store, mailer=Mailer(), urls=LINKS, link_days=7, clock=clock)
-    # WHEN the runner runs
-    assert digest_run.run(deps) == 0
-    # THEN it walked the windows of the virtual day before, up to the one ready by the virtual time
-    cursor = store.digest_cursor()
-    assert cursor is not None
-    assert clock.now() - timedelta(minutes=30) <= digest_windows.bucket_time(cursor) <= clock.now()
 
 
 def test_a_release_made_available_is_published_or_scheduled_by_the_clock_s_time() -> None:

@@ -136,11 +136,14 @@ def test_an_account_30_days_from_its_end_gets_exactly_one_warning_however_often_
 ) -> None:
     outbox = Outbox(stack.outbox_dir)
     # GIVEN a contract with a subscribed contact, then imported again to end in 30 days (before that, a run
-    # could warn the CSM alone: a contact who subscribes after a warning went out gets the next one)
+    # could warn the CSM alone: a contact who subscribes after a warning went out gets the next one), in a
+    # zone where it is now 08:00 to 11:59 of today's UTC date, so that its warning is due (from 07:00 there)
     end = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+    offset = min(max(8 - datetime.now(UTC).hour, -12), 14)
+    zone = f"Etc/GMT{-offset:+d}" if offset else "UTC"  # Etc/GMT-8 is 8 hours east of UTC
     product, account, csm, address = _contract(stack, tmp_path, "premium", "2030-12-31")
     path = tmp_path / "ending.csv"
-    path.write_text(HEADER + f"{account},Tested,premium,{product},2026-01-01,{end},,,{csm},\n")
+    path.write_text(HEADER + f"{account},Tested,premium,{product},2026-01-01,{end},{zone},,{csm},\n")
     assert _cli(stack, "accounts", "import", str(path)).returncode == 0
 
     def warnings() -> list[EmailMessage]:

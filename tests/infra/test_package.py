@@ -17,7 +17,7 @@ from infra import aws
 from infra.template import VISIBILITY_FACTOR
 
 STAGE = "prod"
-DELIVERY = ("on_deliver", "on_deliver_critical", "send_digests")  # every function that sends notices
+DELIVERY = ("on_deliver", "on_deliver_critical", "on_digest", "on_scheduled")  # every function that sends mail
 
 
 def _of_type(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -201,6 +201,8 @@ def test_all_delivery_invocations_together_never_send_faster_than_the_account_ra
     # THEN a severity-1 invocation sends faster than a normal one: with both queues busy, critical goes first
     critical, normal = (_settings(functions[n]).send_share for n in ("on_deliver_critical", "on_deliver"))
     assert critical > normal
+    # AND the digest schedule only enqueues: its batches send, at the share infra/package.py gives on_digest
+    assert "PATCHCAST_SEND_SHARE" not in functions["send_digests"]["Properties"]["Environment"]["Variables"]
 
 
 def test_delivery_paces_at_the_sandbox_rate_when_ses_cannot_tell_its_quota(packaged: dict[str, Any]) -> None:
@@ -216,7 +218,7 @@ def test_delivery_gives_a_batch_up_after_as_many_attempts_as_its_queue_allows_re
     from chalicelib.domain.delivery import batch as delivery
 
     names = ResourceNames(STAGE)
-    for name in (names.deliver_queue, names.critical_queue):
+    for name in (names.deliver_queue, names.critical_queue, names.digest_queue):  # a digest batch claims as one
         assert _queue_by_name(packaged, name)["RedrivePolicy"]["maxReceiveCount"] == delivery.MAX_ATTEMPTS
 
 

@@ -136,7 +136,7 @@ def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> Non
     # transaction has left: SES accepting a digest and its marker's write are not atomic.
     from chalicelib.domain.core.models import Recipient
     from chalicelib.domain.core.records import SentDigest
-    from chalicelib.domain.digests import run as digest_run
+    from chalicelib.domain.digests.chunk import Chunk
 
     writes: list[int] = []
 
@@ -145,8 +145,30 @@ def test_a_crash_after_sending_can_repeat_at_most_a_write_of_25_digests() -> Non
             writes.append(len(sent))
 
     release = _release(3)
-    chunk = digest_run._Chunk(Table(), "2026-12-02T07:00Z", {release.release_id: release})  # type: ignore[arg-type]
+    chunk = Chunk(Table(), "2026-12-02T07:00Z", {release.release_id: release})  # type: ignore[arg-type]
     for n in range(60):
         chunk.add(SentDigest(Recipient("a", f"s{n}", f"u{n}@a.example", "premium"), "skipped", (), None, "t"))
     chunk.flush()
     assert writes == [25, 25, 10]
+
+
+def test_a_digest_work_message_round_trips_and_a_malformed_one_is_refused() -> None:
+    import pytest
+
+    from chalicelib.domain.core.messages import MalformedMessage
+    from chalicelib.domain.digests.messages import DigestWork
+
+    page = DigestWork("2026-12-08T07:00Z")
+    batch = DigestWork("2026-12-08T07:00Z", 2, batch_id="2-ab", first="a#s1", last="a#s9")
+    for work in (page, page.following("c1"), batch, batch.retry(), batch.retry().retry()):
+        assert DigestWork.from_json(work.to_json()) == work
+    assert batch.retry().retry().batch_id == "2-ab.r1.r2" and batch.retry().retry().attempt == 2
+    for bad in (
+        {"bucket": "yesterday"},
+        {"bucket": "2026-12-08T07:00Z", "batch_id": "b"},  # a batch without its range
+        {"bucket": "2026-12-08T07:00Z", "batch_id": "b", "first": "z#s", "last": "a#s"},
+        {"bucket": "2026-12-08T07:00Z", "page": -1},
+        "[]",
+    ):
+        with pytest.raises(MalformedMessage):
+            DigestWork.from_json(bad)  # type: ignore[arg-type]

@@ -73,3 +73,14 @@ def test_the_review_email_is_fit_for_ses_with_the_csv_attached_and_user_text_esc
     attachment = next(p for p in msg.walk() if p.get_content_type() == "text/csv")
     assert attachment.get_filename() == "review-acme-2026-11-01.csv"
     assert attachment.get_content().splitlines()[0] == ",".join(CSV_COLUMNS)
+
+
+def test_the_subject_and_attachment_name_the_period_in_the_accounts_dates() -> None:
+    # Berlin's March 2026: 28 February 23:00 UTC to 31 March 22:00 UTC (summer time began on the 29th)
+    review = {**_review(), "timezone": "Europe/Berlin"}
+    review["period"] = {"from": "2026-02-28T23:00:00Z", "to": "2026-03-31T22:00:00Z"}
+    msg = email.message_from_bytes(review_email(sender="a@p.test", to="c@v.example", review=review), policy=default)
+    assert msg["Subject"] == "[Review] acme 2026-03-01 to 2026-04-01"
+    assert (
+        next(p for p in msg.walk() if p.get_content_type() == "text/csv").get_filename() == "review-acme-2026-03-01.csv"
+    )

@@ -19,12 +19,10 @@ _ADAPTERS = "outside the domain: the table's parts and the portal's routes, not 
 OVER = {
     # domain modules
     "chalicelib/domain/accounts/contracts.py": _ELSEWHERE + " (account time zones)",
-    "chalicelib/domain/accounts/review.py": _ELSEWHERE + " (reviews fanned out and paced)",
     "chalicelib/domain/announcements/plans.py": _ELSEWHERE + " (a lapsed Elite account's announcements)",
     "chalicelib/domain/core/entitlements.py": "the tier matrix as data in one module (DESIGN.md, Entitlements)",
     "chalicelib/domain/core/messages.py": _ELSEWHERE + " (the digests' and reviews' messages)",
     "chalicelib/domain/core/validation.py": _ELSEWHERE + " (Unicode digits)",
-    "chalicelib/domain/digests/run.py": _ELSEWHERE + " (digests fanned out and paced)",
     "chalicelib/domain/downloads/catalog.py": _ELSEWHERE + " (catalog cursors and null fields)",
     "chalicelib/domain/subscriptions/preregistration.py": _ELSEWHERE + " (the per-mailbox confirmation limit)",
     # adapters and routes

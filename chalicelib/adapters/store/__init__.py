@@ -50,6 +50,7 @@ a notice's deliveries, page by page    PK=RELEASE#<id>, SK begins_with DELIVERY#
 the notice a recall replies to         PK=RELEASE#<id>, SK=DELIVERY#release#<recipient> (BatchGet, with
                                        the successor release and contracts: ``recall_context``)
 digest items, markers, runner cursor    see chalicelib/adapters/store/digests.py (PK=DIGEST#<window bucket>)
+digests due, schedule cursor, batches   see chalicelib/adapters/store/digest_due.py (PK=DIGESTS)
 announcement by id                     PK=RELEASE#<an-id>, SK=ANNOUNCEMENT (its page claims, batch claims
                                        and delivery records beside it, as a release's: store/announcements.py)
 product + version announced once       PK=ANNOUNCEKEY#<product>#<version>, SK=ANNOUNCEKEY (deleted on cancel)
@@ -57,7 +58,7 @@ announcements, newest first            GSI2: GSI2PK=ANNOUNCEMENTS, GSI2SK=<creat
 a product's announcements              GSI1: GSI1PK=ANNOUNCED#<product>, GSI1SK=<planned_for>#<id>
 one tier's audience of a product       GSI1: GSI1PK=AUDIENCE#<product>, GSI1SK begins_with <rank>#
 contracts by support end date          GSI2: GSI2PK=SUPPORTEND, GSI2SK=<support_end>#<id> (on the contract
-                                       item; the warnings' daily Query of the ends due)
+                                       item; for operators: the warnings read the due index below)
 one account's part of a release        PK=RELEASE#<id>, SK begins_with DELIVERY#<notice>#<account># and
                                        DOWNLOADER#<account># (the review; markers hold first click and count)
 a review or warning sent once          PK=ACCOUNT#<id>, SK=ONCE#<review or warning key> (lease, addresses
@@ -65,6 +66,8 @@ a review or warning sent once          PK=ACCOUNT#<id>, SK=ONCE#<review or warni
 a portal session                       PK=SESSION#<SHA-256 of the cookie's id>, SK=SESSION (ID and refresh
                                        token, TTL expires_at; deleted at sign-out: store/sessions.py)
 a sign-in code used once               PK=CODE#<code id>, SK=USED (conditional put; TTL the code's expiry)
+an account's next review / warning     PK=ACCOUNT#<id>, SK=DUE#<review|warning>; GSI1: GSI1PK=DUE#<kind>,
+                                       GSI1SK=<due, UTC>#<id> (Query up to now: what is due; store/due.py)
 =====================================  ==============================================================
 """
 
@@ -80,6 +83,7 @@ from chalicelib.adapters.store.confirmations import ConfirmationsMixin
 from chalicelib.adapters.store.deliveries import DeliveriesMixin
 from chalicelib.adapters.store.digests import DigestsMixin
 from chalicelib.adapters.store.downloads import DownloadsMixin
+from chalicelib.adapters.store.due import DueMixin
 from chalicelib.adapters.store.fanout_claims import FanoutClaimsMixin
 from chalicelib.adapters.store.release_index import ReleaseIndexMixin
 from chalicelib.adapters.store.releases import ReleasesMixin
@@ -110,5 +114,6 @@ class Table(
     DigestsMixin,
     AnnouncementsMixin,
     SessionsMixin,
+    DueMixin,
 ):
     """The one table; each part (mixin) serves the access patterns above for its records."""

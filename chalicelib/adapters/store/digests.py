@@ -9,6 +9,7 @@ a digest sent (or given up)            PK=DIGEST#<bucket>, SK=<account>#<sub>#SE
 the runner's next bucket               PK=DIGESTS, SK=CURSOR
 a queued notice's delivery record      PK=RELEASE#<release>, SK=DELIVERY#release#<recipient>, status digest
                                        (written with its item; settled by the marker: store/digested.py)
+a window bucket with items (due index) PK=DIGESTS, SK=DUE#<bucket> (written with the items: store/digest_due.py)
 =====================================  ==============================================================
 
 Items are written in fan-out's BatchWriteItem (25 a request, at most a page's worth per invocation), each
@@ -25,16 +26,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.store._base import TableBase, dump, encode_cursor, is_error, key, load
+from chalicelib.adapters.store._base import dump, encode_cursor, is_error, key
+from chalicelib.adapters.store.digest_due import DigestDueMixin
 from chalicelib.adapters.store.digested import digest_pk, marker_sk
-from chalicelib.adapters.store.items import delivery_item, release_of, subscription_of
+from chalicelib.adapters.store.items import account_of, delivery_item, release_of, subscription_of
 from chalicelib.adapters.store.reports import tally_update, transact
-from chalicelib.domain.core.models import DeliveryOutcome, Recipient, Release, Subscription, now_iso
-from chalicelib.domain.core.records import SentDigest
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Release, Subscription, now_iso
+from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
 from chalicelib.domain.core.states import DeliveryStatus, Notice
 
 
-class DigestsMixin(TableBase):
+class DigestsMixin(DigestDueMixin):
     def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None:
         """Fan-out's digest items (``digests.split``), each with its recipient's delivery record (``status:
         digest``) in the same BatchWriteItem; written again by a retried page, with the same keys. A late item
@@ -68,7 +70,7 @@ class DigestsMixin(TableBase):
             if i["late"] and not self._queue_late(record):
                 continue
             rows += [item, record] if not i["late"] else [item]
-        self._batch_write(rows)
+        self._batch_write(rows + self.due_rows({str(i["bucket"]) for i in items}))
 
     def _queue_late(self, record: dict[str, Any]) -> bool:
         # An UpdateItem (fan-out's policy has no PutItem) writing the whole record, unless it is another status's.
@@ -113,12 +115,15 @@ class DigestsMixin(TableBase):
 
     def digest_context(
         self, subscriptions: Sequence[tuple[str, str]], releases: Sequence[str]
-    ) -> tuple[dict[str, Subscription], dict[str, Release]]:
-        """The subscriptions (consistent: an unsubscribe seconds ago holds) and releases of a page, one BatchGet."""
+    ) -> tuple[dict[str, Subscription], dict[str, Release], dict[str, Account]]:
+        """The subscriptions, releases and contracts of a page, consistent (an unsubscribe or a contract change
+        seconds ago holds), in one BatchGet."""
         keys = [(f"ACCOUNT#{a}", f"SUB#{s}") for a, s in subscriptions]
+        keys += [(f"ACCOUNT#{a}", "CONTRACT") for a in dict.fromkeys(a for a, _ in subscriptions)]
         keys += [(f"RELEASE#{r}", "RELEASE") for r in releases]
         subs: dict[str, Subscription] = {}
         found: dict[str, Release] = {}
+        accounts: dict[str, Account] = {}
         for item in self._batch_get(list(dict.fromkeys(keys)), consistent=True):
             if item.get("type") == "subscription":
                 sub = subscription_of(item)
@@ -126,7 +131,9 @@ class DigestsMixin(TableBase):
             elif item.get("type") == "release":
                 release = release_of(item)
                 found[release.release_id] = release
-        return subs, found
+            elif item.get("type") == "account":
+                accounts[str(item["account_id"])] = account_of(item)
+        return subs, found, accounts
 
     def queued_before(self, items: Sequence[dict[str, Any]]) -> set[str]:
         """Of late digest items, the releases (``<account>#<sub>#<release>``) also queued in their natural window,
@@ -142,35 +149,38 @@ class DigestsMixin(TableBase):
         }
 
     def record_digests(self, bucket: str, sent: Sequence[SentDigest], tallies: dict[str, dict[str, int]]) -> None:
-        """Digests' markers and the counters they add, in one transaction (at most ``MAX_ACTIONS``: a marker a
-        digest, an update a release touched). Their notices' delivery records were written at queue time; the
-        marker settles them (``store/digested.py``)."""
-        actions: list[dict[str, Any]] = []
-        for d in sent:
-            marker = {
-                "PK": digest_pk(bucket),
-                "SK": marker_sk(d.recipient.account_id, d.recipient.subscription_id),
-                "type": "digest",
-                "status": d.status,
-                "message_id": d.message_id,
-                "at": d.at,
-                "releases": list(d.releases) or None,
-                "skipped": list(d.skipped) or None,
-            }
-            actions.append({"Put": {"TableName": self.name, "Item": dump(marker)}})
+        """Digests' markers and the counters they add, the markers in the last transaction (a marker a digest, an
+        update a release touched, at most ``MAX_ACTIONS`` each). Their notices' delivery records were written
+        at queue time; the marker settles them (``store/digested.py``). Counters beyond one transaction (a
+        digest of 100 releases or more) go first, each part with a guard item a retry finds (so it adds them
+        once); a kill before the markers' write leaves the digest unrecorded, as a kill after SES accepted it."""
         shard = sent[0].recipient.key if sent else bucket
-        actions += [
+        updates = [
             tally_update(self.name, r, "release", shard, t) for r, t in sorted(tallies.items()) if any(t.values())
         ]
-        if actions:
-            transact(self._db, actions)
+        markers = [{"Put": {"TableName": self.name, "Item": dump(_marker(bucket, d))}} for d in sent]
+        room = MAX_ACTIONS - len(markers)
+        early, last = updates[: max(0, len(updates) - room)], updates[max(0, len(updates) - room) :]
+        for part, start in enumerate(range(0, len(early), MAX_ACTIONS - 1)):
+            owner = marker_sk(sent[0].recipient.account_id, sent[0].recipient.subscription_id).removesuffix("SENT")
+            guard = {"PK": digest_pk(bucket), "SK": f"{owner}TALLY#{part}", "type": "digest_tally"}
+            put = {"TableName": self.name, "Item": dump(guard), "ConditionExpression": "attribute_not_exists(PK)"}
+            transact(self._db, [{"Put": put}, *early[start : start + MAX_ACTIONS - 1]])  # refused: added before
+        if markers or last:
+            transact(self._db, markers + last)
 
-    def digest_cursor(self) -> str | None:
-        got = self._db.get_item(TableName=self.name, Key=key("DIGESTS", "CURSOR"), ConsistentRead=True).get("Item")
-        return str(load(got)["bucket"]) if got else None
 
-    def set_digest_cursor(self, bucket: str) -> None:
-        self._db.put_item(TableName=self.name, Item=dump({"PK": "DIGESTS", "SK": "CURSOR", "bucket": bucket}))
+def _marker(bucket: str, d: SentDigest) -> dict[str, Any]:
+    return {
+        "PK": digest_pk(bucket),
+        "SK": marker_sk(d.recipient.account_id, d.recipient.subscription_id),
+        "type": "digest",
+        "status": d.status,
+        "message_id": d.message_id,
+        "at": d.at,
+        "releases": list(d.releases) or None,
+        "skipped": list(d.skipped) or None,
+    }
 
 
 def _owner(item: dict[str, Any]) -> str:

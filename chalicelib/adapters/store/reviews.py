@@ -7,8 +7,6 @@ Every read is a Query or a batch on the account's own records, never a Scan:
   table (a release scheduled more than a year before its publication is not found);
 - one account's part of a release: ``DELIVERY#release#<account>#``, ``DELIVERY#recall#<account>#`` and
   ``DOWNLOADER#<account>#`` under the release's partition (three Queries, each only that account's items);
-- contracts whose support ends in a date range: GSI2 ``GSI2PK=SUPPORTEND, GSI2SK=<support_end>#<account>``,
-  written on the contract item itself (so renewing moves it);
 - a review or warning sent once: ``PK=ACCOUNT#<id>, SK=ONCE#<what>`` (a lease while it is being sent, the
   addresses done so far, ``done_at`` once finished).
 """
@@ -17,14 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.store._base import TableBase, dump, is_error, key, load
 from chalicelib.adapters.store.digested import settle
-from chalicelib.adapters.store.items import SUPPORT_ENDS, account_of, release_of
+from chalicelib.adapters.store.items import release_of
 from chalicelib.domain.core.models import Release, now_iso
 
 _LOOKBACK = timedelta(days=366)
@@ -73,17 +71,6 @@ class ReviewsMixin(TableBase):
             str(i["PK"]).removeprefix("BOUNCES#"): int(i.get("count", 0))
             for i in self._batch_get(keys, consistent=False)
         }
-
-    def contracts_ending(self, first: date, last: date) -> list[Any]:
-        """Contracts whose ``support_end`` is from ``first`` to ``last`` (inclusive), by end date."""
-        items = self._query(
-            IndexName="GSI2",
-            KeyConditionExpression="GSI2PK = :pk AND GSI2SK BETWEEN :a AND :b",
-            ExpressionAttributeValues=dump(
-                {":pk": SUPPORT_ENDS, ":a": first.isoformat(), ":b": f"{last.isoformat()}#~"}
-            ),
-        )
-        return [account_of(i) for i in items]
 
     # -- once-only claims -----------------------------------------------------------------------------
     def claim_once(self, account_id: str, what: str, *, lease_seconds: int) -> tuple[str, set[str]]:

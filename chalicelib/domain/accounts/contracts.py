@@ -161,9 +161,13 @@ def upsert(table: ContractStore, queues: Queues, who: Identity, account: Account
     them in the delivery order; a product dropped from the contract drops its entries): an account's
     subscriptions are paged through by the account-change handler, not in the request. Fan-out checks
     the entitlement from the contract itself, so it is right meanwhile; only the order waits. Queued on
-    every upsert, unchanged or not, so an interrupted earlier sync heals on the next import."""
+    every upsert, unchanged or not, so an interrupted earlier sync heals on the next import. Its next review
+    and warning go in the due index (``due.schedule``) likewise."""
+    from chalicelib.domain.accounts import due
+
     who.require_group(SUPPORT_ADMINS)
     changed = table.put_account(account)
+    due.schedule(table, account, datetime.now(UTC))
     queues.send_account_change(AccountChange(account.account_id))
     return changed
 

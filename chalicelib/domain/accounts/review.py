@@ -10,27 +10,24 @@ proportional to the releases of its products in the period. A release's counts a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import SUPPORT_ADMINS
-from chalicelib.domain.accounts.periods import Period, period_just_ended
+from chalicelib.domain.accounts.periods import Period, local_day
 from chalicelib.domain.accounts.review_csv import COUNTED
 from chalicelib.domain.accounts.review_csv import CSV_COLUMNS as CSV_COLUMNS  # the review's columns, named here too
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.core.models import Account, Release, Subscription
 from chalicelib.domain.reports.release_report import delivery_counts
-from chalicelib.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.domain.access.auth import Identity
     from chalicelib.domain.accounts.ports import ReviewStore
     from chalicelib.domain.core.ports import Mailer
 
-CLAIM_LEASE_SECONDS = 300  # a run sending a review holds it this long; a run that died gives it up then
-TIME_LEFT_MS = 30_000  # a run stops taking accounts with less time than this; the next run goes on
+CLAIM_LEASE_SECONDS = 300  # a batch sending a review holds it this long; one that died gives it up then
 
 
 def entitled(account: Account) -> bool:
@@ -107,52 +104,48 @@ def build(
     subs = table.list_subscriptions(account.account_id)
     emails = {s.subscription_id: s.email for s in subs}
     parts = [_release_part(r, table.account_part(r.release_id, account.account_id), emails) for r in releases]
-    # what nobody downloaded: releases with a file (an article has none to download), not withdrawn
-    waiting = sorted((p for r, p in zip(releases, parts, strict=True)
-                      if not r.article_url and not p["downloads"] and p["status"] != "yanked"),
-                     key=lambda p: (p["severity"], p["published_at"] or ""))  # fmt: skip
     totals = {c: sum(p["counts"][c] for p in parts) for c in COUNTED}
     return {
         "account_id": account.account_id,
         "name": account.name,
         "tier": account.tier,
         "csm_email": account.csm_email,
+        "timezone": account.timezone,
         "period": period.public(),
         "as_of": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "support_end": account.support_end.isoformat(),
-        "days_left": entitlements.days_left(account.support_end, now.date()),
+        "days_left": entitlements.days_left(account.support_end, local_day(now, account.timezone)),
         "releases": parts,
-        "not_downloaded": [
-            {
-                "id": p["id"],
-                "product": p["product"],
-                "version": p["version"],
-                "severity": p["severity"],
-                "title": p["title"],
-            }
-            for p in waiting
-        ],  # fmt: skip
+        "not_downloaded": _not_downloaded(releases, parts),
         "recalls": [{"id": p["id"], "version": p["version"], **p["recall"]} for p in parts if p["recall"]],
         "contacts": _contacts(table, account, subs),
         "totals": {"releases": len(parts), **totals},
     }
 
 
-def elite_accounts(table: ReviewStore) -> Iterator[Account]:
-    """Every contract whose tier has the review, page by page of the contract list (GSI1, no Scan)."""
-    cursor: str | None = None
-    while True:
-        page, cursor = table.accounts_page(limit=100, cursor=cursor)
-        yield from (a for a in page if entitled(a))
-        if cursor is None:
-            return
+def _not_downloaded(releases: list[Release], parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What nobody at the account downloaded: releases with a file (an article has none), not withdrawn, the most
+    severe first."""
+    waiting = sorted((p for r, p in zip(releases, parts, strict=True)
+                      if not r.article_url and not p["downloads"] and p["status"] != "yanked"),
+                     key=lambda p: (p["severity"], p["published_at"] or ""))  # fmt: skip
+    return [
+        {
+            "id": p["id"],
+            "product": p["product"],
+            "version": p["version"],
+            "severity": p["severity"],
+            "title": p["title"],
+        }
+        for p in waiting
+    ]
 
 
 def send_one(
     table: ReviewStore, mailer: Mailer, account: Account, period: Period, now: datetime, published: list[Release]
 ) -> str:
     """The review of one account and period to its CSM, once: ``sent``, or why not (``done``, ``busy``,
-    ``no_csm``, ``suppressed``). A failed send gives the claim back (the next run tries again) and raises."""
+    ``no_csm``, ``suppressed``). A failed send gives the claim back (it is tried again) and raises."""
     from chalicelib.domain.accounts.review_mail import review_email
 
     if not account.csm_email:
@@ -178,25 +171,3 @@ def send_one(
     table.note_once_sent(account.account_id, f"REVIEW#{period.key}", account.csm_email)
     table.finish_once(account.account_id, f"REVIEW#{period.key}")
     return "sent"
-
-
-def run(table: ReviewStore, mailer: Mailer, *, spec: str, now: datetime | None = None,
-        remaining_ms: Callable[[], int] | None = None) -> dict[str, int]:  # fmt: skip
-    """The schedule: each entitled account's review of the period just ended, sent once to its CSM. Runs that
-    overlap or repeat send nothing twice (the claims); one that runs out of time leaves the rest to the next."""
-    now = now or datetime.now(UTC)
-    period = period_just_ended(spec, now)
-    published = table.published_between(period.start, period.end)  # once for every account of the run
-    outcomes: dict[str, int] = {}
-    for account in elite_accounts(table):
-        if remaining_ms is not None and remaining_ms() < TIME_LEFT_MS:
-            outcomes["deferred"] = outcomes.get("deferred", 0) + 1
-            break
-        try:
-            outcome = send_one(table, mailer, account, period, now, published)
-        except Exception:  # one account's failure must not stop the others' reviews
-            logger.exception("review not sent", extra={"account_id": account.account_id})
-            outcome = "failed"
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    logger.info("review run", extra={"period": period.key, **outcomes})
-    return outcomes

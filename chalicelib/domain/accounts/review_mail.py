@@ -8,8 +8,10 @@ import csv
 import html
 import io
 import secrets
+from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.accounts.periods import local_day
 from chalicelib.domain.accounts.review_csv import csv_rows
 from chalicelib.domain.core import text as safe_text
 from chalicelib.domain.mail import mime
@@ -82,6 +84,12 @@ def _sections(review: dict[str, Any]) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _day(review: dict[str, Any], bound: str) -> str:
+    """A bound of the review's period as a date of the account's zone (a Berlin March starts 28 February, 23:00 UTC)."""
+    at = datetime.fromisoformat(review["period"][bound].replace("Z", "+00:00"))
+    return local_day(at, review.get("timezone") or "UTC").isoformat()
+
+
 def _part(content_type: str, body: str, extra: str = "") -> bytes:
     cte, data = mime.encode_body(safe_text.clean(body, multiline=True))
     return f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {cte}\r\n{extra}\r\n".encode() + data
@@ -89,13 +97,14 @@ def _part(content_type: str, body: str, extra: str = "") -> bytes:
 
 def review_email(*, sender: str, to: str, review: dict[str, Any]) -> bytes:
     """The review of one account and period for its CSM."""
-    subject = f"[Review] {review['account_id']} {review['period']['from'][:10]} to {review['period']['to'][:10]}"
+    start, end = (_day(review, bound) for bound in ("from", "to"))
+    subject = f"[Review] {review['account_id']} {start} to {end}"
     msg = mime.headers(sender, to, subject, None)  # to the contract's CSM, not a subscriber: no unsubscribe
     text, page = _lines(review)
     mixed, alternative = (f"==============={secrets.token_hex(12)}==" for _ in range(2))
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/mixed; boundary="{mixed}"'
-    filename = f"review-{review['account_id']}-{review['period']['from'][:10]}.csv"  # account ids are [A-Za-z0-9._-]
+    filename = f"review-{review['account_id']}-{start}.csv"  # account ids are [A-Za-z0-9._-]
     out = [*(mime.POLICY.fold_binary(k, v) for k, v in msg.raw_items()), b"\r\n"]
     out += [f'--{mixed}\r\nContent-Type: multipart/alternative; boundary="{alternative}"\r\n\r\n'.encode()]
     for subtype, body in (("plain", "\n".join(text) + "\n"), ("html", mime.html_page(page))):

@@ -5,7 +5,7 @@ lives in its own package (``chalicelib.domain.<package>.ports``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +43,7 @@ class Queues(Protocol):  # pragma: no mutate block
     def send_batch(self, batch: DeliveryBatch, *, critical: bool, delay: int = 0) -> None: ...
     def redrive(self, queue: str, batch: DeliveryBatch) -> None: ...
     def send_account_change(self, change: AccountChange) -> None: ...
+    def send_scheduled(self, bodies: Sequence[Mapping[str, Any]], *, delay: int = 0) -> None: ...
     def send_upload_ready(self, ready: UploadReady) -> None: ...
 
 

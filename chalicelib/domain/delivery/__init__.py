@@ -4,5 +4,5 @@ account's batches (``waits``), the orchestration of all of it (``batch``) and th
 (``reconcile``).
 
 Uses: ``core``, ``access``, ``mail``, ``reports``, ``releases`` (a recall's message), ``announcements`` (an
-announcement's message).
+announcement's message), ``digests`` (a digest batch's message, which the reconciler re-drives).
 """

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.announcements.ports import AnnouncementMailStore, ThreadingStore
 from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
+from chalicelib.domain.core.ports import Queues
 from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatch
+from chalicelib.domain.digests.ports import DigestQueues
 
 if TYPE_CHECKING:
     from chalicelib.domain.access.links import LinkMaker
-    from chalicelib.domain.core.ports import Clock, Mailer, Queues
+    from chalicelib.domain.core.ports import Clock, Mailer
     from chalicelib.domain.mail.pacing import QuotaCache
 
 
@@ -55,6 +57,10 @@ class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):  # pragma:
     ) -> tuple[dict[str, str], dict[str, Account], Release | None]: ...
     def account_deliveries(self, release_id: str, notice: str, account_id: str) -> Iterator[DeliveryRecord]: ...
     def record_deliveries(self, release_id: str, notice: str, outcomes: Sequence[DeliveryOutcome]) -> None: ...
+
+
+class RedriveQueues(Queues, DigestQueues, Protocol):  # pragma: no mutate block
+    """Where the reconciler puts a stuck batch back: a delivery queue, or a digest batch's own."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The reconciler of stuck delivery batches (a schedule): re-drives batches claimed but never finished, their
-message kept in the claim, at most ``MAX_REDRIVES`` times before a human looks at them.
+message kept in the claim (a digest batch's to the digest queue), at most ``MAX_REDRIVES`` times before a human
+looks at them.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
 from chalicelib.domain.core.records import StuckBatch
 from chalicelib.domain.delivery.batch import LEASE_SECONDS
+from chalicelib.domain.digests.messages import DigestWork
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.core.ports import Clock, Queues
-    from chalicelib.domain.delivery.ports import DeliveryStore
+    from chalicelib.domain.core.ports import Clock
+    from chalicelib.domain.delivery.ports import DeliveryStore, RedriveQueues
 
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5
@@ -29,7 +31,9 @@ def _now() -> float:
     return clock()  # the module's seam, looked up at each call (a test replaces it)
 
 
-def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None, clock: Clock | None = None) -> int:
+def reconcile(
+    table: DeliveryStore, queues: RedriveQueues, *, now: int | None = None, clock: Clock | None = None
+) -> int:
     """Re-drive batches claimed but never finished (the invocation died): their message is in the claim. The time
     is ``now`` (epoch seconds) if given, else ``clock``'s, else the module's seam's (the system clock)."""
     if now is None:
@@ -42,6 +46,10 @@ def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None, c
             logger.error("batch stuck beyond re-drives: look at it by hand", extra=_ids(stuck))
             continue
         try:
+            if stuck.queue == queues.names.digest_queue:  # a digest batch: its markers keep the copy from resending
+                queues.send_digest_work([DigestWork.from_json(stuck.body)])
+                redriven += 1
+                continue
             batch = DeliveryBatch.from_json(stuck.body)
         except MalformedMessage as exc:
             logger.error(
