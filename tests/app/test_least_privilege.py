@@ -32,8 +32,6 @@ UNEXERCISED: dict[tuple[str, str], str] = {
     # The two delivery functions run the same code (routes/pipeline.py _deliver); the tests drive each
     # path through one of them.
     ("on_deliver_critical", "dynamodb:GetItem"): "a claim held elsewhere is re-read (driven via on_deliver)",
-    ("on_digest", "dynamodb:GetItem"): "a digest page or batch claim held elsewhere, or taken over, is re-read "
-    "(tests/app/test_digest_faults.py drives it through the domain)",
 }
 
 # Grants of one resource no app test reaches, while the action is used on others: (function, action, the
