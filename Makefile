@@ -44,7 +44,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py
+	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py tests/memory_accounts.py tests/memory_announcements.py tests/domain/world.py \
+		tests/domain/host.py tests/domain/logs.py tests/domain/test_virtual_clock.py tests/domain/subscriptions \
+		tests/domain/announcements tests/domain/accounts
 
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP) $(OIDC_STAMP)
 	$(BIN)/python -m pytest -q
@@ -53,7 +55,7 @@ test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP) $(OIDC_STAMP)
 # nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
 # selection that call what it mutated.
 MUTATE ?= delivery.batch delivery.compose delivery.recheck delivery.reconcile delivery.send delivery.tally \
-	delivery.waits fanout.pages fanout.plan releases.recall access.tokens core.entitlements downloads.clicks \
+	delivery.waits fanout.addresses fanout.contacts fanout.pages fanout.plan releases.recall access.tokens core.entitlements downloads.clicks \
 	downloads.fresh_links subscriptions.preregistration
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)

@@ -42,6 +42,8 @@ SCOPE = {
     "delivery.send": _DELIVERY,
     "delivery.tally": _DELIVERY,
     "delivery.waits": _DELIVERY,
+    "fanout.addresses": (*_FANOUT_PLAN, "tests/unit/test_recall_plan.py"),
+    "fanout.contacts": (*_FANOUT_PLAN, "tests/unit/test_oncall_offer.py"),
     "fanout.pages": _FANOUT,
     "fanout.plan": _FANOUT_PLAN,
     "releases.recall": _RECALL,

@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
 from chalicelib.domain.core.errors import BadRequest, NotFound
+from chalicelib.domain.core.records import Stored
 from chalicelib.names import REJECTED_PREFIX, UPLOAD_PREFIX
 
 if TYPE_CHECKING:
@@ -32,15 +32,6 @@ _MISSING = ("404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied")
 # Governance, not compliance: a verified build must stay put against the functions, a stolen role, a mistake,
 # yet a court order or a licence problem must be able to remove it (docs/deploy.md, legal removal).
 RETENTION_MODE: Final = "GOVERNANCE"
-
-
-@dataclass(frozen=True)
-class Stored:
-    """One version of an object as a single HeadObject saw it."""
-
-    version_id: str | None  # None: the bucket is not versioned (S3 answers no id, or "null" while suspended)
-    size: int
-    sha256: str | None  # S3's own full-object SHA-256 (hex), when it verified one on arrival
 
 
 def client_config(env: Mapping[str, str]) -> dict[str, Any]:

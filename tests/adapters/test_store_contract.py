@@ -20,13 +20,6 @@ from tests.conftest import unique
 from tests.memory_store import MemoryStore
 
 
-@pytest.fixture(params=["memory", "table"])
-def store(request: pytest.FixtureRequest) -> Any:
-    if request.param == "memory":
-        return MemoryStore()
-    return request.getfixturevalue("table")
-
-
 def _world(
     store: Any, *tiers: str, subscribers: int = 1, product: str = "", **sub_fields: Any
 ) -> tuple[str, list[Account], list[Subscription]]:

@@ -19,7 +19,8 @@ from chalicelib import observability
 @contextmanager
 def log_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """The INFO lines logged within, parsed, in the list yielded (filled when the block ends)."""
-    out, lines = io.StringIO(), []
+    lines: list[dict[str, Any]] = []
+    out = io.StringIO()
     monkeypatch.setattr(observability.logger.registered_handler, "stream", out)
     level = observability.logger.log_level
     observability.logger.setLevel("INFO")

@@ -14,7 +14,8 @@ from chalicelib.observability import logger
 @contextmanager
 def log_lines(*fields: str) -> Iterator[list[tuple[Any, ...]]]:
     """Each line logged within, as (level, message, *fields), filled in when the block ends."""
-    out, lines, handler = io.StringIO(), [], logger.registered_handler
+    lines: list[tuple[Any, ...]] = []
+    out, handler = io.StringIO(), logger.registered_handler
     # Swapped, not setStream: that flushes the stream it replaces, which a runner capturing output may have closed.
     stream, level, handler.stream = handler.stream, logger.log_level, out  # type: ignore[attr-defined]
     logger.setLevel("INFO")

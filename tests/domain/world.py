@@ -4,10 +4,11 @@ Nothing here imports boto3 (tests/domain/test_no_aws.py holds the folder to it).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.queues import Queues as SqsQueues
 from chalicelib.domain.access.auth import Identity
@@ -61,6 +62,26 @@ class Mailer:
         return [address for address, _ in self.accepted]
 
 
+@dataclass
+class VirtualClock:
+    """Virtual time (``chalicelib.domain.core.ports.Clock``): it starts at ``start`` and moves only when the domain
+    sleeps (a pacer's wait) or a test moves it; nothing waits for real."""
+
+    start: datetime = datetime(2031, 6, 2, 9, 0, tzinfo=UTC)
+    elapsed: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.elapsed += max(0.0, seconds)
+
+
 def account(account_id: str, tier: str, **kw: Any) -> Account:
     return Account(account_id, account_id.title(), tier, (PRODUCT,), date(2026, 1, 1), date(2030, 12, 31), **kw)
 
@@ -112,4 +133,23 @@ def store_with(*accounts: Account, subscribers: int = 2, **release_fields: Any) 
 
 
 def deps(store: MemoryStore, mailer: Mailer, queues: Queues) -> delivery.Deps:
-    return delivery.Deps(table=store, mailer=mailer, queues=queues, urls=LINKS, link_days=7)  # type: ignore[arg-type]
+    return delivery.Deps(table=store, mailer=mailer, queues=queues, urls=LINKS, link_days=7)
+
+
+if TYPE_CHECKING:  # mypy (``make types``) holds the doubles, and the adapters they stand in for, to the shared ports
+    from chalicelib.adapters.blobs import Blobs as S3Blobs
+    from chalicelib.adapters.mailer import Mailer as SesMailer
+    from chalicelib.domain.core import ports
+    from chalicelib.domain.core.clock import SystemClock
+
+    def _doubles_and_adapters_serve_the_ports(
+        mailers: tuple[Mailer, SesMailer],
+        queues: tuple[Queues, SqsQueues],
+        blobs: S3Blobs,
+        clocks: tuple[VirtualClock, SystemClock],
+    ) -> None:
+        mailer: list[ports.Mailer] = list(mailers)
+        queue: list[ports.Queues] = list(queues)
+        blob: ports.Blobs = blobs
+        clock: list[ports.Clock] = list(clocks)
+        del mailer, queue, blob, clock

@@ -49,11 +49,13 @@ class LinkMaker:
         return f"{self.base_url}/d/{download_token}/renew"
 
 
-def download_expiry(days: int) -> int:
-    """When a download link minted now stops working: ``days`` from now, at the start of that minute, the
-    time its email states ("works until 2026-12-08 16:20 UTC"). What the email says is then exact, and the
-    batches a container delivers within the minute share one rendered notice (``delivery_compose``)."""
-    return _after(days * 86400) // 60 * 60
+def download_expiry(days: int, *, now: float | None = None) -> int:
+    """When a download link minted now (``now``, epoch seconds; the system's time if None) stops working: ``days``
+    from now, at the start of that minute, the time its email states ("works until 2026-12-08 16:20 UTC"). What the
+    email says is then exact, and the batches a container delivers within the minute share one rendered notice
+    (``delivery_compose``)."""
+    seconds = days * 86400
+    return (_after(seconds) if now is None else int(now) + seconds) // 60 * 60
 
 
 def stated(expires: datetime) -> str:

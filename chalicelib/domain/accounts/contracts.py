@@ -15,9 +15,9 @@ from chalicelib.domain.core.errors import BadRequest, Forbidden, InvalidFields, 
 from chalicelib.domain.core.messages import AccountChange
 from chalicelib.domain.core.models import Account, Product
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.accounts.ports import ContractStore
+    from chalicelib.domain.core.ports import Queues
 
 
 ACCOUNT_FIELDS = ("name", "tier", "products", "support_start", "support_end", "timezone", "business_hours",
@@ -137,7 +137,7 @@ def parse_product(product_id: str, body: dict[str, Any]) -> Product:
     )
 
 
-def upsert_product(table: Table, who: Identity, product_id: str, body: dict[str, Any]) -> Product:
+def upsert_product(table: ContractStore, who: Identity, product_id: str, body: dict[str, Any]) -> Product:
     who.require_group(SUPPORT_ADMINS)
     product = parse_product(product_id, body)
     table.put_product(product)
@@ -145,7 +145,7 @@ def upsert_product(table: Table, who: Identity, product_id: str, body: dict[str,
 
 
 def put_account(
-    table: Table, queues: Queues, who: Identity, account_id: str, body: dict[str, Any]
+    table: ContractStore, queues: Queues, who: Identity, account_id: str, body: dict[str, Any]
 ) -> tuple[Account, bool, bool]:
     """A support admin's contract, parsed and written (``upsert``): the account, whether it changed, and whether
     it is new (read first, for the import's words: a race with another writer can only
@@ -156,7 +156,7 @@ def put_account(
     return account, upsert(table, queues, who, account), created
 
 
-def upsert(table: Table, queues: Queues, who: Identity, account: Account) -> bool:
+def upsert(table: ContractStore, queues: Queues, who: Identity, account: Account) -> bool:
     """Write the contract, and queue the rewrite of its subscribers' audience entries (a tier change moves
     them in the delivery order; a product dropped from the contract drops its entries): an account's
     subscriptions are paged through by the account-change handler, not in the request. Fan-out checks
@@ -172,7 +172,7 @@ def upsert(table: Table, queues: Queues, who: Identity, account: Account) -> boo
     return changed
 
 
-def sync_page(table: Table, queues: Queues, change: AccountChange) -> None:
+def sync_page(table: ContractStore, queues: Queues, change: AccountChange) -> None:
     """One page of an account change; the next page goes back on the queue (idempotent: a page synced
     twice writes nothing the second time)."""
     following = table.sync_audience(change.account_id, cursor=change.cursor)
@@ -180,7 +180,7 @@ def sync_page(table: Table, queues: Queues, change: AccountChange) -> None:
         queues.send_account_change(AccountChange(change.account_id, following))
 
 
-def entitlements_of(table: Table, who: Identity, *, now: datetime | None = None) -> dict[str, Any]:
+def entitlements_of(table: ContractStore, who: Identity, *, now: datetime | None = None) -> dict[str, Any]:
     """The caller's account: tier, whether the support period is active (and why not), products, features."""
     account_id = who.require_customer()
     account = table.get_account(account_id)
@@ -211,7 +211,7 @@ def entitlements_of(table: Table, who: Identity, *, now: datetime | None = None)
     }
 
 
-def list_page(table: Table, *, cursor: str, limit: str) -> dict[str, Any]:
+def list_page(table: ContractStore, *, cursor: str, limit: str) -> dict[str, Any]:
     """A page of contracts in account id order (support admins): ``{"items", "next"}``, ``next`` opaque."""
     if limit and not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= LIST_LIMIT):
         raise BadRequest(f"Query parameter 'limit' must be an integer from 1 to {LIST_LIMIT}.", code="invalid_field")
@@ -219,11 +219,11 @@ def list_page(table: Table, *, cursor: str, limit: str) -> dict[str, Any]:
     return {"items": [a.public() for a in items], "next": following}
 
 
-def known_products(table: Table) -> set[str]:
+def known_products(table: ContractStore) -> set[str]:
     return {p.product_id for p in table.list_products()}
 
 
-def readable_account(table: Table, account_id: str, who: Identity) -> Account:
+def readable_account(table: ContractStore, account_id: str, who: Identity) -> Account:
     """Support admins read any contract; a customer only their own (others look like they do not exist)."""
     if SUPPORT_ADMINS not in who.groups and who.account_id != account_id:
         raise NotFound(f"Account {account_id} does not exist.")

@@ -20,7 +20,7 @@ from chalicelib.domain.core.messages import MalformedMessage
 from chalicelib.domain.core.models import Account
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.store import Table
+    from chalicelib.domain.accounts.ports import DueStore
 
 REVIEW = "review"
 WARNING = "warning"
@@ -28,7 +28,7 @@ KINDS = (REVIEW, WARNING)
 BATCH_ACCOUNTS = 10  # accounts per message: a review takes a few Queries per release, so a batch stays short
 
 
-def schedule(table: Table, account: Account, now: datetime) -> None:
+def schedule(table: DueStore, account: Account, now: datetime) -> None:
     """Put the contract's next review and warning in the due index (or take them out when none will be)."""
     if entitled(account) and account.csm_email:
         table.set_due(REVIEW, account.account_id, now, keep=True)
@@ -37,7 +37,7 @@ def schedule(table: Table, account: Account, now: datetime) -> None:
     reschedule_warning(table, account, now)
 
 
-def reschedule_warning(table: Table, account: Account, now: datetime, *, below: int | None = None) -> None:
+def reschedule_warning(table: DueStore, account: Account, now: datetime, *, below: int | None = None) -> None:
     """The account's next warning (of a threshold under ``below``) into the due index, or out of it if none is left."""
     following = warning_due(account.support_end, account.timezone, now, below=below)
     if following is None:

@@ -15,20 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import SUPPORT_ADMINS
 from chalicelib.domain.accounts.periods import Period, local_day
+from chalicelib.domain.accounts.review_csv import COUNTED
+from chalicelib.domain.accounts.review_csv import CSV_COLUMNS as CSV_COLUMNS  # the review's columns, named here too
 from chalicelib.domain.core import entitlements
 from chalicelib.domain.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.core.models import Account, Release, Subscription
 from chalicelib.domain.reports.release_report import delivery_counts
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.store import Table
     from chalicelib.domain.access.auth import Identity
-    from chalicelib.domain.accounts.scheduled import PacedMailer
+    from chalicelib.domain.accounts.ports import ReviewStore
+    from chalicelib.domain.core.ports import Mailer
 
-CSV_COLUMNS = ("release_id", "product", "version", "kind", "severity", "title", "published_at", "status",
-               "notified", "failed", "suppressed", "oncall_copies", "csm_copies", "downloaded", "downloaders",
-               "recalled", "recalled_build_downloaded")  # fmt: skip
-COUNTED = CSV_COLUMNS[8:16]  # the counts of a release (and the review's totals)
 CLAIM_LEASE_SECONDS = 300  # a batch sending a review holds it this long; one that died gives it up then
 
 
@@ -38,7 +36,7 @@ def entitled(account: Account) -> bool:
     return bool(tier and tier.csm_review_report)
 
 
-def reviewable(table: Table, who: Identity, account_id: str) -> Account:
+def reviewable(table: ReviewStore, who: Identity, account_id: str) -> Account:
     """The account a support admin asks the review of: customers 403, unknown 404, no review in its tier 409."""
     if SUPPORT_ADMINS not in who.groups:
         raise Forbidden("Only support admins read an account's review.")
@@ -80,7 +78,7 @@ def _release_part(release: Release, part: dict[str, list[dict[str, Any]]], email
     }  # fmt: skip
 
 
-def _contacts(table: Table, account: Account, subs: list[Subscription]) -> dict[str, Any]:
+def _contacts(table: ReviewStore, account: Account, subs: list[Subscription]) -> dict[str, Any]:
     roles = [("csm", account.csm_email), ("oncall", account.oncall_email)]
     addresses = [s.email for s in subs if s.status == "active"] + [a for _, a in roles if a]
     suppressed_roles = table.suppressed([a for _, a in roles if a])
@@ -96,7 +94,7 @@ def _contacts(table: Table, account: Account, subs: list[Subscription]) -> dict[
 
 
 def build(
-    table: Table, account: Account, period: Period, *, now: datetime, published: list[Release] | None = None
+    table: ReviewStore, account: Account, period: Period, *, now: datetime, published: list[Release] | None = None
 ) -> dict[str, Any]:
     """The review of ``account`` for ``period``, as ``GET /accounts/{id}/review`` answers it (``published``:
     the period's releases of every product, when a run read them once for all its accounts)."""
@@ -106,10 +104,6 @@ def build(
     subs = table.list_subscriptions(account.account_id)
     emails = {s.subscription_id: s.email for s in subs}
     parts = [_release_part(r, table.account_part(r.release_id, account.account_id), emails) for r in releases]
-    # what nobody downloaded: releases with a file (an article has none to download), not withdrawn
-    waiting = sorted((p for r, p in zip(releases, parts, strict=True)
-                      if not r.article_url and not p["downloads"] and p["status"] != "yanked"),
-                     key=lambda p: (p["severity"], p["published_at"] or ""))  # fmt: skip
     totals = {c: sum(p["counts"][c] for p in parts) for c in COUNTED}
     return {
         "account_id": account.account_id,
@@ -122,36 +116,33 @@ def build(
         "support_end": account.support_end.isoformat(),
         "days_left": entitlements.days_left(account.support_end, local_day(now, account.timezone)),
         "releases": parts,
-        "not_downloaded": [
-            {
-                "id": p["id"],
-                "product": p["product"],
-                "version": p["version"],
-                "severity": p["severity"],
-                "title": p["title"],
-            }
-            for p in waiting
-        ],  # fmt: skip
+        "not_downloaded": _not_downloaded(releases, parts),
         "recalls": [{"id": p["id"], "version": p["version"], **p["recall"]} for p in parts if p["recall"]],
         "contacts": _contacts(table, account, subs),
         "totals": {"releases": len(parts), **totals},
     }
 
 
-def csv_rows(review: dict[str, Any]) -> list[list[str]]:
-    """One row per release (``CSV_COLUMNS``), the header first: the email's attachment."""
-    rows = [list(CSV_COLUMNS)]
-    for p in review["releases"]:
-        fixed = [p["id"], p["product"], p["version"], p["kind"], str(p["severity"]), p["title"],
-                 p["published_at"] or "", p["status"]]  # fmt: skip
-        counts = [str(p["counts"][c]) for c in COUNTED]
-        recalled = "" if p["recall"] is None else ("yes" if p["recall"]["build_downloaded"] else "no")
-        rows.append([*fixed, *counts, recalled])
-    return rows
+def _not_downloaded(releases: list[Release], parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What nobody at the account downloaded: releases with a file (an article has none), not withdrawn, the most
+    severe first."""
+    waiting = sorted((p for r, p in zip(releases, parts, strict=True)
+                      if not r.article_url and not p["downloads"] and p["status"] != "yanked"),
+                     key=lambda p: (p["severity"], p["published_at"] or ""))  # fmt: skip
+    return [
+        {
+            "id": p["id"],
+            "product": p["product"],
+            "version": p["version"],
+            "severity": p["severity"],
+            "title": p["title"],
+        }
+        for p in waiting
+    ]
 
 
 def send_one(
-    table: Table, mailer: PacedMailer, account: Account, period: Period, now: datetime, published: list[Release]
+    table: ReviewStore, mailer: Mailer, account: Account, period: Period, now: datetime, published: list[Release]
 ) -> str:
     """The review of one account and period to its CSM, once: ``sent``, or why not (``done``, ``busy``,
     ``no_csm``, ``suppressed``). A failed send gives the claim back (it is tried again) and raises."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.accounts.periods import local_day
-from chalicelib.domain.accounts.review import csv_rows
+from chalicelib.domain.accounts.review_csv import csv_rows
 from chalicelib.domain.core import text as safe_text
 from chalicelib.domain.mail import mime
 
@@ -50,7 +50,17 @@ def _lines(review: dict[str, Any]) -> tuple[list[str], list[str]]:
         text += [f"- {line}", *(f"    {w}" for w in who)]
         page += [f"<li>{e(line)}<ul>", *(f"<li>{e(w)}</li>" for w in who), "</ul></li>"]
     page.append("</ul>")
-    sections = [
+    for title, items in _sections(review):
+        text += ["", f"{title}:", *(f"- {i}" for i in items or ["none"])]
+        page += [f"<h2>{e(title)}</h2>", "<ul>", *(f"<li>{e(i)}</li>" for i in items or ["none"]), "</ul>"]
+    text += ["", "The attached CSV holds one row per release."]
+    return text, page
+
+
+def _sections(review: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """The review's lists after its releases, each under its title: what nobody downloaded, the recalls, the
+    suppressed and the bouncing contacts."""
+    return [
         (
             "Nobody has downloaded yet",
             [
@@ -72,11 +82,6 @@ def _lines(review: dict[str, Any]) -> tuple[list[str], list[str]]:
             [f"{b['email']}: {b['transient_bounces']} transient bounce(s)" for b in review["contacts"]["bouncing"]],
         ),
     ]
-    for title, items in sections:
-        text += ["", f"{title}:", *(f"- {i}" for i in items or ["none"])]
-        page += [f"<h2>{e(title)}</h2>", "<ul>", *(f"<li>{e(i)}</li>" for i in items or ["none"]), "</ul>"]
-    text += ["", "The attached CSV holds one row per release."]
-    return text, page
 
 
 def _day(review: dict[str, Any], bound: str) -> str:

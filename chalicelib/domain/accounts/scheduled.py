@@ -14,24 +14,20 @@ as a release is delivered (docs/reviews.md, "How the schedules send").
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.accounts import due
 from chalicelib.domain.accounts.due import ScheduledBatch
+from chalicelib.domain.accounts.ports import Deps
 from chalicelib.domain.core.errors import Paused, TransientError
 from chalicelib.domain.mail.pacing import Pacer, SendQuota
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.adapters.store import Table
-    from chalicelib.domain.mail.pacing import QuotaCache
+    from chalicelib.domain.accounts.ports import SchedulesStore
+    from chalicelib.domain.core.ports import Queues
 
 PAGE = 100  # due items planned per invocation
 # A planned item comes back to the index after this if it was not sent. Longer than a day's backlog: 10 k Elite
@@ -44,19 +40,6 @@ DEADLINE_MARGIN_SECONDS = 15.0  # sends stop this long (at most a quarter of the
 
 class OutOfTime(TransientError):
     """The next send's slot comes after the function's deadline."""
-
-
-@dataclass
-class Deps:
-    table: Table
-    queues: Queues
-    mailer: Mailer
-    quota: QuotaCache | None
-    share: float
-    spec: str  # PATCHCAST_REVIEW_PERIOD
-    remaining_ms: Callable[[], int] | None = None
-    clock: Callable[[], float] = time.monotonic
-    cache: dict[Any, Any] = field(default_factory=dict)  # the releases read once per batch
 
 
 class PacedMailer:
@@ -81,7 +64,7 @@ def _stop_at(deps: Deps) -> float | None:
     return deps.clock() + left - min(DEADLINE_MARGIN_SECONDS, left / 4)
 
 
-def plan(table: Table, queues: Queues, kind: str, now: datetime) -> int:
+def plan(table: SchedulesStore, queues: Queues, kind: str, now: datetime) -> int:
     """One page of what is due of ``kind``: leased, and sent to the scheduled queue in batches. Answers how many."""
     found = table.due_page(kind, now, limit=PAGE)
     taken = [a for a, seen in found if table.lease_due(kind, a, seen, now + LEASE)]

@@ -20,12 +20,13 @@ from chalicelib.domain.accounts.periods import (
 )
 
 if TYPE_CHECKING:
-    from chalicelib.domain.accounts.scheduled import Deps, PacedMailer
+    from chalicelib.domain.accounts.ports import Deps
+    from chalicelib.domain.core.ports import Mailer
 
 LOOKBACK = timedelta(days=400)  # the releases a warning counts: a support period is a year or so
 
 
-def send_review(deps: Deps, mailer: PacedMailer, account_id: str, now: datetime) -> str:
+def send_review(deps: Deps, mailer: Mailer, account_id: str, now: datetime) -> str:
     """The review of the period just ended in the account's zone, once, then the next period's due time."""
     account = deps.table.get_account(account_id, consistent=True)
     if account is None or not review.entitled(account) or not account.csm_email:
@@ -49,7 +50,7 @@ def send_review(deps: Deps, mailer: PacedMailer, account_id: str, now: datetime)
     return outcome
 
 
-def send_warning(deps: Deps, mailer: PacedMailer, account_id: str, now: datetime) -> str:
+def send_warning(deps: Deps, mailer: Mailer, account_id: str, now: datetime) -> str:
     """The warning due today in the account's zone, once to each recipient, then the next threshold's due time."""
     account = deps.table.get_account(account_id, consistent=True)
     if account is None:
@@ -69,7 +70,7 @@ def send_warning(deps: Deps, mailer: PacedMailer, account_id: str, now: datetime
     return outcome
 
 
-SENDERS: dict[str, Callable[[Deps, PacedMailer, str, datetime], str]] = {
+SENDERS: dict[str, Callable[[Deps, Mailer, str, datetime], str]] = {
     due.REVIEW: send_review,
     due.WARNING: send_warning,
 }

@@ -19,13 +19,13 @@ from chalicelib.domain.core.models import Account, Release
 from chalicelib.domain.mail import mime
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.store import Table
-    from chalicelib.domain.accounts.scheduled import PacedMailer
+    from chalicelib.domain.accounts.ports import WarningStore
+    from chalicelib.domain.core.ports import Mailer
 
 CLAIM_LEASE_SECONDS = 300
 
 
-def recipients(table: Table, account: Account) -> list[str]:
+def recipients(table: WarningStore, account: Account) -> list[str]:
     """The account's subscribed contacts (one per address) and its CSM, less suppressed addresses."""
     found = [s.email for s in table.list_subscriptions(account.account_id) if s.status == "active"]
     found += [account.csm_email] if account.csm_email else []
@@ -60,7 +60,7 @@ def warning_email(*, sender: str, to: str, account: Account, days: int, lost: in
     return mime.finish(msg, "\n\n".join(lines) + "\n", mime.html_page(page))
 
 
-def send_one(table: Table, mailer: PacedMailer, account: Account, days: int, lost: int, *, today: date) -> str:
+def send_one(table: WarningStore, mailer: Mailer, account: Account, days: int, lost: int, *, today: date) -> str:
     """One account's warning for a threshold (``days`` before its end), once to each recipient: ``sent``,
     ``done`` or ``busy``. ``today`` is the date in the account's zone. A failed send gives the claim back
     (what was sent is recorded: it is not sent again) and raises."""

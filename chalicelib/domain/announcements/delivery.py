@@ -28,10 +28,10 @@ from chalicelib.domain.releases.recall import PAGE_SIZE as RECORDS_PAGE
 from chalicelib.domain.releases.recall import reached
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
     from chalicelib.domain.access.links import LinkMaker
+    from chalicelib.domain.announcements.ports import AnnouncementDeliveryStore
+    from chalicelib.domain.core.ports import Queues
     from chalicelib.domain.core.records import Announcement
 
 
@@ -40,7 +40,7 @@ def plans(page: FanoutPage) -> bool:
     return page.kind.startswith(Notice.ANNOUNCE)
 
 
-def plan_page(table: Table, queues: Queues, message: FanoutPage) -> int:
+def plan_page(table: AnnouncementDeliveryStore, queues: Queues, message: FanoutPage) -> int:
     """One page of an announcement's notice: claim it, plan its batches, enqueue them, then its successor
     (last, as ``fanout.run`` explains). A notice its announcement's state no longer sends, or an update the
     announcement has moved past (a later one goes to the same people), is not planned."""
@@ -72,7 +72,9 @@ def plan_page(table: Table, queues: Queues, message: FanoutPage) -> int:
     return recipients
 
 
-def _audience(table: Table, a: Announcement, message: FanoutPage) -> tuple[list[DeliveryBatch], FanoutPage | None]:
+def _audience(
+    table: AnnouncementDeliveryStore, a: Announcement, message: FanoutPage
+) -> tuple[list[DeliveryBatch], FanoutPage | None]:
     """A page of the audience of the tiers with the advance notice (their ranks in turn), as batches."""
     ranks = tiers_with_notice()
     rank = message.rank if message.rank is not None else (ranks[0] if ranks else 0)
@@ -98,7 +100,9 @@ def _audience(table: Table, a: Announcement, message: FanoutPage) -> tuple[list[
     return planned, None
 
 
-def _followers(table: Table, a: Announcement, message: FanoutPage) -> tuple[list[DeliveryBatch], FanoutPage | None]:
+def _followers(
+    table: AnnouncementDeliveryStore, a: Announcement, message: FanoutPage
+) -> tuple[list[DeliveryBatch], FanoutPage | None]:
     """A page of those the announcement reached (its delivery records), as batches of an update or cancellation."""
     items, cursor = table.delivery_page(a.announcement_id, Notice.ANNOUNCE, limit=RECORDS_PAGE, cursor=message.cursor)
     people, carry = reached(items, message.carry, more=bool(cursor))

@@ -33,9 +33,9 @@ from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.releases.body import parse_product, parse_version
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.announcements.ports import PlanStore
+    from chalicelib.domain.core.ports import Queues
 
 CREATE_FIELDS = ("product", "kind", "version", "planned_for", "title", "summary", "known_issues")
 MOVE_FIELDS = ("planned_for", "title", "summary", "known_issues")
@@ -83,7 +83,7 @@ def parse_new(body: dict[str, Any], *, known_products: set[str]) -> dict[str, An
     return {"product": product, "kind": kind, "version": parse_version(body), **_fields(body, creating=True)}
 
 
-def create(table: Table, queues: Queues, who: Identity, body: dict[str, Any]) -> Announcement:
+def create(table: PlanStore, queues: Queues, who: Identity, body: dict[str, Any]) -> Announcement:
     who.require_group(RELEASE_ENGINEERS)
     fields = parse_new(body, known_products={p.product_id for p in table.list_products()})
     new = Announcement(
@@ -105,7 +105,7 @@ def create(table: Table, queues: Queues, who: Identity, body: dict[str, Any]) ->
     return queue_pending(table, queues, new)
 
 
-def _open(table: Table, who: Identity, announcement_id: str) -> Announcement:
+def _open(table: PlanStore, who: Identity, announcement_id: str) -> Announcement:
     who.require_group(RELEASE_ENGINEERS)
     found = table.get_announcement(announcement_id, consistent=True)
     if found is None:
@@ -113,7 +113,7 @@ def _open(table: Table, who: Identity, announcement_id: str) -> Announcement:
     return found
 
 
-def move(table: Table, queues: Queues, who: Identity, announcement_id: str, body: dict[str, Any]) -> Announcement:
+def move(table: PlanStore, queues: Queues, who: Identity, announcement_id: str, body: dict[str, Any]) -> Announcement:
     """A new planned date or text: everyone who got the announcement gets the update (SEQUENCE + 1)."""
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(body, MOVE_FIELDS)
@@ -129,7 +129,7 @@ def move(table: Table, queues: Queues, who: Identity, announcement_id: str, body
     return queue_pending(table, queues, moved)
 
 
-def cancel(table: Table, queues: Queues, who: Identity, announcement_id: str) -> Announcement:
+def cancel(table: PlanStore, queues: Queues, who: Identity, announcement_id: str) -> Announcement:
     """Cancel: everyone who got it gets the cancellation (METHOD:CANCEL). Idempotent."""
     found = _open(table, who, announcement_id)
     if found.status == "released":
@@ -148,7 +148,7 @@ def notice_of(a: Announcement) -> str:
     return mail.ANNOUNCE if a.sequence == 0 else f"{mail.UPDATE}.{a.sequence}"
 
 
-def queue_pending(table: Table, queues: Queues, a: Announcement) -> Announcement:
+def queue_pending(table: PlanStore, queues: Queues, a: Announcement) -> Announcement:
     """Queue the first fan-out page of the current revision's notice, unless it is queued already (a retry
     of the request that changed it finishes this; the page's claim absorbs a copy sent twice)."""
     if a.queued < a.sequence and a.status in (_OPEN, "cancelled"):
@@ -158,7 +158,7 @@ def queue_pending(table: Table, queues: Queues, a: Announcement) -> Announcement
     return a
 
 
-def list_for(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
+def list_for(table: PlanStore, who: Identity, params: dict[str, str]) -> dict[str, Any]:
     """Release engineers: every announcement, newest first, a page at a time. Customers: those of their
     contract's products when their tier has the advance notice and their support period runs; any other: 403."""
     v.reject_unknown(params, ("cursor", "limit"))

@@ -1,6 +1,6 @@
 """What the store answers about the work in progress, as typed records: an audience entry fan-out plans
 from, a recorded delivery, the state of a delivery batch's claim, a claim stuck in flight, a batch given
-up. (The domain's own records, releases, subscriptions and accounts, are in ``chalicelib.domain.core.models``.)
+up, a stored package version. (The domain's own records, releases, subscriptions and accounts, are in ``chalicelib.domain.core.models``.)
 
 No AWS here: the domain reads these without loading the table adapter, and the in-memory store of the
 fast tests builds the same records.
@@ -158,3 +158,12 @@ class SentDigest:
     message_id: str | None
     at: str
     skipped: tuple[str, ...] = ()  # releases left out because the subscription no longer wants them
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One version of an object as a single HeadObject saw it."""
+
+    version_id: str | None  # None: the bucket is not versioned (S3 answers no id, or "null" while suspended)
+    size: int
+    sha256: str | None  # S3's own full-object SHA-256 (hex), when it verified one on arrival

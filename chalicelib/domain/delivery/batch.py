@@ -11,29 +11,20 @@ is a crash between SES accepting a message and its outcome being written (docs/d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
-from chalicelib.domain.access.links import LinkMaker
-from chalicelib.domain.announcements.ports import AnnouncementMailStore, ThreadingStore
 from chalicelib.domain.core.messages import DeliveryBatch, MalformedMessage
-from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
-from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatch
+from chalicelib.domain.core.models import BatchClaim, DeliveryOutcome
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, Role, notice_kind
 from chalicelib.domain.delivery import compose as delivery_compose
 from chalicelib.domain.delivery import recheck as delivery_recheck
 from chalicelib.domain.delivery import send as delivery_send
 from chalicelib.domain.delivery import tally as delivery_tally
 from chalicelib.domain.delivery import waits as delivery_waits
+from chalicelib.domain.delivery.ports import Deps
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.mail.pacing import QuotaCache
 from chalicelib.observability import count_outcomes, logger
-
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.queues import Queues
-
 
 LEASE_SECONDS = 120
 RETRY_DELAY_SECONDS = 30
@@ -43,60 +34,8 @@ PAUSE_DELAY_SECONDS = 900  # SQS's longest delay: a paused account is re-asked e
 MAX_ATTEMPTS = 3
 
 
-# A Protocol never runs (its bodies are "..." and its defaults are the implementations' to keep): nothing to mutate.
-class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):  # pragma: no mutate block
-    """What delivering a batch (and re-driving a stuck one) needs from the store: the batch's claim, the
-    consistent re-check, the delivery records, and a recall's context."""
-
-    def claim_batch(
-        self,
-        release_id: str,
-        batch_id: str,
-        *,
-        lease_seconds: int,
-        max_attempts: int | None = None,
-        queue: str = "",
-        body: dict[str, Any] | None = None,
-    ) -> BatchClaim: ...
-    def finish_batch(
-        self,
-        release_id: str,
-        batch_id: str,
-        counts: dict[str, int],
-        *,
-        tally: Mapping[str, int] | None = None,
-        records: Sequence[DeliveryOutcome] = (),
-    ) -> bool: ...
-    def note_batch_error(self, release_id: str, batch_id: str, error: str, *, lease_until: int) -> None: ...
-    def fail_batch(self, release_id: str, batch_id: str, error: str) -> None: ...
-    def batch_states(self, release_id: str, batch_ids: Sequence[str]) -> dict[str, BatchState]: ...
-    def stuck_batches(self, now: int, *, limit: int = 100) -> list[StuckBatch]: ...
-    def mark_redriven(self, stuck: StuckBatch, *, next_check: int) -> bool: ...
-    def delivery_context(
-        self, release_id: str, notice: str, recipients: Sequence[Recipient]
-    ) -> tuple[Release | None, dict[str, Subscription], set[str], set[str]]: ...
-    def recall_context(
-        self, release: Release, recipients: Sequence[Recipient]
-    ) -> tuple[dict[str, str], dict[str, Account], Release | None]: ...
-    def account_deliveries(self, release_id: str, notice: str, account_id: str) -> Iterator[DeliveryRecord]: ...
-    def record_deliveries(self, release_id: str, notice: str, outcomes: Sequence[DeliveryOutcome]) -> None: ...
-
-
 class BatchFailed(Exception):
     """A batch given up after its attempts: raised so that its message goes to the DLQ (and its alarm)."""
-
-
-@dataclass(frozen=True)
-class Deps:
-    table: DeliveryStore
-    mailer: Mailer
-    queues: Queues
-    urls: LinkMaker
-    link_days: int
-    quota: QuotaCache | None = None
-    share: float = 1.0  # the fraction of the account's MaxSendRate this invocation may use (settings.send_share)
-    remaining_ms: Callable[[], int] | None = None  # the Lambda context's get_remaining_time_in_millis
-    region: str = "us-east-1"  # SES's region: the Message-ID it gives a message, which a recall replies to
 
 
 def _postpone(deps: Deps, critical: bool, batch: DeliveryBatch, delay: int) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.domain.access.links import download_expiry
+from chalicelib.domain.core.clock import epoch
 from chalicelib.domain.core.models import Recipient, Release
 from chalicelib.domain.core.states import Notice, Role
 from chalicelib.domain.mail import copies
@@ -16,7 +17,7 @@ from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.mail import templates as notice_template
 
 if TYPE_CHECKING:
-    from chalicelib.domain.delivery.batch import Deps
+    from chalicelib.domain.delivery.ports import Deps
 
 RECALL = mail.RECALL
 
@@ -44,30 +45,50 @@ def _template(notice: str, release: Release, sender: str, until: datetime) -> no
 
 def composer(deps: Deps, release: Release, notice: str, notified: list[str], todo: list[Recipient]) -> Compose:
     if notice == RECALL:
-        from chalicelib.domain.releases import recall
-
-        return recall.composer(
-            deps.table,
-            deps.urls,
-            sender=deps.mailer.sender,
-            region=deps.region,
-            link_days=deps.link_days,
-            release=release,
-            recipients=todo,
-        )
+        return _recall(deps, release, todo)
     if notice.startswith(Notice.ANNOUNCE):
-        from chalicelib.domain.announcements import delivery as announce_delivery
+        return _announcement(deps, release, notified, todo)
+    compose = _release_notice(deps, release, notice, notified)
+    if release.announcement_id:  # its notice threads under the announcement, for those who got that
+        from chalicelib.domain.announcements import plans as announcements
 
-        return announce_delivery.composer(
-            deps.table,
-            deps.urls,
-            sender=deps.mailer.sender,
-            region=deps.region,
-            announcement_id=release.release_id,
-            recipients=todo,
-            notified=notified,
-        )
-    expires = download_expiry(deps.link_days)
+        return announcements.threaded(deps.table, release, todo, deps.region, compose)
+    return compose
+
+
+def _recall(deps: Deps, release: Release, todo: list[Recipient]) -> Compose:
+    from chalicelib.domain.releases import recall
+
+    return recall.composer(
+        deps.table,
+        deps.urls,
+        sender=deps.mailer.sender,
+        region=deps.region,
+        link_days=deps.link_days,
+        release=release,
+        recipients=todo,
+        clock=deps.clock,
+    )
+
+
+def _announcement(deps: Deps, release: Release, notified: list[str], todo: list[Recipient]) -> Compose:
+    from chalicelib.domain.announcements import delivery as announce_delivery
+
+    return announce_delivery.composer(
+        deps.table,
+        deps.urls,
+        sender=deps.mailer.sender,
+        region=deps.region,
+        announcement_id=release.release_id,
+        recipients=todo,
+        notified=notified,
+    )
+
+
+def _release_notice(deps: Deps, release: Release, notice: str, notified: list[str]) -> Compose:
+    """A release notice (or an update of one) per recipient: rendered once, filled in with each subscriber's
+    links; the on-call and CSM copies their own."""
+    expires = download_expiry(deps.link_days, now=None if deps.clock is None else epoch(deps.clock))
     sender, until = deps.mailer.sender, datetime.fromtimestamp(expires, UTC)
     notice_for = _template(notice, release, sender, until)
 
@@ -87,8 +108,4 @@ def composer(deps: Deps, release: Release, notice: str, notified: list[str], tod
         )
         return notice_for.render(r.email, links)
 
-    if release.announcement_id:  # its notice threads under the announcement, for those who got that
-        from chalicelib.domain.announcements import plans as announcements
-
-        return announcements.threaded(deps.table, release, todo, deps.region, compose)
     return compose

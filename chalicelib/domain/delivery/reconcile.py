@@ -14,9 +14,9 @@ from chalicelib.domain.delivery.batch import LEASE_SECONDS
 from chalicelib.domain.digests.messages import DigestWork
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.domain.delivery.batch import DeliveryStore
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Clock
+    from chalicelib.domain.delivery.ports import DeliveryStore, RedriveQueues
 
 REDRIVE_AFTER_SECONDS = 2 * LEASE_SECONDS
 MAX_REDRIVES = 5
@@ -27,9 +27,17 @@ def clock() -> float:
     return time.time()
 
 
-def reconcile(table: DeliveryStore, queues: Queues, *, now: int | None = None) -> int:
-    """Re-drive batches claimed but never finished (the invocation died): their message is in the claim."""
-    now = int(clock()) if now is None else now
+def _now() -> float:
+    return clock()  # the module's seam, looked up at each call (a test replaces it)
+
+
+def reconcile(
+    table: DeliveryStore, queues: RedriveQueues, *, now: int | None = None, clock: Clock | None = None
+) -> int:
+    """Re-drive batches claimed but never finished (the invocation died): their message is in the claim. The time
+    is ``now`` (epoch seconds) if given, else ``clock``'s, else the module's seam's (the system clock)."""
+    if now is None:
+        now = int(clock.now().timestamp() if clock is not None else _now())
     redriven = 0
     for stuck in table.stuck_batches(now):
         if not table.mark_redriven(stuck, next_check=now + REDRIVE_AFTER_SECONDS):

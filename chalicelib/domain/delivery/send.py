@@ -5,9 +5,11 @@ function's timeout, their outcomes recorded in chunks while the rest are still s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
+from chalicelib.domain.core.clock import epoch
 from chalicelib.domain.core.errors import Paused, Rejected, Throttled, TransientError
 from chalicelib.domain.core.models import DeliveryOutcome, Recipient
 from chalicelib.domain.core.states import DeliveryStatus
@@ -15,8 +17,8 @@ from chalicelib.domain.mail.pacing import Pacer, SendQuota
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.delivery.batch import Deps
     from chalicelib.domain.delivery.compose import Compose
+    from chalicelib.domain.delivery.ports import Deps
 
 SEND_CONCURRENCY = 8
 RECORD_CHUNK = 25  # BatchWriteItem's limit: write each full chunk while the rest are still sending
@@ -32,6 +34,16 @@ def clock() -> float:
     return time.monotonic()
 
 
+def _ticks(deps: Deps) -> Callable[[], float]:
+    """The monotonic clock of this delivery: its ``Deps.clock``'s, or (none given) the module's seam."""
+    return deps.clock.monotonic if deps.clock is not None else clock
+
+
+def _wall(deps: Deps) -> float:
+    """Epoch seconds by this delivery's clock (the system's when none is given)."""
+    return epoch(deps.clock) if deps.clock is not None else time.time()
+
+
 def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes, until: float | None) -> DeliveryOutcome:
     if not pacer.wait(until):
         return DeliveryOutcome(recipient, DeliveryStatus.RETRY, detail=STOPPED_FOR_DEADLINE, extra={"deferred": True})
@@ -43,8 +55,8 @@ def _send_one(deps: Deps, pacer: Pacer, recipient: Recipient, raw: bytes, until:
         return DeliveryOutcome(recipient, DeliveryStatus.RETRY, detail=str(exc))
     except Rejected as exc:
         return DeliveryOutcome(recipient, DeliveryStatus.FAILED, detail=str(exc)[:500])
-    sent.extra["accepted"] = clock()
-    sent.extra["accepted_at"] = time.time()  # the report's time to notice: seconds from publishing
+    sent.extra["accepted"] = _ticks(deps)()
+    sent.extra["accepted_at"] = _wall(deps)  # the report's time to notice: seconds from publishing
     return sent
 
 
@@ -75,8 +87,7 @@ def send_all(
     Sends stop before the function's deadline (the rest come back as ``retry``). An unexpected error
     stops the sends not started yet, records what SES accepted, then raises.
     """
-    pacer = Pacer.share(quota(deps), deps.share, clock=clock)
-    until = _stop_at(deps)
+    pacer, until = _pacer(deps), _stop_at(deps)
     outcomes: list[DeliveryOutcome] = []
     pending: list[DeliveryOutcome] = []
     error: Exception | None = None
@@ -100,8 +111,15 @@ def send_all(
     if error is not None:
         record(deps, release_id, notice, pending)
         raise error
-    _written(pending, at=clock())  # within the one request that finishes the batch
+    _written(pending, at=_ticks(deps)())  # within the one request that finishes the batch
     return outcomes, pending
+
+
+def _pacer(deps: Deps) -> Pacer:
+    """This invocation's share of SES's rate, paced by the delivery's clock (sleeping in it, if virtual)."""
+    if deps.clock is None:
+        return Pacer.share(quota(deps), deps.share, clock=_ticks(deps))
+    return Pacer.share(quota(deps), deps.share, clock=deps.clock.monotonic, sleep=deps.clock.sleep)
 
 
 def _stop_at(deps: Deps) -> float | None:
@@ -109,7 +127,7 @@ def _stop_at(deps: Deps) -> float | None:
     if deps.remaining_ms is None:
         return None
     left = deps.remaining_ms() / 1000
-    return clock() + left - min(DEADLINE_MARGIN_SECONDS, left / 4)
+    return _ticks(deps)() + left - min(DEADLINE_MARGIN_SECONDS, left / 4)
 
 
 def _cancel(futures: list[Future[DeliveryOutcome]]) -> None:
@@ -121,7 +139,7 @@ def record(deps: Deps, release_id: str, notice: str, outcomes: list[DeliveryOutc
     if not outcomes:
         return
     deps.table.record_deliveries(release_id, notice, outcomes)
-    _written(outcomes, at=clock())
+    _written(outcomes, at=_ticks(deps)())
 
 
 def _written(outcomes: list[DeliveryOutcome], *, at: float) -> None:

@@ -12,7 +12,7 @@ from chalicelib.domain.core.models import Recipient
 from chalicelib.domain.core.states import FOLLOW_UPS, DeliveryStatus, Role, notice_kind
 
 if TYPE_CHECKING:
-    from chalicelib.domain.delivery.batch import Deps
+    from chalicelib.domain.delivery.ports import Deps
 
 WAIT_DELAY_SECONDS = 30
 MAX_WAITS = 60  # a CSM copy waits at most ~30 minutes for the account's batches, then lists what is recorded

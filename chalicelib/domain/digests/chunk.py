@@ -12,7 +12,7 @@ from chalicelib.domain.core.records import MAX_ACTIONS, SentDigest
 from chalicelib.domain.reports import release_report as reports
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.store import Table
+    from chalicelib.domain.digests.ports import DigestRecords
 
 
 # Digests per transaction, as delivery's RECORD_CHUNK: a crash between SES accepting them and their write
@@ -24,7 +24,7 @@ class Chunk:
     """Sent digests waiting for their one transaction (a marker each, up to ``MAX_ACTIONS`` less the releases
     they touch), with the counters they add per release."""
 
-    def __init__(self, table: Table, bucket: str, releases: dict[str, Release]) -> None:
+    def __init__(self, table: DigestRecords, bucket: str, releases: dict[str, Release]) -> None:
         self.table, self.bucket, self.releases = table, bucket, releases
         self.digests: list[SentDigest] = []
         self.tallies: dict[str, dict[str, int]] = {}

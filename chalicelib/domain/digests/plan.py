@@ -18,8 +18,8 @@ from chalicelib.domain.digests.chunk import DIGESTS_PER_WRITE
 from chalicelib.domain.digests.messages import DigestWork
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.digests.ports import DigestQueues
 
 PAGE_ITEMS = 1000  # items (a few hundred bytes each) per Query page: ~50 digests of 20 releases
 DIGESTS_PER_BATCH = DIGESTS_PER_WRITE  # a batch's markers in one write: a kill repeats at most one batch
@@ -44,7 +44,7 @@ def claims(bucket: str) -> str:
     return f"digests-{bucket}"
 
 
-def schedule(table: PlanStore, queues: Queues, now: datetime) -> int:
+def schedule(table: PlanStore, queues: DigestQueues, now: datetime) -> int:
     """Enqueue a page of each due bucket with digest items, then move the cursor past the last bucket due (a
     schedule fired twice, or after a crash before the cursor moved, enqueues pages their claims drop)."""
     ready = windows.ready_bucket(now)
@@ -77,7 +77,7 @@ def batch_id(page: int, owners: list[str]) -> str:
     return f"{page}-" + hashlib.blake2b("|".join(owners).encode(), digest_size=6).hexdigest()
 
 
-def plan_page(table: PlanStore, queues: Queues, work: DigestWork) -> int:
+def plan_page(table: PlanStore, queues: DigestQueues, work: DigestWork) -> int:
     """Plan one page of a due bucket: claim it, cut its batches, enqueue them and then its successor (last, so a
     page is done once its successor is claimed). Answers the digests planned."""
     claim = table.claim_page(claims(work.bucket), DIGEST, work.page, lease_seconds=PAGE_LEASE_SECONDS)

@@ -14,51 +14,24 @@ DLQ). Only a kill between SES accepting a digest and its chunk's write can send 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.access.links import LinkMaker
 from chalicelib.domain.core.messages import MalformedMessage
-from chalicelib.domain.core.models import Account, Release
 from chalicelib.domain.core.states import ClaimStatus
 from chalicelib.domain.delivery import batch as delivery
 from chalicelib.domain.digests import send
 from chalicelib.domain.digests.chunk import Chunk
 from chalicelib.domain.digests.messages import DigestWork
 from chalicelib.domain.digests.plan import DIGEST, claims
-from chalicelib.domain.mail.pacing import Pacer, QuotaCache, SendQuota
+from chalicelib.domain.digests.ports import DigestDeps
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    pass
 
 STOP_MARGIN_MS = 15_000  # stop starting sends this long (at most a quarter of the time left) before the timeout
-
-
-@dataclass
-class DigestDeps:
-    table: Table
-    mailer: Mailer
-    queues: Queues
-    urls: LinkMaker
-    link_days: int
-    remaining_ms: Callable[[], int] | None = None
-    quota: QuotaCache | None = None
-    share: float = 1.0  # of the account's MaxSendRate (settings.send_share, from infra/package.py)
-    releases: dict[str, Release] = field(default_factory=dict)  # as the batch read them
-    accounts: dict[str, Account] = field(default_factory=dict)  # the contracts, as the batch read them
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the batch's time, for the support period
-    clock: Callable[[], datetime] | None = None  # None: the module's ``clock``
-    margin_ms: float = STOP_MARGIN_MS
-
-    @cached_property
-    def pacer(self) -> Pacer:
-        return Pacer.share(self.quota.get() if self.quota else SendQuota(0.0), self.share)
+# (DigestDeps, what a batch is given, is in ``ports``: ``send`` takes it too, and does not import this module back.)
 
 
 def clock() -> datetime:

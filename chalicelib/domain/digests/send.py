@@ -15,7 +15,7 @@ from chalicelib.domain.digests import mail as digest_mail
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:
-    from chalicelib.domain.digests.run import DigestDeps
+    from chalicelib.domain.digests.ports import DigestDeps
 
 
 class Stop(Exception):

@@ -21,14 +21,14 @@ from chalicelib.domain.core.models import Account, Release
 from chalicelib.domain.core.queries import number
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.blobs import Blobs
-    from chalicelib.adapters.store import Table
+    from chalicelib.domain.core.ports import Blobs
+    from chalicelib.domain.downloads.ports import CatalogStore
 
 FILTERS = ("product", "kind", "severity", "cursor", "limit")
 _HINT = "If you think this is wrong, ask your support administrator or Customer Success Manager."
 
 
-def _contract(table: Table, who: Identity) -> Account:
+def _contract(table: CatalogStore, who: Identity) -> Account:
     account_id = who.require_customer()
     account = table.get_account(account_id)
     if account is None:
@@ -95,7 +95,7 @@ def item(r: Release) -> dict[str, Any]:
     }
 
 
-def page(table: Table, who: Identity, params: dict[str, str]) -> dict[str, Any]:
+def page(table: CatalogStore, who: Identity, params: dict[str, str]) -> dict[str, Any]:
     """``GET /catalog``: newest first within each product of the contract; a page may hold fewer than
     ``limit`` items (releases the tier does not include are left out) while ``next`` is not null."""
     account = _contract(table, who)
@@ -133,7 +133,7 @@ def downloader(who: Identity) -> str:
 
 
 def download_url(
-    table: Table, blobs: Blobs, who: Identity, release_id: str, *, ip: str, user_agent: str, successor_href: Any
+    table: CatalogStore, blobs: Blobs, who: Identity, release_id: str, *, ip: str, user_agent: str, successor_href: Any
 ) -> str:
     """The same checks as an emailed link's click, at this moment; another account's or an unknown release
     is a 404. ``successor_href(release_id)``: where a withdrawn release's page points for its successor."""
@@ -173,7 +173,7 @@ def download_url(
     )
 
 
-def _withdrawn(table: Table, account: Account, release: Release, successor_href: Any) -> Gone:
+def _withdrawn(table: CatalogStore, account: Account, release: Release, successor_href: Any) -> Gone:
     successor = table.get_release(release.superseded_by) if release.superseded_by else None
     action = None
     if successor is not None and successor.status == "published" and _entitled(account, successor, datetime.now(UTC)):
@@ -187,7 +187,7 @@ def _withdrawn(table: Table, account: Account, release: Release, successor_href:
     )
 
 
-def newest(table: Table, who: Identity, count: int = 5) -> list[dict[str, Any]]:
+def newest(table: CatalogStore, who: Identity, count: int = 5) -> list[dict[str, Any]]:
     """The home page's newest releases: the newest few of each product, newest first overall."""
     found = [
         r

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.links import LinkMaker, stated
 from chalicelib.domain.access.tokens import Claims, Purpose, TokenExpired, TokenInvalid, verify
@@ -22,10 +22,11 @@ from chalicelib.domain.core.errors import (
 )
 from chalicelib.domain.core.models import Account, Release, Subscription
 from chalicelib.domain.core.states import ReleaseStatus
+from chalicelib.domain.downloads.ports import DownloadStore
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.blobs import Blobs
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Blobs
 
 
 PRESIGN_SECONDS = 300
@@ -34,27 +35,6 @@ _INVALID_HINT = (
     "Open the link straight from the email; if your mail program split it across lines, copy the whole address."
 )
 _CONTRACT_HINT = "If you think this is wrong, ask your support administrator or Customer Success Manager."
-
-
-class DownloadStore(Protocol):
-    """What a click on a download link needs from the store."""
-
-    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-    def download_context(
-        self, release_id: str, account_id: str, subscription_id: str
-    ) -> tuple[Release | None, Account | None, Subscription | None, bool]: ...
-    def record_download(
-        self,
-        release_id: str,
-        *,
-        account_id: str,
-        subscription_id: str,
-        ip: str,
-        user_agent: str,
-        email: str | None = None,
-        tier: str | None = None,
-        first: bool = True,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)

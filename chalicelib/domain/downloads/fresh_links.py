@@ -6,29 +6,21 @@ per subscriber and release, threaded under the release's notice.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core.errors import Forbidden, Rejected, ServiceUnavailable, Throttled, TooManyRequests
 from chalicelib.domain.core.states import SubscriptionStatus
-from chalicelib.domain.downloads.clicks import DownloadStore, authorize
+from chalicelib.domain.downloads.clicks import Grant, authorize
+from chalicelib.domain.downloads.ports import FreshLinkStore
 from chalicelib.domain.mail import notices as mail
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.mailer import Mailer
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Mailer
 
 
 FRESH_LINK_WINDOW = 900  # one fresh-link email per subscriber and release per 15 minutes: no mail bombs
-
-
-class FreshLinkStore(DownloadStore, Protocol):
-    """What the request for a fresh link needs beyond a click's: its once-per-window claim, and the notice
-    it replies to."""
-
-    def claim_fresh_link(self, release_id: str, account_id: str, subscription_id: str, *, window: int) -> bool: ...
-    def release_fresh_link(self, release_id: str, account_id: str, subscription_id: str) -> None: ...
-    def notice_message_id(self, release_id: str, account_id: str, subscription_id: str) -> str | None: ...
 
 
 def send_fresh_link(
@@ -56,10 +48,25 @@ def send_fresh_link(
             hint="Check the inbox (and spam folder) of the address the original link was sent to.",
         )
     expires = download_expiry(days)
+    raw = _notice_again(table, mailer, urls, grant, expires, region)
+    try:
+        mailer.send_raw(sub.email, raw)
+    except (Throttled, Rejected) as exc:
+        table.release_fresh_link(release.release_id, grant.account_id, grant.subscription_id)
+        raise ServiceUnavailable("We could not send the email just now; please try again in a few minutes.") from exc
+    logger.info("fresh download link sent", extra={"release_id": release.release_id, "account_id": grant.account_id})
+    return datetime.fromtimestamp(expires, UTC)
+
+
+def _notice_again(
+    table: FreshLinkStore, mailer: Mailer, urls: LinkMaker, grant: Grant, expires: int, region: str
+) -> bytes:
+    """The release's notice again, with the fresh link, as a reply to the first."""
+    release = grant.release
     first = table.notice_message_id(release.release_id, grant.account_id, grant.subscription_id)
-    raw = mail.release_notice(
+    return mail.release_notice(
         sender=mailer.sender,
-        to=sub.email,
+        to=grant.subscription.email,
         release=release,
         links=mail.Links(
             download=urls.download(grant.account_id, grant.subscription_id, release.release_id, expires=expires),
@@ -69,10 +76,3 @@ def send_fresh_link(
         note="You asked for a fresh download link; the earlier one has expired or is about to.",
         in_reply_to=mail.ses_message_id_header(first, region) if first else None,
     )
-    try:
-        mailer.send_raw(sub.email, raw)
-    except (Throttled, Rejected) as exc:
-        table.release_fresh_link(release.release_id, grant.account_id, grant.subscription_id)
-        raise ServiceUnavailable("We could not send the email just now; please try again in a few minutes.") from exc
-    logger.info("fresh download link sent", extra={"release_id": release.release_id, "account_id": grant.account_id})
-    return datetime.fromtimestamp(expires, UTC)

@@ -13,22 +13,22 @@ the batches holding the account's recipients (see docs/delivery.md). The plannin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
+from chalicelib.domain.core.clock import SYSTEM
 from chalicelib.domain.core.messages import FanoutPage
-from chalicelib.domain.core.models import Account, Product, Release
-from chalicelib.domain.core.records import AudienceEntry
+from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import ClaimStatus, Notice, ReleaseStatus
 from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.fanout import plan as fanout_plan
 from chalicelib.domain.fanout.plan import BATCH_SIZE
+from chalicelib.domain.fanout.ports import FanoutStore, ProductStore
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from collections.abc import Iterable, Sequence
+if TYPE_CHECKING:
+    from datetime import datetime
 
-    from chalicelib.adapters.queues import Queues
+    from chalicelib.domain.core.ports import Clock, Queues
 
 
 # Ten batches per page: one SendMessageBatch call per page, and a first page small enough that
@@ -44,26 +44,7 @@ def critical(release: Release) -> bool:
     return release.severity == 1
 
 
-class PageStore(Protocol):
-    """What planning a notice page by page needs from the store: the release, and each page's claim."""
-
-    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-    def claim_page(self, release_id: str, notice: str, page: int, *, lease_seconds: int) -> ClaimStatus: ...
-    def finish_page(self, release_id: str, notice: str, page: int) -> None: ...
-
-
-class FanoutStore(PageStore, Protocol):
-    """What fan-out needs from the store: pages of a product's audience and the contracts of their accounts."""
-
-    def audience_page(
-        self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
-    ) -> tuple[list[AudienceEntry], str | None]: ...
-    def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]: ...
-    def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None: ...
-    def get_product(self, product_id: str) -> Product | None: ...
-
-
-def catalog_features(table: FanoutStore, release: Release) -> tuple[str, ...] | None:
+def catalog_features(table: ProductStore, release: Release) -> tuple[str, ...] | None:
     """The release's product's catalog features, read once per page (not per recipient); None: no entry."""
     if release.severity != 1:  # only severity-1 on-call copies depend on them
         return ()
@@ -86,7 +67,7 @@ def stand_back(queues: Queues, message: FanoutPage, claim: ClaimStatus) -> int:
     return 0
 
 
-def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
+def run(table: FanoutStore, queues: Queues, message: FanoutPage, *, clock: Clock = SYSTEM) -> int:
     """Plan one page of the release notice: claim it, read it, enqueue its batches, then its successor.
 
     The page's claim (``Table.claim_page``) comes first, so a page delivered twice, or queued twice, is
@@ -94,6 +75,7 @@ def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
     invocation that dies after claiming, before enqueueing everything, leaves the page not done, and the
     SQS retry (after the visibility timeout, longer than the lease) plans it again. The batches it had
     enqueued already get the same ids (delivery's claim drops the copies); its successor goes out once.
+    ``clock`` decides which digest window a digested subscriber's notice waits in, and the entitlements' day.
     """
     release_id, page = message.release_id, message.page
     release = table.get_release(release_id)
@@ -103,9 +85,15 @@ def run(table: FanoutStore, queues: Queues, message: FanoutPage) -> int:
     claim = table.claim_page(release_id, Notice.RELEASE, page, lease_seconds=PAGE_LEASE_SECONDS)
     if claim != ClaimStatus.CLAIMED:
         return stand_back(queues, message, claim)
+    return _plan_page(table, queues, release, message, clock.now())
+
+
+def _plan_page(table: FanoutStore, queues: Queues, release: Release, message: FanoutPage, now: datetime) -> int:
+    """A claimed page: its audience and their contracts read, the digested queued in their window, the rest
+    planned into batches and enqueued, then its successor (or, the last, the page marked done)."""
+    release_id, page = release.release_id, message.page
     entries, cursor = table.audience_page(release.product, limit=PAGE_SIZE, cursor=message.cursor)
     accounts = table.get_accounts(e.account_id for e in entries) if entries else {}
-    now = datetime.now(UTC)
     # digested ones wait in a window
     queued, entries = digests.split(release, entries, accounts, now, fanout_plan.eligible)
     if queued:

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chalicelib.domain.core.entitlements import TIERS, decide, oncall_copy_due
+from chalicelib.domain.core.entitlements import TIERS, decide
 from chalicelib.domain.core.messages import DeliveryBatch
 from chalicelib.domain.core.models import Account, Recipient, Release
 from chalicelib.domain.core.records import AudienceEntry
 from chalicelib.domain.core.states import Role
 from chalicelib.domain.core.versions import meets
+from chalicelib.domain.fanout.addresses import address_digest, carried_seen, first_per_address, seen_for_carry
+from chalicelib.domain.fanout.addresses import address_key as address_key  # named here too (the tests compare by it)
+from chalicelib.domain.fanout.contacts import Contacts
 
 # 49, not 50: delivery re-checks a batch in ONE BatchGetItem (100 keys): the release, and per recipient
 # its subscription and its delivery record, 1 + 2 * 49 = 99.
 BATCH_SIZE = 49
-# The digests of one account's addresses a page carries to the next (~19 bytes each in the message).
-MAX_CARRIED_ADDRESSES = 4000
 
 
 def prefers(entry: AudienceEntry, release: Release) -> bool:
@@ -53,62 +52,12 @@ def plan_page(
     return recipients
 
 
-def oncall_due(account: Account, release: Release, now: datetime, offered: Sequence[str] | None = None) -> bool:
-    """Is the on-call copy due, the release's product offering ``offered`` (None: not in the catalog)?"""
-    if not account.oncall_email:
-        return False
-    try:
-        local = now.astimezone(ZoneInfo(account.timezone))
-    except (ZoneInfoNotFoundError, ValueError):
-        local = now  # validated on import; a zone missing from this runtime falls back to UTC
-    return oncall_copy_due(
-        account.tier,
-        severity=release.severity,
-        local_now=local,
-        business_hours=account.business_hours,
-        offered=offered,
-    )
-
-
-def address_key(address: str) -> str:
-    """An address as compared for "the same address": the domain is case-insensitive, the local part is not
-    (RFC 5321 leaves it to the receiving host)."""
-    local, at, domain = address.rpartition("@")
-    return f"{local}{at}{domain.lower()}"
-
-
-def address_digest(address: str) -> str:
-    """64 bits of the compared address: what a carry remembers of an address (small, and no address in the
-    queue). Two distinct addresses of one account collide with odds of about n² / 2⁶⁵."""
-    return hashlib.blake2b(address_key(address).encode(), digest_size=8).hexdigest()
-
-
-def first_per_address(people: list[Recipient], seen: set[str]) -> list[Recipient]:
-    """Each address once: drop a recipient whose address is in ``seen`` (digests), adding the kept ones."""
-    kept = []
-    for r in people:
-        digest = address_digest(r.email)
-        if digest not in seen:
-            seen.add(digest)
-            kept.append(r)
-    return kept
-
-
 def by_account(recipients: list[Recipient]) -> dict[str, list[Recipient]]:
     """The recipients of each account, accounts in page order (an account's recipients are contiguous)."""
     groups: dict[str, list[Recipient]] = {}
     for r in recipients:
         groups.setdefault(r.account_id, []).append(r)
     return groups
-
-
-def carried_seen(carry: Mapping[str, Any], account_id: str) -> set[str]:
-    return set(carry.get("seen", [])) if carry.get("account") == account_id else set()
-
-
-def seen_for_carry(seen: set[str]) -> list[str]:
-    # Sorted: a retried page carries the same message. Capped: an SQS message holds at most 256 KiB.
-    return sorted(seen)[:MAX_CARRIED_ADDRESSES]
 
 
 def batch_id(page: int, position: int, recipients: list[Recipient]) -> str:
@@ -122,32 +71,6 @@ def batch_id(page: int, position: int, recipients: list[Recipient]) -> str:
 def batches(release_id: str, recipients: list[Recipient], page: int) -> list[DeliveryBatch]:
     chunks = [recipients[i : i + BATCH_SIZE] for i in range(0, len(recipients), BATCH_SIZE)]
     return [DeliveryBatch(release_id, batch_id(page, n, chunk), tuple(chunk)) for n, chunk in enumerate(chunks)]
-
-
-@dataclass
-class _Contacts:
-    """An account's role contacts as this page knows them: from its contract, or (an account carried over
-    from the previous page and not on this one) from the carry."""
-
-    tier: str
-    csm: str | None
-    oncall: str | None  # the on-call address, when a copy is due
-
-    @classmethod
-    def of(
-        cls,
-        account_id: str,
-        accounts: dict[str, Account],
-        carry: Mapping[str, Any],
-        release: Release,
-        now: datetime,
-        offered: Sequence[str] | None,
-    ) -> _Contacts:
-        account = accounts.get(account_id)
-        if account is None:
-            return cls(str(carry.get("tier", "")), carry.get("csm"), carry.get("oncall"))
-        oncall = account.oncall_email if oncall_due(account, release, now, offered) else None
-        return cls(account.tier, account.csm_email, oncall)
 
 
 def _order(entries: list[AudienceEntry], carry: Mapping[str, Any]) -> list[str]:
@@ -181,23 +104,34 @@ def plan_accounts(
     groups = by_account(plan_page(release, entries, accounts, now))
     order = _order(entries, carry)
     continuing = order[-1] if more and order else None
+    seen = {a: carried_seen(carry, a) for a in order}
+    contacts = {a: Contacts.of(a, accounts, carry, release, now, offered) for a in order}
     planned: list[Recipient] = []
-    seen: dict[str, set[str]] = {}
-    contacts: dict[str, _Contacts] = {}
     for account_id in order:
-        seen[account_id] = carried_seen(carry, account_id)
-        people = first_per_address(groups.get(account_id, []), seen[account_id])
-        contacts[account_id] = c = _Contacts.of(account_id, accounts, carry, release, now, offered)
+        people, c = first_per_address(groups.get(account_id, []), seen[account_id]), contacts[account_id]
         had = people or (account_id == carry.get("account") and carry.get("batches"))
         if account_id != continuing and had and c.oncall:
-            people = (
-                first_per_address([Recipient(account_id, Role.ONCALL, c.oncall, c.tier, Role.ONCALL)], seen[account_id])
-                + people
-            )
+            oncall = Recipient(account_id, Role.ONCALL, c.oncall, c.tier, Role.ONCALL)
+            people = first_per_address([oncall], seen[account_id]) + people
         planned += people
     planned_batches = batches(release.release_id, planned, page)
     ids = _account_batches(planned_batches, carry)
-    copies = [
+    copies = _csm_copies(release, contacts, ids, seen, continuing)
+    if continuing is None:
+        return planned_batches + copies, {}
+    return planned_batches + copies, _carry(continuing, contacts[continuing], ids, seen[continuing])
+
+
+def _csm_copies(
+    release: Release,
+    contacts: dict[str, Contacts],
+    ids: dict[str, list[str]],
+    seen: dict[str, set[str]],
+    continuing: str | None,
+) -> list[DeliveryBatch]:
+    """The CSM copy of each account that ended on this page and had recipients, if its tier has one and its
+    address got no notice of its own: a batch waiting for the account's batches."""
+    return [
         DeliveryBatch(
             release.release_id, f"csm-{a}", (Recipient(a, Role.CSM, c.csm, c.tier, Role.CSM),), after=tuple(ids[a])
         )
@@ -208,18 +142,18 @@ def plan_accounts(
         and (TIERS.get(c.tier) and TIERS[c.tier].csm_copy)
         and address_digest(c.csm) not in seen[a]
     ]
-    if continuing is None:
-        return planned_batches + copies, {}
-    last = contacts[continuing]
-    carry_on = {
-        "account": continuing,
-        "batches": ids.get(continuing, []),
+
+
+def _carry(account_id: str, last: Contacts, ids: dict[str, list[str]], seen: set[str]) -> dict[str, Any]:
+    """What the next page needs of the account going on there: its batches, contacts and addresses so far."""
+    return {
+        "account": account_id,
+        "batches": ids.get(account_id, []),
         "csm": last.csm,
         "tier": last.tier,
         "oncall": last.oncall,
-        "seen": seen_for_carry(seen[continuing]),
+        "seen": seen_for_carry(seen),
     }
-    return planned_batches + copies, carry_on
 
 
 def _account_batches(planned: list[DeliveryBatch], carry: Mapping[str, Any]) -> dict[str, list[str]]:

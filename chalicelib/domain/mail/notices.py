@@ -64,6 +64,30 @@ def release_notice(
     later (a fresh link), it replies to the first (``in_reply_to``: that one's Message-ID)."""
     msg = headers(sender, to, subject_for(release), links.unsubscribe)
     thread_under(msg, in_reply_to)
+    rows = _facts(release)
+    works, works_html = _works_until(links)
+    text = [header_safe(release.title, limit=500), ""]
+    if note:
+        text += [note, ""]
+    text += [release.summary, ""]
+    text += [f"{k}: {v}" for k, v in rows]
+    if links.download:
+        text += ["", f"Download: {links.download}", works]
+    text += ["", f"Unsubscribe: {links.unsubscribe}", ""]
+
+    e = html.escape
+    page = [f"<h1>{e(release.title)}</h1>"]
+    if note:
+        page.append(f"<p><strong>{e(note)}</strong></p>")
+    page += [f"<p>{e(release.summary)}</p>", *table_rows(rows)]
+    if links.download:
+        page += link_lines(links.download, f"Download {e(release.filename or 'the package')}", works_html)
+    page += link_lines(links.unsubscribe, "Unsubscribe")
+    return finish(msg, "\n".join(text), html_page(page))
+
+
+def _facts(release: Release) -> list[tuple[str, str]]:
+    """The release's facts a notice tabulates: what it is, and its file or article."""
     rows: list[tuple[str, str]] = [
         ("Product", release.product),
         ("Kind", release.kind),
@@ -75,33 +99,7 @@ def release_notice(
         rows += [("File", release.filename), ("Size", human_size(release.size)), ("SHA-256", release.sha256 or "-")]
     if release.article_url:
         rows.append(("Article", release.article_url))
-    works, works_html = _works_until(links)
-    text = [header_safe(release.title, limit=500), ""]
-    if note:
-        text += [note, ""]
-    text += [release.summary, ""]
-    text += [f"{k}: {v}" for k, v in rows]
-    if links.download:
-        text += [
-            "",
-            f"Download: {links.download}",
-            works,
-        ]
-    text += ["", f"Unsubscribe: {links.unsubscribe}", ""]
-
-    e = html.escape
-    page = [f"<h1>{e(release.title)}</h1>"]
-    if note:
-        page.append(f"<p><strong>{e(note)}</strong></p>")
-    page += [f"<p>{e(release.summary)}</p>", *table_rows(rows)]
-    if links.download:
-        page += link_lines(
-            links.download,
-            f"Download {e(release.filename or 'the package')}",
-            works_html,
-        )
-    page += link_lines(links.unsubscribe, "Unsubscribe")
-    return finish(msg, "\n".join(text), html_page(page))
+    return rows
 
 
 def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_reply_to: str | None = None) -> bytes:
@@ -114,21 +112,6 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
     thread_under(msg, in_reply_to)
     reason = release.reason or "no reason given"
     instead = superseded(release)
-    get = f"Download {release.superseded_version} instead: {links.download}" if links.download else ""
-    works, works_html = _works_until(links)
-    text = [
-        f"WITHDRAWN: {header_safe(release.title, limit=500)}",
-        "",
-        f"{release.product} {release.kind} {release.version} (file {release.filename or '-'}, SHA-256 "
-        f"{release.sha256 or '-'}) has been withdrawn. Do not install it; its download links no longer work.",
-        "",
-        f"Reason: {reason}",
-        instead,
-        *([get, works] if get else []),
-        "",
-        f"Unsubscribe: {links.unsubscribe}",
-        "",
-    ]
     e = html.escape
     page = [
         f"<h1>Withdrawn: {e(release.title)}</h1>",
@@ -139,12 +122,28 @@ def recall_notice(*, sender: str, to: str, release: Release, links: Links, in_re
     ]
     if links.download:
         page += link_lines(
-            links.download,
-            f"Download {e(release.superseded_version or '')} instead",
-            works_html,
+            links.download, f"Download {e(release.superseded_version or '')} instead", _works_until(links)[1]
         )
     page += link_lines(links.unsubscribe, "Unsubscribe")
-    return finish(msg, "\n".join(text), html_page(page))
+    return finish(msg, "\n".join(_recall_text(release, links, reason, instead)), html_page(page))
+
+
+def _recall_text(release: Release, links: Links, reason: str, instead: str) -> list[str]:
+    """The text part of a recall: the same as its HTML, line by line."""
+    get = f"Download {release.superseded_version} instead: {links.download}" if links.download else ""
+    return [
+        f"WITHDRAWN: {header_safe(release.title, limit=500)}",
+        "",
+        f"{release.product} {release.kind} {release.version} (file {release.filename or '-'}, SHA-256 "
+        f"{release.sha256 or '-'}) has been withdrawn. Do not install it; its download links no longer work.",
+        "",
+        f"Reason: {reason}",
+        instead,
+        *([get, _works_until(links)[0]] if get else []),
+        "",
+        f"Unsubscribe: {links.unsubscribe}",
+        "",
+    ]
 
 
 def _works_until(links: Links) -> tuple[str, str]:

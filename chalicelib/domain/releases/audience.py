@@ -27,9 +27,9 @@ from chalicelib.domain.core.states import Role
 from chalicelib.domain.fanout import pages as fanout
 from chalicelib.domain.fanout import plan as fanout_plan
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
     from chalicelib.domain.mail.pacing import SendQuota
+    from chalicelib.domain.releases.ports import AudienceStore
 
 # Larger than fan-out's pages (fewer round trips; an index entry is ~200 bytes, a Query page holds 1 MB).
 # Page boundaries do not change the plan: the carry takes an account across them as in fan-out.
@@ -77,7 +77,7 @@ class _Tally:
         counts[{Role.ONCALL: "oncall_copies", Role.CSM: "csm_copies"}.get(r.role, "subscribers")] += 1
 
 
-def _suppressed(table: Table, pool: ThreadPoolExecutor, addresses: list[str]) -> set[str]:
+def _suppressed(table: AudienceStore, pool: ThreadPoolExecutor, addresses: list[str]) -> set[str]:
     chunks = [addresses[i : i + SUPPRESSION_LOOKUP] for i in range(0, len(addresses), SUPPRESSION_LOOKUP)]
     found: set[str] = set()
     for got in pool.map(table.suppressed, chunks):
@@ -86,7 +86,7 @@ def _suppressed(table: Table, pool: ThreadPoolExecutor, addresses: list[str]) ->
 
 
 def _page(
-    table: Table,
+    table: AudienceStore,
     pool: ThreadPoolExecutor,
     release: Release,
     tally: _Tally,
@@ -121,7 +121,12 @@ def _page(
 
 
 def preview(
-    table: Table, release: Release, quota: SendQuota, now: datetime, *, clock: Callable[[], float] = time.monotonic
+    table: AudienceStore,
+    release: Release,
+    quota: SendQuota,
+    now: datetime,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     tally = _Tally()
     tally.offered = fanout.catalog_features(table, release)

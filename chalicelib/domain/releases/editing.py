@@ -4,26 +4,25 @@ and verifying the upload are ``chalicelib.domain.releases.publishing``'s; what a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.core import timestamps
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core.entitlements import KINDS
 from chalicelib.domain.core.errors import AlreadyExists, Conflict, NotFound
-from chalicelib.domain.core.models import Product, Release, now_iso
+from chalicelib.domain.core.models import Release, now_iso
 from chalicelib.domain.core.queries import number
 from chalicelib.domain.core.states import ReleaseStatus
 from chalicelib.domain.releases.body import _iso, parse_edit, parse_new
-from chalicelib.domain.releases.publishing import PublishStore, after_available
+from chalicelib.domain.releases.ports import ReleaseStore
+from chalicelib.domain.releases.publishing import after_available
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.blobs import Blobs
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Blobs, Queues
 
 
 # A release may be edited until it is published; the status after an edit follows from draft and notify_at
@@ -31,17 +30,6 @@ if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them
 EDITABLE = (ReleaseStatus.AWAITING_UPLOAD, ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED)
 MAX_POST_SIZE = 5 * 1024**3  # S3's limit for a single PUT or POST
 MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
-
-
-class ReleaseStore(PublishStore, Protocol):
-    """What creating, editing, listing and publishing releases need from the store."""
-
-    def list_products(self) -> list[Product]: ...
-    def create_release(self, release: Release) -> None: ...
-    def edit_release(self, release_id: str, *, in_status: ReleaseStatus, fields: dict[str, Any]) -> Release | None: ...
-    def list_releases(
-        self, where: Mapping[str, str], *, limit: int, cursor: str | None
-    ) -> tuple[list[Release], str | None]: ...
 
 
 def edit(table: ReleaseStore, who: Identity, release_id: str, body: dict[str, Any]) -> Release:
@@ -141,9 +129,15 @@ def create(
     logger.info("release created", extra={"release_id": release_id, "product": release.product})
     if not has_file:
         return after_available(table, queues, release), None
+    return release, _upload(blobs, release)
+
+
+def _upload(blobs: Blobs, release: Release) -> dict[str, Any]:
+    """How the new release's file is to be uploaded: its multipart plan, or one presigned POST."""
     assert release.object_key and release.size
-    if upload_id and release.part_size:
-        return release, {
+    release_id = release.release_id
+    if release.upload_id and release.part_size:
+        return {
             "method": "multipart",
             "part_size": release.part_size,
             "part_count": -(-release.size // release.part_size),
@@ -152,7 +146,7 @@ def create(
         }
     upload = blobs.presigned_post(release.object_key, size=release.size)
     upload["complete_url"] = f"/releases/{release_id}/upload/complete"
-    return release, upload
+    return upload
 
 
 def get(table: ReleaseStore, who: Identity, release_id: str) -> Release:

@@ -4,22 +4,22 @@ fan-out's first page once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
-from chalicelib.domain.announcements.ports import AnnouncedStore
+from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import Conflict, NotFound
 from chalicelib.domain.core.messages import FanoutPage
-from chalicelib.domain.core.models import Release, now_iso
+from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import ReleaseStatus
+from chalicelib.domain.releases.ports import PublishStore
 from chalicelib.names import UPLOAD_PREFIX
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.blobs import Blobs, Stored
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Blobs, Clock, Queues
+    from chalicelib.domain.core.records import Stored
 
 
 # How long a verified build stays locked (S3 Object Lock): the evidence of what customers were told the SHA-256
@@ -28,43 +28,12 @@ RETENTION_DAYS = 7 * 365
 QUEUEING_LEASE_SECONDS = 60  # outlives a publish call (the API's timeout is 30 s)
 
 
-class ReleaseTransitions(Protocol):
-    """What moving a release between states (and queueing its first page once) needs from the store."""
-
-    def get_release(self, release_id: str, *, consistent: bool = False) -> Release | None: ...
-    def transition_release(
-        self,
-        release_id: str,
-        *,
-        from_status: Sequence[ReleaseStatus],
-        to_status: ReleaseStatus,
-        due_by: str | None = None,
-        **fields: Any,
-    ) -> Release | None: ...
-    def claim_queueing(self, release_id: str, notice: Literal["fanout", "recall"], *, lease_seconds: int) -> bool: ...
-    def mark_queued(self, release_id: str, notice: Literal["fanout", "recall"]) -> None: ...
-
-
-class PublishStore(ReleaseTransitions, AnnouncedStore, Protocol):
-    """What publishing needs from the store: the transitions, scheduling and the schedule's index."""
-
-    def schedule_release(self, release: Release) -> Release | None: ...
-    def due_releases(self, now: str, *, limit: int = 25) -> list[str]: ...
-
-
-def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -> Release | None:
+def verify_upload(
+    table: PublishStore, blobs: Blobs, queues: Queues, key: str, *, clock: Clock = SYSTEM
+) -> Release | None:
     """S3 ObjectCreated: the size and SHA-256 must be what the release declared, or nobody hears of it."""
-    parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX:
-        logger.warning("object outside the upload layout ignored", extra={"key": key})
-        return None
-    release = table.get_release(parts[1], consistent=True)
-    if release is None or release.object_key != key or release.status != ReleaseStatus.AWAITING_UPLOAD:
-        logger.warning("upload for no waiting release ignored", extra={"key": key})
-        return None
-    if release.sha256 is None:
-        # The uploader declares the SHA-256 on completion; that call queues this check again.
-        logger.info("upload waits for its declared SHA-256", extra={"release_id": release.release_id})
+    release = _waiting_for(table, key)
+    if release is None:
         return None
     try:
         stored = blobs.stat(key)
@@ -84,7 +53,7 @@ def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -
         )
     assert stored.version_id  # _problem_with refuses an unversioned object
     # Lock the version before anyone can hear of it: a failure here leaves the release waiting and the event retried.
-    blobs.retain(key, stored.version_id, until=datetime.now(UTC) + timedelta(days=RETENTION_DAYS))
+    blobs.retain(key, stored.version_id, until=clock.now() + timedelta(days=RETENTION_DAYS))
     verified = table.transition_release(
         release.release_id,
         from_status=[ReleaseStatus.AWAITING_UPLOAD],
@@ -94,7 +63,24 @@ def verify_upload(table: PublishStore, blobs: Blobs, queues: Queues, key: str) -
     if verified is None:
         return None
     logger.info("upload verified", extra={"release_id": release.release_id, "version_id": stored.version_id})
-    return after_available(table, queues, verified)
+    return after_available(table, queues, verified, clock=clock)
+
+
+def _waiting_for(table: PublishStore, key: str) -> Release | None:
+    """The release an uploaded object is for, if it waits for it and its declared SHA-256 is known."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX:
+        logger.warning("object outside the upload layout ignored", extra={"key": key})
+        return None
+    release = table.get_release(parts[1], consistent=True)
+    if release is None or release.object_key != key or release.status != ReleaseStatus.AWAITING_UPLOAD:
+        logger.warning("upload for no waiting release ignored", extra={"key": key})
+        return None
+    if release.sha256 is None:
+        # The uploader declares the SHA-256 on completion; that call queues this check again.
+        logger.info("upload waits for its declared SHA-256", extra={"release_id": release.release_id})
+        return None
+    return release
 
 
 def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> str | None:
@@ -113,15 +99,18 @@ def _problem_with(blobs: Blobs, release: Release, key: str, stored: Stored) -> s
     return None
 
 
-def after_available(table: PublishStore, queues: Queues, release: Release) -> Release:
+def after_available(table: PublishStore, queues: Queues, release: Release, *, clock: Clock = SYSTEM) -> Release:
+    """A release now available: kept back (a draft), scheduled (its time is to come), or published."""
     if release.draft:
         return release
-    if release.notify_at and release.notify_at > now_iso():
+    if release.notify_at and release.notify_at > iso(clock):
         return table.schedule_release(release) or release
-    return publish(table, queues, release.release_id)
+    return publish(table, queues, release.release_id, clock=clock)
 
 
-def publish(table: PublishStore, queues: Queues, release_id: str, *, due_by: str | None = None) -> Release:
+def publish(
+    table: PublishStore, queues: Queues, release_id: str, *, due_by: str | None = None, clock: Clock = SYSTEM
+) -> Release:
     """Idempotent: the state moves once, and the fan-out's first page is queued once. With ``due_by`` (the
     schedule), only a scheduled release whose ``notify_at`` has come: one rescheduled since the index was
     read stays scheduled (409).
@@ -135,7 +124,7 @@ def publish(table: PublishStore, queues: Queues, release_id: str, *, due_by: str
         from_status=[ReleaseStatus.SCHEDULED] if due_by else [ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED],
         to_status=ReleaseStatus.PUBLISHED,
         due_by=due_by,
-        published_at=now_iso(),
+        published_at=iso(clock),
     ) or table.get_release(release_id, consistent=True)
     if release is None:
         raise NotFound(f"Release {release_id} does not exist.")
@@ -157,10 +146,10 @@ def publish_as(table: PublishStore, queues: Queues, who: Identity, release_id: s
     return publish(table, queues, release_id)
 
 
-def publish_due(table: PublishStore, queues: Queues, *, now: str | None = None) -> list[str]:
+def publish_due(table: PublishStore, queues: Queues, *, now: str | None = None, clock: Clock = SYSTEM) -> list[str]:
     """The schedule: publish every scheduled release whose time has come (a page at a time, until none)."""
     published: list[str] = []
-    now = now or now_iso()
+    now = now or iso(clock)
     skipped: set[str] = set()
     for _ in range(100):  # bounded: a schedule tick must end well inside its Lambda timeout
         # The index is eventually consistent: a release published (or rescheduled) a moment ago may still be listed.
@@ -169,7 +158,7 @@ def publish_due(table: PublishStore, queues: Queues, *, now: str | None = None) 
             break
         for release_id in due:
             try:
-                publish(table, queues, release_id, due_by=now)
+                publish(table, queues, release_id, due_by=now, clock=clock)
             except Conflict:
                 logger.warning("due release no longer publishable", extra={"release_id": release_id})
                 skipped.add(release_id)

@@ -4,29 +4,32 @@ page from the recorded deliveries on the fan-out queue, threaded under the notic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access.auth import RELEASE_ENGINEERS, Identity
 from chalicelib.domain.access.links import LinkMaker, download_expiry
 from chalicelib.domain.core import validation as v
 from chalicelib.domain.core import versions
+from chalicelib.domain.core.clock import SYSTEM, iso
 from chalicelib.domain.core.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.core.messages import DeliveryBatch, FanoutPage
-from chalicelib.domain.core.models import Account, Recipient, Release, now_iso
+from chalicelib.domain.core.models import Recipient, Release
 from chalicelib.domain.core.records import DeliveryRecord
 from chalicelib.domain.core.states import ClaimStatus, DeliveryStatus, Notice, ReleaseStatus, Role
 from chalicelib.domain.downloads.clicks import downloadable
-from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, PageStore, critical, stand_back
-from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account, carried_seen, first_per_address, seen_for_carry
+from chalicelib.domain.fanout.addresses import carried_seen, first_per_address, seen_for_carry
+from chalicelib.domain.fanout.pages import PAGE_LEASE_SECONDS, critical, stand_back
+from chalicelib.domain.fanout.plan import BATCH_SIZE, by_account
 from chalicelib.domain.mail import copies
 from chalicelib.domain.mail import notices as mail
-from chalicelib.domain.releases.publishing import QUEUEING_LEASE_SECONDS, ReleaseTransitions
+from chalicelib.domain.releases.ports import RecallMailStore, RecallStore
+from chalicelib.domain.releases.publishing import QUEUEING_LEASE_SECONDS
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.queues import Queues
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Clock, Queues
 
 
 RECALL = mail.RECALL  # the fan-out message kind, and the notice kind delivery sends
@@ -34,23 +37,9 @@ PAGE_SIZE = 500
 _YANKABLE = [ReleaseStatus.AWAITING_UPLOAD, ReleaseStatus.AVAILABLE, ReleaseStatus.SCHEDULED, ReleaseStatus.PUBLISHED]
 
 
-class RecallMailStore(Protocol):
-    """What rendering a recall batch needs from the store."""
-
-    def recall_context(
-        self, release: Release, recipients: Sequence[Recipient]
-    ) -> tuple[dict[str, str], dict[str, Account], Release | None]: ...
-
-
-class RecallStore(PageStore, ReleaseTransitions, Protocol):
-    """What yanking a release and planning its recall need from the store."""
-
-    def delivery_page(
-        self, release_id: str, notice: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[DeliveryRecord], str | None]: ...
-
-
-def yank(table: RecallStore, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]) -> Release:
+def yank(
+    table: RecallStore, queues: Queues, who: Identity, release_id: str, body: dict[str, Any], *, clock: Clock = SYSTEM
+) -> Release:
     who.require_group(RELEASE_ENGINEERS)
     v.reject_unknown(body, ("reason", "superseded_by"))
     reason = v.text(body, "reason", max_len=500)
@@ -61,7 +50,7 @@ def yank(table: RecallStore, queues: Queues, who: Identity, release_id: str, bod
     successor = _successor(table, release, superseded_by) if superseded_by is not None else None
     if release.status == ReleaseStatus.YANKED:  # idempotent: finishes a recall not yet queued
         return _same_yank(_queue_recall(table, queues, release), reason, superseded_by)
-    fields: dict[str, Any] = {"reason": reason, "yanked_at": now_iso()}
+    fields: dict[str, Any] = {"reason": reason, "yanked_at": iso(clock)}
     if successor is not None:
         fields.update(
             superseded_by=successor.release_id, superseded_version=successor.version, superseded_kind=successor.kind
@@ -176,13 +165,15 @@ def composer(
     link_days: int,
     release: Release,
     recipients: list[Recipient],
+    clock: Clock | None = None,
 ) -> Callable[[Recipient], bytes]:
     """The recall of each recipient of a batch, rendered in full (recalls are few): a subscriber's with its
     unsubscribe link and, where its contract is entitled to it, the successor's download; an on-call or
     CSM contact's a role recall. Each replies to the Message-ID SES gave the notice it recalls."""
     parents, accounts, successor = table.recall_context(release, recipients)
-    expires = download_expiry(link_days)
-    until, now = datetime.fromtimestamp(expires, UTC), datetime.now(UTC)
+    now = (clock or SYSTEM).now()
+    expires = download_expiry(link_days, now=None if clock is None else now.timestamp())
+    until = datetime.fromtimestamp(expires, UTC)
 
     def compose(r: Recipient) -> bytes:
         parent = mail.ses_message_id_header(parents[r.key], region) if r.key in parents else None

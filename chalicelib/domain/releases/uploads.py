@@ -15,10 +15,9 @@ from chalicelib.domain.releases import editing as releases
 from chalicelib.domain.releases.body import sha256_field
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.blobs import Blobs
-    from chalicelib.adapters.queues import Queues
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Blobs, Queues
+    from chalicelib.domain.releases.ports import ReleaseStore
 
 
 MAX_PARTS_PER_CALL = 100
@@ -38,7 +37,9 @@ def _part_count(release: Release) -> int:
     return -(-release.size // release.part_size)
 
 
-def part_urls(table: Table, blobs: Blobs, who: Identity, release_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def part_urls(
+    table: ReleaseStore, blobs: Blobs, who: Identity, release_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
     """Presigned UploadPart URLs for the part numbers asked (minted on demand, so a resumed upload gets fresh ones)."""
     release = _waiting(releases.get(table, who, release_id))
     if not release.upload_id:
@@ -87,7 +88,7 @@ def _parts(body: dict[str, Any], count: int) -> list[tuple[int, str]]:
 
 
 def complete(
-    table: Table, blobs: Blobs, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]
+    table: ReleaseStore, blobs: Blobs, queues: Queues, who: Identity, release_id: str, body: dict[str, Any]
 ) -> Release:
     """Declare the SHA-256 (if not declared at creation), assemble a multipart upload, queue the verification.
 

@@ -22,8 +22,8 @@ from chalicelib.domain.core.entitlements import TIERS
 from chalicelib.domain.core.models import Release
 from chalicelib.domain.core.states import DeliveryStatus, Notice, Role
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.reports.ports import ReportStore
 
 
 # Delivery outcomes as the report names them: "skipped", opted out since fan-out; "suppressed", an address on
@@ -127,7 +127,7 @@ def _time_to_notice(histogram: dict[int, int]) -> dict[str, int | None]:
     return {"p50": percentile(histogram, 0.5), "p95": percentile(histogram, 0.95), "max": percentile(histogram, 1.0)}
 
 
-def report(table: Table, release: Release) -> dict[str, Any]:
+def report(table: ReportStore, release: Release) -> dict[str, Any]:
     tallies = table.tallies(release.release_id)
     tiers: dict[str, dict[str, Any]] = dict(_counts(tallies))
     totals: dict[str, Any] = {c: sum(t[c] for t in tiers.values()) for c in _COUNTS}

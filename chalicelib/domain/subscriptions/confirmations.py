@@ -15,9 +15,9 @@ from chalicelib.domain.core.errors import AddressSuppressed, CountersMoved, NotF
 from chalicelib.domain.subscriptions import limits as confirm_limits
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Mailer
+    from chalicelib.domain.subscriptions.ports import ConfirmationStore
 
 # Concurrent requests for one address or account serialise on its counter's revision; one that loses this
 # often is told to come back in a second rather than held (the limits are never exceeded either way).
@@ -26,13 +26,13 @@ clock: Callable[[], float] = time.time  # the limits' clock (tests move it on ra
 Write = Callable[[list[dict[str, Any]]], None]
 
 
-def refuse_suppressed(table: Table, address: str) -> None:
+def refuse_suppressed(table: ConfirmationStore, address: str) -> None:
     found = table.suppression(address)
     if found is not None:
         raise AddressSuppressed(str(found.get("reason", "")))
 
 
-def _take(table: Table, account_id: str, address: str, write: Write | None) -> int:
+def _take(table: ConfirmationStore, account_id: str, address: str, write: Write | None) -> int:
     """Take one confirmation for ``address`` on behalf of ``account_id`` (with ``write``'s items, if any); the
     time it was counted at."""
     for _attempt in range(RACE_RETRIES):
@@ -59,7 +59,7 @@ def _take(table: Table, account_id: str, address: str, write: Write | None) -> i
 
 
 def send(
-    table: Table,
+    table: ConfirmationStore,
     mailer: Mailer,
     *,
     account_id: str,
@@ -81,7 +81,7 @@ def send(
         raise
 
 
-def lift(table: Table, who: Identity, raw_address: str) -> dict[str, Any]:
+def lift(table: ConfirmationStore, who: Identity, raw_address: str) -> dict[str, Any]:
     """Support admins: end an address's suppression, audited. Its subscriptions stay suppressed; subscribing the
     address again sends a new confirmation (docs/subscriptions.md, "Suppressed addresses")."""
     who.require_group(SUPPORT_ADMINS)

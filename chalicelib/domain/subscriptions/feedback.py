@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import logger
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.subscriptions.ports import FeedbackStore
 
 
 @dataclass
@@ -38,7 +38,7 @@ def _addresses(rows: Any) -> list[str]:
     return [str(r["emailAddress"]) for r in rows or [] if isinstance(r, dict) and r.get("emailAddress")]
 
 
-def handle(table: Table, message: str) -> Outcome:
+def handle(table: FeedbackStore, message: str) -> Outcome:
     try:
         msg = json.loads(message)
     except ValueError:
@@ -73,7 +73,7 @@ def handle(table: Table, message: str) -> Outcome:
     return out
 
 
-def _suppress(table: Table, out: Outcome, address: str, reason: str, detail: str, feedback_id: str) -> None:
+def _suppress(table: FeedbackStore, out: Outcome, address: str, reason: str, detail: str, feedback_id: str) -> None:
     turned = table.suppress_address(address, reason=reason, detail=detail, feedback_id=feedback_id)
     out.suppressed.append(address)
     out.subscriptions_off += len(turned)

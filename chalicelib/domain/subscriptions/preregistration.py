@@ -22,9 +22,9 @@ from chalicelib.domain.digests import windows as digests
 from chalicelib.domain.mail import notices as mail
 from chalicelib.domain.subscriptions import confirmations
 
-if TYPE_CHECKING:  # adapters (and boto3 under them) load when wiring makes them, not at import
-    from chalicelib.adapters.mailer import Mailer
-    from chalicelib.adapters.store import Table
+if TYPE_CHECKING:
+    from chalicelib.domain.core.ports import Mailer
+    from chalicelib.domain.subscriptions.ports import SubscriptionStore
 
 
 CREATE_FIELDS = ("email", "products", "kinds", "max_severity", "channels", "installed", "digest")
@@ -74,7 +74,7 @@ def parse_new(body: dict[str, Any], account: Account) -> dict[str, Any]:
     return {"email": email, **prefs}
 
 
-def _contract(table: Table, account_id: str) -> Account:
+def _contract(table: SubscriptionStore, account_id: str) -> Account:
     account = table.get_account(account_id)
     if account is None:
         raise Forbidden(f"Account {account_id} has no support contract.", code="no_contract")
@@ -82,25 +82,19 @@ def _contract(table: Table, account_id: str) -> Account:
 
 
 def create(
-    table: Table, mailer: Mailer, urls: LinkMaker, who: Identity, body: dict[str, Any], *, confirm_hours: int
+    table: SubscriptionStore,
+    mailer: Mailer,
+    urls: LinkMaker,
+    who: Identity,
+    body: dict[str, Any],
+    *,
+    confirm_hours: int,
 ) -> Subscription:
     account_id = who.require_customer()
     account = _contract(table, account_id)
     parsed = parse_new(body, account)
     _refuse_duplicate(table, account_id, parsed["email"])
-    sub = Subscription(
-        account_id=account_id,
-        subscription_id=uuid.uuid4().hex[:16],
-        email=parsed["email"],
-        products=tuple(parsed["products"]),
-        kinds=tuple(parsed["kinds"]),
-        max_severity=parsed["max_severity"],
-        channels=tuple(parsed["channels"]),
-        installed=parsed["installed"],
-        digest=parsed["digest"],
-        status=SubscriptionStatus.PENDING,
-        created_at=now_iso(),
-    )
+    sub = _pending(account_id, parsed)
     # The message first: one that cannot be built must leave nothing written.
     raw = _confirmation(mailer, urls, account, sub, confirm_hours)
     expires_at = int(time.time()) + confirm_hours * 3600
@@ -118,6 +112,23 @@ def create(
     return sub
 
 
+def _pending(account_id: str, parsed: dict[str, Any]) -> Subscription:
+    """A new subscription of the account, pending its confirmation, from a request's parsed fields."""
+    return Subscription(
+        account_id=account_id,
+        subscription_id=uuid.uuid4().hex[:16],
+        email=parsed["email"],
+        products=tuple(parsed["products"]),
+        kinds=tuple(parsed["kinds"]),
+        max_severity=parsed["max_severity"],
+        channels=tuple(parsed["channels"]),
+        installed=parsed["installed"],
+        digest=parsed["digest"],
+        status=SubscriptionStatus.PENDING,
+        created_at=now_iso(),
+    )
+
+
 def _confirmation(mailer: Mailer, urls: LinkMaker, account: Account, sub: Subscription, hours: int) -> bytes:
     return mail.confirmation(
         sender=mailer.sender,
@@ -130,7 +141,13 @@ def _confirmation(mailer: Mailer, urls: LinkMaker, account: Account, sub: Subscr
 
 
 def resend_confirmation(
-    table: Table, mailer: Mailer, urls: LinkMaker, who: Identity, subscription_id: str, *, confirm_hours: int
+    table: SubscriptionStore,
+    mailer: Mailer,
+    urls: LinkMaker,
+    who: Identity,
+    subscription_id: str,
+    *,
+    confirm_hours: int,
 ) -> Subscription:
     """A new confirmation email for a pending subscription of the caller's account, through the same limits
     (and suppression check) as the first one: ``confirmations.send`` is every confirmation's one way out."""
@@ -144,7 +161,7 @@ def resend_confirmation(
     return sub
 
 
-def _refuse_duplicate(table: Table, account_id: str, address: str) -> None:
+def _refuse_duplicate(table: SubscriptionStore, account_id: str, address: str) -> None:
     """The friendly early answer; the address item written with the subscription is what makes it race-free
     (and this also finds subscriptions made before address items existed)."""
     for existing in table.list_subscriptions(account_id):
@@ -162,13 +179,13 @@ def _claims(ring: KeyRing, token: str, purpose: Purpose, what: str) -> Claims:
         raise NotFound(f"This {what} link is not valid.", code="invalid_link") from exc
 
 
-def confirm_target(table: Table, ring: KeyRing, token: str) -> Subscription | None:
+def confirm_target(table: SubscriptionStore, ring: KeyRing, token: str) -> Subscription | None:
     """What a confirmation link points at (the GET page, which changes nothing); None when it is gone."""
     claims = _claims(ring, token, Purpose.CONFIRM, "confirmation")
     return table.get_subscription(claims.account_id, claims.subject)
 
 
-def confirm(table: Table, ring: KeyRing, token: str) -> Subscription:
+def confirm(table: SubscriptionStore, ring: KeyRing, token: str) -> Subscription:
     claims = _claims(ring, token, Purpose.CONFIRM, "confirmation")
     account = table.get_account(claims.account_id)
     if account is None or account.tier not in TIERS:
@@ -179,11 +196,11 @@ def confirm(table: Table, ring: KeyRing, token: str) -> Subscription:
 
 
 # -- the caller's own subscriptions -----------------------------------------------------------------
-def list_own(table: Table, who: Identity) -> list[Subscription]:
+def list_own(table: SubscriptionStore, who: Identity) -> list[Subscription]:
     return table.list_subscriptions(who.require_customer())
 
 
-def _own(table: Table, who: Identity, subscription_id: str) -> Subscription:
+def _own(table: SubscriptionStore, who: Identity, subscription_id: str) -> Subscription:
     """The caller's subscription; another account's (or a malformed id) looks like it does not exist."""
     account_id = who.require_customer()
     try:
@@ -195,7 +212,7 @@ def _own(table: Table, who: Identity, subscription_id: str) -> Subscription:
     return sub
 
 
-def change(table: Table, who: Identity, subscription_id: str, body: dict[str, Any]) -> Subscription:
+def change(table: SubscriptionStore, who: Identity, subscription_id: str, body: dict[str, Any]) -> Subscription:
     if "email" in body:
         raise BadRequest(
             "Field 'email' cannot be changed: subscribe the new address, which confirms it.", code="read_only_field"
@@ -217,20 +234,20 @@ def change(table: Table, who: Identity, subscription_id: str, body: dict[str, An
     return table.change_subscription(changed, tier=account.tier, contract_products=account.products)
 
 
-def remove(table: Table, who: Identity, subscription_id: str) -> None:
+def remove(table: SubscriptionStore, who: Identity, subscription_id: str) -> None:
     sub = _own(table, who, subscription_id)
     if not table.delete_subscription(sub.account_id, sub.subscription_id):
         raise NotFound(f"Subscription {subscription_id} does not exist.")
 
 
 # -- one-click unsubscribe (RFC 8058) ---------------------------------------------------------------
-def unsubscribe_target(table: Table, ring: KeyRing, token: str) -> Subscription | None:
+def unsubscribe_target(table: SubscriptionStore, ring: KeyRing, token: str) -> Subscription | None:
     """What an unsubscribe link points at (the GET page); None when the subscription is gone."""
     claims = _claims(ring, token, Purpose.UNSUBSCRIBE, "unsubscribe")
     return table.get_subscription(claims.account_id, claims.subject)
 
 
-def unsubscribe(table: Table, ring: KeyRing, token: str) -> Subscription | None:
+def unsubscribe(table: SubscriptionStore, ring: KeyRing, token: str) -> Subscription | None:
     """Turn the subscription off and drop its audience entries at once; idempotent."""
     claims = _claims(ring, token, Purpose.UNSUBSCRIBE, "unsubscribe")
     return table.turn_off_subscription(claims.account_id, claims.subject, SubscriptionStatus.UNSUBSCRIBED)
