@@ -40,8 +40,8 @@ def _cli(stack: LocalStack, *args: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout)) if done.stdout.strip() else {}
 
 
-def _release(stack: LocalStack, product: str, severity: int) -> tuple[str, str]:
-    version = unique("v")
+def _release(stack: LocalStack, product: str, severity: int, version: str | None = None) -> tuple[str, str]:
+    version = version or unique("v")
     package = stack.state_dir / f"{version}.zip"
     package.write_bytes(os.urandom(2048))
     made = _cli(
@@ -133,7 +133,7 @@ def test_a_daily_digest_holds_the_days_low_releases_once_and_severity_1_goes_at_
         )
         return sum(1 for i in got["Items"] if i.get("email", {}).get("S") in addresses)
 
-    successor = _release(stack, product, 3)
+    successor = _release(stack, product, 3, version=unique("w"))  # a successor is newer: w… after v…
     _wait_until(lambda: queued() == 2 * 4)
     resp = requests.post(
         f"{stack.api_url}/releases/{low[0][0]}/yank",

@@ -143,7 +143,7 @@ def test_a_release_is_found_fixed_previewed_and_watched_through_patchctl(stack: 
     # GIVEN a draft with a typo in its title
     release = _create(stack, "critical-solution", version, "--article-url", "https://kb.example/8", "--draft")
     # WHEN it is found again by listing, its title fixed and its audience previewed
-    listed = json.loads(_cli(stack, "release", "list", "--product", "M3", "--status", "available").stdout)
+    listed = json.loads(_cli(stack, "release", "list", "--product", "M3", "--status", "draft").stdout)
     assert release["id"] in [r["id"] for r in listed["items"]]
     edited = _cli(stack, "release", "edit", release["id"], "--title", "M3 fixed title")
     assert edited.returncode == 0, edited.stderr
