@@ -40,8 +40,11 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py
 
+# Across the cores (pytest-xdist; tests/scheduling.py), in an order shuffled per run (pytest-randomly): the
+# summary's last line gives the seed that runs the same order again (docs/contributing.md).
+TEST_JOBS ?= auto
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS)
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
 # nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
