@@ -41,10 +41,10 @@ types: $(STAMP)
 	$(BIN)/mypy chalicelib infra patchcast_tools bench tests/memory_store.py
 
 # Across the cores (pytest-xdist; tests/scheduling.py), in an order shuffled per run (pytest-randomly): the
-# summary's last line gives the seed that runs the same order again (docs/contributing.md).
+# summary's last line gives the seed; `make test PYTEST_ARGS=--randomly-seed=N` runs that order again.
 TEST_JOBS ?= auto
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_JOBS)
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
 # nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
