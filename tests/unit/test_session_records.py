@@ -38,7 +38,8 @@ def test_under_xdist_the_controller_runs_after_all_tests_on_every_workers_record
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "PATCHCAST_PROBE_OUT": str(out)},
+        # a session of its own, not one of the worker this test may run in (xdist tells its workers by env)
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}, "PATCHCAST_PROBE_OUT": str(out)},
         timeout=300,
     )
     # THEN it ran in the controller (no worker), after both workers, on the records of both
