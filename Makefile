@@ -48,8 +48,11 @@ types: $(STAMP)
 		tests/domain/host.py tests/domain/logs.py tests/domain/test_virtual_clock.py tests/domain/subscriptions \
 		tests/domain/announcements tests/domain/accounts
 
+# Across the cores (pytest-xdist; tests/scheduling.py), in an order shuffled per run (pytest-randomly): the
+# summary's last line gives the seed; `make test PYTEST_ARGS=--randomly-seed=N` runs that order again.
+TEST_JOBS ?= auto
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP) $(OIDC_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 # Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
 # nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's

@@ -15,6 +15,18 @@ import pytest
 
 from patchcast_tools.local import issuer
 from patchcast_tools.local.stack import free_port
+from tests.scheduling import (  # noqa: F401 (the units xdist hands out; the seed of the order)
+    pytest_terminal_summary,
+    pytest_xdist_make_scheduler,
+)
+from tests.session_records import (  # noqa: F401 (hooks and the fixture of the tests that judge the session)
+    pytest_collection_modifyitems,
+    pytest_runtest_protocol,
+    pytest_runtestloop,
+    pytest_sessionfinish,
+    pytest_testnodedown,
+    session_records,
+)
 
 STATE = Path(os.environ.get("PATCHCAST_TEST_STATE", "/tmp")) / f"patchcast-tests-{os.getpid()}"
 SENDER = "alerts@patchcast.test"
@@ -94,11 +106,6 @@ def _forbid_scans(client: object) -> None:
 @pytest.fixture
 def table(wired: object):  # type: ignore[no-untyped-def]
     return wired.table  # type: ignore[attr-defined]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``after_all`` judge what the rest of the session did: run them last."""
-    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
 
 def token(role: str, account: str | None = None, email: str | None = None, **kw: float) -> str:

@@ -142,3 +142,20 @@ def functions(chalice_app: Any) -> set[str]:
     found |= {auth.name for auth in chalice_app.builtin_auth_handlers}
     found |= {fn.name for fn in chalice_app.pure_lambda_functions}
     return found
+
+
+def _test_exists(nodeid: str) -> bool:
+    path, _, name = nodeid.partition("::")
+    file = ROOT / path
+    return file.exists() and f"def {name.split('[', 1)[0]}(" in file.read_text()
+
+
+def witness_problem(witness: str | None, users: list[str], ran: set[str]) -> str | None:
+    """What is wrong with the test named as using a grant (``tests/app/iam_witnesses.json``), given the tests of
+    this run that used it and the tests that ran; None when nothing is, or when its test did not run."""
+    fix = f"name {users[0]}, which used it" if users else "remove the grant, or test the code that needs it"
+    if witness is None or not _test_exists(witness):
+        return f"iam_witnesses.json {'names no test' if witness is None else f'names {witness}, which is gone'}: {fix}"
+    if witness in ran and witness not in users:
+        return f"its test {witness} ran without using it: {fix}"
+    return None

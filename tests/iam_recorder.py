@@ -25,6 +25,7 @@ TEST_CODE = str(ROOT / "tests") + "/"
 API_HANDLER = "api_handler"  # the one Lambda function `chalice package` makes for every route
 ACCOUNT = "123456789012"
 REGION = "us-east-1"  # the tests' region (tests/conftest.py)
+current_test: str | None = None  # the node id of the test running (tests/session_records.py sets it)
 
 # botocore service name -> IAM service prefix, where they differ
 _PREFIX = {"sesv2": "ses"}
@@ -178,6 +179,7 @@ class Recorder:
         self.codes = function_codes(chalice_app)
         self.functions = set(self.codes.values())
         self.calls: set[Call] = set()
+        self.tests: dict[Call, set[str]] = {}  # each call -> the tests that made it
         self.unattributed: set[str] = set()
         self.escaped: set[str] = set()
         self._inherited = threading.local()
@@ -217,7 +219,10 @@ class Recorder:
             return
         with self._lock:
             for action, arn in accesses(service, operation, REGION, params):
-                self.calls.add(Call(function, action, arn, f"{service}.{operation}"))
+                call = Call(function, action, arn, f"{service}.{operation}")
+                self.calls.add(call)
+                if current_test is not None:
+                    self.tests.setdefault(call, set()).add(current_test)
 
     def on_call(self, params: dict[str, Any], model: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
         frame = sys._getframe(1)

@@ -26,6 +26,25 @@ def runner(wired: object) -> Any:
     return Runner(app_module.app, boto3.session.Session(region_name="us-east-1"))
 
 
+@pytest.fixture(autouse=True)
+def uploads_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test owns the multipart uploads it starts (a release awaiting a large file starts one): they are
+    aborted when it ends, so a test that counts the bucket's pending uploads sees only its own, in any order."""
+    if "wired" not in request.fixturenames:
+        yield
+        return
+    bucket = request.getfixturevalue("wired").settings.names.bucket
+    s3 = boto3.client("s3", region_name="us-east-1")
+
+    def pending() -> set[tuple[str, str]]:
+        return {(u["Key"], u["UploadId"]) for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+
+    before = pending()
+    yield
+    for key, upload_id in pending() - before:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
 @pytest.fixture
 def later(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
     """Moves the confirmation rate limits' clock on (``later(601)``: past the 10 minutes between two

@@ -90,9 +90,13 @@ def test_a_tier_change_answers_at_once_and_the_queue_reranks_page_by_page(
     monkeypatch.setattr(store_audience, "SYNC_PAGE", 4)
     pages: list[str | None] = []
     real = accounts.sync_page
-    monkeypatch.setattr(
-        accounts, "sync_page", lambda t, q, change: (pages.append(change.cursor), real(t, q, change))[1]
-    )
+
+    def counted(t: Any, q: Any, change: AccountChange) -> None:  # this account's pages (the queue is the session's)
+        if change.account_id == account:
+            pages.append(change.cursor)
+        real(t, q, change)
+
+    monkeypatch.setattr(accounts, "sync_page", counted)
 
     # WHEN the contract becomes Xtreme, with no transaction allowed inside the request
     def no_transactions(*_: Any, **__: Any) -> None:

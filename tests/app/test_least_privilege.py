@@ -2,14 +2,18 @@
 allowed by that function's hand-written policy, and every grant in the policy was used (or is one of
 the few documented below).
 
-The calls are recorded by ``tests/iam_recorder.py`` (installed by the ``wired`` fixture), so the
-checks judge the whole app suite and run last (``after_all``). Policies live in
+The calls are recorded by ``tests/iam_recorder.py`` (installed by the ``wired`` fixture) with the test that made
+each; the checks judge what the session ran, at its end (``after_all``, ``tests/session_records.py``: under
+xdist, every worker's calls in one place). That a grant is used is judged against the test ``iam_witnesses.json``
+names for it, whenever that test runs: a targeted run judges the grants of the tests it ran. Policies live in
 ``.chalice/policy-<function>.json``, named per function in ``.chalice/config.json`` under
 ``lambda_functions``; ``${Logical.Arn}``/``${Param}`` are CloudFormation Fn::Sub, ``${Stage}`` the stage.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -18,9 +22,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from tests import iam_policies, iam_recorder
+from tests import iam_policies
 from tests.app.flows import create_release, emails_to, subscribed_world, upload
 from tests.conftest import SENDER, auth
+from tests.session_records import Records
 
 STAGE = "local"
 PARAMS = {"SesDomain": SENDER.rsplit("@", 1)[1], "SenderAddress": SENDER}
@@ -66,19 +71,7 @@ def test_a_severity_1_draft_published_through_the_api_reaches_its_subscriber(
     assert len([m for m in emails_to(provisioned, address) if "[Sev 1]" in m["Subject"]]) == 1
 
 
-def _recorder() -> iam_recorder.Recorder:
-    recorder = iam_recorder.get()
-    assert recorder is not None, "the wired fixture installs the recorder; no app test ran?"
-    return recorder
-
-
-def _whole_app_suite_ran(session: pytest.Session) -> bool:
-    ran = {Path(str(item.path)).resolve() for item in session.items}
-    return all(p.resolve() in ran for p in Path(__file__).parent.glob("test_*.py"))
-
-
-@pytest.mark.after_all
-def test_every_function_has_its_own_policy_file(wired: object) -> None:
+def test_every_function_has_its_own_policy_file() -> None:
     import app as app_module
 
     config = iam_policies.config()
@@ -95,11 +88,11 @@ def test_every_function_has_its_own_policy_file(wired: object) -> None:
 
 
 @pytest.mark.after_all
-def test_every_call_a_function_made_is_allowed_by_its_policy(wired: object) -> None:
+def test_every_call_a_function_made_is_allowed_by_its_policy(session_records: Records) -> None:
     import app as app_module
 
     needs: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
-    for call in _recorder().calls:
+    for call in session_records.calls:
         needs[call.function].add((call.action, call.resource, call.operation))
     for function, platform in iam_policies.platform_needs(app_module.app, STAGE).items():
         needs[function] |= {(a, r, "Lambda itself") for a, r in platform}
@@ -122,9 +115,9 @@ def test_every_call_a_function_made_is_allowed_by_its_policy(wired: object) -> N
 
 
 @pytest.mark.after_all
-def test_no_call_of_the_app_escapes_the_handler_it_belongs_to(wired: object) -> None:
+def test_no_call_of_the_app_escapes_the_handler_it_belongs_to(session_records: Records) -> None:
     """A call no handler frame leads to (a thread the recorder did not attribute) would go unchecked."""
-    escaped = sorted(_recorder().escaped)
+    escaped = sorted(session_records.escaped)
     assert not escaped, "\n".join(
         f"{call}: no handler above it: hand the work over with ThreadPoolExecutor.submit or threading.Thread, "
         "or teach tests/iam_recorder.py how it runs"
@@ -132,58 +125,83 @@ def test_no_call_of_the_app_escapes_the_handler_it_belongs_to(wired: object) -> 
     )
 
 
-@pytest.mark.after_all
-def test_every_function_was_driven_by_the_app_tests(wired: object, request: pytest.FixtureRequest) -> None:
-    """A policy is checked only against calls the tests saw: a handler no test invokes would go unchecked."""
+# Each grant a test must exercise -> the test that does: "function action resource" -> node id. A run judges the
+# grants whose test it ran, so a targeted run judges what it ran and the whole suite judges every grant.
+# `PATCHCAST_IAM_WITNESSES=write` rewrites it from the run: a grant whose test stopped using it gets the first
+# test that did, one no test used stays a failure.
+WITNESSES = Path(__file__).with_name("iam_witnesses.json")
+
+
+def _grants_to_witness() -> list[tuple[str, str, str, iam_policies.Grant, str]]:
+    """(function, action, resource, the grant narrowed to them, the policy file) of every grant a test must use:
+    all but what Lambda itself uses and the exemptions above."""
     import app as app_module
 
-    if not _whole_app_suite_ran(request.session):
-        pytest.skip("judges what the whole app suite did: run all of tests/app")
-    seen = {call.function for call in _recorder().calls}
-    silent = sorted(iam_policies.functions(app_module.app) - seen - set(NO_AWS_CALLS))
-    assert not silent, "\n".join(
-        f"{function}: no app test invoked it (or it made no AWS call), so its policy is unchecked: invoke the "
-        "handler itself from a test in tests/app (calling the domain function directly does not count)"
-        for function in silent
-    )
-
-
-@pytest.mark.after_all
-def test_every_grant_in_a_policy_was_used(wired: object, request: pytest.FixtureRequest) -> None:
-    import app as app_module
-
-    if not _whole_app_suite_ran(request.session):
-        pytest.skip("judges what the whole app suite did: run all of tests/app")
-    used: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for call in _recorder().calls:
-        used[call.function].add((call.action, call.resource))
-    for function, platform in iam_policies.platform_needs(app_module.app, STAGE).items():
-        used[function] |= platform
-    unused = []
+    platform = iam_policies.platform_needs(app_module.app, STAGE)
+    found = []
     for function in sorted(iam_policies.functions(app_module.app)):
         path = iam_policies.policy_file(function)
         if path is None or not path.exists():
             continue
         for grant in iam_policies.grants(path, STAGE, PARAMS):
-            # per action AND resource: a queue, table or index the function never touches is a grant too many
             for action, resource in ((a, r) for a in grant.actions for r in grant.resources):
+                narrowed = grant.only(action, resource)
                 if (function, action) in UNEXERCISED or any(
                     (f, a) == (function, action) and part in resource for f, a, part in UNEXERCISED_RESOURCES
                 ):
                     continue
-                if not any(grant.only(action, resource).allows(a, r) for a, r in used[function]):
-                    unused.append(
-                        f"{function}: .chalice/{path.name} statement {grant.sid} grants {action} on {resource} "
-                        "but no test saw the function use it: remove it, or test the code that needs it"
-                    )
-    assert not unused, "\n".join(unused)
+                if not any(narrowed.allows(a, r) for a, r in platform.get(function, ())):
+                    found.append((function, action, resource, narrowed, f".chalice/{path.name} {grant.sid}"))
+    return found
+
+
+def _users(records: Records, function: str, grant: iam_policies.Grant) -> list[str]:
+    """The tests that used the grant, those that made the most distinct calls of the function first: a test that
+    drives the function itself, rather than one whose pump happened to feed it what other tests left queued."""
+    calls = [(c, tests) for c, tests in records.calls.items() if c.function == function]
+    users = {t for c, tests in calls if grant.allows(c.action, c.resource) for t in tests}
+    made = {t: sum(t in tests for _, tests in calls) for t in users}
+    return sorted(users, key=lambda t: (-made[t], t))
 
 
 @pytest.mark.after_all
-def test_every_exemption_is_still_unexercised(wired: object, request: pytest.FixtureRequest) -> None:
-    if not _whole_app_suite_ran(request.session):
-        pytest.skip("judges what the whole app suite did: run all of tests/app")
-    used = {(call.function, call.action) for call in _recorder().calls}
+def test_every_grant_in_a_policy_is_used_by_the_test_named_for_it(session_records: Records) -> None:
+    ledger: dict[str, str] = json.loads(WITNESSES.read_text()) if WITNESSES.exists() else {}
+    write = os.environ.get("PATCHCAST_IAM_WITNESSES") == "write"
+    problems, kept = [], {}
+    for function, action, resource, grant, where in _grants_to_witness():
+        key = f"{function} {action} {resource}"
+        users = _users(session_records, function, grant)
+        problem = iam_policies.witness_problem(ledger.get(key), users, session_records.ran)
+        if write and users:  # written afresh: the test that drives the function most
+            ledger[key], problem = users[0], None
+        if problem:
+            problems.append(f"{function}: {where} grants {action} on {resource}; {problem}")
+        elif key in ledger:
+            kept[key] = ledger[key]
+    if write:
+        WITNESSES.write_text(json.dumps(dict(sorted(kept.items())), indent=1) + "\n")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_function_is_driven_by_a_test_named_for_one_of_its_grants() -> None:
+    """A policy is checked only against calls the tests saw: a handler no test invokes would go unchecked."""
+    import app as app_module
+
+    ledger: dict[str, str] = json.loads(WITNESSES.read_text())
+    named = {key.split(" ", 1)[0] for key in ledger}
+    silent = sorted(iam_policies.functions(app_module.app) - named - set(NO_AWS_CALLS))
+    assert not silent, "\n".join(
+        f"{function}: no test is named for any of its grants in tests/app/{WITNESSES.name}, so its policy is "
+        "unchecked: invoke the handler itself from a test in tests/app (calling the domain function directly does "
+        "not count)"
+        for function in silent
+    )
+
+
+@pytest.mark.after_all
+def test_every_exemption_is_still_unexercised(session_records: Records) -> None:
+    used = {(call.function, call.action) for call in session_records.calls}
     stale = sorted(key for key in UNEXERCISED if key in used)
     assert not stale, f"the tests now use {stale}: remove them from UNEXERCISED"
 
@@ -198,8 +216,6 @@ RESOURCELESS = {"ses:GetAccount"}  # no resource-level permission in IAM
 
 
 def test_no_policy_grants_a_wildcard_it_could_name() -> None:
-    import json
-
     wide = []
     for path in sorted((iam_policies.ROOT / ".chalice").glob("policy-*.json")):
         for st in json.loads(path.read_text())["Statement"]:

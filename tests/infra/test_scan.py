@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,18 @@ BREAKS: dict[Finding, str] = {
 }
 
 
+MISSING = (
+    f"{CHECKOV} is missing: make it with `make .venv-scan/.installed` (`make test` does; checkov has a venv of its "
+    "own, as its pins conflict with requirements-dev.txt)"
+)
+
+
 @pytest.fixture(scope="module")
-def findings(packaged: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[Finding]]:
+def scanned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[Finding]] | None:
+    """The findings per variant; None without checkov (each test then fails saying how to install it)."""
     if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: `make test` installs it (make .venv-scan/.installed)")
+        return None
+    packaged: dict[str, Any] = request.getfixturevalue("packaged")
     folder = tmp_path_factory.mktemp("scan")
     variants = {
         "as_packaged": packaged,
@@ -96,14 +105,40 @@ def findings(packaged: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
     return found
 
 
-def test_the_packaged_template_has_no_finding_but_its_stated_exceptions(findings: dict[str, set[Finding]]) -> None:
+def _found(scanned: dict[str, set[Finding]] | None) -> dict[str, set[Finding]]:
+    """The findings, or the test fails (not errs) with how to install checkov: a message, not a trace."""
+    if scanned is None:
+        pytest.fail(MISSING, pytrace=False)
+    return scanned
+
+
+def test_without_checkov_the_scan_fails_saying_how_to_install_it(tmp_path: Path) -> None:
+    test = f"{Path(__file__).relative_to(ROOT)}::test_every_exception_is_still_needed_and_has_a_reason"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", test],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATCHCAST_CHECKOV": str(tmp_path / "absent" / "checkov")},
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout
+    assert "1 failed" in done.stdout and "make .venv-scan/.installed" in done.stdout, done.stdout
+    assert "Traceback" not in done.stdout and "def findings" not in done.stdout, done.stdout
+
+
+def test_the_packaged_template_has_no_finding_but_its_stated_exceptions(
+    scanned: dict[str, set[Finding]] | None,
+) -> None:
+    findings = _found(scanned)
     assert not findings["as_packaged"], "\n".join(
         f"{check} {resource}: fix it, or add it with a reason to infra/scan.py EXCEPTIONS"
         for check, resource in sorted(findings["as_packaged"])
     )
 
 
-def test_every_exception_is_still_needed_and_has_a_reason(findings: dict[str, set[Finding]]) -> None:
+def test_every_exception_is_still_needed_and_has_a_reason(scanned: dict[str, set[Finding]] | None) -> None:
+    findings = _found(scanned)
     needed = {check for check, _ in findings["without_exceptions"]}
     stale = sorted(set(scan.EXCEPTIONS) - needed)
     assert not stale, f"no resource fails {stale} any more: remove them from infra/scan.py EXCEPTIONS"
@@ -118,8 +153,9 @@ def test_exceptions_are_written_into_the_template_for_every_scanner(packaged: di
 
 
 def test_a_template_that_drops_encryption_logging_tracing_or_limits_fails_with_the_check(
-    findings: dict[str, set[Finding]],
+    scanned: dict[str, set[Finding]] | None,
 ) -> None:
+    findings = _found(scanned)
     new = findings["broken"] - findings["without_exceptions"]
     missed = [
         f"{what}: expected {check} on {resource}"
