@@ -220,6 +220,13 @@ class MemoryStore:
         self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
     ) -> tuple[list[AudienceEntry], str | None]:
         """Active subscriptions wanting the product that their contract has, Elite first (the index's order)."""
+        index = self.audience_index(product, planning_only=planning_only)
+        after = [(k, e) for k, e in index if cursor is None or k > cursor]
+        page = after[:limit]
+        return [e for _, e in page], (page[-1][0] if len(after) > limit else None)
+
+    def audience_index(self, product: str, *, planning_only: bool = False) -> list[tuple[str, AudienceEntry]]:
+        """The whole audience index of a product, as (sort key, entry) in the index's order."""
         index: list[tuple[str, AudienceEntry]] = []
         for sub in self.subscriptions.values():
             account = self.accounts.get(sub.account_id)
@@ -241,9 +248,7 @@ class MemoryStore:
             )
             index.append((order, entry))
         index.sort(key=lambda pair: pair[0])
-        after = [(k, e) for k, e in index if cursor is None or k > cursor]
-        page = after[:limit]
-        return [e for _, e in page], (page[-1][0] if len(after) > limit else None)
+        return index
 
     # -- announcements: none are held here (their tests run on the table); what publishing and delivery ask
     def announcement_of(self, product: str, version: str) -> Announcement | None:
