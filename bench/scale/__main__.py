@@ -1,6 +1,6 @@
 """``make scale``: the model of AWS running the real code (docs/delivery.md, "The model of AWS").
 
-    python -m bench.scale [--n 1000000] [--rates 14,100,500] [--only release-500,recall-500] [--out bench/results]
+    python -m bench.scale [--n 1000000] [--rates 14,100,500] [--only release-500,recall-beta-500] [--jobs 2]
 
 Writes ``bench/results/scale-<time>.json`` (``{"scenarios": [...]}``) and prints one line per scenario.
 """
@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+_PEOPLE: Any = None  # the population, made once before the workers fork (copy-on-write, not pickled)
+
+
+def _run(scenario: Any) -> dict[str, Any]:
+    from bench.scale import scenarios
+
+    return scenarios.run(scenario, _PEOPLE)
 
 
 def line(s: dict[str, Any]) -> str:
@@ -39,16 +47,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default=os.environ.get("RATES", "14,100,500"), help="MaxSendRates (env RATES)")
     parser.add_argument("--only", default=os.environ.get("ONLY", ""), help="scenario names, comma-separated")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "2")), help="scenarios at once")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r]
     chosen = [s for s in scenarios.standard(rates) if not args.only or s.name in args.only.split(",")]
+    global _PEOPLE
     started = time.monotonic()
-    people = population.make(args.n)
-    print(f"population: {args.n} subscriptions, {len(people.accounts)} accounts in {time.monotonic() - started:.1f} s")
+    _PEOPLE = population.make(args.n)
+    print(f"population: {args.n} subscriptions, {len(_PEOPLE.accounts)} accounts in {time.monotonic() - started:.1f} s")
     results = []
-    for scenario in chosen:
-        results.append(scenarios.run(scenario, people))
-        print(line(results[-1]), flush=True)
+    with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
+        for result in pool.imap(_run, chosen):  # in order: each line as soon as it and those before are done
+            results.append(result)
+            print(line(result), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"scale-{time.strftime('%Y%m%dT%H%M%S')}.json"
     doc = {"n": args.n, "rates": rates, "wall_seconds": round(time.monotonic() - started, 1), "scenarios": results}

@@ -81,7 +81,12 @@ def run(scenario: Scenario, population: pop.Population, *, seed: int = 26) -> di
     else:
         before = Phase()
     out = figures(world, scenario, release, notice, t0, reached, before)
-    out.update(wall_seconds=round(time.monotonic() - started, 1), cpu_seconds=round(time.process_time() - cpu, 1))
+    spent = time.process_time() - cpu
+    out.update(
+        wall_seconds=round(time.monotonic() - started, 1),
+        cpu_seconds=round(spent, 1),
+        model_cpu_ms_per_email=round(1000 * spent / max(out["emails"], 1), 3),
+    )
     return out
 
 

@@ -51,6 +51,7 @@ class VirtualTime:
     env: simpy.Environment
     switches: int = 0
     _contexts: dict[int, Invocation] = field(default_factory=dict)
+    _hub: greenlet.greenlet = field(default_factory=greenlet.getcurrent)
 
     def now(self) -> float:
         """Virtual epoch seconds (the store's clock, the pacer's clock, the deadline's clock)."""
@@ -59,24 +60,32 @@ class VirtualTime:
     def invocation(self) -> Invocation | None:
         return self._contexts.get(id(greenlet.getcurrent()))
 
-    def run(self, fn: Callable[[], Any], ctx: Invocation) -> simpy.Process:
-        """``fn`` in a greenlet of its own as a SimPy process whose value is an ``Outcome`` (never raises)."""
-        return self.env.process(self._drive(fn, ctx))
+    def run(self, fn: Callable[[], Any], ctx: Invocation) -> simpy.Event:
+        """``fn`` in a greenlet of its own; the event fires with an ``Outcome`` when it ends (never fails).
 
-    def _drive(self, fn: Callable[[], Any], ctx: Invocation) -> Proc:
-        g = greenlet.greenlet(fn)  # made here, in the hub: switching back always returns to this loop
+        The greenlet is started and resumed only from SimPy's callbacks, i.e. from the hub (the greenlet
+        running ``env.run``), so that switching back always returns there."""
+        done, start = self.env.event(), self.env.event()
+        g = greenlet.greenlet(fn, parent=self._hub)
         self._contexts[id(g)] = ctx
-        try:
-            ask = g.switch()
-            while not g.dead:
-                got = yield ask
-                self.switches += 1
-                ask = g.switch(got)
-        except BaseException as exc:  # noqa: BLE001 - the invocation's failure is its outcome
-            return Outcome(error=exc)
-        finally:
-            self._contexts.pop(id(g), None)
-        return Outcome(value=ask)
+
+        def step(event: simpy.Event) -> None:
+            try:
+                ask = g.switch(event.value) if event is not start else g.switch()  # the first: no argument
+            except BaseException as exc:  # noqa: BLE001 - the invocation's failure is its outcome
+                self._contexts.pop(id(g), None)
+                done.succeed(Outcome(error=exc))
+                return
+            if g.dead:
+                self._contexts.pop(id(g), None)
+                done.succeed(Outcome(value=ask))
+                return
+            self.switches += 1
+            ask.callbacks.append(step)
+
+        start.callbacks.append(step)
+        start.succeed()
+        return done
 
     def wait(self, event: simpy.Event) -> Any:
         """Block the calling greenlet until ``event`` fires (SimPy runs the rest meanwhile)."""
