@@ -33,7 +33,8 @@ def line(s: dict[str, Any]) -> str:
         f"{s['name']:<22} emails {s['emails']:>8}  floor {s['floor_seconds']:>8.1f} s  last {s['last_email_seconds']:>8.1f} s"
         f" (target {s['target_seconds']:g})  dup {s['duplicates']} missing {s['missing']} beyond"
         f" {s['beyond_entitlement']}  throttles {s['throttles']}  p50 [{p50}] p99 [{p99}]"
-        f"  req/email {s['requests_per_email']:g}  wall {s['wall_seconds']:g} s"
+        f"  req/email {s['requests_per_email']:g}  wall {s['wall_seconds']:g} s  targets "
+        + " ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in s["targets_met"].items())
     )
 
 

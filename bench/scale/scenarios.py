@@ -81,6 +81,7 @@ def run(scenario: Scenario, population: pop.Population, *, seed: int = 26) -> di
     else:
         before = Phase()
     out = figures(world, scenario, release, notice, t0, reached, before)
+    out["targets_met"] = targets_met(out)
     spent = time.process_time() - cpu
     out.update(
         wall_seconds=round(time.monotonic() - started, 1),
@@ -126,21 +127,14 @@ def figures(
     world: World, s: Scenario, release: Release, notice: str, t0: float, want: set[str], before: Phase
 ) -> dict[str, Any]:
     accepted = [a for a in world.ses.accepted if a.release_id == release.release_id and a.notice == notice]
-    counts = Counter(a.address for a in accepted)
     tiers = world.population.tier_of()
     times: dict[str, list[float]] = {}
     for a in accepted:
-        if a.address.startswith("u"):
+        if a.address.startswith("u"):  # a subscriber's (role copies are csm.* and oncall.*)
             times.setdefault(tiers[a.address.split("@")[1].split(".")[0]], []).append(a.at - t0)
-    role = {a for a in counts if not a.startswith("u")}
-    people = set(counts) if notice != "release" else set(counts) - role
-    beyond = people - want
-    if notice == "release" and release.severity != 1:
-        beyond |= {a for a in role if a.startswith("oncall.")}  # on-call copies are for severity 1 only
     emails = len(accepted)
     floor = emails / s.rate
     p50, p99 = _percentiles(times)
-    now = Phase.of(world)
     return {
         "name": s.name,
         "kind": s.kind,
@@ -148,29 +142,60 @@ def figures(
         "accounts": len(world.population.accounts),
         "max_send_rate": s.rate,
         "severity": release.severity,
-        "faults": list(s.faults),
         "channel": release.channel,
+        "faults": list(s.faults),
         "emails": emails,
         "floor_seconds": round(floor, 1),
         "last_email_seconds": round(max((a.at for a in accepted), default=t0) - t0, 1),
         "target_seconds": round(floor + ALLOWANCE_AT_500 * 500 / s.rate, 1),
-        "duplicates": sum(n - 1 for n in counts.values()),
-        "missing": len(want - people),
-        "beyond_entitlement": len(beyond),
+        **_exactly_once(Counter(a.address for a in accepted), want, notice, release),
         "throttles": world.ses.throttles - before.throttles,
         "p50_seconds": {str(release.severity): p50},
         "p99_seconds": {str(release.severity): p99},
-        "requests_per_email": round((now.requests - before.requests) / max(emails, 1), 3),
-        "peak_concurrency": {n: f.peak for n, f in world.functions.items() if f.invocations},
-        "lambda_seconds_per_1000_emails": {
-            n: round(1000 * (f.seconds - (before.seconds or {}).get(n, 0.0)) / max(emails, 1), 1)
-            for n, f in world.functions.items()
-            if f.invocations
-        },
-        "invocations": {n: f.invocations for n, f in world.functions.items() if f.invocations},
-        "cold_starts": {n: f.cold_starts for n, f in world.functions.items() if f.cold_starts},
-        "errors": {n: f.errors for n, f in world.functions.items() if f.errors},
-        "dlq": {n: len(q.dlq) for n, q in world.queues.items()},
+        **_costs(world, emails, before),
         "fanout_last_page_seconds": round(world.functions["on_fanout"].last_end - t0, 1),
+    }
+
+
+def targets_met(f: dict[str, Any]) -> dict[str, bool]:
+    """The issue's targets for a scenario: the last email by the target time, tiers in order within the
+    severity (Elite's p99 before Premium's p50 before Xtreme's p50), exactly once."""
+    p50, p99 = f["p50_seconds"][str(f["severity"])], f["p99_seconds"][str(f["severity"])]
+    order = [p99.get("elite"), p50.get("premium"), p50.get("xtreme")]
+    known = [x for x in order if x is not None]
+    return {
+        "last_email": f["last_email_seconds"] <= f["target_seconds"],
+        "tier_order": all(a < b for a, b in zip(known, known[1:], strict=False)),
+        "exactly_once": f["duplicates"] == f["missing"] == f["beyond_entitlement"] == 0,
+    }
+
+
+def _exactly_once(counts: Counter[str], want: set[str], notice: str, release: Release) -> dict[str, int]:
+    """Duplicates per address; missing and beyond against the population's answer (for a release notice,
+    its subscribers; for a recall, everyone the notice reached)."""
+    role = {a for a in counts if not a.startswith("u")}
+    people = set(counts) if notice != "release" else set(counts) - role
+    beyond = people - want
+    if notice == "release" and release.severity != 1:
+        beyond |= {a for a in role if a.startswith("oncall.")}  # on-call copies are for severity 1 only
+    return {
+        "duplicates": sum(n - 1 for n in counts.values()),
+        "missing": len(want - people),
+        "beyond_entitlement": len(beyond),
+    }
+
+
+def _costs(world: World, emails: int, before: Phase) -> dict[str, Any]:
+    used = {n: f for n, f in world.functions.items() if f.invocations}
+    seconds = {n: f.seconds - (before.seconds or {}).get(n, 0.0) for n, f in used.items()}
+    per_1000 = {n: round(1000 * x / max(emails, 1), 1) for n, x in seconds.items()}
+    return {
+        "requests_per_email": round((Phase.of(world).requests - before.requests) / max(emails, 1), 3),
+        "peak_concurrency": {n: f.peak for n, f in used.items()},
+        "lambda_seconds_per_1000_emails": {**per_1000, "total": round(sum(per_1000.values()), 1)},
+        "invocations": {n: f.invocations for n, f in used.items()},
+        "cold_starts": {n: f.cold_starts for n, f in used.items() if f.cold_starts},
+        "errors": {n: f.errors for n, f in used.items() if f.errors},
+        "dlq": {n: len(q.dlq) for n, q in world.queues.items()},
         "virtual_switches": world.vt.switches,
     }

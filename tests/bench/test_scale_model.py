@@ -84,3 +84,20 @@ def test_a_recall_reaches_everyone_the_notice_reached_once(people: population.Po
 def test_the_model_puts_delivery_back_as_it_found_it(release: dict[str, Any]) -> None:
     assert delivery_send.ThreadPoolExecutor.__module__ == "concurrent.futures.thread"
     assert delivery_send.clock.__module__ == delivery_send.__name__
+
+
+def test_the_targets_are_read_from_the_figures() -> None:
+    figures = {
+        "severity": 2,
+        "p50_seconds": {"2": {"elite": 5.0, "premium": 12.0, "xtreme": 30.0}},
+        "p99_seconds": {"2": {"elite": 13.0, "premium": 20.0, "xtreme": 40.0}},
+        "last_email_seconds": 75.0,
+        "target_seconds": 74.9,
+        "duplicates": 0,
+        "missing": 0,
+        "beyond_entitlement": 1,
+    }
+    assert scenarios.targets_met(figures) == {"last_email": False, "tier_order": False, "exactly_once": False}
+    figures.update(last_email_seconds=74.9, beyond_entitlement=0)
+    figures["p99_seconds"]["2"]["elite"] = 11.9
+    assert scenarios.targets_met(figures) == {"last_email": True, "tier_order": True, "exactly_once": True}
