@@ -147,6 +147,8 @@ def figures(
         "emails": emails,
         "floor_seconds": round(floor, 1),
         "last_email_seconds": round(max((a.at for a in accepted), default=t0) - t0, 1),
+        "subscriber_emails": sum(len(x) for x in times.values()),
+        "last_subscriber_seconds": round(max((max(x) for x in times.values()), default=0.0), 1),
         "target_seconds": round(floor + ALLOWANCE_AT_500 * 500 / s.rate, 1),
         **_exactly_once(Counter(a.address for a in accepted), want, notice, release),
         "throttles": world.ses.throttles - before.throttles,
