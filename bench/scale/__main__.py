@@ -56,15 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     _PEOPLE = population.make(args.n)
     print(f"population: {args.n} subscriptions, {len(_PEOPLE.accounts)} accounts in {time.monotonic() - started:.1f} s")
-    results = []
+    results: list[dict[str, Any]] = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"scale-{time.strftime('%Y%m%dT%H%M%S')}.json"
     with multiprocessing.get_context("fork").Pool(max(1, args.jobs)) as pool:
         for result in pool.imap(_run, chosen):  # in order: each line as soon as it and those before are done
             results.append(result)
             print(line(result), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"scale-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    doc = {"n": args.n, "rates": rates, "wall_seconds": round(time.monotonic() - started, 1), "scenarios": results}
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+            doc = {"n": args.n, "rates": rates, "wall_seconds": round(time.monotonic() - started, 1)}
+            path.write_text(json.dumps({**doc, "scenarios": results}, indent=2) + "\n")  # after each one
     print(f"JSON: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
 
