@@ -6,6 +6,7 @@ that the model and the code cannot drift apart. docs/delivery.md, "The model of 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -101,3 +102,18 @@ def test_the_targets_are_read_from_the_figures() -> None:
     figures.update(last_email_seconds=74.9, beyond_entitlement=0)
     figures["p99_seconds"]["2"]["elite"] = 11.9
     assert scenarios.targets_met(figures) == {"last_email": True, "tier_order": True, "exactly_once": True}
+
+
+def test_make_scale_writes_the_report_the_issue_asks_for(tmp_path: Any, capsys: Any) -> None:
+    from bench.scale import __main__ as make_scale
+
+    make_scale.main(["--n", "300", "--rates", "500", "--only", "release-500", "--jobs", "1", "--out", str(tmp_path)])
+    [report] = list(tmp_path.glob("scale-*.json"))
+    [scenario] = json.loads(report.read_text())["scenarios"]
+    asked = ["name", "kind", "subscribers", "accounts", "max_send_rate", "floor_seconds", "last_email_seconds"]
+    asked += ["emails", "duplicates", "missing", "beyond_entitlement", "throttles", "p50_seconds", "p99_seconds"]
+    asked += ["requests_per_email", "peak_concurrency", "lambda_seconds_per_1000_emails"]
+    assert set(asked) <= set(scenario)
+    assert scenario["kind"] == "release" and scenario["subscribers"] == 300
+    assert set(scenario["p50_seconds"]["2"]) == {"elite", "premium", "xtreme"}
+    assert capsys.readouterr().out.count("release-500 ") == 1
