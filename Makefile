@@ -8,7 +8,7 @@ SCAN_STAMP := .venv-scan/.installed
 CHROMIUM_STAMP := $(VENV)/.chromium
 STAGE ?= dev
 
-.PHONY: run test lint types unit e2e demo bench package deploy clean mutate
+.PHONY: run test lint types unit e2e demo bench scale package deploy clean mutate
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ deploy: package
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(if $(N),--n $(N),)
+
+# The model of AWS running the real code (docs/delivery.md, "The model of AWS"): make scale [N=1000000] [RATES=14,100,500]
+scale: $(STAMP)
+	$(BIN)/python -m bench.scale $(if $(N),--n $(N),) $(if $(RATES),--rates $(RATES),) $(if $(ONLY),--only $(ONLY),)
 
 clean:
 	rm -rf $(VENV) .venv-scan .local build .pytest_cache .mypy_cache .ruff_cache

@@ -212,6 +212,13 @@ class MemoryStore(AccountsMemory, AnnouncementsMemory):
         self, product: str, *, limit: int, cursor: str | None, planning_only: bool = False
     ) -> tuple[list[AudienceEntry], str | None]:
         """Active subscriptions wanting the product that their contract has, Elite first (the index's order)."""
+        index = self.audience_index(product, planning_only=planning_only)
+        after = [(k, e) for k, e in index if cursor is None or k > cursor]
+        page = after[:limit]
+        return [e for _, e in page], (page[-1][0] if len(after) > limit else None)
+
+    def audience_index(self, product: str, *, planning_only: bool = False) -> list[tuple[str, AudienceEntry]]:
+        """The whole audience index of a product, as (sort key, entry) in the index's order."""
         index: list[tuple[str, AudienceEntry]] = []
         for sub in self.subscriptions.values():
             account = self.accounts.get(sub.account_id)
@@ -233,9 +240,7 @@ class MemoryStore(AccountsMemory, AnnouncementsMemory):
             )
             index.append((order, entry))
         index.sort(key=lambda pair: pair[0])
-        after = [(k, e) for k, e in index if cursor is None or k > cursor]
-        page = after[:limit]
-        return [e for _, e in page], (page[-1][0] if len(after) > limit else None)
+        return index
 
     def queue_digest_items(self, items: Sequence[dict[str, Any]]) -> None:
         """Keyed as the table keys them, so a retried page writes the same items again."""
