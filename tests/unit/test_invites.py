@@ -56,6 +56,7 @@ def test_the_invitation_has_what_a_calendar_program_needs_for_an_all_day_event_o
         str(event["ORGANIZER"]) == "mailto:csm@vendor.example" and str(event["ATTENDEE"]) == "mailto:ops@acme.example"
     )
     assert str(event["STATUS"]) == "CONFIRMED" and "M3 service-pack 14.0" in str(event["SUMMARY"])
+    assert str(event["TRANSP"]) == "TRANSPARENT"  # a planned date, not a meeting: it blocks no time
     assert "mailto:csm@vendor.example?subject=" in str(event["DESCRIPTION"])
 
 

@@ -25,6 +25,14 @@ def test_percentiles_are_read_from_the_histogram() -> None:
     assert reports.percentile({}, 0.5) is None
 
 
+def test_a_percentile_between_two_acceptances_is_the_later_one() -> None:
+    # GIVEN three acceptances, at 1 s, 2 s and 3 s: the median's rank is 1.5, so the second is the median
+    histogram = {1: 1, 2: 1, 3: 1}
+    assert reports.percentile(histogram, 0.5) == 2
+    assert reports.percentile(histogram, 0.95) == 3  # rank 2.85: the third, not the second
+    assert reports.percentile(histogram, 0.01) == 1
+
+
 def test_acceptances_count_in_buckets_after_publishing() -> None:
     start = 1_700_000_000.0
     published = "2023-11-14T22:13:20Z"  # start
