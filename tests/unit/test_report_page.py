@@ -42,3 +42,49 @@ def test_a_failed_batch_and_every_text_from_data_are_escaped_on_the_page() -> No
     assert "<script" not in body and body.count("&lt;script&gt;") == 3
     assert "<h2>Batches given up</h2>" in body and "SES said &lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert title == "Report: M3 1.0"
+
+
+def test_the_page_states_the_release_the_table_row_by_row_and_the_time_precision() -> None:
+    # GIVEN a report of one tier, with its time to notice, and a total with no times yet
+    from tests.domain.world import release
+
+    report = {
+        "tiers": {"elite": {"notified": 3, "failed": 1, "time_to_notice_s": {"p50": 2, "p95": 5, "max": 8}}},
+        "totals": {"notified": 3, "failed": 1, "downloaded": 2},
+        "time_to_first_download_s": 40,
+        "time_precision": "whole seconds",
+    }
+    shipped = release(status="published", published_at="2026-01-01T00:00:00Z")
+    # WHEN it is rendered
+    _title, body = report_page.render(shipped, report)
+    # THEN the facts, the header, a row per tier then the total, and the note, exactly
+    assert body.startswith("<style>body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse}th,td{")
+    assert (
+        "<p>Fix</p><p>Status <strong>published</strong>; published 2026-01-01T00:00:00Z. First download 40 s after "
+        "publishing.</p>" in body
+    )
+    head = "".join(
+        f"<th scope='col'>{c}</th>"
+        for c in ("tier", "subscribers notified", "failed", "skipped", "suppressed", "on-call copies", "CSM copies",
+                  "downloads", "downloaders", "recalled", "time to notice p50 / p95 / max")
+    )  # fmt: skip
+    elite = "<td>3</td><td>1</td>" + "<td>0</td>" * 7 + "<td>2 s / 5 s / 8 s</td>"
+    total = "<td>3</td><td>1</td>" + "<td>0</td>" * 4 + "<td>2</td><td>0</td><td>0</td><td>– / – / –</td>"
+    assert (
+        f"<table><thead><tr>{head}</tr></thead><tbody><tr><th scope='row'>elite</th>{elite}</tr>"
+        f"<tr><th scope='row'>total</th>{total}</tr></tbody></table><p><small>Times: whole seconds.</small></p>"
+    ) in body
+    assert body.endswith("</small></p>")  # no failed batch: no list
+
+
+def test_a_release_not_yet_published_nor_downloaded_says_so_and_failed_batches_are_listed_in_order() -> None:
+    from tests.domain.world import release
+
+    report = {"tiers": {}, "totals": {}, "failed_batches": [{"batch_id": "b1", "error": "x"}, {"batch_id": "b2"}, {}]}
+    _title, body = report_page.render(release(status="scheduled", published_at=None), report)
+    assert "Status <strong>scheduled</strong>; published not yet. First download – after publishing." in body
+    assert "<p><small>Times: .</small></p>" in body
+    assert body.endswith(
+        "<h2>Batches given up</h2><ul><li><code>b1</code>: x</li><li><code>b2</code>: </li>"
+        "<li><code></code>: </li></ul>"
+    )

@@ -72,15 +72,17 @@ def test_a_beta_release_the_tier_lacks_is_not_found_as_if_it_did_not_exist() -> 
     store = _store("premium")
     with pytest.raises(NotFound) as missing:
         _download(store, "acme", "r2")
-    assert missing.value.code == "not_found" and store.downloads == []
+    assert missing.value.code == "not_found" and str(missing.value) == "Release r2 does not exist."
+    assert store.downloads == []
     assert _download(_store("elite"), "acme", "r2") == "https://s3.test/uploads/r2/f.zip"
 
 
 @pytest.mark.parametrize("release_id", ["r3", "r4", "nope", "../r1"])
 def test_a_release_not_published_or_not_in_the_contract_is_not_found(release_id: str) -> None:
     store = _store("elite")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as missing:
         _download(store, "acme", release_id)
+    assert missing.value.code == "not_found" and str(missing.value) == f"Release {release_id} does not exist."
     assert store.downloads == []
 
 
@@ -96,6 +98,7 @@ def test_an_ended_support_period_is_forbidden_with_its_reason() -> None:
     with pytest.raises(Forbidden) as refused:
         _download(store, "acme", "r1")
     assert refused.value.code == "support_period_ended" and store.downloads == []
+    assert "ended" in str(refused.value) and refused.value.hint == catalog._HINT
     with pytest.raises(Forbidden):
         catalog.page(store, _who("acme"), {})
 
@@ -164,7 +167,23 @@ def test_pages_follow_their_cursor_across_products_to_the_end(limit: str) -> Non
 def test_a_bad_filter_is_400_naming_the_problem(params: dict[str, str], code: str) -> None:
     with pytest.raises(BadRequest) as bad:
         catalog.page(_two_products(), _who("acme"), params)
-    assert bad.value.code == code and str(bad.value)
+    [name] = params
+    assert bad.value.code == code and (f"'{name}'" if code != "unknown_field" else name) in str(bad.value)
+
+
+def test_severities_one_to_four_filter_and_others_are_400_naming_the_range() -> None:
+    store = _two_products()
+    assert [_ids(store, severity=str(n)) for n in range(1, 5)] == [["a2"], ["a1"], ["b1"], []]
+    with pytest.raises(BadRequest) as bad:
+        _ids(store, severity="5")
+    assert "from 1 to 4" in str(bad.value)
+
+
+def test_a_page_holds_at_most_its_limit_when_a_product_has_more_than_the_room_left() -> None:
+    store = _two_products()
+    store.create_release(release("b2", product="M4", version="2.0", created_at="2026-01-04T00:00:00Z"))
+    got = catalog.page(store, _who("acme"), {"limit": "3"})
+    assert [i["id"] for i in got["items"]] == ["a2", "a1", "b2"] and got["next"] is not None
 
 
 def test_a_product_outside_the_contract_is_403_naming_it_and_who_to_ask() -> None:
