@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.subscriptions import feedback
+from tests.domain.logs import log_lines
 
 
 @dataclass
@@ -82,3 +83,38 @@ def test_feedback_that_is_no_bounce_or_complaint_changes_nothing(message: str) -
     table = _Table()
     out = feedback.handle(table, message)  # type: ignore[arg-type]
     assert table.suppressed == table.transient == [] and out == feedback.Outcome()
+
+
+def test_a_type_that_is_neither_bounce_nor_complaint_wins_over_the_body_in_either_field() -> None:
+    for field_name in ("notificationType", "eventType"):
+        table = _Table()
+        feedback.handle(table, json.dumps({field_name: "Delivery", "bounce": _bounce(), "complaint": _complaint()}))  # type: ignore[arg-type]
+        assert table.suppressed == table.transient == []
+
+
+def test_each_address_of_a_bounce_is_suppressed_and_logged_with_what_is_missing_left_empty() -> None:
+    table = _Table()
+    bounce = {
+        "bounceType": "Permanent",
+        "bouncedRecipients": [{"emailAddress": "a@x.example"}, {"emailAddress": "b@x.example"}],
+    }
+    with log_lines("reason", "subscriptions_off") as lines:
+        out = feedback.handle(table, json.dumps({"bounce": bounce}))  # type: ignore[arg-type]
+    assert table.suppressed == [
+        ("a@x.example", "bounce", ": a@x.example", ""),
+        ("b@x.example", "bounce", ": b@x.example", ""),
+    ]
+    assert out.subscriptions_off == 4 and lines == [("INFO", "address suppressed", "bounce", 2)] * 2
+
+
+def test_feedback_that_cannot_be_read_or_a_reject_is_logged_as_an_error() -> None:
+    with log_lines("head", "reason", "to") as lines:
+        feedback.handle(_Table(), "x" * 300)  # type: ignore[arg-type]
+        feedback.handle(_Table(), "[1]")  # type: ignore[arg-type]
+        reject = {"eventType": "Reject", "reject": {"reason": "Bad content"}, "mail": {"destination": ["a", "b"]}}
+        feedback.handle(_Table(), json.dumps(reject))  # type: ignore[arg-type]
+    assert lines == [
+        ("ERROR", "SES feedback is not JSON; dropped", "x" * 200, None, None),
+        ("ERROR", "SES feedback is not a JSON object; dropped", None, None, None),
+        ("ERROR", "SES rejected a message after accepting it", None, "Bad content", 2),
+    ]
