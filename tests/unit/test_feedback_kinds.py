@@ -118,3 +118,21 @@ def test_feedback_that_cannot_be_read_or_a_reject_is_logged_as_an_error() -> Non
         ("ERROR", "SES feedback is not a JSON object; dropped", None, None, None),
         ("ERROR", "SES rejected a message after accepting it", None, "Bad content", 2),
     ]
+
+
+def test_what_a_complaint_or_a_reject_leaves_out_is_filled_in_and_what_is_not_acted_on_is_logged() -> None:
+    table = _Table()
+    with log_lines("kind", "count", "bounce_type", "reason") as lines:
+        feedback.handle(table, json.dumps({"complaint": {"complainedRecipients": [{"emailAddress": "c@x.example"}]}}))  # type: ignore[arg-type]
+        feedback.handle(
+            table,
+            json.dumps({"bounce": {"bounceType": "Transient", "bouncedRecipients": [{"emailAddress": "t@x.example"}]}}),
+        )  # type: ignore[arg-type]
+        feedback.handle(table, json.dumps({"eventType": "Reject", "reject": {}}))  # type: ignore[arg-type]
+        feedback.handle(table, json.dumps({"notificationType": "Open"}))  # type: ignore[arg-type]
+    assert table.suppressed == [("c@x.example", "complaint", "complaint", "")]
+    assert lines[1:] == [
+        ("INFO", "transient bounce", None, 1, "Transient", None),
+        ("ERROR", "SES rejected a message after accepting it", None, None, None, ""),
+        ("INFO", "SES feedback ignored", "Open", None, None, None),
+    ]
