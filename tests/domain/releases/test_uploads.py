@@ -59,14 +59,18 @@ def test_a_sha256_other_than_the_one_declared_at_creation_is_refused_and_changes
     body: dict[str, Any] = {"sha256": "b" * 64, "parts": _parts(1, 2, 3)} if multipart else {"sha256": "b" * 64}
     with pytest.raises(BadRequest) as refused:
         _complete(store, blobs, queues, body)
-    assert "differs from the SHA-256 declared" in str(refused.value)
+    assert str(refused.value) == "Field 'sha256' differs from the SHA-256 declared when the release was created."
     assert store.releases["r1"].sha256 == DECLARED and blobs.assembled == [] and queues.sent == []
 
 
 def test_the_sha256_declared_at_creation_completes_a_post_upload_and_queues_its_check() -> None:
     store, blobs, queues = _awaiting(multipart=False), _Blobs(present={"uploads/r1/f.zip"}), Queues()
-    done = _complete(store, blobs, queues, {"sha256": DECLARED})
-    assert done.sha256 == DECLARED and queues.on(NAMES.uploads_queue) != []
+    with log_lines("release_id", "multipart") as lines:
+        done = _complete(store, blobs, queues, {"sha256": DECLARED})
+    assert done.sha256 == DECLARED and queues.on(NAMES.uploads_queue) == [
+        {"kind": "upload-ready", "key": "uploads/r1/f.zip"}
+    ]
+    assert lines == [("INFO", "upload completed", "r1", False)]
 
 
 def test_a_sha256_first_declared_on_completion_is_kept() -> None:
@@ -169,8 +173,11 @@ def test_a_post_upload_completed_before_its_file_arrived_is_400_and_a_completed_
     with pytest.raises(BadRequest) as early:
         _complete(store, _Blobs(), queues, {"sha256": DECLARED})
     assert early.value.code == "upload_incomplete" and queues.sent == []
+    assert str(early.value) == "The file has not been uploaded yet; POST it to the upload URL first."
     verified = store_with(account("prem1", "premium"), subscribers=0, sha256=DECLARED)
-    assert _complete(verified, _Blobs(), queues, {}).status == ReleaseStatus.PUBLISHED
+    with log_lines("release_id", "status") as lines:
+        assert _complete(verified, _Blobs(), queues, {}).status == ReleaseStatus.PUBLISHED
+    assert lines == [("INFO", "upload completed again", "r1", "published")]
     assert _complete(verified, _Blobs(), queues, {"sha256": DECLARED}).status == ReleaseStatus.PUBLISHED
     with pytest.raises(Conflict):
         _complete(verified, _Blobs(), queues, {"sha256": "b" * 64})
