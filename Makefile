@@ -54,15 +54,13 @@ TEST_JOBS ?= auto
 test: lint types $(SCAN_STAMP) $(CHROMIUM_STAMP) $(OIDC_STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) $(PYTEST_ARGS)
 
-# Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the modules named (all
-# nine areas by default, delivery's in its seven modules), each mutant against the tests of setup.cfg's
-# selection that call what it mutated.
-MUTATE ?= delivery.batch delivery.compose delivery.recheck delivery.reconcile delivery.send delivery.tally \
-	delivery.waits fanout.addresses fanout.contacts fanout.pages fanout.plan releases.recall access.tokens core.entitlements downloads.clicks \
-	downloads.fresh_links subscriptions.preregistration
+# Mutation testing (docs/contributing.md), not part of `make test`: mutmut over the domain packages named
+# (every one by default; `MUTATE=downloads` one package, `MUTATE=delivery.send` one module), each mutant
+# against the tests of its package's scope (tests/mutation_scope.py) that call what it mutated.
+MUTATE ?= access accounts announcements core delivery digests downloads fanout mail releases reports subscriptions
 MUTATE_JOBS ?= 2
 mutate: $(STAMP)
-	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.domain.$(m).*")
+	MUTATE="$(MUTATE)" $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTATE),"chalicelib.domain.$(m).*")
 	$(BIN)/python -m patchcast_tools.mutation_report $(MUTATE)
 
 # One CloudFormation template for the stage in build/$(STAGE)/ (docs/deploy.md); no AWS calls.

@@ -1,6 +1,8 @@
-"""The share of mutants killed per module and overall, from the results `mutmut run` left in mutants/.
+"""The share of mutants killed per domain package (and per module within it) and overall, from the results
+`mutmut run` left in mutants/.
 
-`make mutate` prints it after a run; docs/contributing.md keeps the figures and what survives.
+`make mutate` prints it after a run, for the packages (``downloads``) or modules (``delivery.send``) it ran;
+docs/contributing.md keeps the figures and what survives.
 """
 
 from __future__ import annotations
@@ -30,27 +32,48 @@ def results(mutmut: str) -> list[tuple[str, str]]:
     return rows
 
 
-def shares(rows: list[tuple[str, str]], modules: list[str]) -> dict[str, Counter[str]]:
+def _selected(module: str, names: list[str]) -> bool:
+    """``module`` (``delivery.send``) is one the run named, by itself or by its package (``delivery``)."""
+    return not names or any(module == n or module.startswith(f"{n}.") for n in names)
+
+
+def shares(rows: list[tuple[str, str]], names: list[str]) -> dict[str, Counter[str]]:
+    """Statuses per module (``package.module``) of the packages or modules named (every one when none is)."""
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for name, status in rows:
         match = _NAME.match(name)
         module = match.group("module").removeprefix("chalicelib.domain.") if match else name
-        if not modules or module in modules:
+        if _selected(module, names):
             by_module[module][status] += 1
     return dict(by_module)
 
 
+def by_package(by_module: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    packages: dict[str, Counter[str]] = defaultdict(Counter)
+    for module, counts in by_module.items():
+        packages[module.split(".")[0]].update(counts)
+    return dict(packages)
+
+
+def _line(label: str, counts: Counter[str]) -> tuple[str, int, int]:
+    run = sum(n for s, n in counts.items() if s not in NOT_RUN)
+    caught = sum(counts[s] for s in CAUGHT)
+    share = caught / run if run else 0.0
+    rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in CAUGHT)
+    return f"{label:<32} {caught:>5}/{run:<5} killed {share:6.1%}  {rest}".rstrip(), caught, run
+
+
 def report(by_module: dict[str, Counter[str]]) -> tuple[str, float]:
+    """A line per package, its modules' lines under it, and the overall share."""
     lines, caught_all, run_all = [], 0, 0
-    for module, counts in sorted(by_module.items()):
-        run = sum(n for s, n in counts.items() if s not in NOT_RUN)
-        caught = sum(counts[s] for s in CAUGHT)
+    for package, counts in sorted(by_package(by_module).items()):
+        text, caught, run = _line(package, counts)
         caught_all, run_all = caught_all + caught, run_all + run
-        share = caught / run if run else 0.0
-        rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in CAUGHT)
-        lines.append(f"{module:<14} {caught:>5}/{run:<5} killed {share:6.1%}  {rest}")
+        lines.append(text)
+        for module in sorted(m for m in by_module if m.split(".")[0] == package):
+            lines.append(_line(f"  {module}", by_module[module])[0])
     overall = caught_all / run_all if run_all else 0.0
-    lines.append(f"{'overall':<14} {caught_all:>5}/{run_all:<5} killed {overall:6.1%}  (target {TARGET:.0%})")
+    lines.append(f"{'overall':<32} {caught_all:>5}/{run_all:<5} killed {overall:6.1%}  (target {TARGET:.0%})")
     return "\n".join(lines), overall
 
 

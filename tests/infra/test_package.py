@@ -229,12 +229,17 @@ def test_every_function_has_its_own_role_log_group_and_error_alarm(packaged: dic
     for logical, fn in _of_type(packaged, "AWS::Serverless::Function").items():
         roles.add(fn["Properties"]["Role"]["Fn::GetAtt"][0])
         assert resources[f"{logical}LogGroup"]["Properties"]["RetentionInDays"] > 0
+        # "at least 1 error in 5 minutes" (docs/deploy.md, Alarms)
         assert any(
             a["Properties"]["MetricName"] == "Errors"
             and a["Properties"]["Dimensions"][0]["Value"] == {"Ref": logical}
             and a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+            and a["Properties"]["Threshold"] == 1
+            and a["Properties"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            and (a["Properties"]["Statistic"], a["Properties"]["Period"], a["Properties"]["EvaluationPeriods"])
+            == ("Sum", 300, 1)
             for a in alarms
-        ), f"{logical} has no Errors alarm"
+        ), f"{logical} has no Errors alarm at 1 error in 5 minutes"
     assert len(roles) == len(_of_type(packaged, "AWS::Serverless::Function"))
 
 

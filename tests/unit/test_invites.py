@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import html
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.policy import default
@@ -56,6 +57,7 @@ def test_the_invitation_has_what_a_calendar_program_needs_for_an_all_day_event_o
         str(event["ORGANIZER"]) == "mailto:csm@vendor.example" and str(event["ATTENDEE"]) == "mailto:ops@acme.example"
     )
     assert str(event["STATUS"]) == "CONFIRMED" and "M3 service-pack 14.0" in str(event["SUMMARY"])
+    assert str(event["TRANSP"]) == "TRANSPARENT"  # a planned date, not a meeting: it blocks no time
     assert "mailto:csm@vendor.example?subject=" in str(event["DESCRIPTION"])
 
 
@@ -149,3 +151,64 @@ def test_critical_solutions_cannot_be_announced_and_each_announceable_kind_has_a
     assert "critical-solution" not in announcements.ANNOUNCEABLE
     assert set(announcements.USUAL_SEVERITY) == set(announcements.ANNOUNCEABLE)
     assert announcements.tiers_with_notice() == [1]  # Elite only, from the matrix
+
+
+CSM = dataclasses.replace(
+    TO, to="csm@vendor.example", role="csm", unsubscribe=None, notified=("a@acme.example", "b@acme.example")
+)
+MOVED = dataclasses.replace(PLANNED, planned_for="2027-02-01", sequence=1)
+CANCELLED = dataclasses.replace(MOVED, status="cancelled", sequence=2)
+
+
+@pytest.mark.parametrize(
+    ("a", "invite", "expected"),
+    [
+        (PLANNED, TO, "[Planned] [M3] SP 14 (service-pack 14.0) planned for 2027-01-15"),
+        (PLANNED, CSM, "[CSM] [Planned] [M3] SP 14 (service-pack 14.0) planned for 2027-01-15"),
+        (MOVED, TO, "[Updated] [M3] SP 14 (service-pack 14.0) planned for 2027-02-01"),
+        (CANCELLED, TO, "[Cancelled] [M3] SP 14 (service-pack 14.0) was planned for 2027-02-01"),
+        (
+            dataclasses.replace(PLANNED, status="released"),
+            CSM,
+            "[CSM] [M3] SP 14 (service-pack 14.0) planned for 2027-01-15",
+        ),
+    ],
+)
+def test_the_subject_says_the_role_the_state_and_the_date(
+    a: Announcement, invite: invites.Invite, expected: str
+) -> None:
+    assert invites.subject(a, invite) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "invite", "intro"),
+    [
+        (PLANNED, TO, "M3 service-pack 14.0 is planned for 2027-01-15: an advance notice, so that you can plan the update."),
+        (MOVED, TO, "M3 service-pack 14.0 has changed: it is now planned for 2027-02-01."),
+        (CANCELLED, TO, "M3 service-pack 14.0, planned for 2027-02-01, is cancelled: nothing needs planning."),
+        (PLANNED, CSM, "M3 service-pack 14.0 is planned for 2027-01-15: an advance notice, so that you can plan the "
+                       "update. You are the CSM of account acme: 2 of its contacts were told."),
+    ],
+)  # fmt: skip
+def test_the_email_opens_with_what_changed_and_lists_the_facts(
+    a: Announcement, invite: invites.Invite, intro: str
+) -> None:
+    msg = _parse(invites.notice(sender=SENDER, a=a, invite=invite, now=NOW))
+    plain = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    page = " ".join(msg.get_body(("html",)).get_content().split())  # type: ignore[union-attr]  (lines folded)
+    assert plain.startswith(f"{intro}\n\nSP 14\n\nSpeed-ups\n\nKnown issues:\nReindex takes an hour\n\nProduct: M3\n")
+    assert "Kind: service-pack\nVersion: 14.0\n" in plain and f"Planned for: {a.planned_for}\n" in plain
+    assert f"<p>{html.escape(intro)}</p>" in page and "<h2>Known issues</h2> <p>Reindex takes an hour</p>" in page
+    assert ("Notified: a@acme.example\nNotified: b@acme.example" in plain) == (invite.role == "csm")
+    assert ("<p>Notified: a@acme.example</p>" in page) == (invite.role == "csm")
+    booking = "Book the planning call with your Customer Success Manager (csm@vendor.example): mailto:"
+    assert (booking in plain) == (invite.role != "csm" and a.status != "cancelled")
+    assert "The calendar invitation in this email holds the planned date; it follows any change." in plain
+    assert plain.rstrip().endswith("Unsubscribe: https://p.test/unsubscribe?t=1") == (invite.unsubscribe is not None)
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
+    assert part.get_param("method") == ("CANCEL" if a.status == "cancelled" else "REQUEST")
+
+
+def test_an_announcement_without_known_issues_says_none() -> None:
+    plain = _parse(invites.notice(sender=SENDER, a=dataclasses.replace(PLANNED, known_issues=None), invite=TO))
+    assert "Known issues" not in plain.get_body(("plain",)).get_content()  # type: ignore[union-attr]

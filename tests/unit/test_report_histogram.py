@@ -25,9 +25,37 @@ def test_percentiles_are_read_from_the_histogram() -> None:
     assert reports.percentile({}, 0.5) is None
 
 
+def test_a_percentile_between_two_acceptances_is_the_later_one() -> None:
+    # GIVEN three acceptances, at 1 s, 2 s and 3 s: the median's rank is 1.5, so the second is the median
+    histogram = {1: 1, 2: 1, 3: 1}
+    assert reports.percentile(histogram, 0.5) == 2
+    assert reports.percentile(histogram, 0.95) == 3  # rank 2.85: the third, not the second
+    assert reports.percentile(histogram, 0.01) == 1
+
+
 def test_acceptances_count_in_buckets_after_publishing() -> None:
     start = 1_700_000_000.0
     published = "2023-11-14T22:13:20Z"  # start
     got = reports.after_publishing(published, [start + 0.5, start + 0.9, start + 4.2, start - 3])
     assert got == {1: 3, 5: 1}  # a clock a little behind counts as the first second
     assert reports.after_publishing(None, [start]) == {}
+
+
+def test_delivery_counts_count_each_record_as_delivery_tallies_it() -> None:
+    records = [
+        {"role": "subscriber", "status": "sent"},
+        {"status": "sent"},  # a record without a role is a subscriber's
+        {"role": "subscriber", "status": "failed"},
+        {"role": "subscriber", "status": "skipped"},
+        {"role": "subscriber", "status": "suppressed"},
+        {"role": "subscriber", "status": "digest"},  # queued for a digest: not an outcome yet
+        {"role": "oncall", "status": "sent"},
+        {"role": "csm", "status": "sent"},
+        {"role": "csm", "status": "failed"},
+        {"role": "oncall", "status": "skipped"},
+    ]
+    assert reports.delivery_counts(records) == {
+        "notified": 2, "failed": 1, "skipped": 1, "suppressed": 1, "oncall_copies": 1, "csm_copies": 1,
+        "copies_failed": 1, "downloaded": 0, "downloaders": 0, "recalled": 0,
+    }  # fmt: skip
+    assert reports.delivery_counts([]) == dict.fromkeys(reports._COUNTS, 0)
