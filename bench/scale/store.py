@@ -34,9 +34,9 @@ class IndexedStore(MemoryStore):
         self._sorted_records: dict[tuple[str, str], tuple[int, list[str]]] = {}
         self._by_account: dict[tuple[str, str], dict[str, list[str]]] = {}
 
-    def put_account(self, account: Account) -> None:
-        super().put_account(account)
+    def put_account(self, account: Account) -> bool:
         self._audience.clear()
+        return super().put_account(account)
 
     def put_subscription(self, sub: Subscription) -> None:
         super().put_subscription(sub)

@@ -64,16 +64,17 @@ def test_duplicated_messages_throttling_and_a_schedule_fired_twice_lose_nothing_
     assert exactly_once(result) == (0, 0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a delivery invocation killed mid-batch loses the outcomes SES accepted but not yet recorded "
-    "(up to a chunk of 24): the retry sends them again (docs/delivery.md, 'What the model found')",
-)
-def test_an_invocation_killed_mid_batch_sends_nothing_twice(people: population.Population) -> None:
+def test_an_invocation_killed_mid_batch_loses_nothing_and_resends_at_most_what_it_had_not_recorded(
+    people: population.Population,
+) -> None:
+    # The known window (docs/delivery.md, 'What the model found'): outcomes SES accepted but not yet recorded
+    # (less than a chunk) are sent again by the retry. Held to that bound here, so that it cannot grow unseen;
+    # closing it (recording before the send) is open work, not a passing test.
     result = scenarios.run(scenarios.Scenario("kills", RATE, faults=("kill_odds",)), people)
-    assert result["errors"]["on_deliver"]["killed"] > 0
+    kills = result["errors"]["on_deliver"]["killed"]
+    assert kills > 0
     assert result["missing"] == 0 and result["beyond_entitlement"] == 0
-    assert result["duplicates"] == 0
+    assert result["duplicates"] <= kills * (delivery_send.RECORD_CHUNK - 1)
 
 
 def test_a_recall_reaches_everyone_the_notice_reached_once(people: population.Population) -> None:
