@@ -16,6 +16,7 @@ import requests
 from chalice.test import Client
 
 from chalicelib.adapters import wiring
+from chalicelib.domain.core.clock import SystemClock
 from chalicelib.domain.releases import publishing
 from patchcast_tools.cli import upload as uploader
 from patchcast_tools.cli.common import CliError
@@ -399,7 +400,8 @@ def test_the_scheduled_handler_publishes_what_is_due(
     release = _scheduled(app_client, runner, world["product"], at)
     # WHEN the schedule's Lambda runs after that time (its clock moved past it)
     later = (datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=1)).isoformat(timespec="seconds")
-    monkeypatch.setattr(publishing, "now_iso", lambda: later.replace("+00:00", "Z"))
+    moved = datetime.fromisoformat(later)
+    monkeypatch.setattr(SystemClock, "now", lambda self: moved)  # the system clock the handler's domain reads
     app_client.lambda_.invoke(
         "publish_scheduled", app_client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
     )

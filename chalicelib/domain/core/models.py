@@ -143,7 +143,7 @@ class Release:
 
     def successor_name(self) -> str | None:
         """A yanked release's successor as the notices and pages name it: its own product, kind and version."""
-        if not self.superseded_by:
+        if not self.superseded_by or not self.superseded_version:
             return None
         return f"{self.product} {self.superseded_kind or self.kind} {self.superseded_version} (release {self.superseded_by})"
 

@@ -178,7 +178,7 @@ def _withdrawn(table: CatalogStore, account: Account, release: Release, successo
     action = None
     if successor is not None and successor.status == "published" and _entitled(account, successor, datetime.now(UTC)):
         action = Action(f"Download version {successor.version}", successor_href(successor.release_id), method="GET")
-    instead = f" It is superseded by {release.successor_name()}." if release.superseded_by else ""
+    instead = f" It is superseded by {release.successor_name()}." if release.successor_name() else ""
     return Gone(
         f"This release was withdrawn: {release.reason or 'no reason given'}.{instead}",
         code="release_yanked",

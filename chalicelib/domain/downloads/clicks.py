@@ -92,7 +92,7 @@ def _withdrawn(
     """The 410 of a yanked release's link: the reason, and the successor's download where the link's
     contract is entitled to it, a fresh link that lives as long as the one clicked (no longer than what
     was emailed)."""
-    instead = f" It is superseded by {release.successor_name()}." if release.superseded_by else ""
+    instead = f" It is superseded by {release.successor_name()}." if release.successor_name() else ""
     successor = table.get_release(release.superseded_by) if release.superseded_by and account else None
     action = None
     if successor is not None and downloadable(successor, account, datetime.now(UTC)):

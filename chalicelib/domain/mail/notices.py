@@ -48,8 +48,9 @@ class Links:
 
 def superseded(release: Release) -> str:
     """What replaces a yanked release, as a sentence."""
-    if release.superseded_by:
-        return f"It is superseded by {release.successor_name()}."
+    successor = release.successor_name()
+    if successor:
+        return f"It is superseded by {successor}."
     return "No replacement has been named yet; a new notice will follow when there is one."
 
 

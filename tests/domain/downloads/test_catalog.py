@@ -248,7 +248,7 @@ def test_a_withdrawn_release_is_410_with_its_reason_and_a_link_to_an_entitled_su
     with pytest.raises(Gone) as gone:
         _download(store, "acme", "y1")
     assert gone.value.code == "release_yanked" and str(gone.value) == (
-        "This release was withdrawn: corrupts data. It is superseded by version 1.0."
+        "This release was withdrawn: corrupts data. It is superseded by M3 patch 1.0 (release r1)."
     )
     assert gone.value.hint and "newer M3 release" in gone.value.hint
     assert gone.value.action == catalog.Action("Download version 1.0", "r1", method="GET")
