@@ -216,7 +216,9 @@ def test_list_and_show_print_the_contracts(cli: None, app_client: Client, capsys
     assert code == 0 and "csm_email       kim@vendor.example" in out and "business_hours  8-17" in out
 
 
-def test_a_contract_stored_before_the_list_index_joins_it_on_its_next_import(app_client: Client, table: Any) -> None:
+def test_a_contract_stored_before_the_list_index_joins_it_on_its_next_import(
+    app_client: Client, table: Any, products: None
+) -> None:
     # GIVEN a contract as stored before the list index existed (no GSI1 keys)
     import boto3
 

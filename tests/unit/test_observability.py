@@ -13,6 +13,7 @@ def test_an_invocation_emits_what_it_counted_once_and_leaves_nothing_for_the_nex
     disabled: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", disabled)
+    observability.metrics.clear_metrics()  # a fresh container (a test before may have counted outside a handler)
     for sent in (3, 4):  # two invocations of one warm container
         with observability.flushing_metrics():
             observability.count_outcomes({"sent": sent, "failed": 0})
