@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -34,7 +35,10 @@ def test_one_release_end_to_end(stack: LocalStack, delivered: dict[str, Any]) ->
     result = delivered
     # THEN every entitled subscriber got exactly one notice, and only they
     outbox = Outbox(stack.outbox_dir)
-    notices = [m for m in outbox.messages() if "13.5.0" in str(m["Subject"])]
+    # (the subscribers' notices: the Elite CSM's copy follows ~30 s later, so a test run later in the module sees it)
+    notices = [
+        m for m in outbox.messages() if "13.5.0" in str(m["Subject"]) and not str(m["Subject"]).startswith("[CSM]")
+    ]
     assert sorted(str(m["To"]) for m in notices) == sorted(result["notified"])
     assert len(notices) == len(set(result["notified"])) == 4
     # AND the outbox is listed over HTTP as well
@@ -240,8 +244,12 @@ def test_a_killed_stack_leaves_no_child_running(tmp_path: os.PathLike[str]) -> N
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     # THEN every child notices and stops, freeing the ports
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a graceful stop under a loaded suite's two cores can take a while
     while any(_alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(c) for c in children)
+    left = {c: Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for c in children if _alive(c)}
+    for c in left:  # never leave one behind, even when this test fails
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(c, signal.SIGKILL)
+    assert left == {}
     assert all(port_free(p) for p in ports.values())
