@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from chalicelib.domain.core.messages import AccountChange, DeliveryBatch, FanoutPage, UploadReady
+    from chalicelib.domain.core.models import BatchClaim, DeliveryOutcome
     from chalicelib.domain.core.records import Stored
 
 
@@ -63,3 +64,30 @@ class Blobs(Protocol):  # pragma: no mutate block
     def retain(self, key: str, version_id: str, *, until: datetime) -> None: ...
     def move_aside(self, key: str) -> str: ...
     def download_url(self, key: str, *, version_id: str | None, filename: str, expires: int = 300) -> str: ...
+
+
+class BatchClaims(Protocol):  # pragma: no mutate block
+    """A batch's claim, exactly once, as delivery and digests both take theirs: claimed with a lease (its message
+    kept in it), finished with its counts and records, an error noted, given up."""
+
+    def claim_batch(
+        self,
+        release_id: str,
+        batch_id: str,
+        *,
+        lease_seconds: int,
+        max_attempts: int | None = None,
+        queue: str = "",
+        body: dict[str, Any] | None = None,
+    ) -> BatchClaim: ...
+    def finish_batch(
+        self,
+        release_id: str,
+        batch_id: str,
+        counts: dict[str, int],
+        *,
+        tally: Mapping[str, int] | None = None,
+        records: Sequence[DeliveryOutcome] = (),
+    ) -> bool: ...
+    def note_batch_error(self, release_id: str, batch_id: str, error: str, *, lease_until: int) -> None: ...
+    def fail_batch(self, release_id: str, batch_id: str, error: str) -> None: ...

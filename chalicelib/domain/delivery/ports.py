@@ -4,13 +4,13 @@ import these from here, not from the orchestrator, so that no part imports its c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.announcements.ports import AnnouncementMailStore, ThreadingStore
-from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Recipient, Release, Subscription
-from chalicelib.domain.core.ports import Queues
+from chalicelib.domain.core.models import Account, DeliveryOutcome, Recipient, Release, Subscription
+from chalicelib.domain.core.ports import BatchClaims, Queues
 from chalicelib.domain.core.records import BatchState, DeliveryRecord, StuckBatch
 from chalicelib.domain.digests.ports import DigestQueues
 
@@ -21,31 +21,10 @@ if TYPE_CHECKING:
 
 
 # A Protocol never runs (its bodies are "..." and its defaults are the implementations' to keep): nothing to mutate.
-class DeliveryStore(ThreadingStore, AnnouncementMailStore, Protocol):  # pragma: no mutate block
+class DeliveryStore(BatchClaims, ThreadingStore, AnnouncementMailStore, Protocol):  # pragma: no mutate block
     """What delivering a batch (and re-driving a stuck one) needs from the store: the batch's claim, the
     consistent re-check, the delivery records, and a recall's context."""
 
-    def claim_batch(
-        self,
-        release_id: str,
-        batch_id: str,
-        *,
-        lease_seconds: int,
-        max_attempts: int | None = None,
-        queue: str = "",
-        body: dict[str, Any] | None = None,
-    ) -> BatchClaim: ...
-    def finish_batch(
-        self,
-        release_id: str,
-        batch_id: str,
-        counts: dict[str, int],
-        *,
-        tally: Mapping[str, int] | None = None,
-        records: Sequence[DeliveryOutcome] = (),
-    ) -> bool: ...
-    def note_batch_error(self, release_id: str, batch_id: str, error: str, *, lease_until: int) -> None: ...
-    def fail_batch(self, release_id: str, batch_id: str, error: str) -> None: ...
     def batch_states(self, release_id: str, batch_ids: Sequence[str]) -> dict[str, BatchState]: ...
     def stuck_batches(self, now: int, *, limit: int = 100) -> list[StuckBatch]: ...
     def mark_redriven(self, stuck: StuckBatch, *, next_check: int) -> bool: ...

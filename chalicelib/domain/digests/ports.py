@@ -5,13 +5,14 @@ of the queues, the digest work (``DigestQueues``). (Planning the due windows int
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.domain.core.models import Account, BatchClaim, DeliveryOutcome, Release, Subscription
+from chalicelib.domain.core.models import Account, Release, Subscription
+from chalicelib.domain.core.ports import BatchClaims
 from chalicelib.domain.core.records import SentDigest
 from chalicelib.domain.mail.pacing import Pacer, SendQuota
 
@@ -29,31 +30,10 @@ class DigestRecords(Protocol):  # pragma: no mutate block
     def record_digests(self, bucket: str, sent: Sequence[SentDigest], tallies: dict[str, dict[str, int]]) -> None: ...
 
 
-class DigestStore(DigestRecords, Protocol):  # pragma: no mutate block
+class DigestStore(BatchClaims, DigestRecords, Protocol):  # pragma: no mutate block
     """What sending one digest batch needs from the store: its claim, its range of items, the context of its
     recipients (subscriptions, releases, contracts), and the items queued in an earlier window."""
 
-    def claim_batch(
-        self,
-        release_id: str,
-        batch_id: str,
-        *,
-        lease_seconds: int,
-        max_attempts: int | None = None,
-        queue: str = "",
-        body: dict[str, Any] | None = None,
-    ) -> BatchClaim: ...
-    def finish_batch(
-        self,
-        release_id: str,
-        batch_id: str,
-        counts: dict[str, int],
-        *,
-        tally: Mapping[str, int] | None = None,
-        records: Sequence[DeliveryOutcome] = (),
-    ) -> bool: ...
-    def note_batch_error(self, release_id: str, batch_id: str, error: str, *, lease_until: int) -> None: ...
-    def fail_batch(self, release_id: str, batch_id: str, error: str) -> None: ...
     def digest_range(self, bucket: str, first: str, last: str) -> list[dict[str, Any]]: ...
     def digest_context(
         self, subscriptions: Sequence[tuple[str, str]], releases: Sequence[str]
